@@ -1,0 +1,198 @@
+//! `parallel`: fan a CPU-bound function out to N worker tasks and fan the results back in.
+//!
+//! Workers share the input. Each batch that arrives is cut into N chunks so that a batch of a
+//! few slow items still spreads over every worker. In the ordered form every chunk gets a
+//! sequence number and a reorder buffer emits chunks in that order; a window of `2 × N` chunks
+//! (taken before a chunk, given back when it is emitted) bounds that buffer, so one slow chunk
+//! stalls the workers instead of growing memory.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::batch::Batch;
+use crate::channel::{Receiver, Sender};
+use crate::flow::Flow;
+use crate::flow::transform::{Step, apply_batch, map_step};
+use crate::stage::{Stage, StageCtx};
+use crate::stats::StageMetrics;
+
+/// The shared input: hands out chunks with sequence numbers.
+struct Dispenser<T> {
+    rx: Receiver<T>,
+    metrics: StageMetrics,
+    leftover: Batch<T>,
+    chunk: usize,
+    workers: usize,
+    next_seq: u64,
+}
+
+impl<T> Dispenser<T> {
+    async fn next(&mut self) -> Option<(u64, Batch<T>)> {
+        if self.leftover.is_empty() {
+            let batch = self.rx.recv().await?;
+            self.metrics.received(batch.len());
+            self.chunk = batch.len().div_ceil(self.workers).max(1);
+            self.leftover = batch;
+        }
+        let tail = if self.leftover.len() > self.chunk {
+            self.leftover.split_off(self.chunk)
+        } else {
+            Batch::default()
+        };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Some((seq, std::mem::replace(&mut self.leftover, tail)))
+    }
+}
+
+/// Where a worker's results go.
+enum Output<U> {
+    /// Straight to the next stage.
+    Unordered(Sender<U>),
+    /// To the reorder buffer, with the window permit the chunk holds.
+    Ordered(mpsc::UnboundedSender<(u64, Batch<U>, OwnedSemaphorePermit)>, Arc<Semaphore>),
+}
+
+impl<U> Clone for Output<U> {
+    fn clone(&self) -> Self {
+        match self {
+            Output::Unordered(tx) => Output::Unordered(tx.clone()),
+            Output::Ordered(tx, window) => Output::Ordered(tx.clone(), Arc::clone(window)),
+        }
+    }
+}
+
+impl<T: Send + 'static> Stage<T> {
+    /// Applies `f` on `workers` tasks at once and keeps the input order. Each worker gets its
+    /// own clone of `f`.
+    pub fn parallel<U: Send + 'static>(
+        self,
+        workers: usize,
+        f: impl FnMut(T) -> U + Clone + Send + 'static,
+    ) -> Flow<U> {
+        self.fan_out(workers, true, f)
+    }
+
+    /// Applies `f` on `workers` tasks at once; results leave in the order they finish.
+    pub fn parallel_unordered<U: Send + 'static>(
+        self,
+        workers: usize,
+        f: impl FnMut(T) -> U + Clone + Send + 'static,
+    ) -> Flow<U> {
+        self.fan_out(workers, false, f)
+    }
+
+    fn fan_out<U: Send + 'static>(
+        self,
+        workers: usize,
+        ordered: bool,
+        f: impl FnMut(T) -> U + Clone + Send + 'static,
+    ) -> Flow<U> {
+        let workers = workers.max(1);
+        let (tx, out) = self.output();
+        let kind = if ordered { "parallel" } else { "parallel_unordered" };
+        self.spawn(kind, move |ctx, rx| async move {
+            let input = Arc::new(Mutex::new(Dispenser {
+                rx,
+                metrics: ctx.metrics.clone(),
+                leftover: Batch::default(),
+                chunk: 1,
+                workers,
+                next_seq: 0,
+            }));
+            let (output, reordered) = if ordered {
+                let (reorder_tx, reorder_rx) = mpsc::unbounded_channel();
+                let window = Arc::new(Semaphore::new(2 * workers));
+                (Output::Ordered(reorder_tx, window), Some(reorder_rx))
+            } else {
+                (Output::Unordered(tx.clone()), None)
+            };
+            let mut running = JoinSet::new();
+            for _ in 0..workers {
+                running.spawn(worker(ctx.fork(), Arc::clone(&input), output.clone(), map_step(f.clone())));
+            }
+            drop(output);
+            if let Some(reorder_rx) = reordered {
+                reorder(reorder_rx, &tx, &ctx.metrics).await;
+            }
+            while running.join_next().await.is_some() {}
+        });
+        out
+    }
+}
+
+async fn worker<T: Send + 'static, U: Send + 'static>(
+    mut ctx: StageCtx<T>,
+    input: Arc<Mutex<Dispenser<T>>>,
+    output: Output<U>,
+    mut step: impl Step<T, U>,
+) {
+    loop {
+        let permit = match &output {
+            Output::Ordered(_, window) => match Arc::clone(window).acquire_owned().await {
+                Ok(permit) => Some(permit),
+                Err(_closed) => return,
+            },
+            Output::Unordered(_) => None,
+        };
+        let Some((seq, chunk)) = input.lock().await.next().await else {
+            return;
+        };
+        let out = apply_batch(chunk, &mut step, &mut ctx);
+        ctx.flush_failures().await;
+        let sent = match (&output, permit) {
+            (Output::Unordered(tx), _) => {
+                ctx.metrics.emitted(out.len());
+                tx.send(out).await.is_ok()
+            }
+            (Output::Ordered(tx, _), Some(permit)) => tx.send((seq, out, permit)).is_ok(),
+            (Output::Ordered(..), None) => false,
+        };
+        if !sent {
+            return;
+        }
+    }
+}
+
+/// Emits chunks in sequence order as they become contiguous.
+async fn reorder<U>(
+    mut rx: mpsc::UnboundedReceiver<(u64, Batch<U>, OwnedSemaphorePermit)>,
+    tx: &Sender<U>,
+    metrics: &StageMetrics,
+) {
+    let mut pending = BTreeMap::new();
+    let mut next = 0u64;
+    while let Some((seq, batch, permit)) = rx.recv().await {
+        pending.insert(seq, (batch, permit));
+        while let Some((batch, _permit)) = pending.remove(&next) {
+            next += 1;
+            metrics.emitted(batch.len());
+            if tx.send(batch).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> Flow<T> {
+    /// Ordered parallel map on `workers` tasks; see [`Stage::parallel`].
+    pub fn parallel<U: Send + 'static>(
+        self,
+        workers: usize,
+        f: impl FnMut(T) -> U + Clone + Send + 'static,
+    ) -> Flow<U> {
+        self.stage("parallel").parallel(workers, f)
+    }
+
+    /// Unordered parallel map on `workers` tasks; see [`Stage::parallel_unordered`].
+    pub fn parallel_unordered<U: Send + 'static>(
+        self,
+        workers: usize,
+        f: impl FnMut(T) -> U + Clone + Send + 'static,
+    ) -> Flow<U> {
+        self.stage("parallel").parallel_unordered(workers, f)
+    }
+}

@@ -1,0 +1,218 @@
+//! Terminals: where items leave a flow.
+//!
+//! [`Flow::sink`] registers a [`Sink`] and returns at once (for graphs with several ends, run
+//! later with [`Pipeline::run`](crate::Pipeline::run)). The others (`for_each`, `fold`,
+//! `collect`, `count`, `run`) register their end and then run the whole pipeline.
+//!
+//! An item is acknowledged [`Delivered`](crate::Outcome::Delivered) when its terminal is done
+//! with it: when `write` returns for a sink, when the function returns for `for_each`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use crate::ack::Outcome;
+use crate::batch::Batch;
+use crate::error::{BoxError, Error, ItemError};
+use crate::flow::Flow;
+use crate::flow::transform::{Slot, apply_batch};
+use crate::pipeline::RunReport;
+use crate::policy::Attempt;
+use crate::stage::{Stage, StageCtx};
+
+/// Why a [`Sink::write`] did not write everything.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// Nothing was written; the stage's retry policy may try the whole batch again.
+    Batch(BoxError),
+    /// These items (by index in the batch) were rejected; the rest were written. Rejected items
+    /// go to the stage's error output and are not retried.
+    Items(Vec<(usize, BoxError)>),
+}
+
+/// Where items go when they leave a pipeline: a file, a topic, a table.
+///
+/// `write` gets batches as they arrive. When it returns `Ok`, every item of the batch counts as
+/// delivered and its origin may commit it, so a sink must not return before the items are as
+/// durable as it promises. `flush` runs once when the input ends.
+pub trait Sink<T>: Send + 'static {
+    /// Writes a batch.
+    fn write(&mut self, items: &[T]) -> impl Future<Output = Result<(), WriteError>> + Send;
+
+    /// Finishes up after the last batch. Defaults to nothing.
+    fn flush(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// A sink's `write` as one attempt of the stage's policy: a batch-wide error is retryable,
+/// per-item rejections are the attempt's (successful) result.
+struct WriteAttempt<'s, S>(&'s mut S);
+
+impl<T, S: Sink<T>> Attempt<[T]> for WriteAttempt<'_, S> {
+    type Output = Vec<(usize, BoxError)>;
+
+    fn attempt<'a>(&'a mut self, items: &'a [T]) -> impl Future<Output = Result<Self::Output, BoxError>> {
+        async move {
+            match self.0.write(items).await {
+                Ok(()) => Ok(Vec::new()),
+                Err(WriteError::Items(rejected)) => Ok(rejected),
+                Err(WriteError::Batch(err)) => Err(err),
+            }
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Stage<T> {
+    /// Sends the flow's items to `sink`; see [`Flow::sink`].
+    pub fn sink(self, mut sink: impl Sink<T>) {
+        self.spawn("sink", move |mut ctx, mut rx| async move {
+            while let Some(batch) = rx.recv().await {
+                let n = batch.len();
+                ctx.metrics.received(n);
+                let started = std::time::Instant::now();
+                let (result, attempts) = ctx
+                    .policy
+                    .clone()
+                    .execute(&batch.items[..], &mut WriteAttempt(&mut sink), &ctx.metrics)
+                    .await;
+                ctx.metrics.processed(n, started.elapsed());
+                settle(&mut ctx, batch, result, attempts);
+                ctx.flush_failures().await;
+            }
+            if let Err(err) = sink.flush().await {
+                tracing::error!(stage = %ctx.metrics.name(), %err, "sink flush failed");
+            }
+        });
+    }
+}
+
+/// Acknowledges a written batch: rejected items fail, the rest are delivered.
+fn settle<T: Send + 'static>(
+    ctx: &mut StageCtx<T>,
+    batch: Batch<T>,
+    result: Result<Vec<(usize, BoxError)>, ItemError>,
+    attempts: u32,
+) {
+    match result {
+        Ok(rejected) => {
+            let mut rejected: HashMap<usize, BoxError> = rejected.into_iter().collect();
+            let mut delivered = 0;
+            for (i, (item, ack)) in batch.into_iter().enumerate() {
+                match rejected.remove(&i) {
+                    Some(err) => ctx.fail(item, ack, ItemError::User(err), attempts),
+                    None => {
+                        delivered += 1;
+                        ack.complete(Outcome::Delivered);
+                    }
+                }
+            }
+            ctx.metrics.emitted(delivered);
+        }
+        Err(err) => {
+            let err = Arc::new(err);
+            for (item, ack) in batch {
+                ctx.fail(item, ack, ItemError::shared(Arc::clone(&err)), attempts);
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> Stage<T> {
+    /// Consumes each item with `f` and acknowledges it; a panic fails that item only.
+    fn consume(self, kind: &'static str, mut f: impl FnMut(T) + Send + 'static) {
+        self.spawn(kind, move |mut ctx, mut rx| async move {
+            let mut step = |slot: &mut Slot<T>, _: &mut Batch<()>, _: &mut StageCtx<T>| {
+                if let Some(item) = slot.item.take() {
+                    f(item);
+                    slot.take_ack().complete(Outcome::Delivered);
+                }
+            };
+            while let Some(batch) = rx.recv().await {
+                let n = batch.len();
+                ctx.metrics.received(n);
+                apply_batch(batch, &mut step, &mut ctx);
+                ctx.flush_failures().await;
+                ctx.metrics.emitted(n);
+            }
+        });
+    }
+
+    /// Consumes items into a value, delivered when the stage ends.
+    fn reduce<A: Send + 'static>(
+        self,
+        kind: &'static str,
+        init: A,
+        mut f: impl FnMut(A, T) -> A + Send + 'static,
+    ) -> oneshot::Receiver<A> {
+        let (done, result) = oneshot::channel();
+        self.spawn(kind, move |ctx, mut rx| async move {
+            let mut acc = init;
+            while let Some(batch) = rx.recv().await {
+                let n = batch.len();
+                ctx.metrics.received(n);
+                let started = std::time::Instant::now();
+                acc = batch.complete(Outcome::Delivered).into_iter().fold(acc, &mut f);
+                ctx.metrics.processed(n, started.elapsed());
+                ctx.metrics.emitted(n);
+            }
+            let _ = done.send(acc);
+        });
+        result
+    }
+}
+
+impl<T: Send + 'static> Flow<T> {
+    /// Sends the items to `sink` under the stage's policies (retry applies to whole-batch
+    /// errors). Returns at once: run the pipeline to start it.
+    pub fn sink(self, sink: impl Sink<T>)
+    where
+        T: Sync,
+    {
+        self.stage("sink").sink(sink);
+    }
+
+    /// Calls `f` on every item, running the pipeline until it ends.
+    pub async fn for_each(self, f: impl FnMut(T) + Send + 'static) -> Result<RunReport, Error> {
+        let pipeline = self.pipeline.clone();
+        self.stage("for_each").consume("for_each", f);
+        pipeline.run().await
+    }
+
+    /// Folds every item into one value, running the pipeline until it ends.
+    pub async fn fold<A: Send + 'static>(
+        self,
+        init: A,
+        f: impl FnMut(A, T) -> A + Send + 'static,
+    ) -> Result<A, Error> {
+        let pipeline = self.pipeline.clone();
+        let result = self.stage("fold").reduce("fold", init, f);
+        pipeline.run().await?;
+        result
+            .await
+            .map_err(|_| Error::StageCrashed { stage: "fold".to_owned(), message: "ended without a result".to_owned() })
+    }
+
+    /// Collects every item, running the pipeline until it ends.
+    pub async fn collect(self) -> Result<Vec<T>, Error> {
+        self.fold(Vec::new(), |mut all, item| {
+            all.push(item);
+            all
+        })
+        .await
+    }
+
+    /// Counts the items, running the pipeline until it ends.
+    pub async fn count(self) -> Result<u64, Error> {
+        self.fold(0u64, |n, _| n + 1).await
+    }
+
+    /// Discards the items (acknowledging them delivered), running the pipeline until it ends.
+    pub async fn run(self) -> Result<RunReport, Error> {
+        let pipeline = self.pipeline.clone();
+        self.stage("drain").consume("drain", drop);
+        pipeline.run().await
+    }
+}

@@ -1,0 +1,268 @@
+//! Per-item transforms: `map`, `filter`, `filter_map`, `flat_map`, `try_map`, `inspect`.
+//!
+//! # Panics in user functions
+//! A batch is processed under one `catch_unwind`; the loop's iterator and the current item's
+//! slot live outside it, so after a panic the loop resumes with the next item. Functions that
+//! borrow their item (`filter`, `try_map`, `inspect`) leave it in the slot, so a panicking item
+//! goes to the error output whole. Functions that take it by value (`map`, `filter_map`,
+//! `flat_map`) have consumed it: the failure is counted, logged and reported to the origin as
+//! rejected, but there is no item to send on. Catching per batch rather than per item keeps the
+//! happy path a plain loop.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use crate::ack::{AckToken, Outcome};
+use crate::batch::Batch;
+use crate::channel::{Receiver, Sender};
+use crate::error::{BoxError, ItemError};
+use crate::flow::Flow;
+use crate::stage::{Stage, StageCtx};
+
+/// The item being processed and its token, kept outside the unwind boundary.
+pub(crate) struct Slot<T> {
+    pub(crate) item: Option<T>,
+    pub(crate) ack: AckToken,
+}
+
+impl<T> Slot<T> {
+    fn empty() -> Slot<T> {
+        Slot {
+            item: None,
+            ack: AckToken::none(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn take_ack(&mut self) -> AckToken {
+        std::mem::take(&mut self.ack)
+    }
+}
+
+/// One item's work: take the item and its token out of the slot, push results to the batch.
+pub(crate) trait Step<T, U>: FnMut(&mut Slot<T>, &mut Batch<U>, &mut StageCtx<T>) + Send {}
+impl<T, U, F: FnMut(&mut Slot<T>, &mut Batch<U>, &mut StageCtx<T>) + Send> Step<T, U> for F {}
+
+/// Runs `step` over one batch, containing panics to the item that raised them.
+pub(crate) fn apply_batch<T: Send + 'static, U>(
+    batch: Batch<T>,
+    step: &mut impl Step<T, U>,
+    ctx: &mut StageCtx<T>,
+) -> Batch<U> {
+    let n = batch.len();
+    let started = Instant::now();
+    let mut out = Batch::with_capacity(n);
+    let mut items = batch.into_iter();
+    let mut slot = Slot::empty();
+    while let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
+        for (item, ack) in &mut items {
+            slot.item = Some(item);
+            slot.ack = ack;
+            step(&mut slot, &mut out, ctx);
+        }
+    })) {
+        let error = ItemError::from_panic(panic.as_ref());
+        match slot.item.take() {
+            Some(item) => ctx.fail(item, slot.take_ack(), error, 1),
+            None => ctx.fail_consumed(slot.take_ack(), &error),
+        }
+    }
+    ctx.metrics.processed(n, started.elapsed());
+    out
+}
+
+/// The step of `map` (and of each `parallel` worker).
+pub(crate) fn map_step<T, U>(mut f: impl FnMut(T) -> U + Send) -> impl Step<T, U> {
+    move |slot: &mut Slot<T>, out: &mut Batch<U>, _: &mut StageCtx<T>| {
+        if let Some(item) = slot.item.take() {
+            let mapped = f(item);
+            out.push(mapped, slot.take_ack());
+        }
+    }
+}
+
+/// The loop of a one-input, one-output synchronous stage.
+pub(crate) async fn per_item<T: Send + 'static, U: Send + 'static>(
+    mut ctx: StageCtx<T>,
+    mut rx: Receiver<T>,
+    tx: Sender<U>,
+    mut step: impl Step<T, U>,
+) {
+    while let Some(batch) = rx.recv().await {
+        ctx.metrics.received(batch.len());
+        let out = apply_batch(batch, &mut step, &mut ctx);
+        ctx.flush_failures().await;
+        ctx.metrics.emitted(out.len());
+        if tx.send(out).await.is_err() {
+            break;
+        }
+    }
+}
+
+impl<T: Send + 'static> Stage<T> {
+    fn per_item<U: Send + 'static>(self, kind: &'static str, step: impl Step<T, U> + 'static) -> Flow<U> {
+        let (tx, out) = self.output();
+        self.spawn(kind, move |ctx, rx| per_item(ctx, rx, tx, step));
+        out
+    }
+
+    /// Transforms each item.
+    pub fn map<U: Send + 'static>(self, f: impl FnMut(T) -> U + Send + 'static) -> Flow<U> {
+        self.per_item("map", map_step(f))
+    }
+
+    /// Keeps the items for which `f` is true; the others are acknowledged as filtered.
+    pub fn filter(self, mut f: impl FnMut(&T) -> bool + Send + 'static) -> Flow<T> {
+        self.per_item("filter", move |slot: &mut Slot<T>, out: &mut Batch<T>, _: &mut StageCtx<T>| {
+            let Some(item) = &slot.item else { return };
+            let keep = f(item);
+            if let Some(item) = slot.item.take() {
+                if keep {
+                    out.push(item, slot.take_ack());
+                } else {
+                    slot.take_ack().complete(Outcome::Filtered);
+                }
+            }
+        })
+    }
+
+    /// Transforms each item, dropping (as filtered) those for which `f` returns `None`.
+    pub fn filter_map<U: Send + 'static>(self, mut f: impl FnMut(T) -> Option<U> + Send + 'static) -> Flow<U> {
+        self.per_item("filter_map", move |slot: &mut Slot<T>, out: &mut Batch<U>, _: &mut StageCtx<T>| {
+            if let Some(item) = slot.item.take() {
+                match f(item) {
+                    Some(mapped) => out.push(mapped, slot.take_ack()),
+                    None => slot.take_ack().complete(Outcome::Filtered),
+                }
+            }
+        })
+    }
+
+    /// Turns each item into any number of items; each carries a share of the item's token, so
+    /// the origin learns the outcome once all of them are done (none: filtered).
+    pub fn flat_map<I>(self, mut f: impl FnMut(T) -> I + Send + 'static) -> Flow<I::Item>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+    {
+        self.per_item("flat_map", move |slot: &mut Slot<T>, out: &mut Batch<I::Item>, _: &mut StageCtx<T>| {
+            if let Some(item) = slot.item.take() {
+                for produced in f(item) {
+                    out.push(produced, slot.ack.clone());
+                }
+                slot.take_ack().complete(Outcome::Filtered);
+            }
+        })
+    }
+
+    /// Transforms each item with a function that may fail; failed items go to the error output
+    /// with the error. With a retry policy, failed attempts are retried (the function is
+    /// synchronous, so a timeout cannot interrupt it).
+    pub fn try_map<U, E>(self, mut f: impl FnMut(&T) -> Result<U, E> + Send + 'static) -> Flow<U>
+    where
+        T: Sync,
+        U: Send + 'static,
+        E: Into<BoxError>,
+    {
+        if self.has_policy() {
+            let (tx, out) = self.output();
+            self.spawn("try_map", move |ctx, rx| {
+                let call = move |item: &T| std::future::ready(f(item).map_err(Into::into));
+                retrying(ctx, rx, tx, call)
+            });
+            return out;
+        }
+        self.per_item("try_map", move |slot: &mut Slot<T>, out: &mut Batch<U>, ctx: &mut StageCtx<T>| {
+            let Some(item) = &slot.item else { return };
+            let result = f(item);
+            let Some(item) = slot.item.take() else { return };
+            match result {
+                Ok(mapped) => out.push(mapped, slot.take_ack()),
+                Err(err) => ctx.fail(item, slot.take_ack(), ItemError::User(err.into()), 1),
+            }
+        })
+    }
+
+    /// Looks at each item and passes it on unchanged.
+    pub fn inspect(self, mut f: impl FnMut(&T) + Send + 'static) -> Flow<T> {
+        self.per_item("inspect", move |slot: &mut Slot<T>, out: &mut Batch<T>, _: &mut StageCtx<T>| {
+            let Some(item) = &slot.item else { return };
+            f(item);
+            if let Some(item) = slot.item.take() {
+                out.push(item, slot.take_ack());
+            }
+        })
+    }
+}
+
+/// The loop of a sequential stage whose items go through the stage's policy one at a time.
+async fn retrying<T, U, Fut>(
+    mut ctx: StageCtx<T>,
+    mut rx: Receiver<T>,
+    tx: Sender<U>,
+    mut call: impl FnMut(&T) -> Fut + Send,
+) where
+    T: Send + Sync + 'static,
+    U: Send + 'static,
+    Fut: Future<Output = Result<U, BoxError>> + Send,
+{
+    while let Some(batch) = rx.recv().await {
+        ctx.metrics.received(batch.len());
+        let mut out = Batch::with_capacity(batch.len());
+        for (item, ack) in batch {
+            let started = Instant::now();
+            let (result, attempts) = ctx.policy.execute(&item, &mut call, &ctx.metrics).await;
+            ctx.metrics.processed(1, started.elapsed());
+            match result {
+                Ok(mapped) => out.push(mapped, ack),
+                Err(err) => ctx.fail(item, ack, err, attempts),
+            }
+        }
+        ctx.flush_failures().await;
+        ctx.metrics.emitted(out.len());
+        if tx.send(out).await.is_err() {
+            break;
+        }
+    }
+}
+
+impl<T: Send + 'static> Flow<T> {
+    /// Transforms each item; see [`Stage::map`].
+    pub fn map<U: Send + 'static>(self, f: impl FnMut(T) -> U + Send + 'static) -> Flow<U> {
+        self.stage("map").map(f)
+    }
+
+    /// Keeps the items for which `f` is true; see [`Stage::filter`].
+    pub fn filter(self, f: impl FnMut(&T) -> bool + Send + 'static) -> Flow<T> {
+        self.stage("filter").filter(f)
+    }
+
+    /// Transforms and filters; see [`Stage::filter_map`].
+    pub fn filter_map<U: Send + 'static>(self, f: impl FnMut(T) -> Option<U> + Send + 'static) -> Flow<U> {
+        self.stage("filter_map").filter_map(f)
+    }
+
+    /// One item to many; see [`Stage::flat_map`].
+    pub fn flat_map<I>(self, f: impl FnMut(T) -> I + Send + 'static) -> Flow<I::Item>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+    {
+        self.stage("flat_map").flat_map(f)
+    }
+
+    /// A transform that may fail; see [`Stage::try_map`].
+    pub fn try_map<U, E>(self, f: impl FnMut(&T) -> Result<U, E> + Send + 'static) -> Flow<U>
+    where
+        T: Sync,
+        U: Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.stage("try_map").try_map(f)
+    }
+
+    /// Looks at each item; see [`Stage::inspect`].
+    pub fn inspect(self, f: impl FnMut(&T) + Send + 'static) -> Flow<T> {
+        self.stage("inspect").inspect(f)
+    }
+}

@@ -1,0 +1,459 @@
+//! The graph every flow belongs to: its stages, their tasks, running them and shutting down.
+//!
+//! Building a flow only *registers* stage tasks with its [`Pipeline`]; nothing runs until
+//! [`Pipeline::run`] (or a running terminal such as [`Flow::collect`](crate::Flow::collect))
+//! spawns them all on the current tokio runtime.
+//!
+//! # Clean shutdown
+//! Cancelling the pipeline's token (or SIGINT/SIGTERM when signal handling is on) stops the
+//! sources from pulling more input. Everything already inside drains: stages finish their
+//! batches, batch and window stages flush, sinks write. A run that drains within the shutdown
+//! timeout ends normally. One that does not is aborted: its in-flight items' tokens are dropped,
+//! so their origins learn [`Outcome::Unfinished`](crate::Outcome::Unfinished) and redeliver them
+//! later: an item is never acknowledged and lost. A second signal aborts at once.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::channel::{self, Receiver, Sender};
+use crate::error::{Error, Failed};
+use crate::flow::Flow;
+use crate::stage::ErrorOutput;
+use crate::stats::{StageSnapshot, StageStats};
+
+/// Settings that apply to every stage of a pipeline unless a stage overrides them.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PipelineConfig {
+    /// Items each channel between two stages holds before its producer waits. Defaults to 2048.
+    pub capacity: usize,
+    /// Most items a source or a re-batching stage puts in one batch. Defaults to 256.
+    pub batch_size: usize,
+    /// How long a shutdown may take to drain before the rest is aborted. Defaults to 30 s.
+    pub shutdown_timeout: Duration,
+    /// Whether `run` listens for SIGINT/SIGTERM and starts a clean shutdown. Defaults to false.
+    pub handle_signals: bool,
+    /// How often gauges (queue depth, busy ratio, in flight) are sampled. Defaults to 1 s.
+    pub sample_interval: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            capacity: 2048,
+            batch_size: 256,
+            shutdown_timeout: Duration::from_secs(30),
+            handle_signals: false,
+            sample_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Sets [`capacity`](Self::capacity).
+    pub fn capacity(mut self, items: usize) -> Self {
+        self.capacity = items.max(1);
+        self
+    }
+
+    /// Sets [`batch_size`](Self::batch_size).
+    pub fn batch_size(mut self, items: usize) -> Self {
+        self.batch_size = items.max(1);
+        self
+    }
+
+    /// Sets [`shutdown_timeout`](Self::shutdown_timeout).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Sets [`handle_signals`](Self::handle_signals).
+    pub fn handle_signals(mut self, on: bool) -> Self {
+        self.handle_signals = on;
+        self
+    }
+
+    /// Sets [`sample_interval`](Self::sample_interval).
+    pub fn sample_interval(mut self, every: Duration) -> Self {
+        self.sample_interval = every.max(Duration::from_millis(1));
+        self
+    }
+}
+
+/// A graph of stages; cheap to clone (a handle).
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: Arc<str>,
+    config: PipelineConfig,
+    cancel: CancellationToken,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    tasks: Vec<(Arc<str>, BoxFuture<'static, ()>)>,
+    on_start: Vec<Box<dyn FnOnce() + Send>>,
+    stages: Vec<Arc<StageStats>>,
+    names: HashSet<Arc<str>>,
+    /// Set when another pipeline absorbed this one (flows of both were merged).
+    forward: Option<Pipeline>,
+    started: bool,
+    report: Option<RunReport>,
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline").field("name", &self.inner.name).finish()
+    }
+}
+
+impl Pipeline {
+    /// An empty pipeline with default settings.
+    pub fn new(name: impl Into<String>) -> Pipeline {
+        Pipeline::with_config(name, PipelineConfig::default())
+    }
+
+    /// An empty pipeline with `config`.
+    pub fn with_config(name: impl Into<String>, config: PipelineConfig) -> Pipeline {
+        Pipeline {
+            inner: Arc::new(Inner {
+                name: Arc::from(name.into()),
+                config,
+                cancel: CancellationToken::new(),
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// The pipeline's name (the `pipeline` label of its metrics).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &PipelineConfig {
+        &self.inner.config
+    }
+
+    /// The token that starts a clean shutdown when cancelled.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.resolve().inner.cancel.clone()
+    }
+
+    /// Starts a clean shutdown: sources stop, the rest drains.
+    pub fn shutdown(&self) {
+        self.cancel_token().cancel();
+    }
+
+    /// An error output for stages whose input is `T`, and the flow of their failures (wire it
+    /// to a dead-letter sink). See [`Stage::errors_to`](crate::Stage::errors_to).
+    pub fn error_output<T: Send + 'static>(&self) -> (ErrorOutput<T>, Flow<Failed<T>>) {
+        ErrorOutput::new(&self.resolve())
+    }
+
+    /// The live counters of every stage, in the order the stages were added.
+    pub fn stages(&self) -> Vec<Arc<StageStats>> {
+        let p = self.resolve();
+        p.lock().stages.clone()
+    }
+
+    /// A snapshot of every stage now.
+    pub fn snapshot(&self) -> Vec<StageSnapshot> {
+        self.stages().iter().map(|s| s.snapshot()).collect()
+    }
+
+    /// The report of the finished run, if it has finished.
+    pub fn report(&self) -> Option<RunReport> {
+        self.resolve().lock().report.clone()
+    }
+
+    /// Runs every registered stage until all have finished (sources ended and everything
+    /// drained), or until a shutdown is requested and drains, or its deadline passes.
+    ///
+    /// Must be called from within a tokio runtime; stages are spawned as tasks on it.
+    pub async fn run(&self) -> Result<RunReport, Error> {
+        let p = self.resolve();
+        let (tasks, config) = {
+            let mut state = p.lock();
+            if state.started {
+                return Err(Error::AlreadyRun(p.name().to_owned()));
+            }
+            state.started = true;
+            for hook in std::mem::take(&mut state.on_start) {
+                hook();
+            }
+            (std::mem::take(&mut state.tasks), p.inner.config.clone())
+        };
+        let started = Instant::now();
+        let mut running = JoinSet::new();
+        let mut names = HashMap::new();
+        for (name, task) in tasks {
+            let handle = running.spawn(task);
+            names.insert(handle.id(), name);
+        }
+        let outcome = p.supervise(&mut running, &mut names, &config).await;
+        let report = RunReport {
+            pipeline: p.name().to_owned(),
+            elapsed: started.elapsed(),
+            cancelled: p.inner.cancel.is_cancelled(),
+            stages: p.snapshot(),
+        };
+        p.lock().report = Some(report.clone());
+        outcome.map(|()| report)
+    }
+
+    async fn supervise(
+        &self,
+        running: &mut JoinSet<()>,
+        names: &mut HashMap<tokio::task::Id, Arc<str>>,
+        config: &PipelineConfig,
+    ) -> Result<(), Error> {
+        let cancel = self.inner.cancel.clone();
+        let mut deadline: Option<tokio::time::Instant> = None;
+        let mut sampler = Sampler::new(self.stages(), config.sample_interval);
+        let mut crashed = None;
+        let mut signals = config.handle_signals.then(crate::shutdown::Signals::new);
+        loop {
+            let deadline_at = deadline;
+            tokio::select! {
+                joined = running.join_next_with_id() => match joined {
+                    None => break,
+                    Some(Ok((id, ()))) => { names.remove(&id); }
+                    Some(Err(err)) => {
+                        let stage = names.remove(&err.id()).map(|n| n.to_string()).unwrap_or_default();
+                        if err.is_panic() {
+                            let message = crate::error::ItemError::from_panic(err.into_panic().as_ref()).to_string();
+                            tracing::error!(pipeline = %self.name(), %stage, %message, "stage crashed");
+                            crashed.get_or_insert(Error::StageCrashed { stage, message });
+                        }
+                    }
+                },
+                () = cancel.cancelled(), if deadline.is_none() => {
+                    tracing::info!(pipeline = %self.name(), timeout = ?config.shutdown_timeout, "shutting down: draining");
+                    deadline = Some(tokio::time::Instant::now() + config.shutdown_timeout);
+                }
+                () = sleep_until(deadline_at) => {
+                    let stages: Vec<String> = names.values().map(|n| n.to_string()).collect();
+                    tracing::warn!(pipeline = %self.name(), ?stages, "shutdown deadline passed: aborting");
+                    running.shutdown().await;
+                    return Err(Error::ShutdownTimeout { deadline: config.shutdown_timeout, stages });
+                }
+                () = sampler.tick() => {}
+                signal = next_signal(&mut signals) => match signal {
+                    None => signals = None,
+                    Some(()) if deadline.is_some() => {
+                        tracing::warn!(pipeline = %self.name(), "second signal: aborting");
+                        deadline = Some(tokio::time::Instant::now());
+                    }
+                    Some(()) => cancel.cancel(),
+                },
+            }
+        }
+        sampler.sample();
+        crashed.map_or(Ok(()), Err)
+    }
+
+    fn resolve(&self) -> Pipeline {
+        let mut p = self.clone();
+        loop {
+            let next = p.lock().forward.clone();
+            match next {
+                Some(n) => p = n,
+                None => return p,
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means a panic elsewhere while registering; the state is a list.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes flows of `other` part of this pipeline (for merging flows built apart).
+    pub(crate) fn absorb(&self, other: &Pipeline) -> Pipeline {
+        let this = self.resolve();
+        let that = other.resolve();
+        if Arc::ptr_eq(&this.inner, &that.inner) {
+            return this;
+        }
+        let moved = {
+            let mut theirs = that.lock();
+            theirs.forward = Some(this.clone());
+            std::mem::take(&mut *theirs)
+        };
+        let mut ours = this.lock();
+        ours.tasks.extend(moved.tasks);
+        ours.on_start.extend(moved.on_start);
+        ours.stages.extend(moved.stages);
+        ours.names.extend(moved.names);
+        drop(ours);
+        this
+    }
+
+    /// Registers a stage and returns its stats; the name is made unique (`map`, `map-2`, …).
+    pub(crate) fn add_stage(&self, name: &str, kind: &'static str) -> Arc<StageStats> {
+        let p = self.resolve();
+        let mut state = p.lock();
+        let mut unique: Arc<str> = Arc::from(name);
+        let mut n = 1;
+        while state.names.contains(&unique) {
+            n += 1;
+            unique = Arc::from(format!("{name}-{n}"));
+        }
+        state.names.insert(Arc::clone(&unique));
+        let stats = Arc::new(StageStats::new(Arc::clone(&p.inner.name), unique, kind));
+        state.stages.push(Arc::clone(&stats));
+        stats
+    }
+
+    /// Registers a task to spawn when the pipeline runs.
+    pub(crate) fn spawn(&self, stage: Arc<str>, task: impl Future<Output = ()> + Send + 'static) {
+        let p = self.resolve();
+        p.lock().tasks.push((stage, Box::pin(task)));
+    }
+
+    /// Registers `hook` to run when the pipeline starts running.
+    pub(crate) fn on_start(&self, hook: impl FnOnce() + Send + 'static) {
+        let p = self.resolve();
+        p.lock().on_start.push(Box::new(hook));
+    }
+
+    /// A channel with `capacity` items, or the pipeline's default.
+    pub(crate) fn channel<T>(&self, capacity: Option<usize>) -> (Sender<T>, Receiver<T>) {
+        channel::bounded(capacity.unwrap_or(self.inner.config.capacity))
+    }
+
+    pub(crate) fn cancel(&self) -> CancellationToken {
+        self.cancel_token()
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_signal(signals: &mut Option<crate::shutdown::Signals>) -> Option<()> {
+    match signals {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Updates the sampled gauges of every stage at a fixed interval.
+struct Sampler {
+    stages: Vec<(Arc<StageStats>, crate::stats::SampledGauges, u64)>,
+    interval: tokio::time::Interval,
+    last: Instant,
+}
+
+impl Sampler {
+    fn new(stages: Vec<Arc<StageStats>>, every: Duration) -> Sampler {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Sampler {
+            stages: stages
+                .into_iter()
+                .map(|s| {
+                    let g = crate::stats::SampledGauges::new(&s);
+                    (s, g, 0)
+                })
+                .collect(),
+            interval,
+            last: Instant::now(),
+        }
+    }
+
+    async fn tick(&mut self) {
+        self.interval.tick().await;
+        self.sample();
+    }
+
+    fn sample(&mut self) {
+        let wall = self.last.elapsed();
+        self.last = Instant::now();
+        for (stats, gauges, last_busy) in &mut self.stages {
+            let busy = stats.busy_ns();
+            gauges.update(stats, busy.saturating_sub(*last_busy), wall);
+            *last_busy = busy;
+        }
+    }
+}
+
+/// What a finished run did, stage by stage.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Whether a shutdown was requested.
+    pub cancelled: bool,
+    /// Every stage's counters at the end.
+    pub stages: Vec<StageSnapshot>,
+}
+
+impl RunReport {
+    /// The counters of the stage called `name`.
+    pub fn stage(&self, name: &str) -> Option<&StageSnapshot> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+}
+
+impl fmt::Display for RunReport {
+    /// A one-screen summary: one row per stage.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "pipeline `{}` ran {:.3?}{}",
+            self.pipeline,
+            self.elapsed,
+            if self.cancelled { " (shut down)" } else { "" }
+        )?;
+        let width = self.stages.iter().map(|s| s.name.len()).max().unwrap_or(5).max(5);
+        writeln!(
+            f,
+            "{:<width$}  {:<10} {:>11} {:>11} {:>8} {:>8} {:>10} {:>10} {:>6} {:>13}",
+            "stage", "kind", "in", "out", "errors", "retries", "p50", "p99", "busy", "queue max"
+        )?;
+        for s in &self.stages {
+            let queue = if s.queue_capacity == 0 {
+                "-".to_owned()
+            } else {
+                format!("{}/{}", s.queue_max, s.queue_capacity)
+            };
+            writeln!(
+                f,
+                "{:<width$}  {:<10} {:>11} {:>11} {:>8} {:>8} {:>10} {:>10} {:>5.0}% {:>13}",
+                s.name,
+                s.kind,
+                s.items_in,
+                s.items_out,
+                s.errors,
+                s.retries,
+                format!("{:.1?}", s.p50),
+                format!("{:.1?}", s.p99),
+                s.busy_ratio() * 100.0,
+                queue,
+            )?;
+        }
+        Ok(())
+    }
+}
