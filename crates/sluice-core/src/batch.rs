@@ -48,16 +48,22 @@ impl<T> Batch<T> {
     }
 
     /// Appends one item, keeping the token vector parallel once any token is tracked.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, item: T, ack: AckToken) {
-        if ack.is_tracked() {
-            if self.acks.len() < self.items.len() {
-                self.acks.resize_with(self.items.len(), AckToken::none);
-            }
-            self.acks.push(ack);
-        } else if !self.acks.is_empty() {
-            self.acks.push(ack);
+        if ack.is_tracked() || !self.acks.is_empty() {
+            self.push_tracked(item, ack);
+        } else {
+            self.items.push(item);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_tracked(&mut self, item: T, ack: AckToken) {
+        if self.acks.len() < self.items.len() {
+            self.acks.resize_with(self.items.len(), AckToken::none);
+        }
+        self.acks.push(ack);
         self.items.push(item);
     }
 
@@ -143,6 +149,8 @@ impl<T> Iterator for BatchIter<T> {
         self.items.size_hint()
     }
 }
+
+impl<T> ExactSizeIterator for BatchIter<T> {}
 
 impl<T> FromIterator<(T, AckToken)> for Batch<T> {
     fn from_iter<I: IntoIterator<Item = (T, AckToken)>>(iter: I) -> Batch<T> {

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use crate::batch::Batch;
 use crate::channel::{Receiver, Sender};
 use crate::flow::Flow;
-use crate::flow::transform::{Step, apply_batch, map_step};
+use crate::flow::transform::{Mapper, Step, apply_batch};
 use crate::stage::{Stage, StageCtx};
 use crate::stats::StageMetrics;
 
@@ -112,7 +112,7 @@ impl<T: Send + 'static> Stage<T> {
             };
             let mut running = JoinSet::new();
             for _ in 0..workers {
-                running.spawn(worker(ctx.fork(), Arc::clone(&input), output.clone(), map_step(f.clone())));
+                running.spawn(worker(ctx.fork(), Arc::clone(&input), output.clone(), Mapper(f.clone())));
             }
             drop(output);
             if let Some(reorder_rx) = reordered {

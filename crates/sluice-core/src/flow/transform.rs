@@ -40,8 +40,23 @@ impl<T> Slot<T> {
 }
 
 /// One item's work: take the item and its token out of the slot, push results to the batch.
-pub(crate) trait Step<T, U>: FnMut(&mut Slot<T>, &mut Batch<U>, &mut StageCtx<T>) + Send {}
-impl<T, U, F: FnMut(&mut Slot<T>, &mut Batch<U>, &mut StageCtx<T>) + Send> Step<T, U> for F {}
+pub(crate) trait Step<T, U>: Send {
+    /// Processes the item in `slot`.
+    fn item(&mut self, slot: &mut Slot<T>, out: &mut Batch<U>, ctx: &mut StageCtx<T>);
+
+    /// Processes untracked items in one go, if the step has such a path; a panic leaves
+    /// `items` at the item after the one that panicked. Returns false to use `item` instead.
+    fn untracked(&mut self, _items: &mut std::vec::IntoIter<T>, _out: &mut Vec<U>) -> bool {
+        false
+    }
+}
+
+impl<T, U, F: FnMut(&mut Slot<T>, &mut Batch<U>, &mut StageCtx<T>) + Send> Step<T, U> for F {
+    #[inline]
+    fn item(&mut self, slot: &mut Slot<T>, out: &mut Batch<U>, ctx: &mut StageCtx<T>) {
+        self(slot, out, ctx);
+    }
+}
 
 /// Runs `step` over one batch, containing panics to the item that raised them.
 pub(crate) fn apply_batch<T: Send + 'static, U>(
@@ -51,14 +66,68 @@ pub(crate) fn apply_batch<T: Send + 'static, U>(
 ) -> Batch<U> {
     let n = batch.len();
     let started = Instant::now();
-    let mut out = Batch::with_capacity(n);
-    let mut items = batch.into_iter();
+    let out = if batch.acks.is_empty() {
+        apply_untracked(batch.items, step, ctx)
+    } else {
+        apply_each(batch.into_iter(), step, ctx)
+    };
+    ctx.metrics.processed(n, started.elapsed());
+    out
+}
+
+/// The step of `map` (and of each `parallel` worker), with a fast path for batches without
+/// tokens: one `extend` the compiler can keep tight.
+pub(crate) struct Mapper<F>(pub(crate) F);
+
+impl<T, U, F: FnMut(T) -> U + Send> Step<T, U> for Mapper<F> {
+    #[inline]
+    fn item(&mut self, slot: &mut Slot<T>, out: &mut Batch<U>, _: &mut StageCtx<T>) {
+        if let Some(item) = slot.item.take() {
+            let mapped = (self.0)(item);
+            out.push(mapped, slot.take_ack());
+        }
+    }
+
+    fn untracked(&mut self, items: &mut std::vec::IntoIter<T>, out: &mut Vec<U>) -> bool {
+        out.extend(items.map(&mut self.0));
+        true
+    }
+}
+
+/// Items without tokens: the step's batch path if it has one.
+fn apply_untracked<T: Send + 'static, U>(
+    items: Vec<T>,
+    step: &mut impl Step<T, U>,
+    ctx: &mut StageCtx<T>,
+) -> Batch<U> {
+    let mut out = Vec::with_capacity(items.len());
+    let mut rest = items.into_iter();
+    loop {
+        match catch_unwind(AssertUnwindSafe(|| step.untracked(&mut rest, &mut out))) {
+            Ok(true) => return Batch::from_items(out),
+            Ok(false) => break,
+            Err(panic) => ctx.fail_consumed(AckToken::none(), &ItemError::from_panic(panic.as_ref())),
+        }
+    }
+    let tail = apply_each(rest.map(|item| (item, AckToken::none())), step, ctx);
+    let mut batch = Batch::from_items(out);
+    batch.append(tail);
+    batch
+}
+
+/// Item by item, keeping each item and token in a slot outside the unwind boundary.
+fn apply_each<T: Send + 'static, U>(
+    mut items: impl ExactSizeIterator<Item = (T, AckToken)>,
+    step: &mut impl Step<T, U>,
+    ctx: &mut StageCtx<T>,
+) -> Batch<U> {
+    let mut out = Batch::with_capacity(items.len());
     let mut slot = Slot::empty();
     while let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
         for (item, ack) in &mut items {
             slot.item = Some(item);
             slot.ack = ack;
-            step(&mut slot, &mut out, ctx);
+            step.item(&mut slot, &mut out, ctx);
         }
     })) {
         let error = ItemError::from_panic(panic.as_ref());
@@ -67,18 +136,7 @@ pub(crate) fn apply_batch<T: Send + 'static, U>(
             None => ctx.fail_consumed(slot.take_ack(), &error),
         }
     }
-    ctx.metrics.processed(n, started.elapsed());
     out
-}
-
-/// The step of `map` (and of each `parallel` worker).
-pub(crate) fn map_step<T, U>(mut f: impl FnMut(T) -> U + Send) -> impl Step<T, U> {
-    move |slot: &mut Slot<T>, out: &mut Batch<U>, _: &mut StageCtx<T>| {
-        if let Some(item) = slot.item.take() {
-            let mapped = f(item);
-            out.push(mapped, slot.take_ack());
-        }
-    }
 }
 
 /// The loop of a one-input, one-output synchronous stage.
@@ -108,7 +166,7 @@ impl<T: Send + 'static> Stage<T> {
 
     /// Transforms each item.
     pub fn map<U: Send + 'static>(self, f: impl FnMut(T) -> U + Send + 'static) -> Flow<U> {
-        self.per_item("map", map_step(f))
+        self.per_item("map", Mapper(f))
     }
 
     /// Keeps the items for which `f` is true; the others are acknowledged as filtered.
