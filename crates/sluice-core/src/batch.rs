@@ -98,14 +98,6 @@ impl<T> Batch<T> {
         self.items
     }
 
-    /// Applies `f` to each item, keeping each item's token (a 1:1 transformation).
-    pub(crate) fn map_items<U>(self, f: impl FnMut(T) -> U) -> Batch<U> {
-        Batch {
-            items: self.items.into_iter().map(f).collect(),
-            acks: self.acks,
-        }
-    }
-
     /// Clones the batch for one branch of a fan-out: each token gets a second holder.
     pub(crate) fn fork(&self) -> Batch<T>
     where

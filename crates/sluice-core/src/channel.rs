@@ -108,10 +108,6 @@ impl<T> Sender<T> {
         self.tx.send(batch).map_err(|e| SendError(e.0))
     }
 
-    /// Whether the receiver is gone.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
 }
 
 impl<T> Receiver<T> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a pipeline run failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Shutdown was requested and these stages had not drained when the deadline passed; they
@@ -29,9 +29,9 @@ pub enum Error {
         /// The panic message.
         message: String,
     },
-    /// `run` was called on a pipeline that is running or has run.
-    #[error("pipeline `{0}` has already been run")]
-    AlreadyRun(String),
+    /// A terminal was added after its pipeline had started, so it never ran.
+    #[error("a stage was added to pipeline `{0}` after it started running, so it did not run")]
+    NotRun(String),
 }
 
 /// Why one item failed in a stage.

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -110,6 +111,8 @@ struct State {
     /// Set when another pipeline absorbed this one (flows of both were merged).
     forward: Option<Pipeline>,
     started: bool,
+    /// The run's result, published to every caller of `run` when it ends.
+    finished: Option<watch::Sender<Option<Result<RunReport, Error>>>>,
     report: Option<RunReport>,
 }
 
@@ -182,19 +185,35 @@ impl Pipeline {
     /// Runs every registered stage until all have finished (sources ended and everything
     /// drained), or until a shutdown is requested and drains, or its deadline passes.
     ///
-    /// Must be called from within a tokio runtime; stages are spawned as tasks on it.
+    /// The first call starts the run; later calls (from other terminals, say) wait for the same
+    /// run to end and return its result. Must be called within a tokio runtime: stages are
+    /// spawned as tasks on it.
     pub async fn run(&self) -> Result<RunReport, Error> {
         let p = self.resolve();
-        let (tasks, config) = {
+        let start = {
             let mut state = p.lock();
-            if state.started {
-                return Err(Error::AlreadyRun(p.name().to_owned()));
+            match &state.finished {
+                Some(finished) => Err(finished.subscribe()),
+                None => {
+                    state.started = true;
+                    let (finished, _) = watch::channel(None);
+                    state.finished = Some(finished.clone());
+                    for hook in std::mem::take(&mut state.on_start) {
+                        hook();
+                    }
+                    Ok((std::mem::take(&mut state.tasks), p.inner.config.clone(), finished))
+                }
             }
-            state.started = true;
-            for hook in std::mem::take(&mut state.on_start) {
-                hook();
+        };
+        let (tasks, config, finished) = match start {
+            Ok(start) => start,
+            Err(mut running) => {
+                let not_run = || Error::NotRun(p.name().to_owned());
+                return match running.wait_for(Option::is_some).await {
+                    Ok(result) => result.clone().unwrap_or_else(|| Err(not_run())),
+                    Err(_) => Err(not_run()),
+                };
             }
-            (std::mem::take(&mut state.tasks), p.inner.config.clone())
         };
         let started = Instant::now();
         let mut running = JoinSet::new();
@@ -211,7 +230,9 @@ impl Pipeline {
             stages: p.snapshot(),
         };
         p.lock().report = Some(report.clone());
-        outcome.map(|()| report)
+        let result = outcome.map(|()| report);
+        finished.send_replace(Some(result.clone()));
+        result
     }
 
     async fn supervise(
@@ -321,10 +342,16 @@ impl Pipeline {
         stats
     }
 
-    /// Registers a task to spawn when the pipeline runs.
+    /// Registers a task to spawn when the pipeline runs. A stage added after the run started
+    /// cannot join it: it is dropped (its terminal, if any, then reports [`Error::NotRun`]).
     pub(crate) fn spawn(&self, stage: Arc<str>, task: impl Future<Output = ()> + Send + 'static) {
         let p = self.resolve();
-        p.lock().tasks.push((stage, Box::pin(task)));
+        let mut state = p.lock();
+        if state.started {
+            tracing::error!(pipeline = %p.name(), %stage, "stage added after the pipeline started; it will not run");
+            return;
+        }
+        state.tasks.push((stage, Box::pin(task)));
     }
 
     /// Registers `hook` to run when the pipeline starts running.

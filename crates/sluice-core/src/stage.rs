@@ -101,11 +101,6 @@ impl<T: Send + 'static> Stage<T> {
         self
     }
 
-    /// The pipeline this stage belongs to.
-    pub(crate) fn pipeline(&self) -> &Pipeline {
-        &self.flow.pipeline
-    }
-
     /// Whether any policy is set (stages then take their policy-aware path).
     pub(crate) fn has_policy(&self) -> bool {
         !self.policy.is_empty()

@@ -202,10 +202,6 @@ impl StageMetrics {
         }
     }
 
-    pub(crate) fn stats(&self) -> &Arc<StageStats> {
-        &self.stats
-    }
-
     pub(crate) fn name(&self) -> Arc<str> {
         self.stats.name_arc()
     }

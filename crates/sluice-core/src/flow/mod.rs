@@ -21,7 +21,7 @@ mod fan;
 mod parallel;
 mod sink;
 mod source;
-mod transform;
+pub(crate) mod transform;
 
 pub use sink::{Sink, WriteError};
 pub use source::Source;

@@ -174,45 +174,49 @@ impl<T: Send + 'static> Flow<T> {
         self.stage("sink").sink(sink);
     }
 
-    /// Calls `f` on every item, running the pipeline until it ends.
-    pub async fn for_each(self, f: impl FnMut(T) + Send + 'static) -> Result<RunReport, Error> {
+    /// Calls `f` on every item; the returned future runs the pipeline until it ends.
+    ///
+    /// Like every running terminal, this registers its stage when called, so several terminals
+    /// of one pipeline can each be awaited (or spawned): the first to be polled starts the run
+    /// and every one of them resolves when it ends.
+    pub fn for_each(self, f: impl FnMut(T) + Send + 'static) -> impl Future<Output = Result<RunReport, Error>> + Send {
         let pipeline = self.pipeline.clone();
         self.stage("for_each").consume("for_each", f);
-        pipeline.run().await
+        async move { pipeline.run().await }
     }
 
-    /// Folds every item into one value, running the pipeline until it ends.
-    pub async fn fold<A: Send + 'static>(
+    /// Folds every item into one value; the returned future runs the pipeline until it ends.
+    pub fn fold<A: Send + 'static>(
         self,
         init: A,
         f: impl FnMut(A, T) -> A + Send + 'static,
-    ) -> Result<A, Error> {
+    ) -> impl Future<Output = Result<A, Error>> + Send {
         let pipeline = self.pipeline.clone();
         let result = self.stage("fold").reduce("fold", init, f);
-        pipeline.run().await?;
-        result
-            .await
-            .map_err(|_| Error::StageCrashed { stage: "fold".to_owned(), message: "ended without a result".to_owned() })
+        async move {
+            pipeline.run().await?;
+            result.await.map_err(|_| Error::NotRun(pipeline.name().to_owned()))
+        }
     }
 
-    /// Collects every item, running the pipeline until it ends.
-    pub async fn collect(self) -> Result<Vec<T>, Error> {
+    /// Collects every item; the returned future runs the pipeline until it ends.
+    pub fn collect(self) -> impl Future<Output = Result<Vec<T>, Error>> + Send {
         self.fold(Vec::new(), |mut all, item| {
             all.push(item);
             all
         })
-        .await
     }
 
-    /// Counts the items, running the pipeline until it ends.
-    pub async fn count(self) -> Result<u64, Error> {
-        self.fold(0u64, |n, _| n + 1).await
+    /// Counts the items; the returned future runs the pipeline until it ends.
+    pub fn count(self) -> impl Future<Output = Result<u64, Error>> + Send {
+        self.fold(0u64, |n, _| n + 1)
     }
 
-    /// Discards the items (acknowledging them delivered), running the pipeline until it ends.
-    pub async fn run(self) -> Result<RunReport, Error> {
+    /// Discards the items (acknowledging them delivered); the returned future runs the
+    /// pipeline until it ends.
+    pub fn run(self) -> impl Future<Output = Result<RunReport, Error>> + Send {
         let pipeline = self.pipeline.clone();
         self.stage("drain").consume("drain", drop);
-        pipeline.run().await
+        async move { pipeline.run().await }
     }
 }

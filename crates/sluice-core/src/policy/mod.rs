@@ -206,15 +206,20 @@ mod tests {
     use crate::stats::StageStats;
     use std::sync::atomic::{AtomicU32, Ordering};
 
+    fn stats() -> Arc<StageStats> {
+        Arc::new(StageStats::new(Arc::from("p"), Arc::from("s"), "call"))
+    }
+
     fn metrics() -> StageMetrics {
-        StageMetrics::start(Arc::new(StageStats::new(Arc::from("p"), Arc::from("s"), "call")))
+        StageMetrics::start(stats())
     }
 
     #[tokio::test(start_paused = true)]
     async fn retries_until_success() {
         let calls = AtomicU32::new(0);
         let policy = Policy::new().retry(Retry::attempts(5));
-        let m = metrics();
+        let stats = stats();
+        let m = StageMetrics::start(Arc::clone(&stats));
         let (result, attempts) = policy
             .execute(
                 &7,
@@ -230,7 +235,7 @@ mod tests {
             .await;
         assert_eq!(result.expect("third attempt succeeds"), 14);
         assert_eq!(attempts, 3);
-        assert_eq!(m.stats().snapshot().retries, 2);
+        assert_eq!(stats.snapshot().retries, 2);
     }
 
     #[tokio::test(start_paused = true)]
