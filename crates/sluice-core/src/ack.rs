@@ -248,7 +248,10 @@ mod tests {
         let (seen, token) = recorder();
         let other = token.clone();
         token.complete(Outcome::Filtered);
-        assert!(outcomes(&seen).is_empty(), "not final while a holder remains");
+        assert!(
+            outcomes(&seen).is_empty(),
+            "not final while a holder remains"
+        );
         other.complete(Outcome::Delivered);
         assert_eq!(outcomes(&seen), vec![Outcome::Delivered]);
     }

@@ -107,7 +107,6 @@ impl<T> Sender<T> {
             .fetch_max(self.gauge.depth(), Ordering::Relaxed);
         self.tx.send(batch).map_err(|e| SendError(e.0))
     }
-
 }
 
 impl<T> Receiver<T> {
@@ -142,24 +141,33 @@ mod tests {
     #[tokio::test]
     async fn capacity_is_counted_in_items() {
         let (tx, mut rx) = bounded::<u32>(4);
-        tx.send(Batch::from_items(vec![1, 2, 3])).await.expect("room");
+        tx.send(Batch::from_items(vec![1, 2, 3]))
+            .await
+            .expect("room");
         assert_eq!(rx.gauge().depth(), 3);
         let blocked = tokio::time::timeout(
             Duration::from_millis(20),
             tx.send(Batch::from_items(vec![4, 5])),
         )
         .await;
-        assert!(blocked.is_err(), "two more items exceed the capacity of four");
+        assert!(
+            blocked.is_err(),
+            "two more items exceed the capacity of four"
+        );
         let got = rx.recv().await.expect("batch");
         assert_eq!(got.items, vec![1, 2, 3]);
-        tx.send(Batch::from_items(vec![4, 5])).await.expect("room again");
+        tx.send(Batch::from_items(vec![4, 5]))
+            .await
+            .expect("room again");
         assert_eq!(rx.gauge().max_depth(), 3);
     }
 
     #[tokio::test]
     async fn oversized_batch_takes_whole_capacity() {
         let (tx, mut rx) = bounded::<u32>(2);
-        tx.send(Batch::from_items(vec![1, 2, 3, 4])).await.expect("fits alone");
+        tx.send(Batch::from_items(vec![1, 2, 3, 4]))
+            .await
+            .expect("fits alone");
         assert_eq!(rx.recv().await.expect("batch").len(), 4);
     }
 

@@ -186,6 +186,9 @@ mod tests {
     #[test]
     fn panic_payloads_become_messages() {
         let payload: Box<dyn std::any::Any + Send> = Box::new(String::from("boom"));
-        assert_eq!(ItemError::from_panic(payload.as_ref()).to_string(), "panicked: boom");
+        assert_eq!(
+            ItemError::from_panic(payload.as_ref()).to_string(),
+            "panicked: boom"
+        );
     }
 }

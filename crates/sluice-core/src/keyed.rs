@@ -38,17 +38,20 @@ use crate::flow::Flow;
 use crate::flow::transform::{Slot, Step, apply_batch};
 use crate::stage::{Stage, StageCtx};
 
+/// Computes an item's key.
+pub(crate) type KeyFn<T, K> = Box<dyn FnMut(&T) -> K + Send>;
+
 /// A flow whose items are grouped by a key, waiting for a keyed operator.
 #[must_use = "choose a keyed operator (scan, fold, window)"]
 pub struct Keyed<T, K> {
     origin: Origin<T>,
-    key: Box<dyn FnMut(&T) -> K + Send>,
+    key: KeyFn<T, K>,
     ttl: Option<Duration>,
 }
 
 enum Origin<T> {
     Flow(Flow<T>),
-    Stage(Stage<T>),
+    Stage(Box<Stage<T>>),
 }
 
 impl<T: Send + 'static, K: Hash + Eq + Clone + Send + 'static> Keyed<T, K> {
@@ -58,10 +61,10 @@ impl<T: Send + 'static, K: Hash + Eq + Clone + Send + 'static> Keyed<T, K> {
         self
     }
 
-    pub(crate) fn into_parts(self, kind: &'static str) -> (Stage<T>, Box<dyn FnMut(&T) -> K + Send>) {
+    pub(crate) fn into_parts(self, kind: &'static str) -> (Stage<T>, KeyFn<T, K>) {
         let stage = match self.origin {
             Origin::Flow(flow) => flow.stage(kind),
-            Origin::Stage(stage) => stage,
+            Origin::Stage(stage) => *stage,
         };
         (stage, self.key)
     }
@@ -179,7 +182,7 @@ impl<T: Send + 'static> Stage<T> {
     /// Groups items by `key` for a keyed operator.
     pub fn key_by<K>(self, key: impl FnMut(&T) -> K + Send + 'static) -> Keyed<T, K> {
         Keyed {
-            origin: Origin::Stage(self),
+            origin: Origin::Stage(Box::new(self)),
             key: Box::new(key),
             ttl: None,
         }

@@ -47,9 +47,11 @@ pub mod window;
 pub use ack::{AckToken, Acked, Outcome};
 pub use error::{BoxError, Error, Failed, ItemError};
 pub use flow::{Flow, Sink, Source, WriteError};
-pub use pipeline::{Pipeline, PipelineConfig, RunReport};
-pub use policy::{Backoff, Balancer, BreakerConfig, Cache, CircuitBreaker, Policy, RateLimit, Retry};
 pub use keyed::Keyed;
+pub use pipeline::{Pipeline, PipelineConfig, RunReport};
+pub use policy::{
+    Backoff, Balancer, BreakerConfig, Cache, CircuitBreaker, Policy, RateLimit, Retry,
+};
 pub use stage::{ErrorOutput, Stage};
 pub use stats::{StageSnapshot, StageStats};
 pub use window::{Window, WindowResult};

@@ -48,8 +48,8 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
-            capacity: 2048,
-            batch_size: 256,
+            capacity: 4096,
+            batch_size: 1024,
             shutdown_timeout: Duration::from_secs(30),
             handle_signals: false,
             sample_interval: Duration::from_secs(1),
@@ -118,7 +118,9 @@ struct State {
 
 impl fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pipeline").field("name", &self.inner.name).finish()
+        f.debug_struct("Pipeline")
+            .field("name", &self.inner.name)
+            .finish()
     }
 }
 
@@ -201,7 +203,11 @@ impl Pipeline {
                     for hook in std::mem::take(&mut state.on_start) {
                         hook();
                     }
-                    Ok((std::mem::take(&mut state.tasks), p.inner.config.clone(), finished))
+                    Ok((
+                        std::mem::take(&mut state.tasks),
+                        p.inner.config.clone(),
+                        finished,
+                    ))
                 }
             }
         };
@@ -266,7 +272,7 @@ impl Pipeline {
                     deadline = Some(tokio::time::Instant::now() + config.shutdown_timeout);
                 }
                 () = sleep_until(deadline_at) => {
-                    let stages: Vec<String> = names.values().map(|n| n.to_string()).collect();
+                    let stages: Vec<String> = names.values().map(ToString::to_string).collect();
                     tracing::warn!(pipeline = %self.name(), ?stages, "shutdown deadline passed: aborting");
                     running.shutdown().await;
                     return Err(Error::ShutdownTimeout { deadline: config.shutdown_timeout, stages });
@@ -454,7 +460,13 @@ impl fmt::Display for RunReport {
             self.elapsed,
             if self.cancelled { " (shut down)" } else { "" }
         )?;
-        let width = self.stages.iter().map(|s| s.name.len()).max().unwrap_or(5).max(5);
+        let width = self
+            .stages
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
         writeln!(
             f,
             "{:<width$}  {:<10} {:>11} {:>11} {:>8} {:>8} {:>10} {:>10} {:>6} {:>13}",

@@ -326,9 +326,15 @@ mod tests {
         m.processed(10, Duration::from_micros(10));
         m.finish();
         let snap = stats.snapshot();
-        assert_eq!((snap.items_in, snap.items_out, snap.errors, snap.retries), (10, 8, 2, 1));
+        assert_eq!(
+            (snap.items_in, snap.items_out, snap.errors, snap.retries),
+            (10, 8, 2, 1)
+        );
         assert_eq!(snap.busy, Duration::from_micros(10));
         let p50 = snap.p50.as_nanos();
-        assert!((990..=1010).contains(&p50), "mean per item is 1 µs, got {p50} ns");
+        assert!(
+            (990..=1010).contains(&p50),
+            "mean per item is 1 µs, got {p50} ns"
+        );
     }
 }

@@ -27,7 +27,11 @@ async fn transforms_chain() {
 async fn try_map_sends_failures_to_the_error_output_with_reason() {
     let p = Pipeline::new("parse");
     let (errors, failed) = p.error_output::<String>();
-    let dead = tokio::spawn(failed.map(|f: Failed<String>| (f.item.clone(), f.stage.to_string(), f.reason())).collect());
+    let dead = tokio::spawn(
+        failed
+            .map(|f: Failed<String>| (f.item.clone(), f.stage.to_string(), f.reason()))
+            .collect(),
+    );
     let parsed = p
         .from_iter(["1", "x", "3"].map(String::from))
         .stage("parse")
@@ -37,7 +41,14 @@ async fn try_map_sends_failures_to_the_error_output_with_reason() {
     let ok = parsed.collect().await.expect("ran");
     assert_eq!(ok, vec![1, 3]);
     let dead = dead.await.expect("join").expect("dead letters");
-    assert_eq!(dead, vec![("x".to_owned(), "parse".to_owned(), "invalid digit found in string".to_owned())]);
+    assert_eq!(
+        dead,
+        vec![(
+            "x".to_owned(),
+            "parse".to_owned(),
+            "invalid digit found in string".to_owned()
+        )]
+    );
 }
 
 #[tokio::test]
@@ -63,9 +74,17 @@ async fn panics_fail_only_their_item() {
         .expect("ran");
     assert_eq!(out, vec![0, 1, 3, 5]);
     let dead = dead.await.expect("join").expect("dead letters");
-    assert_eq!(dead, vec![(2, "panicked: two is not allowed".to_owned())], "by-ref filter keeps its item");
+    assert_eq!(
+        dead,
+        vec![(2, "panicked: two is not allowed".to_owned())],
+        "by-ref filter keeps its item"
+    );
     let report = p.report().expect("report");
-    assert_eq!(report.stage("identity").expect("identity").errors, 1, "by-value map counts its panic");
+    assert_eq!(
+        report.stage("identity").expect("identity").errors,
+        1,
+        "by-value map counts its panic"
+    );
 }
 
 #[tokio::test]
@@ -79,7 +98,13 @@ async fn acks_report_each_outcome_once() {
         .filter(|x| x % 3 != 0)
         .stage("odd-fails")
         .errors_to(&errors)
-        .try_map(|x: &u64| if x % 3 == 1 { Ok(*x) } else { Err("x % 3 == 2") })
+        .try_map(|x: &u64| {
+            if x % 3 == 1 {
+                Ok(*x)
+            } else {
+                Err("x % 3 == 2")
+            }
+        })
         .sink(common_sink());
     drop(errors);
     p.run().await.expect("ran");
@@ -117,7 +142,11 @@ fn common_sink<T: Send + Sync + 'static>() -> impl sluice_core::Sink<T> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_keeps_order_and_unordered_loses_nothing() {
-    let ordered = Flow::from_iter(0..10_000u32).parallel(4, |x| x * 2).collect().await.expect("ran");
+    let ordered = Flow::from_iter(0..10_000u32)
+        .parallel(4, |x| x * 2)
+        .collect()
+        .await
+        .expect("ran");
     assert_eq!(ordered, (0..10_000).map(|x| x * 2).collect::<Vec<_>>());
     let mut unordered = Flow::from_iter(0..10_000u32)
         .parallel_unordered(3, |x| x + 1)
@@ -143,20 +172,31 @@ async fn parallel_splits_a_small_batch_of_slow_items() {
         .expect("ran");
     assert_eq!(out, vec![0, 1, 2, 3]);
     // Serially this is 400 ms; four workers on two threads take about 200 ms.
-    assert!(started.elapsed() < Duration::from_millis(380), "the batch of four was split");
+    assert!(
+        started.elapsed() < Duration::from_millis(380),
+        "the batch of four was split"
+    );
 }
 
 #[tokio::test]
 async fn broadcast_copies_and_joins_outcomes() {
     let log = AckLog::default();
     let p = Pipeline::new("bcast");
-    let mut branches = p.source("s").from_acked_stream(acked_range(&log, 4)).broadcast(2).into_iter();
+    let mut branches = p
+        .source("s")
+        .from_acked_stream(acked_range(&log, 4))
+        .broadcast(2)
+        .into_iter();
     let (a, b) = (branches.next().expect("a"), branches.next().expect("b"));
     let evens = tokio::spawn(a.filter(|x| x % 2 == 0).collect());
     let all = b.collect().await.expect("ran");
     assert_eq!(all, vec![0, 1, 2, 3]);
     assert_eq!(evens.await.expect("join").expect("ran"), vec![0, 2]);
-    assert_eq!(log.outcome(1), Outcome::Delivered, "filtered in one branch, delivered in the other");
+    assert_eq!(
+        log.outcome(1),
+        Outcome::Delivered,
+        "filtered in one branch, delivered in the other"
+    );
     log.exactly_once(4);
 }
 
@@ -181,14 +221,28 @@ async fn route_out_of_range_fails_the_item() {
     let (a, b) = (it.next().expect("a"), it.next().expect("b"));
     let a = tokio::spawn(a.collect());
     let b = b.collect().await.expect("ran");
-    assert_eq!((a.await.expect("join").expect("ran"), b), (vec![0], vec![1]));
-    assert_eq!(p.report().expect("report").stage("route").expect("route").errors, 1);
+    assert_eq!(
+        (a.await.expect("join").expect("ran"), b),
+        (vec![0], vec![1])
+    );
+    assert_eq!(
+        p.report()
+            .expect("report")
+            .stage("route")
+            .expect("route")
+            .errors,
+        1
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn batch_emits_when_full_or_lingered() {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let groups = tokio::spawn(Flow::from_channel(rx).batch(3, Duration::from_secs(1)).collect());
+    let groups = tokio::spawn(
+        Flow::from_channel(rx)
+            .batch(3, Duration::from_secs(1))
+            .collect(),
+    );
     for i in 0..4 {
         tx.send(i).await.expect("send");
     }
@@ -224,7 +278,13 @@ async fn try_batch_fails_some_items_of_a_batch() {
         .try_batch(3, Duration::from_secs(1), |items: &[u32]| {
             items
                 .iter()
-                .map(|x| if x % 3 == 0 { Err(format!("failed to process item {x}")) } else { Ok(*x) })
+                .map(|x| {
+                    if x % 3 == 0 {
+                        Err(format!("failed to process item {x}"))
+                    } else {
+                        Ok(*x)
+                    }
+                })
                 .collect()
         })
         .collect()
@@ -234,7 +294,10 @@ async fn try_batch_fails_some_items_of_a_batch() {
     let dead = dead.await.expect("join").expect("ran");
     assert_eq!(
         dead,
-        vec![(3, "failed to process item 3".to_owned()), (6, "failed to process item 6".to_owned())]
+        vec![
+            (3, "failed to process item 3".to_owned()),
+            (6, "failed to process item 6".to_owned())
+        ]
     );
 }
 
@@ -271,7 +334,14 @@ async fn call_retries_times_out_and_keeps_order() {
     assert_eq!(out, vec![0, 10, 20, 40]);
     let dead = dead.await.expect("join").expect("ran");
     assert_eq!(dead, vec![(3, 3, "timed out after 100ms".to_owned())]);
-    assert!(p.report().expect("report").stage("lookup").expect("stage").retries >= 2);
+    assert!(
+        p.report()
+            .expect("report")
+            .stage("lookup")
+            .expect("stage")
+            .retries
+            >= 2
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -301,8 +371,16 @@ async fn circuit_breaker_sends_items_to_the_error_output_while_open() {
     assert!(out.is_empty());
     let dead = dead.await.expect("join").expect("ran");
     assert_eq!(dead.len(), 10, "every item reaches the error output");
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "only two calls before the breaker opened");
-    assert!(dead[2..].iter().all(|e| matches!(e, ItemError::CircuitOpen)));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "only two calls before the breaker opened"
+    );
+    assert!(
+        dead[2..]
+            .iter()
+            .all(|e| matches!(e, ItemError::CircuitOpen))
+    );
 }
 
 #[tokio::test]
@@ -310,10 +388,15 @@ async fn cached_calls_hit_and_balanced_calls_spread() {
     let cache = sluice_core::Cache::new(100, Duration::from_secs(60));
     let balancer = sluice_core::Balancer::round_robin(["a", "b"]);
     let out = Flow::from_iter([1u32, 2, 1, 1, 2])
-        .call_cached(1, cache.clone(), |x: &u32| *x, balancer.wrap(|ep: &&str, x: &u32| {
-            let answer = format!("{ep}{x}");
-            async move { Ok::<_, std::io::Error>(answer) }
-        }))
+        .call_cached(
+            1,
+            cache.clone(),
+            |x: &u32| *x,
+            balancer.wrap(|ep: &&str, x: &u32| {
+                let answer = format!("{ep}{x}");
+                async move { Ok::<_, std::io::Error>(answer) }
+            }),
+        )
         .collect()
         .await
         .expect("ran");
@@ -332,5 +415,8 @@ async fn rate_limit_spaces_calls() {
         .await
         .expect("ran");
     assert_eq!(n, 11);
-    assert!(started.elapsed() >= Duration::from_secs(1), "11 calls at 10/s take a second");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "11 calls at 10/s take a second"
+    );
 }

@@ -34,7 +34,11 @@ impl<T> Accumulator<T> {
     }
 
     /// The next group: full, lingered, or the remainder at the end of input (`None` after it).
-    pub(crate) async fn next(&mut self, rx: &mut Receiver<T>, metrics: &StageMetrics) -> Option<Batch<T>> {
+    pub(crate) async fn next(
+        &mut self,
+        rx: &mut Receiver<T>,
+        metrics: &StageMetrics,
+    ) -> Option<Batch<T>> {
         loop {
             if self.pending.len() >= self.size {
                 return Some(self.take(self.size));
@@ -69,7 +73,8 @@ impl<T> Accumulator<T> {
     fn take(&mut self, n: usize) -> Batch<T> {
         let rest = self.pending.split_off(n.min(self.pending.len()));
         let group = std::mem::replace(&mut self.pending, rest);
-        self.deadline = (!self.pending.is_empty()).then(|| tokio::time::Instant::now() + self.linger);
+        self.deadline =
+            (!self.pending.is_empty()).then(|| tokio::time::Instant::now() + self.linger);
         group
     }
 }
@@ -156,7 +161,9 @@ fn settle_group<T: Send + 'static, U, E: Into<BoxError>>(
                     Some(Ok(value)) => out.push(value, ack),
                     Some(Err(err)) => ctx.fail(item, ack, ItemError::User(err.into()), 1),
                     None => {
-                        let err = ItemError::user(format!("batch function returned {got} results for {n} items"));
+                        let err = ItemError::user(format!(
+                            "batch function returned {got} results for {n} items"
+                        ));
                         ctx.fail(item, ack, err, 1);
                     }
                 }

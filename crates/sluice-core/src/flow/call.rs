@@ -76,7 +76,9 @@ async fn calls<T, U, Fut>(
     let mut input_done = false;
     loop {
         while inflight.len() < concurrency {
-            let Some((item, ack)) = queue.pop_front() else { break };
+            let Some((item, ack)) = queue.pop_front() else {
+                break;
+            };
             ctx.metrics.in_flight(1);
             let call = launch(item);
             inflight.push(async move {
@@ -129,7 +131,11 @@ impl<T: Send + Sync + 'static> Stage<T> {
     /// Calls `f` for each item with up to `concurrency` calls in flight, under the stage's
     /// policies; results keep the input order. `f` borrows the item to *start* the call and
     /// returns a future that owns what it needs, so retries can call it again.
-    pub fn call<U, E, Fut>(self, concurrency: usize, f: impl Fn(&T) -> Fut + Send + Sync + 'static) -> Flow<U>
+    pub fn call<U, E, Fut>(
+        self,
+        concurrency: usize,
+        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
+    ) -> Flow<U>
     where
         U: Send + 'static,
         E: Into<BoxError>,
@@ -177,14 +183,23 @@ impl<T: Send + Sync + 'static> Stage<T> {
             let hits = metrics.counter("sluice_stage_cache_hits_total");
             let misses = metrics.counter("sluice_stage_cache_misses_total");
             let launch = move |item: T| {
-                let (f, key, cache, policy, metrics) =
-                    (Arc::clone(&f), Arc::clone(&key), cache.clone(), policy.clone(), metrics.clone());
+                let (f, key, cache, policy, metrics) = (
+                    Arc::clone(&f),
+                    Arc::clone(&key),
+                    cache.clone(),
+                    policy.clone(),
+                    metrics.clone(),
+                );
                 let (hits, misses) = (hits.clone(), misses.clone());
                 async move {
                     let mut call = |x: &T| f(x).map(boxed::<U, E>);
                     let lookup = policy.execute(&item, &mut call, &metrics);
                     let (result, attempts, hit) = cache.get_or_call(key(&item), lookup).await;
-                    if hit { hits.increment(1) } else { misses.increment(1) }
+                    if hit {
+                        hits.increment(1);
+                    } else {
+                        misses.increment(1);
+                    }
                     (item, result, attempts)
                 }
             };
@@ -226,7 +241,11 @@ impl<T: Send + Sync + 'static> Stage<T> {
 
 impl<T: Send + Sync + 'static> Flow<T> {
     /// Async call per item, in order; see [`Stage::call`].
-    pub fn call<U, E, Fut>(self, concurrency: usize, f: impl Fn(&T) -> Fut + Send + Sync + 'static) -> Flow<U>
+    pub fn call<U, E, Fut>(
+        self,
+        concurrency: usize,
+        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
+    ) -> Flow<U>
     where
         U: Send + 'static,
         E: Into<BoxError>,

@@ -61,18 +61,22 @@ impl<T: Send + 'static> Stage<T> {
     /// fails the item.
     pub fn route(self, n: usize, mut f: impl FnMut(&T) -> usize + Send + 'static) -> Vec<Flow<T>> {
         let n = n.max(1);
-        self.lanes("route", n, move |slot: &mut Slot<T>, lanes: &mut Lanes<T>, ctx: &mut StageCtx<T>| {
-            let Some(item) = &slot.item else { return };
-            let lane = f(item);
-            let Some(item) = slot.item.take() else { return };
-            match lanes.batches.get_mut(lane) {
-                Some(batch) => batch.push(item, slot.take_ack()),
-                None => {
-                    let err = ItemError::user(format!("route chose branch {lane} of {n}"));
-                    ctx.fail(item, slot.take_ack(), err, 1);
+        self.lanes(
+            "route",
+            n,
+            move |slot: &mut Slot<T>, lanes: &mut Lanes<T>, ctx: &mut StageCtx<T>| {
+                let Some(item) = &slot.item else { return };
+                let lane = f(item);
+                let Some(item) = slot.item.take() else { return };
+                match lanes.batches.get_mut(lane) {
+                    Some(batch) => batch.push(item, slot.take_ack()),
+                    None => {
+                        let err = ItemError::user(format!("route chose branch {lane} of {n}"));
+                        ctx.fail(item, slot.take_ack(), err, 1);
+                    }
                 }
-            }
-        })
+            },
+        )
     }
 
     /// Splits the items in two: those for which `f` is true, then the others.
@@ -116,9 +120,10 @@ impl<T: Send + 'static> Stage<T> {
                 let mut lanes = Lanes {
                     batches: (0..senders.len()).map(|_| Batch::default()).collect(),
                 };
-                let mut lane_step = |slot: &mut Slot<T>, _: &mut Batch<()>, ctx: &mut StageCtx<T>| {
-                    step(slot, &mut lanes, ctx);
-                };
+                let mut lane_step =
+                    |slot: &mut Slot<T>, _: &mut Batch<()>, ctx: &mut StageCtx<T>| {
+                        step(slot, &mut lanes, ctx);
+                    };
                 apply_batch(batch, &mut lane_step, &mut ctx);
                 ctx.flush_failures().await;
                 for (slot, batch) in senders.iter_mut().zip(lanes.batches) {
@@ -193,8 +198,11 @@ impl<T: Send + 'static> Flow<T> {
         let (tx, out) = stage.output();
         stage.spawn("merge", move |ctx, rx| async move {
             let inputs = std::iter::once(rx).chain(others).map(|rx| {
-                futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
-                    .boxed()
+                futures::stream::unfold(
+                    rx,
+                    |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
+                )
+                .boxed()
             });
             let mut merged = futures::stream::select_all(inputs);
             while let Some(batch) = merged.next().await {

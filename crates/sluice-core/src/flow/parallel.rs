@@ -1,5 +1,14 @@
-//! `parallel`: fan a CPU-bound function out to N worker tasks and fan the results back in.
+//! `parallel`: fan a CPU-bound function out to N worker threads and fan the results back in.
 //!
+//! # Threads, not tasks
+//! Workers are OS threads of their own, not tasks on the async runtime. A CPU-bound function on
+//! a runtime thread holds it for the whole chunk, starving timers, I/O and the other stages; and
+//! tasks that wake each other land in the waking thread's LIFO slot, which other threads cannot
+//! steal from, so two "parallel" tasks measured no faster than one. Threads give the parallelism
+//! the operator promises. They reach the async channels through `block_on`, which the channels
+//! allow from any thread.
+//!
+//! # Chunks and order
 //! Workers share the input. Each batch that arrives is cut into N chunks so that a batch of a
 //! few slow items still spreads over every worker. In the ordered form every chunk gets a
 //! sequence number and a reorder buffer emits chunks in that order; a window of `2 × N` chunks
@@ -9,8 +18,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
-use tokio::task::JoinSet;
+use std::sync::Mutex;
+
+use futures::executor::block_on;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::batch::Batch;
 use crate::channel::{Receiver, Sender};
@@ -53,7 +64,10 @@ enum Output<U> {
     /// Straight to the next stage.
     Unordered(Sender<U>),
     /// To the reorder buffer, with the window permit the chunk holds.
-    Ordered(mpsc::UnboundedSender<(u64, Batch<U>, OwnedSemaphorePermit)>, Arc<Semaphore>),
+    Ordered(
+        mpsc::UnboundedSender<(u64, Batch<U>, OwnedSemaphorePermit)>,
+        Arc<Semaphore>,
+    ),
 }
 
 impl<U> Clone for Output<U> {
@@ -66,8 +80,8 @@ impl<U> Clone for Output<U> {
 }
 
 impl<T: Send + 'static> Stage<T> {
-    /// Applies `f` on `workers` tasks at once and keeps the input order. Each worker gets its
-    /// own clone of `f`.
+    /// Applies `f` on `workers` threads at once and keeps the input order. Each worker gets its
+    /// own clone of `f`. For CPU-bound functions; use [`call`](Self::call) for I/O.
     pub fn parallel<U: Send + 'static>(
         self,
         workers: usize,
@@ -76,7 +90,7 @@ impl<T: Send + 'static> Stage<T> {
         self.fan_out(workers, true, f)
     }
 
-    /// Applies `f` on `workers` tasks at once; results leave in the order they finish.
+    /// Applies `f` on `workers` threads at once; results leave in the order they finish.
     pub fn parallel_unordered<U: Send + 'static>(
         self,
         workers: usize,
@@ -93,7 +107,11 @@ impl<T: Send + 'static> Stage<T> {
     ) -> Flow<U> {
         let workers = workers.max(1);
         let (tx, out) = self.output();
-        let kind = if ordered { "parallel" } else { "parallel_unordered" };
+        let kind = if ordered {
+            "parallel"
+        } else {
+            "parallel_unordered"
+        };
         self.spawn(kind, move |ctx, rx| async move {
             let input = Arc::new(Mutex::new(Dispenser {
                 rx,
@@ -105,48 +123,68 @@ impl<T: Send + 'static> Stage<T> {
             }));
             let (output, reordered) = if ordered {
                 let (reorder_tx, reorder_rx) = mpsc::unbounded_channel();
-                let window = Arc::new(Semaphore::new(2 * workers));
+                let window = Arc::new(Semaphore::new(8 * workers));
                 (Output::Ordered(reorder_tx, window), Some(reorder_rx))
             } else {
                 (Output::Unordered(tx.clone()), None)
             };
-            let mut running = JoinSet::new();
-            for _ in 0..workers {
-                running.spawn(worker(ctx.fork(), Arc::clone(&input), output.clone(), Mapper(f.clone())));
+            let (done_tx, mut done) = mpsc::channel::<()>(1);
+            let name = ctx.metrics.name();
+            for i in 0..workers {
+                let (ctx, input, output, step) = (
+                    ctx.fork(),
+                    Arc::clone(&input),
+                    output.clone(),
+                    Mapper(f.clone()),
+                );
+                let done_tx = done_tx.clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("sluice-{name}-{i}"))
+                    .spawn(move || {
+                        worker(ctx, &input, &output, step);
+                        drop(done_tx);
+                    });
+                if let Err(err) = spawned {
+                    tracing::error!(stage = %name, %err, "cannot start a worker thread");
+                }
             }
-            drop(output);
+            drop((output, done_tx));
             if let Some(reorder_rx) = reordered {
                 reorder(reorder_rx, &tx, &ctx.metrics).await;
             }
-            while running.join_next().await.is_some() {}
+            // Every worker holds a sender: this ends when the last one is done.
+            done.recv().await;
         });
         out
     }
 }
 
-async fn worker<T: Send + 'static, U: Send + 'static>(
+/// One worker thread: take a chunk, apply the function, pass the result on.
+fn worker<T: Send + 'static, U: Send + 'static>(
     mut ctx: StageCtx<T>,
-    input: Arc<Mutex<Dispenser<T>>>,
-    output: Output<U>,
+    input: &Mutex<Dispenser<T>>,
+    output: &Output<U>,
     mut step: impl Step<T, U>,
 ) {
     loop {
-        let permit = match &output {
-            Output::Ordered(_, window) => match Arc::clone(window).acquire_owned().await {
+        let permit = match output {
+            Output::Ordered(_, window) => match block_on(Arc::clone(window).acquire_owned()) {
                 Ok(permit) => Some(permit),
                 Err(_closed) => return,
             },
             Output::Unordered(_) => None,
         };
-        let Some((seq, chunk)) = input.lock().await.next().await else {
-            return;
+        let next = match input.lock() {
+            Ok(mut dispenser) => block_on(dispenser.next()),
+            Err(_poisoned) => None,
         };
+        let Some((seq, chunk)) = next else { return };
         let out = apply_batch(chunk, &mut step, &mut ctx);
-        ctx.flush_failures().await;
-        let sent = match (&output, permit) {
+        block_on(ctx.flush_failures());
+        let sent = match (output, permit) {
             (Output::Unordered(tx), _) => {
                 ctx.metrics.emitted(out.len());
-                tx.send(out).await.is_ok()
+                block_on(tx.send(out)).is_ok()
             }
             (Output::Ordered(tx, _), Some(permit)) => tx.send((seq, out, permit)).is_ok(),
             (Output::Ordered(..), None) => false,
@@ -178,7 +216,7 @@ async fn reorder<U>(
 }
 
 impl<T: Send + 'static> Flow<T> {
-    /// Ordered parallel map on `workers` tasks; see [`Stage::parallel`].
+    /// Ordered parallel map on `workers` threads; see [`Stage::parallel`].
     pub fn parallel<U: Send + 'static>(
         self,
         workers: usize,
@@ -187,7 +225,7 @@ impl<T: Send + 'static> Flow<T> {
         self.stage("parallel").parallel(workers, f)
     }
 
-    /// Unordered parallel map on `workers` tasks; see [`Stage::parallel_unordered`].
+    /// Unordered parallel map on `workers` threads; see [`Stage::parallel_unordered`].
     pub fn parallel_unordered<U: Send + 'static>(
         self,
         workers: usize,

@@ -54,13 +54,11 @@ struct WriteAttempt<'s, S>(&'s mut S);
 impl<T, S: Sink<T>> Attempt<[T]> for WriteAttempt<'_, S> {
     type Output = Vec<(usize, BoxError)>;
 
-    fn attempt<'a>(&'a mut self, items: &'a [T]) -> impl Future<Output = Result<Self::Output, BoxError>> {
-        async move {
-            match self.0.write(items).await {
-                Ok(()) => Ok(Vec::new()),
-                Err(WriteError::Items(rejected)) => Ok(rejected),
-                Err(WriteError::Batch(err)) => Err(err),
-            }
+    async fn attempt(&mut self, items: &[T]) -> Result<Self::Output, BoxError> {
+        match self.0.write(items).await {
+            Ok(()) => Ok(Vec::new()),
+            Err(WriteError::Items(rejected)) => Ok(rejected),
+            Err(WriteError::Batch(err)) => Err(err),
         }
     }
 }
@@ -154,7 +152,10 @@ impl<T: Send + 'static> Stage<T> {
                 let n = batch.len();
                 ctx.metrics.received(n);
                 let started = std::time::Instant::now();
-                acc = batch.complete(Outcome::Delivered).into_iter().fold(acc, &mut f);
+                acc = batch
+                    .complete(Outcome::Delivered)
+                    .into_iter()
+                    .fold(acc, &mut f);
                 ctx.metrics.processed(n, started.elapsed());
                 ctx.metrics.emitted(n);
             }
@@ -179,7 +180,10 @@ impl<T: Send + 'static> Flow<T> {
     /// Like every running terminal, this registers its stage when called, so several terminals
     /// of one pipeline can each be awaited (or spawned): the first to be polled starts the run
     /// and every one of them resolves when it ends.
-    pub fn for_each(self, f: impl FnMut(T) + Send + 'static) -> impl Future<Output = Result<RunReport, Error>> + Send {
+    pub fn for_each(
+        self,
+        f: impl FnMut(T) + Send + 'static,
+    ) -> impl Future<Output = Result<RunReport, Error>> + Send {
         let pipeline = self.pipeline.clone();
         self.stage("for_each").consume("for_each", f);
         async move { pipeline.run().await }
@@ -195,7 +199,9 @@ impl<T: Send + 'static> Flow<T> {
         let result = self.stage("fold").reduce("fold", init, f);
         async move {
             pipeline.run().await?;
-            result.await.map_err(|_| Error::NotRun(pipeline.name().to_owned()))
+            result
+                .await
+                .map_err(|_| Error::NotRun(pipeline.name().to_owned()))
         }
     }
 

@@ -146,7 +146,8 @@ impl Source {
         let (tx, rx) = pipeline.channel(capacity);
         let stats = pipeline.add_stage(&name, "source");
         let cancel = pipeline.cancel();
-        let batch_size = pipeline.config().batch_size;
+        // A batch never exceeds the channel, so the channel's bound is a bound on items.
+        let batch_size = pipeline.config().batch_size.min(rx.gauge().capacity());
         pipeline.spawn(stats.name_arc(), async move {
             let metrics = StageMetrics::start(stats);
             body(SourceCtx {

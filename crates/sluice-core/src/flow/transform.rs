@@ -106,7 +106,9 @@ fn apply_untracked<T: Send + 'static, U>(
         match catch_unwind(AssertUnwindSafe(|| step.untracked(&mut rest, &mut out))) {
             Ok(true) => return Batch::from_items(out),
             Ok(false) => break,
-            Err(panic) => ctx.fail_consumed(AckToken::none(), &ItemError::from_panic(panic.as_ref())),
+            Err(panic) => {
+                ctx.fail_consumed(AckToken::none(), &ItemError::from_panic(panic.as_ref()));
+            }
         }
     }
     let tail = apply_each(rest.map(|item| (item, AckToken::none())), step, ctx);
@@ -158,7 +160,11 @@ pub(crate) async fn per_item<T: Send + 'static, U: Send + 'static>(
 }
 
 impl<T: Send + 'static> Stage<T> {
-    fn per_item<U: Send + 'static>(self, kind: &'static str, step: impl Step<T, U> + 'static) -> Flow<U> {
+    fn per_item<U: Send + 'static>(
+        self,
+        kind: &'static str,
+        step: impl Step<T, U> + 'static,
+    ) -> Flow<U> {
         let (tx, out) = self.output();
         self.spawn(kind, move |ctx, rx| per_item(ctx, rx, tx, step));
         out
@@ -171,29 +177,38 @@ impl<T: Send + 'static> Stage<T> {
 
     /// Keeps the items for which `f` is true; the others are acknowledged as filtered.
     pub fn filter(self, mut f: impl FnMut(&T) -> bool + Send + 'static) -> Flow<T> {
-        self.per_item("filter", move |slot: &mut Slot<T>, out: &mut Batch<T>, _: &mut StageCtx<T>| {
-            let Some(item) = &slot.item else { return };
-            let keep = f(item);
-            if let Some(item) = slot.item.take() {
-                if keep {
-                    out.push(item, slot.take_ack());
-                } else {
-                    slot.take_ack().complete(Outcome::Filtered);
+        self.per_item(
+            "filter",
+            move |slot: &mut Slot<T>, out: &mut Batch<T>, _: &mut StageCtx<T>| {
+                let Some(item) = &slot.item else { return };
+                let keep = f(item);
+                if let Some(item) = slot.item.take() {
+                    if keep {
+                        out.push(item, slot.take_ack());
+                    } else {
+                        slot.take_ack().complete(Outcome::Filtered);
+                    }
                 }
-            }
-        })
+            },
+        )
     }
 
     /// Transforms each item, dropping (as filtered) those for which `f` returns `None`.
-    pub fn filter_map<U: Send + 'static>(self, mut f: impl FnMut(T) -> Option<U> + Send + 'static) -> Flow<U> {
-        self.per_item("filter_map", move |slot: &mut Slot<T>, out: &mut Batch<U>, _: &mut StageCtx<T>| {
-            if let Some(item) = slot.item.take() {
-                match f(item) {
-                    Some(mapped) => out.push(mapped, slot.take_ack()),
-                    None => slot.take_ack().complete(Outcome::Filtered),
+    pub fn filter_map<U: Send + 'static>(
+        self,
+        mut f: impl FnMut(T) -> Option<U> + Send + 'static,
+    ) -> Flow<U> {
+        self.per_item(
+            "filter_map",
+            move |slot: &mut Slot<T>, out: &mut Batch<U>, _: &mut StageCtx<T>| {
+                if let Some(item) = slot.item.take() {
+                    match f(item) {
+                        Some(mapped) => out.push(mapped, slot.take_ack()),
+                        None => slot.take_ack().complete(Outcome::Filtered),
+                    }
                 }
-            }
-        })
+            },
+        )
     }
 
     /// Turns each item into any number of items; each carries a share of the item's token, so
@@ -203,14 +218,17 @@ impl<T: Send + 'static> Stage<T> {
         I: IntoIterator,
         I::Item: Send + 'static,
     {
-        self.per_item("flat_map", move |slot: &mut Slot<T>, out: &mut Batch<I::Item>, _: &mut StageCtx<T>| {
-            if let Some(item) = slot.item.take() {
-                for produced in f(item) {
-                    out.push(produced, slot.ack.clone());
+        self.per_item(
+            "flat_map",
+            move |slot: &mut Slot<T>, out: &mut Batch<I::Item>, _: &mut StageCtx<T>| {
+                if let Some(item) = slot.item.take() {
+                    for produced in f(item) {
+                        out.push(produced, slot.ack.clone());
+                    }
+                    slot.take_ack().complete(Outcome::Filtered);
                 }
-                slot.take_ack().complete(Outcome::Filtered);
-            }
-        })
+            },
+        )
     }
 
     /// Transforms each item with a function that may fail; failed items go to the error output
@@ -230,26 +248,32 @@ impl<T: Send + 'static> Stage<T> {
             });
             return out;
         }
-        self.per_item("try_map", move |slot: &mut Slot<T>, out: &mut Batch<U>, ctx: &mut StageCtx<T>| {
-            let Some(item) = &slot.item else { return };
-            let result = f(item);
-            let Some(item) = slot.item.take() else { return };
-            match result {
-                Ok(mapped) => out.push(mapped, slot.take_ack()),
-                Err(err) => ctx.fail(item, slot.take_ack(), ItemError::User(err.into()), 1),
-            }
-        })
+        self.per_item(
+            "try_map",
+            move |slot: &mut Slot<T>, out: &mut Batch<U>, ctx: &mut StageCtx<T>| {
+                let Some(item) = &slot.item else { return };
+                let result = f(item);
+                let Some(item) = slot.item.take() else { return };
+                match result {
+                    Ok(mapped) => out.push(mapped, slot.take_ack()),
+                    Err(err) => ctx.fail(item, slot.take_ack(), ItemError::User(err.into()), 1),
+                }
+            },
+        )
     }
 
     /// Looks at each item and passes it on unchanged.
     pub fn inspect(self, mut f: impl FnMut(&T) + Send + 'static) -> Flow<T> {
-        self.per_item("inspect", move |slot: &mut Slot<T>, out: &mut Batch<T>, _: &mut StageCtx<T>| {
-            let Some(item) = &slot.item else { return };
-            f(item);
-            if let Some(item) = slot.item.take() {
-                out.push(item, slot.take_ack());
-            }
-        })
+        self.per_item(
+            "inspect",
+            move |slot: &mut Slot<T>, out: &mut Batch<T>, _: &mut StageCtx<T>| {
+                let Some(item) = &slot.item else { return };
+                f(item);
+                if let Some(item) = slot.item.take() {
+                    out.push(item, slot.take_ack());
+                }
+            },
+        )
     }
 }
 
@@ -296,7 +320,10 @@ impl<T: Send + 'static> Flow<T> {
     }
 
     /// Transforms and filters; see [`Stage::filter_map`].
-    pub fn filter_map<U: Send + 'static>(self, f: impl FnMut(T) -> Option<U> + Send + 'static) -> Flow<U> {
+    pub fn filter_map<U: Send + 'static>(
+        self,
+        f: impl FnMut(T) -> Option<U> + Send + 'static,
+    ) -> Flow<U> {
         self.stage("filter_map").filter_map(f)
     }
 

@@ -53,7 +53,12 @@ impl<E: fmt::Debug> fmt::Debug for Balancer<E> {
             .field("strategy", &self.inner.strategy)
             .field(
                 "endpoints",
-                &self.inner.endpoints.iter().map(|e| &e.value).collect::<Vec<_>>(),
+                &self
+                    .inner
+                    .endpoints
+                    .iter()
+                    .map(|e| &e.value)
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -93,7 +98,10 @@ impl<E: Send + Sync + 'static> Balancer<E> {
                 in_flight: AtomicUsize::new(0),
             })
             .collect();
-        assert!(!endpoints.is_empty(), "a balancer needs at least one endpoint");
+        assert!(
+            !endpoints.is_empty(),
+            "a balancer needs at least one endpoint"
+        );
         let scores = Mutex::new(vec![0; endpoints.len()]);
         Balancer {
             inner: Arc::new(Inner {

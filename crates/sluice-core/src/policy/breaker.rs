@@ -70,9 +70,17 @@ impl Default for BreakerConfig {
 }
 
 enum State {
-    Closed { recent: VecDeque<bool>, failures: usize },
-    Open { until: Instant },
-    HalfOpen { admitted: u32, succeeded: u32 },
+    Closed {
+        recent: VecDeque<bool>,
+        failures: usize,
+    },
+    Open {
+        until: Instant,
+    },
+    HalfOpen {
+        admitted: u32,
+        succeeded: u32,
+    },
 }
 
 /// A circuit breaker shared by every call of a stage (clone it to share it between stages).
@@ -175,12 +183,7 @@ impl CircuitBreaker {
                 }
             }
             State::HalfOpen { succeeded, .. } => {
-                if !success {
-                    tracing::warn!(open_for = ?config.open_for, "trial call failed: circuit breaker opened again");
-                    *state = State::Open {
-                        until: Instant::now() + config.open_for,
-                    };
-                } else {
+                if success {
                     *succeeded += 1;
                     if *succeeded >= config.half_open_calls {
                         tracing::info!("circuit breaker closed");
@@ -189,6 +192,11 @@ impl CircuitBreaker {
                             failures: 0,
                         };
                     }
+                } else {
+                    tracing::warn!(open_for = ?config.open_for, "trial call failed: circuit breaker opened again");
+                    *state = State::Open {
+                        until: Instant::now() + config.open_for,
+                    };
                 }
             }
             // A call admitted before the breaker opened: its outcome no longer matters.
@@ -230,7 +238,11 @@ mod tests {
         for ok in [true, false, true] {
             call(&b, ok).expect("closed");
         }
-        assert_eq!(b.state(), CircuitState::Closed, "three calls are below min_calls");
+        assert_eq!(
+            b.state(),
+            CircuitState::Closed,
+            "three calls are below min_calls"
+        );
         call(&b, false).expect("closed");
         assert_eq!(b.state(), CircuitState::Open, "two failures of four");
         assert!(matches!(b.acquire(), Err(ItemError::CircuitOpen)));
@@ -264,6 +276,10 @@ mod tests {
             call(&b, true).expect("closed");
         }
         call(&b, false).expect("closed");
-        assert_eq!(b.state(), CircuitState::Closed, "one failure in the last four calls");
+        assert_eq!(
+            b.state(),
+            CircuitState::Closed,
+            "one failure in the last four calls"
+        );
     }
 }

@@ -90,7 +90,11 @@ where
                 self.misses.fetch_add(1, Ordering::Relaxed);
                 match Arc::try_unwrap(shared) {
                     Ok((err, attempts)) => (Err(err), attempts, false),
-                    Err(shared) => (Err(ItemError::user(shared.0.chain().join(": "))), shared.1, false),
+                    Err(shared) => (
+                        Err(ItemError::user(shared.0.chain().join(": "))),
+                        shared.1,
+                        false,
+                    ),
                 }
             }
         }
@@ -104,9 +108,16 @@ mod tests {
     #[tokio::test]
     async fn caches_successes_only() {
         let cache: Cache<u32, String> = Cache::new(100, Duration::from_secs(60));
-        let (v, attempts, hit) = cache.get_or_call(1, async { (Ok("one".to_owned()), 1) }).await;
-        assert_eq!((v.expect("ok"), attempts, hit), ("one".to_owned(), 1, false));
-        let (v, _, hit) = cache.get_or_call(1, async { (Ok("other".to_owned()), 1) }).await;
+        let (v, attempts, hit) = cache
+            .get_or_call(1, async { (Ok("one".to_owned()), 1) })
+            .await;
+        assert_eq!(
+            (v.expect("ok"), attempts, hit),
+            ("one".to_owned(), 1, false)
+        );
+        let (v, _, hit) = cache
+            .get_or_call(1, async { (Ok("other".to_owned()), 1) })
+            .await;
         assert_eq!((v.expect("ok"), hit), ("one".to_owned(), true));
 
         let (v, attempts, _) = cache
@@ -114,7 +125,9 @@ mod tests {
             .await;
         assert!(v.is_err());
         assert_eq!(attempts, 3);
-        let (v, _, hit) = cache.get_or_call(2, async { (Ok("two".to_owned()), 1) }).await;
+        let (v, _, hit) = cache
+            .get_or_call(2, async { (Ok("two".to_owned()), 1) })
+            .await;
         assert_eq!((v.expect("ok"), hit), ("two".to_owned(), false));
         assert_eq!((cache.hits(), cache.misses()), (1, 3));
     }

@@ -90,7 +90,9 @@ impl Policy {
 
     /// At most `limit` attempts at once (across every stage sharing this policy).
     pub fn concurrency_limit(mut self, limit: usize) -> Policy {
-        self.concurrency = Some(Arc::new(Semaphore::new(limit.clamp(1, Semaphore::MAX_PERMITS))));
+        self.concurrency = Some(Arc::new(Semaphore::new(
+            limit.clamp(1, Semaphore::MAX_PERMITS),
+        )));
         self
     }
 
@@ -138,7 +140,11 @@ impl Policy {
         }
     }
 
-    async fn attempt<T: ?Sized, A: Attempt<T>>(&self, item: &T, call: &mut A) -> Result<A::Output, ItemError> {
+    async fn attempt<T: ?Sized, A: Attempt<T>>(
+        &self,
+        item: &T,
+        call: &mut A,
+    ) -> Result<A::Output, ItemError> {
         if let Some(breaker) = &self.breaker {
             breaker.acquire()?;
         }
@@ -147,7 +153,7 @@ impl Policy {
         }
         let _permit = match &self.concurrency {
             // The semaphore is never closed, so acquiring only fails if it were.
-            Some(s) => Some(s.acquire().await.map_err(|e| ItemError::user(e))?),
+            Some(s) => Some(s.acquire().await.map_err(ItemError::user)?),
             None => None,
         };
         let start = move || {
@@ -185,7 +191,10 @@ pub(crate) trait Attempt<T: ?Sized> {
     type Output;
 
     /// Starts one attempt.
-    fn attempt<'a>(&'a mut self, item: &'a T) -> impl Future<Output = Result<Self::Output, BoxError>>;
+    fn attempt<'a>(
+        &'a mut self,
+        item: &'a T,
+    ) -> impl Future<Output = Result<Self::Output, BoxError>>;
 }
 
 impl<T: ?Sized, U, F, Fut> Attempt<T> for F
@@ -227,7 +236,11 @@ mod tests {
                     let n = calls.fetch_add(1, Ordering::SeqCst);
                     let x = *x;
                     async move {
-                        if n < 2 { Err::<i32, BoxError>("flaky".into()) } else { Ok(x * 2) }
+                        if n < 2 {
+                            Err::<i32, BoxError>("flaky".into())
+                        } else {
+                            Ok(x * 2)
+                        }
                     }
                 },
                 &m,
@@ -264,7 +277,10 @@ mod tests {
             .execute(&(), &mut |_: &()| async { panic!("bad item") }, &metrics())
             .await;
         let result: Result<(), ItemError> = result;
-        assert_eq!(result.expect_err("panicked").to_string(), "panicked: bad item");
+        assert_eq!(
+            result.expect_err("panicked").to_string(),
+            "panicked: bad item"
+        );
         assert_eq!(attempts, 1);
     }
 
@@ -275,11 +291,16 @@ mod tests {
             window: 2,
             ..BreakerConfig::default()
         });
-        let policy = Policy::new().circuit_breaker(breaker.clone()).retry(Retry::attempts(5));
+        let policy = Policy::new()
+            .circuit_breaker(breaker.clone())
+            .retry(Retry::attempts(5));
         let m = metrics();
         let mut fail = |_: &()| async { Err::<(), BoxError>("down".into()) };
         let (_, attempts) = policy.execute(&(), &mut fail, &m).await;
-        assert_eq!(attempts, 3, "two failures open it; the third attempt fails fast");
+        assert_eq!(
+            attempts, 3,
+            "two failures open it; the third attempt fails fast"
+        );
         assert_eq!(breaker.state(), CircuitState::Open);
         let (result, attempts) = policy.execute(&(), &mut fail, &m).await;
         assert!(matches!(result, Err(ItemError::CircuitOpen)));

@@ -45,7 +45,11 @@ pub struct RateLimit {
 
 impl fmt::Debug for RateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RateLimit({}/{:?}, burst {})", self.rate, self.per, self.burst)
+        write!(
+            f,
+            "RateLimit({}/{:?}, burst {})",
+            self.rate, self.per, self.burst
+        )
     }
 }
 

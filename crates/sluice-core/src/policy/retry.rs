@@ -73,7 +73,11 @@ impl Backoff {
 
     /// Sets the multiplier (at least 1).
     pub fn multiplier(mut self, multiplier: f64) -> Backoff {
-        self.multiplier = if multiplier.is_finite() { multiplier.max(1.0) } else { 1.0 };
+        self.multiplier = if multiplier.is_finite() {
+            multiplier.max(1.0)
+        } else {
+            1.0
+        };
         self
     }
 
@@ -99,6 +103,9 @@ impl Backoff {
     }
 }
 
+/// Decides whether an error may be retried.
+type Retryable = Arc<dyn Fn(&ItemError) -> bool + Send + Sync>;
+
 /// When to retry a failed attempt.
 ///
 /// An item is retried while attempts remain, the next delay would not pass `max_elapsed`, and
@@ -112,7 +119,7 @@ pub struct Retry {
     pub backoff: Backoff,
     /// Give up once this much time has passed since the first attempt. Defaults to none.
     pub max_elapsed: Option<Duration>,
-    retryable: Option<Arc<dyn Fn(&ItemError) -> bool + Send + Sync>>,
+    retryable: Option<Retryable>,
 }
 
 impl fmt::Debug for Retry {
@@ -159,7 +166,10 @@ impl Retry {
     }
 
     /// Retries only errors for which `predicate` is true.
-    pub fn retry_if(mut self, predicate: impl Fn(&ItemError) -> bool + Send + Sync + 'static) -> Retry {
+    pub fn retry_if(
+        mut self,
+        predicate: impl Fn(&ItemError) -> bool + Send + Sync + 'static,
+    ) -> Retry {
         self.retryable = Some(Arc::new(predicate));
         self
     }
@@ -174,7 +184,12 @@ impl Retry {
 
     /// The delay before the next attempt after `attempts` have failed with `err`, or `None` to
     /// give up.
-    pub fn next_delay(&self, attempts: u32, elapsed: Duration, err: &ItemError) -> Option<Duration> {
+    pub fn next_delay(
+        &self,
+        attempts: u32,
+        elapsed: Duration,
+        err: &ItemError,
+    ) -> Option<Duration> {
         if attempts >= self.max_attempts || !self.is_retryable(err) {
             return None;
         }
@@ -214,13 +229,22 @@ mod tests {
     fn stops_at_max_attempts_elapsed_and_unretryable() {
         let r = Retry::attempts(3).backoff(Backoff::constant(Duration::from_secs(1)));
         let e = ItemError::TimedOut(Duration::from_secs(1));
-        assert_eq!(r.next_delay(1, Duration::ZERO, &e), Some(Duration::from_secs(1)));
+        assert_eq!(
+            r.next_delay(1, Duration::ZERO, &e),
+            Some(Duration::from_secs(1))
+        );
         assert_eq!(r.next_delay(3, Duration::ZERO, &e), None);
-        assert_eq!(r.next_delay(1, Duration::ZERO, &ItemError::CircuitOpen), None);
+        assert_eq!(
+            r.next_delay(1, Duration::ZERO, &ItemError::CircuitOpen),
+            None
+        );
         let r = r.max_elapsed(Duration::from_millis(1500));
         assert_eq!(r.next_delay(1, Duration::from_millis(600), &e), None);
         let r = Retry::attempts(5).retry_if(|e| matches!(e, ItemError::CircuitOpen));
-        assert!(r.next_delay(1, Duration::ZERO, &ItemError::CircuitOpen).is_some());
+        assert!(
+            r.next_delay(1, Duration::ZERO, &ItemError::CircuitOpen)
+                .is_some()
+        );
         assert!(r.next_delay(1, Duration::ZERO, &e).is_none());
     }
 }

@@ -46,7 +46,10 @@ mod tests {
     #[test]
     fn sliding_lists_every_window_holding_the_time() {
         let spans: Vec<_> = sliding(12, 10, 5).collect();
-        assert_eq!(spans, vec![Span { start: 5, end: 15 }, Span { start: 10, end: 20 }]);
+        assert_eq!(
+            spans,
+            vec![Span { start: 5, end: 15 }, Span { start: 10, end: 20 }]
+        );
         let spans: Vec<_> = sliding(10, 10, 3).collect();
         assert_eq!(
             spans,
@@ -60,7 +63,14 @@ mod tests {
 
     #[test]
     fn sliding_with_gaps_between_windows() {
-        assert_eq!(sliding(7, 5, 10).count(), 0, "7 falls between [0,5) and [10,15)");
-        assert_eq!(sliding(12, 5, 10).collect::<Vec<_>>(), vec![Span { start: 10, end: 15 }]);
+        assert_eq!(
+            sliding(7, 5, 10).count(),
+            0,
+            "7 falls between [0,5) and [10,15)"
+        );
+        assert_eq!(
+            sliding(12, 5, 10).collect::<Vec<_>>(),
+            vec![Span { start: 10, end: 15 }]
+        );
     }
 }

@@ -52,7 +52,7 @@ use std::hash::Hash;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::flow::Flow;
-use crate::keyed::Keyed;
+use crate::keyed::{KeyFn, Keyed};
 use crate::stage::Stage;
 
 /// Extracts an item's event time in milliseconds since the Unix epoch.
@@ -157,14 +157,18 @@ impl<K, V> WindowResult<K, V> {
 
 fn epoch_plus(ms: i64) -> SystemTime {
     let offset = Duration::from_millis(ms.unsigned_abs());
-    if ms >= 0 { UNIX_EPOCH + offset } else { UNIX_EPOCH - offset }
+    if ms >= 0 {
+        UNIX_EPOCH + offset
+    } else {
+        UNIX_EPOCH - offset
+    }
 }
 
 /// A flow with its windows chosen, waiting for an aggregate.
 #[must_use = "choose an aggregate to get the windows' results"]
 pub struct Windowed<T, K> {
     stage: Stage<T>,
-    key: Box<dyn FnMut(&T) -> K + Send>,
+    key: KeyFn<T, K>,
     window: Window<T>,
 }
 

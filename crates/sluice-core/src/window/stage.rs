@@ -19,6 +19,7 @@ use crate::batch::Batch;
 use crate::channel::Sender;
 use crate::error::ItemError;
 use crate::flow::Flow;
+use crate::keyed::KeyFn;
 use crate::stage::{Stage, StageCtx};
 
 /// One window of one key, open.
@@ -122,16 +123,26 @@ impl<T, K: Hash + Eq + Clone, A: Aggregate<T>> Windows<T, K, A> {
     fn add(&mut self, key: K, ts: i64, item: &T, ack: &AckToken) -> bool {
         match self.shape {
             Shape::Tumbling { size } => {
-                self.add_fixed(key, item, ack, std::iter::once(assign::tumbling(ts, size)))
+                self.add_fixed(&key, item, ack, std::iter::once(assign::tumbling(ts, size)))
             }
-            Shape::Sliding { size, slide } => self.add_fixed(key, item, ack, assign::sliding(ts, size, slide)),
+            Shape::Sliding { size, slide } => {
+                self.add_fixed(&key, item, ack, assign::sliding(ts, size, slide))
+            }
             Shape::Session { gap } => self.add_session(key, ts, gap, item, ack),
         }
     }
 
-    fn add_fixed(&mut self, key: K, item: &T, ack: &AckToken, spans: impl Iterator<Item = Span>) -> bool {
+    fn add_fixed(
+        &mut self,
+        key: &K,
+        item: &T,
+        ack: &AckToken,
+        spans: impl Iterator<Item = Span>,
+    ) -> bool {
         let closed = self.closed_up_to;
-        let State::Fixed(windows) = &mut self.state else { return false };
+        let State::Fixed(windows) = &mut self.state else {
+            return false;
+        };
         let mut added = false;
         for span in spans.filter(|s| s.end > closed) {
             let open = windows
@@ -156,7 +167,9 @@ impl<T, K: Hash + Eq + Clone, A: Aggregate<T>> Windows<T, K, A> {
             end: ts.saturating_add(gap),
         };
         let mut merged = self.open();
-        let State::Sessions { open, timers } = &mut self.state else { return false };
+        let State::Sessions { open, timers } = &mut self.state else {
+            return false;
+        };
         let sessions = match open.entry(key.clone()) {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => v.insert(Vec::new()),
@@ -220,7 +233,9 @@ impl<T, K: Hash + Eq + Clone, A: Aggregate<T>> Windows<T, K, A> {
                         break;
                     }
                     for key in entry.remove() {
-                        let Some(sessions) = open.get_mut(&key) else { continue };
+                        let Some(sessions) = open.get_mut(&key) else {
+                            continue;
+                        };
                         let mut i = 0;
                         while i < sessions.len() {
                             if sessions[i].0.end <= up_to {
@@ -261,7 +276,7 @@ impl<T, K: Hash + Eq + Clone, A: Aggregate<T>> Windows<T, K, A> {
 /// Builds the window stage.
 pub(super) fn spawn<T, K, A>(
     stage: Stage<T>,
-    mut key: Box<dyn FnMut(&T) -> K + Send>,
+    mut key: KeyFn<T, K>,
     window: Window<T>,
     aggregate: A,
 ) -> Flow<WindowResult<K, A::Output>>
@@ -293,13 +308,12 @@ where
                     let started = WallInstant::now();
                     let n = batch.len();
                     let now = clock.now_ms();
-                    assign_batch(&mut ctx, batch, &mut windows, &mut key, event_time.as_ref(), now, &mut max_seen);
-                    let up_to = match &event_time {
-                        Some(_) => max_seen.saturating_sub(lateness),
-                        None => now,
-                    };
                     let mut out = Batch::default();
-                    windows.close(up_to, &mut out);
+                    let time = event_time.as_ref().map(|f| (f, lateness));
+                    assign_batch(&mut ctx, batch, &mut windows, &mut key, time, now, &mut max_seen, &mut out);
+                    if event_time.is_none() {
+                        windows.close(now, &mut out);
+                    }
                     ctx.metrics.processed(n, started.elapsed());
                     if !emit(&mut ctx, &tx, out).await {
                         return;
@@ -322,28 +336,41 @@ where
 }
 
 /// Assigns one batch's items to windows; late items and items whose key or time function
-/// panicked fail.
+/// panicked fail. In event time the watermark moves item by item and windows close as soon as
+/// it passes them, so results do not depend on how items were batched.
+#[allow(clippy::too_many_arguments)]
 fn assign_batch<T: Send + 'static, K: Hash + Eq + Clone, A: Aggregate<T>>(
     ctx: &mut StageCtx<T>,
     batch: Batch<T>,
     windows: &mut Windows<T, K, A>,
-    key: &mut Box<dyn FnMut(&T) -> K + Send>,
-    event_time: Option<&TimeFn<T>>,
+    key: &mut KeyFn<T, K>,
+    event_time: Option<(&TimeFn<T>, i64)>,
     now: i64,
     max_seen: &mut i64,
+    out: &mut Batch<WindowResult<K, A::Output>>,
 ) {
     let mut items = batch.into_iter();
     let mut current: Option<(T, AckToken)> = None;
     while let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
         for (item, ack) in &mut items {
             let (item, ack) = current.insert((item, ack));
-            let ts = event_time.map_or(now, |time| time(item));
+            let ts = event_time.map_or(now, |(time, _)| time(item));
             let k = key(item);
             let accepted = windows.add(k, ts, item, ack);
-            let Some((item, ack)) = current.take() else { continue };
+            let Some((item, ack)) = current.take() else {
+                continue;
+            };
             if accepted {
-                *max_seen = (*max_seen).max(ts);
                 ack.complete(Outcome::Filtered);
+                if let Some((_, lateness)) = event_time
+                    && ts > *max_seen
+                {
+                    *max_seen = ts;
+                    let watermark = ts.saturating_sub(lateness);
+                    if windows.next_end().is_some_and(|end| end <= watermark) {
+                        windows.close(watermark, out);
+                    }
+                }
             } else {
                 let err = ItemError::Late {
                     event_time_ms: ts,
@@ -360,7 +387,11 @@ fn assign_batch<T: Send + 'static, K: Hash + Eq + Clone, A: Aggregate<T>>(
     }
 }
 
-async fn emit<T: Send + 'static, R: Send + 'static>(ctx: &mut StageCtx<T>, tx: &Sender<R>, out: Batch<R>) -> bool {
+async fn emit<T: Send + 'static, R: Send + 'static>(
+    ctx: &mut StageCtx<T>,
+    tx: &Sender<R>,
+    out: Batch<R>,
+) -> bool {
     ctx.flush_failures().await;
     ctx.metrics.emitted(out.len());
     tx.send(out).await.is_ok()

@@ -49,7 +49,10 @@ impl AckLog {
 }
 
 /// A stream of `n` tracked integers `0..n`.
-pub fn acked_range(log: &AckLog, n: u64) -> impl futures::Stream<Item = Acked<u64>> + Send + 'static {
+pub fn acked_range(
+    log: &AckLog,
+    n: u64,
+) -> impl futures::Stream<Item = Acked<u64>> + Send + 'static {
     let items: Vec<_> = (0..n).map(|i| log.item(i, i)).collect();
     futures::stream::iter(items)
 }
