@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -100,12 +100,92 @@ struct Inner {
     config: PipelineConfig,
     cancel: CancellationToken,
     state: Mutex<State>,
+    open: Arc<OpenFlows>,
+}
+
+/// How many flows of a pipeline have not yet been consumed by an operator. While any is open
+/// the graph may still grow, so a running terminal waits for zero before starting the run.
+pub(crate) struct OpenFlows {
+    /// The count, or the pipeline that absorbed this one and now holds it.
+    state: Mutex<(usize, Option<Arc<OpenFlows>>)>,
+    zero: Notify,
+}
+
+impl OpenFlows {
+    fn lock(&self) -> MutexGuard<'_, (usize, Option<Arc<OpenFlows>>)> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn add(self: &Arc<Self>, n: usize) {
+        let mut state = self.lock();
+        match state.1.clone() {
+            Some(forward) => {
+                drop(state);
+                forward.add(n);
+            }
+            None => state.0 += n,
+        }
+    }
+
+    fn done(&self) {
+        let mut state = self.lock();
+        match state.1.clone() {
+            Some(forward) => {
+                drop(state);
+                forward.done();
+            }
+            None => {
+                state.0 = state.0.saturating_sub(1);
+                if state.0 == 0 {
+                    self.zero.notify_waiters();
+                }
+            }
+        }
+    }
+
+    /// Moves this count into `into`; later changes go there.
+    fn forward_to(&self, into: &Arc<OpenFlows>) {
+        let moved = {
+            let mut state = self.lock();
+            state.1 = Some(Arc::clone(into));
+            std::mem::take(&mut state.0)
+        };
+        into.add(moved);
+    }
+
+    async fn all_done(&self) {
+        loop {
+            let notified = self.zero.notified();
+            if self.lock().0 == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Held by every flow until an operator consumes it (or it is dropped).
+pub(crate) struct LiveFlow(Arc<OpenFlows>);
+
+impl LiveFlow {
+    /// A second guard on the same count (for a clone of what this guard holds open).
+    pub(crate) fn fork(&self) -> LiveFlow {
+        self.0.add(1);
+        LiveFlow(Arc::clone(&self.0))
+    }
+}
+
+impl Drop for LiveFlow {
+    fn drop(&mut self) {
+        self.0.done();
+    }
 }
 
 #[derive(Default)]
 struct State {
     tasks: Vec<(Arc<str>, BoxFuture<'static, ()>)>,
-    on_start: Vec<Box<dyn FnOnce() + Send>>,
     stages: Vec<Arc<StageStats>>,
     names: HashSet<Arc<str>>,
     /// Set when another pipeline absorbed this one (flows of both were merged).
@@ -138,6 +218,10 @@ impl Pipeline {
                 config,
                 cancel: CancellationToken::new(),
                 state: Mutex::new(State::default()),
+                open: Arc::new(OpenFlows {
+                    state: Mutex::new((0, None)),
+                    zero: Notify::new(),
+                }),
             }),
         }
     }
@@ -200,9 +284,6 @@ impl Pipeline {
                     state.started = true;
                     let (finished, _) = watch::channel(None);
                     state.finished = Some(finished.clone());
-                    for hook in std::mem::take(&mut state.on_start) {
-                        hook();
-                    }
                     Ok((
                         std::mem::take(&mut state.tasks),
                         p.inner.config.clone(),
@@ -323,9 +404,9 @@ impl Pipeline {
             theirs.forward = Some(this.clone());
             std::mem::take(&mut *theirs)
         };
+        that.inner.open.forward_to(&this.inner.open);
         let mut ours = this.lock();
         ours.tasks.extend(moved.tasks);
-        ours.on_start.extend(moved.on_start);
         ours.stages.extend(moved.stages);
         ours.names.extend(moved.names);
         drop(ours);
@@ -360,10 +441,27 @@ impl Pipeline {
         state.tasks.push((stage, Box::pin(task)));
     }
 
-    /// Registers `hook` to run when the pipeline starts running.
-    pub(crate) fn on_start(&self, hook: impl FnOnce() + Send + 'static) {
+    /// Marks a new flow open until the returned guard is dropped.
+    pub(crate) fn open_flow(&self) -> LiveFlow {
         let p = self.resolve();
-        p.lock().on_start.push(Box::new(hook));
+        p.inner.open.add(1);
+        LiveFlow(Arc::clone(&p.inner.open))
+    }
+
+    /// Runs the pipeline once every flow of it has reached an operator: what running terminals
+    /// do, so that terminals awaited (or spawned) while the graph is still being built start the
+    /// run only when it is complete. Flows dropped unconsumed count as done.
+    pub(crate) async fn run_when_wired(&self) -> Result<RunReport, Error> {
+        let p = self.resolve();
+        let mut waiting = std::pin::pin!(p.inner.open.all_done());
+        if tokio::time::timeout(Duration::from_secs(2), &mut waiting)
+            .await
+            .is_err()
+        {
+            tracing::warn!(pipeline = %p.name(), "waiting for every flow of the pipeline to reach a terminal before running");
+            waiting.await;
+        }
+        p.run().await
     }
 
     /// A channel with `capacity` items, or the pipeline's default.

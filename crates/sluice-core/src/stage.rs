@@ -1,7 +1,6 @@
 //! A stage before it is built ([`Stage`]: name, policies, error output, capacity) and while it
 //! runs (`StageCtx`: metrics, failures, cancellation).
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -11,7 +10,7 @@ use crate::batch::Batch;
 use crate::channel::{Receiver, Sender};
 use crate::error::{Failed, ItemError};
 use crate::flow::Flow;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{LiveFlow, Pipeline};
 use crate::policy::{CircuitBreaker, Policy, RateLimit, Retry};
 use crate::stats::StageMetrics;
 
@@ -21,13 +20,14 @@ use crate::stats::StageMetrics;
 /// use sluice_core::{Flow, Retry};
 /// use std::time::Duration;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let (errors, failed) = sluice_core::Pipeline::new("p").error_output::<u32>();
+/// let numbers = Flow::from_iter(1..=3u32);
+/// let (errors, failed) = numbers.pipeline().error_output::<u32>();
 /// # drop(failed);
-/// let doubled = Flow::from_iter(1..=3u32)
+/// let doubled = numbers
 ///     .stage("double")
 ///     .retry(Retry::attempts(3))
 ///     .timeout(Duration::from_secs(1))
-///     .errors_to(&errors)
+///     .errors_to(errors)
 ///     .call(4, |x: &u32| { let x = *x; async move { Ok::<_, std::io::Error>(x * 2) } });
 /// # drop(doubled);
 /// # }
@@ -37,7 +37,7 @@ pub struct Stage<T> {
     name: String,
     capacity: Option<usize>,
     policy: Policy,
-    errors: Option<Sender<Failed<T>>>,
+    errors: Option<ErrorOutput<T>>,
 }
 
 impl<T: Send + 'static> Stage<T> {
@@ -96,8 +96,8 @@ impl<T: Send + 'static> Stage<T> {
 
     /// Sends items this stage fails to `output`. Unwired, failures are counted, logged and
     /// reported [`Rejected`](Outcome::Rejected) to their origins.
-    pub fn errors_to(mut self, output: &ErrorOutput<T>) -> Stage<T> {
-        self.errors = output.sender();
+    pub fn errors_to(mut self, output: ErrorOutput<T>) -> Stage<T> {
+        self.errors = Some(output);
         self
     }
 
@@ -121,12 +121,13 @@ impl<T: Send + 'static> Stage<T> {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let Stage {
-            flow: Flow { pipeline, rx },
+            flow: Flow { pipeline, rx, live },
             name,
             policy,
             errors,
             ..
         } = self;
+        let (errors_tx, errors_live) = errors.map(|e| (e.sender, e.live)).unzip();
         let stats = pipeline.add_stage(&name, kind);
         stats.set_input(rx.gauge());
         let cancel = pipeline.cancel();
@@ -137,7 +138,7 @@ impl<T: Send + 'static> Stage<T> {
                 cancel,
                 policy,
                 batch_size,
-                errors,
+                errors: errors_tx,
                 failures: Batch::default(),
                 log: LogThrottle::default(),
             };
@@ -145,41 +146,39 @@ impl<T: Send + 'static> Stage<T> {
             body(ctx, rx).await;
             metrics.finish();
         });
+        // Only now, with the stage registered, may the pipeline start.
+        drop((live, errors_live));
     }
 }
 
 /// Where a stage's failed items go; make one with [`Pipeline::error_output`].
 ///
-/// Several stages with the same input type may share one output. The handle itself does not
-/// keep the error flow open: when the pipeline starts running, the flow ends once every stage
-/// wired to it has finished.
+/// Give it to a stage with [`Stage::errors_to`], which takes it by value: clone it first to
+/// wire several stages (with the same input type) to one output. Like a flow, an error output
+/// counts as part of the graph being built until it is given to a stage or dropped, so running
+/// terminals wait for that; and the error flow ends once every stage wired to it has finished.
 pub struct ErrorOutput<T> {
-    sender: Arc<Mutex<Option<Sender<Failed<T>>>>>,
+    sender: Sender<Failed<T>>,
+    live: LiveFlow,
 }
 
-impl<T> Clone for ErrorOutput<T> {
+impl<T: Send + 'static> Clone for ErrorOutput<T> {
     fn clone(&self) -> Self {
         ErrorOutput {
-            sender: Arc::clone(&self.sender),
+            sender: self.sender.clone(),
+            live: self.live.fork(),
         }
     }
 }
 
 impl<T: Send + 'static> ErrorOutput<T> {
     pub(crate) fn new(pipeline: &Pipeline) -> (ErrorOutput<T>, Flow<Failed<T>>) {
-        let (tx, rx) = pipeline.channel(None);
-        let sender = Arc::new(Mutex::new(Some(tx)));
-        let slot = Arc::clone(&sender);
-        pipeline.on_start(move || {
-            if let Ok(mut s) = slot.lock() {
-                s.take();
-            }
-        });
-        (ErrorOutput { sender }, Flow::new(pipeline.clone(), rx))
-    }
-
-    fn sender(&self) -> Option<Sender<Failed<T>>> {
-        self.sender.lock().ok().and_then(|s| s.clone())
+        let (sender, rx) = pipeline.channel(None);
+        let live = pipeline.open_flow();
+        (
+            ErrorOutput { sender, live },
+            Flow::new(pipeline.clone(), rx),
+        )
     }
 }
 

@@ -167,13 +167,31 @@ async fn report_prints_one_row_per_stage() {
     assert_eq!(text.lines().count(), 2 + 3, "title, header, three stages");
 }
 
-#[tokio::test]
-async fn a_terminal_added_after_the_run_started_reports_it() {
-    let p = Pipeline::new("late-terminal");
-    let first = p.from_iter(0..3u32).run();
-    let late_flow = p.from_iter(0..3u32);
-    first.await.expect("ran");
-    assert!(matches!(late_flow.count().await, Err(Error::NotRun(_))));
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_terminals_wait_for_the_whole_graph() {
+    let p = Pipeline::new("wired");
+    let (errors, failed) = p.error_output::<u32>();
+    // Spawned first, while the rest of the graph is still being built.
+    let dead = tokio::spawn(failed.count());
+    let first = tokio::spawn(p.from_iter(0..3u32).count());
+    tokio::task::yield_now().await;
+    let second = p
+        .from_iter(0..5u32)
+        .stage("odd")
+        .errors_to(errors)
+        .try_map(|x: &u32| if x % 2 == 1 { Err("odd") } else { Ok(*x) })
+        .count()
+        .await
+        .expect("ran");
+    assert_eq!(first.await.expect("join").expect("ran"), 3);
+    assert_eq!(second, 3);
+    assert_eq!(dead.await.expect("join").expect("ran"), 2);
+
+    let late = p.from_iter(0..1u32);
+    assert!(
+        matches!(late.count().await, Err(Error::NotRun(_))),
+        "the run is over"
+    );
 }
 
 #[tokio::test]

@@ -35,9 +35,8 @@ async fn try_map_sends_failures_to_the_error_output_with_reason() {
     let parsed = p
         .from_iter(["1", "x", "3"].map(String::from))
         .stage("parse")
-        .errors_to(&errors)
+        .errors_to(errors)
         .try_map(|s: &String| s.parse::<u32>());
-    drop(errors);
     let ok = parsed.collect().await.expect("ran");
     assert_eq!(ok, vec![1, 3]);
     let dead = dead.await.expect("join").expect("dead letters");
@@ -59,7 +58,7 @@ async fn panics_fail_only_their_item() {
     let out = p
         .from_iter(0..6u32)
         .stage("check")
-        .errors_to(&errors)
+        .errors_to(errors)
         .filter(|x| {
             assert!(*x != 2, "two is not allowed");
             true
@@ -97,7 +96,7 @@ async fn acks_report_each_outcome_once() {
         .from_acked_stream(acked_range(&log, 30))
         .filter(|x| x % 3 != 0)
         .stage("odd-fails")
-        .errors_to(&errors)
+        .errors_to(errors)
         .try_map(|x: &u64| {
             if x % 3 == 1 {
                 Ok(*x)
@@ -106,7 +105,6 @@ async fn acks_report_each_outcome_once() {
             }
         })
         .sink(common_sink());
-    drop(errors);
     p.run().await.expect("ran");
     let counts = log.exactly_once(30);
     assert_eq!(counts.get(&Outcome::Filtered), Some(&10));
@@ -274,7 +272,7 @@ async fn try_batch_fails_some_items_of_a_batch() {
     let ok = p
         .from_iter(1..=7u32)
         .stage("store")
-        .errors_to(&errors)
+        .errors_to(errors)
         .try_batch(3, Duration::from_secs(1), |items: &[u32]| {
             items
                 .iter()
@@ -313,7 +311,7 @@ async fn call_retries_times_out_and_keeps_order() {
         .stage("lookup")
         .retry(sluice_core::Retry::attempts(3))
         .timeout(Duration::from_millis(100))
-        .errors_to(&errors)
+        .errors_to(errors)
         .call(4, move |x: &u32| {
             let x = *x;
             let n = seen.fetch_add(1, Ordering::SeqCst);
@@ -360,7 +358,7 @@ async fn circuit_breaker_sends_items_to_the_error_output_while_open() {
         .from_iter(0..10u32)
         .stage("svc")
         .circuit_breaker(breaker)
-        .errors_to(&errors)
+        .errors_to(errors)
         .call(1, move |_: &u32| {
             made.fetch_add(1, Ordering::SeqCst);
             async { Err::<u32, _>("down") }

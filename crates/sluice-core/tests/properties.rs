@@ -118,10 +118,12 @@ proptest! {
             .broadcast(2)
             .into_iter();
         let (a, b) = (branches.next().expect("a"), branches.next().expect("b"));
-        let mut failing = a.stage("fail");
-        if wire_errors {
-            failing = failing.errors_to(&errors);
-        }
+        let failing = if wire_errors {
+            a.stage("fail").errors_to(errors)
+        } else {
+            drop(errors);
+            a.stage("fail")
+        };
         let grouped = failing
             .try_map(move |x: &u64| if x.is_multiple_of(fail_every) { Err("unlucky") } else { Ok(*x) })
             .batch(group, Duration::from_secs(60));
@@ -135,7 +137,6 @@ proptest! {
             side.expect("ran");
             main.expect("ran");
         });
-        drop(errors);
         for id in 0..n {
             let expected = if id % drop_every == 0 {
                 Outcome::Filtered

@@ -107,7 +107,7 @@ async fn late_items_go_to_the_error_output() {
     let windows = p
         .from_iter(vec![100i64, 1200, 2500, 300, 2900, 1900])
         .stage("per-second")
-        .errors_to(&errors)
+        .errors_to(errors)
         .window(
             Window::tumbling(Duration::from_secs(1))
                 .event_time(|t: &i64| *t)

@@ -5,12 +5,12 @@
 //! it never holds more than one batch plus N calls. Completed calls are collected while they are
 //! ready and sent on as one batch.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::stream::{FuturesOrdered, FuturesUnordered};
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 
 use crate::ack::AckToken;
@@ -24,36 +24,22 @@ use crate::stage::{Stage, StageCtx};
 /// What a launched call resolves to: the item back, the result and the attempts made.
 type Called<T, U> = (T, Result<U, ItemError>, u32);
 
-/// Calls in flight, completing in input order or as they finish.
-enum InFlight<F: Future> {
-    Ordered(FuturesOrdered<F>),
-    Unordered(FuturesUnordered<F>),
-}
-
-impl<F: Future> InFlight<F> {
-    fn len(&self) -> usize {
-        match self {
-            InFlight::Ordered(f) => f.len(),
-            InFlight::Unordered(f) => f.len(),
-        }
-    }
-
-    fn push(&mut self, fut: F) {
-        match self {
-            InFlight::Ordered(f) => f.push_back(fut),
-            InFlight::Unordered(f) => f.push(fut),
-        }
-    }
-
-    async fn next(&mut self) -> Option<F::Output> {
-        match self {
-            InFlight::Ordered(f) => f.next().await,
-            InFlight::Unordered(f) => f.next().await,
-        }
-    }
-}
+/// A finished call: its place in the input, the item, its token, result, attempts and time.
+type Done<T, U> = (
+    u64,
+    T,
+    AckToken,
+    Result<U, ItemError>,
+    u32,
+    std::time::Duration,
+);
 
 /// The loop of a call stage; `launch` starts the policy-wrapped call of one item.
+///
+/// Up to `concurrency` calls *run* at once. In the ordered form, results that finish early wait
+/// in a reorder buffer without holding a slot (so one slow call does not stall the others, and a
+/// least-loaded balancer sees the real load); calls running plus results waiting are bounded by
+/// four times the concurrency, so the buffer is bounded too.
 async fn calls<T, U, Fut>(
     mut ctx: StageCtx<T>,
     mut rx: Receiver<T>,
@@ -67,29 +53,34 @@ async fn calls<T, U, Fut>(
     Fut: Future<Output = Called<T, U>>,
 {
     let concurrency = concurrency.max(1);
-    let mut queue: VecDeque<(T, AckToken)> = VecDeque::new();
-    let mut inflight = if ordered {
-        InFlight::Ordered(FuturesOrdered::new())
+    let window = if ordered {
+        4 * concurrency
     } else {
-        InFlight::Unordered(FuturesUnordered::new())
+        concurrency
     };
+    let mut queue: VecDeque<(T, AckToken)> = VecDeque::new();
+    let mut running = FuturesUnordered::new();
+    let mut waiting: BTreeMap<u64, Done<T, U>> = BTreeMap::new();
+    let (mut next_seq, mut next_out) = (0u64, 0u64);
     let mut input_done = false;
     loop {
-        while inflight.len() < concurrency {
+        while running.len() < concurrency && running.len() + waiting.len() < window {
             let Some((item, ack)) = queue.pop_front() else {
                 break;
             };
             ctx.metrics.in_flight(1);
             let call = launch(item);
-            inflight.push(async move {
+            let seq = next_seq;
+            next_seq += 1;
+            running.push(async move {
                 let started = Instant::now();
                 let (item, result, attempts) = call.await;
-                (item, ack, result, attempts, started.elapsed())
+                (seq, item, ack, result, attempts, started.elapsed())
             });
         }
         let first = tokio::select! {
             biased;
-            Some(done) = inflight.next(), if inflight.len() > 0 => done,
+            Some(done) = running.next(), if !running.is_empty() => done,
             received = rx.recv(), if !input_done && queue.is_empty() => {
                 match received {
                     Some(batch) => {
@@ -103,22 +94,36 @@ async fn calls<T, U, Fut>(
             else => break,
         };
         let mut out = Batch::default();
-        let mut done = Some(first);
-        while let Some((item, ack, result, attempts, took)) = done {
+        let mut finished = Some(first);
+        while let Some(done) = finished {
             ctx.metrics.in_flight(-1);
-            ctx.metrics.latency(took);
-            ctx.metrics.busy(took / concurrency as u32);
-            match result {
-                Ok(value) => out.push(value, ack),
-                Err(err) => ctx.fail(item, ack, err, attempts),
+            ctx.metrics.latency(done.5);
+            ctx.metrics.busy(done.5 / concurrency as u32);
+            if ordered {
+                waiting.insert(done.0, done);
+                while let Some(done) = waiting.remove(&next_out) {
+                    next_out += 1;
+                    settle(&mut ctx, &mut out, done);
+                }
+            } else {
+                settle(&mut ctx, &mut out, done);
             }
-            done = inflight.next().now_or_never().flatten();
+            finished = running.next().now_or_never().flatten();
         }
         ctx.flush_failures().await;
         ctx.metrics.emitted(out.len());
         if tx.send(out).await.is_err() {
             break;
         }
+    }
+}
+
+/// A finished call's item goes on, or fails.
+fn settle<T: Send + 'static, U>(ctx: &mut StageCtx<T>, out: &mut Batch<U>, done: Done<T, U>) {
+    let (_, item, ack, result, attempts, _) = done;
+    match result {
+        Ok(value) => out.push(value, ack),
+        Err(err) => ctx.fail(item, ack, err, attempts),
     }
 }
 

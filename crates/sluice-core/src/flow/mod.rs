@@ -27,7 +27,7 @@ pub use sink::{Sink, WriteError};
 pub use source::Source;
 
 use crate::channel::Receiver;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{LiveFlow, Pipeline};
 use crate::stage::Stage;
 
 /// A stream of `T` flowing out of one stage of a [`Pipeline`].
@@ -43,11 +43,14 @@ use crate::stage::Stage;
 pub struct Flow<T> {
     pub(crate) pipeline: Pipeline,
     pub(crate) rx: Receiver<T>,
+    /// Keeps the pipeline from starting while this flow may still be wired further.
+    pub(crate) live: LiveFlow,
 }
 
 impl<T: Send + 'static> Flow<T> {
     pub(crate) fn new(pipeline: Pipeline, rx: Receiver<T>) -> Flow<T> {
-        Flow { pipeline, rx }
+        let live = pipeline.open_flow();
+        Flow { pipeline, rx, live }
     }
 
     /// The pipeline this flow belongs to.

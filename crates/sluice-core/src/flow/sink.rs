@@ -177,16 +177,17 @@ impl<T: Send + 'static> Flow<T> {
 
     /// Calls `f` on every item; the returned future runs the pipeline until it ends.
     ///
-    /// Like every running terminal, this registers its stage when called, so several terminals
-    /// of one pipeline can each be awaited (or spawned): the first to be polled starts the run
-    /// and every one of them resolves when it ends.
+    /// Like every running terminal, this registers its stage when called; the returned future
+    /// starts the run once the whole graph is wired (every flow and error output of the pipeline
+    /// has been given to an operator or dropped). So several terminals of one pipeline can each
+    /// be awaited or spawned: they share one run and each resolves when it ends.
     pub fn for_each(
         self,
         f: impl FnMut(T) + Send + 'static,
     ) -> impl Future<Output = Result<RunReport, Error>> + Send {
         let pipeline = self.pipeline.clone();
         self.stage("for_each").consume("for_each", f);
-        async move { pipeline.run().await }
+        async move { pipeline.run_when_wired().await }
     }
 
     /// Folds every item into one value; the returned future runs the pipeline until it ends.
@@ -198,7 +199,7 @@ impl<T: Send + 'static> Flow<T> {
         let pipeline = self.pipeline.clone();
         let result = self.stage("fold").reduce("fold", init, f);
         async move {
-            pipeline.run().await?;
+            pipeline.run_when_wired().await?;
             result
                 .await
                 .map_err(|_| Error::NotRun(pipeline.name().to_owned()))
@@ -223,6 +224,6 @@ impl<T: Send + 'static> Flow<T> {
     pub fn run(self) -> impl Future<Output = Result<RunReport, Error>> + Send {
         let pipeline = self.pipeline.clone();
         self.stage("drain").consume("drain", drop);
-        async move { pipeline.run().await }
+        async move { pipeline.run_when_wired().await }
     }
 }
