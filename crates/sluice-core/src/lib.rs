@@ -55,3 +55,8 @@ pub use policy::{
 pub use stage::{ErrorOutput, Stage};
 pub use stats::{StageSnapshot, StageStats};
 pub use window::{Window, WindowResult};
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Starts the services the integration tests talk to, each only if it is not answering already:
+#   postgres (127.0.0.1:5432, trust auth, database `test`), redis (6379),
+#   nats with JetStream (4222), rabbitmq (5672, guest/guest).
+# On a machine without them it installs Debian's packages first (needs root and apt).
+#
+#   scripts/services.sh                 # all of them
+#   scripts/services.sh postgres redis  # some
+set -euo pipefail
+
+up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() {
+  local name=$1 port=$2
+  for _ in $(seq 1 60); do
+    up "$port" && { echo "$name: up on $port"; return 0; }
+    sleep 1
+  done
+  echo "$name: did not come up on port $port" >&2
+  return 1
+}
+
+apt_updated=0
+need() {
+  local binary=$1 package=$2
+  command -v "$binary" >/dev/null && return 0
+  [ -x "$binary" ] && return 0
+  echo "installing $package" >&2
+  if [ $apt_updated = 0 ]; then apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+}
+
+start_postgres() {
+  up 5432 && { echo "postgres: up on 5432"; return; }
+  need pg_ctlcluster postgresql
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -1)
+  local conf=/etc/postgresql/$version/main
+  # Trust auth on the loopback, as the tests expect.
+  if ! grep -q "sluice-tests" "$conf/pg_hba.conf" 2>/dev/null; then
+    sed -i '1i host all all 127.0.0.1/32 trust # sluice-tests\nlocal all all trust # sluice-tests' "$conf/pg_hba.conf"
+  fi
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  wait_for postgres 5432
+  su postgres -c "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='test'\"" | grep -q 1 ||
+    su postgres -c "createdb test"
+}
+
+start_redis() {
+  up 6379 && { echo "redis: up on 6379"; return; }
+  need redis-server redis-server
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/sluice-tests.log
+  wait_for redis 6379
+}
+
+start_nats() {
+  up 4222 && { echo "nats: up on 4222"; return; }
+  need nats-server nats-server
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  wait_for nats 4222
+}
+
+start_rabbitmq() {
+  up 5672 && { echo "rabbitmq: up on 5672"; return; }
+  need rabbitmq-server rabbitmq-server
+  rabbitmq-server -detached
+  wait_for rabbitmq 5672
+}
+
+services=("$@")
+[ ${#services[@]} -gt 0 ] || services=(postgres redis nats rabbitmq)
+for service in "${services[@]}"; do
+  case $service in
+    postgres) start_postgres ;;
+    redis) start_redis ;;
+    nats) start_nats ;;
+    rabbitmq) start_rabbitmq ;;
+    *) echo "unknown service '$service'; expected postgres, redis, nats or rabbitmq" >&2; exit 2 ;;
+  esac
+done
