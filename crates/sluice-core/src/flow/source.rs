@@ -19,6 +19,7 @@ pub struct Source {
     pipeline: Pipeline,
     name: String,
     capacity: Option<usize>,
+    stop_on_shutdown: bool,
 }
 
 impl Pipeline {
@@ -28,6 +29,7 @@ impl Pipeline {
             pipeline: self.clone(),
             name: name.into(),
             capacity: None,
+            stop_on_shutdown: true,
         }
     }
 
@@ -53,6 +55,15 @@ impl Pipeline {
 }
 
 impl Source {
+    /// Keeps pulling from the stream after a shutdown starts, until it ends: for a producer that
+    /// watches the pipeline's [cancel token](Pipeline::cancel_token) itself and must finish
+    /// cleanly (write a checkpoint, say) before the pipeline counts as drained. Defaults to
+    /// stopping at once.
+    pub fn drain_on_shutdown(mut self) -> Source {
+        self.stop_on_shutdown = false;
+        self
+    }
+
     /// Bounds the source's output channel to `items`.
     pub fn capacity(mut self, items: usize) -> Source {
         self.capacity = Some(items.max(1));
@@ -99,12 +110,13 @@ impl Source {
         S: Stream<Item = Acked<T>> + Send + 'static,
         T: Send + 'static,
     {
+        let stop_on_shutdown = self.stop_on_shutdown;
         self.spawn(move |ctx| async move {
             let mut chunks = std::pin::pin!(stream.ready_chunks(ctx.batch_size));
             loop {
                 let next = tokio::select! {
                     biased;
-                    () = ctx.cancel.cancelled() => None,
+                    () = ctx.cancel.cancelled(), if stop_on_shutdown => None,
                     chunk = chunks.next() => chunk,
                 };
                 let Some(chunk) = next else { break };
@@ -142,6 +154,7 @@ impl Source {
             pipeline,
             name,
             capacity,
+            ..
         } = self;
         let (tx, rx) = pipeline.channel(capacity);
         let stats = pipeline.add_stage(&name, "source");

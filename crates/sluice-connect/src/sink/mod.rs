@@ -1,0 +1,58 @@
+//! Sinks: where events leave a pipeline.
+//!
+//! A sink acknowledges an event once it is written (for a file: handed to the operating system,
+//! or synced to disk with `sync: true`). Events a sink rejects go to its error output
+//! (`NAME.errors`) as [dead-letter records](crate::dead_letter); whole-batch failures are
+//! retried under the sink's retry policy first.
+
+mod blackhole;
+mod file;
+#[cfg(feature = "http")]
+mod http;
+mod stdout;
+
+pub use blackhole::BlackholeSink;
+pub use file::{FileSink, WriteMode};
+#[cfg(feature = "http")]
+pub use http::{BodyFormat, HttpSink, client};
+pub use stdout::StdoutSink;
+
+use sluice_core::{Flow, Pipeline, Policy, Sink};
+
+use crate::dead_letter;
+use crate::event::Event;
+
+/// What a sink needs from the pipeline it joins.
+#[derive(Debug, Clone)]
+pub struct SinkContext {
+    /// The pipeline.
+    pub pipeline: Pipeline,
+    /// The component's name.
+    pub name: String,
+    /// Whether something reads the sink's error output.
+    pub errors_wired: bool,
+    /// Retry and other policies around each write.
+    pub policy: Policy,
+}
+
+/// A sink, built.
+pub struct BuiltSink {
+    /// Dead-letter records of events the sink rejected, if asked for.
+    pub errors: Option<Flow<Event>>,
+}
+
+/// Attaches `sink` to `input` as a stage named after the component.
+pub(crate) fn attach(input: Flow<Event>, ctx: &SinkContext, sink: impl Sink<Event>) -> BuiltSink {
+    let stage = input.stage(&ctx.name).policy(ctx.policy.clone());
+    if ctx.errors_wired {
+        let (errors, failed) = ctx.pipeline.error_output::<Event>();
+        stage.errors_to(errors).sink(sink);
+        let dead = failed
+            .stage(format!("{}.errors", ctx.name))
+            .map(|f| dead_letter::from_event(&f));
+        BuiltSink { errors: Some(dead) }
+    } else {
+        stage.sink(sink);
+        BuiltSink { errors: None }
+    }
+}

@@ -1,0 +1,165 @@
+//! Sources: where events come from.
+//!
+//! A byte-oriented source (file, stdin, HTTP) reads records and hands them to a decode stage
+//! named after it; records that do not decode go to the source's error output
+//! (`NAME.errors` in a pipeline file) as [dead-letter records](crate::dead_letter).
+
+mod checkpoint;
+mod file;
+mod generator;
+#[cfg(feature = "http")]
+mod http;
+mod lines;
+mod stdin;
+
+pub use file::FileSource;
+pub use generator::{GeneratorSource, Preset};
+#[cfg(feature = "http")]
+pub use http::HttpSource;
+pub use stdin::StdinSource;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::StreamExt;
+use sluice_core::{Acked, Flow, Pipeline};
+use tokio::sync::mpsc;
+
+use crate::codec::{Codec, Record};
+use crate::dead_letter;
+use crate::event::Event;
+
+/// What a source needs from the pipeline it joins.
+#[derive(Debug, Clone)]
+pub struct SourceContext {
+    /// The pipeline.
+    pub pipeline: Pipeline,
+    /// The component's name.
+    pub name: String,
+    /// Whether something reads the source's error output; if not, bad records are counted and
+    /// logged.
+    pub errors_wired: bool,
+}
+
+/// A source, built.
+pub struct BuiltSource {
+    /// The events.
+    pub events: Flow<Event>,
+    /// Dead-letter records of what did not decode, if asked for.
+    pub errors: Option<Flow<Event>>,
+    /// How far through a finite input the source is, when that is known.
+    pub progress: Option<Progress>,
+}
+
+/// Progress through a finite input.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    done: Arc<AtomicU64>,
+    total: u64,
+    unit: &'static str,
+}
+
+impl Progress {
+    pub(crate) fn new(total: u64, unit: &'static str) -> Progress {
+        Progress {
+            done: Arc::new(AtomicU64::new(0)),
+            total,
+            unit,
+        }
+    }
+
+    /// What is counted: `bytes` or `events`.
+    pub fn unit(&self) -> &'static str {
+        self.unit
+    }
+
+    pub(crate) fn advance(&self, bytes: u64) {
+        self.done.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Units done so far.
+    pub fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Units in all.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+/// Why a source could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The glob pattern is malformed.
+    #[error("`{pattern}` is not a valid path pattern: {reason}")]
+    Pattern {
+        /// The pattern.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Nothing matches the path, and the source does not wait for files to appear.
+    #[error("no file matches `{0}` (set `follow: true` to wait for files to appear)")]
+    NoFiles(String),
+    /// The checkpoint file could not be read.
+    #[error("cannot read checkpoint `{path}`: {reason}")]
+    Checkpoint {
+        /// Its path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A listening address could not be bound.
+    #[error("cannot listen on {address}: {reason}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Feeds batches of records from a reader thread into a flow, then decodes them.
+pub(crate) fn decoded(
+    ctx: &SourceContext,
+    records: mpsc::Receiver<Vec<Acked<Record>>>,
+    codec: Codec,
+) -> (Flow<Event>, Option<Flow<Event>>) {
+    let batches = futures::stream::unfold(records, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|batch| (futures::stream::iter(batch), rx))
+    })
+    .flatten();
+    // The reader thread stops on shutdown by itself, after saving its checkpoint; the source
+    // ends when it does.
+    let raw = ctx
+        .pipeline
+        .source(&ctx.name)
+        .drain_on_shutdown()
+        .from_acked_stream(batches);
+    decode(ctx, raw, codec)
+}
+
+/// The decode stage of a byte-oriented source.
+pub(crate) fn decode(
+    ctx: &SourceContext,
+    raw: Flow<Record>,
+    codec: Codec,
+) -> (Flow<Event>, Option<Flow<Event>>) {
+    let stage = raw.stage(format!("{}.decode", ctx.name));
+    if ctx.errors_wired {
+        let (errors, failed) = ctx.pipeline.error_output::<Record>();
+        let events = stage
+            .errors_to(errors)
+            .try_map(move |r: &Record| codec.decode(r));
+        let dead = failed
+            .stage(format!("{}.errors", ctx.name))
+            .map(|f| dead_letter::from_record(&f));
+        (events, Some(dead))
+    } else {
+        (stage.try_map(move |r: &Record| codec.decode(r)), None)
+    }
+}
