@@ -57,7 +57,10 @@ impl Diagnostics {
 }
 
 /// "did you mean `x`?" when one of `candidates` is close to `found`.
-pub(crate) fn did_you_mean<'a>(found: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(
+    found: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(found, c), c))
@@ -72,7 +75,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("fliter", ["filter", "jq", "route"]), Some("filter"));
+        assert_eq!(
+            did_you_mean("fliter", ["filter", "jq", "route"]),
+            Some("filter")
+        );
         assert_eq!(did_you_mean("xyz", ["filter", "jq"]), None);
     }
 }

@@ -7,7 +7,10 @@ use crate::diagnostic::Loc;
 
 /// Replaces variables in `text` using `lookup`; every undefined variable without a default is
 /// reported with its place.
-pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, Vec<(Loc, String)>> {
+pub fn interpolate(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, Vec<(Loc, String)>> {
     let mut out = String::with_capacity(text.len());
     let mut errors = Vec::new();
     let mut rest = text;
@@ -41,7 +44,10 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
         };
         let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            errors.push((place, format!("`${{{inner}}}` is not a variable; names are letters, digits and `_`")));
+            errors.push((
+                place,
+                format!("`${{{inner}}}` is not a variable; names are letters, digits and `_`"),
+            ));
         } else {
             match (lookup(name), default) {
                 (Some(value), _) => out.push_str(&value),
@@ -56,7 +62,11 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
         rest = &body[end + 1..];
     }
     out.push_str(rest);
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 fn place_of(text: &str, offset: usize) -> Loc {
@@ -76,7 +86,11 @@ mod tests {
 
     #[test]
     fn replaces_defaults_and_escapes() {
-        let out = interpolate("path: ${HOME_DIR}/x\nlevel: ${LEVEL:-info}\ncost: $$5 and $ alone", env).expect("ok");
+        let out = interpolate(
+            "path: ${HOME_DIR}/x\nlevel: ${LEVEL:-info}\ncost: $$5 and $ alone",
+            env,
+        )
+        .expect("ok");
         assert_eq!(out, "path: /home/ann/x\nlevel: info\ncost: $5 and $ alone");
     }
 

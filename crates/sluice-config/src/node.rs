@@ -90,7 +90,12 @@ impl Node {
             Raw::Int(i) => NodeValue::Int(i),
             Raw::Float(f) => NodeValue::Float(f),
             Raw::Str(s) => NodeValue::Str(s),
-            Raw::Seq(items) => NodeValue::Seq(items.into_iter().map(|i| Node::from_spanned(i, lines)).collect()),
+            Raw::Seq(items) => NodeValue::Seq(
+                items
+                    .into_iter()
+                    .map(|i| Node::from_spanned(i, lines))
+                    .collect(),
+            ),
             Raw::Map(entries) => NodeValue::Map(
                 entries
                     .into_iter()
@@ -117,7 +122,10 @@ impl Node {
 
     /// The value at `key` of a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.entries().iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
+        self.entries()
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(_, v)| v)
     }
 
     /// The text of a string node.
@@ -163,7 +171,9 @@ impl Node {
         if !matches!(self.value, NodeValue::Map(_)) {
             self.value = NodeValue::Map(Vec::new());
         }
-        let NodeValue::Map(entries) = &mut self.value else { return };
+        let NodeValue::Map(entries) = &mut self.value else {
+            return;
+        };
         let position = entries.iter().position(|(k, _)| k.name == *first);
         let index = match position {
             Some(i) => i,
@@ -192,7 +202,9 @@ impl Node {
             NodeValue::Null => Value::Null,
             NodeValue::Bool(b) => Value::Bool(*b),
             NodeValue::Int(i) => Value::from(*i),
-            NodeValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            NodeValue::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+            }
             NodeValue::Str(s) => Value::String(s.clone()),
             NodeValue::Seq(items) => Value::Array(
                 items
@@ -205,7 +217,11 @@ impl Node {
                 entries
                     .iter()
                     .map(|(k, n)| {
-                        let child = if path.is_empty() { k.name.clone() } else { format!("{path}.{}", k.name) };
+                        let child = if path.is_empty() {
+                            k.name.clone()
+                        } else {
+                            format!("{path}.{}", k.name)
+                        };
                         places.insert(format!("{child}#key"), k.at);
                         (k.name.clone(), n.to_json(&child, places))
                     })
@@ -231,7 +247,11 @@ impl Node {
             let message = explain(&raw);
             // An unknown key is reported at the parent's path by serde: point at the key.
             let at = unknown_field(&raw)
-                .and_then(|field| places.get(&format!("{full}#key")).or_else(|| places.get(&format!("{full}.{field}#key"))))
+                .and_then(|field| {
+                    places
+                        .get(&format!("{full}#key"))
+                        .or_else(|| places.get(&format!("{full}.{field}#key")))
+                })
                 .or_else(|| nearest(&places, &full))
                 .copied()
                 .unwrap_or(self.at);
@@ -243,10 +263,16 @@ impl Node {
 /// The place of a mapping key. The parser reports keys where their value starts; the key is
 /// the nearest occurrence of its text before that on the same line.
 fn key_place(lines: &[&str], key: &str, reported: Loc) -> Loc {
-    let Some(line) = (reported.line as usize).checked_sub(1).and_then(|i| lines.get(i)) else {
+    let Some(line) = (reported.line as usize)
+        .checked_sub(1)
+        .and_then(|i| lines.get(i))
+    else {
         return reported;
     };
-    let before: String = line.chars().take(reported.column.saturating_sub(1) as usize).collect();
+    let before: String = line
+        .chars()
+        .take(reported.column.saturating_sub(1) as usize)
+        .collect();
     match before.rfind(key) {
         Some(byte) => {
             let mut column = before[..byte].chars().count() as u32 + 1;
@@ -291,7 +317,14 @@ fn explain(message: &str) -> String {
         if let Some(close) = did_you_mean(field, expected.iter().copied()) {
             out.push_str(&format!("; did you mean `{close}`?"));
         } else if !expected.is_empty() {
-            out.push_str(&format!("; expected one of {}", expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")));
+            out.push_str(&format!(
+                "; expected one of {}",
+                expected
+                    .iter()
+                    .map(|e| format!("`{e}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
         } else {
             out.push_str("; this component takes no options here");
         }
@@ -307,7 +340,14 @@ fn explain(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let (found, expected) = rest.split_once("`, expected").unwrap_or((rest, ""));
         let options: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let mut out = format!("`{found}` is not one of {}", options.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", "));
+        let mut out = format!(
+            "`{found}` is not one of {}",
+            options
+                .iter()
+                .map(|o| format!("`{o}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         if let Some(close) = did_you_mean(found, options.iter().copied()) {
             out.push_str(&format!("; did you mean `{close}`?"));
         }
@@ -411,7 +451,9 @@ mod tests {
         let node = Node::parse("a:\n  b: [1, two]\n").expect("yaml");
         let b = node.get("a").and_then(|a| a.get("b")).expect("b");
         assert_eq!(b.at, Loc { line: 2, column: 6 });
-        let NodeValue::Seq(items) = &b.value else { panic!("a list") };
+        let NodeValue::Seq(items) = &b.value else {
+            panic!("a list")
+        };
         assert_eq!(items[1].value, NodeValue::Str("two".into()));
         assert_eq!(items[1].at.column, 10);
     }
@@ -426,10 +468,15 @@ mod tests {
     #[test]
     fn typed_errors_point_at_the_key() {
         let node = Node::parse("condition: x\nretry:\n  max_atempts: 3\n").expect("yaml");
-        let (at, path, message) = node.deserialize::<Component>("transforms.t").expect_err("typo");
+        let (at, path, message) = node
+            .deserialize::<Component>("transforms.t")
+            .expect_err("typo");
         assert_eq!(at, Loc { line: 3, column: 3 });
         assert_eq!(path, "transforms.t.retry.max_atempts");
-        assert_eq!(message, "unknown key `max_atempts`; did you mean `max_attempts`?");
+        assert_eq!(
+            message,
+            "unknown key `max_atempts`; did you mean `max_attempts`?"
+        );
 
         let node = Node::parse("condition: x\nretry: {max_attempts: lots}\n").expect("yaml");
         let (at, path, message) = node.deserialize::<Component>("t").expect_err("type");
@@ -440,8 +487,20 @@ mod tests {
     #[test]
     fn set_creates_and_replaces_paths() {
         let mut node = Node::parse("a: {b: 1}").expect("yaml");
-        node.set(&["a", "b"], Node { value: NodeValue::Int(2), at: Loc::default() });
-        node.set(&["a", "c", "d"], Node { value: NodeValue::Bool(true), at: Loc::default() });
+        node.set(
+            &["a", "b"],
+            Node {
+                value: NodeValue::Int(2),
+                at: Loc::default(),
+            },
+        );
+        node.set(
+            &["a", "c", "d"],
+            Node {
+                value: NodeValue::Bool(true),
+                at: Loc::default(),
+            },
+        );
         let json = node.to_json("", &mut HashMap::new());
         assert_eq!(json, serde_json::json!({"a": {"b": 2, "c": {"d": true}}}));
     }

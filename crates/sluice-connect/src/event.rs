@@ -82,6 +82,16 @@ impl Event {
         }
     }
 
+    /// A new event holding `value`, with the same origin as this one (an event a transform made
+    /// from it).
+    pub fn derive(&self, value: Value) -> Event {
+        Event {
+            raw: None,
+            value: OnceLock::from(value),
+            origin: self.origin.clone(),
+        }
+    }
+
     /// Sets where the event came from.
     pub fn with_origin(mut self, origin: Arc<Origin>) -> Event {
         self.origin = Some(origin);

@@ -50,7 +50,7 @@ pub use flow::{Flow, Sink, Source, WriteError};
 pub use keyed::Keyed;
 pub use pipeline::{Pipeline, PipelineConfig, RunReport};
 pub use policy::{
-    Backoff, Balancer, BreakerConfig, Cache, CircuitBreaker, Policy, RateLimit, Retry,
+    Backoff, Balancer, BreakerConfig, Cache, CircuitBreaker, Jitter, Policy, RateLimit, Retry,
 };
 pub use stage::{ErrorOutput, Stage};
 pub use stats::{StageSnapshot, StageStats};

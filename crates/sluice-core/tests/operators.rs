@@ -418,3 +418,30 @@ async fn rate_limit_spaces_calls() {
         "11 calls at 10/s take a second"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_flat_map_hands_failed_items_back_whole() {
+    for workers in [1, 3] {
+        let p = Pipeline::new("tfm");
+        let (errors, failed) = p.error_output::<String>();
+        let dead = tokio::spawn(failed.map(|f| (f.reason(), f.item)).collect());
+        let split = |s: String| -> Result<Vec<String>, (String, &'static str)> {
+            if s.is_empty() {
+                return Err((s, "empty line"));
+            }
+            Ok(s.split(',').map(str::to_owned).collect())
+        };
+        let stage = p
+            .from_iter(["a,b", "", "c"].map(String::from))
+            .stage("split")
+            .errors_to(errors);
+        let flow = if workers == 1 {
+            stage.try_flat_map(split)
+        } else {
+            stage.parallel_try_flat_map(workers, split)
+        };
+        assert_eq!(flow.collect().await.expect("ran"), vec!["a", "b", "c"]);
+        let dead = dead.await.expect("join").expect("ran");
+        assert_eq!(dead, vec![("empty line".to_owned(), String::new())]);
+    }
+}

@@ -22,50 +22,74 @@ pub(super) struct JaqProgram {
 
 impl JaqProgram {
     pub(super) fn compile(code: &str) -> Result<JaqProgram, JqError> {
-        let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-        let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs()
+            .chain(jaq_std::funs())
+            .chain(jaq_json::funs());
         let loader = Loader::new(defs);
         let arena = Arena::default();
         let offset = |s: &str| {
             let start = code.as_ptr() as usize;
             let at = s.as_ptr() as usize;
-            (at >= start && at <= start + code.len()).then(|| at - start).unwrap_or(0)
+            (at >= start && at <= start + code.len())
+                .then(|| at - start)
+                .unwrap_or(0)
         };
-        let modules = loader.load(&arena, File { code, path: () }).map_err(|errs| {
-            let first = errs.into_iter().next().map(|(_, e)| e);
-            match first {
-                Some(jaq_core::load::Error::Lex(errs)) => match errs.first() {
-                    Some((expect, found)) => JqError::new(format!("expected {}", expect.as_str()), offset(found)),
-                    None => JqError::new("cannot read the program".to_owned(), 0),
-                },
-                Some(jaq_core::load::Error::Parse(errs)) => match errs.first() {
-                    Some((expect, found)) => {
-                        let what = if found.is_empty() { "the end".to_owned() } else { format!("`{found}`") };
-                        JqError::new(format!("expected {}, found {what}", expect.as_str()), offset(found))
-                    }
-                    None => JqError::new("cannot parse the program".to_owned(), 0),
-                },
-                Some(jaq_core::load::Error::Io(errs)) => JqError::new(
-                    errs.first().map_or_else(|| "cannot load a module".to_owned(), |(_, e)| e.clone()),
-                    0,
-                ),
-                None => JqError::new("cannot load the program".to_owned(), 0),
-            }
-        })?;
+        let modules = loader
+            .load(&arena, File { code, path: () })
+            .map_err(|errs| {
+                let first = errs.into_iter().next().map(|(_, e)| e);
+                match first {
+                    Some(jaq_core::load::Error::Lex(errs)) => match errs.first() {
+                        Some((expect, found)) => {
+                            JqError::new(format!("expected {}", expect.as_str()), offset(found))
+                        }
+                        None => JqError::new("cannot read the program".to_owned(), 0),
+                    },
+                    Some(jaq_core::load::Error::Parse(errs)) => match errs.first() {
+                        Some((expect, found)) => {
+                            let what = if found.is_empty() {
+                                "the end".to_owned()
+                            } else {
+                                format!("`{found}`")
+                            };
+                            JqError::new(
+                                format!("expected {}, found {what}", expect.as_str()),
+                                offset(found),
+                            )
+                        }
+                        None => JqError::new("cannot parse the program".to_owned(), 0),
+                    },
+                    Some(jaq_core::load::Error::Io(errs)) => JqError::new(
+                        errs.first()
+                            .map_or_else(|| "cannot load a module".to_owned(), |(_, e)| e.clone()),
+                        0,
+                    ),
+                    None => JqError::new("cannot load the program".to_owned(), 0),
+                }
+            })?;
         let filter = Compiler::default()
             .with_funs(funs)
             .with_global_vars(["$ENV"])
             .compile(modules)
             .map_err(|errs| {
-                let first = errs.into_iter().next().and_then(|(_, e)| e.into_iter().next());
+                let first = errs
+                    .into_iter()
+                    .next()
+                    .and_then(|(_, e)| e.into_iter().next());
                 match first {
-                    Some((name, undefined)) => {
-                        JqError::new(format!("undefined {} `{name}`", undefined.as_str()), offset(name))
-                    }
+                    Some((name, undefined)) => JqError::new(
+                        format!("undefined {} `{name}`", undefined.as_str()),
+                        offset(name),
+                    ),
                     None => JqError::new("cannot compile the program".to_owned(), 0),
                 }
             })?;
-        let env: serde_json::Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
+        let env: serde_json::Map<String, Value> = std::env::vars()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
         let env = to_val(&Value::Object(env))?;
         Ok(JaqProgram { filter, env })
     }
@@ -79,7 +103,8 @@ impl JaqProgram {
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([self.env.clone()]));
         for result in self.filter.id.run((ctx, input)).map(unwrap_valr) {
             let val = result.map_err(|e| e.to_string())?;
-            let value = serde_json::from_str(&val.to_string()).map_err(|e| format!("jq produced a value JSON cannot hold: {e}"))?;
+            let value = serde_json::from_str(&val.to_string())
+                .map_err(|e| format!("jq produced a value JSON cannot hold: {e}"))?;
             out(value);
         }
         Ok(())

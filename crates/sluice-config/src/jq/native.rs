@@ -320,7 +320,9 @@ fn string(parts: &[StrPart<&str, Term<&str>>]) -> Option<Expr> {
 fn binop(l: &Term<&str>, op: &BinaryOp<&str>, r: &Term<&str>) -> Option<Expr> {
     Some(match op {
         BinaryOp::Pipe(None) => Expr::Pipe(boxed(l)?, None, boxed(r)?),
-        BinaryOp::Pipe(Some(Pattern::Var(name))) => Expr::Pipe(boxed(l)?, Some(name.to_string()), boxed(r)?),
+        BinaryOp::Pipe(Some(Pattern::Var(name))) => {
+            Expr::Pipe(boxed(l)?, Some(name.to_string()), boxed(r)?)
+        }
         BinaryOp::Comma => Expr::Comma(boxed(l)?, boxed(r)?),
         BinaryOp::Alt => Expr::Alt(boxed(l)?, boxed(r)?),
         BinaryOp::Or => Expr::Or(boxed(l)?, boxed(r)?),
@@ -389,7 +391,11 @@ impl Env<'_> {
             return Ok(v.clone());
         }
         if name == "$ENV" {
-            return Ok(Value::Object(std::env::vars().map(|(k, v)| (k, Value::String(v))).collect()));
+            return Ok(Value::Object(
+                std::env::vars()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+            ));
         }
         fail(format!("{name} is not defined"))
     }
@@ -423,7 +429,11 @@ pub(crate) fn test(expr: &Expr, event: &Event) -> Result<bool, String> {
 
 /// Gives `f` the event's value, or, for an unchanged event and a program that reads only some
 /// top-level keys, an object of just those keys scanned from the original bytes.
-fn with_input(expr: &Expr, event: &Event, f: impl FnOnce(&Value) -> Result<(), Failure>) -> Result<(), String> {
+fn with_input(
+    expr: &Expr,
+    event: &Event,
+    f: impl FnOnce(&Value) -> Result<(), Failure>,
+) -> Result<(), String> {
     let result = match (event.raw(), top_level_keys(expr)) {
         (Some(raw), Some(keys)) => match pick(raw, &keys) {
             Some(partial) => f(&partial),
@@ -454,11 +464,13 @@ fn reads_only_keys(e: &Expr, keys: &mut BTreeSet<String>) -> bool {
                 })
             }
             (Expr::Identity, _) => false,
-            _ => reads_only_keys(base, keys)
-                && steps.iter().all(|(s, _)| match s {
-                    Step::Dynamic(d) => reads_only_keys(d, keys),
-                    _ => true,
-                }),
+            _ => {
+                reads_only_keys(base, keys)
+                    && steps.iter().all(|(s, _)| match s {
+                        Step::Dynamic(d) => reads_only_keys(d, keys),
+                        _ => true,
+                    })
+            }
         },
         Expr::Str(pieces) => pieces.iter().all(|p| match p {
             Piece::Text(_) => true,
@@ -481,18 +493,27 @@ fn reads_only_keys(e: &Expr, keys: &mut BTreeSet<String>) -> bool {
         Expr::Neg(e) => reads_only_keys(e, keys),
         // The right side of a pipe reads the left side's output, not the root.
         Expr::Pipe(l, _, _) => reads_only_keys(l, keys),
-        Expr::Comma(l, r) | Expr::Alt(l, r) | Expr::Or(l, r) | Expr::And(l, r) | Expr::Math(_, l, r) | Expr::Cmp(_, l, r) => {
-            reads_only_keys(l, keys) && reads_only_keys(r, keys)
-        }
+        Expr::Comma(l, r)
+        | Expr::Alt(l, r)
+        | Expr::Or(l, r)
+        | Expr::And(l, r)
+        | Expr::Math(_, l, r)
+        | Expr::Cmp(_, l, r) => reads_only_keys(l, keys) && reads_only_keys(r, keys),
         Expr::If(branches, otherwise) => {
-            branches.iter().all(|(c, t)| reads_only_keys(c, keys) && reads_only_keys(t, keys))
+            branches
+                .iter()
+                .all(|(c, t)| reads_only_keys(c, keys) && reads_only_keys(t, keys))
                 && otherwise.as_ref().is_none_or(|e| reads_only_keys(e, keys))
         }
-        Expr::Try(body, catch) => reads_only_keys(body, keys) && catch.as_ref().is_none_or(|e| reads_only_keys(e, keys)),
+        Expr::Try(body, catch) => {
+            reads_only_keys(body, keys) && catch.as_ref().is_none_or(|e| reads_only_keys(e, keys))
+        }
         // Builtins act on the root itself; only `now`, `empty` and errors ignore it.
         Expr::Call(b, args) => {
-            matches!(b, Builtin::Now | Builtin::Empty | Builtin::Error1 | Builtin::Error0)
-                && args.iter().all(|a| reads_only_keys(a, keys))
+            matches!(
+                b,
+                Builtin::Now | Builtin::Empty | Builtin::Error1 | Builtin::Error0
+            ) && args.iter().all(|a| reads_only_keys(a, keys))
         }
     }
 }
@@ -546,7 +567,11 @@ fn pick(raw: &[u8], keys: &BTreeSet<String>) -> Option<Value> {
         }
     }
     let mut de = serde_json::Deserializer::from_slice(raw);
-    Pick(keys).deserialize(&mut de).ok().flatten().map(Value::Object)
+    Pick(keys)
+        .deserialize(&mut de)
+        .ok()
+        .flatten()
+        .map(Value::Object)
 }
 
 /// Makes a number, as an integer when it is one (as jq prints it).
@@ -576,7 +601,11 @@ fn type_name(v: &Value) -> &'static str {
 fn describe(v: &Value) -> String {
     let text = v.to_string();
     let short: String = text.chars().take(40).collect();
-    format!("{} ({short}{})", type_name(v), if text.len() > short.len() { "…" } else { "" })
+    format!(
+        "{} ({short}{})",
+        type_name(v),
+        if text.len() > short.len() { "…" } else { "" }
+    )
 }
 
 /// jq's order: null < false < true < numbers < strings < arrays < objects.
@@ -595,7 +624,10 @@ fn compare(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
             (Some(x), Some(y)) => x.cmp(&y),
-            _ => x.as_f64().unwrap_or(0.0).total_cmp(&y.as_f64().unwrap_or(0.0)),
+            _ => x
+                .as_f64()
+                .unwrap_or(0.0)
+                .total_cmp(&y.as_f64().unwrap_or(0.0)),
         },
         (Value::String(x), Value::String(y)) => x.cmp(y),
         (Value::Array(x), Value::Array(y)) => {
@@ -638,7 +670,9 @@ fn math(op: Math, a: Value, b: Value) -> Result<Value, Failure> {
                     Math::Div if j != 0 && i % j == 0 => i.checked_div(j),
                     Math::Rem if j != 0 => i.checked_rem(j),
                     Math::Div | Math::Rem if j == 0 => {
-                        return fail(format!("{i} and {j} cannot be divided because the divisor is zero"));
+                        return fail(format!(
+                            "{i} and {j} cannot be divided because the divisor is zero"
+                        ));
                     }
                     _ => None,
                 };
@@ -664,7 +698,9 @@ fn math(op: Math, a: Value, b: Value) -> Result<Value, Failure> {
             x.extend(y);
             Object(x)
         }
-        (Math::Sub, Array(x), Array(y)) => Array(x.into_iter().filter(|v| !y.contains(v)).collect()),
+        (Math::Sub, Array(x), Array(y)) => {
+            Array(x.into_iter().filter(|v| !y.contains(v)).collect())
+        }
         (Math::Div, S(x), S(y)) => Array(x.split(y.as_str()).map(|s| S(s.to_owned())).collect()),
         (op, a, b) => {
             let verb = match op {
@@ -674,7 +710,11 @@ fn math(op: Math, a: Value, b: Value) -> Result<Value, Failure> {
                 Math::Div => "divided",
                 Math::Rem => "divided (remainder)",
             };
-            return fail(format!("{} and {} cannot be {verb}", describe(&a), describe(&b)));
+            return fail(format!(
+                "{} and {} cannot be {verb}",
+                describe(&a),
+                describe(&b)
+            ));
         }
     })
 }
@@ -685,11 +725,21 @@ fn index(v: &Value, step: &Value, optional: bool) -> Result<Option<Value>, Failu
         (Value::Array(a), Value::Number(n)) => {
             let i = n.as_f64().unwrap_or(0.0).floor() as i64;
             let i = if i < 0 { a.len() as i64 + i } else { i };
-            Ok(Some(usize::try_from(i).ok().and_then(|i| a.get(i)).cloned().unwrap_or(Value::Null)))
+            Ok(Some(
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| a.get(i))
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            ))
         }
         (Value::Null, Value::String(_) | Value::Number(_)) => Ok(Some(Value::Null)),
         _ if optional => Ok(None),
-        _ => fail(format!("cannot index {} with {}", type_name(v), describe(step))),
+        _ => fail(format!(
+            "cannot index {} with {}",
+            type_name(v),
+            describe(step)
+        )),
     }
 }
 
@@ -699,7 +749,9 @@ fn eval<'e>(e: &'e Expr, input: &Value, env: &mut Env<'e>, out: Out<'_>) -> Resu
         Expr::Literal(v) => out(v.clone()),
         Expr::Path(base, steps) => {
             let vars = env.vars.clone();
-            eval(base, input, env, &mut |v| walk(v, steps, Env { vars: vars.clone() }, out))
+            eval(base, input, env, &mut |v| {
+                walk(v, steps, Env { vars: vars.clone() }, out)
+            })
         }
         Expr::Str(pieces) => strings(pieces, 0, String::new(), input, env, out),
         Expr::Array(inner) => {
@@ -849,7 +901,9 @@ fn eval<'e>(e: &'e Expr, input: &Value, env: &mut Env<'e>, out: Out<'_>) -> Resu
             }
             Ok(true)
         }
-        Expr::If(branches, otherwise) => if_branches(branches, otherwise.as_deref(), input, env, out),
+        Expr::If(branches, otherwise) => {
+            if_branches(branches, otherwise.as_deref(), input, env, out)
+        }
         Expr::Try(body, catch) => {
             let mut emitted = Vec::new();
             match eval(body, input, env, &mut |v| {
@@ -882,7 +936,12 @@ fn eval<'e>(e: &'e Expr, input: &Value, env: &mut Env<'e>, out: Out<'_>) -> Resu
     }
 }
 
-fn walk<'e>(v: Value, steps: &'e [(Step, bool)], mut env: Env<'e>, out: Out<'_>) -> Result<bool, Failure> {
+fn walk<'e>(
+    v: Value,
+    steps: &'e [(Step, bool)],
+    mut env: Env<'e>,
+    out: Out<'_>,
+) -> Result<bool, Failure> {
     let Some(((step, optional), rest)) = steps.split_first() else {
         return out(v);
     };
@@ -899,7 +958,14 @@ fn walk<'e>(v: Value, steps: &'e [(Step, bool)], mut env: Env<'e>, out: Out<'_>)
             let keys = collect(e, &v, &mut env)?;
             for k in keys {
                 if let Some(next) = index(&v, &k, *optional)?
-                    && !walk(next, rest, Env { vars: env.vars.clone() }, out)?
+                    && !walk(
+                        next,
+                        rest,
+                        Env {
+                            vars: env.vars.clone(),
+                        },
+                        out,
+                    )?
                 {
                     return Ok(false);
                 }
@@ -917,7 +983,14 @@ fn walk<'e>(v: Value, steps: &'e [(Step, bool)], mut env: Env<'e>, out: Out<'_>)
                 other => return fail(format!("cannot iterate over {}", describe(&other))),
             };
             for item in items {
-                if !walk(item, rest, Env { vars: env.vars.clone() }, out)? {
+                if !walk(
+                    item,
+                    rest,
+                    Env {
+                        vars: env.vars.clone(),
+                    },
+                    out,
+                )? {
                     return Ok(false);
                 }
             }
@@ -944,7 +1017,14 @@ fn first<'e>(e: &'e Expr, input: &Value, env: &mut Env<'e>) -> Result<Option<Val
     Ok(found)
 }
 
-fn strings<'e>(pieces: &'e [Piece], i: usize, acc: String, input: &Value, env: &mut Env<'e>, out: Out<'_>) -> Result<bool, Failure> {
+fn strings<'e>(
+    pieces: &'e [Piece],
+    i: usize,
+    acc: String,
+    input: &Value,
+    env: &mut Env<'e>,
+    out: Out<'_>,
+) -> Result<bool, Failure> {
     let Some(piece) = pieces.get(i) else {
         return out(Value::String(acc));
     };
@@ -988,7 +1068,9 @@ fn object<'e>(
         let values = match (value, key) {
             (Some(e), _) => collect(e, input, env)?,
             (None, ObjKey::Var(name)) => vec![env.get(name)?],
-            (None, _) => vec![index(input, &Value::String(k.clone()), false)?.unwrap_or(Value::Null)],
+            (None, _) => {
+                vec![index(input, &Value::String(k.clone()), false)?.unwrap_or(Value::Null)]
+            }
         };
         for v in values {
             let mut next = acc.clone();
@@ -1058,7 +1140,9 @@ fn set_path(v: &mut Value, path: &[Key], new: Value) -> Result<(), Failure> {
         };
     }
     match (v, key) {
-        (Value::Object(m), Key::Field(k)) => set_path(m.entry(k.clone()).or_insert(Value::Null), rest, new),
+        (Value::Object(m), Key::Field(k)) => {
+            set_path(m.entry(k.clone()).or_insert(Value::Null), rest, new)
+        }
         (Value::Array(a), Key::Index(i)) => {
             let i = if *i < 0 { a.len() as i64 + i } else { *i };
             let Ok(i) = usize::try_from(i) else {
@@ -1113,20 +1197,40 @@ fn delete_path(v: &mut Value, path: &[Key]) {
 /// A regex from a literal pattern, cached per call site.
 fn regex(pattern: &Value) -> Result<Regex, Failure> {
     match pattern {
-        Value::String(p) => Regex::new(p).map_err(|e| Failure(Value::String(format!("{p} is not a valid regex: {e}")))),
-        other => fail(format!("{} cannot be matched, as it is not a string", describe(other))),
+        Value::String(p) => Regex::new(p)
+            .map_err(|e| Failure(Value::String(format!("{p} is not a valid regex: {e}")))),
+        other => fail(format!(
+            "{} cannot be matched, as it is not a string",
+            describe(other)
+        )),
     }
 }
 
-fn string_arg<'e>(args: &'e [Expr], i: usize, input: &Value, env: &mut Env<'e>) -> Result<String, Failure> {
-    match args.get(i).map(|a| first(a, input, env)).transpose()?.flatten() {
+fn string_arg<'e>(
+    args: &'e [Expr],
+    i: usize,
+    input: &Value,
+    env: &mut Env<'e>,
+) -> Result<String, Failure> {
+    match args
+        .get(i)
+        .map(|a| first(a, input, env))
+        .transpose()?
+        .flatten()
+    {
         Some(Value::String(s)) => Ok(s),
         Some(other) => fail(format!("{} is not a string", describe(&other))),
         None => fail("missing argument"),
     }
 }
 
-fn call<'e>(b: Builtin, args: &'e [Expr], input: &Value, env: &mut Env<'e>, out: Out<'_>) -> Result<bool, Failure> {
+fn call<'e>(
+    b: Builtin,
+    args: &'e [Expr],
+    input: &Value,
+    env: &mut Env<'e>,
+    out: Out<'_>,
+) -> Result<bool, Failure> {
     use Builtin as B;
     let text = |v: &Value| -> Result<String, Failure> {
         match v {
@@ -1157,8 +1261,17 @@ fn call<'e>(b: Builtin, args: &'e [Expr], input: &Value, env: &mut Env<'e>, out:
             let key = first(&args[0], input, env)?.unwrap_or(Value::Null);
             match (input, &key) {
                 (Value::Object(m), Value::String(k)) => Value::Bool(m.contains_key(k)),
-                (Value::Array(a), Value::Number(n)) => Value::Bool(n.as_f64().is_some_and(|i| i >= 0.0 && (i as usize) < a.len())),
-                _ => return fail(format!("cannot check whether {} has a key {}", type_name(input), describe(&key))),
+                (Value::Array(a), Value::Number(n)) => Value::Bool(
+                    n.as_f64()
+                        .is_some_and(|i| i >= 0.0 && (i as usize) < a.len()),
+                ),
+                _ => {
+                    return fail(format!(
+                        "cannot check whether {} has a key {}",
+                        type_name(input),
+                        describe(&key)
+                    ));
+                }
             }
         }
         B::Del => {
@@ -1204,9 +1317,13 @@ fn call<'e>(b: Builtin, args: &'e [Expr], input: &Value, env: &mut Env<'e>, out:
             let affix = first(&args[0], input, env)?.unwrap_or(Value::Null);
             match (input, &affix) {
                 (Value::String(s), Value::String(a)) => Value::String(
-                    if b == B::LTrimStr { s.strip_prefix(a.as_str()) } else { s.strip_suffix(a.as_str()) }
-                        .unwrap_or(s)
-                        .to_owned(),
+                    if b == B::LTrimStr {
+                        s.strip_prefix(a.as_str())
+                    } else {
+                        s.strip_suffix(a.as_str())
+                    }
+                    .unwrap_or(s)
+                    .to_owned(),
                 ),
                 _ => input.clone(),
             }
@@ -1214,7 +1331,11 @@ fn call<'e>(b: Builtin, args: &'e [Expr], input: &Value, env: &mut Env<'e>, out:
         B::StartsWith | B::EndsWith => {
             let s = text(input)?;
             let affix = string_arg(args, 0, input, env)?;
-            Value::Bool(if b == B::StartsWith { s.starts_with(&affix) } else { s.ends_with(&affix) })
+            Value::Bool(if b == B::StartsWith {
+                s.starts_with(&affix)
+            } else {
+                s.ends_with(&affix)
+            })
         }
         B::Contains => {
             let needle = first(&args[0], input, env)?.unwrap_or(Value::Null);
@@ -1223,7 +1344,11 @@ fn call<'e>(b: Builtin, args: &'e [Expr], input: &Value, env: &mut Env<'e>, out:
         B::Split => {
             let s = text(input)?;
             let sep = string_arg(args, 0, input, env)?;
-            Value::Array(s.split(sep.as_str()).map(|p| Value::String(p.to_owned())).collect())
+            Value::Array(
+                s.split(sep.as_str())
+                    .map(|p| Value::String(p.to_owned()))
+                    .collect(),
+            )
         }
         B::Join => {
             let sep = string_arg(args, 0, input, env)?;
@@ -1249,7 +1374,11 @@ fn call<'e>(b: Builtin, args: &'e [Expr], input: &Value, env: &mut Env<'e>, out:
             let re = regex(&first(&args[0], input, env)?.unwrap_or(Value::Null))?;
             let with = string_arg(args, 1, input, env)?;
             let s = text(input)?;
-            let replaced = if b == B::Sub { re.replacen(&s, 1, with.as_str()) } else { re.replace_all(&s, with.as_str()) };
+            let replaced = if b == B::Sub {
+                re.replacen(&s, 1, with.as_str())
+            } else {
+                re.replace_all(&s, with.as_str())
+            };
             Value::String(replaced.into_owned())
         }
         B::Type => Value::String(type_name(input).to_owned()),
@@ -1366,7 +1495,11 @@ fn call<'e>(b: Builtin, args: &'e [Expr], input: &Value, env: &mut Env<'e>, out:
                     Some(Value::Bool(b)) => b.to_string(),
                     _ => return fail(format!("{} has no key", describe(item))),
                 };
-                let value = ["value", "v", "Value", "V"].iter().find_map(|k| item.get(*k)).cloned().unwrap_or(Value::Null);
+                let value = ["value", "v", "Value", "V"]
+                    .iter()
+                    .find_map(|k| item.get(*k))
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 m.insert(key, value);
             }
             Value::Object(m)
@@ -1436,7 +1569,13 @@ fn contains(a: &Value, b: &Value) -> Result<bool, Failure> {
             all
         }
         (x, y) if type_name(x) == type_name(y) => compare(x, y) == Ordering::Equal,
-        (x, y) => return fail(format!("{} and {} cannot have their containment checked", describe(x), describe(y))),
+        (x, y) => {
+            return fail(format!(
+                "{} and {} cannot have their containment checked",
+                describe(x),
+                describe(y)
+            ));
+        }
     })
 }
 
@@ -1457,35 +1596,81 @@ mod tests {
     fn paths_literals_and_operators() {
         let doc = json!({"a": {"b": [1, 2, 3]}, "n": 7, "s": "Hi"});
         assert_eq!(outputs(".a.b[1]", doc.clone()), Ok(vec![json!(2)]));
-        assert_eq!(outputs(".a.b[-1] + .n * 2", doc.clone()), Ok(vec![json!(17)]));
-        assert_eq!(outputs(".a.b[]", doc.clone()), Ok(vec![json!(1), json!(2), json!(3)]));
-        assert_eq!(outputs(".missing.deeper", doc.clone()), Ok(vec![json!(null)]));
-        assert_eq!(outputs(".n / 2, .n % 4", doc.clone()), Ok(vec![json!(3.5), json!(3)]));
-        assert_eq!(outputs(r#""\(.s), \(.n)!""#, doc.clone()), Ok(vec![json!("Hi, 7!")]));
-        assert_eq!(outputs(".x // \"default\"", doc.clone()), Ok(vec![json!("default")]));
-        assert_eq!(outputs("[.a.b[] | select(. > 1)]", doc.clone()), Ok(vec![json!([2, 3])]));
-        assert_eq!(outputs("{s, total: (.a.b | add)}", doc.clone()), Ok(vec![json!({"s": "Hi", "total": 6})]));
-        assert_eq!(outputs("if .n > 5 then \"big\" elif .n > 2 then \"mid\" else \"small\" end", doc.clone()), Ok(vec![json!("big")]));
+        assert_eq!(
+            outputs(".a.b[-1] + .n * 2", doc.clone()),
+            Ok(vec![json!(17)])
+        );
+        assert_eq!(
+            outputs(".a.b[]", doc.clone()),
+            Ok(vec![json!(1), json!(2), json!(3)])
+        );
+        assert_eq!(
+            outputs(".missing.deeper", doc.clone()),
+            Ok(vec![json!(null)])
+        );
+        assert_eq!(
+            outputs(".n / 2, .n % 4", doc.clone()),
+            Ok(vec![json!(3.5), json!(3)])
+        );
+        assert_eq!(
+            outputs(r#""\(.s), \(.n)!""#, doc.clone()),
+            Ok(vec![json!("Hi, 7!")])
+        );
+        assert_eq!(
+            outputs(".x // \"default\"", doc.clone()),
+            Ok(vec![json!("default")])
+        );
+        assert_eq!(
+            outputs("[.a.b[] | select(. > 1)]", doc.clone()),
+            Ok(vec![json!([2, 3])])
+        );
+        assert_eq!(
+            outputs("{s, total: (.a.b | add)}", doc.clone()),
+            Ok(vec![json!({"s": "Hi", "total": 6})])
+        );
+        assert_eq!(
+            outputs(
+                "if .n > 5 then \"big\" elif .n > 2 then \"mid\" else \"small\" end",
+                doc.clone()
+            ),
+            Ok(vec![json!("big")])
+        );
         assert_eq!(outputs(".n as $x | $x + 1", doc), Ok(vec![json!(8)]));
     }
 
     #[test]
     fn assignment_and_update_keep_key_order() {
         let doc = json!({"service": "api", "latency_ms": 150});
-        let out = outputs(".slow = (.latency_ms > 100) | .service |= ascii_upcase", doc).expect("runs");
-        assert_eq!(out, vec![json!({"service": "API", "latency_ms": 150, "slow": true})]);
+        let out = outputs(
+            ".slow = (.latency_ms > 100) | .service |= ascii_upcase",
+            doc,
+        )
+        .expect("runs");
+        assert_eq!(
+            out,
+            vec![json!({"service": "API", "latency_ms": 150, "slow": true})]
+        );
         assert_eq!(
             serde_json::to_string(&out[0]).expect("json"),
             r#"{"service":"API","latency_ms":150,"slow":true}"#
         );
-        assert_eq!(outputs(".n += 2 | del(.x)", json!({"n": 1, "x": 0})), Ok(vec![json!({"n": 3})]));
+        assert_eq!(
+            outputs(".n += 2 | del(.x)", json!({"n": 1, "x": 0})),
+            Ok(vec![json!({"n": 3})])
+        );
     }
 
     #[test]
     fn comparisons_follow_jq_order_and_logic() {
         let doc = json!({"level": "WARN"});
-        assert_eq!(outputs(r#".level == "ERROR" or .level == "WARN""#, doc.clone()), Ok(vec![json!(true)]));
-        assert_eq!(outputs("null < false and 1 < \"a\" and [1] < {}", doc.clone()), Ok(vec![json!(true)]));
+        assert_eq!(
+            outputs(r#".level == "ERROR" or .level == "WARN""#, doc.clone()),
+            Ok(vec![json!(true)])
+        );
+        assert_eq!(
+            outputs("null < false and 1 < \"a\" and [1] < {}", doc.clone()),
+            Ok(vec![json!(true)])
+        );
         assert_eq!(outputs("1 == 1.0", doc), Ok(vec![json!(true)]));
     }
 
@@ -1493,17 +1678,35 @@ mod tests {
     fn errors_say_what_went_wrong() {
         let err = outputs(".a + 1", json!({"a": "x"})).expect_err("string plus number");
         assert_eq!(err, r#"string ("x") and number (1) cannot be added"#);
-        assert_eq!(outputs("try (.a + 1) catch \"no\"", json!({"a": "x"})), Ok(vec![json!("no")]));
-        assert_eq!(outputs(".a.b", json!({"a": 3})).expect_err("index"), "cannot index number with string (\"b\")");
+        assert_eq!(
+            outputs("try (.a + 1) catch \"no\"", json!({"a": "x"})),
+            Ok(vec![json!("no")])
+        );
+        assert_eq!(
+            outputs(".a.b", json!({"a": 3})).expect_err("index"),
+            "cannot index number with string (\"b\")"
+        );
     }
 
     #[test]
     fn string_functions() {
         let doc = json!({"msg": "request completed path=/v1 status=500"});
-        assert_eq!(outputs(r#".msg | test("status=5\\d\\d")"#, doc.clone()), Ok(vec![json!(true)]));
-        assert_eq!(outputs(r#".msg | sub("status=\\d+"; "status=?")"#, doc.clone()), Ok(vec![json!("request completed path=/v1 status=?")]));
-        assert_eq!(outputs(r#".msg | split(" ") | length"#, doc.clone()), Ok(vec![json!(4)]));
-        assert_eq!(outputs(r#"["a", 1, null] | join("-")"#, doc), Ok(vec![json!("a-1-")]));
+        assert_eq!(
+            outputs(r#".msg | test("status=5\\d\\d")"#, doc.clone()),
+            Ok(vec![json!(true)])
+        );
+        assert_eq!(
+            outputs(r#".msg | sub("status=\\d+"; "status=?")"#, doc.clone()),
+            Ok(vec![json!("request completed path=/v1 status=?")])
+        );
+        assert_eq!(
+            outputs(r#".msg | split(" ") | length"#, doc.clone()),
+            Ok(vec![json!(4)])
+        );
+        assert_eq!(
+            outputs(r#"["a", 1, null] | join("-")"#, doc),
+            Ok(vec![json!("a-1-")])
+        );
     }
 
     #[test]
@@ -1520,7 +1723,9 @@ mod tests {
         assert_eq!(keys.into_iter().collect::<Vec<_>>(), vec!["http", "level"]);
         assert!(top_level_keys(&compile(".slow = true").expect("native")).is_none());
         assert!(top_level_keys(&compile("keys").expect("native")).is_none());
-        let event = Event::from_json_bytes(bytes::Bytes::from_static(br#"{"level":"ERROR","big":[1,2,3]}"#));
+        let event = Event::from_json_bytes(bytes::Bytes::from_static(
+            br#"{"level":"ERROR","big":[1,2,3]}"#,
+        ));
         assert_eq!(test(&expr, &event), Ok(true));
         assert!(event.raw().is_some(), "the event was not rebuilt");
     }

@@ -44,15 +44,7 @@ pub struct BuiltSink {
 /// Attaches `sink` to `input` as a stage named after the component.
 pub(crate) fn attach(input: Flow<Event>, ctx: &SinkContext, sink: impl Sink<Event>) -> BuiltSink {
     let stage = input.stage(&ctx.name).policy(ctx.policy.clone());
-    if ctx.errors_wired {
-        let (errors, failed) = ctx.pipeline.error_output::<Event>();
-        stage.errors_to(errors).sink(sink);
-        let dead = failed
-            .stage(format!("{}.errors", ctx.name))
-            .map(|f| dead_letter::from_event(&f));
-        BuiltSink { errors: Some(dead) }
-    } else {
-        stage.sink(sink);
-        BuiltSink { errors: None }
-    }
+    let (stage, errors) = dead_letter::wire(stage, &ctx.pipeline, &ctx.name, ctx.errors_wired, dead_letter::from_event);
+    stage.sink(sink);
+    BuiltSink { errors }
 }

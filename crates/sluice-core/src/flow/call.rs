@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::stream::FuturesUnordered;
+use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 
 use crate::ack::AckToken;
@@ -40,16 +41,17 @@ type Done<T, U> = (
 /// in a reorder buffer without holding a slot (so one slow call does not stall the others, and a
 /// least-loaded balancer sees the real load); calls running plus results waiting are bounded by
 /// four times the concurrency, so the buffer is bounded too.
-async fn calls<T, U, Fut>(
+async fn run_calls<T, U, V, Fut>(
     mut ctx: StageCtx<T>,
     mut rx: Receiver<T>,
-    tx: Sender<U>,
+    tx: Sender<V>,
     concurrency: usize,
     ordered: bool,
     launch: impl Fn(T) -> Fut,
+    mut merge: impl FnMut(T, U) -> V,
 ) where
     T: Send + 'static,
-    U: Send + 'static,
+    V: Send + 'static,
     Fut: Future<Output = Called<T, U>>,
 {
     let concurrency = concurrency.max(1);
@@ -103,10 +105,10 @@ async fn calls<T, U, Fut>(
                 waiting.insert(done.0, done);
                 while let Some(done) = waiting.remove(&next_out) {
                     next_out += 1;
-                    settle(&mut ctx, &mut out, done);
+                    settle(&mut ctx, &mut out, done, &mut merge);
                 }
             } else {
-                settle(&mut ctx, &mut out, done);
+                settle(&mut ctx, &mut out, done, &mut merge);
             }
             finished = running.next().now_or_never().flatten();
         }
@@ -118,11 +120,16 @@ async fn calls<T, U, Fut>(
     }
 }
 
-/// A finished call's item goes on, or fails.
-fn settle<T: Send + 'static, U>(ctx: &mut StageCtx<T>, out: &mut Batch<U>, done: Done<T, U>) {
+/// A finished call's answer (merged with its item) goes on, or the item fails.
+fn settle<T: Send + 'static, U, V>(
+    ctx: &mut StageCtx<T>,
+    out: &mut Batch<V>,
+    done: Done<T, U>,
+    merge: &mut impl FnMut(T, U) -> V,
+) {
     let (_, item, ack, result, attempts, _) = done;
     match result {
-        Ok(value) => out.push(value, ack),
+        Ok(value) => out.push(merge(item, value), ack),
         Err(err) => ctx.fail(item, ack, err, attempts),
     }
 }
@@ -132,21 +139,77 @@ fn boxed<U, E: Into<BoxError>>(result: Result<U, E>) -> Result<U, BoxError> {
     result.map_err(Into::into)
 }
 
+/// Starts the call of one item under the stage's policy.
+fn plain<T, U, E, Fut>(
+    f: impl Fn(&T) -> Fut + Send + Sync + 'static,
+) -> impl FnOnce(&StageCtx<T>) -> Box<dyn Fn(T) -> BoxFuture<'static, Called<T, U>> + Send> + Send + 'static
+where
+    T: Send + Sync + 'static,
+    U: Send + 'static,
+    E: Into<BoxError>,
+    Fut: Future<Output = Result<U, E>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    move |ctx: &StageCtx<T>| {
+        let (policy, metrics) = (ctx.policy.clone(), ctx.metrics.clone());
+        Box::new(move |item: T| {
+            let (f, policy, metrics) = (Arc::clone(&f), policy.clone(), metrics.clone());
+            Box::pin(async move {
+                let mut call = |x: &T| f(x).map(boxed::<U, E>);
+                let (result, attempts) = policy.execute(&item, &mut call, &metrics).await;
+                (item, result, attempts)
+            })
+        })
+    }
+}
+
+/// Starts the call of one item unless the cache has its answer.
+fn cached<T, K, U, E, Fut>(
+    cache: Cache<K, U>,
+    key: impl Fn(&T) -> K + Send + Sync + 'static,
+    f: impl Fn(&T) -> Fut + Send + Sync + 'static,
+) -> impl FnOnce(&StageCtx<T>) -> Box<dyn Fn(T) -> BoxFuture<'static, Called<T, U>> + Send> + Send + 'static
+where
+    T: Send + Sync + 'static,
+    K: Hash + Eq + Send + Sync + 'static,
+    U: Clone + Send + Sync + 'static,
+    E: Into<BoxError>,
+    Fut: Future<Output = Result<U, E>> + Send + 'static,
+{
+    let (f, key) = (Arc::new(f), Arc::new(key));
+    move |ctx: &StageCtx<T>| {
+        let (policy, metrics) = (ctx.policy.clone(), ctx.metrics.clone());
+        let hits = metrics.counter("sluice_stage_cache_hits_total");
+        let misses = metrics.counter("sluice_stage_cache_misses_total");
+        Box::new(move |item: T| {
+            let (f, key, cache) = (Arc::clone(&f), Arc::clone(&key), cache.clone());
+            let (policy, metrics, hits, misses) = (policy.clone(), metrics.clone(), hits.clone(), misses.clone());
+            Box::pin(async move {
+                let mut call = |x: &T| f(x).map(boxed::<U, E>);
+                let lookup = policy.execute(&item, &mut call, &metrics);
+                let (result, attempts, hit) = cache.get_or_call(key(&item), lookup).await;
+                if hit {
+                    hits.increment(1);
+                } else {
+                    misses.increment(1);
+                }
+                (item, result, attempts)
+            })
+        })
+    }
+}
+
 impl<T: Send + Sync + 'static> Stage<T> {
     /// Calls `f` for each item with up to `concurrency` calls in flight, under the stage's
     /// policies; results keep the input order. `f` borrows the item to *start* the call and
     /// returns a future that owns what it needs, so retries can call it again.
-    pub fn call<U, E, Fut>(
-        self,
-        concurrency: usize,
-        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
-    ) -> Flow<U>
+    pub fn call<U, E, Fut>(self, concurrency: usize, f: impl Fn(&T) -> Fut + Send + Sync + 'static) -> Flow<U>
     where
         U: Send + 'static,
         E: Into<BoxError>,
         Fut: Future<Output = Result<U, E>> + Send + 'static,
     {
-        self.calls("call", concurrency, true, f)
+        self.calls("call", concurrency, true, plain(f), |_, answer| answer)
     }
 
     /// Like [`call`](Self::call), but results leave as they complete.
@@ -160,10 +223,27 @@ impl<T: Send + Sync + 'static> Stage<T> {
         E: Into<BoxError>,
         Fut: Future<Output = Result<U, E>> + Send + 'static,
     {
-        self.calls("call_unordered", concurrency, false, f)
+        self.calls("call_unordered", concurrency, false, plain(f), |_, answer| answer)
     }
 
-    /// Like [`call`](Self::call), with results cached by `key`: a hit skips the call and its
+    /// Like [`call`](Self::call), then `merge` combines each item with its answer (an
+    /// enrichment keeps the item).
+    pub fn enrich<U, V, E, Fut>(
+        self,
+        concurrency: usize,
+        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
+        merge: impl FnMut(T, U) -> V + Send + 'static,
+    ) -> Flow<V>
+    where
+        U: Send + 'static,
+        V: Send + 'static,
+        E: Into<BoxError>,
+        Fut: Future<Output = Result<U, E>> + Send + 'static,
+    {
+        self.calls("enrich", concurrency, true, plain(f), merge)
+    }
+
+    /// Like [`call`](Self::call), with answers cached by `key`: a hit skips the call and its
     /// policies; concurrent misses on one key make one call. Counts
     /// `sluice_stage_cache_hits_total` and `sluice_stage_cache_misses_total`.
     pub fn call_cached<K, U, E, Fut>(
@@ -179,66 +259,41 @@ impl<T: Send + Sync + 'static> Stage<T> {
         E: Into<BoxError>,
         Fut: Future<Output = Result<U, E>> + Send + 'static,
     {
-        let (tx, out) = self.output();
-        let f = Arc::new(f);
-        let key = Arc::new(key);
-        self.spawn("call_cached", move |ctx, rx| {
-            let policy = ctx.policy.clone();
-            let metrics = ctx.metrics.clone();
-            let hits = metrics.counter("sluice_stage_cache_hits_total");
-            let misses = metrics.counter("sluice_stage_cache_misses_total");
-            let launch = move |item: T| {
-                let (f, key, cache, policy, metrics) = (
-                    Arc::clone(&f),
-                    Arc::clone(&key),
-                    cache.clone(),
-                    policy.clone(),
-                    metrics.clone(),
-                );
-                let (hits, misses) = (hits.clone(), misses.clone());
-                async move {
-                    let mut call = |x: &T| f(x).map(boxed::<U, E>);
-                    let lookup = policy.execute(&item, &mut call, &metrics);
-                    let (result, attempts, hit) = cache.get_or_call(key(&item), lookup).await;
-                    if hit {
-                        hits.increment(1);
-                    } else {
-                        misses.increment(1);
-                    }
-                    (item, result, attempts)
-                }
-            };
-            calls(ctx, rx, tx, concurrency, true, launch)
-        });
-        out
+        self.calls("call_cached", concurrency, true, cached(cache, key, f), |_, answer| answer)
     }
 
-    fn calls<U, E, Fut>(
+    /// [`enrich`](Self::enrich) with answers cached by `key`, as in
+    /// [`call_cached`](Self::call_cached).
+    pub fn enrich_cached<K, U, V, E, Fut>(
+        self,
+        concurrency: usize,
+        cache: Cache<K, U>,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
+        merge: impl FnMut(T, U) -> V + Send + 'static,
+    ) -> Flow<V>
+    where
+        K: Hash + Eq + Send + Sync + 'static,
+        U: Clone + Send + Sync + 'static,
+        V: Send + 'static,
+        E: Into<BoxError>,
+        Fut: Future<Output = Result<U, E>> + Send + 'static,
+    {
+        self.calls("enrich_cached", concurrency, true, cached(cache, key, f), merge)
+    }
+
+    fn calls<U: Send + 'static, V: Send + 'static>(
         self,
         kind: &'static str,
         concurrency: usize,
         ordered: bool,
-        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
-    ) -> Flow<U>
-    where
-        U: Send + 'static,
-        E: Into<BoxError>,
-        Fut: Future<Output = Result<U, E>> + Send + 'static,
-    {
+        launcher: impl FnOnce(&StageCtx<T>) -> Box<dyn Fn(T) -> BoxFuture<'static, Called<T, U>> + Send> + Send + 'static,
+        merge: impl FnMut(T, U) -> V + Send + 'static,
+    ) -> Flow<V> {
         let (tx, out) = self.output();
-        let f = Arc::new(f);
         self.spawn(kind, move |ctx, rx| {
-            let policy = ctx.policy.clone();
-            let metrics = ctx.metrics.clone();
-            let launch = move |item: T| {
-                let (f, policy, metrics) = (Arc::clone(&f), policy.clone(), metrics.clone());
-                async move {
-                    let mut call = |x: &T| f(x).map(boxed::<U, E>);
-                    let (result, attempts) = policy.execute(&item, &mut call, &metrics).await;
-                    (item, result, attempts)
-                }
-            };
-            calls(ctx, rx, tx, concurrency, ordered, launch)
+            let launch = launcher(&ctx);
+            run_calls(ctx, rx, tx, concurrency, ordered, launch, merge)
         });
         out
     }

@@ -25,8 +25,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::batch::Batch;
 use crate::channel::{Receiver, Sender};
+use crate::error::BoxError;
 use crate::flow::Flow;
-use crate::flow::transform::{Mapper, Step, apply_batch};
+use crate::flow::transform::{Mapper, Step, TryFlatMapper, apply_batch};
 use crate::stage::{Stage, StageCtx};
 use crate::stats::StageMetrics;
 
@@ -99,19 +100,44 @@ impl<T: Send + 'static> Stage<T> {
         self.fan_out(workers, false, f)
     }
 
+    /// Like [`try_flat_map`](Self::try_flat_map) on `workers` threads at once, keeping the
+    /// input order; failed items go to the error output. Each worker gets its own clone of `f`.
+    pub fn parallel_try_flat_map<I, E>(
+        self,
+        workers: usize,
+        f: impl FnMut(T) -> Result<I, (T, E)> + Clone + Send + 'static,
+    ) -> Flow<I::Item>
+    where
+        I: IntoIterator + 'static,
+        I::Item: Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        self.workers("parallel", workers, true, move || TryFlatMapper(f.clone()))
+    }
+
     fn fan_out<U: Send + 'static>(
         self,
         workers: usize,
         ordered: bool,
         f: impl FnMut(T) -> U + Clone + Send + 'static,
     ) -> Flow<U> {
-        let workers = workers.max(1);
-        let (tx, out) = self.output();
         let kind = if ordered {
             "parallel"
         } else {
             "parallel_unordered"
         };
+        self.workers(kind, workers, ordered, move || Mapper(f.clone()))
+    }
+
+    fn workers<U: Send + 'static, S: Step<T, U> + 'static>(
+        self,
+        kind: &'static str,
+        workers: usize,
+        ordered: bool,
+        step: impl Fn() -> S + Send + 'static,
+    ) -> Flow<U> {
+        let workers = workers.max(1);
+        let (tx, out) = self.output();
         self.spawn(kind, move |ctx, rx| async move {
             let input = Arc::new(Mutex::new(Dispenser {
                 rx,
@@ -131,12 +157,8 @@ impl<T: Send + 'static> Stage<T> {
             let (done_tx, mut done) = mpsc::channel::<()>(1);
             let name = ctx.metrics.name();
             for i in 0..workers {
-                let (ctx, input, output, step) = (
-                    ctx.fork(),
-                    Arc::clone(&input),
-                    output.clone(),
-                    Mapper(f.clone()),
-                );
+                let (ctx, input, output, step) =
+                    (ctx.fork(), Arc::clone(&input), output.clone(), step());
                 let done_tx = done_tx.clone();
                 let spawned = std::thread::Builder::new()
                     .name(format!("sluice-{name}-{i}"))

@@ -141,6 +141,32 @@ fn apply_each<T: Send + 'static, U>(
     out
 }
 
+/// The step of `try_flat_map` (and of each `parallel_try_flat_map` worker): the function takes
+/// the item and, when it fails, hands it back with the error, so the item reaches the error
+/// output whole without being cloned.
+pub(crate) struct TryFlatMapper<F>(pub(crate) F);
+
+impl<T, I, E, F> Step<T, I::Item> for TryFlatMapper<F>
+where
+    T: Send + 'static,
+    I: IntoIterator,
+    E: Into<BoxError>,
+    F: FnMut(T) -> Result<I, (T, E)> + Send,
+{
+    fn item(&mut self, slot: &mut Slot<T>, out: &mut Batch<I::Item>, ctx: &mut StageCtx<T>) {
+        let Some(item) = slot.item.take() else { return };
+        match (self.0)(item) {
+            Ok(produced) => {
+                for value in produced {
+                    out.push(value, slot.ack.clone());
+                }
+                slot.take_ack().complete(Outcome::Filtered);
+            }
+            Err((item, err)) => ctx.fail(item, slot.take_ack(), ItemError::User(err.into()), 1),
+        }
+    }
+}
+
 /// The loop of a one-input, one-output synchronous stage.
 pub(crate) async fn per_item<T: Send + 'static, U: Send + 'static>(
     mut ctx: StageCtx<T>,
@@ -262,6 +288,22 @@ impl<T: Send + 'static> Stage<T> {
         )
     }
 
+    /// Turns each item into any number of items with a function that may fail: on failure it
+    /// returns the item with the error, and the item goes to the error output whole. (`try_map`,
+    /// `filter` and `flat_map` in one: a filter that can fail returns `Ok(None)` or
+    /// `Ok(Some(item))`.)
+    pub fn try_flat_map<I, E>(
+        self,
+        f: impl FnMut(T) -> Result<I, (T, E)> + Send + 'static,
+    ) -> Flow<I::Item>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.per_item("try_flat_map", TryFlatMapper(f))
+    }
+
     /// Looks at each item and passes it on unchanged.
     pub fn inspect(self, mut f: impl FnMut(&T) + Send + 'static) -> Flow<T> {
         self.per_item(
@@ -344,6 +386,19 @@ impl<T: Send + 'static> Flow<T> {
         E: Into<BoxError>,
     {
         self.stage("try_map").try_map(f)
+    }
+
+    /// One item to any number, fallibly; see [`Stage::try_flat_map`].
+    pub fn try_flat_map<I, E>(
+        self,
+        f: impl FnMut(T) -> Result<I, (T, E)> + Send + 'static,
+    ) -> Flow<I::Item>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.stage("try_flat_map").try_flat_map(f)
     }
 
     /// Looks at each item; see [`Stage::inspect`].

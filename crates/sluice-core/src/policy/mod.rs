@@ -88,6 +88,13 @@ impl Policy {
         self
     }
 
+    /// Narrows retrying to errors for which `predicate` is true (with no retry set, nothing is
+    /// retried either way).
+    pub fn retry_if(mut self, predicate: impl Fn(&ItemError) -> bool + Send + Sync + 'static) -> Policy {
+        self.retry = self.retry.map(|r| r.retry_if(predicate));
+        self
+    }
+
     /// At most `limit` attempts at once (across every stage sharing this policy).
     pub fn concurrency_limit(mut self, limit: usize) -> Policy {
         self.concurrency = Some(Arc::new(Semaphore::new(

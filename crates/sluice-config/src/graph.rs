@@ -1,0 +1,402 @@
+//! The component graph: checking its wiring, and building it on the engine.
+//!
+//! Each output that several components read is broadcast to them (each gets every event); a
+//! component with several inputs merges them. An error output nobody reads is not made at all:
+//! the component then counts and logs its failures.
+
+use std::collections::{HashMap, HashSet};
+
+use sluice_connect::Event;
+use sluice_connect::sink::SinkContext;
+use sluice_connect::source::{Progress, SourceContext};
+use sluice_core::{BoxError, Flow, Pipeline, Policy};
+
+use crate::component::TransformContext;
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::registry::Instance;
+use crate::spec::{ComponentSpec, Kind, PipelineSpec};
+
+/// An output of a component: (component, output name or `None` for the main one).
+pub(crate) type OutputId = (String, Option<String>);
+
+/// A checked pipeline: its spec and every component configured.
+pub struct Graph {
+    /// The file as read.
+    pub spec: PipelineSpec,
+    /// The components, in the spec's order.
+    pub(crate) instances: Vec<Instance>,
+}
+
+/// Where a test run puts events in and takes them out.
+#[derive(Default)]
+pub(crate) struct Overrides {
+    /// Components whose output (for a source) or input (for a transform or sink) is replaced
+    /// by these events.
+    pub(crate) feeds: HashMap<String, Vec<Event>>,
+    /// Outputs to copy into collectors, with where each copy goes.
+    pub(crate) taps: Vec<(OutputId, tokio::sync::mpsc::UnboundedSender<Event>)>,
+    /// Replace sinks by blackholes (tests write nowhere).
+    pub(crate) mute_sinks: bool,
+}
+
+/// A built pipeline, ready to run.
+pub struct Built {
+    /// The engine pipeline.
+    pub pipeline: Pipeline,
+    /// Progress of the sources that know their size.
+    pub progress: Vec<(String, Progress)>,
+}
+
+/// The outputs a component has.
+pub(crate) fn outputs_of(instance: &Instance) -> Vec<Option<String>> {
+    match instance {
+            Instance::Source(s) => {
+                let mut outs = vec![None];
+                if s.has_errors() {
+                    outs.push(Some("errors".to_owned()));
+                }
+                outs
+            }
+            Instance::Transform(t) => {
+                let mut outs: Vec<Option<String>> = Vec::new();
+                if t.has_main_output() {
+                    outs.push(None);
+                }
+                outs.extend(t.outputs().into_iter().map(Some));
+                outs.push(Some("errors".to_owned()));
+                outs
+            }
+            Instance::Sink(_) => vec![Some("errors".to_owned())],
+        }
+}
+
+/// Checks the wiring: inputs that exist, no cycles, nothing unread. A component whose options
+/// did not parse (`None`) is taken to have whatever outputs its readers name, so its problem
+/// is reported once, not again at every reader.
+pub(crate) fn check(spec: &PipelineSpec, instances: &[Option<Instance>], out: &mut Vec<Diagnostic>) {
+    {
+        let file = &spec.file;
+        let diag = |at, path: String, message: String| Diagnostic {
+            file: file.clone(),
+            at,
+            path,
+            message,
+        };
+        let outputs: HashMap<&str, Option<Vec<Option<String>>>> = spec
+            .components
+            .iter()
+            .zip(instances)
+            .map(|(c, i)| (c.name.as_str(), i.as_ref().map(outputs_of)))
+            .collect();
+        let names: Vec<&str> = spec.components.iter().map(|c| c.name.as_str()).collect();
+        let mut read: HashSet<OutputId> = HashSet::new();
+        for c in &spec.components {
+            for (i, input) in c.inputs.iter().enumerate() {
+                let path = format!("{}.inputs[{i}]", c.path());
+                read.insert((input.component.clone(), input.output.clone()));
+                let Some(target) = spec.component(&input.component) else {
+                    let hint = did_you_mean(&input.component, names.iter().copied())
+                        .map_or_else(String::new, |n| format!("; did you mean `{n}`?"));
+                    out.push(diag(
+                        input.at,
+                        path,
+                        format!("input `{input}` of {} `{}` does not exist{hint}", c.kind, c.name),
+                    ));
+                    continue;
+                };
+                if target.name == c.name {
+                    out.push(diag(input.at, path, format!("`{}` cannot read its own output", c.name)));
+                    continue;
+                }
+                let Some(available) = &outputs[target.name.as_str()] else { continue };
+                if target.kind == Kind::Sink && input.output.is_none() {
+                    out.push(diag(
+                        input.at,
+                        path,
+                        format!("`{}` is a sink: it has no output to read (only `{}.errors`)", target.name, target.name),
+                    ));
+                } else if !available.contains(&input.output) {
+                    let listed: Vec<String> = available
+                        .iter()
+                        .map(|o| match o {
+                            Some(o) => format!("`{}.{o}`", target.name),
+                            None => format!("`{}`", target.name),
+                        })
+                        .collect();
+                    let wanted = input.output.as_deref().unwrap_or("(main)");
+                    let close = did_you_mean(wanted, available.iter().flatten().map(String::as_str))
+                        .map_or_else(String::new, |o| format!("did you mean `{}.{o}`? ", target.name));
+                    out.push(diag(
+                        input.at,
+                        path,
+                        format!(
+                            "{} `{}` has no output `{wanted}`; {close}it has {}",
+                            target.kind,
+                            target.name,
+                            listed.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(cycle) = cycle(spec) {
+            let first = spec.component(&cycle[0]);
+            out.push(diag(
+                first.map(|c| c.at).unwrap_or_default(),
+                first.map(ComponentSpec::path).unwrap_or_default(),
+                format!("the inputs form a cycle: {} → {}", cycle.join(" → "), cycle[0]),
+            ));
+        }
+        for (c, i) in spec.components.iter().zip(instances) {
+            if c.kind == Kind::Sink {
+                continue;
+            }
+            let Some(i) = i else { continue };
+            let is_read = outputs_of(i).iter().any(|o| read.contains(&(c.name.clone(), o.clone())));
+            if !is_read {
+                out.push(diag(
+                    c.at,
+                    c.path(),
+                    format!("{} `{}` is not an input of any transform or sink; wire it or remove it", c.kind, c.name),
+                ));
+            }
+        }
+    }
+
+}
+
+/// A cycle of components, if the inputs form one.
+fn cycle(spec: &PipelineSpec) -> Option<Vec<String>> {
+    {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            Open,
+            Done,
+        }
+        fn visit(g: &PipelineSpec, name: &str, marks: &mut HashMap<String, Mark>, stack: &mut Vec<String>) -> Option<Vec<String>> {
+            match marks.get(name) {
+                Some(Mark::Done) => return None,
+                Some(Mark::Open) => {
+                    let start = stack.iter().position(|n| n == name).unwrap_or(0);
+                    return Some(stack[start..].to_vec());
+                }
+                None => {}
+            }
+            marks.insert(name.to_owned(), Mark::Open);
+            stack.push(name.to_owned());
+            if let Some(c) = g.component(name) {
+                for input in &c.inputs {
+                    if g.component(&input.component).is_some()
+                        && let Some(cycle) = visit(g, &input.component, marks, stack)
+                    {
+                        return Some(cycle);
+                    }
+                }
+            }
+            stack.pop();
+            marks.insert(name.to_owned(), Mark::Done);
+            None
+        }
+        let mut marks = HashMap::new();
+        for c in &spec.components {
+            let mut stack = Vec::new();
+            if let Some(cycle) = visit(spec, &c.name, &mut marks, &mut stack) {
+                return Some(cycle);
+            }
+        }
+        None
+    }
+}
+
+impl Graph {
+    /// Components in an order where every input comes before its readers.
+    fn order(&self) -> Vec<usize> {
+        let mut done: HashSet<&str> = HashSet::new();
+        let mut order = Vec::new();
+        while order.len() < self.spec.components.len() {
+            let before = order.len();
+            for (i, c) in self.spec.components.iter().enumerate() {
+                if done.contains(c.name.as_str()) {
+                    continue;
+                }
+                if c.inputs.iter().all(|input| done.contains(input.component.as_str())) {
+                    done.insert(&c.name);
+                    order.push(i);
+                }
+            }
+            if order.len() == before {
+                break;
+            }
+        }
+        order
+    }
+
+    /// Builds the graph on a new engine pipeline.
+    pub fn build(&self, pipeline: Pipeline) -> Result<Built, BoxError> {
+        let all: HashSet<String> = self.spec.components.iter().map(|c| c.name.clone()).collect();
+        self.build_only(pipeline, Overrides::default(), &all)
+    }
+
+    /// Builds the components named in `only` (inputs from others are left out).
+    pub(crate) fn build_only(&self, pipeline: Pipeline, mut overrides: Overrides, only: &HashSet<String>) -> Result<Built, BoxError> {
+        // How many times each output is read.
+        let mut readers: HashMap<OutputId, usize> = HashMap::new();
+        for c in &self.spec.components {
+            if !only.contains(&c.name) || (overrides.feeds.contains_key(&c.name) && c.kind != Kind::Source) {
+                continue;
+            }
+            for input in &c.inputs {
+                *readers.entry((input.component.clone(), input.output.clone())).or_default() += 1;
+            }
+        }
+        let mut taps: HashMap<OutputId, Vec<tokio::sync::mpsc::UnboundedSender<Event>>> = HashMap::new();
+        for (id, tx) in std::mem::take(&mut overrides.taps) {
+            *readers.entry(id.clone()).or_default() += 1;
+            taps.entry(id).or_default().push(tx);
+        }
+        let mut ready: HashMap<OutputId, Vec<Flow<Event>>> = HashMap::new();
+        let mut progress = Vec::new();
+        for i in self.order() {
+            let spec = &self.spec.components[i];
+            if !only.contains(&spec.name) {
+                continue;
+            }
+            let instance = &self.instances[i];
+            let wired = |output: &str| readers.contains_key(&(spec.name.clone(), Some(output.to_owned())));
+            let mut made: Vec<(Option<String>, Flow<Event>)> = Vec::new();
+            let mut fed = overrides.feeds.remove(&spec.name);
+            let input = match (spec.kind, fed.take_if(|_| spec.kind != Kind::Source)) {
+                (Kind::Source, _) => None,
+                (_, Some(events)) => Some(pipeline.source(format!("{}.test-input", spec.name)).from_iter(events)),
+                (_, None) => {
+                    let flows: Vec<Flow<Event>> = spec
+                        .inputs
+                        .iter()
+                        .filter_map(|input| ready.get_mut(&(input.component.clone(), input.output.clone())).and_then(Vec::pop))
+                        .collect();
+                    if flows.is_empty() {
+                        None
+                    } else {
+                        Some(Flow::merge(flows))
+                    }
+                }
+            };
+            match instance {
+                Instance::Source(source) => {
+                    if let Some(events) = fed {
+                        made.push((None, pipeline.source(&spec.name).from_iter(events)));
+                    } else {
+                        let ctx = SourceContext {
+                            pipeline: pipeline.clone(),
+                            name: spec.name.clone(),
+                            errors_wired: wired("errors"),
+                        };
+                        let built = source.build(&ctx)?;
+                        made.push((None, built.events));
+                        if let Some(errors) = built.errors {
+                            made.push((Some("errors".into()), errors));
+                        }
+                        if let Some(p) = built.progress {
+                            progress.push((spec.name.clone(), p));
+                        }
+                    }
+                }
+                Instance::Transform(transform) => {
+                    let Some(input) = input else { continue };
+                    let ctx = TransformContext {
+                        pipeline: pipeline.clone(),
+                        name: spec.name.clone(),
+                        errors_wired: wired("errors"),
+                        workers: spec.common.workers.unwrap_or(1).max(1),
+                        policy: policy(spec),
+                    };
+                    let outputs = transform.build(input, &ctx)?;
+                    if let Some(main) = outputs.main {
+                        made.push((None, main));
+                    }
+                    made.extend(outputs.named.into_iter().map(|(n, f)| (Some(n), f)));
+                    if let Some(errors) = outputs.errors {
+                        made.push((Some("errors".into()), errors));
+                    }
+                }
+                Instance::Sink(sink) => {
+                    let Some(input) = input else { continue };
+                    let ctx = SinkContext {
+                        pipeline: pipeline.clone(),
+                        name: spec.name.clone(),
+                        errors_wired: wired("errors"),
+                        policy: policy(spec),
+                    };
+                    let built = if overrides.mute_sinks {
+                        sluice_connect::sink::BlackholeSink::default().build(input, &ctx)
+                    } else {
+                        sink.build(input, &ctx)?
+                    };
+                    if let Some(errors) = built.errors {
+                        made.push((Some("errors".into()), errors));
+                    }
+                }
+            }
+            for (output, flow) in made {
+                let id = (spec.name.clone(), output);
+                let n = readers.get(&id).copied().unwrap_or(0);
+                let mut copies = match n {
+                    // Nobody reads it: the events are discarded (and acknowledged).
+                    0 => {
+                        flow.stage(format!("{}.unread", id_text(&id))).sink(Discard);
+                        continue;
+                    }
+                    1 => vec![flow],
+                    n => flow.stage(format!("{}.fanout", id_text(&id))).broadcast(n),
+                };
+                for tx in taps.remove(&id).unwrap_or_default() {
+                    if let Some(copy) = copies.pop() {
+                        copy.stage(format!("{}.tap", id_text(&id))).sink(Collect(tx));
+                    }
+                }
+                ready.insert(id, copies);
+            }
+        }
+        Ok(Built { pipeline, progress })
+    }
+}
+
+fn id_text(id: &OutputId) -> String {
+    match &id.1 {
+        Some(o) => format!("{}.{o}", id.0),
+        None => id.0.clone(),
+    }
+}
+
+/// The policy from a component's `retry` and `timeout`.
+fn policy(spec: &ComponentSpec) -> Policy {
+    let mut policy = Policy::new();
+    if let Some(retry) = &spec.common.retry {
+        policy = policy.retry(retry.to_retry());
+    }
+    if let Some(timeout) = spec.common.timeout {
+        policy = policy.timeout(timeout);
+    }
+    policy
+}
+
+/// Acknowledges and drops events of an output nobody reads.
+struct Discard;
+
+impl sluice_core::Sink<Event> for Discard {
+    async fn write(&mut self, _: &[Event]) -> Result<(), sluice_core::WriteError> {
+        Ok(())
+    }
+}
+
+/// Copies events of a tapped output into a test's collector.
+struct Collect(tokio::sync::mpsc::UnboundedSender<Event>);
+
+impl sluice_core::Sink<Event> for Collect {
+    async fn write(&mut self, events: &[Event]) -> Result<(), sluice_core::WriteError> {
+        for e in events {
+            let _ = self.0.send(e.clone());
+        }
+        Ok(())
+    }
+}

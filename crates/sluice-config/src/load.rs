@@ -1,0 +1,98 @@
+//! Reading a pipeline file: interpolation, `--set` overrides, structure, options, wiring; every
+//! problem collected before anything is reported.
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Loc, did_you_mean};
+use crate::graph::{Graph, check};
+use crate::interpolate::interpolate;
+use crate::node::Node;
+use crate::registry::{self, Instance};
+use crate::spec::{Kind, PipelineSpec};
+
+/// How to read a file.
+pub struct Source<'a> {
+    /// The file's name as shown in messages.
+    pub file: &'a str,
+    /// Its text.
+    pub text: &'a str,
+    /// `key.path=value` overrides, applied after interpolation.
+    pub sets: &'a [String],
+    /// Environment lookup for `${VAR}`.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// Reads and checks a pipeline; on any problem, all of them.
+pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
+    let file = source.file;
+    let diag = |at: Loc, path: &str, message: String| Diagnostic {
+        file: file.to_owned(),
+        at,
+        path: path.to_owned(),
+        message,
+    };
+    let text = match interpolate(source.text, source.env) {
+        Ok(text) => text,
+        Err(errs) => {
+            return Err(Diagnostics(errs.into_iter().map(|(at, m)| diag(at, "", m)).collect()).finish());
+        }
+    };
+    let mut root = Node::parse(&text).map_err(|(at, m)| Diagnostics(vec![diag(at, "", m)]))?;
+    let mut problems = Vec::new();
+    for set in source.sets {
+        let Some((path, value)) = set.split_once('=') else {
+            problems.push(diag(Loc::default(), "", format!("`--set {set}` needs the form `key.path=value`")));
+            continue;
+        };
+        match Node::parse(value) {
+            Ok(node) => root.set(&path.split('.').collect::<Vec<_>>(), node),
+            Err((_, m)) => problems.push(diag(Loc::default(), path, format!("`--set {set}`: {m}"))),
+        }
+    }
+    let spec = PipelineSpec::from_node(file, &root, &mut problems);
+    let mut instances = Vec::new();
+    for c in &spec.components {
+        let Some(parse) = registry::find(c.kind, &c.type_name) else {
+            let hint = match did_you_mean(&c.type_name, registry::names(c.kind)) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("expected one of {}", registry::names(c.kind).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+            };
+            problems.push(diag(c.type_at, &format!("{}.type", c.path()), format!("unknown {} type `{}`; {hint}", c.kind, c.type_name)));
+            instances.push(None);
+            continue;
+        };
+        match parse(c) {
+            Ok(instance) => {
+                if let Instance::Transform(t) = &instance
+                    && !t.retries()
+                {
+                    for key in ["retry", "timeout"] {
+                        if let Some(node) = c.node.get(key) {
+                            problems.push(diag(
+                                node.at,
+                                &format!("{}.{key}", c.path()),
+                                format!("`{key}` has no effect on a `{}` transform: it computes the same result every time, so a failed event goes to `{}.errors` at once", c.type_name, c.name),
+                            ));
+                        }
+                    }
+                }
+                if c.kind == Kind::Sink
+                    && let Some(node) = c.node.get("workers")
+                {
+                    problems.push(diag(node.at, &format!("{}.workers", c.path()), "a sink takes no `workers`; it writes batches in order".to_owned()));
+                }
+                instances.push(Some(instance));
+            }
+            Err((at, path, message)) => {
+                problems.push(diag(at, &path, message));
+                instances.push(None);
+            }
+        }
+    }
+    check(&spec, &instances, &mut problems);
+    if !problems.is_empty() {
+        return Err(Diagnostics(problems).finish());
+    }
+    Ok(Graph {
+        spec,
+        instances: instances.into_iter().flatten().collect(),
+    })
+}

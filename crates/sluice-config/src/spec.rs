@@ -1,0 +1,402 @@
+//! The shape of a pipeline file: settings, components by kind, their wiring, and tests.
+//!
+//! ```yaml
+//! pipeline: { name: orders, capacity: 4096, shutdown_timeout: 30s }   # optional
+//! sources:
+//!   NAME: { type: TYPE, ...options }
+//! transforms:
+//!   NAME: { type: TYPE, inputs: [SOURCE_OR_TRANSFORM[.OUTPUT], ...], workers: 2, retry: {...}, timeout: 5s, ...options }
+//! sinks:
+//!   NAME: { type: TYPE, inputs: [...], retry: {...}, ...options }
+//! tests: [...]   # see `crate::testing`
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sluice_core::{Backoff, Jitter, Retry};
+
+use crate::diagnostic::{Diagnostic, Loc};
+use crate::node::{Node, NodeValue};
+
+/// Sources, transforms or sinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// Where events come from.
+    Source,
+    /// What happens to them.
+    Transform,
+    /// Where they go.
+    Sink,
+}
+
+impl Kind {
+    /// The section of the file (`sources`, …).
+    pub fn section(self) -> &'static str {
+        match self {
+            Kind::Source => "sources",
+            Kind::Transform => "transforms",
+            Kind::Sink => "sinks",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Source => "source",
+            Kind::Transform => "transform",
+            Kind::Sink => "sink",
+        })
+    }
+}
+
+/// A reference to an output: `component` or `component.output`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputRef {
+    /// The component.
+    pub component: String,
+    /// The named output (`errors`, a route), or `None` for the main one.
+    pub output: Option<String>,
+    /// Where it is written.
+    pub at: Loc,
+}
+
+impl InputRef {
+    /// Parses `name` or `name.output`.
+    pub fn parse(text: &str, at: Loc) -> InputRef {
+        match text.split_once('.') {
+            Some((component, output)) => InputRef {
+                component: component.to_owned(),
+                output: Some(output.to_owned()),
+                at,
+            },
+            None => InputRef {
+                component: text.to_owned(),
+                output: None,
+                at,
+            },
+        }
+    }
+}
+
+impl fmt::Display for InputRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.output {
+            Some(o) => write!(f, "{}.{o}", self.component),
+            None => f.write_str(&self.component),
+        }
+    }
+}
+
+/// Retry settings of a component.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Attempts in all, the first included. Defaults to 3.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// The first delay. Defaults to `100ms`.
+    #[serde(default = "default_initial", deserialize_with = "sluice_connect::duration::deserialize")]
+    pub initial: Duration,
+    /// The largest delay. Defaults to `10s`.
+    #[serde(default = "default_max", deserialize_with = "sluice_connect::duration::deserialize")]
+    pub max: Duration,
+    /// Growth per retry. Defaults to 2.
+    #[serde(default = "default_multiplier")]
+    pub multiplier: f64,
+    /// Randomization: `full`, `equal` or `none`. Defaults to `full`.
+    #[serde(default)]
+    pub jitter: JitterSpec,
+    /// Give up after this long since the first attempt. Defaults to none.
+    #[serde(default, deserialize_with = "sluice_connect::duration::deserialize_option")]
+    pub max_elapsed: Option<Duration>,
+}
+
+/// Backoff randomization.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum JitterSpec {
+    /// Uniform between zero and the delay.
+    #[default]
+    Full,
+    /// Half the delay plus up to the other half.
+    Equal,
+    /// The exact delay.
+    None,
+}
+
+fn default_attempts() -> u32 {
+    3
+}
+fn default_initial() -> Duration {
+    Duration::from_millis(100)
+}
+fn default_max() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_multiplier() -> f64 {
+    2.0
+}
+
+impl RetrySpec {
+    /// The core retry policy.
+    pub fn to_retry(&self) -> Retry {
+        let backoff = Backoff::exponential(self.initial, self.max)
+            .multiplier(self.multiplier)
+            .jitter(match self.jitter {
+                JitterSpec::Full => Jitter::Full,
+                JitterSpec::Equal => Jitter::Equal,
+                JitterSpec::None => Jitter::None,
+            });
+        let retry = Retry::attempts(self.max_attempts).backoff(backoff);
+        match self.max_elapsed {
+            Some(limit) => retry.max_elapsed(limit),
+            None => retry,
+        }
+    }
+}
+
+/// Options every transform and sink takes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Common {
+    /// How many events at once (threads for CPU-bound transforms, calls in flight for
+    /// `http_call`). Defaults to 1.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Retry failed events. Defaults to no retry.
+    #[serde(default)]
+    pub retry: Option<RetrySpec>,
+    /// Fail an attempt that takes longer. Defaults to none.
+    #[serde(default, deserialize_with = "sluice_connect::duration::deserialize_option")]
+    pub timeout: Option<Duration>,
+}
+
+/// The keys a component may have besides its type's options.
+pub(crate) const COMMON_KEYS: [&str; 5] = ["type", "inputs", "workers", "retry", "timeout"];
+
+/// One component as written.
+#[derive(Debug, Clone)]
+pub struct ComponentSpec {
+    /// Source, transform or sink.
+    pub kind: Kind,
+    /// Its name.
+    pub name: String,
+    /// Where the name is written.
+    pub at: Loc,
+    /// Its `type`.
+    pub type_name: String,
+    /// Where the type is written.
+    pub type_at: Loc,
+    /// Its inputs (none for sources).
+    pub inputs: Vec<InputRef>,
+    /// Common options.
+    pub common: Common,
+    /// The whole node, for the type's own options.
+    pub node: Node,
+}
+
+impl ComponentSpec {
+    /// The key path of the component (`transforms.enrich`).
+    pub fn path(&self) -> String {
+        format!("{}.{}", self.kind.section(), self.name)
+    }
+}
+
+/// Pipeline-wide settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The pipeline's name (its metrics' `pipeline` label). Defaults to the file's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Events each channel between two stages holds. Defaults to 4096.
+    #[serde(default)]
+    pub capacity: Option<usize>,
+    /// Most events in one batch between stages. Defaults to 1024.
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    /// How long a shutdown may drain before the rest is aborted. Defaults to `30s`.
+    #[serde(default, deserialize_with = "sluice_connect::duration::deserialize_option")]
+    pub shutdown_timeout: Option<Duration>,
+}
+
+/// A parsed pipeline file.
+#[derive(Debug, Clone)]
+pub struct PipelineSpec {
+    /// The file, as given.
+    pub file: String,
+    /// Settings.
+    pub settings: Settings,
+    /// Every component, sources first, each section in file order.
+    pub components: Vec<ComponentSpec>,
+    /// The `tests` node, if any.
+    pub tests: Option<Node>,
+}
+
+impl PipelineSpec {
+    /// The component called `name`.
+    pub fn component(&self, name: &str) -> Option<&ComponentSpec> {
+        self.components.iter().find(|c| c.name == name)
+    }
+
+    /// Reads the structure of a file, collecting every problem.
+    pub(crate) fn from_node(file: &str, root: &Node, out: &mut Vec<Diagnostic>) -> PipelineSpec {
+        let diag = |at: Loc, path: &str, message: String| Diagnostic {
+            file: file.to_owned(),
+            at,
+            path: path.to_owned(),
+            message,
+        };
+        if !matches!(root.value, NodeValue::Map(_)) {
+            out.push(diag(root.at, "", format!("found {}; expected a mapping with `sources`, `transforms` and `sinks`", root.kind())));
+        }
+        let mut settings = Settings {
+            name: None,
+            capacity: None,
+            batch_size: None,
+            shutdown_timeout: None,
+        };
+        let mut components = Vec::new();
+        let mut tests = None;
+        for (key, value) in root.entries() {
+            match key.name.as_str() {
+                "pipeline" => match value.deserialize::<Settings>("pipeline") {
+                    Ok(s) => settings = s,
+                    Err((at, path, message)) => out.push(diag(at, &path, message)),
+                },
+                "tests" => tests = Some(value.clone()),
+                section @ ("sources" | "transforms" | "sinks") => {
+                    let kind = match section {
+                        "sources" => Kind::Source,
+                        "transforms" => Kind::Transform,
+                        _ => Kind::Sink,
+                    };
+                    if !matches!(value.value, NodeValue::Map(_) | NodeValue::Null) {
+                        out.push(diag(value.at, section, format!("found {}; expected a mapping of names to components", value.kind())));
+                        continue;
+                    }
+                    for (name, node) in value.entries() {
+                        if let Some(c) = component(kind, &name.name, name.at, node, &diag, out) {
+                            if let Some(first) = components.iter().find(|o: &&ComponentSpec| o.name == c.name) {
+                                out.push(diag(
+                                    name.at,
+                                    &c.path(),
+                                    format!(
+                                        "the name `{}` is already used by the {} at line {}; names are unique across sources, transforms and sinks",
+                                        c.name, first.kind, first.at.line
+                                    ),
+                                ));
+                            } else {
+                                components.push(c);
+                            }
+                        }
+                    }
+                }
+                other => {
+                    let close = crate::diagnostic::did_you_mean(other, ["sources", "transforms", "sinks", "tests", "pipeline"]);
+                    let message = match close {
+                        Some(c) => format!("unknown section `{other}`; did you mean `{c}`?"),
+                        None => format!("unknown section `{other}`; expected `sources`, `transforms`, `sinks`, `tests` or `pipeline`"),
+                    };
+                    out.push(diag(key.at, other, message));
+                }
+            }
+        }
+        components.sort_by_key(|c| c.kind);
+        PipelineSpec {
+            file: file.to_owned(),
+            settings,
+            components,
+            tests,
+        }
+    }
+}
+
+fn component(
+    kind: Kind,
+    name: &str,
+    at: Loc,
+    node: &Node,
+    diag: &impl Fn(Loc, &str, String) -> Diagnostic,
+    out: &mut Vec<Diagnostic>,
+) -> Option<ComponentSpec> {
+    let path = format!("{}.{name}", kind.section());
+    if name.is_empty() || name.contains('.') || name.contains(char::is_whitespace) {
+        out.push(diag(at, &path, format!("`{name}` is not a valid name; use letters, digits, `-` and `_` (a `.` separates a component from its output)")));
+        return None;
+    }
+    if !matches!(node.value, NodeValue::Map(_)) {
+        out.push(diag(node.at, &path, format!("found {}; expected a mapping with at least `type`", node.kind())));
+        return None;
+    }
+    let (type_name, type_at) = match node.get("type") {
+        Some(t) => match t.as_str() {
+            Some(s) => (s.to_owned(), t.at),
+            None => {
+                out.push(diag(t.at, &format!("{path}.type"), format!("found {}; expected the name of a {kind} type", t.kind())));
+                return None;
+            }
+        },
+        None => {
+            out.push(diag(node.at, &path, format!("missing key `type`: which kind of {kind} is `{name}`?")));
+            return None;
+        }
+    };
+    let mut inputs = Vec::new();
+    match (kind, node.get("inputs")) {
+        (Kind::Source, Some(i)) => out.push(diag(i.at, &format!("{path}.inputs"), "a source takes no inputs; move it to `transforms` if it reads from other components".to_owned())),
+        (Kind::Source, None) => {}
+        (_, None) => out.push(diag(node.at, &path, format!("missing key `inputs`: which components does `{name}` read from?"))),
+        (_, Some(list)) => match &list.value {
+            NodeValue::Seq(items) if !items.is_empty() => {
+                for (i, item) in items.iter().enumerate() {
+                    match item.as_str() {
+                        Some(s) => inputs.push(InputRef::parse(s, item.at)),
+                        None => out.push(diag(item.at, &format!("{path}.inputs[{i}]"), format!("found {}; expected a component name", item.kind()))),
+                    }
+                }
+            }
+            NodeValue::Str(s) => inputs.push(InputRef::parse(s, list.at)),
+            _ => out.push(diag(list.at, &format!("{path}.inputs"), format!("found {}; expected a list of component names, like `[events]`", list.kind()))),
+        },
+    }
+    let common_node = Node {
+        value: NodeValue::Map(
+            node.entries()
+                .iter()
+                .filter(|(k, _)| matches!(k.name.as_str(), "workers" | "retry" | "timeout"))
+                .cloned()
+                .collect(),
+        ),
+        at: node.at,
+    };
+    let common = match common_node.deserialize::<Common>(&path) {
+        Ok(c) => c,
+        Err((at, p, message)) => {
+            out.push(diag(at, &p, message));
+            Common::default()
+        }
+    };
+    if kind == Kind::Source
+        && let Some((k, _)) = node.entries().iter().find(|(k, _)| matches!(k.name.as_str(), "workers" | "retry" | "timeout"))
+    {
+        out.push(diag(k.at, &format!("{path}.{}", k.name), format!("a source takes no `{}`", k.name)));
+    }
+    if common.workers == Some(0) {
+        let at = node.get("workers").map_or(node.at, |w| w.at);
+        out.push(diag(at, &format!("{path}.workers"), "`workers` must be at least 1".to_owned()));
+    }
+    Some(ComponentSpec {
+        kind,
+        name: name.to_owned(),
+        at,
+        type_name,
+        type_at,
+        inputs,
+        common,
+        node: node.clone(),
+    })
+}

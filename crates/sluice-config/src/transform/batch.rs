@@ -1,0 +1,45 @@
+//! `batch`: groups events into one event `{"count": n, "events": [...]}` per batch.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sluice_connect::Event;
+use sluice_core::{BoxError, Flow};
+
+use crate::component::{Transform, TransformContext, TransformOutputs};
+
+/// Options of `batch`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Most events in a batch. Defaults to 100.
+    #[serde(default = "default_max_events")]
+    pub max_events: usize,
+    /// Emit a batch once its first event has waited this long, full or not. Defaults to `1s`.
+    #[serde(default = "default_linger", deserialize_with = "sluice_connect::duration::deserialize")]
+    pub linger: Duration,
+}
+
+fn default_max_events() -> usize {
+    100
+}
+fn default_linger() -> Duration {
+    Duration::from_secs(1)
+}
+
+pub(crate) struct Batch(pub(crate) BatchConfig);
+
+impl Transform for Batch {
+    fn build(&self, input: Flow<Event>, ctx: &TransformContext) -> Result<TransformOutputs, BoxError> {
+        let (stage, errors) = ctx.stage(input);
+        let grouped = stage
+            .batch(self.0.max_events.max(1), self.0.linger)
+            .stage(format!("{}.encode", ctx.name))
+            .map(|events: Vec<Event>| {
+                let values: Vec<Value> = events.iter().map(|e| e.value().clone()).collect();
+                Event::new(json!({ "count": values.len(), "events": values }))
+            });
+        Ok(TransformOutputs::main(grouped, errors))
+    }
+}

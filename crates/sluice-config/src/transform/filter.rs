@@ -1,0 +1,33 @@
+//! `filter`: keeps the events for which a jq condition is true.
+
+use serde::Deserialize;
+use sluice_connect::Event;
+use sluice_core::{BoxError, Flow};
+
+use crate::component::{Transform, TransformContext, TransformOutputs, per_event};
+use crate::jq::Program;
+
+/// Options of `filter`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    /// A jq expression; events for which it is true (neither `false` nor `null`) go on, the
+    /// others are dropped (acknowledged as filtered). An event on which it fails goes to the
+    /// error output.
+    pub condition: String,
+}
+
+pub(crate) struct Filter {
+    pub(crate) condition: Program,
+}
+
+impl Transform for Filter {
+    fn build(&self, input: Flow<Event>, ctx: &TransformContext) -> Result<TransformOutputs, BoxError> {
+        let condition = self.condition.clone();
+        Ok(per_event(input, ctx, move |event: Event| match condition.test(&event) {
+            Ok(true) => Ok(Some(event)),
+            Ok(false) => Ok(None),
+            Err(err) => Err((event, err)),
+        }))
+    }
+}

@@ -1,0 +1,92 @@
+//! `route`: sends each event to every named output whose condition is true, and to
+//! `_unmatched` when none is.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use sluice_connect::Event;
+use sluice_core::{BoxError, Flow};
+
+use crate::component::{Transform, TransformContext, TransformOutputs};
+use crate::jq::Program;
+
+/// The output of events no route matched.
+pub(crate) const UNMATCHED: &str = "_unmatched";
+
+/// Options of `route`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Output names and their jq conditions; read an output as `ROUTE.NAME` (and the rest as
+    /// `ROUTE._unmatched`). An event goes to every output whose condition is true.
+    pub routes: BTreeMap<String, String>,
+}
+
+pub(crate) struct Route {
+    pub(crate) routes: Vec<(String, Program)>,
+}
+
+impl Transform for Route {
+    fn outputs(&self) -> Vec<String> {
+        self.routes
+            .iter()
+            .map(|(name, _)| name.clone())
+            .chain([UNMATCHED.to_owned()])
+            .collect()
+    }
+
+    fn has_main_output(&self) -> bool {
+        false
+    }
+
+    fn build(&self, input: Flow<Event>, ctx: &TransformContext) -> Result<TransformOutputs, BoxError> {
+        let conditions: Vec<Program> = self.routes.iter().map(|(_, p)| p.clone()).collect();
+        let unmatched = conditions.len();
+        let tag = move |event: Event| {
+            let mut lanes = Vec::new();
+            for (i, condition) in conditions.iter().enumerate() {
+                match condition.test(&event) {
+                    Ok(true) => lanes.push(i),
+                    Ok(false) => {}
+                    Err(err) => return Err((event, err)),
+                }
+            }
+            if lanes.is_empty() {
+                lanes.push(unmatched);
+            }
+            let last = lanes.len() - 1;
+            let mut tagged = Vec::with_capacity(lanes.len());
+            let mut event = Some(event);
+            for (k, lane) in lanes.into_iter().enumerate() {
+                let copy = if k == last { event.take() } else { event.clone() };
+                if let Some(copy) = copy {
+                    tagged.push((lane, copy));
+                }
+            }
+            Ok(tagged)
+        };
+        let (stage, errors) = ctx.stage(input);
+        let tagged = if ctx.workers > 1 {
+            stage.parallel_try_flat_map(ctx.workers, tag)
+        } else {
+            stage.try_flat_map(tag)
+        };
+        let lanes = tagged
+            .stage(format!("{}.split", ctx.name))
+            .route(unmatched + 1, |(lane, _)| *lane);
+        let named = self
+            .outputs()
+            .into_iter()
+            .zip(lanes)
+            .map(|(name, lane)| {
+                let flow = lane.stage(format!("{}.{name}", ctx.name)).map(|(_, event)| event);
+                (name, flow)
+            })
+            .collect();
+        Ok(TransformOutputs {
+            main: None,
+            named,
+            errors,
+        })
+    }
+}
