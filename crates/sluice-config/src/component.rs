@@ -23,7 +23,13 @@ impl TransformContext {
     /// The component's stage on `input`, wired to its error output when that is read.
     pub fn stage(&self, input: Flow<Event>) -> (Stage<Event>, Option<Flow<Event>>) {
         let stage = input.stage(&self.name).policy(self.policy.clone());
-        dead_letter::wire(stage, &self.pipeline, &self.name, self.errors_wired, dead_letter::from_event)
+        dead_letter::wire(
+            stage,
+            &self.pipeline,
+            &self.name,
+            self.errors_wired,
+            dead_letter::from_event,
+        )
     }
 }
 
@@ -67,7 +73,11 @@ pub trait Transform: Send + Sync {
     }
 
     /// Adds the transform's stages to the pipeline.
-    fn build(&self, input: Flow<Event>, ctx: &TransformContext) -> Result<TransformOutputs, BoxError>;
+    fn build(
+        &self,
+        input: Flow<Event>,
+        ctx: &TransformContext,
+    ) -> Result<TransformOutputs, BoxError>;
 }
 
 /// Runs `f` on each event with `workers` threads (in order), sending failures to the error

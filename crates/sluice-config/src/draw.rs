@@ -50,7 +50,11 @@ impl Graph {
                         Kind::Transform => "box",
                         Kind::Sink => "house",
                     };
-                    let _ = writeln!(out, "  \"{}\" [shape={shape}, label=\"{}\\n({})\"];", c.name, c.name, c.type_name);
+                    let _ = writeln!(
+                        out,
+                        "  \"{}\" [shape={shape}, label=\"{}\\n({})\"];",
+                        c.name, c.name, c.type_name
+                    );
                 }
                 for c in &self.spec.components {
                     for input in &c.inputs {
@@ -59,7 +63,8 @@ impl Graph {
                             Some("errors") => " [style=dashed, label=\"errors\"]".to_owned(),
                             Some(o) => format!(" [label=\"{o}\"]"),
                         };
-                        let _ = writeln!(out, "  \"{}\" -> \"{}\"{style};", input.component, c.name);
+                        let _ =
+                            writeln!(out, "  \"{}\" -> \"{}\"{style};", input.component, c.name);
                     }
                 }
                 out.push_str("}\n");

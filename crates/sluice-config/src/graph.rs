@@ -50,30 +50,34 @@ pub struct Built {
 /// The outputs a component has.
 pub(crate) fn outputs_of(instance: &Instance) -> Vec<Option<String>> {
     match instance {
-            Instance::Source(s) => {
-                let mut outs = vec![None];
-                if s.has_errors() {
-                    outs.push(Some("errors".to_owned()));
-                }
-                outs
-            }
-            Instance::Transform(t) => {
-                let mut outs: Vec<Option<String>> = Vec::new();
-                if t.has_main_output() {
-                    outs.push(None);
-                }
-                outs.extend(t.outputs().into_iter().map(Some));
+        Instance::Source(s) => {
+            let mut outs = vec![None];
+            if s.has_errors() {
                 outs.push(Some("errors".to_owned()));
-                outs
             }
-            Instance::Sink(_) => vec![Some("errors".to_owned())],
+            outs
         }
+        Instance::Transform(t) => {
+            let mut outs: Vec<Option<String>> = Vec::new();
+            if t.has_main_output() {
+                outs.push(None);
+            }
+            outs.extend(t.outputs().into_iter().map(Some));
+            outs.push(Some("errors".to_owned()));
+            outs
+        }
+        Instance::Sink(_) => vec![Some("errors".to_owned())],
+    }
 }
 
 /// Checks the wiring: inputs that exist, no cycles, nothing unread. A component whose options
 /// did not parse (`None`) is taken to have whatever outputs its readers name, so its problem
 /// is reported once, not again at every reader.
-pub(crate) fn check(spec: &PipelineSpec, instances: &[Option<Instance>], out: &mut Vec<Diagnostic>) {
+pub(crate) fn check(
+    spec: &PipelineSpec,
+    instances: &[Option<Instance>],
+    out: &mut Vec<Diagnostic>,
+) {
     {
         let file = &spec.file;
         let diag = |at, path: String, message: String| Diagnostic {
@@ -100,20 +104,32 @@ pub(crate) fn check(spec: &PipelineSpec, instances: &[Option<Instance>], out: &m
                     out.push(diag(
                         input.at,
                         path,
-                        format!("input `{input}` of {} `{}` does not exist{hint}", c.kind, c.name),
+                        format!(
+                            "input `{input}` of {} `{}` does not exist{hint}",
+                            c.kind, c.name
+                        ),
                     ));
                     continue;
                 };
                 if target.name == c.name {
-                    out.push(diag(input.at, path, format!("`{}` cannot read its own output", c.name)));
+                    out.push(diag(
+                        input.at,
+                        path,
+                        format!("`{}` cannot read its own output", c.name),
+                    ));
                     continue;
                 }
-                let Some(available) = &outputs[target.name.as_str()] else { continue };
+                let Some(available) = &outputs[target.name.as_str()] else {
+                    continue;
+                };
                 if target.kind == Kind::Sink && input.output.is_none() {
                     out.push(diag(
                         input.at,
                         path,
-                        format!("`{}` is a sink: it has no output to read (only `{}.errors`)", target.name, target.name),
+                        format!(
+                            "`{}` is a sink: it has no output to read (only `{}.errors`)",
+                            target.name, target.name
+                        ),
                     ));
                 } else if !available.contains(&input.output) {
                     let listed: Vec<String> = available
@@ -124,8 +140,11 @@ pub(crate) fn check(spec: &PipelineSpec, instances: &[Option<Instance>], out: &m
                         })
                         .collect();
                     let wanted = input.output.as_deref().unwrap_or("(main)");
-                    let close = did_you_mean(wanted, available.iter().flatten().map(String::as_str))
-                        .map_or_else(String::new, |o| format!("did you mean `{}.{o}`? ", target.name));
+                    let close =
+                        did_you_mean(wanted, available.iter().flatten().map(String::as_str))
+                            .map_or_else(String::new, |o| {
+                                format!("did you mean `{}.{o}`? ", target.name)
+                            });
                     out.push(diag(
                         input.at,
                         path,
@@ -144,7 +163,11 @@ pub(crate) fn check(spec: &PipelineSpec, instances: &[Option<Instance>], out: &m
             out.push(diag(
                 first.map(|c| c.at).unwrap_or_default(),
                 first.map(ComponentSpec::path).unwrap_or_default(),
-                format!("the inputs form a cycle: {} → {}", cycle.join(" → "), cycle[0]),
+                format!(
+                    "the inputs form a cycle: {} → {}",
+                    cycle.join(" → "),
+                    cycle[0]
+                ),
             ));
         }
         for (c, i) in spec.components.iter().zip(instances) {
@@ -152,17 +175,21 @@ pub(crate) fn check(spec: &PipelineSpec, instances: &[Option<Instance>], out: &m
                 continue;
             }
             let Some(i) = i else { continue };
-            let is_read = outputs_of(i).iter().any(|o| read.contains(&(c.name.clone(), o.clone())));
+            let is_read = outputs_of(i)
+                .iter()
+                .any(|o| read.contains(&(c.name.clone(), o.clone())));
             if !is_read {
                 out.push(diag(
                     c.at,
                     c.path(),
-                    format!("{} `{}` is not an input of any transform or sink; wire it or remove it", c.kind, c.name),
+                    format!(
+                        "{} `{}` is not an input of any transform or sink; wire it or remove it",
+                        c.kind, c.name
+                    ),
                 ));
             }
         }
     }
-
 }
 
 /// A cycle of components, if the inputs form one.
@@ -173,7 +200,12 @@ fn cycle(spec: &PipelineSpec) -> Option<Vec<String>> {
             Open,
             Done,
         }
-        fn visit(g: &PipelineSpec, name: &str, marks: &mut HashMap<String, Mark>, stack: &mut Vec<String>) -> Option<Vec<String>> {
+        fn visit(
+            g: &PipelineSpec,
+            name: &str,
+            marks: &mut HashMap<String, Mark>,
+            stack: &mut Vec<String>,
+        ) -> Option<Vec<String>> {
             match marks.get(name) {
                 Some(Mark::Done) => return None,
                 Some(Mark::Open) => {
@@ -219,7 +251,10 @@ impl Graph {
                 if done.contains(c.name.as_str()) {
                     continue;
                 }
-                if c.inputs.iter().all(|input| done.contains(input.component.as_str())) {
+                if c.inputs
+                    .iter()
+                    .all(|input| done.contains(input.component.as_str()))
+                {
                     done.insert(&c.name);
                     order.push(i);
                 }
@@ -233,23 +268,38 @@ impl Graph {
 
     /// Builds the graph on a new engine pipeline.
     pub fn build(&self, pipeline: Pipeline) -> Result<Built, BoxError> {
-        let all: HashSet<String> = self.spec.components.iter().map(|c| c.name.clone()).collect();
+        let all: HashSet<String> = self
+            .spec
+            .components
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
         self.build_only(pipeline, Overrides::default(), &all)
     }
 
     /// Builds the components named in `only` (inputs from others are left out).
-    pub(crate) fn build_only(&self, pipeline: Pipeline, mut overrides: Overrides, only: &HashSet<String>) -> Result<Built, BoxError> {
+    pub(crate) fn build_only(
+        &self,
+        pipeline: Pipeline,
+        mut overrides: Overrides,
+        only: &HashSet<String>,
+    ) -> Result<Built, BoxError> {
         // How many times each output is read.
         let mut readers: HashMap<OutputId, usize> = HashMap::new();
         for c in &self.spec.components {
-            if !only.contains(&c.name) || (overrides.feeds.contains_key(&c.name) && c.kind != Kind::Source) {
+            if !only.contains(&c.name)
+                || (overrides.feeds.contains_key(&c.name) && c.kind != Kind::Source)
+            {
                 continue;
             }
             for input in &c.inputs {
-                *readers.entry((input.component.clone(), input.output.clone())).or_default() += 1;
+                *readers
+                    .entry((input.component.clone(), input.output.clone()))
+                    .or_default() += 1;
             }
         }
-        let mut taps: HashMap<OutputId, Vec<tokio::sync::mpsc::UnboundedSender<Event>>> = HashMap::new();
+        let mut taps: HashMap<OutputId, Vec<tokio::sync::mpsc::UnboundedSender<Event>>> =
+            HashMap::new();
         for (id, tx) in std::mem::take(&mut overrides.taps) {
             *readers.entry(id.clone()).or_default() += 1;
             taps.entry(id).or_default().push(tx);
@@ -262,22 +312,34 @@ impl Graph {
                 continue;
             }
             let instance = &self.instances[i];
-            let wired = |output: &str| readers.contains_key(&(spec.name.clone(), Some(output.to_owned())));
+            let wired =
+                |output: &str| readers.contains_key(&(spec.name.clone(), Some(output.to_owned())));
             let mut made: Vec<(Option<String>, Flow<Event>)> = Vec::new();
             let mut fed = overrides.feeds.remove(&spec.name);
             let input = match (spec.kind, fed.take_if(|_| spec.kind != Kind::Source)) {
                 (Kind::Source, _) => None,
-                (_, Some(events)) => Some(pipeline.source(format!("{}.test-input", spec.name)).from_iter(events)),
+                (_, Some(events)) => Some(
+                    pipeline
+                        .source(format!("{}.test-input", spec.name))
+                        .from_iter(events),
+                ),
                 (_, None) => {
-                    let flows: Vec<Flow<Event>> = spec
+                    let mut flows: Vec<Flow<Event>> = spec
                         .inputs
                         .iter()
-                        .filter_map(|input| ready.get_mut(&(input.component.clone(), input.output.clone())).and_then(Vec::pop))
+                        .filter_map(|input| {
+                            ready
+                                .get_mut(&(input.component.clone(), input.output.clone()))
+                                .and_then(Vec::pop)
+                        })
                         .collect();
-                    if flows.is_empty() {
-                        None
-                    } else {
-                        Some(Flow::merge(flows))
+                    match flows.len() {
+                        0 => None,
+                        1 => flows.pop(),
+                        _ => {
+                            let first = flows.remove(0);
+                            Some(first.stage(format!("{}.merge", spec.name)).merge(flows))
+                        }
                     }
                 }
             };
@@ -351,7 +413,8 @@ impl Graph {
                 };
                 for tx in taps.remove(&id).unwrap_or_default() {
                     if let Some(copy) = copies.pop() {
-                        copy.stage(format!("{}.tap", id_text(&id))).sink(Collect(tx));
+                        copy.stage(format!("{}.tap", id_text(&id)))
+                            .sink(Collect(tx));
                     }
                 }
                 ready.insert(id, copies);

@@ -32,14 +32,20 @@ pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
     let text = match interpolate(source.text, source.env) {
         Ok(text) => text,
         Err(errs) => {
-            return Err(Diagnostics(errs.into_iter().map(|(at, m)| diag(at, "", m)).collect()).finish());
+            return Err(
+                Diagnostics(errs.into_iter().map(|(at, m)| diag(at, "", m)).collect()).finish(),
+            );
         }
     };
     let mut root = Node::parse(&text).map_err(|(at, m)| Diagnostics(vec![diag(at, "", m)]))?;
     let mut problems = Vec::new();
     for set in source.sets {
         let Some((path, value)) = set.split_once('=') else {
-            problems.push(diag(Loc::default(), "", format!("`--set {set}` needs the form `key.path=value`")));
+            problems.push(diag(
+                Loc::default(),
+                "",
+                format!("`--set {set}` needs the form `key.path=value`"),
+            ));
             continue;
         };
         match Node::parse(value) {
@@ -53,9 +59,19 @@ pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
         let Some(parse) = registry::find(c.kind, &c.type_name) else {
             let hint = match did_you_mean(&c.type_name, registry::names(c.kind)) {
                 Some(close) => format!("did you mean `{close}`?"),
-                None => format!("expected one of {}", registry::names(c.kind).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+                None => format!(
+                    "expected one of {}",
+                    registry::names(c.kind)
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             };
-            problems.push(diag(c.type_at, &format!("{}.type", c.path()), format!("unknown {} type `{}`; {hint}", c.kind, c.type_name)));
+            problems.push(diag(
+                c.type_at,
+                &format!("{}.type", c.path()),
+                format!("unknown {} type `{}`; {hint}", c.kind, c.type_name),
+            ));
             instances.push(None);
             continue;
         };
@@ -77,7 +93,11 @@ pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
                 if c.kind == Kind::Sink
                     && let Some(node) = c.node.get("workers")
                 {
-                    problems.push(diag(node.at, &format!("{}.workers", c.path()), "a sink takes no `workers`; it writes batches in order".to_owned()));
+                    problems.push(diag(
+                        node.at,
+                        &format!("{}.workers", c.path()),
+                        "a sink takes no `workers`; it writes batches in order".to_owned(),
+                    ));
                 }
                 instances.push(Some(instance));
             }

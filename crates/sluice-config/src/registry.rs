@@ -3,9 +3,11 @@
 //! Adding a type is one line in [`TYPES`] and the config struct it reads.
 
 use serde::de::DeserializeOwned;
-use sluice_connect::sink::{BlackholeSink, BuiltSink, FileSink, SinkContext, StdoutSink};
-use sluice_connect::source::{BuiltSource, FileSource, GeneratorSource, SourceContext, StdinSource};
 use sluice_connect::Event;
+use sluice_connect::sink::{BlackholeSink, BuiltSink, FileSink, SinkContext, StdoutSink};
+use sluice_connect::source::{
+    BuiltSource, FileSource, GeneratorSource, SourceContext, StdinSource,
+};
 use sluice_core::{BoxError, Flow};
 
 use crate::component::Transform;
@@ -104,7 +106,9 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
     (Kind::Source, "stdin", |s| source::<StdinSource>(s)),
     (Kind::Source, "generator", |s| source::<GeneratorSource>(s)),
     #[cfg(feature = "http")]
-    (Kind::Source, "http", |s| source::<sluice_connect::source::HttpSource>(s)),
+    (Kind::Source, "http", |s| {
+        source::<sluice_connect::source::HttpSource>(s)
+    }),
     (Kind::Transform, "filter", |s| {
         let c: filter::FilterConfig = options(s)?;
         Ok(transform(filter::Filter {
@@ -117,7 +121,9 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
             program: program(s, "program", &c.program)?,
         }))
     }),
-    (Kind::Transform, "batch", |s| Ok(transform(batch::Batch(options(s)?)))),
+    (Kind::Transform, "batch", |s| {
+        Ok(transform(batch::Batch(options(s)?)))
+    }),
     (Kind::Transform, "window", |s| {
         let c: window::WindowConfig = options(s)?;
         Ok(transform(windowing(s, c)?))
@@ -149,13 +155,19 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
                 return Err(problem(
                     s,
                     &format!("routes.{name}"),
-                    format!("`{name}` cannot name a route (`errors` and `_unmatched` are outputs already, and `.` separates a component from its output)"),
+                    format!(
+                        "`{name}` cannot name a route (`errors` and `_unmatched` are outputs already, and `.` separates a component from its output)"
+                    ),
                 ));
             }
             routes.push((name.clone(), program(s, &format!("routes.{name}"), code)?));
         }
         if routes.is_empty() {
-            return Err(problem(s, "routes", "`routes` needs at least one `name: condition`".to_owned()));
+            return Err(problem(
+                s,
+                "routes",
+                "`routes` needs at least one `name: condition`".to_owned(),
+            ));
         }
         Ok(transform(route::Route { routes }))
     }),
@@ -165,30 +177,44 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
         let c: http_call::HttpCallConfig = options(s)?;
         let url = http_call::Template::parse(&c.url).map_err(|e| problem(s, "url", e))?;
         let target = http_call::target_path(&c.target).map_err(|e| problem(s, "target", e))?;
-        Ok(transform(http_call::HttpCall { config: c, url, target }))
+        Ok(transform(http_call::HttpCall {
+            config: c,
+            url,
+            target,
+        }))
     }),
     (Kind::Sink, "stdout", |s| sink::<StdoutSink>(s)),
     (Kind::Sink, "file", |s| sink::<FileSink>(s)),
     (Kind::Sink, "blackhole", |s| sink::<BlackholeSink>(s)),
     #[cfg(feature = "http")]
-    (Kind::Sink, "http", |s| sink::<sluice_connect::sink::HttpSink>(s)),
+    (Kind::Sink, "http", |s| {
+        sink::<sluice_connect::sink::HttpSink>(s)
+    }),
 ];
 
 /// The type names of `kind`.
 pub(crate) fn names(kind: Kind) -> impl Iterator<Item = &'static str> {
-    TYPES.iter().filter(move |(k, _, _)| *k == kind).map(|(_, n, _)| *n)
+    TYPES
+        .iter()
+        .filter(move |(k, _, _)| *k == kind)
+        .map(|(_, n, _)| *n)
 }
 
 /// The reader of type `name` of `kind`.
 pub(crate) fn find(kind: Kind, name: &str) -> Option<Parse> {
-    TYPES.iter().find(|(k, n, _)| *k == kind && *n == name).map(|(_, _, p)| *p)
+    TYPES
+        .iter()
+        .find(|(k, n, _)| *k == kind && *n == name)
+        .map(|(_, _, p)| *p)
 }
 
 fn options<T: DeserializeOwned>(spec: &ComponentSpec) -> Result<T, Problem> {
     spec.node.without(&COMMON_KEYS).deserialize(&spec.path())
 }
 
-fn source<T: DeserializeOwned + Source + 'static>(spec: &ComponentSpec) -> Result<Instance, Problem> {
+fn source<T: DeserializeOwned + Source + 'static>(
+    spec: &ComponentSpec,
+) -> Result<Instance, Problem> {
     Ok(Instance::Source(Box::new(options::<T>(spec)?)))
 }
 
@@ -217,7 +243,13 @@ fn program(spec: &ComponentSpec, key: &str, code: &str) -> Result<Program, Probl
 fn windowing(spec: &ComponentSpec, c: window::WindowConfig) -> Result<window::Windowing, Problem> {
     use window::WindowKind as W;
     let required = |key: &str, value: Option<std::time::Duration>| {
-        value.ok_or_else(|| problem(spec, "kind", format!("a {:?} window needs `{key}`", c.kind).to_lowercase()))
+        value.ok_or_else(|| {
+            problem(
+                spec,
+                "kind",
+                format!("a {:?} window needs `{key}`", c.kind).to_lowercase(),
+            )
+        })
     };
     let (size, slide) = match c.kind {
         W::Tumbling => {
@@ -235,16 +267,25 @@ fn windowing(spec: &ComponentSpec, c: window::WindowConfig) -> Result<window::Wi
         aggregates.push(("count".to_owned(), window::Op::Count));
     }
     for (name, spec_op) in &c.aggregates {
-        let op = window::Op::compile(spec_op).map_err(|e| problem(spec, &format!("aggregates.{name}"), e))?;
+        let op = window::Op::compile(spec_op)
+            .map_err(|e| problem(spec, &format!("aggregates.{name}"), e))?;
         aggregates.push((name.clone(), op));
     }
     Ok(window::Windowing {
         kind: c.kind,
         size,
         slide,
-        time: c.time.as_deref().map(|t| program(spec, "time", t)).transpose()?,
+        time: c
+            .time
+            .as_deref()
+            .map(|t| program(spec, "time", t))
+            .transpose()?,
         allowed_lateness: c.allowed_lateness.unwrap_or_default(),
-        group_by: c.group_by.as_deref().map(|g| program(spec, "group_by", g)).transpose()?,
+        group_by: c
+            .group_by
+            .as_deref()
+            .map(|g| program(spec, "group_by", g))
+            .transpose()?,
         aggregates: window::Aggregates(aggregates),
     })
 }

@@ -98,10 +98,16 @@ pub struct RetrySpec {
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
     /// The first delay. Defaults to `100ms`.
-    #[serde(default = "default_initial", deserialize_with = "sluice_connect::duration::deserialize")]
+    #[serde(
+        default = "default_initial",
+        deserialize_with = "sluice_connect::duration::deserialize"
+    )]
     pub initial: Duration,
     /// The largest delay. Defaults to `10s`.
-    #[serde(default = "default_max", deserialize_with = "sluice_connect::duration::deserialize")]
+    #[serde(
+        default = "default_max",
+        deserialize_with = "sluice_connect::duration::deserialize"
+    )]
     pub max: Duration,
     /// Growth per retry. Defaults to 2.
     #[serde(default = "default_multiplier")]
@@ -110,7 +116,10 @@ pub struct RetrySpec {
     #[serde(default)]
     pub jitter: JitterSpec,
     /// Give up after this long since the first attempt. Defaults to none.
-    #[serde(default, deserialize_with = "sluice_connect::duration::deserialize_option")]
+    #[serde(
+        default,
+        deserialize_with = "sluice_connect::duration::deserialize_option"
+    )]
     pub max_elapsed: Option<Duration>,
 }
 
@@ -170,7 +179,10 @@ pub struct Common {
     #[serde(default)]
     pub retry: Option<RetrySpec>,
     /// Fail an attempt that takes longer. Defaults to none.
-    #[serde(default, deserialize_with = "sluice_connect::duration::deserialize_option")]
+    #[serde(
+        default,
+        deserialize_with = "sluice_connect::duration::deserialize_option"
+    )]
     pub timeout: Option<Duration>,
 }
 
@@ -219,7 +231,10 @@ pub struct Settings {
     #[serde(default)]
     pub batch_size: Option<usize>,
     /// How long a shutdown may drain before the rest is aborted. Defaults to `30s`.
-    #[serde(default, deserialize_with = "sluice_connect::duration::deserialize_option")]
+    #[serde(
+        default,
+        deserialize_with = "sluice_connect::duration::deserialize_option"
+    )]
     pub shutdown_timeout: Option<Duration>,
 }
 
@@ -251,7 +266,14 @@ impl PipelineSpec {
             message,
         };
         if !matches!(root.value, NodeValue::Map(_)) {
-            out.push(diag(root.at, "", format!("found {}; expected a mapping with `sources`, `transforms` and `sinks`", root.kind())));
+            out.push(diag(
+                root.at,
+                "",
+                format!(
+                    "found {}; expected a mapping with `sources`, `transforms` and `sinks`",
+                    root.kind()
+                ),
+            ));
         }
         let mut settings = Settings {
             name: None,
@@ -275,12 +297,22 @@ impl PipelineSpec {
                         _ => Kind::Sink,
                     };
                     if !matches!(value.value, NodeValue::Map(_) | NodeValue::Null) {
-                        out.push(diag(value.at, section, format!("found {}; expected a mapping of names to components", value.kind())));
+                        out.push(diag(
+                            value.at,
+                            section,
+                            format!(
+                                "found {}; expected a mapping of names to components",
+                                value.kind()
+                            ),
+                        ));
                         continue;
                     }
                     for (name, node) in value.entries() {
                         if let Some(c) = component(kind, &name.name, name.at, node, &diag, out) {
-                            if let Some(first) = components.iter().find(|o: &&ComponentSpec| o.name == c.name) {
+                            if let Some(first) = components
+                                .iter()
+                                .find(|o: &&ComponentSpec| o.name == c.name)
+                            {
                                 out.push(diag(
                                     name.at,
                                     &c.path(),
@@ -296,10 +328,15 @@ impl PipelineSpec {
                     }
                 }
                 other => {
-                    let close = crate::diagnostic::did_you_mean(other, ["sources", "transforms", "sinks", "tests", "pipeline"]);
+                    let close = crate::diagnostic::did_you_mean(
+                        other,
+                        ["sources", "transforms", "sinks", "tests", "pipeline"],
+                    );
                     let message = match close {
                         Some(c) => format!("unknown section `{other}`; did you mean `{c}`?"),
-                        None => format!("unknown section `{other}`; expected `sources`, `transforms`, `sinks`, `tests` or `pipeline`"),
+                        None => format!(
+                            "unknown section `{other}`; expected `sources`, `transforms`, `sinks`, `tests` or `pipeline`"
+                        ),
                     };
                     out.push(diag(key.at, other, message));
                 }
@@ -329,38 +366,73 @@ fn component(
         return None;
     }
     if !matches!(node.value, NodeValue::Map(_)) {
-        out.push(diag(node.at, &path, format!("found {}; expected a mapping with at least `type`", node.kind())));
+        out.push(diag(
+            node.at,
+            &path,
+            format!(
+                "found {}; expected a mapping with at least `type`",
+                node.kind()
+            ),
+        ));
         return None;
     }
     let (type_name, type_at) = match node.get("type") {
         Some(t) => match t.as_str() {
             Some(s) => (s.to_owned(), t.at),
             None => {
-                out.push(diag(t.at, &format!("{path}.type"), format!("found {}; expected the name of a {kind} type", t.kind())));
+                out.push(diag(
+                    t.at,
+                    &format!("{path}.type"),
+                    format!("found {}; expected the name of a {kind} type", t.kind()),
+                ));
                 return None;
             }
         },
         None => {
-            out.push(diag(node.at, &path, format!("missing key `type`: which kind of {kind} is `{name}`?")));
+            out.push(diag(
+                node.at,
+                &path,
+                format!("missing key `type`: which kind of {kind} is `{name}`?"),
+            ));
             return None;
         }
     };
     let mut inputs = Vec::new();
     match (kind, node.get("inputs")) {
-        (Kind::Source, Some(i)) => out.push(diag(i.at, &format!("{path}.inputs"), "a source takes no inputs; move it to `transforms` if it reads from other components".to_owned())),
+        (Kind::Source, Some(i)) => out.push(diag(
+            i.at,
+            &format!("{path}.inputs"),
+            "a source takes no inputs; move it to `transforms` if it reads from other components"
+                .to_owned(),
+        )),
         (Kind::Source, None) => {}
-        (_, None) => out.push(diag(node.at, &path, format!("missing key `inputs`: which components does `{name}` read from?"))),
+        (_, None) => out.push(diag(
+            node.at,
+            &path,
+            format!("missing key `inputs`: which components does `{name}` read from?"),
+        )),
         (_, Some(list)) => match &list.value {
             NodeValue::Seq(items) if !items.is_empty() => {
                 for (i, item) in items.iter().enumerate() {
                     match item.as_str() {
                         Some(s) => inputs.push(InputRef::parse(s, item.at)),
-                        None => out.push(diag(item.at, &format!("{path}.inputs[{i}]"), format!("found {}; expected a component name", item.kind()))),
+                        None => out.push(diag(
+                            item.at,
+                            &format!("{path}.inputs[{i}]"),
+                            format!("found {}; expected a component name", item.kind()),
+                        )),
                     }
                 }
             }
             NodeValue::Str(s) => inputs.push(InputRef::parse(s, list.at)),
-            _ => out.push(diag(list.at, &format!("{path}.inputs"), format!("found {}; expected a list of component names, like `[events]`", list.kind()))),
+            _ => out.push(diag(
+                list.at,
+                &format!("{path}.inputs"),
+                format!(
+                    "found {}; expected a list of component names, like `[events]`",
+                    list.kind()
+                ),
+            )),
         },
     }
     let common_node = Node {
@@ -381,13 +453,24 @@ fn component(
         }
     };
     if kind == Kind::Source
-        && let Some((k, _)) = node.entries().iter().find(|(k, _)| matches!(k.name.as_str(), "workers" | "retry" | "timeout"))
+        && let Some((k, _)) = node
+            .entries()
+            .iter()
+            .find(|(k, _)| matches!(k.name.as_str(), "workers" | "retry" | "timeout"))
     {
-        out.push(diag(k.at, &format!("{path}.{}", k.name), format!("a source takes no `{}`", k.name)));
+        out.push(diag(
+            k.at,
+            &format!("{path}.{}", k.name),
+            format!("a source takes no `{}`", k.name),
+        ));
     }
     if common.workers == Some(0) {
         let at = node.get("workers").map_or(node.at, |w| w.at);
-        out.push(diag(at, &format!("{path}.workers"), "`workers` must be at least 1".to_owned()));
+        out.push(diag(
+            at,
+            &format!("{path}.workers"),
+            "`workers` must be at least 1".to_owned(),
+        ));
     }
     Some(ComponentSpec {
         kind,

@@ -98,7 +98,9 @@ impl Graph {
             path: path.to_owned(),
             message,
         };
-        let specs: Vec<TestSpec> = node.deserialize("tests").map_err(|(at, path, m)| Diagnostics(vec![diag(at, &path, m)]))?;
+        let specs: Vec<TestSpec> = node
+            .deserialize("tests")
+            .map_err(|(at, path, m)| Diagnostics(vec![diag(at, &path, m)]))?;
         let sources: Vec<&str> = self
             .spec
             .components
@@ -118,14 +120,22 @@ impl Graph {
                 (Some(into), _) => into.clone(),
                 (None, [only]) => (*only).to_owned(),
                 (None, _) => {
-                    problems.push(diag(at, &format!("{path}.input"), "`into` is needed: the pipeline has several sources".to_owned()));
+                    problems.push(diag(
+                        at,
+                        &format!("{path}.input"),
+                        "`into` is needed: the pipeline has several sources".to_owned(),
+                    ));
                     continue;
                 }
             };
             match self.spec.component(&into) {
                 Some(c) if c.kind != Kind::Sink => {}
                 _ => {
-                    problems.push(diag(at, &format!("{path}.input.into"), format!("`{into}` is not a source or transform of this pipeline")));
+                    problems.push(diag(
+                        at,
+                        &format!("{path}.input.into"),
+                        format!("`{into}` is not a source or transform of this pipeline"),
+                    ));
                     continue;
                 }
             }
@@ -133,11 +143,19 @@ impl Graph {
             for (k, e) in spec.expect.into_iter().enumerate() {
                 let reference = InputRef::parse(&e.from, at);
                 if self.spec.component(&reference.component).is_none() {
-                    problems.push(diag(at, &format!("{path}.expect[{k}].from"), format!("`{}` is not a component of this pipeline", e.from)));
+                    problems.push(diag(
+                        at,
+                        &format!("{path}.expect[{k}].from"),
+                        format!("`{}` is not a component of this pipeline", e.from),
+                    ));
                     continue;
                 }
                 if e.events.is_none() && e.count.is_none() {
-                    problems.push(diag(at, &format!("{path}.expect[{k}]"), "an expectation needs `events` or `count`".to_owned()));
+                    problems.push(diag(
+                        at,
+                        &format!("{path}.expect[{k}]"),
+                        "an expectation needs `events` or `count`".to_owned(),
+                    ));
                     continue;
                 }
                 expect.push((reference, e));
@@ -149,7 +167,11 @@ impl Graph {
                 expect,
             });
         }
-        if problems.is_empty() { Ok(tests) } else { Err(Diagnostics(problems)) }
+        if problems.is_empty() {
+            Ok(tests)
+        } else {
+            Err(Diagnostics(problems))
+        }
     }
 
     /// Runs every test of the file, one pipeline each.
@@ -166,19 +188,27 @@ impl Graph {
             mute_sinks: true,
             ..Overrides::default()
         };
-        overrides
-            .feeds
-            .insert(test.into.clone(), test.events.into_iter().map(Event::new).collect());
+        overrides.feeds.insert(
+            test.into.clone(),
+            test.events.into_iter().map(Event::new).collect(),
+        );
         let mut collectors = Vec::new();
         for (reference, _) in &test.expect {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            overrides.taps.push(((reference.component.clone(), reference.output.clone()), tx));
+            overrides
+                .taps
+                .push(((reference.component.clone(), reference.output.clone()), tx));
             collectors.push(rx);
         }
         let downstream = self.downstream(&test.into);
         let pipeline = Pipeline::new(format!("test: {}", test.name));
         let run = match self.build_only(pipeline, overrides, &downstream) {
-            Ok(built) => built.pipeline.run().await.map(|_| ()).map_err(|e| e.to_string()),
+            Ok(built) => built
+                .pipeline
+                .run()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         let mut failures = Vec::new();
@@ -221,10 +251,15 @@ fn compare(from: &str, expect: &ExpectSpec, actual: &[Value]) -> Option<String> 
     if let Some(count) = expect.count
         && count != actual.len()
     {
-        return Some(format!("`{from}`: expected {count} events, got {}{}", actual.len(), listing("got", actual)));
+        return Some(format!(
+            "`{from}`: expected {count} events, got {}{}",
+            actual.len(),
+            listing("got", actual)
+        ));
     }
     let expected = expect.events.as_ref()?;
-    let fits = expected.len() == actual.len() && expected.iter().zip(actual).all(|(e, a)| subset(e, a));
+    let fits =
+        expected.len() == actual.len() && expected.iter().zip(actual).all(|(e, a)| subset(e, a));
     if fits {
         return None;
     }
@@ -259,8 +294,12 @@ fn listing(label: &str, values: &[Value]) -> String {
 /// Whether every key written in `expected` is in `actual` with a matching value.
 fn subset(expected: &Value, actual: &Value) -> bool {
     match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => e.iter().all(|(k, v)| a.get(k).is_some_and(|av| subset(v, av))),
-        (Value::Array(e), Value::Array(a)) => e.len() == a.len() && e.iter().zip(a).all(|(x, y)| subset(x, y)),
+        (Value::Object(e), Value::Object(a)) => e
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|av| subset(v, av))),
+        (Value::Array(e), Value::Array(a)) => {
+            e.len() == a.len() && e.iter().zip(a).all(|(x, y)| subset(x, y))
+        }
         (Value::Number(e), Value::Number(a)) => e.as_f64() == a.as_f64(),
         (e, a) => e == a,
     }
@@ -286,6 +325,9 @@ mod tests {
             count: None,
         };
         let message = compare("x", &expect, &[json!({"a": 1}), json!({"a": 3})]).expect("differs");
-        assert_eq!(message, "`x`: events differ (- expected, + actual)\n    {\"a\":1}\n  - {\"a\":2}\n  + {\"a\":3}");
+        assert_eq!(
+            message,
+            "`x`: events differ (- expected, + actual)\n    {\"a\":1}\n  - {\"a\":2}\n  + {\"a\":3}"
+        );
     }
 }

@@ -39,7 +39,9 @@ pub fn wire<T: Send + 'static>(
         return (stage, None);
     }
     let (errors, failed) = pipeline.error_output::<T>();
-    let dead = failed.stage(format!("{component}.errors")).map(move |f| record(&f));
+    let dead = failed
+        .stage(format!("{component}.errors"))
+        .map(move |f| record(&f));
     (stage.errors_to(errors), Some(dead))
 }
 

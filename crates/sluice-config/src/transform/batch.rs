@@ -17,7 +17,10 @@ pub struct BatchConfig {
     #[serde(default = "default_max_events")]
     pub max_events: usize,
     /// Emit a batch once its first event has waited this long, full or not. Defaults to `1s`.
-    #[serde(default = "default_linger", deserialize_with = "sluice_connect::duration::deserialize")]
+    #[serde(
+        default = "default_linger",
+        deserialize_with = "sluice_connect::duration::deserialize"
+    )]
     pub linger: Duration,
 }
 
@@ -31,7 +34,11 @@ fn default_linger() -> Duration {
 pub(crate) struct Batch(pub(crate) BatchConfig);
 
 impl Transform for Batch {
-    fn build(&self, input: Flow<Event>, ctx: &TransformContext) -> Result<TransformOutputs, BoxError> {
+    fn build(
+        &self,
+        input: Flow<Event>,
+        ctx: &TransformContext,
+    ) -> Result<TransformOutputs, BoxError> {
         let (stage, errors) = ctx.stage(input);
         let grouped = stage
             .batch(self.0.max_events.max(1), self.0.linger)

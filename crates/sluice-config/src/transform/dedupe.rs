@@ -27,7 +27,10 @@ pub struct DedupeConfig {
     pub cache_size: usize,
     /// Forget a key this long after it was last seen. Defaults to none (only the size bounds
     /// memory).
-    #[serde(default, deserialize_with = "sluice_connect::duration::deserialize_option")]
+    #[serde(
+        default,
+        deserialize_with = "sluice_connect::duration::deserialize_option"
+    )]
     pub ttl: Option<Duration>,
 }
 
@@ -60,7 +63,9 @@ impl Seen {
         self.last.insert(key.clone(), (stamp, now));
         self.order.push_back((stamp, key));
         while self.last.len() > self.size || self.order.len() > 2 * self.size.max(1) {
-            let Some((stamp, key)) = self.order.pop_front() else { break };
+            let Some((stamp, key)) = self.order.pop_front() else {
+                break;
+            };
             // Only the latest stamp of a key counts; older entries are leftovers.
             if self.last.get(&key).is_some_and(|(s, _)| *s == stamp) {
                 self.last.remove(&key);
@@ -71,7 +76,11 @@ impl Seen {
 }
 
 impl Transform for Dedupe {
-    fn build(&self, input: Flow<Event>, ctx: &TransformContext) -> Result<TransformOutputs, BoxError> {
+    fn build(
+        &self,
+        input: Flow<Event>,
+        ctx: &TransformContext,
+    ) -> Result<TransformOutputs, BoxError> {
         let key = self.key.clone();
         let mut seen = Seen {
             last: HashMap::new(),
@@ -112,8 +121,14 @@ mod tests {
         assert!(!seen.check("a".into(), t));
         assert!(seen.check("a".into(), t));
         assert!(!seen.check("b".into(), t));
-        assert!(!seen.check("c".into(), t), "a fell out: only two keys are kept");
+        assert!(
+            !seen.check("c".into(), t),
+            "a fell out: only two keys are kept"
+        );
         assert!(!seen.check("a".into(), t));
-        assert!(!seen.check("c".into(), t + Duration::from_secs(11)), "c expired");
+        assert!(
+            !seen.check("c".into(), t + Duration::from_secs(11)),
+            "c expired"
+        );
     }
 }

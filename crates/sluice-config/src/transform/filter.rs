@@ -22,12 +22,18 @@ pub(crate) struct Filter {
 }
 
 impl Transform for Filter {
-    fn build(&self, input: Flow<Event>, ctx: &TransformContext) -> Result<TransformOutputs, BoxError> {
+    fn build(
+        &self,
+        input: Flow<Event>,
+        ctx: &TransformContext,
+    ) -> Result<TransformOutputs, BoxError> {
         let condition = self.condition.clone();
-        Ok(per_event(input, ctx, move |event: Event| match condition.test(&event) {
-            Ok(true) => Ok(Some(event)),
-            Ok(false) => Ok(None),
-            Err(err) => Err((event, err)),
+        Ok(per_event(input, ctx, move |event: Event| {
+            match condition.test(&event) {
+                Ok(true) => Ok(Some(event)),
+                Ok(false) => Ok(None),
+                Err(err) => Err((event, err)),
+            }
         }))
     }
 }

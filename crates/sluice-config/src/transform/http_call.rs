@@ -48,7 +48,10 @@ pub struct CacheSpec {
     #[serde(default = "default_cache_size")]
     pub size: u64,
     /// How long each is kept. Defaults to `5m`.
-    #[serde(default = "default_cache_ttl", deserialize_with = "sluice_connect::duration::deserialize")]
+    #[serde(
+        default = "default_cache_ttl",
+        deserialize_with = "sluice_connect::duration::deserialize"
+    )]
     pub ttl: Duration,
 }
 
@@ -73,7 +76,10 @@ pub struct BreakerSpec {
     #[serde(default = "default_window")]
     pub window: usize,
     /// How long it stays open. Defaults to `30s`.
-    #[serde(default = "default_open_for", deserialize_with = "sluice_connect::duration::deserialize")]
+    #[serde(
+        default = "default_open_for",
+        deserialize_with = "sluice_connect::duration::deserialize"
+    )]
     pub open_for: Duration,
     /// Trial calls while half-open. Defaults to 3.
     #[serde(default = "default_trials")]
@@ -140,10 +146,14 @@ impl Template {
         while let Some(open) = rest.find("{{") {
             parts.push(Part::Text(rest[..open].to_owned()));
             let after = &rest[open + 2..];
-            let close = after
-                .find("}}")
-                .ok_or_else(|| format!("`{{{{` at character {} is not closed with `}}}}`", text.len() - rest.len() + open + 1))?;
-            let program = Program::compile(after[..close].trim()).map_err(|e| format!("in `{{{{{}}}}}`: {e}", &after[..close]))?;
+            let close = after.find("}}").ok_or_else(|| {
+                format!(
+                    "`{{{{` at character {} is not closed with `}}}}`",
+                    text.len() - rest.len() + open + 1
+                )
+            })?;
+            let program = Program::compile(after[..close].trim())
+                .map_err(|e| format!("in `{{{{{}}}}}`: {e}", &after[..close]))?;
             parts.push(Part::Expr(program));
             rest = &after[close + 2..];
         }
@@ -208,15 +218,23 @@ pub(crate) struct HttpCall {
 pub(crate) fn target_path(text: &str) -> Result<Vec<String>, String> {
     let trimmed = text.trim();
     let Some(rest) = trimmed.strip_prefix('.') else {
-        return Err(format!("`{text}` is not a path; write it like `.response` or `.user.profile`"));
+        return Err(format!(
+            "`{text}` is not a path; write it like `.response` or `.user.profile`"
+        ));
     };
     if rest.is_empty() {
         return Ok(Vec::new());
     }
     rest.split('.')
         .map(|k| {
-            if k.is_empty() || !k.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
-                Err(format!("`{text}` is not a path; write it like `.response` or `.user.profile`"))
+            if k.is_empty()
+                || !k
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+            {
+                Err(format!(
+                    "`{text}` is not a path; write it like `.response` or `.user.profile`"
+                ))
             } else {
                 Ok(k.to_owned())
             }
@@ -229,7 +247,11 @@ impl Transform for HttpCall {
         true
     }
 
-    fn build(&self, input: Flow<Event>, ctx: &TransformContext) -> Result<TransformOutputs, BoxError> {
+    fn build(
+        &self,
+        input: Flow<Event>,
+        ctx: &TransformContext,
+    ) -> Result<TransformOutputs, BoxError> {
         let client = sluice_connect::http_client(Duration::from_secs(300))?;
         let mut policy = ctx.policy.clone();
         if let Some(b) = &self.config.circuit_breaker {
@@ -339,7 +361,11 @@ fn set(value: &mut Value, path: &[String], answer: Value) {
         *value = Value::Object(serde_json::Map::new());
     }
     if let Value::Object(map) = value {
-        set(map.entry(first.clone()).or_insert(Value::Null), rest, answer);
+        set(
+            map.entry(first.clone()).or_insert(Value::Null),
+            rest,
+            answer,
+        );
     }
 }
 
@@ -358,7 +384,10 @@ mod tests {
 
     #[test]
     fn targets_are_dotted_paths() {
-        assert_eq!(target_path(".user.profile"), Ok(vec!["user".to_owned(), "profile".to_owned()]));
+        assert_eq!(
+            target_path(".user.profile"),
+            Ok(vec!["user".to_owned(), "profile".to_owned()])
+        );
         assert!(target_path("user").is_err());
     }
 }

@@ -21,12 +21,19 @@ pub(crate) struct Jq {
 }
 
 impl Transform for Jq {
-    fn build(&self, input: Flow<Event>, ctx: &TransformContext) -> Result<TransformOutputs, BoxError> {
+    fn build(
+        &self,
+        input: Flow<Event>,
+        ctx: &TransformContext,
+    ) -> Result<TransformOutputs, BoxError> {
         let program = self.program.clone();
         Ok(per_event(input, ctx, move |event: Event| {
             let mut outputs = Vec::with_capacity(1);
             match program.each(&event, &mut |value| outputs.push(value)) {
-                Ok(()) => Ok(outputs.into_iter().map(|value| event.derive(value)).collect::<Vec<_>>()),
+                Ok(()) => Ok(outputs
+                    .into_iter()
+                    .map(|value| event.derive(value))
+                    .collect::<Vec<_>>()),
                 Err(err) => Err((event, err)),
             }
         }))

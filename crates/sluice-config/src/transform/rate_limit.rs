@@ -27,7 +27,10 @@ pub struct RateLimitConfig {
     /// Events allowed per `per`.
     pub rate: u32,
     /// The period of `rate`. Defaults to `1s`.
-    #[serde(default = "default_per", deserialize_with = "sluice_connect::duration::deserialize")]
+    #[serde(
+        default = "default_per",
+        deserialize_with = "sluice_connect::duration::deserialize"
+    )]
     pub per: Duration,
     /// Events allowed at once after a quiet spell. Defaults to 1.
     #[serde(default = "default_burst")]
@@ -47,13 +50,17 @@ fn default_burst() -> u32 {
 pub(crate) struct Limit(pub(crate) RateLimitConfig);
 
 impl Transform for Limit {
-    fn build(&self, input: Flow<Event>, ctx: &TransformContext) -> Result<TransformOutputs, BoxError> {
+    fn build(
+        &self,
+        input: Flow<Event>,
+        ctx: &TransformContext,
+    ) -> Result<TransformOutputs, BoxError> {
         let limit = RateLimit::new(self.0.rate, self.0.per).burst(self.0.burst);
         let (stage, errors) = ctx.stage(input);
         let limited = match self.0.on_excess {
-            Excess::Wait => stage
-                .rate_limit(limit)
-                .call(1, |event: &Event| std::future::ready(Ok::<_, BoxError>(event.clone()))),
+            Excess::Wait => stage.rate_limit(limit).call(1, |event: &Event| {
+                std::future::ready(Ok::<_, BoxError>(event.clone()))
+            }),
             Excess::Drop => stage.filter(move |_| limit.try_acquire()),
         };
         Ok(TransformOutputs::main(limited, errors))

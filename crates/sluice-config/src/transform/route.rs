@@ -39,7 +39,11 @@ impl Transform for Route {
         false
     }
 
-    fn build(&self, input: Flow<Event>, ctx: &TransformContext) -> Result<TransformOutputs, BoxError> {
+    fn build(
+        &self,
+        input: Flow<Event>,
+        ctx: &TransformContext,
+    ) -> Result<TransformOutputs, BoxError> {
         let conditions: Vec<Program> = self.routes.iter().map(|(_, p)| p.clone()).collect();
         let unmatched = conditions.len();
         let tag = move |event: Event| {
@@ -58,7 +62,11 @@ impl Transform for Route {
             let mut tagged = Vec::with_capacity(lanes.len());
             let mut event = Some(event);
             for (k, lane) in lanes.into_iter().enumerate() {
-                let copy = if k == last { event.take() } else { event.clone() };
+                let copy = if k == last {
+                    event.take()
+                } else {
+                    event.clone()
+                };
                 if let Some(copy) = copy {
                     tagged.push((lane, copy));
                 }
@@ -79,7 +87,9 @@ impl Transform for Route {
             .into_iter()
             .zip(lanes)
             .map(|(name, lane)| {
-                let flow = lane.stage(format!("{}.{name}", ctx.name)).map(|(_, event)| event);
+                let flow = lane
+                    .stage(format!("{}.{name}", ctx.name))
+                    .map(|(_, event)| event);
                 (name, flow)
             })
             .collect();

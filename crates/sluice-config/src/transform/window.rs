@@ -60,20 +60,32 @@ pub struct WindowConfig {
     /// `tumbling`, `sliding` or `session`.
     pub kind: WindowKind,
     /// Window length (tumbling, sliding).
-    #[serde(default, deserialize_with = "sluice_connect::duration::deserialize_option")]
+    #[serde(
+        default,
+        deserialize_with = "sluice_connect::duration::deserialize_option"
+    )]
     pub size: Option<Duration>,
     /// How often a sliding window starts.
-    #[serde(default, deserialize_with = "sluice_connect::duration::deserialize_option")]
+    #[serde(
+        default,
+        deserialize_with = "sluice_connect::duration::deserialize_option"
+    )]
     pub slide: Option<Duration>,
     /// Silence that ends a session.
-    #[serde(default, deserialize_with = "sluice_connect::duration::deserialize_option")]
+    #[serde(
+        default,
+        deserialize_with = "sluice_connect::duration::deserialize_option"
+    )]
     pub gap: Option<Duration>,
     /// A jq expression giving the event's time: an RFC 3339 string or seconds since the epoch.
     /// Defaults to none: processing time.
     #[serde(default)]
     pub time: Option<String>,
     /// In event time, how far behind the latest event an event may arrive. Defaults to `0s`.
-    #[serde(default, deserialize_with = "sluice_connect::duration::deserialize_option")]
+    #[serde(
+        default,
+        deserialize_with = "sluice_connect::duration::deserialize_option"
+    )]
     pub allowed_lateness: Option<Duration>,
     /// A jq expression grouping events; each group has its own windows. Defaults to one group.
     #[serde(default)]
@@ -102,7 +114,9 @@ impl Op {
         const EXPECTED: &str = "expected `count` or one of `sum`, `avg`, `min`, `max`, `first`, `last`, `collect` with a jq expression, like `{ avg: .latency_ms }`";
         match spec {
             AggregateSpec::Named(name) if name == "count" => Ok(Op::Count),
-            AggregateSpec::Named(other) => Err(format!("`{other}` is not an aggregate; {EXPECTED}")),
+            AggregateSpec::Named(other) => {
+                Err(format!("`{other}` is not an aggregate; {EXPECTED}"))
+            }
             AggregateSpec::Of(map) => {
                 let mut entries = map.iter();
                 let (Some((op, code)), None) = (entries.next(), entries.next()) else {
@@ -273,7 +287,9 @@ pub(crate) fn millis(value: &Value) -> Result<i64, String> {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .ok_or_else(|| format!("`{s}` is not an RFC 3339 time (like 2026-01-01T12:00:00Z)")),
-        other => Err(format!("{other} is not a time; expected an RFC 3339 string or seconds since the epoch")),
+        other => Err(format!(
+            "{other} is not a time; expected an RFC 3339 string or seconds since the epoch"
+        )),
     }
 }
 
@@ -301,7 +317,11 @@ struct Keyed {
 }
 
 impl Transform for Windowing {
-    fn build(&self, input: Flow<Event>, ctx: &TransformContext) -> Result<TransformOutputs, BoxError> {
+    fn build(
+        &self,
+        input: Flow<Event>,
+        ctx: &TransformContext,
+    ) -> Result<TransformOutputs, BoxError> {
         let (stage, errors) = ctx.stage(input);
         let (time, group_by) = (self.time.clone(), self.group_by.clone());
         let keyed = stage.try_flat_map(move |event: Event| {
@@ -327,7 +347,9 @@ impl Transform for Windowing {
             WindowKind::Session => Window::session(self.size),
         };
         if self.time.is_some() {
-            window = window.event_time(|k: &Keyed| k.time).allowed_lateness(self.allowed_lateness);
+            window = window
+                .event_time(|k: &Keyed| k.time)
+                .allowed_lateness(self.allowed_lateness);
         }
         let grouped = self.group_by.is_some();
         let aggregates = KeyedAggregates(self.aggregates.clone());
@@ -342,7 +364,10 @@ impl Transform for Windowing {
                 out.insert("start".into(), rfc3339(w.start));
                 out.insert("end".into(), rfc3339(w.end));
                 if grouped {
-                    out.insert("key".into(), serde_json::from_str(&w.key).unwrap_or(Value::Null));
+                    out.insert(
+                        "key".into(),
+                        serde_json::from_str(&w.key).unwrap_or(Value::Null),
+                    );
                 }
                 out.insert("count".into(), Value::from(w.count));
                 out.extend(w.value);

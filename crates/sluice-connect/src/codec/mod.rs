@@ -45,7 +45,7 @@ pub struct Record {
 pub enum DecodeError {
     /// Not valid JSON.
     #[error("invalid JSON: {0}")]
-    Json(#[source] serde_json::Error),
+    Json(serde_json::Error),
     /// Not a valid CSV row.
     #[error("invalid CSV: {0}")]
     Csv(String),

@@ -44,7 +44,13 @@ pub struct BuiltSink {
 /// Attaches `sink` to `input` as a stage named after the component.
 pub(crate) fn attach(input: Flow<Event>, ctx: &SinkContext, sink: impl Sink<Event>) -> BuiltSink {
     let stage = input.stage(&ctx.name).policy(ctx.policy.clone());
-    let (stage, errors) = dead_letter::wire(stage, &ctx.pipeline, &ctx.name, ctx.errors_wired, dead_letter::from_event);
+    let (stage, errors) = dead_letter::wire(
+        stage,
+        &ctx.pipeline,
+        &ctx.name,
+        ctx.errors_wired,
+        dead_letter::from_event,
+    );
     stage.sink(sink);
     BuiltSink { errors }
 }

@@ -10,8 +10,8 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::stream::FuturesUnordered;
 use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 
 use crate::ack::AckToken;
@@ -142,7 +142,9 @@ fn boxed<U, E: Into<BoxError>>(result: Result<U, E>) -> Result<U, BoxError> {
 /// Starts the call of one item under the stage's policy.
 fn plain<T, U, E, Fut>(
     f: impl Fn(&T) -> Fut + Send + Sync + 'static,
-) -> impl FnOnce(&StageCtx<T>) -> Box<dyn Fn(T) -> BoxFuture<'static, Called<T, U>> + Send> + Send + 'static
+) -> impl FnOnce(&StageCtx<T>) -> Box<dyn Fn(T) -> BoxFuture<'static, Called<T, U>> + Send>
++ Send
++ 'static
 where
     T: Send + Sync + 'static,
     U: Send + 'static,
@@ -168,7 +170,9 @@ fn cached<T, K, U, E, Fut>(
     cache: Cache<K, U>,
     key: impl Fn(&T) -> K + Send + Sync + 'static,
     f: impl Fn(&T) -> Fut + Send + Sync + 'static,
-) -> impl FnOnce(&StageCtx<T>) -> Box<dyn Fn(T) -> BoxFuture<'static, Called<T, U>> + Send> + Send + 'static
+) -> impl FnOnce(&StageCtx<T>) -> Box<dyn Fn(T) -> BoxFuture<'static, Called<T, U>> + Send>
++ Send
++ 'static
 where
     T: Send + Sync + 'static,
     K: Hash + Eq + Send + Sync + 'static,
@@ -183,7 +187,12 @@ where
         let misses = metrics.counter("sluice_stage_cache_misses_total");
         Box::new(move |item: T| {
             let (f, key, cache) = (Arc::clone(&f), Arc::clone(&key), cache.clone());
-            let (policy, metrics, hits, misses) = (policy.clone(), metrics.clone(), hits.clone(), misses.clone());
+            let (policy, metrics, hits, misses) = (
+                policy.clone(),
+                metrics.clone(),
+                hits.clone(),
+                misses.clone(),
+            );
             Box::pin(async move {
                 let mut call = |x: &T| f(x).map(boxed::<U, E>);
                 let lookup = policy.execute(&item, &mut call, &metrics);
@@ -203,7 +212,11 @@ impl<T: Send + Sync + 'static> Stage<T> {
     /// Calls `f` for each item with up to `concurrency` calls in flight, under the stage's
     /// policies; results keep the input order. `f` borrows the item to *start* the call and
     /// returns a future that owns what it needs, so retries can call it again.
-    pub fn call<U, E, Fut>(self, concurrency: usize, f: impl Fn(&T) -> Fut + Send + Sync + 'static) -> Flow<U>
+    pub fn call<U, E, Fut>(
+        self,
+        concurrency: usize,
+        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
+    ) -> Flow<U>
     where
         U: Send + 'static,
         E: Into<BoxError>,
@@ -223,7 +236,13 @@ impl<T: Send + Sync + 'static> Stage<T> {
         E: Into<BoxError>,
         Fut: Future<Output = Result<U, E>> + Send + 'static,
     {
-        self.calls("call_unordered", concurrency, false, plain(f), |_, answer| answer)
+        self.calls(
+            "call_unordered",
+            concurrency,
+            false,
+            plain(f),
+            |_, answer| answer,
+        )
     }
 
     /// Like [`call`](Self::call), then `merge` combines each item with its answer (an
@@ -259,7 +278,13 @@ impl<T: Send + Sync + 'static> Stage<T> {
         E: Into<BoxError>,
         Fut: Future<Output = Result<U, E>> + Send + 'static,
     {
-        self.calls("call_cached", concurrency, true, cached(cache, key, f), |_, answer| answer)
+        self.calls(
+            "call_cached",
+            concurrency,
+            true,
+            cached(cache, key, f),
+            |_, answer| answer,
+        )
     }
 
     /// [`enrich`](Self::enrich) with answers cached by `key`, as in
@@ -279,7 +304,13 @@ impl<T: Send + Sync + 'static> Stage<T> {
         E: Into<BoxError>,
         Fut: Future<Output = Result<U, E>> + Send + 'static,
     {
-        self.calls("enrich_cached", concurrency, true, cached(cache, key, f), merge)
+        self.calls(
+            "enrich_cached",
+            concurrency,
+            true,
+            cached(cache, key, f),
+            merge,
+        )
     }
 
     fn calls<U: Send + 'static, V: Send + 'static>(
@@ -287,7 +318,9 @@ impl<T: Send + Sync + 'static> Stage<T> {
         kind: &'static str,
         concurrency: usize,
         ordered: bool,
-        launcher: impl FnOnce(&StageCtx<T>) -> Box<dyn Fn(T) -> BoxFuture<'static, Called<T, U>> + Send> + Send + 'static,
+        launcher: impl FnOnce(&StageCtx<T>) -> Box<dyn Fn(T) -> BoxFuture<'static, Called<T, U>> + Send>
+        + Send
+        + 'static,
         merge: impl FnMut(T, U) -> V + Send + 'static,
     ) -> Flow<V> {
         let (tx, out) = self.output();

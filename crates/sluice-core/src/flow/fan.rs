@@ -99,6 +99,39 @@ impl<T: Send + 'static> Stage<T> {
         self.route(n, move |item| lane_of(&key(item), n))
     }
 
+    /// Interleaves this stage's input with `others` as items arrive (fan-in); see
+    /// [`Flow::merge`].
+    pub fn merge(self, others: impl IntoIterator<Item = Flow<T>>) -> Flow<T> {
+        let pipeline = self.flow.pipeline.clone();
+        let others: Vec<Receiver<T>> = others
+            .into_iter()
+            .map(|f| {
+                pipeline.absorb(&f.pipeline);
+                f.rx
+            })
+            .collect();
+        let (tx, out) = self.output();
+        self.spawn("merge", move |ctx, rx| async move {
+            let inputs = std::iter::once(rx).chain(others).map(|rx| {
+                futures::stream::unfold(
+                    rx,
+                    |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
+                )
+                .boxed()
+            });
+            let mut merged = futures::stream::select_all(inputs);
+            while let Some(batch) = merged.next().await {
+                let n = batch.len();
+                ctx.metrics.received(n);
+                ctx.metrics.emitted(n);
+                if tx.send(batch).await.is_err() {
+                    break;
+                }
+            }
+        });
+        out
+    }
+
     fn outputs(&self, n: usize) -> (Vec<Sender<T>>, Vec<Flow<T>>)
     where
         T: Send + 'static,
@@ -187,34 +220,7 @@ impl<T: Send + 'static> Flow<T> {
     pub fn merge(flows: impl IntoIterator<Item = Flow<T>>) -> Flow<T> {
         let mut flows = flows.into_iter();
         let first = flows.next().expect("merge needs at least one flow");
-        let pipeline = first.pipeline.clone();
-        let others: Vec<Receiver<T>> = flows
-            .map(|f| {
-                pipeline.absorb(&f.pipeline);
-                f.rx
-            })
-            .collect();
-        let stage = first.stage("merge");
-        let (tx, out) = stage.output();
-        stage.spawn("merge", move |ctx, rx| async move {
-            let inputs = std::iter::once(rx).chain(others).map(|rx| {
-                futures::stream::unfold(
-                    rx,
-                    |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
-                )
-                .boxed()
-            });
-            let mut merged = futures::stream::select_all(inputs);
-            while let Some(batch) = merged.next().await {
-                let n = batch.len();
-                ctx.metrics.received(n);
-                ctx.metrics.emitted(n);
-                if tx.send(batch).await.is_err() {
-                    break;
-                }
-            }
-        });
-        out
+        first.stage("merge").merge(flows)
     }
 
     /// Merges this flow with `other`; see [`Flow::merge`].

@@ -90,7 +90,10 @@ impl Policy {
 
     /// Narrows retrying to errors for which `predicate` is true (with no retry set, nothing is
     /// retried either way).
-    pub fn retry_if(mut self, predicate: impl Fn(&ItemError) -> bool + Send + Sync + 'static) -> Policy {
+    pub fn retry_if(
+        mut self,
+        predicate: impl Fn(&ItemError) -> bool + Send + Sync + 'static,
+    ) -> Policy {
         self.retry = self.retry.map(|r| r.retry_if(predicate));
         self
     }

@@ -1,0 +1,37 @@
+//! `sluice`: runs declarative pipelines (`run`), checks them (`validate`), draws them (`graph`)
+//! and runs the unit tests written beside them (`test`).
+
+mod admin;
+mod cli;
+mod progress;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// A faster allocator: pipelines allocate many small, short-lived values.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    telemetry::init(args.log_format, args.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::execute(args)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
