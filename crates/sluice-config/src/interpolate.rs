@@ -43,12 +43,7 @@ pub fn interpolate(
             None => (inner, None),
         };
         let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            errors.push((
-                place,
-                format!("`${{{inner}}}` is not a variable; names are letters, digits and `_`"),
-            ));
-        } else {
+        if valid {
             match (lookup(name), default) {
                 (Some(value), _) => out.push_str(&value),
                 (None, Some(default)) => out.push_str(default),
@@ -57,6 +52,11 @@ pub fn interpolate(
                     format!("environment variable `{name}` is not set; set it, or give a default: `${{{name}:-value}}`"),
                 )),
             }
+        } else {
+            errors.push((
+                place,
+                format!("`${{{inner}}}` is not a variable; names are letters, digits and `_`"),
+            ));
         }
         consumed += at + 2 + end + 1;
         rest = &body[end + 1..];

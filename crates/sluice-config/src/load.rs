@@ -56,6 +56,10 @@ pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
     let spec = PipelineSpec::from_node(file, &root, &mut problems);
     let mut instances = Vec::new();
     for c in &spec.components {
+        if c.type_name.is_empty() {
+            instances.push(None);
+            continue;
+        }
         let Some(parse) = registry::find(c.kind, &c.type_name) else {
             let hint = match did_you_mean(&c.type_name, registry::names(c.kind)) {
                 Some(close) => format!("did you mean `{close}`?"),

@@ -334,8 +334,14 @@ fn explain(message: &str) -> String {
         let field = rest.split('`').next().unwrap_or(rest);
         return format!("missing key `{field}`");
     }
-    if let Some(rest) = message.strip_prefix("invalid type: ") {
-        return format!("found {}", rest.replace(", expected", "; expected"));
+    if let Some(rest) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+    {
+        let (found, expected) = rest
+            .split_once(", expected ")
+            .unwrap_or((rest, "something else"));
+        return format!("found {found}; expected {}", plain_type(expected));
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let (found, expected) = rest.split_once("`, expected").unwrap_or((rest, ""));
@@ -354,6 +360,18 @@ fn explain(message: &str) -> String {
         return out;
     }
     message.to_owned()
+}
+
+/// Serde's type names in the words of a configuration file.
+fn plain_type(expected: &str) -> &str {
+    match expected {
+        "usize" | "u8" | "u16" | "u32" | "u64" | "i32" | "i64" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" | "bool" => "`true` or `false`",
+        "a sequence" => "a list",
+        "a map" => "a mapping",
+        other => other,
+    }
 }
 
 fn loc(l: &serde_saphyr::Location) -> Loc {
@@ -481,7 +499,7 @@ mod tests {
         let node = Node::parse("condition: x\nretry: {max_attempts: lots}\n").expect("yaml");
         let (at, path, message) = node.deserialize::<Component>("t").expect_err("type");
         assert_eq!((at.line, path.as_str()), (2, "t.retry.max_attempts"));
-        assert_eq!(message, "found string \"lots\"; expected u32");
+        assert_eq!(message, "found string \"lots\"; expected a whole number");
     }
 
     #[test]

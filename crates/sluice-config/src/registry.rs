@@ -126,7 +126,7 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
     }),
     (Kind::Transform, "window", |s| {
         let c: window::WindowConfig = options(s)?;
-        Ok(transform(windowing(s, c)?))
+        Ok(transform(windowing(s, &c)?))
     }),
     (Kind::Transform, "dedupe", |s| {
         let c: dedupe::DedupeConfig = options(s)?;
@@ -240,7 +240,7 @@ fn program(spec: &ComponentSpec, key: &str, code: &str) -> Result<Program, Probl
     Program::compile(code).map_err(|e| problem(spec, key, format!("invalid jq: {e}")))
 }
 
-fn windowing(spec: &ComponentSpec, c: window::WindowConfig) -> Result<window::Windowing, Problem> {
+fn windowing(spec: &ComponentSpec, c: &window::WindowConfig) -> Result<window::Windowing, Problem> {
     use window::WindowKind as W;
     let required = |key: &str, value: Option<std::time::Duration>| {
         value.ok_or_else(|| {

@@ -376,6 +376,8 @@ fn component(
         ));
         return None;
     }
+    // A component without a usable type is kept with an empty type (which the loader skips),
+    // so the components reading it are not reported as well.
     let (type_name, type_at) = match node.get("type") {
         Some(t) => match t.as_str() {
             Some(s) => (s.to_owned(), t.at),
@@ -385,7 +387,7 @@ fn component(
                     &format!("{path}.type"),
                     format!("found {}; expected the name of a {kind} type", t.kind()),
                 ));
-                return None;
+                (String::new(), t.at)
             }
         },
         None => {
@@ -394,7 +396,7 @@ fn component(
                 &path,
                 format!("missing key `type`: which kind of {kind} is `{name}`?"),
             ));
-            return None;
+            (String::new(), node.at)
         }
     };
     let mut inputs = Vec::new();

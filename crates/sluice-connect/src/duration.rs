@@ -27,8 +27,8 @@ pub fn deserialize_option<'de, D: Deserializer<'de>>(
 
 /// Parses `text` as a duration, with a message that says what is expected.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        format!("`{text}` is not a duration ({e}); write it like `250ms`, `10s` or `1m 30s`")
+    humantime::parse_duration(text.trim()).map_err(|_| {
+        format!("`{text}` is not a duration; write it like `250ms`, `10s` or `1m 30s`")
     })
 }
 
@@ -41,10 +41,9 @@ mod tests {
         assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse("1m 30s"), Ok(Duration::from_secs(90)));
         let err = parse("10 parsecs").expect_err("not a unit");
-        assert!(err.starts_with("`10 parsecs` is not a duration"), "{err}");
-        assert!(
-            err.ends_with("write it like `250ms`, `10s` or `1m 30s`"),
-            "{err}"
+        assert_eq!(
+            err,
+            "`10 parsecs` is not a duration; write it like `250ms`, `10s` or `1m 30s`"
         );
     }
 }

@@ -37,7 +37,13 @@ async fn reads_globbed_files_in_order_and_dead_letters_bad_lines() {
     let built = source(&pattern, Codec::Json)
         .build(&ctx(&p, "in", true))
         .expect("built");
-    assert_eq!(built.progress.as_ref().map(|p| p.total()), Some(32));
+    assert_eq!(
+        built
+            .progress
+            .as_ref()
+            .map(sluice_connect::source::Progress::total),
+        Some(32)
+    );
     let dead = tokio::spawn(built.errors.expect("wired").collect());
     let events: Vec<Event> = built.events.collect().await.expect("ran");
     let values: Vec<_> = events.iter().map(|e| e.value()["n"].clone()).collect();

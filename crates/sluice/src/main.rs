@@ -1,6 +1,9 @@
 //! `sluice`: runs declarative pipelines (`run`), checks them (`validate`), draws them (`graph`)
 //! and runs the unit tests written beside them (`test`).
 
+// The command prints reports and problems on standard error: that is its interface.
+#![allow(clippy::print_stderr)]
+
 mod admin;
 mod cli;
 mod progress;

@@ -33,9 +33,11 @@ impl JaqProgram {
         let offset = |s: &str| {
             let start = code.as_ptr() as usize;
             let at = s.as_ptr() as usize;
-            (at >= start && at <= start + code.len())
-                .then(|| at - start)
-                .unwrap_or(0)
+            if at >= start && at <= start + code.len() {
+                at - start
+            } else {
+                0
+            }
         };
         let modules = loader
             .load(&arena, File { code, path: () })

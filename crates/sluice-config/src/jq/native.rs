@@ -187,7 +187,9 @@ fn builtin(name: &str, arity: usize) -> Option<Builtin> {
 /// Translates `code` if it is within the native subset.
 pub(crate) fn compile(code: &str) -> Option<Expr> {
     let tokens = Lexer::new(code).lex().ok()?;
-    let term = Parser::new(&tokens).parse(|p| p.term()).ok()?;
+    let term = Parser::new(&tokens)
+        .parse(jaq_core::load::Parser::term)
+        .ok()?;
     translate(&term)
 }
 

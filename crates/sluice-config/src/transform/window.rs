@@ -201,10 +201,8 @@ impl Aggregate<Event> for Aggregates {
                         *best = Some(v);
                     }
                 }
-                (Op::First(p), State::Best(best)) => {
-                    if best.is_none() {
-                        *best = Some(first_output(p, event));
-                    }
+                (Op::First(p), State::Best(best)) if best.is_none() => {
+                    *best = Some(first_output(p, event));
                 }
                 (Op::Last(p), State::Best(best)) => *best = Some(first_output(p, event)),
                 (Op::Collect(p), State::Collect(items)) => items.push(first_output(p, event)),
@@ -224,13 +222,15 @@ impl Aggregate<Event> for Aggregates {
                 }
                 (State::Collect(a), State::Collect(b)) => a.extend(b),
                 (State::Best(a), State::Best(b)) => {
-                    let keep_b = match (&*a, &b, op) {
-                        (_, None, _) => false,
-                        (None, Some(_), _) => true,
-                        (Some(x), Some(y), Op::Min(_)) => order(y, x).is_lt(),
-                        (Some(x), Some(y), Op::Max(_)) => order(y, x).is_gt(),
-                        (Some(_), Some(_), Op::Last(_)) => true,
-                        _ => false,
+                    let keep_b = match (&*a, &b) {
+                        (_, None) => false,
+                        (None, Some(_)) => true,
+                        (Some(x), Some(y)) => match op {
+                            Op::Min(_) => order(y, x).is_lt(),
+                            Op::Max(_) => order(y, x).is_gt(),
+                            Op::Last(_) => true,
+                            _ => false,
+                        },
                     };
                     if keep_b {
                         *a = b;

@@ -165,7 +165,7 @@ impl Checkpoints {
                 state.last_write = Instant::now();
             }
             Err(err) => {
-                tracing::error!(path = %self.path.display(), %err, "cannot write checkpoint")
+                tracing::error!(path = %self.path.display(), %err, "cannot write checkpoint");
             }
         }
     }

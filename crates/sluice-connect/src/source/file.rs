@@ -217,7 +217,7 @@ impl Reader {
             match self.open(&path) {
                 Ok(input) => inputs.push(input),
                 Err(err) => {
-                    tracing::error!(source = %self.source, file = %path.display(), %err, "cannot open")
+                    tracing::error!(source = %self.source, file = %path.display(), %err, "cannot open");
                 }
             }
         }

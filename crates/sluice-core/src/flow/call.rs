@@ -139,12 +139,13 @@ fn boxed<U, E: Into<BoxError>>(result: Result<U, E>) -> Result<U, BoxError> {
     result.map_err(Into::into)
 }
 
+/// Starts the call of one item; made when the stage starts, from its context.
+type Launch<T, U> = Box<dyn Fn(T) -> BoxFuture<'static, Called<T, U>> + Send>;
+
 /// Starts the call of one item under the stage's policy.
 fn plain<T, U, E, Fut>(
     f: impl Fn(&T) -> Fut + Send + Sync + 'static,
-) -> impl FnOnce(&StageCtx<T>) -> Box<dyn Fn(T) -> BoxFuture<'static, Called<T, U>> + Send>
-+ Send
-+ 'static
+) -> impl FnOnce(&StageCtx<T>) -> Launch<T, U> + Send + 'static
 where
     T: Send + Sync + 'static,
     U: Send + 'static,
@@ -170,9 +171,7 @@ fn cached<T, K, U, E, Fut>(
     cache: Cache<K, U>,
     key: impl Fn(&T) -> K + Send + Sync + 'static,
     f: impl Fn(&T) -> Fut + Send + Sync + 'static,
-) -> impl FnOnce(&StageCtx<T>) -> Box<dyn Fn(T) -> BoxFuture<'static, Called<T, U>> + Send>
-+ Send
-+ 'static
+) -> impl FnOnce(&StageCtx<T>) -> Launch<T, U> + Send + 'static
 where
     T: Send + Sync + 'static,
     K: Hash + Eq + Send + Sync + 'static,
@@ -318,9 +317,7 @@ impl<T: Send + Sync + 'static> Stage<T> {
         kind: &'static str,
         concurrency: usize,
         ordered: bool,
-        launcher: impl FnOnce(&StageCtx<T>) -> Box<dyn Fn(T) -> BoxFuture<'static, Called<T, U>> + Send>
-        + Send
-        + 'static,
+        launcher: impl FnOnce(&StageCtx<T>) -> Launch<T, U> + Send + 'static,
         merge: impl FnMut(T, U) -> V + Send + 'static,
     ) -> Flow<V> {
         let (tx, out) = self.output();

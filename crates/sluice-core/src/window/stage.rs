@@ -44,10 +44,40 @@ impl<A> Open<A> {
     }
 }
 
+/// The keys of one fixed window in the order they first appeared, so results come out in the
+/// same order on every run.
+struct Groups<K, A> {
+    index: HashMap<K, usize>,
+    open: Vec<(K, Open<A>)>,
+}
+
+impl<K, A> Default for Groups<K, A> {
+    fn default() -> Self {
+        Groups {
+            index: HashMap::new(),
+            open: Vec::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, A> Groups<K, A> {
+    fn get(&mut self, key: &K, init: impl FnOnce() -> Open<A>) -> &mut Open<A> {
+        let slot = match self.index.get(key) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(key.clone(), self.open.len());
+                self.open.push((key.clone(), init()));
+                self.open.len() - 1
+            }
+        };
+        &mut self.open[slot].1
+    }
+}
+
 /// Open windows, by shape.
 enum State<K, A> {
     /// Tumbling and sliding windows, ordered by (end, start).
-    Fixed(BTreeMap<(i64, i64), HashMap<K, Open<A>>>),
+    Fixed(BTreeMap<(i64, i64), Groups<K, A>>),
     /// Sessions per key, and the keys to check at each end time.
     Sessions {
         open: HashMap<K, Vec<(Span, Open<A>)>>,
@@ -148,8 +178,7 @@ impl<T, K: Hash + Eq + Clone, A: Aggregate<T>> Windows<T, K, A> {
             let open = windows
                 .entry((span.end, span.start))
                 .or_default()
-                .entry(key.clone())
-                .or_insert_with(|| Open {
+                .get(key, || Open {
                     acc: self.aggregate.init(),
                     count: 0,
                     acks: Vec::new(),
@@ -213,7 +242,7 @@ impl<T, K: Hash + Eq + Clone, A: Aggregate<T>> Windows<T, K, A> {
                     if end > up_to {
                         break;
                     }
-                    for (key, open) in entry.remove() {
+                    for (key, open) in entry.remove().open {
                         out.push(
                             WindowResult {
                                 key,
