@@ -93,6 +93,15 @@ impl Event {
         }
     }
 
+    /// A new event from JSON text known to be valid, with the same origin as this one.
+    pub fn derive_raw(&self, raw: Bytes) -> Event {
+        Event {
+            raw: Some(raw),
+            value: OnceLock::new(),
+            origin: self.origin.clone(),
+        }
+    }
+
     /// Sets where the event came from.
     pub fn with_origin(mut self, origin: Arc<Origin>) -> Event {
         self.origin = Some(origin);

@@ -38,7 +38,7 @@ impl fmt::Display for JqError {
 }
 
 enum Engine {
-    Native(native::Expr),
+    Native(native::Native),
     Jaq(jaq::JaqProgram),
 }
 
@@ -99,6 +99,43 @@ impl Program {
         }
     }
 
+    /// Runs the program on `event`, which it may consume: each output becomes an event with the
+    /// same origin. On failure the event comes back, as it was, with the reason.
+    pub fn apply(&self, mut event: Event) -> Result<Vec<Event>, (Event, String)> {
+        let Engine::Native(program) = &*self.engine else {
+            let mut values = Vec::with_capacity(1);
+            return match self.each(&event, &mut |v| values.push(v)) {
+                Ok(()) => Ok(values.into_iter().map(|v| event.derive(v)).collect()),
+                Err(err) => Err((event, err)),
+            };
+        };
+        if let Some(raw) = event.raw()
+            && let Some(edited) = native::edit_raw(program, raw)
+        {
+            return match edited {
+                Ok(text) => Ok(vec![event.derive_raw(bytes::Bytes::from(text))]),
+                Err(err) => Err((event, err)),
+            };
+        }
+        // The input is changed in place; keep a cheap way back to it for a failure.
+        let original = match event.raw() {
+            Some(raw) => Original::Raw(raw.clone()),
+            None => Original::Value(event.value().clone()),
+        };
+        let input = event.take_value();
+        let mut values = Vec::with_capacity(1);
+        match native::run_owned(program, input, &mut |v| values.push(v)) {
+            Ok(()) => Ok(values.into_iter().map(|v| event.derive(v)).collect()),
+            Err(err) => {
+                let restored = match original {
+                    Original::Raw(raw) => event.derive_raw(raw),
+                    Original::Value(value) => event.derive(value),
+                };
+                Err((restored, err))
+            }
+        }
+    }
+
     /// Whether the program's first output is truthy (neither `false` nor `null`); no output
     /// counts as false.
     pub fn test(&self, event: &Event) -> Result<bool, String> {
@@ -113,6 +150,12 @@ impl Program {
             }
         }
     }
+}
+
+/// How to give a failed event back after its value was consumed.
+enum Original {
+    Raw(bytes::Bytes),
+    Value(Value),
 }
 
 /// jq's truth: everything but `false` and `null`.

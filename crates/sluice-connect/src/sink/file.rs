@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use sluice_core::{BoxError, Flow, Sink, WriteError};
-use tokio::io::AsyncWriteExt;
+use std::io::Write;
 
 use super::{BuiltSink, SinkContext, attach};
 use crate::codec::Encoding;
@@ -39,40 +39,34 @@ pub struct FileSink {
     pub sync: bool,
 }
 
+/// Writes happen on tokio's blocking threads, one `write_all` per batch (tokio's own file
+/// type would cut a batch into many small blocking writes).
 struct Writer {
     config: FileSink,
-    file: Option<tokio::fs::File>,
+    /// The open file, lent to the blocking thread during a write.
+    file: Option<std::fs::File>,
+    /// Whether the file was opened once (truncation happens only then).
+    opened: bool,
     buf: Vec<u8>,
 }
 
-impl Writer {
-    async fn open(&mut self) -> Result<&mut tokio::fs::File, BoxError> {
-        if self.file.is_none() {
-            if let Some(dir) = self
-                .config
-                .path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-            {
-                tokio::fs::create_dir_all(dir).await?;
-            }
-            let mut options = tokio::fs::OpenOptions::new();
-            options.create(true);
-            match self.config.mode {
-                WriteMode::Append => options.append(true),
-                WriteMode::Truncate => options.write(true).truncate(true),
-            };
-            let file = options
-                .open(&self.config.path)
-                .await
-                .map_err(|e| format!("cannot open {}: {e}", self.config.path.display()))?;
-            self.file = Some(file);
-        }
-        match self.file.as_mut() {
-            Some(file) => Ok(file),
-            None => unreachable!("opened above"),
-        }
+fn open(config: &FileSink, first: bool) -> std::io::Result<std::fs::File> {
+    if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
     }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true);
+    if config.mode == WriteMode::Truncate && first {
+        options.write(true).truncate(true);
+    } else {
+        options.append(true);
+    }
+    options.open(&config.path).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot open {}: {e}", config.path.display()),
+        )
+    })
 }
 
 impl Sink<Event> for Writer {
@@ -82,28 +76,48 @@ impl Sink<Event> for Writer {
         for event in events {
             self.config.encoding.encode(event, &mut buf);
         }
-        let sync = self.config.sync;
-        let result = async {
-            let file = self.open().await?;
-            file.write_all(&buf).await?;
-            file.flush().await?;
-            if sync {
-                file.sync_data().await?;
-            }
-            Ok::<(), BoxError>(())
-        }
+        let (config, file, first, sync) = (
+            self.config.clone(),
+            self.file.take(),
+            !self.opened,
+            self.config.sync,
+        );
+        let written = tokio::task::spawn_blocking(move || {
+            let result = (|| {
+                let mut file = match file {
+                    Some(f) => f,
+                    None => open(&config, first)?,
+                };
+                file.write_all(&buf)?;
+                if sync {
+                    file.sync_data()?;
+                }
+                Ok::<_, std::io::Error>(file)
+            })();
+            (result, buf)
+        })
         .await;
-        self.buf = buf;
-        if result.is_err() {
-            // Reopen on the next attempt: the file may have been removed or its disk remounted.
-            self.file = None;
+        match written {
+            Ok((Ok(file), buf)) => {
+                self.file = Some(file);
+                self.opened = true;
+                self.buf = buf;
+                Ok(())
+            }
+            // A failed write drops the file, so the next attempt reopens it (it may have been
+            // removed, or its disk remounted).
+            Ok((Err(err), buf)) => {
+                self.opened = true;
+                self.buf = buf;
+                Err(WriteError::Batch(err.into()))
+            }
+            Err(join) => Err(WriteError::Batch(join.into())),
         }
-        result.map_err(WriteError::Batch)
     }
 
     async fn flush(&mut self) -> Result<(), BoxError> {
-        if let Some(file) = self.file.as_mut() {
-            file.sync_all().await?;
+        if let Some(file) = self.file.take() {
+            tokio::task::spawn_blocking(move || file.sync_all()).await??;
         }
         Ok(())
     }
@@ -115,6 +129,7 @@ impl FileSink {
         let writer = Writer {
             config: self.clone(),
             file: None,
+            opened: false,
             buf: Vec::new(),
         };
         attach(input, ctx, writer)

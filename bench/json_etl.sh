@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# JSON ETL: EVENTS JSON lines (../shared/bench/gen_events.py) through parse -> filter -> jq
+# transform -> serialize to a file (bench/json_etl.yaml), with `workers: 1` and `workers: 2`.
+# Prints events/s and peak RSS (/usr/bin/time) for each, and the peak RSS for twice the input
+# to show that memory does not grow with it.
+#
+#   bench/json_etl.sh                 # EVENTS=2000000 ROUNDS=3
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+events=${EVENTS:-2000000}
+rounds=${ROUNDS:-3}
+generator=${GEN_EVENTS:-$root/../shared/bench/gen_events.py}
+out=$root/bench/out
+mkdir -p "$out"
+[ -x /usr/bin/time ] || { echo "/usr/bin/time is needed: apt-get install -y time" >&2; exit 1; }
+
+input=$out/events-$events.jsonl
+[ -f "$input" ] || python3 "$generator" "$events" "$input"
+cargo build --release -q -p sluice
+sluice=$root/target/release/sluice
+
+run() { # workers input -> "seconds rss_kib"
+  /usr/bin/time -f "%e %M" -o "$out/time.txt" env JSON_ETL_WORKERS="$1" JSON_ETL_INPUT="$2" \
+    JSON_ETL_OUTPUT="$out/json_etl.jsonl" "$sluice" run --quiet bench/json_etl.yaml
+  cat "$out/time.txt"
+}
+
+log=$out/json_etl.log
+: >"$log"
+for round in $(seq "$rounds"); do
+  for workers in 1 2; do
+    read -r seconds rss < <(run "$workers" "$input")
+    echo "variant=workers_$workers events=$events seconds=$seconds items_per_s=$(python3 -c "print(round($events / $seconds))") rss_kib=$rss" | tee -a "$log"
+  done
+done
+kept=$(wc -l <"$out/json_etl.jsonl")
+echo "events kept and written: $kept"
+
+double=$out/events-double.jsonl
+[ -f "$double" ] || cat "$input" "$input" >"$double"
+read -r seconds rss_double < <(run 2 "$double")
+echo "variant=workers_2_double_input events=$((events * 2)) seconds=$seconds items_per_s=$(python3 -c "print(round($events * 2 / $seconds))") rss_kib=$rss_double" | tee -a "$log"
+
+python3 "$root/bench/summarize.py" <"$log"
+python3 - "$log" <<'PY'
+import re, statistics, sys
+rss = {}
+rate = {}
+for line in open(sys.argv[1]):
+    f = dict(re.findall(r"(\w+)=(\S+)", line))
+    rss.setdefault(f["variant"], []).append(int(f["rss_kib"]))
+    rate.setdefault(f["variant"], []).append(float(f["items_per_s"]))
+two = statistics.median(rate["workers_2"])
+peak = max(max(v) for v in rss.values()) / 1024
+print(f"{'events/s with 2 workers (median)':<44} {two:>12,.0f}  target >= 1,000,000: {'met' if two >= 1e6 else 'MISSED'}")
+print(f"{'peak RSS, any run':<44} {peak:>10.1f} MiB  target < 100 MiB: {'met' if peak < 100 else 'MISSED'}")
+single = max(rss["workers_2"]) / 1024
+double = max(rss["workers_2_double_input"]) / 1024
+print(f"{'peak RSS, 2 workers: input x1 / x2':<44} {single:>6.1f} / {double:.1f} MiB")
+PY

@@ -1,0 +1,190 @@
+//! jq's rules for values: numbers, ordering, arithmetic, indexing, and how values are named in
+//! messages.
+
+use std::cmp::Ordering;
+
+use jaq_core::ops::{Cmp, Math};
+use serde_json::{Number, Value};
+
+use super::{Failure, fail};
+
+/// Makes a number, as an integer when it is one (as jq prints it).
+pub(super) fn number(f: f64) -> Value {
+    if f.fract() == 0.0 && f.abs() < 9.0e15 {
+        Value::from(f as i64)
+    } else {
+        Number::from_f64(f).map_or(Value::Null, Value::Number)
+    }
+}
+
+pub(super) fn as_f64(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+pub(super) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+pub(super) fn describe(v: &Value) -> String {
+    let text = v.to_string();
+    let short: String = text.chars().take(40).collect();
+    format!(
+        "{} ({short}{})",
+        type_name(v),
+        if text.len() > short.len() { "…" } else { "" }
+    )
+}
+
+/// jq's order: null < false < true < numbers < strings < arrays < objects.
+pub(super) fn compare(a: &Value, b: &Value) -> Ordering {
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Null => 0,
+            Value::Bool(false) => 1,
+            Value::Bool(true) => 2,
+            Value::Number(_) => 3,
+            Value::String(_) => 4,
+            Value::Array(_) => 5,
+            Value::Object(_) => 6,
+        }
+    }
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => x
+                .as_f64()
+                .unwrap_or(0.0)
+                .total_cmp(&y.as_f64().unwrap_or(0.0)),
+        },
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Array(x), Value::Array(y)) => {
+            for (p, q) in x.iter().zip(y) {
+                let o = compare(p, q);
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            x.len().cmp(&y.len())
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            let mut xk: Vec<&String> = x.keys().collect();
+            let mut yk: Vec<&String> = y.keys().collect();
+            xk.sort();
+            yk.sort();
+            match xk.cmp(&yk) {
+                Ordering::Equal => xk
+                    .iter()
+                    .map(|k| compare(&x[k.as_str()], &y[k.as_str()]))
+                    .find(|o| *o != Ordering::Equal)
+                    .unwrap_or(Ordering::Equal),
+                other => other,
+            }
+        }
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+pub(super) fn math(op: Math, a: Value, b: Value) -> Result<Value, Failure> {
+    use Value::{Array, Null, Number as N, Object, String as S};
+    Ok(match (op, a, b) {
+        (Math::Add, Null, x) | (Math::Add, x, Null) => x,
+        (op, N(x), N(y)) => {
+            if let (Some(i), Some(j)) = (x.as_i64(), y.as_i64()) {
+                let exact = match op {
+                    Math::Add => i.checked_add(j),
+                    Math::Sub => i.checked_sub(j),
+                    Math::Mul => i.checked_mul(j),
+                    Math::Div if j != 0 && i % j == 0 => i.checked_div(j),
+                    Math::Rem if j != 0 => i.checked_rem(j),
+                    Math::Div | Math::Rem if j == 0 => {
+                        return fail(format!(
+                            "{i} and {j} cannot be divided because the divisor is zero"
+                        ));
+                    }
+                    _ => None,
+                };
+                if let Some(r) = exact {
+                    return Ok(Value::from(r));
+                }
+            }
+            let (p, q) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
+            number(match op {
+                Math::Add => p + q,
+                Math::Sub => p - q,
+                Math::Mul => p * q,
+                Math::Div => p / q,
+                Math::Rem => (p as i64 % (q as i64).max(1)) as f64,
+            })
+        }
+        (Math::Add, S(x), S(y)) => S(x + &y),
+        (Math::Add, Array(mut x), Array(y)) => {
+            x.extend(y);
+            Array(x)
+        }
+        (Math::Add, Object(mut x), Object(y)) => {
+            x.extend(y);
+            Object(x)
+        }
+        (Math::Sub, Array(x), Array(y)) => {
+            Array(x.into_iter().filter(|v| !y.contains(v)).collect())
+        }
+        (Math::Div, S(x), S(y)) => Array(x.split(y.as_str()).map(|s| S(s.to_owned())).collect()),
+        (op, a, b) => {
+            let verb = match op {
+                Math::Add => "added",
+                Math::Sub => "subtracted",
+                Math::Mul => "multiplied",
+                Math::Div => "divided",
+                Math::Rem => "divided (remainder)",
+            };
+            return fail(format!(
+                "{} and {} cannot be {verb}",
+                describe(&a),
+                describe(&b)
+            ));
+        }
+    })
+}
+
+pub(super) fn index(v: &Value, step: &Value, optional: bool) -> Result<Option<Value>, Failure> {
+    match (v, step) {
+        (Value::Object(m), Value::String(k)) => Ok(Some(m.get(k).cloned().unwrap_or(Value::Null))),
+        (Value::Array(a), Value::Number(n)) => {
+            let i = n.as_f64().unwrap_or(0.0).floor() as i64;
+            let i = if i < 0 { a.len() as i64 + i } else { i };
+            Ok(Some(
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| a.get(i))
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            ))
+        }
+        (Value::Null, Value::String(_) | Value::Number(_)) => Ok(Some(Value::Null)),
+        _ if optional => Ok(None),
+        _ => fail(format!(
+            "cannot index {} with {}",
+            type_name(v),
+            describe(step)
+        )),
+    }
+}
+
+/// Whether a comparison holds for two values ordered as `o`.
+pub(super) fn holds(op: Cmp, o: Ordering) -> bool {
+    match op {
+        Cmp::Eq => o == Ordering::Equal,
+        Cmp::Ne => o != Ordering::Equal,
+        Cmp::Lt => o == Ordering::Less,
+        Cmp::Le => o != Ordering::Greater,
+        Cmp::Gt => o == Ordering::Greater,
+        Cmp::Ge => o != Ordering::Less,
+    }
+}
