@@ -1,0 +1,314 @@
+//! HTTP source, sink and `http_call` end to end, against real sockets.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
+
+/// A request as the test server saw it.
+#[derive(Debug, Clone)]
+struct Request {
+    method: String,
+    path: String,
+    body: String,
+}
+
+/// A tiny HTTP/1.1 server on a thread: answers each request with `handler`.
+struct Server {
+    addr: String,
+    seen: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Server {
+    fn start(handler: impl Fn(&Request, usize) -> (u16, String) + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let handler = Arc::new(handler);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (log, handler) = (Arc::clone(&log), Arc::clone(&handler));
+                std::thread::spawn(move || serve(stream, &log, &*handler));
+            }
+        });
+        Server { addr, seen }
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, handler: &(dyn Fn(&Request, usize) -> (u16, String) + Sync)) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut writer = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
+        let mut length = 0;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            if header.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = header.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let request = Request {
+            method,
+            path,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+        let n = {
+            let mut log = log.lock().expect("lock");
+            log.push(request.clone());
+            log.len()
+        };
+        let (status, answer) = handler(&request, n);
+        let reply = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
+        if writer.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// A plain HTTP/1.1 POST: the status and body of the answer.
+fn post(addr: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr)?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body)?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    Ok((status, body))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path.display().to_string()
+}
+
+fn lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Runs to completion with a deadline, failing the test rather than hanging.
+fn run_to_end(mut child: Child, limit: Duration) -> Output {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().expect("output");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("sluice did not finish within {limit:?}");
+}
+
+fn interrupt(child: Child) -> Output {
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    run_to_end(child, Duration::from_secs(20))
+}
+
+#[test]
+fn http_source_answers_after_delivery_and_dead_letters_bad_bodies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let out = dir.path().join("received.jsonl");
+    let dead = dir.path().join("dead.jsonl");
+    let file = write(
+        dir.path(),
+        "webhook.yaml",
+        &format!(
+            r#"
+sources:
+  hook: {{ type: http, address: "127.0.0.1:{port}", path: /events, max_body_size: 1KiB }}
+sinks:
+  saved: {{ type: file, inputs: [hook], path: "{}" }}
+  bad: {{ type: file, inputs: [hook.errors], path: "{}" }}
+"#,
+            out.display(),
+            dead.display()
+        ),
+    );
+    let child = Command::new(SLUICE).args(["run", "--quiet", &file]).stderr(Stdio::piped()).spawn().expect("starts");
+    let addr = format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    let first = loop {
+        match post(&addr, "/events", br#"[{"n":1},{"n":2}]"#) {
+            Ok(answer) => break answer,
+            Err(_) if started.elapsed() < Duration::from_secs(20) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("the HTTP source never answered: {e}"),
+        }
+    };
+    assert_eq!(first, (200, "{\"accepted\":2}\n".to_owned()), "answered once delivered");
+    assert_eq!(lines(&out).len(), 2, "delivered before the answer");
+    assert_eq!(post(&addr, "/events", b"{\"n\":3}\n{\"n\":4}\n").expect("post").0, 200);
+    assert_eq!(post(&addr, "/events", b"{oops").expect("post").0, 200, "dead-lettered counts as handled");
+    assert_eq!(post(&addr, "/events", &vec![b' '; 2048]).expect("post").0, 413);
+    let out_lines = lines(&out);
+    assert_eq!(out_lines.iter().map(|v| v["n"].as_i64().unwrap_or(0)).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    let dead_lines = lines(&dead);
+    assert_eq!(dead_lines.len(), 1);
+    assert_eq!(dead_lines[0]["raw"], "{oops");
+    let output = interrupt(child);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn http_sink_retries_server_errors_and_dead_letters_rejections() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The first request fails with 503 (retried); requests carrying n=13 are refused with 400.
+    let server = Server::start(|request, n| {
+        if n == 1 {
+            (503, "{\"error\":\"warming up\"}".into())
+        } else if request.body.contains("\"seq\":13") {
+            (400, "{\"error\":\"unlucky\"}".into())
+        } else {
+            (200, "{}".into())
+        }
+    });
+    let dead = dir.path().join("dead.jsonl");
+    let file = write(
+        dir.path(),
+        "post.yaml",
+        &format!(
+            r#"
+sources:
+  numbers: {{ type: generator, count: 20 }}
+sinks:
+  api:
+    type: http
+    inputs: [numbers]
+    url: "http://{}/ingest"
+    max_events: 5
+    retry: {{ max_attempts: 3, initial: 10ms }}
+  refused: {{ type: file, inputs: [api.errors], path: "{}" }}
+"#,
+            server.addr,
+            dead.display()
+        ),
+    );
+    let child = Command::new(SLUICE).args(["run", "--quiet", &file]).stderr(Stdio::piped()).spawn().expect("starts");
+    let output = run_to_end(child, Duration::from_secs(30));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let requests = server.requests();
+    assert!(requests.iter().all(|r| r.method == "POST" && r.path == "/ingest"));
+    let delivered: usize = requests[1..]
+        .iter()
+        .filter(|r| !r.body.contains("\"seq\":13"))
+        .map(|r| r.body.lines().count())
+        .sum();
+    let refused = lines(&dead);
+    assert_eq!(delivered + refused.len(), 20, "every event delivered or dead-lettered");
+    assert_eq!(refused.len(), 5, "the batch of five holding seq 13 was refused");
+    assert!(refused[0]["error"].as_str().is_some_and(|e| e.contains("answered 400")), "{}", refused[0]);
+}
+
+#[test]
+fn http_call_enriches_caches_and_fails_missing_users() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(|request, _| match request.path.as_str() {
+        "/users/404" => (404, "{\"error\":\"no such user\"}".into()),
+        path => {
+            let id = path.trim_start_matches("/users/");
+            (200, format!("{{\"id\":{id},\"name\":\"user-{id}\"}}"))
+        }
+    });
+    let out = dir.path().join("enriched.jsonl");
+    let dead = dir.path().join("dead.jsonl");
+    let file = write(
+        dir.path(),
+        "enrich.yaml",
+        &format!(
+            r#"
+sources:
+  orders: {{ type: stdin }}
+transforms:
+  user:
+    type: http_call
+    inputs: [orders]
+    url: "http://{}/users/{{{{ .user }}}}"
+    target: .customer
+    workers: 4
+    retry: {{ max_attempts: 3, initial: 10ms }}
+    timeout: 2s
+    cache: {{ size: 100, ttl: 1m }}
+sinks:
+  out: {{ type: file, inputs: [user], path: "{}" }}
+  failed: {{ type: file, inputs: [user.errors], path: "{}" }}
+"#,
+            server.addr,
+            out.display(),
+            dead.display()
+        ),
+    );
+    let mut child = Command::new(SLUICE)
+        .args(["run", "--quiet", &file])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for (order, user) in [(1, 7), (2, 8), (3, 7), (4, 404), (5, 7)] {
+        writeln!(stdin, "{{\"order\":{order},\"user\":{user}}}").expect("write");
+    }
+    drop(stdin);
+    let output = run_to_end(child, Duration::from_secs(30));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let enriched = lines(&out);
+    let names: Vec<(i64, String)> = enriched
+        .iter()
+        .map(|e| (e["order"].as_i64().unwrap_or(0), e["customer"]["name"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![(1, "user-7".into()), (2, "user-8".into()), (3, "user-7".into()), (5, "user-7".into())]
+    );
+    let failed = lines(&dead);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["event"]["order"], 4);
+    assert_eq!(failed[0]["attempts"], 1, "a 404 is not retried");
+    let user_7_calls = server.requests().iter().filter(|r| r.path == "/users/7").count();
+    assert_eq!(user_7_calls, 1, "answers are cached by URL");
+}
