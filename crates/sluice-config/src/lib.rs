@@ -41,4 +41,4 @@ pub use component::{Transform, TransformContext, TransformOutputs};
 pub use diagnostic::{Diagnostic, Diagnostics, Loc};
 pub use graph::{Built, Graph};
 pub use load::{Source, load};
-pub use registry::Instance;
+pub use registry::{Instance, component_types};

@@ -192,6 +192,11 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
     }),
 ];
 
+/// Every component type: its kind and name.
+pub fn component_types() -> impl Iterator<Item = (Kind, &'static str)> {
+    TYPES.iter().map(|(k, n, _)| (*k, *n))
+}
+
 /// The type names of `kind`.
 pub(crate) fn names(kind: Kind) -> impl Iterator<Item = &'static str> {
     TYPES
