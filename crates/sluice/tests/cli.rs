@@ -281,10 +281,17 @@ sinks:
     .expect("write");
     let addr = format!("127.0.0.1:{port}");
     let child = Running(Some(
-        sluice(&["run", "--admin-addr", &addr, &file.display().to_string()])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starts"),
+        sluice(&[
+            "run",
+            "--log-format",
+            "json",
+            "--admin-addr",
+            &addr,
+            &file.display().to_string(),
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts"),
     ));
     let started = Instant::now();
     let health = loop {
@@ -311,6 +318,15 @@ sinks:
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("(shut down)"), "{stderr}");
+    let logs: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|l| l["level"] == "INFO" && l["message"] == "shutting down: draining"),
+        "structured logs: {stderr}"
+    );
 }
 
 /// A running `sluice`; killed if the test fails before it stops it.

@@ -44,7 +44,11 @@ impl Server {
     }
 }
 
-fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, handler: &(dyn Fn(&Request, usize) -> (u16, String) + Sync)) {
+fn serve(
+    stream: TcpStream,
+    log: &Mutex<Vec<Request>>,
+    handler: &(dyn Fn(&Request, usize) -> (u16, String) + Sync),
+) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut writer = stream;
     loop {
@@ -53,7 +57,10 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, handler: &(dyn Fn(&Reques
             return;
         }
         let mut parts = line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
+        let (method, path) = (
+            parts.next().unwrap_or("").to_owned(),
+            parts.next().unwrap_or("").to_owned(),
+        );
         let mut length = 0;
         loop {
             let mut header = String::new();
@@ -105,8 +112,15 @@ fn post(addr: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
     stream.write_all(body)?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
     Ok((status, body))
 }
 
@@ -145,7 +159,10 @@ fn run_to_end(mut child: Child, limit: Duration) -> Output {
 }
 
 fn interrupt(child: Child) -> Output {
-    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     run_to_end(child, Duration::from_secs(20))
 }
@@ -171,28 +188,60 @@ sinks:
             dead.display()
         ),
     );
-    let child = Command::new(SLUICE).args(["run", "--quiet", &file]).stderr(Stdio::piped()).spawn().expect("starts");
+    let child = Command::new(SLUICE)
+        .args(["run", "--quiet", &file])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
     let addr = format!("127.0.0.1:{port}");
     let started = Instant::now();
     let first = loop {
         match post(&addr, "/events", br#"[{"n":1},{"n":2}]"#) {
             Ok(answer) => break answer,
-            Err(_) if started.elapsed() < Duration::from_secs(20) => std::thread::sleep(Duration::from_millis(50)),
+            Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
             Err(e) => panic!("the HTTP source never answered: {e}"),
         }
     };
-    assert_eq!(first, (200, "{\"accepted\":2}\n".to_owned()), "answered once delivered");
+    assert_eq!(
+        first,
+        (200, "{\"accepted\":2}\n".to_owned()),
+        "answered once delivered"
+    );
     assert_eq!(lines(&out).len(), 2, "delivered before the answer");
-    assert_eq!(post(&addr, "/events", b"{\"n\":3}\n{\"n\":4}\n").expect("post").0, 200);
-    assert_eq!(post(&addr, "/events", b"{oops").expect("post").0, 200, "dead-lettered counts as handled");
-    assert_eq!(post(&addr, "/events", &vec![b' '; 2048]).expect("post").0, 413);
+    assert_eq!(
+        post(&addr, "/events", b"{\"n\":3}\n{\"n\":4}\n")
+            .expect("post")
+            .0,
+        200
+    );
+    assert_eq!(
+        post(&addr, "/events", b"{oops").expect("post").0,
+        200,
+        "dead-lettered counts as handled"
+    );
+    assert_eq!(
+        post(&addr, "/events", &vec![b' '; 2048]).expect("post").0,
+        413
+    );
     let out_lines = lines(&out);
-    assert_eq!(out_lines.iter().map(|v| v["n"].as_i64().unwrap_or(0)).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        out_lines
+            .iter()
+            .map(|v| v["n"].as_i64().unwrap_or(0))
+            .collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
     let dead_lines = lines(&dead);
     assert_eq!(dead_lines.len(), 1);
     assert_eq!(dead_lines[0]["raw"], "{oops");
     let output = interrupt(child);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
@@ -229,20 +278,46 @@ sinks:
             dead.display()
         ),
     );
-    let child = Command::new(SLUICE).args(["run", "--quiet", &file]).stderr(Stdio::piped()).spawn().expect("starts");
+    let child = Command::new(SLUICE)
+        .args(["run", "--quiet", &file])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
     let output = run_to_end(child, Duration::from_secs(30));
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let requests = server.requests();
-    assert!(requests.iter().all(|r| r.method == "POST" && r.path == "/ingest"));
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.method == "POST" && r.path == "/ingest")
+    );
     let delivered: usize = requests[1..]
         .iter()
         .filter(|r| !r.body.contains("\"seq\":13"))
         .map(|r| r.body.lines().count())
         .sum();
     let refused = lines(&dead);
-    assert_eq!(delivered + refused.len(), 20, "every event delivered or dead-lettered");
-    assert_eq!(refused.len(), 5, "the batch of five holding seq 13 was refused");
-    assert!(refused[0]["error"].as_str().is_some_and(|e| e.contains("answered 400")), "{}", refused[0]);
+    assert_eq!(
+        delivered + refused.len(),
+        20,
+        "every event delivered or dead-lettered"
+    );
+    assert_eq!(
+        refused.len(),
+        5,
+        "the batch of five holding seq 13 was refused"
+    );
+    assert!(
+        refused[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("answered 400")),
+        "{}",
+        refused[0]
+    );
 }
 
 #[test]
@@ -295,20 +370,38 @@ sinks:
     }
     drop(stdin);
     let output = run_to_end(child, Duration::from_secs(30));
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let enriched = lines(&out);
     let names: Vec<(i64, String)> = enriched
         .iter()
-        .map(|e| (e["order"].as_i64().unwrap_or(0), e["customer"]["name"].as_str().unwrap_or("").to_owned()))
+        .map(|e| {
+            (
+                e["order"].as_i64().unwrap_or(0),
+                e["customer"]["name"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         names,
-        vec![(1, "user-7".into()), (2, "user-8".into()), (3, "user-7".into()), (5, "user-7".into())]
+        vec![
+            (1, "user-7".into()),
+            (2, "user-8".into()),
+            (3, "user-7".into()),
+            (5, "user-7".into())
+        ]
     );
     let failed = lines(&dead);
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["event"]["order"], 4);
     assert_eq!(failed[0]["attempts"], 1, "a 404 is not retried");
-    let user_7_calls = server.requests().iter().filter(|r| r.path == "/users/7").count();
+    let user_7_calls = server
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/users/7")
+        .count();
     assert_eq!(user_7_calls, 1, "answers are cached by URL");
 }
