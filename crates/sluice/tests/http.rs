@@ -199,7 +199,7 @@ sinks:
         match post(&addr, "/events", br#"[{"n":1},{"n":2}]"#) {
             Ok(answer) => break answer,
             Err(_) if started.elapsed() < Duration::from_secs(20) => {
-                std::thread::sleep(Duration::from_millis(50))
+                std::thread::sleep(Duration::from_millis(50));
             }
             Err(e) => panic!("the HTTP source never answered: {e}"),
         }
