@@ -17,6 +17,7 @@
 //! | `sluice_stage_busy_microseconds_total` | counter | time spent processing; its rate is the busy ratio |
 //! | `sluice_stage_latency_seconds` | histogram | processing time per item |
 //! | `sluice_stage_queue_depth` | gauge | items waiting in the stage's input channel |
+//! | `sluice_stage_queue_depth_max` | gauge | the most items that ever waited there |
 //! | `sluice_stage_queue_capacity` | gauge | the input channel's bound |
 //! | `sluice_stage_in_flight` | gauge | items being processed (calls awaiting a response) |
 //! | `sluice_stage_busy_ratio` | gauge | busy time over wall time in the last sampling interval |
@@ -285,6 +286,7 @@ impl StageMetrics {
 /// The gauges a pipeline samples at an interval rather than on the hot path.
 pub(crate) struct SampledGauges {
     queue_depth: Gauge,
+    queue_depth_max: Gauge,
     busy_ratio: Gauge,
 }
 
@@ -296,6 +298,7 @@ impl SampledGauges {
         }
         SampledGauges {
             queue_depth: gauge!("sluice_stage_queue_depth", &labels),
+            queue_depth_max: gauge!("sluice_stage_queue_depth_max", &labels),
             busy_ratio: gauge!("sluice_stage_busy_ratio", &labels),
         }
     }
@@ -304,6 +307,7 @@ impl SampledGauges {
     pub(crate) fn update(&self, stats: &StageStats, busy_ns: u64, wall: Duration) {
         if let Some(input) = stats.input.get() {
             self.queue_depth.set(input.depth() as f64);
+            self.queue_depth_max.set(input.max_depth() as f64);
         }
         if !wall.is_zero() {
             self.busy_ratio.set(busy_ns as f64 / wall.as_nanos() as f64);

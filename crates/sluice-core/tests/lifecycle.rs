@@ -140,6 +140,7 @@ fn stages_export_metrics_through_the_facade() {
         "sluice_stage_busy_microseconds_total",
         "sluice_stage_latency_seconds",
         "sluice_stage_queue_depth",
+        "sluice_stage_queue_depth_max",
         "sluice_stage_queue_capacity",
         "sluice_stage_in_flight",
         "sluice_stage_busy_ratio",
