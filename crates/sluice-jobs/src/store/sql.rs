@@ -1,0 +1,55 @@
+//! What the SQL stores share: error mapping, the text of states, and the order of claims.
+
+use crate::job::{Job, JobState};
+use crate::store::StoreError;
+
+/// The states in which a unique key holds, as SQL (the partial unique index's condition).
+pub(super) const PENDING: &str = "('scheduled', 'available', 'running', 'retryable')";
+
+/// The final states, as SQL.
+pub(super) const FINAL: &str = "('succeeded', 'dead', 'cancelled')";
+
+/// The states [`Store::retry`](crate::Store::retry) accepts, as SQL.
+pub(super) const RETRIABLE: &str = "('dead', 'cancelled', 'retryable', 'scheduled')";
+
+/// Maps a database error to what a worker should do about it.
+pub(super) fn error(err: sqlx::Error) -> StoreError {
+    match err {
+        sqlx::Error::Database(db) => {
+            let message = db.message().to_owned();
+            if message.contains("no such table") || message.contains("does not exist") {
+                StoreError::Schema(format!("{message} (run `sluice jobs migrate`)"))
+            } else if is_busy(&message) {
+                StoreError::Unavailable(message)
+            } else {
+                StoreError::Rejected(message)
+            }
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::ColumnNotFound(_) | sqlx::Error::Decode(_) => {
+            StoreError::Schema(err.to_string())
+        }
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+fn is_busy(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("database is busy")
+}
+
+/// Parses a stored state.
+pub(super) fn state(text: &str) -> Result<JobState, StoreError> {
+    text.parse().map_err(StoreError::Schema)
+}
+
+/// Sorts claimed jobs into claim order: priority, then due time, then id.
+pub(super) fn claim_order(jobs: &mut [Job]) {
+    jobs.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.run_at.cmp(&b.run_at))
+            .then(a.id.cmp(&b.id))
+    });
+}
+
+/// The error recorded when a lease expires.
+pub(super) const LEASE_EXPIRED: &str = "lease expired: its worker stopped renewing it (crashed, killed or cut off)";
