@@ -104,7 +104,10 @@ impl FromStr for JobState {
             .find(|state| state.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
-                format!("`{s}` is not a job state; expected one of {}", names.join(", "))
+                format!(
+                    "`{s}` is not a job state; expected one of {}",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -271,7 +274,12 @@ mod tests {
         for state in JobState::ALL {
             assert_eq!(state.as_str().parse::<JobState>(), Ok(state));
         }
-        assert!("done".parse::<JobState>().unwrap_err().contains("expected one of scheduled"));
+        assert!(
+            "done"
+                .parse::<JobState>()
+                .unwrap_err()
+                .contains("expected one of scheduled")
+        );
     }
 
     #[test]
@@ -285,9 +293,14 @@ mod tests {
 
     #[test]
     fn new_jobs_read_from_json_with_defaults() {
-        let job: NewJob = serde_json::from_str(r#"{"kind": "email", "args": {"to": "a@b"}}"#).expect("json");
-        assert_eq!((job.queue.as_str(), job.max_attempts, job.priority), ("default", 25, 0));
-        let err = serde_json::from_str::<NewJob>(r#"{"kind": "x", "retries": 3}"#).expect_err("unknown");
+        let job: NewJob =
+            serde_json::from_str(r#"{"kind": "email", "args": {"to": "a@b"}}"#).expect("json");
+        assert_eq!(
+            (job.queue.as_str(), job.max_attempts, job.priority),
+            ("default", 25, 0)
+        );
+        let err =
+            serde_json::from_str::<NewJob>(r#"{"kind": "x", "retries": 3}"#).expect_err("unknown");
         assert!(err.to_string().contains("unknown field `retries`"), "{err}");
     }
 }

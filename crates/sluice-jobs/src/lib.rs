@@ -32,9 +32,7 @@ mod migrate;
 
 pub mod store;
 
-
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use job::{AttemptError, Job, JobId, JobState, NewJob};
 
 pub use store::{Enqueued, Store, StoreError};
-

@@ -41,7 +41,13 @@ mod tests {
 
     #[test]
     fn migrations_split_into_statements_without_comments() {
-        let stmts: Vec<String> = statements("-- a table\nCREATE TABLE t (a INT);\n\n-- an index\nCREATE INDEX i ON t (a);\n").collect();
-        assert_eq!(stmts, vec!["CREATE TABLE t (a INT)", "CREATE INDEX i ON t (a)"]);
+        let stmts: Vec<String> = statements(
+            "-- a table\nCREATE TABLE t (a INT);\n\n-- an index\nCREATE INDEX i ON t (a);\n",
+        )
+        .collect();
+        assert_eq!(
+            stmts,
+            vec!["CREATE TABLE t (a INT)", "CREATE INDEX i ON t (a)"]
+        );
     }
 }

@@ -10,7 +10,7 @@ use conformance::Harness;
 use sluice_jobs::Store;
 use sluice_jobs::store::SqliteStore;
 
-async fn harness() -> Harness {
+async fn harness(_case: &str) -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
     let clock = conformance::start_clock();
@@ -19,8 +19,12 @@ async fn harness() -> Harness {
         move |url: String| {
             let clock = clock.clone();
             async move {
-                let store: Arc<dyn Store> =
-                    Arc::new(SqliteStore::open(&url).await.expect("open").with_clock(Arc::new(clock)));
+                let store: Arc<dyn Store> = Arc::new(
+                    SqliteStore::open(&url)
+                        .await
+                        .expect("open")
+                        .with_clock(Arc::new(clock)),
+                );
                 store
             }
         }

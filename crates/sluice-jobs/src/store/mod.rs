@@ -229,7 +229,12 @@ pub trait Store: Send + Sync + 'static {
     fn complete(&self, completions: Vec<Completion>) -> StoreFuture<'_, u64>;
 
     /// Renews `worker`'s leases on `ids` for `lease`.
-    fn heartbeat<'a>(&'a self, worker: &'a str, ids: &'a [JobId], lease: Duration) -> StoreFuture<'a, Heartbeat>;
+    fn heartbeat<'a>(
+        &'a self,
+        worker: &'a str,
+        ids: &'a [JobId],
+        lease: Duration,
+    ) -> StoreFuture<'a, Heartbeat>;
 
     /// Takes back running jobs whose lease expired (their worker died): retryable, or dead
     /// if that was their last attempt. Returns their ids.
@@ -260,7 +265,12 @@ pub trait Store: Send + Sync + 'static {
     /// Enqueues `job` as tick `tick` of the schedule `name`, unless that tick or a later one
     /// was fired already (by any worker); returns `None` then. So a tick fires once however
     /// many workers run the schedule.
-    fn fire<'a>(&'a self, name: &'a str, tick: DateTime<Utc>, job: NewJob) -> StoreFuture<'a, Option<Enqueued>>;
+    fn fire<'a>(
+        &'a self,
+        name: &'a str,
+        tick: DateTime<Utc>,
+        job: NewJob,
+    ) -> StoreFuture<'a, Option<Enqueued>>;
 
     /// Waits until jobs may have arrived in `queue` since the last wait for it, or `timeout`
     /// passes.
@@ -268,7 +278,10 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Gathers `(queue, state, count)` rows, ordered by queue, into one [`QueueStats`] per queue.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres", feature = "redis")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "redis")),
+    allow(dead_code)
+)]
 fn group_stats(rows: impl IntoIterator<Item = (String, String, u64)>) -> Vec<QueueStats> {
     let mut stats: Vec<QueueStats> = Vec::new();
     for (queue, state, count) in rows {
@@ -298,7 +311,119 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         "redis" | "rediss" => Ok(Arc::new(RedisStore::connect(url).await?)),
         _ => Err(StoreError::Address {
             url: url.to_owned(),
-            reason: "expected sqlite://PATH, postgres://USER@HOST/DB or redis://HOST:PORT".to_owned(),
+            reason: "expected sqlite://PATH, postgres://USER@HOST/DB or redis://HOST:PORT"
+                .to_owned(),
         }),
+    }
+}
+
+/// The error recorded when a lease expires.
+const LEASE_EXPIRED: &str =
+    "lease expired: its worker stopped renewing it (crashed, killed or cut off)";
+
+/// One completion as the stores' batched completion statements read it.
+struct CompletionRow {
+    id: JobId,
+    worker: String,
+    /// The state the job moves to.
+    state: JobState,
+    /// Its next run time, for the states that have one.
+    run_at: Option<DateTime<Utc>>,
+    /// The error to record, if any.
+    error: Option<String>,
+}
+
+/// What each completion does to its job: its new state, next run time and recorded error. The
+/// stores' completion statements apply these rows, set `finished_at` on final states, give back
+/// the attempt of snoozed and released jobs, and clear the worker of released ones.
+fn completion_rows(completions: Vec<Completion>) -> Vec<CompletionRow> {
+    completions
+        .into_iter()
+        .map(|done| {
+            let (state, run_at, error) = match done.outcome {
+                Outcome::Succeeded => (JobState::Succeeded, None, None),
+                Outcome::Failed {
+                    error,
+                    retry_at: Some(at),
+                } => (JobState::Retryable, Some(at), Some(error)),
+                Outcome::Failed {
+                    error,
+                    retry_at: None,
+                } => (JobState::Dead, None, Some(error)),
+                Outcome::Snoozed { until } => (JobState::Scheduled, Some(until), None),
+                Outcome::Cancelled { reason } => (JobState::Cancelled, None, Some(reason)),
+                Outcome::Released => (JobState::Available, None, None),
+            };
+            CompletionRow {
+                id: done.id,
+                worker: done.worker,
+                state,
+                run_at,
+                error,
+            }
+        })
+        .collect()
+}
+
+/// Removes the query parameter `name` from `url`, returning the rest of the address and the
+/// parameter's value (for options of ours that the drivers do not know).
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+fn take_param(url: &str, name: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut value = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.split_once('=') {
+            Some((key, v)) if key == name => {
+                value = Some(v.to_owned());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_parameters_are_taken_out_of_addresses() {
+        assert_eq!(
+            take_param("postgres://h/db", "schema"),
+            ("postgres://h/db".to_owned(), None)
+        );
+        assert_eq!(
+            take_param("postgres://h/db?schema=jobs", "schema"),
+            ("postgres://h/db".to_owned(), Some("jobs".to_owned()))
+        );
+        assert_eq!(
+            take_param(
+                "postgres://h/db?sslmode=require&schema=jobs&application_name=x",
+                "schema"
+            ),
+            (
+                "postgres://h/db?sslmode=require&application_name=x".to_owned(),
+                Some("jobs".to_owned())
+            )
+        );
+    }
+
+    #[test]
+    fn stats_rows_group_by_queue() {
+        let rows = [("a", "available", 2), ("a", "dead", 1), ("b", "running", 3)]
+            .map(|(q, s, n)| (q.to_owned(), s.to_owned(), n));
+        let stats = group_stats(rows);
+        assert_eq!(stats.len(), 2);
+        assert_eq!(stats[0].counts.get("dead"), Some(&1));
+        assert_eq!(stats[1].queue, "b");
     }
 }

@@ -25,9 +25,9 @@ pub(super) fn error(err: sqlx::Error) -> StoreError {
                 StoreError::Rejected(message)
             }
         }
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::ColumnNotFound(_) | sqlx::Error::Decode(_) => {
-            StoreError::Schema(err.to_string())
-        }
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::Decode(_) => StoreError::Schema(err.to_string()),
         other => StoreError::Unavailable(other.to_string()),
     }
 }
@@ -50,6 +50,3 @@ pub(super) fn claim_order(jobs: &mut [Job]) {
             .then(a.id.cmp(&b.id))
     });
 }
-
-/// The error recorded when a lease expires.
-pub(super) const LEASE_EXPIRED: &str = "lease expired: its worker stopped renewing it (crashed, killed or cut off)";

@@ -15,15 +15,15 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, ConnectOptions, Row};
 use tokio::sync::{Mutex, Notify};
 
-use super::sql::{self, FINAL, LEASE_EXPIRED, PENDING, RETRIABLE};
+use super::sql::{self, FINAL, PENDING, RETRIABLE};
 use super::{
-    Cancelled, ClaimParams, Completion, Enqueued, Heartbeat, ListParams, Outcome, PruneParams, QueueStats,
+    Cancelled, ClaimParams, Completion, Enqueued, Heartbeat, ListParams, PruneParams, QueueStats,
     RetryParams, Store, StoreError, StoreFuture,
 };
 use crate::clock::{Clock, SystemClock, after, from_millis, millis};
@@ -60,7 +60,9 @@ impl SqliteStore {
             url: url.to_owned(),
             reason,
         };
-        let options: SqliteConnectOptions = url.parse().map_err(|e: sqlx::Error| address(e.to_string()))?;
+        let options: SqliteConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| address(e.to_string()))?;
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -99,18 +101,26 @@ impl SqliteStore {
     }
 
     async fn migrate_schema(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(sql::error)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sql::error)?;
         sqlx::query("CREATE TABLE IF NOT EXISTS sluice_schema (version BIGINT PRIMARY KEY)")
             .execute(&mut *tx)
             .await
             .map_err(sql::error)?;
-        let current: i64 = sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM sluice_schema")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(sql::error)?;
+        let current: i64 =
+            sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM sluice_schema")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(sql::error)?;
         for migration in migrate::SQLITE.iter().filter(|m| m.version > current) {
             for stmt in migrate::statements(migration.sql) {
-                sqlx::query(AssertSqlSafe(stmt)).execute(&mut *tx).await.map_err(sql::error)?;
+                sqlx::query(AssertSqlSafe(stmt))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(sql::error)?;
             }
             sqlx::query("INSERT INTO sluice_schema (version) VALUES (?)")
                 .bind(migration.version)
@@ -126,72 +136,23 @@ impl SqliteStore {
     }
 
     async fn enqueue_jobs(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
-        let now = self.now();
-        let mut results = vec![Enqueued::Inserted(0); jobs.len()];
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(sql::error)?;
-        let (unique, plain): (Vec<_>, Vec<_>) = jobs.into_iter().enumerate().partition(|(_, j)| j.unique_key.is_some());
-        if !plain.is_empty() {
-            let rows: Vec<Value> = plain.iter().map(|(_, job)| row_json(job, now)).collect();
-            let mut ids: Vec<i64> = sqlx::query_scalar(
-                "INSERT INTO sluice_jobs (queue, kind, args, priority, state, max_attempts, run_at, \
-                     partition_key, created_at) \
-                 SELECT value->>'queue', value->>'kind', value->'args', value->>'priority', value->>'state', \
-                     value->>'max_attempts', value->>'run_at', value->>'partition_key', ? \
-                 FROM json_each(?) ORDER BY key \
-                 RETURNING id",
-            )
-            .bind(millis(now))
-            .bind(Value::Array(rows).to_string())
-            .fetch_all(&mut *tx)
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(sql::error)?;
-            ids.sort_unstable();
-            for ((index, _), id) in plain.iter().zip(ids) {
-                results[*index] = Enqueued::Inserted(id);
-            }
-        }
-        for (index, job) in unique {
-            let inserted: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-                "INSERT INTO sluice_jobs (queue, kind, args, priority, state, max_attempts, run_at, \
-                     unique_key, partition_key, created_at) \
-                 VALUES (?, ?, json(?), ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN {PENDING} DO NOTHING \
-                 RETURNING id"
-            )))
-            .bind(&job.queue)
-            .bind(&job.kind)
-            .bind(job.args.to_string())
-            .bind(job.priority)
-            .bind(job.initial_state(now).as_str())
-            .bind(i64::from(job.max_attempts))
-            .bind(millis(job.run_at.unwrap_or(now)))
-            .bind(&job.unique_key)
-            .bind(&job.partition_key)
-            .bind(millis(now))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(sql::error)?;
-            results[index] = match inserted {
-                Some(id) => Enqueued::Inserted(id),
-                None => Enqueued::Duplicate(
-                    sqlx::query_scalar(AssertSqlSafe(format!(
-                        "SELECT id FROM sluice_jobs WHERE unique_key = ? AND state IN {PENDING}"
-                    )))
-                    .bind(&job.unique_key)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(sql::error)?,
-                ),
-            };
-        }
+        let results = insert(&mut tx, jobs, self.now()).await?;
         tx.commit().await.map_err(sql::error)?;
         self.enqueued.notify_waiters();
         Ok(results)
     }
-
     async fn claim_jobs(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
         let now = self.now();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(sql::error)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sql::error)?;
         sqlx::query(
             "UPDATE sluice_jobs SET state = 'available' \
              WHERE queue = ? AND state IN ('scheduled', 'retryable') AND run_at <= ?",
@@ -211,7 +172,9 @@ impl SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(sql::error)?,
-            Some(per_partition) => partitioned_candidates(&mut tx, &params.queue, params.limit, per_partition).await?,
+            Some(per_partition) => {
+                partitioned_candidates(&mut tx, &params.queue, params.limit, per_partition).await?
+            }
         };
         if ids.is_empty() {
             tx.rollback().await.map_err(sql::error)?;
@@ -235,57 +198,47 @@ impl SqliteStore {
 
     async fn complete_jobs(&self, completions: Vec<Completion>) -> Result<u64, StoreError> {
         let now = self.now();
-        let at = now.to_rfc3339();
-        let mut applied = 0;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(sql::error)?;
-        for done in completions {
-            let (set, error, time): (&str, Option<String>, Option<i64>) = match done.outcome {
-                Outcome::Succeeded => ("state = 'succeeded', finished_at = ?3", None, Some(millis(now))),
-                Outcome::Failed {
-                    error,
-                    retry_at: Some(at),
-                } => ("state = 'retryable', run_at = ?3", Some(error), Some(millis(at))),
-                Outcome::Failed { error, retry_at: None } => {
-                    ("state = 'dead', finished_at = ?3", Some(error), Some(millis(now)))
-                }
-                Outcome::Snoozed { until } => (
-                    "state = 'scheduled', run_at = ?3, attempt = attempt - 1",
-                    None,
-                    Some(millis(until)),
-                ),
-                Outcome::Cancelled { reason } => {
-                    ("state = 'cancelled', finished_at = ?3", Some(reason), Some(millis(now)))
-                }
-                Outcome::Released => (
-                    "state = 'available', attempt = attempt - 1, worker = NULL, run_at = ?3",
-                    None,
-                    Some(millis(now)),
-                ),
-            };
-            let record = if error.is_some() {
-                ", errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?4, 'error', ?5))"
-            } else {
-                ""
-            };
-            let result = sqlx::query(AssertSqlSafe(format!(
-                "UPDATE sluice_jobs SET {set}, lease_until = NULL{record} \
-                 WHERE id = ?1 AND state = 'running' AND worker = ?2"
-            )))
-            .bind(done.id)
-            .bind(&done.worker)
-            .bind(time)
-            .bind(&at)
-            .bind(error)
-            .execute(&mut *tx)
-            .await
-            .map_err(sql::error)?;
-            applied += result.rows_affected();
-        }
-        tx.commit().await.map_err(sql::error)?;
-        Ok(applied)
+        let rows: Vec<Value> = super::completion_rows(completions)
+            .into_iter()
+            .map(|row| {
+                serde_json::json!({
+                    "id": row.id,
+                    "worker": row.worker,
+                    "state": row.state.as_str(),
+                    "run_at": row.run_at.map(millis),
+                    "error": row.error,
+                })
+            })
+            .collect();
+        let result = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE sluice_jobs AS j SET \
+                 state = c.state, \
+                 run_at = coalesce(c.run_at, j.run_at), \
+                 finished_at = CASE WHEN c.state IN {FINAL} THEN ?1 END, \
+                 attempt = CASE WHEN c.state IN ('scheduled', 'available') THEN j.attempt - 1 ELSE j.attempt END, \
+                 worker = CASE WHEN c.state = 'available' THEN NULL ELSE j.worker END, \
+                 lease_until = NULL, \
+                 errors = CASE WHEN c.error IS NULL THEN j.errors ELSE json_insert(j.errors, '$[#]', \
+                     json_object('attempt', j.attempt, 'at', ?2, 'error', c.error)) END \
+             FROM (SELECT value->>'id' AS id, value->>'worker' AS worker, value->>'state' AS state, \
+                     value->>'run_at' AS run_at, value->>'error' AS error FROM json_each(?3)) AS c \
+             WHERE j.id = c.id AND j.state = 'running' AND j.worker = c.worker"
+        )))
+        .bind(millis(now))
+        .bind(now.to_rfc3339())
+        .bind(Value::Array(rows).to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(sql::error)?;
+        Ok(result.rows_affected())
     }
 
-    async fn heartbeat_jobs(&self, worker: &str, ids: &[JobId], lease: Duration) -> Result<Heartbeat, StoreError> {
+    async fn heartbeat_jobs(
+        &self,
+        worker: &str,
+        ids: &[JobId],
+        lease: Duration,
+    ) -> Result<Heartbeat, StoreError> {
         if ids.is_empty() {
             return Ok(Heartbeat::default());
         }
@@ -304,7 +257,10 @@ impl SqliteStore {
         for row in rows {
             let id: i64 = row.try_get("id").map_err(sql::error)?;
             beat.held.push(id);
-            if row.try_get::<bool, _>("cancel_requested").map_err(sql::error)? {
+            if row
+                .try_get::<bool, _>("cancel_requested")
+                .map_err(sql::error)?
+            {
                 beat.cancel.push(id);
             }
         }
@@ -325,7 +281,7 @@ impl SqliteStore {
         )
         .bind(millis(now))
         .bind(now.to_rfc3339())
-        .bind(LEASE_EXPIRED)
+        .bind(super::LEASE_EXPIRED)
         .fetch_all(&self.pool)
         .await
         .map_err(sql::error)?;
@@ -334,11 +290,13 @@ impl SqliteStore {
     }
 
     async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM sluice_jobs WHERE id = ?")))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(sql::error)?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sluice_jobs WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(sql::error)?;
         row.as_ref().map(job).transpose()
     }
 
@@ -388,7 +346,11 @@ impl SqliteStore {
 
     async fn cancel_jobs(&self, ids: &[JobId]) -> Result<Vec<(JobId, Cancelled)>, StoreError> {
         let now = millis(self.now());
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(sql::error)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sql::error)?;
         let mut results = Vec::with_capacity(ids.len());
         for &id in ids {
             let cancelled = sqlx::query(
@@ -432,18 +394,25 @@ impl SqliteStore {
     }
 
     async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
-        let rows: Vec<(String, String, i64)> =
-            sqlx::query_as("SELECT queue, state, count(*) FROM sluice_jobs GROUP BY queue, state ORDER BY queue")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(sql::error)?;
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT queue, state, count(*) FROM sluice_jobs GROUP BY queue, state ORDER BY queue",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql::error)?;
         Ok(super::group_stats(
-            rows.into_iter().map(|(q, s, n)| (q, s, u64::try_from(n).unwrap_or(0))),
+            rows.into_iter()
+                .map(|(q, s, n)| (q, s, u64::try_from(n).unwrap_or(0))),
         ))
     }
 
     async fn prune_jobs(&self, params: PruneParams) -> Result<u64, StoreError> {
-        let states: Vec<&str> = params.states.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
+        let states: Vec<&str> = params
+            .states
+            .iter()
+            .filter(|s| s.is_final())
+            .map(|s| s.as_str())
+            .collect();
         let result = sqlx::query(
             "DELETE FROM sluice_jobs WHERE id IN ( \
                  SELECT id FROM sluice_jobs WHERE state IN (SELECT value FROM json_each(?1)) \
@@ -459,20 +428,32 @@ impl SqliteStore {
         Ok(result.rows_affected())
     }
 
-    async fn fire_schedule(&self, name: &str, tick: DateTime<Utc>, job: NewJob) -> Result<Option<Enqueued>, StoreError> {
+    async fn fire_schedule(
+        &self,
+        name: &str,
+        tick: DateTime<Utc>,
+        job: NewJob,
+    ) -> Result<Option<Enqueued>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sql::error)?;
         let advanced = sqlx::query(
             "INSERT INTO sluice_schedules (name, last_tick) VALUES (?1, ?2) \
              ON CONFLICT (name) DO UPDATE SET last_tick = ?2 WHERE last_tick < ?2",
         )
         .bind(name)
         .bind(millis(tick))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(sql::error)?;
         if advanced.rows_affected() == 0 {
             return Ok(None);
         }
-        let mut enqueued = self.enqueue_jobs(vec![job]).await?;
+        let mut enqueued = insert(&mut tx, vec![job], self.now()).await?;
+        tx.commit().await.map_err(sql::error)?;
+        self.enqueued.notify_waiters();
         Ok(enqueued.pop())
     }
 
@@ -485,7 +466,8 @@ impl SqliteStore {
             if self.data_changed(queue).await || tokio::time::Instant::now() >= deadline {
                 return;
             }
-            let nap = WATCH_INTERVAL.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let nap =
+                WATCH_INTERVAL.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
             tokio::select! {
                 () = changed => return,
                 () = tokio::time::sleep(nap) => {}
@@ -502,7 +484,10 @@ impl SqliteStore {
         else {
             return true;
         };
-        watcher.seen.insert(queue.to_owned(), version).is_some_and(|seen| seen != version)
+        watcher
+            .seen
+            .insert(queue.to_owned(), version)
+            .is_some_and(|seen| seen != version)
     }
 }
 
@@ -551,6 +536,75 @@ async fn partitioned_candidates(
     Ok(rows.into_iter().map(|(id, _, _)| id).collect())
 }
 
+/// Inserts `jobs` in order on `conn` (in its transaction), all but the pending duplicates of a
+/// unique key in one statement.
+async fn insert(
+    conn: &mut SqliteConnection,
+    jobs: Vec<NewJob>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Enqueued>, StoreError> {
+    let mut results = vec![Enqueued::Inserted(0); jobs.len()];
+    let (unique, plain): (Vec<_>, Vec<_>) = jobs
+        .into_iter()
+        .enumerate()
+        .partition(|(_, j)| j.unique_key.is_some());
+    if !plain.is_empty() {
+        let rows: Vec<Value> = plain.iter().map(|(_, job)| row_json(job, now)).collect();
+        let mut ids: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO sluice_jobs (queue, kind, args, priority, state, max_attempts, run_at, \
+                 partition_key, created_at) \
+             SELECT value->>'queue', value->>'kind', value->'args', value->>'priority', value->>'state', \
+                 value->>'max_attempts', value->>'run_at', value->>'partition_key', ? \
+             FROM json_each(?) ORDER BY key \
+             RETURNING id",
+        )
+        .bind(millis(now))
+        .bind(Value::Array(rows).to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql::error)?;
+        ids.sort_unstable();
+        for ((index, _), id) in plain.iter().zip(ids) {
+            results[*index] = Enqueued::Inserted(id);
+        }
+    }
+    for (index, job) in unique {
+        let inserted: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "INSERT INTO sluice_jobs (queue, kind, args, priority, state, max_attempts, run_at, \
+                 unique_key, partition_key, created_at) \
+             VALUES (?, ?, json(?), ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN {PENDING} DO NOTHING \
+             RETURNING id"
+        )))
+        .bind(&job.queue)
+        .bind(&job.kind)
+        .bind(job.args.to_string())
+        .bind(job.priority)
+        .bind(job.initial_state(now).as_str())
+        .bind(i64::from(job.max_attempts))
+        .bind(millis(job.run_at.unwrap_or(now)))
+        .bind(&job.unique_key)
+        .bind(&job.partition_key)
+        .bind(millis(now))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(sql::error)?;
+        results[index] = match inserted {
+            Some(id) => Enqueued::Inserted(id),
+            None => Enqueued::Duplicate(
+                sqlx::query_scalar(AssertSqlSafe(format!(
+                    "SELECT id FROM sluice_jobs WHERE unique_key = ? AND state IN {PENDING}"
+                )))
+                .bind(&job.unique_key)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(sql::error)?,
+            ),
+        };
+    }
+    Ok(results)
+}
+
 /// A new job as the JSON object the bulk insert reads.
 fn row_json(job: &NewJob, now: DateTime<Utc>) -> Value {
     serde_json::json!({
@@ -569,9 +623,14 @@ fn row_json(job: &NewJob, now: DateTime<Utc>) -> Value {
 fn job(row: &SqliteRow) -> Result<Job, StoreError> {
     let text = |name: &str| row.try_get::<String, _>(name).map_err(sql::error);
     let number = |name: &str| row.try_get::<i64, _>(name).map_err(sql::error);
-    let time = |name: &str| row.try_get::<Option<i64>, _>(name).map(|t| t.map(from_millis)).map_err(sql::error);
+    let time = |name: &str| {
+        row.try_get::<Option<i64>, _>(name)
+            .map(|t| t.map(from_millis))
+            .map_err(sql::error)
+    };
     let json = |name: &str| -> Result<Value, StoreError> {
-        serde_json::from_str(&text(name)?).map_err(|e| StoreError::Schema(format!("column {name}: {e}")))
+        serde_json::from_str(&text(name)?)
+            .map_err(|e| StoreError::Schema(format!("column {name}: {e}")))
     };
     Ok(Job {
         id: number("id")?,
@@ -585,7 +644,8 @@ fn job(row: &SqliteRow) -> Result<Job, StoreError> {
         run_at: from_millis(number("run_at")?),
         lease_until: time("lease_until")?,
         worker: row.try_get("worker").map_err(sql::error)?,
-        errors: serde_json::from_value(json("errors")?).map_err(|e| StoreError::Schema(format!("column errors: {e}")))?,
+        errors: serde_json::from_value(json("errors")?)
+            .map_err(|e| StoreError::Schema(format!("column errors: {e}")))?,
         unique_key: row.try_get("unique_key").map_err(sql::error)?,
         partition_key: row.try_get("partition_key").map_err(sql::error)?,
         created_at: from_millis(number("created_at")?),
@@ -614,7 +674,12 @@ impl Store for SqliteStore {
         Box::pin(self.complete_jobs(completions))
     }
 
-    fn heartbeat<'a>(&'a self, worker: &'a str, ids: &'a [JobId], lease: Duration) -> StoreFuture<'a, Heartbeat> {
+    fn heartbeat<'a>(
+        &'a self,
+        worker: &'a str,
+        ids: &'a [JobId],
+        lease: Duration,
+    ) -> StoreFuture<'a, Heartbeat> {
         Box::pin(self.heartbeat_jobs(worker, ids, lease))
     }
 
@@ -650,7 +715,12 @@ impl Store for SqliteStore {
         Box::pin(self.prune_jobs(params))
     }
 
-    fn fire<'a>(&'a self, name: &'a str, tick: DateTime<Utc>, job: NewJob) -> StoreFuture<'a, Option<Enqueued>> {
+    fn fire<'a>(
+        &'a self,
+        name: &'a str,
+        tick: DateTime<Utc>,
+        job: NewJob,
+    ) -> StoreFuture<'a, Option<Enqueued>> {
         Box::pin(self.fire_schedule(name, tick, job))
     }
 

@@ -22,15 +22,20 @@ pub(crate) struct Harness {
     /// Its clock, which starts at 2030-01-01T00:00:00Z.
     pub(crate) clock: ManualClock,
     /// Opens another handle on the same store (another process, as far as the store can tell).
-    pub(crate) reopen: Box<dyn Fn() -> futures::future::BoxFuture<'static, Arc<dyn Store>> + Send + Sync>,
+    pub(crate) reopen:
+        Box<dyn Fn() -> futures::future::BoxFuture<'static, Arc<dyn Store>> + Send + Sync>,
 }
 
 /// The clock every harness starts at.
 pub(crate) fn start_clock() -> ManualClock {
-    ManualClock::new(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().expect("valid date"))
+    ManualClock::new(
+        Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
+            .single()
+            .expect("valid date"),
+    )
 }
 
-/// Generates one test per conformance case, each on a fresh harness made by `$make`.
+/// Generates one test per conformance case, each on a fresh harness made by `$make(case name)`.
 #[macro_export]
 macro_rules! conformance {
     ($make:path) => {
@@ -49,7 +54,7 @@ macro_rules! conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                conformance::$case($make().await).await;
+                conformance::$case($make(stringify!($case)).await).await;
             }
         )*
     };
@@ -83,13 +88,25 @@ async fn state_of(store: &dyn Store, id: JobId) -> JobState {
 
 pub(crate) async fn enqueue_and_get(h: Harness) {
     let store = h.store.as_ref();
-    let first = enqueue_one(store, NewJob::new("email", json!({"to": "a@example.com"})).queue("mail").priority(3)).await;
+    let first = enqueue_one(
+        store,
+        NewJob::new("email", json!({"to": "a@example.com"}))
+            .queue("mail")
+            .priority(3),
+    )
+    .await;
     let second = enqueue_one(store, NewJob::new("email", json!(null))).await;
     assert!(second > first, "ids increase: {first} then {second}");
     let job = store.get(first).await.expect("get").expect("exists");
-    assert_eq!((job.kind.as_str(), job.queue.as_str(), job.priority), ("email", "mail", 3));
+    assert_eq!(
+        (job.kind.as_str(), job.queue.as_str(), job.priority),
+        ("email", "mail", 3)
+    );
     assert_eq!(job.args, json!({"to": "a@example.com"}));
-    assert_eq!((job.state, job.attempt, job.max_attempts), (JobState::Available, 0, 25));
+    assert_eq!(
+        (job.state, job.attempt, job.max_attempts),
+        (JobState::Available, 0, 25)
+    );
     assert_eq!(job.created_at, h.clock_now());
     assert!(job.errors.is_empty() && job.worker.is_none() && job.finished_at.is_none());
     assert!(store.get(second + 1000).await.expect("get").is_none());
@@ -103,13 +120,31 @@ pub(crate) async fn claims_in_priority_then_time_order(h: Harness) {
     let low2 = enqueue_one(store, NewJob::new("k", json!(3))).await;
     let other = enqueue_one(store, NewJob::new("k", json!(4)).queue("other")).await;
     let jobs = store.claim(claim("default", 2, "w1")).await.expect("claim");
-    assert_eq!(jobs.iter().map(|j| j.id).collect::<Vec<_>>(), vec![high, low]);
+    assert_eq!(
+        jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![high, low]
+    );
     let job = &jobs[0];
-    assert_eq!((job.state, job.attempt, job.worker.as_deref()), (JobState::Running, 1, Some("w1")));
-    assert_eq!(job.lease_until, Some(h.clock_now() + chrono::Duration::seconds(30)));
-    let rest = store.claim(claim("default", 10, "w1")).await.expect("claim");
+    assert_eq!(
+        (job.state, job.attempt, job.worker.as_deref()),
+        (JobState::Running, 1, Some("w1"))
+    );
+    assert_eq!(
+        job.lease_until,
+        Some(h.clock_now() + chrono::Duration::seconds(30))
+    );
+    let rest = store
+        .claim(claim("default", 10, "w1"))
+        .await
+        .expect("claim");
     assert_eq!(rest.iter().map(|j| j.id).collect::<Vec<_>>(), vec![low2]);
-    assert!(store.claim(claim("default", 10, "w1")).await.expect("claim").is_empty());
+    assert!(
+        store
+            .claim(claim("default", 10, "w1"))
+            .await
+            .expect("claim")
+            .is_empty()
+    );
     assert_eq!(state_of(store, other).await, JobState::Available);
 }
 
@@ -118,9 +153,21 @@ pub(crate) async fn scheduled_jobs_wait_until_due(h: Harness) {
     let at = h.clock_now() + chrono::Duration::seconds(60);
     let id = enqueue_one(store, NewJob::new("k", json!(null)).run_at(at)).await;
     assert_eq!(state_of(store, id).await, JobState::Scheduled);
-    assert!(store.claim(claim("default", 10, "w")).await.expect("claim").is_empty());
+    assert!(
+        store
+            .claim(claim("default", 10, "w"))
+            .await
+            .expect("claim")
+            .is_empty()
+    );
     h.clock.advance(Duration::from_secs(59));
-    assert!(store.claim(claim("default", 10, "w")).await.expect("claim").is_empty());
+    assert!(
+        store
+            .claim(claim("default", 10, "w"))
+            .await
+            .expect("claim")
+            .is_empty()
+    );
     h.clock.advance(Duration::from_secs(1));
     let jobs = store.claim(claim("default", 10, "w")).await.expect("claim");
     assert_eq!(jobs.iter().map(|j| j.id).collect::<Vec<_>>(), vec![id]);
@@ -129,21 +176,52 @@ pub(crate) async fn scheduled_jobs_wait_until_due(h: Harness) {
 pub(crate) async fn outcomes_move_jobs_to_their_states(h: Harness) {
     let store = h.store.as_ref();
     let ids: Vec<JobId> = store
-        .enqueue((0..6).map(|i| NewJob::new("k", json!(i)).max_attempts(3)).collect())
+        .enqueue(
+            (0..6)
+                .map(|i| NewJob::new("k", json!(i)).max_attempts(3))
+                .collect(),
+        )
         .await
         .expect("enqueue")
         .into_iter()
         .map(Enqueued::id)
         .collect();
-    assert_eq!(store.claim(claim("default", 6, "w")).await.expect("claim").len(), 6);
+    assert_eq!(
+        store
+            .claim(claim("default", 6, "w"))
+            .await
+            .expect("claim")
+            .len(),
+        6
+    );
     let retry_at = h.clock_now() + chrono::Duration::seconds(10);
     let applied = store
         .complete(vec![
             done(ids[0], "w", Outcome::Succeeded),
-            done(ids[1], "w", Outcome::Failed { error: "boom".into(), retry_at: Some(retry_at) }),
-            done(ids[2], "w", Outcome::Failed { error: "fatal".into(), retry_at: None }),
+            done(
+                ids[1],
+                "w",
+                Outcome::Failed {
+                    error: "boom".into(),
+                    retry_at: Some(retry_at),
+                },
+            ),
+            done(
+                ids[2],
+                "w",
+                Outcome::Failed {
+                    error: "fatal".into(),
+                    retry_at: None,
+                },
+            ),
             done(ids[3], "w", Outcome::Snoozed { until: retry_at }),
-            done(ids[4], "w", Outcome::Cancelled { reason: "not wanted".into() }),
+            done(
+                ids[4],
+                "w",
+                Outcome::Cancelled {
+                    reason: "not wanted".into(),
+                },
+            ),
             done(ids[5], "w", Outcome::Released),
         ])
         .await
@@ -151,37 +229,91 @@ pub(crate) async fn outcomes_move_jobs_to_their_states(h: Harness) {
     assert_eq!(applied, 6);
     let now = h.clock_now();
     let succeeded = store.get(ids[0]).await.expect("get").expect("job");
-    assert_eq!((succeeded.state, succeeded.finished_at, succeeded.lease_until), (JobState::Succeeded, Some(now), None));
+    assert_eq!(
+        (
+            succeeded.state,
+            succeeded.finished_at,
+            succeeded.lease_until
+        ),
+        (JobState::Succeeded, Some(now), None)
+    );
     let retryable = store.get(ids[1]).await.expect("get").expect("job");
-    assert_eq!((retryable.state, retryable.run_at, retryable.attempt), (JobState::Retryable, retry_at, 1));
+    assert_eq!(
+        (retryable.state, retryable.run_at, retryable.attempt),
+        (JobState::Retryable, retry_at, 1)
+    );
     assert_eq!(retryable.errors.len(), 1);
-    assert_eq!((retryable.errors[0].attempt, retryable.errors[0].error.as_str(), retryable.errors[0].at), (1, "boom", now));
+    assert_eq!(
+        (
+            retryable.errors[0].attempt,
+            retryable.errors[0].error.as_str(),
+            retryable.errors[0].at
+        ),
+        (1, "boom", now)
+    );
     let dead = store.get(ids[2]).await.expect("get").expect("job");
-    assert_eq!((dead.state, dead.errors[0].error.as_str()), (JobState::Dead, "fatal"));
+    assert_eq!(
+        (dead.state, dead.errors[0].error.as_str()),
+        (JobState::Dead, "fatal")
+    );
     let snoozed = store.get(ids[3]).await.expect("get").expect("job");
-    assert_eq!((snoozed.state, snoozed.attempt, snoozed.run_at), (JobState::Scheduled, 0, retry_at));
+    assert_eq!(
+        (snoozed.state, snoozed.attempt, snoozed.run_at),
+        (JobState::Scheduled, 0, retry_at)
+    );
     assert!(snoozed.errors.is_empty());
     let cancelled = store.get(ids[4]).await.expect("get").expect("job");
-    assert_eq!((cancelled.state, cancelled.errors[0].error.as_str()), (JobState::Cancelled, "not wanted"));
+    assert_eq!(
+        (cancelled.state, cancelled.errors[0].error.as_str()),
+        (JobState::Cancelled, "not wanted")
+    );
     let released = store.get(ids[5]).await.expect("get").expect("job");
-    assert_eq!((released.state, released.attempt, released.worker), (JobState::Available, 0, None));
+    assert_eq!(
+        (released.state, released.attempt, released.worker),
+        (JobState::Available, 0, None)
+    );
 
     // The retried job runs again when due, as attempt 2, and keeps its first error.
     h.clock.advance(Duration::from_secs(10));
     let again = store.claim(claim("default", 10, "w")).await.expect("claim");
-    let retried = again.iter().find(|j| j.id == ids[1]).expect("retried job claimed");
+    let retried = again
+        .iter()
+        .find(|j| j.id == ids[1])
+        .expect("retried job claimed");
     assert_eq!((retried.attempt, retried.errors.len()), (2, 1));
-    assert!(again.iter().any(|j| j.id == ids[3] && j.attempt == 1), "snoozed job runs as attempt 1");
+    assert!(
+        again.iter().any(|j| j.id == ids[3] && j.attempt == 1),
+        "snoozed job runs as attempt 1"
+    );
 }
 
 pub(crate) async fn completions_from_other_workers_are_ignored(h: Harness) {
     let store = h.store.as_ref();
     let id = enqueue_one(store, NewJob::new("k", json!(null))).await;
     store.claim(claim("default", 1, "w1")).await.expect("claim");
-    assert_eq!(store.complete(vec![done(id, "w2", Outcome::Succeeded)]).await.expect("complete"), 0);
+    assert_eq!(
+        store
+            .complete(vec![done(id, "w2", Outcome::Succeeded)])
+            .await
+            .expect("complete"),
+        0
+    );
     assert_eq!(state_of(store, id).await, JobState::Running);
-    assert_eq!(store.complete(vec![done(id, "w1", Outcome::Succeeded)]).await.expect("complete"), 1);
-    assert_eq!(store.complete(vec![done(id, "w1", Outcome::Succeeded)]).await.expect("complete"), 0, "a job completes once");
+    assert_eq!(
+        store
+            .complete(vec![done(id, "w1", Outcome::Succeeded)])
+            .await
+            .expect("complete"),
+        1
+    );
+    assert_eq!(
+        store
+            .complete(vec![done(id, "w1", Outcome::Succeeded)])
+            .await
+            .expect("complete"),
+        0,
+        "a job completes once"
+    );
 }
 
 pub(crate) async fn heartbeats_renew_leases_and_carry_cancellation(h: Harness) {
@@ -195,13 +327,35 @@ pub(crate) async fn heartbeats_renew_leases_and_carry_cancellation(h: Harness) {
         .collect();
     store.claim(claim("default", 2, "w")).await.expect("claim");
     h.clock.advance(Duration::from_secs(20));
-    let beat = store.heartbeat("w", &ids, Duration::from_secs(30)).await.expect("heartbeat");
-    assert_eq!((beat.held.clone(), beat.cancel.clone()), (ids.clone(), vec![]));
+    let beat = store
+        .heartbeat("w", &ids, Duration::from_secs(30))
+        .await
+        .expect("heartbeat");
+    assert_eq!(
+        (beat.held.clone(), beat.cancel.clone()),
+        (ids.clone(), vec![])
+    );
     let job = store.get(ids[0]).await.expect("get").expect("job");
-    assert_eq!(job.lease_until, Some(h.clock_now() + chrono::Duration::seconds(30)));
-    assert!(store.heartbeat("intruder", &ids, Duration::from_secs(30)).await.expect("heartbeat").held.is_empty());
-    assert_eq!(store.cancel(&[ids[1]]).await.expect("cancel"), vec![(ids[1], Cancelled::Requested)]);
-    let beat = store.heartbeat("w", &ids, Duration::from_secs(30)).await.expect("heartbeat");
+    assert_eq!(
+        job.lease_until,
+        Some(h.clock_now() + chrono::Duration::seconds(30))
+    );
+    assert!(
+        store
+            .heartbeat("intruder", &ids, Duration::from_secs(30))
+            .await
+            .expect("heartbeat")
+            .held
+            .is_empty()
+    );
+    assert_eq!(
+        store.cancel(&[ids[1]]).await.expect("cancel"),
+        vec![(ids[1], Cancelled::Requested)]
+    );
+    let beat = store
+        .heartbeat("w", &ids, Duration::from_secs(30))
+        .await
+        .expect("heartbeat");
     assert_eq!(beat.cancel, vec![ids[1]]);
     // 20 s after the first claim, the renewed leases keep the jobs from the rescuer.
     h.clock.advance(Duration::from_secs(20));
@@ -212,20 +366,46 @@ pub(crate) async fn expired_leases_are_rescued(h: Harness) {
     let store = h.store.as_ref();
     let again = enqueue_one(store, NewJob::new("k", json!(1)).max_attempts(2)).await;
     let last = enqueue_one(store, NewJob::new("k", json!(2)).max_attempts(1)).await;
-    store.claim(claim("default", 2, "dead-worker")).await.expect("claim");
+    store
+        .claim(claim("default", 2, "dead-worker"))
+        .await
+        .expect("claim");
     h.clock.advance(Duration::from_secs(30));
-    assert!(store.rescue().await.expect("rescue").is_empty(), "a lease holds until it is over");
+    assert!(
+        store.rescue().await.expect("rescue").is_empty(),
+        "a lease holds until it is over"
+    );
     h.clock.advance(Duration::from_millis(1));
     assert_eq!(store.rescue().await.expect("rescue"), vec![again, last]);
     let job = store.get(again).await.expect("get").expect("job");
     assert_eq!(job.state, JobState::Retryable);
-    assert!(job.errors[0].error.contains("lease expired"), "{:?}", job.errors);
+    assert!(
+        job.errors[0].error.contains("lease expired"),
+        "{:?}",
+        job.errors
+    );
     assert_eq!(state_of(store, last).await, JobState::Dead);
     // The dead worker comes back: its completion is ignored, and a live worker runs the job.
-    assert_eq!(store.complete(vec![done(again, "dead-worker", Outcome::Succeeded)]).await.expect("complete"), 0);
-    let claimed = store.claim(claim("default", 2, "live")).await.expect("claim");
+    assert_eq!(
+        store
+            .complete(vec![done(again, "dead-worker", Outcome::Succeeded)])
+            .await
+            .expect("complete"),
+        0
+    );
+    let claimed = store
+        .claim(claim("default", 2, "live"))
+        .await
+        .expect("claim");
     assert_eq!((claimed.len(), claimed[0].attempt), (1, 2));
-    assert!(store.heartbeat("dead-worker", &[again], Duration::from_secs(30)).await.expect("heartbeat").held.is_empty());
+    assert!(
+        store
+            .heartbeat("dead-worker", &[again], Duration::from_secs(30))
+            .await
+            .expect("heartbeat")
+            .held
+            .is_empty()
+    );
 }
 
 pub(crate) async fn unique_keys_hold_while_pending(h: Harness) {
@@ -233,12 +413,25 @@ pub(crate) async fn unique_keys_hold_while_pending(h: Harness) {
     let job = || NewJob::new("report", json!({"day": 1})).unique_key("report:1");
     let results = store.enqueue(vec![job(), job()]).await.expect("enqueue");
     let id = results[0].id();
-    assert_eq!(results, vec![Enqueued::Inserted(id), Enqueued::Duplicate(id)]);
+    assert_eq!(
+        results,
+        vec![Enqueued::Inserted(id), Enqueued::Duplicate(id)]
+    );
     store.claim(claim("default", 1, "w")).await.expect("claim");
-    assert_eq!(store.enqueue(vec![job()]).await.expect("enqueue"), vec![Enqueued::Duplicate(id)], "running holds the key");
-    store.complete(vec![done(id, "w", Outcome::Succeeded)]).await.expect("complete");
+    assert_eq!(
+        store.enqueue(vec![job()]).await.expect("enqueue"),
+        vec![Enqueued::Duplicate(id)],
+        "running holds the key"
+    );
+    store
+        .complete(vec![done(id, "w", Outcome::Succeeded)])
+        .await
+        .expect("complete");
     let next = store.enqueue(vec![job()]).await.expect("enqueue");
-    assert!(matches!(next[0], Enqueued::Inserted(other) if other != id), "{next:?}");
+    assert!(
+        matches!(next[0], Enqueued::Inserted(other) if other != id),
+        "{next:?}"
+    );
 }
 
 pub(crate) async fn concurrent_unique_enqueues_insert_once(h: Harness) {
@@ -246,7 +439,10 @@ pub(crate) async fn concurrent_unique_enqueues_insert_once(h: Harness) {
     for i in 0..8 {
         let store = h.store.clone();
         tasks.push(tokio::spawn(async move {
-            store.enqueue(vec![NewJob::new("k", json!(i)).unique_key("only-one")]).await.expect("enqueue")[0]
+            store
+                .enqueue(vec![NewJob::new("k", json!(i)).unique_key("only-one")])
+                .await
+                .expect("enqueue")[0]
         }));
     }
     let mut inserted = 0;
@@ -261,29 +457,71 @@ pub(crate) async fn concurrent_unique_enqueues_insert_once(h: Harness) {
 
 pub(crate) async fn partition_limits_cap_running_jobs_per_key(h: Harness) {
     let store = h.store.as_ref();
-    let mut jobs: Vec<NewJob> = (0..5).map(|i| NewJob::new("k", json!(i)).partition_key("tenant-a")).collect();
+    let mut jobs: Vec<NewJob> = (0..5)
+        .map(|i| NewJob::new("k", json!(i)).partition_key("tenant-a"))
+        .collect();
     jobs.push(NewJob::new("k", json!("b")).partition_key("tenant-b"));
     jobs.push(NewJob::new("k", json!("free")));
-    let ids: Vec<JobId> = store.enqueue(jobs).await.expect("enqueue").into_iter().map(Enqueued::id).collect();
-    let limited = |worker: &str| ClaimParams { partition_limit: Some(2), ..claim("default", 10, worker) };
-    let first: Vec<JobId> = store.claim(limited("w1")).await.expect("claim").iter().map(|j| j.id).collect();
+    let ids: Vec<JobId> = store
+        .enqueue(jobs)
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(Enqueued::id)
+        .collect();
+    let limited = |worker: &str| ClaimParams {
+        partition_limit: Some(2),
+        ..claim("default", 10, worker)
+    };
+    let first: Vec<JobId> = store
+        .claim(limited("w1"))
+        .await
+        .expect("claim")
+        .iter()
+        .map(|j| j.id)
+        .collect();
     assert_eq!(first, vec![ids[0], ids[1], ids[5], ids[6]]);
-    assert!(store.claim(limited("w2")).await.expect("claim").is_empty(), "tenant-a has 2 running");
-    store.complete(vec![done(ids[0], "w1", Outcome::Succeeded)]).await.expect("complete");
-    let next: Vec<JobId> = store.claim(limited("w2")).await.expect("claim").iter().map(|j| j.id).collect();
+    assert!(
+        store.claim(limited("w2")).await.expect("claim").is_empty(),
+        "tenant-a has 2 running"
+    );
+    store
+        .complete(vec![done(ids[0], "w1", Outcome::Succeeded)])
+        .await
+        .expect("complete");
+    let next: Vec<JobId> = store
+        .claim(limited("w2"))
+        .await
+        .expect("claim")
+        .iter()
+        .map(|j| j.id)
+        .collect();
     assert_eq!(next, vec![ids[2]]);
 }
 
 pub(crate) async fn a_flooded_partition_never_hides_others(h: Harness) {
     let store = h.store.as_ref();
     store
-        .enqueue((0..500).map(|i| NewJob::new("k", json!(i)).partition_key("noisy")).collect())
+        .enqueue(
+            (0..500)
+                .map(|i| NewJob::new("k", json!(i)).partition_key("noisy"))
+                .collect(),
+        )
         .await
         .expect("enqueue");
     h.clock.advance(Duration::from_secs(1));
     let quiet = enqueue_one(store, NewJob::new("k", json!("q")).partition_key("quiet")).await;
-    let params = ClaimParams { partition_limit: Some(1), ..claim("default", 5, "w") };
-    let claimed: Vec<JobId> = store.claim(params.clone()).await.expect("claim").iter().map(|j| j.id).collect();
+    let params = ClaimParams {
+        partition_limit: Some(1),
+        ..claim("default", 5, "w")
+    };
+    let claimed: Vec<JobId> = store
+        .claim(params.clone())
+        .await
+        .expect("claim")
+        .iter()
+        .map(|j| j.id)
+        .collect();
     assert_eq!(claimed.len(), 2);
     assert!(claimed.contains(&quiet), "{claimed:?}");
 }
@@ -292,41 +530,114 @@ pub(crate) async fn cancel_waiting_and_running_jobs(h: Harness) {
     let store = h.store.as_ref();
     let running = enqueue_one(store, NewJob::new("k", json!(1))).await;
     store.claim(claim("default", 1, "w")).await.expect("claim");
-    let waiting = enqueue_one(store, NewJob::new("k", json!(2)).run_at(h.clock_now() + chrono::Duration::seconds(3600))).await;
-    let results = store.cancel(&[waiting, running, running + 1000]).await.expect("cancel");
+    let waiting = enqueue_one(
+        store,
+        NewJob::new("k", json!(2)).run_at(h.clock_now() + chrono::Duration::seconds(3600)),
+    )
+    .await;
+    let results = store
+        .cancel(&[waiting, running, running + 1000])
+        .await
+        .expect("cancel");
     assert_eq!(
         results,
-        vec![(waiting, Cancelled::Cancelled), (running, Cancelled::Requested), (running + 1000, Cancelled::NotPending)]
+        vec![
+            (waiting, Cancelled::Cancelled),
+            (running, Cancelled::Requested),
+            (running + 1000, Cancelled::NotPending)
+        ]
     );
     assert_eq!(state_of(store, waiting).await, JobState::Cancelled);
     store
-        .complete(vec![done(running, "w", Outcome::Cancelled { reason: "cancelled by request".into() })])
+        .complete(vec![done(
+            running,
+            "w",
+            Outcome::Cancelled {
+                reason: "cancelled by request".into(),
+            },
+        )])
         .await
         .expect("complete");
-    assert_eq!(store.cancel(&[running]).await.expect("cancel"), vec![(running, Cancelled::NotPending)]);
+    assert_eq!(
+        store.cancel(&[running]).await.expect("cancel"),
+        vec![(running, Cancelled::NotPending)]
+    );
 }
 
 pub(crate) async fn retry_and_discard_by_hand(h: Harness) {
     let store = h.store.as_ref();
     let ids: Vec<JobId> = store
-        .enqueue((0..3).map(|i| NewJob::new("k", json!(i)).max_attempts(1).queue("q")).collect())
+        .enqueue(
+            (0..3)
+                .map(|i| NewJob::new("k", json!(i)).max_attempts(1).queue("q"))
+                .collect(),
+        )
         .await
         .expect("enqueue")
         .into_iter()
         .map(Enqueued::id)
         .collect();
     store.claim(claim("q", 3, "w")).await.expect("claim");
-    let fail = |id| done(id, "w", Outcome::Failed { error: "no".into(), retry_at: None });
-    store.complete(ids.iter().map(|&id| fail(id)).collect()).await.expect("complete");
-    assert_eq!(store.retry(RetryParams::Ids(vec![ids[0]])).await.expect("retry"), 1);
+    let fail = |id| {
+        done(
+            id,
+            "w",
+            Outcome::Failed {
+                error: "no".into(),
+                retry_at: None,
+            },
+        )
+    };
+    store
+        .complete(ids.iter().map(|&id| fail(id)).collect())
+        .await
+        .expect("complete");
+    assert_eq!(
+        store
+            .retry(RetryParams::Ids(vec![ids[0]]))
+            .await
+            .expect("retry"),
+        1
+    );
     let job = store.get(ids[0]).await.expect("get").expect("job");
-    assert_eq!((job.state, job.max_attempts, job.errors.len(), job.finished_at), (JobState::Available, 2, 1, None));
-    assert_eq!(store.retry(RetryParams::AllDead { queue: Some("other".into()) }).await.expect("retry"), 0);
-    assert_eq!(store.retry(RetryParams::AllDead { queue: Some("q".into()) }).await.expect("retry"), 2);
+    assert_eq!(
+        (
+            job.state,
+            job.max_attempts,
+            job.errors.len(),
+            job.finished_at
+        ),
+        (JobState::Available, 2, 1, None)
+    );
+    assert_eq!(
+        store
+            .retry(RetryParams::AllDead {
+                queue: Some("other".into())
+            })
+            .await
+            .expect("retry"),
+        0
+    );
+    assert_eq!(
+        store
+            .retry(RetryParams::AllDead {
+                queue: Some("q".into())
+            })
+            .await
+            .expect("retry"),
+        2
+    );
     let claimed = store.claim(claim("q", 3, "w")).await.expect("claim");
     assert_eq!(claimed.len(), 3);
-    assert_eq!(store.discard(&[ids[0]]).await.expect("discard"), 0, "running jobs are not discarded");
-    store.complete(vec![done(ids[0], "w", Outcome::Succeeded)]).await.expect("complete");
+    assert_eq!(
+        store.discard(&[ids[0]]).await.expect("discard"),
+        0,
+        "running jobs are not discarded"
+    );
+    store
+        .complete(vec![done(ids[0], "w", Outcome::Succeeded)])
+        .await
+        .expect("complete");
     assert_eq!(store.discard(&[ids[0]]).await.expect("discard"), 1);
     assert!(store.get(ids[0]).await.expect("get").is_none());
 }
@@ -343,25 +654,61 @@ pub(crate) async fn list_and_stats(h: Harness) {
         .await
         .expect("enqueue");
     store.claim(claim("default", 1, "w")).await.expect("claim");
-    let all = store.list(ListParams { limit: 10, ..ListParams::default() }).await.expect("list");
+    let all = store
+        .list(ListParams {
+            limit: 10,
+            ..ListParams::default()
+        })
+        .await
+        .expect("list");
     assert_eq!(all.len(), 4);
     assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
     let kind_a = store
-        .list(ListParams { kind: Some("a".into()), queue: Some("default".into()), limit: 10, ..ListParams::default() })
+        .list(ListParams {
+            kind: Some("a".into()),
+            queue: Some("default".into()),
+            limit: 10,
+            ..ListParams::default()
+        })
         .await
         .expect("list");
-    assert_eq!(kind_a.iter().map(|j| j.args.clone()).collect::<Vec<_>>(), vec![json!(4), json!(1)]);
-    let running = store.list(ListParams { state: Some(JobState::Running), limit: 10, ..ListParams::default() }).await.expect("list");
+    assert_eq!(
+        kind_a.iter().map(|j| j.args.clone()).collect::<Vec<_>>(),
+        vec![json!(4), json!(1)]
+    );
+    let running = store
+        .list(ListParams {
+            state: Some(JobState::Running),
+            limit: 10,
+            ..ListParams::default()
+        })
+        .await
+        .expect("list");
     assert_eq!(running.len(), 1);
-    let limited = store.list(ListParams { limit: 2, ..ListParams::default() }).await.expect("list");
+    let limited = store
+        .list(ListParams {
+            limit: 2,
+            ..ListParams::default()
+        })
+        .await
+        .expect("list");
     assert_eq!(limited.len(), 2);
     let stats = store.stats().await.expect("stats");
-    let summary: Vec<(String, Vec<(String, u64)>)> =
-        stats.into_iter().map(|s| (s.queue, s.counts.into_iter().collect())).collect();
+    let summary: Vec<(String, Vec<(String, u64)>)> = stats
+        .into_iter()
+        .map(|s| (s.queue, s.counts.into_iter().collect()))
+        .collect();
     assert_eq!(
         summary,
         vec![
-            ("default".to_owned(), vec![("available".to_owned(), 1), ("running".to_owned(), 1), ("scheduled".to_owned(), 1)]),
+            (
+                "default".to_owned(),
+                vec![
+                    ("available".to_owned(), 1),
+                    ("running".to_owned(), 1),
+                    ("scheduled".to_owned(), 1)
+                ]
+            ),
             ("other".to_owned(), vec![("available".to_owned(), 1)]),
         ]
     );
@@ -377,7 +724,15 @@ pub(crate) async fn prune_deletes_old_final_jobs_in_batches(h: Harness) {
         .map(Enqueued::id)
         .collect();
     store.claim(claim("default", 5, "w")).await.expect("claim");
-    store.complete(ids[..4].iter().map(|&id| done(id, "w", Outcome::Succeeded)).collect()).await.expect("complete");
+    store
+        .complete(
+            ids[..4]
+                .iter()
+                .map(|&id| done(id, "w", Outcome::Succeeded))
+                .collect(),
+        )
+        .await
+        .expect("complete");
     h.clock.advance(Duration::from_secs(3600));
     let params = |limit| PruneParams {
         states: vec![JobState::Succeeded, JobState::Running],
@@ -388,8 +743,15 @@ pub(crate) async fn prune_deletes_old_final_jobs_in_batches(h: Harness) {
     assert_eq!(store.prune(params(3)).await.expect("prune"), 3);
     assert_eq!(store.prune(params(3)).await.expect("prune"), 1);
     assert_eq!(store.prune(params(3)).await.expect("prune"), 0);
-    assert_eq!(state_of(store, ids[4]).await, JobState::Running, "running jobs are never pruned");
-    let recent = PruneParams { finished_before: h.clock_now() - chrono::Duration::seconds(7200), ..params(10) };
+    assert_eq!(
+        state_of(store, ids[4]).await,
+        JobState::Running,
+        "running jobs are never pruned"
+    );
+    let recent = PruneParams {
+        finished_before: h.clock_now() - chrono::Duration::seconds(7200),
+        ..params(10)
+    };
     assert_eq!(store.prune(recent).await.expect("prune"), 0);
 }
 
@@ -399,7 +761,10 @@ pub(crate) async fn schedules_fire_once_per_tick(h: Harness) {
     for _ in 0..4 {
         let store = h.store.clone();
         tasks.push(tokio::spawn(async move {
-            store.fire("nightly", tick, NewJob::new("report", json!(null))).await.expect("fire")
+            store
+                .fire("nightly", tick, NewJob::new("report", json!(null)))
+                .await
+                .expect("fire")
         }));
     }
     let mut fired = 0;
@@ -409,11 +774,39 @@ pub(crate) async fn schedules_fire_once_per_tick(h: Harness) {
     assert_eq!(fired, 1);
     let store = h.store.as_ref();
     let earlier = tick - chrono::Duration::seconds(60);
-    assert!(store.fire("nightly", earlier, NewJob::new("report", json!(null))).await.expect("fire").is_none());
+    assert!(
+        store
+            .fire("nightly", earlier, NewJob::new("report", json!(null)))
+            .await
+            .expect("fire")
+            .is_none()
+    );
     let later = tick + chrono::Duration::seconds(60);
-    assert!(store.fire("nightly", later, NewJob::new("report", json!(null))).await.expect("fire").is_some());
-    assert!(store.fire("hourly", tick, NewJob::new("report", json!(null))).await.expect("fire").is_some());
-    assert_eq!(store.list(ListParams { limit: 10, ..ListParams::default() }).await.expect("list").len(), 3);
+    assert!(
+        store
+            .fire("nightly", later, NewJob::new("report", json!(null)))
+            .await
+            .expect("fire")
+            .is_some()
+    );
+    assert!(
+        store
+            .fire("hourly", tick, NewJob::new("report", json!(null)))
+            .await
+            .expect("fire")
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .list(ListParams {
+                limit: 10,
+                ..ListParams::default()
+            })
+            .await
+            .expect("list")
+            .len(),
+        3
+    );
 }
 
 pub(crate) async fn concurrent_claims_never_share_a_job(h: Harness) {
@@ -427,7 +820,10 @@ pub(crate) async fn concurrent_claims_never_share_a_job(h: Harness) {
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let jobs = store.claim(claim("default", 7, &format!("w{w}"))).await.expect("claim");
+                let jobs = store
+                    .claim(claim("default", 7, &format!("w{w}")))
+                    .await
+                    .expect("claim");
                 if jobs.is_empty() {
                     return mine;
                 }
@@ -456,7 +852,10 @@ pub(crate) async fn wait_wakes_on_enqueue_from_another_handle(h: Harness) {
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    other.enqueue(vec![NewJob::new("k", json!(null))]).await.expect("enqueue");
+    other
+        .enqueue(vec![NewJob::new("k", json!(null))])
+        .await
+        .expect("enqueue");
     let waited = waiter.await.expect("task");
     assert!(waited < Duration::from_secs(10), "woke after {waited:?}");
 }
@@ -466,14 +865,22 @@ pub(crate) async fn bulk_enqueue_keeps_order(h: Harness) {
     let jobs: Vec<NewJob> = (0..1000)
         .map(|i| {
             let job = NewJob::new("k", json!({"i": i}));
-            if i % 100 == 7 { job.unique_key(format!("u{}", i % 200)) } else { job }
+            if i % 100 == 7 {
+                job.unique_key(format!("u{}", i % 200))
+            } else {
+                job
+            }
         })
         .collect();
     let results = store.enqueue(jobs).await.expect("enqueue");
     assert_eq!(results.len(), 1000);
     for (i, result) in results.iter().enumerate() {
         let job = store.get(result.id()).await.expect("get").expect("job");
-        let expected = if i % 100 == 7 && i >= 200 { (i % 200) as i64 } else { i as i64 };
+        let expected = if i % 100 == 7 && i >= 200 {
+            (i % 200) as i64
+        } else {
+            i as i64
+        };
         assert_eq!(job.args["i"], json!(expected), "result {i}");
     }
 }

@@ -1,0 +1,55 @@
+-- ARGV: prefix, queue, now, limit, worker, lease until, partition limit (-1 for none).
+-- Returns the claimed jobs as flat field/value arrays.
+local queue, now, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local worker, lease_until, plimit = ARGV[5], ARGV[6], tonumber(ARGV[7])
+promote(queue, now)
+local avail = key('q', queue, 'available')
+local chosen = {}
+if plimit < 0 then
+  chosen = redis.call('ZRANGE', avail, 0, limit - 1)
+else
+  -- Look past partitions at their limit, up to a bound, for jobs of others.
+  local busy = {}
+  local offset = 0
+  while #chosen < limit and offset < 20000 do
+    local page = redis.call('ZRANGE', avail, offset, offset + 499)
+    if #page == 0 then
+      break
+    end
+    for _, m in ipairs(page) do
+      local pk = redis.call('HGET', jkey(tonumber(m)), 'partition_key')
+      if pk == '' then
+        table.insert(chosen, m)
+      else
+        local n = busy[pk] or tonumber(redis.call('HGET', key('partitions'), pk) or '0')
+        if n < plimit then
+          table.insert(chosen, m)
+          n = n + 1
+        end
+        busy[pk] = n
+      end
+      if #chosen >= limit then
+        break
+      end
+    end
+    offset = offset + 500
+  end
+end
+local jobs = {}
+for _, m in ipairs(chosen) do
+  local jk = jkey(tonumber(m))
+  redis.call('ZREM', avail, m)
+  redis.call('ZADD', key('q', queue, 'running'), lease_until, m)
+  redis.call('HINCRBY', jk, 'attempt', 1)
+  redis.call('HSET', jk, 'state', 'running', 'worker', worker, 'lease_until', lease_until)
+  local pk = redis.call('HGET', jk, 'partition_key')
+  if pk ~= '' then
+    redis.call('HINCRBY', key('partitions'), pk, 1)
+  end
+  table.insert(jobs, redis.call('HGETALL', jk))
+end
+-- Others may find work too: pass the wake on.
+if #chosen == limit and redis.call('ZCARD', avail) > 0 then
+  wake(queue)
+end
+return jobs

@@ -1,0 +1,9 @@
+-- ARGV: prefix, now, then per job: queue, kind, args, priority, max_attempts, run_at,
+-- unique key or '', partition key or ''. Returns {inserted (1) or duplicate (0), id} per job.
+local now = tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV, 8 do
+  table.insert(out, insert(now, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
+    ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]))
+end
+return out

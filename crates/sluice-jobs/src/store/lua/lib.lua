@@ -1,0 +1,119 @@
+-- Shared by every script of the Redis store. ARGV[1] is the key prefix, a hash tag such as
+-- `{sluice}`, so every key of one store lives in one cluster slot.
+--
+-- Keys:
+--   P:seq                       job ids (INCR)
+--   P:job:ID                    a job (hash; times in milliseconds, '' for none)
+--   P:queues                    queue names (set)
+--   P:q:QUEUE:STATE             the queue's jobs in STATE (sorted set of zero-padded ids):
+--                               available by priority then due time, scheduled and retryable
+--                               by due time, running by lease expiry, final states by end time
+--   P:q:QUEUE:wake              a token that wakes one waiting worker (list of at most one)
+--   P:unique                    unique key -> id of its pending job (hash)
+--   P:partitions                partition key -> running jobs (hash)
+--   P:schedules                 schedule name -> last tick fired (hash)
+local P = ARGV[1]
+
+local function key(...)
+  return P .. ':' .. table.concat({...}, ':')
+end
+
+local function pad(id)
+  return string.format('%020d', id)
+end
+
+local function jkey(id)
+  return key('job', string.format('%d', id))
+end
+
+-- Available jobs sort by priority (clamped to -1000..1000), then due time: exact in a double.
+local EPOCH = 1577836800000
+local function avail_score(priority, run_at)
+  local p = math.max(-1000, math.min(1000, tonumber(priority)))
+  return (1000 - p) * 4398046511104 + math.max(0, tonumber(run_at) - EPOCH)
+end
+
+local function wake(queue)
+  local w = key('q', queue, 'wake')
+  redis.call('RPUSH', w, 1)
+  redis.call('LTRIM', w, -1, -1)
+end
+
+local function make_available(jk, queue, m, priority, run_at)
+  redis.call('HSET', jk, 'state', 'available')
+  redis.call('ZADD', key('q', queue, 'available'), avail_score(priority, run_at), m)
+end
+
+local function add_error(jk, attempt, at, err)
+  local errs = redis.call('HGET', jk, 'errors')
+  local obj = cjson.encode({attempt = tonumber(attempt), at = at, error = err})
+  if errs == '[]' then
+    errs = '[' .. obj .. ']'
+  else
+    errs = string.sub(errs, 1, -2) .. ',' .. obj .. ']'
+  end
+  redis.call('HSET', jk, 'errors', errs)
+end
+
+local function leave_running(jk, queue, m)
+  redis.call('ZREM', key('q', queue, 'running'), m)
+  redis.call('HSET', jk, 'lease_until', '')
+  local pk = redis.call('HGET', jk, 'partition_key')
+  if pk ~= '' then
+    if redis.call('HINCRBY', key('partitions'), pk, -1) <= 0 then
+      redis.call('HDEL', key('partitions'), pk)
+    end
+  end
+end
+
+local function finish(jk, id, queue, m, state, now)
+  redis.call('HSET', jk, 'state', state, 'finished_at', now)
+  redis.call('ZADD', key('q', queue, state), now, m)
+  local uk = redis.call('HGET', jk, 'unique_key')
+  if uk ~= '' and redis.call('HGET', key('unique'), uk) == tostring(id) then
+    redis.call('HDEL', key('unique'), uk)
+  end
+end
+
+local function insert(now, queue, kind, args, priority, max_attempts, run_at, uk, pk)
+  if uk ~= '' then
+    local existing = redis.call('HGET', key('unique'), uk)
+    if existing then
+      return {0, tonumber(existing)}
+    end
+  end
+  local id = redis.call('INCR', key('seq'))
+  local state = 'available'
+  if tonumber(run_at) > now then
+    state = 'scheduled'
+  end
+  local jk = jkey(id)
+  redis.call('HSET', jk, 'id', id, 'queue', queue, 'kind', kind, 'args', args, 'priority', priority,
+    'state', state, 'attempt', 0, 'max_attempts', max_attempts, 'run_at', run_at, 'lease_until', '',
+    'worker', '', 'errors', '[]', 'unique_key', uk, 'partition_key', pk, 'cancel_requested', 0,
+    'created_at', now, 'finished_at', '')
+  redis.call('SADD', key('queues'), queue)
+  if state == 'available' then
+    redis.call('ZADD', key('q', queue, 'available'), avail_score(priority, run_at), pad(id))
+    wake(queue)
+  else
+    redis.call('ZADD', key('q', queue, 'scheduled'), run_at, pad(id))
+  end
+  if uk ~= '' then
+    redis.call('HSET', key('unique'), uk, id)
+  end
+  return {1, id}
+end
+
+local function promote(queue, now)
+  for _, st in ipairs({'scheduled', 'retryable'}) do
+    local set = key('q', queue, st)
+    local due = redis.call('ZRANGEBYSCORE', set, '-inf', now, 'LIMIT', 0, 1000)
+    for _, m in ipairs(due) do
+      local jk = jkey(tonumber(m))
+      local fields = redis.call('HMGET', jk, 'priority', 'run_at')
+      redis.call('ZREM', set, m)
+      make_available(jk, queue, m, fields[1], fields[2])
+    end
+  end
+end

@@ -1,0 +1,21 @@
+-- ARGV: prefix, now, now as text, error. Returns the ids of rescued jobs.
+local now, at, err = tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local out = {}
+for _, queue in ipairs(redis.call('SMEMBERS', key('queues'))) do
+  local expired = redis.call('ZRANGEBYSCORE', key('q', queue, 'running'), '-inf', '(' .. now, 'LIMIT', 0, 1000)
+  for _, m in ipairs(expired) do
+    local id = tonumber(m)
+    local jk = jkey(id)
+    local cur = redis.call('HMGET', jk, 'attempt', 'max_attempts')
+    leave_running(jk, queue, m)
+    add_error(jk, cur[1], at, err)
+    if tonumber(cur[1]) >= tonumber(cur[2]) then
+      finish(jk, id, queue, m, 'dead', now)
+    else
+      redis.call('HSET', jk, 'state', 'retryable', 'run_at', now)
+      redis.call('ZADD', key('q', queue, 'retryable'), now, m)
+    end
+    table.insert(out, id)
+  end
+end
+return out

@@ -1,0 +1,544 @@
+//! The Redis store: shared through one Redis server (or one slot of a cluster).
+//!
+//! Every transition is one Lua script (`lua/*.lua`, on the helpers of `lua/lib.lua`), so it is
+//! atomic. Each queue keeps a sorted set per state: available jobs by priority then due time,
+//! scheduled and retryable jobs by due time (promoted when a claim finds them due), running jobs
+//! by lease expiry (what the rescuer reads). Waiting workers block on a wake-up list with
+//! `BLPOP` on connections of their own; an enqueue pushes one token, and a claim that leaves
+//! work behind passes it on.
+//!
+//! Durability is the server's: run Redis with `appendonly yes` (and `appendfsync everysec` or
+//! `always`) for jobs to survive a restart of Redis. Priorities beyond ±1000 order as ±1000.
+//!
+//! The address may name a key prefix: `redis://host:6379/0?prefix=jobs` keeps the keys under
+//! `{jobs}:` (default `{sluice}:`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Client, Script};
+
+use super::{
+    Cancelled, ClaimParams, Completion, Enqueued, Heartbeat, ListParams, PruneParams, QueueStats,
+    RetryParams, Store, StoreError, StoreFuture,
+};
+use crate::clock::{Clock, SystemClock, after, from_millis, millis};
+use crate::job::{Job, JobId, NewJob};
+
+/// The most jobs or ids sent to one script call.
+const CHUNK: usize = 1000;
+
+/// The scripts, each prefixed with the shared helpers.
+struct Scripts {
+    enqueue: Script,
+    claim: Script,
+    complete: Script,
+    heartbeat: Script,
+    rescue: Script,
+    cancel: Script,
+    retry: Script,
+    discard: Script,
+    prune: Script,
+    stats: Script,
+    list: Script,
+    fire: Script,
+}
+
+impl Scripts {
+    fn load() -> Scripts {
+        let lib = include_str!("lua/lib.lua");
+        let script = |body: &str| Script::new(&format!("{lib}\n{body}"));
+        Scripts {
+            enqueue: script(include_str!("lua/enqueue.lua")),
+            claim: script(include_str!("lua/claim.lua")),
+            complete: script(include_str!("lua/complete.lua")),
+            heartbeat: script(include_str!("lua/heartbeat.lua")),
+            rescue: script(include_str!("lua/rescue.lua")),
+            cancel: script(include_str!("lua/cancel.lua")),
+            retry: script(include_str!("lua/retry.lua")),
+            discard: script(include_str!("lua/discard.lua")),
+            prune: script(include_str!("lua/prune.lua")),
+            stats: script(include_str!("lua/stats.lua")),
+            list: script(include_str!("lua/list.lua")),
+            fire: script(include_str!("lua/fire.lua")),
+        }
+    }
+}
+
+/// Jobs kept in Redis. See the [module docs](self).
+pub struct RedisStore {
+    client: Client,
+    conn: ConnectionManager,
+    prefix: String,
+    clock: Arc<dyn Clock>,
+    scripts: Scripts,
+    /// Connections for blocking waits, which would stall a shared connection.
+    blocking: StdMutex<Vec<MultiplexedConnection>>,
+}
+
+fn error(err: redis::RedisError) -> StoreError {
+    if err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_timeout()
+        || err.is_connection_refusal()
+    {
+        StoreError::Unavailable(err.to_string())
+    } else {
+        StoreError::Rejected(err.to_string())
+    }
+}
+
+impl RedisStore {
+    /// Connects to the server at `url` (`redis://HOST:PORT[/DB][?prefix=NAME]`).
+    pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
+        let (url, prefix) = super::take_param(url, "prefix");
+        let prefix = format!("{{{}}}", prefix.unwrap_or_else(|| "sluice".to_owned()));
+        let client = Client::open(url.as_str()).map_err(|e| StoreError::Address {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(30)))
+            .set_connection_timeout(Some(Duration::from_secs(5)));
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to Redis: {e}")))?;
+        Ok(RedisStore {
+            client,
+            conn,
+            prefix,
+            clock: Arc::new(SystemClock),
+            scripts: Scripts::load(),
+            blocking: StdMutex::new(Vec::new()),
+        })
+    }
+
+    /// Reads the time from `clock` (for tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> RedisStore {
+        self.clock = clock;
+        self
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Runs `script` with the prefix as its first argument and `args` after it.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        args: Vec<String>,
+    ) -> Result<T, StoreError> {
+        let mut invocation = script.key(format!("{}:seq", self.prefix));
+        invocation.arg(&self.prefix);
+        for arg in args {
+            invocation.arg(arg);
+        }
+        let mut conn = self.conn.clone();
+        invocation.invoke_async(&mut conn).await.map_err(error)
+    }
+
+    async fn enqueue_jobs(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+        let now = self.now();
+        let mut results = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(CHUNK) {
+            let mut args = vec![millis(now).to_string()];
+            for job in chunk {
+                args.extend(job_args(job, now));
+            }
+            let out: Vec<(i64, i64)> = self.run(&self.scripts.enqueue, args).await?;
+            results.extend(out.into_iter().map(enqueued));
+        }
+        Ok(results)
+    }
+
+    async fn claim_jobs(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
+        let now = self.now();
+        let rows: Vec<HashMap<String, String>> = self
+            .run(
+                &self.scripts.claim,
+                vec![
+                    params.queue,
+                    millis(now).to_string(),
+                    params.limit.to_string(),
+                    params.worker,
+                    millis(after(now, params.lease)).to_string(),
+                    params
+                        .partition_limit
+                        .map_or_else(|| "-1".to_owned(), |n| n.to_string()),
+                ],
+            )
+            .await?;
+        rows.iter().map(job).collect()
+    }
+
+    async fn complete_jobs(&self, completions: Vec<Completion>) -> Result<u64, StoreError> {
+        let now = self.now();
+        let rows = super::completion_rows(completions);
+        let mut applied = 0;
+        for chunk in rows.chunks(CHUNK) {
+            let mut args = vec![millis(now).to_string(), now.to_rfc3339()];
+            for row in chunk {
+                args.extend([
+                    row.id.to_string(),
+                    row.worker.clone(),
+                    row.state.as_str().to_owned(),
+                    row.run_at
+                        .map(|t| millis(t).to_string())
+                        .unwrap_or_default(),
+                    row.error.clone().unwrap_or_default(),
+                ]);
+            }
+            applied += self.run::<u64>(&self.scripts.complete, args).await?;
+        }
+        Ok(applied)
+    }
+
+    async fn heartbeat_jobs(
+        &self,
+        worker: &str,
+        ids: &[JobId],
+        lease: Duration,
+    ) -> Result<Heartbeat, StoreError> {
+        let mut beat = Heartbeat::default();
+        for chunk in ids.chunks(CHUNK) {
+            let mut args = vec![
+                worker.to_owned(),
+                millis(after(self.now(), lease)).to_string(),
+            ];
+            args.extend(chunk.iter().map(ToString::to_string));
+            let out: Vec<(i64, i64)> = self.run(&self.scripts.heartbeat, args).await?;
+            for (id, cancel) in out {
+                beat.held.push(id);
+                if cancel != 0 {
+                    beat.cancel.push(id);
+                }
+            }
+        }
+        beat.held.sort_unstable();
+        beat.cancel.sort_unstable();
+        Ok(beat)
+    }
+
+    async fn rescue_jobs(&self) -> Result<Vec<JobId>, StoreError> {
+        let now = self.now();
+        let mut ids: Vec<i64> = self
+            .run(
+                &self.scripts.rescue,
+                vec![
+                    millis(now).to_string(),
+                    now.to_rfc3339(),
+                    super::LEASE_EXPIRED.to_owned(),
+                ],
+            )
+            .await?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let mut conn = self.conn.clone();
+        let row: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(format!("{}:job:{id}", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .map_err(error)?;
+        if row.is_empty() {
+            Ok(None)
+        } else {
+            job(&row).map(Some)
+        }
+    }
+
+    async fn list_jobs(&self, params: ListParams) -> Result<Vec<Job>, StoreError> {
+        let rows: Vec<HashMap<String, String>> = self
+            .run(
+                &self.scripts.list,
+                vec![
+                    params.queue.unwrap_or_default(),
+                    params
+                        .state
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    params.kind.unwrap_or_default(),
+                    params.limit.to_string(),
+                ],
+            )
+            .await?;
+        rows.iter().map(job).collect()
+    }
+
+    async fn retry_jobs(&self, params: RetryParams) -> Result<u64, StoreError> {
+        let now = millis(self.now()).to_string();
+        match params {
+            RetryParams::Ids(ids) => {
+                let mut count = 0;
+                for chunk in ids.chunks(CHUNK) {
+                    let mut args = vec![now.clone(), String::new()];
+                    args.extend(chunk.iter().map(ToString::to_string));
+                    count += self.run::<u64>(&self.scripts.retry, args).await?;
+                }
+                Ok(count)
+            }
+            RetryParams::AllDead { queue } => {
+                self.run(&self.scripts.retry, vec![now, queue.unwrap_or_default()])
+                    .await
+            }
+        }
+    }
+
+    async fn cancel_jobs(&self, ids: &[JobId]) -> Result<Vec<(JobId, Cancelled)>, StoreError> {
+        let mut results = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let mut args = vec![millis(self.now()).to_string()];
+            args.extend(chunk.iter().map(ToString::to_string));
+            let out: Vec<String> = self.run(&self.scripts.cancel, args).await?;
+            results.extend(chunk.iter().zip(out).map(|(&id, outcome)| {
+                let outcome = match outcome.as_str() {
+                    "cancelled" => Cancelled::Cancelled,
+                    "requested" => Cancelled::Requested,
+                    _ => Cancelled::NotPending,
+                };
+                (id, outcome)
+            }));
+        }
+        Ok(results)
+    }
+
+    async fn discard_jobs(&self, ids: &[JobId]) -> Result<u64, StoreError> {
+        let mut count = 0;
+        for chunk in ids.chunks(CHUNK) {
+            count += self
+                .run::<u64>(
+                    &self.scripts.discard,
+                    chunk.iter().map(ToString::to_string).collect(),
+                )
+                .await?;
+        }
+        Ok(count)
+    }
+
+    async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
+        let rows: Vec<(String, String, u64)> = self.run(&self.scripts.stats, Vec::new()).await?;
+        Ok(super::group_stats(rows))
+    }
+
+    async fn prune_jobs(&self, params: PruneParams) -> Result<u64, StoreError> {
+        let mut args = vec![
+            millis(params.finished_before).to_string(),
+            params.queue.unwrap_or_default(),
+            params.limit.to_string(),
+        ];
+        args.extend(
+            params
+                .states
+                .iter()
+                .filter(|s| s.is_final())
+                .map(|s| s.as_str().to_owned()),
+        );
+        self.run(&self.scripts.prune, args).await
+    }
+
+    async fn fire_schedule(
+        &self,
+        name: &str,
+        tick: DateTime<Utc>,
+        job: NewJob,
+    ) -> Result<Option<Enqueued>, StoreError> {
+        let now = self.now();
+        let mut args = vec![
+            millis(now).to_string(),
+            name.to_owned(),
+            millis(tick).to_string(),
+        ];
+        args.extend(job_args(&job, now));
+        let out: Vec<i64> = self.run(&self.scripts.fire, args).await?;
+        Ok(match out.as_slice() {
+            [status, id] => Some(enqueued((*status, *id))),
+            _ => None,
+        })
+    }
+
+    async fn wait_for_jobs(&self, queue: &str, timeout: Duration) {
+        let pooled = self
+            .blocking
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let conn = match pooled {
+            Some(conn) => Ok(conn),
+            None => {
+                let config = AsyncConnectionConfig::new()
+                    .set_response_timeout(None)
+                    .set_connection_timeout(Some(Duration::from_secs(5)));
+                self.client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+            }
+        };
+        let Ok(mut conn) = conn else {
+            tokio::time::sleep(timeout.min(Duration::from_secs(1))).await;
+            return;
+        };
+        let wake = format!("{}:q:{queue}:wake", self.prefix);
+        let popped: Result<Option<(String, String)>, _> = redis::cmd("BLPOP")
+            .arg(&wake)
+            .arg(timeout.as_secs_f64().max(0.01))
+            .query_async(&mut conn)
+            .await;
+        match popped {
+            Ok(_) => self
+                .blocking
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(conn),
+            Err(_) => tokio::time::sleep(timeout.min(Duration::from_secs(1))).await,
+        }
+    }
+}
+
+/// One job's arguments to the enqueue and fire scripts.
+fn job_args(job: &NewJob, now: DateTime<Utc>) -> [String; 8] {
+    [
+        job.queue.clone(),
+        job.kind.clone(),
+        job.args.to_string(),
+        job.priority.to_string(),
+        job.max_attempts.to_string(),
+        millis(job.run_at.unwrap_or(now)).to_string(),
+        job.unique_key.clone().unwrap_or_default(),
+        job.partition_key.clone().unwrap_or_default(),
+    ]
+}
+
+fn enqueued((status, id): (i64, i64)) -> Enqueued {
+    if status == 1 {
+        Enqueued::Inserted(id)
+    } else {
+        Enqueued::Duplicate(id)
+    }
+}
+
+/// A job from its hash.
+fn job(row: &HashMap<String, String>) -> Result<Job, StoreError> {
+    let text = |name: &str| {
+        row.get(name)
+            .cloned()
+            .ok_or_else(|| StoreError::Schema(format!("job hash lacks `{name}`")))
+    };
+    let optional = |name: &str| row.get(name).filter(|v| !v.is_empty()).cloned();
+    let number = |name: &str| -> Result<i64, StoreError> {
+        text(name)?
+            .parse()
+            .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
+    };
+    let time = |name: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+        optional(name)
+            .map(|v| v.parse().map(from_millis))
+            .transpose()
+            .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
+    };
+    let json = |name: &str| -> Result<serde_json::Value, StoreError> {
+        serde_json::from_str(&text(name)?)
+            .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
+    };
+    Ok(Job {
+        id: number("id")?,
+        queue: text("queue")?,
+        kind: text("kind")?,
+        args: json("args")?,
+        priority: i16::try_from(number("priority")?).unwrap_or_default(),
+        state: text("state")?.parse().map_err(StoreError::Schema)?,
+        attempt: u32::try_from(number("attempt")?).unwrap_or_default(),
+        max_attempts: u32::try_from(number("max_attempts")?).unwrap_or_default(),
+        run_at: from_millis(number("run_at")?),
+        lease_until: time("lease_until")?,
+        worker: optional("worker"),
+        errors: serde_json::from_value(json("errors")?)
+            .map_err(|e| StoreError::Schema(format!("job field `errors`: {e}")))?,
+        unique_key: optional("unique_key"),
+        partition_key: optional("partition_key"),
+        created_at: from_millis(number("created_at")?),
+        finished_at: time("finished_at")?,
+    })
+}
+
+impl Store for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    fn migrate(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn enqueue(&self, jobs: Vec<NewJob>) -> StoreFuture<'_, Vec<Enqueued>> {
+        Box::pin(self.enqueue_jobs(jobs))
+    }
+
+    fn claim(&self, params: ClaimParams) -> StoreFuture<'_, Vec<Job>> {
+        Box::pin(self.claim_jobs(params))
+    }
+
+    fn complete(&self, completions: Vec<Completion>) -> StoreFuture<'_, u64> {
+        Box::pin(self.complete_jobs(completions))
+    }
+
+    fn heartbeat<'a>(
+        &'a self,
+        worker: &'a str,
+        ids: &'a [JobId],
+        lease: Duration,
+    ) -> StoreFuture<'a, Heartbeat> {
+        Box::pin(self.heartbeat_jobs(worker, ids, lease))
+    }
+
+    fn rescue(&self) -> StoreFuture<'_, Vec<JobId>> {
+        Box::pin(self.rescue_jobs())
+    }
+
+    fn get(&self, id: JobId) -> StoreFuture<'_, Option<Job>> {
+        Box::pin(self.get_job(id))
+    }
+
+    fn list(&self, params: ListParams) -> StoreFuture<'_, Vec<Job>> {
+        Box::pin(self.list_jobs(params))
+    }
+
+    fn retry(&self, params: RetryParams) -> StoreFuture<'_, u64> {
+        Box::pin(self.retry_jobs(params))
+    }
+
+    fn cancel<'a>(&'a self, ids: &'a [JobId]) -> StoreFuture<'a, Vec<(JobId, Cancelled)>> {
+        Box::pin(self.cancel_jobs(ids))
+    }
+
+    fn discard<'a>(&'a self, ids: &'a [JobId]) -> StoreFuture<'a, u64> {
+        Box::pin(self.discard_jobs(ids))
+    }
+
+    fn stats(&self) -> StoreFuture<'_, Vec<QueueStats>> {
+        Box::pin(self.queue_stats())
+    }
+
+    fn prune(&self, params: PruneParams) -> StoreFuture<'_, u64> {
+        Box::pin(self.prune_jobs(params))
+    }
+
+    fn fire<'a>(
+        &'a self,
+        name: &'a str,
+        tick: DateTime<Utc>,
+        job: NewJob,
+    ) -> StoreFuture<'a, Option<Enqueued>> {
+        Box::pin(self.fire_schedule(name, tick, job))
+    }
+
+    fn wait<'a>(&'a self, queue: &'a str, timeout: Duration) -> BoxFuture<'a, ()> {
+        Box::pin(self.wait_for_jobs(queue, timeout))
+    }
+}
