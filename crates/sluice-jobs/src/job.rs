@@ -277,7 +277,7 @@ mod tests {
         assert!(
             "done"
                 .parse::<JobState>()
-                .unwrap_err()
+                .expect_err("not a state")
                 .contains("expected one of scheduled")
         );
     }

@@ -6,7 +6,7 @@
 //! run out of attempts to `dead`, fire cron schedules once per tick, and prune finished jobs.
 //!
 //! ```no_run
-//! use std::sync::Arc;
+//! use std::time::Duration;
 //! use sluice_jobs::{Action, NewJob, Worker, store};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,19 +20,23 @@
 //!         Ok(Action::Complete)
 //!     })
 //!     .build()?;
-//! worker.run_until(tokio::signal::ctrl_c()).await?;
+//! // Work for a minute, then stop gracefully (finish or release running jobs).
+//! let report = worker.run_until(tokio::time::sleep(Duration::from_secs(60))).await;
+//! println!("{} jobs succeeded", report.succeeded);
 //! # Ok(())
 //! # }
 //! ```
 
 pub mod clock;
 pub mod job;
-
+mod metrics;
 mod migrate;
-
+pub mod schedule;
 pub mod store;
+pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use job::{AttemptError, Job, JobId, JobState, NewJob};
-
+pub use schedule::Schedule;
 pub use store::{Enqueued, Store, StoreError};
+pub use worker::{Action, HandlerError, JobContext, QueueConfig, Worker, WorkerBuilder};

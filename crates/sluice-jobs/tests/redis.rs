@@ -1,62 +1,63 @@
-//! The conformance suite on the Redis store, against the real server named by
+//! The conformance and worker suites on the Redis store, against the real server named by
 //! `SLUICE_TEST_REDIS` (default `redis://127.0.0.1:6379`; `scripts/services.sh` starts one where
 //! none runs). Each test works under a key prefix of its own, deleted first.
 
 #![cfg(feature = "redis")]
 
 mod conformance;
+mod workers;
 
 use std::sync::Arc;
 
 use conformance::Harness;
-use sluice_jobs::Store;
+use futures::future::BoxFuture;
 use sluice_jobs::store::RedisStore;
+use sluice_jobs::{Clock, Store};
 
 fn server() -> String {
     std::env::var("SLUICE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
-async fn harness(case: &str) -> Harness {
-    let prefix = format!("sluice-conformance-{case}");
-    let client = redis::Client::open(server()).expect("address");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis is reachable");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{{{prefix}}}:*"))
-        .query_async(&mut conn)
-        .await
-        .expect("keys");
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut conn)
-            .await
-            .expect("delete");
-    }
-    let url = format!("{}?prefix={prefix}", server());
-    let clock = conformance::start_clock();
-    let open = {
-        let clock = clock.clone();
-        move |url: String| {
-            let clock = clock.clone();
-            async move {
-                let store = RedisStore::connect(&url)
+fn open(case: String, clock: Arc<dyn Clock>, fresh: bool) -> BoxFuture<'static, Arc<dyn Store>> {
+    Box::pin(async move {
+        let prefix = format!("sluice-test-{case}");
+        if fresh {
+            let client = redis::Client::open(server()).expect("address");
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("Redis is reachable");
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{{{prefix}}}:*"))
+                .query_async(&mut conn)
+                .await
+                .expect("keys");
+            if !keys.is_empty() {
+                let _: () = redis::cmd("DEL")
+                    .arg(keys)
+                    .query_async(&mut conn)
                     .await
-                    .expect("connect")
-                    .with_clock(Arc::new(clock));
-                let store: Arc<dyn Store> = Arc::new(store);
-                store
+                    .expect("delete");
             }
         }
-    };
-    let store = open(url.clone()).await;
+        let store = RedisStore::connect(&format!("{}?prefix={prefix}", server()))
+            .await
+            .expect("connect");
+        let store: Arc<dyn Store> = Arc::new(store.with_clock(clock));
+        store
+    })
+}
+
+async fn harness(case: &str) -> Harness {
+    let clock = conformance::start_clock();
+    let store = open(case.to_owned(), Arc::new(clock.clone()), true).await;
+    let (case, reopen_clock) = (case.to_owned(), clock.clone());
     Harness {
         store,
         clock,
-        reopen: Box::new(move || Box::pin(open(url.clone()))),
+        reopen: Box::new(move || open(case.clone(), Arc::new(reopen_clock.clone()), false)),
     }
 }
 
 conformance!(harness);
+workers!(open);

@@ -1,42 +1,52 @@
-//! The conformance suite on the SQLite store, one fresh file per test.
+//! The conformance and worker suites on the SQLite store, one fresh file per test.
 
 #![cfg(feature = "sqlite")]
 
 mod conformance;
+mod workers;
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use conformance::Harness;
-use sluice_jobs::Store;
+use futures::future::BoxFuture;
 use sluice_jobs::store::SqliteStore;
+use sluice_jobs::{Clock, Store};
 
-async fn harness(_case: &str) -> Harness {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let clock = conformance::start_clock();
-    let open = {
-        let clock = clock.clone();
-        move |url: String| {
-            let clock = clock.clone();
-            async move {
-                let store: Arc<dyn Store> = Arc::new(
-                    SqliteStore::open(&url)
-                        .await
-                        .expect("open")
-                        .with_clock(Arc::new(clock)),
-                );
-                store
+/// The database file of a case, in a directory that lasts as long as the test process.
+fn path(case: &str) -> PathBuf {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"))
+        .path()
+        .join(format!("{case}.db"))
+}
+
+fn open(case: String, clock: Arc<dyn Clock>, fresh: bool) -> BoxFuture<'static, Arc<dyn Store>> {
+    Box::pin(async move {
+        let path = path(&case);
+        if fresh {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
         }
-    };
-    let store = open(url.clone()).await;
-    // The directory lives as long as the test's process; each test has its own.
-    std::mem::forget(dir);
+        let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open");
+        let store: Arc<dyn Store> = Arc::new(store.with_clock(clock));
+        store
+    })
+}
+
+async fn harness(case: &str) -> Harness {
+    let clock = conformance::start_clock();
+    let store = open(case.to_owned(), Arc::new(clock.clone()), true).await;
+    let (case, reopen_clock) = (case.to_owned(), clock.clone());
     Harness {
         store,
         clock,
-        reopen: Box::new(move || Box::pin(open(url.clone()))),
+        reopen: Box::new(move || open(case.clone(), Arc::new(reopen_clock.clone()), false)),
     }
 }
 
 conformance!(harness);
+workers!(open);

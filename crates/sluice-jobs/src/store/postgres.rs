@@ -475,7 +475,7 @@ impl PostgresStore {
              ORDER BY id DESC LIMIT $4"
         )))
         .bind(params.queue)
-        .bind(params.state.map(|s| s.as_str()))
+        .bind(params.state.map(crate::job::JobState::as_str))
         .bind(params.kind)
         .bind(i64::from(params.limit))
         .fetch_all(&self.pool)

@@ -80,6 +80,7 @@ pub struct RedisStore {
     blocking: StdMutex<Vec<MultiplexedConnection>>,
 }
 
+#[allow(clippy::needless_pass_by_value)] // Used as `map_err(error)`.
 fn error(err: redis::RedisError) -> StoreError {
     if err.is_io_error()
         || err.is_connection_dropped()
@@ -153,6 +154,7 @@ impl RedisStore {
             let out: Vec<(i64, i64)> = self.run(&self.scripts.enqueue, args).await?;
             results.extend(out.into_iter().map(enqueued));
         }
+        crate::metrics::enqueued(&jobs, &results);
         Ok(results)
     }
 
@@ -357,10 +359,12 @@ impl RedisStore {
         ];
         args.extend(job_args(&job, now));
         let out: Vec<i64> = self.run(&self.scripts.fire, args).await?;
-        Ok(match out.as_slice() {
-            [status, id] => Some(enqueued((*status, *id))),
-            _ => None,
-        })
+        let [status, id] = out.as_slice() else {
+            return Ok(None);
+        };
+        let result = enqueued((*status, *id));
+        crate::metrics::enqueued(std::slice::from_ref(&job), &[result]);
+        Ok(Some(result))
     }
 
     async fn wait_for_jobs(&self, queue: &str, timeout: Duration) {

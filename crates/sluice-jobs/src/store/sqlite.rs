@@ -141,9 +141,10 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(sql::error)?;
-        let results = insert(&mut tx, jobs, self.now()).await?;
+        let results = insert(&mut tx, &jobs, self.now()).await?;
         tx.commit().await.map_err(sql::error)?;
         self.enqueued.notify_waiters();
+        crate::metrics::enqueued(&jobs, &results);
         Ok(results)
     }
     async fn claim_jobs(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
@@ -307,7 +308,7 @@ impl SqliteStore {
              ORDER BY id DESC LIMIT ?4"
         )))
         .bind(params.queue)
-        .bind(params.state.map(|s| s.as_str()))
+        .bind(params.state.map(crate::job::JobState::as_str))
         .bind(params.kind)
         .bind(i64::from(params.limit))
         .fetch_all(&self.pool)
@@ -451,10 +452,12 @@ impl SqliteStore {
         if advanced.rows_affected() == 0 {
             return Ok(None);
         }
-        let mut enqueued = insert(&mut tx, vec![job], self.now()).await?;
+        let jobs = [job];
+        let enqueued = insert(&mut tx, &jobs, self.now()).await?;
         tx.commit().await.map_err(sql::error)?;
         self.enqueued.notify_waiters();
-        Ok(enqueued.pop())
+        crate::metrics::enqueued(&jobs, &enqueued);
+        Ok(enqueued.first().copied())
     }
 
     async fn wait_for_jobs(&self, queue: &str, timeout: Duration) {
@@ -500,7 +503,7 @@ async fn partitioned_candidates(
     limit: u32,
     per_partition: u32,
 ) -> Result<Vec<i64>, StoreError> {
-    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
         "WITH RECURSIVE keys(k) AS ( \
              SELECT min(partition_key) FROM sluice_jobs \
                  WHERE queue = ?1 AND state = 'available' AND partition_key IS NOT NULL \
@@ -526,7 +529,7 @@ async fn partitioned_candidates(
              WHERE queue = ?1 AND state = 'available' AND partition_key IS NULL \
              ORDER BY priority DESC, run_at, id LIMIT ?3) \
          ORDER BY 2 DESC, 3, 1 LIMIT ?3"
-    )))
+    )
     .bind(queue)
     .bind(i64::from(per_partition))
     .bind(i64::from(limit))
@@ -540,12 +543,12 @@ async fn partitioned_candidates(
 /// unique key in one statement.
 async fn insert(
     conn: &mut SqliteConnection,
-    jobs: Vec<NewJob>,
+    jobs: &[NewJob],
     now: DateTime<Utc>,
 ) -> Result<Vec<Enqueued>, StoreError> {
     let mut results = vec![Enqueued::Inserted(0); jobs.len()];
     let (unique, plain): (Vec<_>, Vec<_>) = jobs
-        .into_iter()
+        .iter()
         .enumerate()
         .partition(|(_, j)| j.unique_key.is_some());
     if !plain.is_empty() {

@@ -2,8 +2,6 @@
 //! clock the test moves by hand. `tests/sqlite.rs`, `tests/postgres.rs` and `tests/redis.rs`
 //! run it on their store through [`conformance!`].
 
-#![allow(dead_code)]
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,105 @@
+//! What a handler is given and what it may answer.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use sluice_core::BoxError;
+use sluice_core::policy::Backoff;
+use tokio_util::sync::CancellationToken;
+
+use crate::job::Job;
+
+/// Why a handler failed: any error. The worker records its text (with its sources) on the job
+/// and retries the job after the kind's backoff while attempts remain.
+pub type HandlerError = BoxError;
+
+/// What a handler asks of the worker when it returns without an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// The job is done.
+    Complete,
+    /// This attempt failed; run the job again after this delay (if attempts remain).
+    RetryAfter(Duration),
+    /// Run the job again after this delay without counting this attempt (waiting on something
+    /// outside).
+    Snooze(Duration),
+    /// Stop the job for good: it is cancelled, with this reason.
+    Cancel(String),
+}
+
+/// A running job, as its handler sees it.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    job: Arc<Job>,
+    cancel: CancellationToken,
+}
+
+impl JobContext {
+    pub(crate) fn new(job: Arc<Job>, cancel: CancellationToken) -> JobContext {
+        JobContext { job, cancel }
+    }
+
+    /// The job's arguments.
+    pub fn args(&self) -> &Value {
+        &self.job.args
+    }
+
+    /// The job (its id, attempt, errors of earlier attempts, …).
+    pub fn job(&self) -> &Job {
+        &self.job
+    }
+
+    /// Resolves when the handler should stop: the job was cancelled, timed out, lost its lease
+    /// or the worker is shutting down. Handlers that run long should select on it; the worker
+    /// drops those that do not at their next `.await`.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await;
+    }
+
+    /// Whether the handler should stop (see [`JobContext::cancelled`]).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+/// Runs jobs of one kind.
+pub trait Handler: Send + Sync + 'static {
+    /// Runs one attempt of a job.
+    fn run(&self, job: JobContext) -> BoxFuture<'static, Result<Action, HandlerError>>;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Action, HandlerError>> + Send + 'static,
+{
+    fn run(&self, job: JobContext) -> BoxFuture<'static, Result<Action, HandlerError>> {
+        Box::pin(self(job))
+    }
+}
+
+/// How jobs of one kind are run.
+#[derive(Debug, Clone)]
+pub struct KindConfig {
+    /// Delays between attempts. Defaults to exponential from 1 s, doubling up to 1 hour, with
+    /// equal jitter (half the delay, plus up to the other half).
+    pub backoff: Backoff,
+    /// Fails an attempt that runs longer. Defaults to none.
+    pub timeout: Option<Duration>,
+    /// Caps the attempts of this kind below what jobs were enqueued with. Defaults to none.
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for KindConfig {
+    fn default() -> Self {
+        KindConfig {
+            backoff: Backoff::exponential(Duration::from_secs(1), Duration::from_secs(3600))
+                .jitter(sluice_core::policy::Jitter::Equal),
+            timeout: None,
+            max_attempts: None,
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! Workers on every store: outcomes, rescue after a worker dies, cancellation, graceful
+//! shutdown, partition limits across workers, cron ticks fired once by two workers, and
+//! wake-ups. `tests/sqlite.rs`, `tests/postgres.rs` and `tests/redis.rs` run it through
+//! [`workers!`], given a function that opens a fresh store on a clock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use serde_json::json;
+use sluice_core::policy::Backoff;
+use sluice_jobs::schedule::Schedule;
+use sluice_jobs::store::{Cancelled, ListParams};
+use sluice_jobs::worker::{KindConfig, WorkerReport};
+use sluice_jobs::{
+    Action, Clock, JobContext, JobId, JobState, ManualClock, NewJob, QueueConfig, Store,
+    SystemClock, Worker,
+};
+use tokio_util::sync::CancellationToken;
+
+/// Opens a fresh, empty store for the named case, reading `clock`; calling it again with the
+/// same name and `fresh = false` opens another handle on the same store.
+pub(crate) type Open = fn(String, Arc<dyn Clock>, bool) -> BoxFuture<'static, Arc<dyn Store>>;
+
+/// Generates one test per worker case.
+#[macro_export]
+macro_rules! workers {
+    ($open:ident) => {
+        mod workers_suite {
+            $crate::workers!(@cases $open;
+                handlers_decide_outcomes, panics_and_timeouts_fail_one_attempt,
+                a_dead_workers_jobs_are_rescued, running_jobs_can_be_cancelled,
+                shutdown_releases_unfinished_jobs, partition_limits_hold_across_workers,
+                cron_ticks_fire_once_with_two_workers, idle_workers_wake_on_enqueue);
+        }
+    };
+    (@cases $open:ident; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::workers::$case(super::$open).await;
+            }
+        )*
+    };
+}
+
+fn quick() -> KindConfig {
+    KindConfig {
+        backoff: Backoff::constant(Duration::from_millis(20)),
+        ..KindConfig::default()
+    }
+}
+
+fn system() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+/// Runs `worker` in the background; cancel the token to stop it.
+fn spawn(worker: Worker) -> (CancellationToken, tokio::task::JoinHandle<WorkerReport>) {
+    let token = CancellationToken::new();
+    let handle = tokio::spawn(worker.run(token.clone()));
+    (token, handle)
+}
+
+async fn wait_for(store: &dyn Store, ids: &[JobId], done: impl Fn(JobState) -> bool) {
+    let started = Instant::now();
+    loop {
+        let mut all = true;
+        for &id in ids {
+            let state = store.get(id).await.expect("get").expect("job").state;
+            all &= done(state);
+        }
+        if all {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "jobs {ids:?} did not get there in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn enqueue(store: &dyn Store, jobs: Vec<NewJob>) -> Vec<JobId> {
+    store
+        .enqueue(jobs)
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(sluice_jobs::Enqueued::id)
+        .collect()
+}
+
+pub(crate) async fn handlers_decide_outcomes(open: Open) {
+    let store = open("w_outcomes".into(), system(), true).await;
+    let ids = enqueue(
+        store.as_ref(),
+        vec![
+            NewJob::new("ok", json!(1)),
+            NewJob::new("fail", json!(2)).max_attempts(3),
+            NewJob::new("cancel", json!(3)),
+            NewJob::new("snooze_once", json!(4)),
+            NewJob::new("unknown", json!(5)).max_attempts(1),
+        ],
+    )
+    .await;
+    let worker =
+        Worker::builder(store.clone())
+            .queue(QueueConfig::new("default").concurrency(4))
+            .handler("ok", |_job: JobContext| async { Ok(Action::Complete) })
+            .handler_with(
+                "fail",
+                |job: JobContext| async move {
+                    Err(format!("attempt {} failed", job.job().attempt).into())
+                },
+                quick(),
+            )
+            .handler("cancel", |_job: JobContext| async {
+                Ok(Action::Cancel("not needed".into()))
+            })
+            .handler("snooze_once", |job: JobContext| async move {
+                if job.job().run_at == job.job().created_at {
+                    Ok(Action::Snooze(Duration::from_millis(50)))
+                } else {
+                    Ok(Action::Complete)
+                }
+            })
+            .build()
+            .expect("worker");
+    let (stop, handle) = spawn(worker);
+    wait_for(store.as_ref(), &ids, JobState::is_final).await;
+    stop.cancel();
+    let report = handle.await.expect("worker");
+    assert_eq!(
+        (
+            report.succeeded,
+            report.failed,
+            report.dead,
+            report.cancelled,
+            report.snoozed
+        ),
+        (2, 4, 2, 1, 1)
+    );
+    let failed = store.get(ids[1]).await.expect("get").expect("job");
+    assert_eq!((failed.state, failed.attempt), (JobState::Dead, 3));
+    let errors: Vec<&str> = failed.errors.iter().map(|e| e.error.as_str()).collect();
+    assert_eq!(
+        errors,
+        vec!["attempt 1 failed", "attempt 2 failed", "attempt 3 failed"]
+    );
+    let snoozed = store.get(ids[3]).await.expect("get").expect("job");
+    assert_eq!((snoozed.state, snoozed.attempt), (JobState::Succeeded, 1));
+    let unknown = store.get(ids[4]).await.expect("get").expect("job");
+    assert!(
+        unknown.errors[0]
+            .error
+            .contains("no handler for kind `unknown`"),
+        "{:?}",
+        unknown.errors
+    );
+}
+
+pub(crate) async fn panics_and_timeouts_fail_one_attempt(open: Open) {
+    let store = open("w_panics".into(), system(), true).await;
+    let ids = enqueue(
+        store.as_ref(),
+        vec![
+            NewJob::new("panics", json!(null)).max_attempts(1),
+            NewJob::new("hangs", json!(null)).max_attempts(1),
+            NewJob::new("ok", json!(null)),
+        ],
+    )
+    .await;
+    let worker = Worker::builder(store.clone())
+        .handler("panics", |_job: JobContext| async { panic!("bad input") })
+        .handler_with(
+            "hangs",
+            |_job: JobContext| async {
+                std::future::pending::<()>().await;
+                Ok(Action::Complete)
+            },
+            KindConfig {
+                timeout: Some(Duration::from_millis(100)),
+                ..quick()
+            },
+        )
+        .handler("ok", |_job: JobContext| async { Ok(Action::Complete) })
+        .build()
+        .expect("worker");
+    let (stop, handle) = spawn(worker);
+    wait_for(store.as_ref(), &ids, JobState::is_final).await;
+    stop.cancel();
+    handle.await.expect("worker");
+    let panicked = store.get(ids[0]).await.expect("get").expect("job");
+    assert_eq!(panicked.state, JobState::Dead);
+    assert!(
+        panicked.errors[0].error.contains("panicked: bad input"),
+        "{:?}",
+        panicked.errors
+    );
+    let hung = store.get(ids[1]).await.expect("get").expect("job");
+    assert!(
+        hung.errors[0].error.contains("timed out after 100ms"),
+        "{:?}",
+        hung.errors
+    );
+    assert_eq!(
+        store.get(ids[2]).await.expect("get").expect("job").state,
+        JobState::Succeeded
+    );
+}
+
+pub(crate) async fn a_dead_workers_jobs_are_rescued(open: Open) {
+    let store = open("w_rescue".into(), system(), true).await;
+    let ids = enqueue(store.as_ref(), vec![NewJob::new("work", json!(null))]).await;
+    // The doomed worker runs on a runtime of its own, with a store handle of its own, so that
+    // shutting that runtime down kills it as a crash would: no release, no more heartbeats.
+    let first_runs = Arc::new(AtomicUsize::new(0));
+    let doomed = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    {
+        let runs = first_runs.clone();
+        doomed.spawn(async move {
+            let store = open("w_rescue".into(), system(), false).await;
+            let worker = Worker::builder(store)
+                .name("doomed")
+                .lease(Duration::from_millis(600))
+                .handler("work", move |_job: JobContext| {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    async {
+                        std::future::pending::<()>().await;
+                        Ok(Action::Complete)
+                    }
+                })
+                .build()
+                .expect("worker");
+            worker.run(CancellationToken::new()).await
+        });
+    }
+    while first_runs.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    doomed.shutdown_background();
+    let killed = Instant::now();
+    let rescuer = Worker::builder(store.clone())
+        .name("rescuer")
+        .lease(Duration::from_millis(600))
+        .rescue_every(Duration::from_millis(100))
+        .queue(QueueConfig::new("default").poll_interval(Duration::from_millis(50)))
+        .handler_with(
+            "work",
+            |_job: JobContext| async { Ok(Action::Complete) },
+            quick(),
+        )
+        .build()
+        .expect("worker");
+    let (stop, handle) = spawn(rescuer);
+    wait_for(store.as_ref(), &ids, |s| s == JobState::Succeeded).await;
+    let took = killed.elapsed();
+    stop.cancel();
+    handle.await.expect("worker");
+    let job = store.get(ids[0]).await.expect("get").expect("job");
+    assert_eq!((job.attempt, job.worker.as_deref()), (2, Some("rescuer")));
+    assert!(
+        job.errors[0].error.contains("lease expired"),
+        "{:?}",
+        job.errors
+    );
+    assert!(took < Duration::from_secs(5), "rescued after {took:?}");
+}
+
+pub(crate) async fn running_jobs_can_be_cancelled(open: Open) {
+    let store = open("w_cancel".into(), system(), true).await;
+    let ids = enqueue(store.as_ref(), vec![NewJob::new("long", json!(null))]).await;
+    let worker = Worker::builder(store.clone())
+        .lease(Duration::from_millis(600))
+        .handler("long", |job: JobContext| async move {
+            job.cancelled().await;
+            Ok(Action::Complete)
+        })
+        .build()
+        .expect("worker");
+    let (stop, handle) = spawn(worker);
+    wait_for(store.as_ref(), &ids, |s| s == JobState::Running).await;
+    assert_eq!(
+        store.cancel(&ids).await.expect("cancel"),
+        vec![(ids[0], Cancelled::Requested)]
+    );
+    wait_for(store.as_ref(), &ids, |s| s == JobState::Cancelled).await;
+    stop.cancel();
+    assert_eq!(handle.await.expect("worker").cancelled, 1);
+}
+
+pub(crate) async fn shutdown_releases_unfinished_jobs(open: Open) {
+    let store = open("w_shutdown".into(), system(), true).await;
+    let ids = enqueue(
+        store.as_ref(),
+        vec![
+            NewJob::new("slow", json!(null)),
+            NewJob::new("quick", json!(null)),
+        ],
+    )
+    .await;
+    let worker = Worker::builder(store.clone())
+        .shutdown_timeout(Duration::from_millis(300))
+        .handler("slow", |_job: JobContext| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(Action::Complete)
+        })
+        .handler("quick", |_job: JobContext| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(Action::Complete)
+        })
+        .build()
+        .expect("worker");
+    let (stop, handle) = spawn(worker);
+    wait_for(store.as_ref(), &ids, |s| s == JobState::Running).await;
+    let stopping = Instant::now();
+    stop.cancel();
+    let report = handle.await.expect("worker");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        stopping.elapsed()
+    );
+    assert_eq!((report.succeeded, report.released), (1, 1));
+    let slow = store.get(ids[0]).await.expect("get").expect("job");
+    assert_eq!(
+        (slow.state, slow.attempt, slow.worker),
+        (JobState::Available, 0, None)
+    );
+    assert_eq!(
+        store.get(ids[1]).await.expect("get").expect("job").state,
+        JobState::Succeeded
+    );
+}
+
+pub(crate) async fn partition_limits_hold_across_workers(open: Open) {
+    let store = open("w_partitions".into(), system(), true).await;
+    let mut jobs: Vec<NewJob> = (0..8)
+        .map(|i| NewJob::new("tenant", json!(i)).partition_key("acme"))
+        .collect();
+    jobs.extend((0..4).map(|i| NewJob::new("tenant", json!(i)).partition_key("globex")));
+    let ids = enqueue(store.as_ref(), jobs).await;
+    let now_running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let make = |name: &str| {
+        let (now_running, most) = (now_running.clone(), most.clone());
+        Worker::builder(store.clone())
+            .name(name)
+            .queue(
+                QueueConfig::new("default")
+                    .concurrency(6)
+                    .partition_limit(2)
+                    .poll_interval(Duration::from_millis(20)),
+            )
+            .handler("tenant", move |job: JobContext| {
+                let (now_running, most) = (now_running.clone(), most.clone());
+                async move {
+                    if job.job().partition_key.as_deref() == Some("acme") {
+                        let n = now_running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(n, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        now_running.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    Ok(Action::Complete)
+                }
+            })
+            .build()
+            .expect("worker")
+    };
+    let (stop_a, a) = spawn(make("a"));
+    let (stop_b, b) = spawn(make("b"));
+    wait_for(store.as_ref(), &ids, |s| s == JobState::Succeeded).await;
+    stop_a.cancel();
+    stop_b.cancel();
+    a.await.expect("worker");
+    b.await.expect("worker");
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        2,
+        "at most 2 acme jobs ran at once, and 2 did"
+    );
+}
+
+pub(crate) async fn cron_ticks_fire_once_with_two_workers(open: Open) {
+    let clock =
+        ManualClock::new(chrono::DateTime::from_timestamp(1_900_000_000, 0).expect("valid time"));
+    let store = open("w_cron".into(), Arc::new(clock.clone()), true).await;
+    let schedule = Schedule::new(
+        "every-minute",
+        "* * * * *",
+        NewJob::new("tick", json!(null)).queue("cron"),
+    )
+    .and_then(|s| s.time_zone("Europe/Paris"))
+    .expect("schedule");
+    let make = |name: &str| {
+        Worker::builder(store.clone())
+            .name(name)
+            .clock(Arc::new(clock.clone()))
+            .queue(QueueConfig::new("none"))
+            .schedule(schedule.clone())
+            .schedule_every(Duration::from_millis(10))
+            .build()
+            .expect("worker")
+    };
+    let (stop_a, a) = spawn(make("a"));
+    let (stop_b, b) = spawn(make("b"));
+    let fired = || async {
+        let params = ListParams {
+            queue: Some("cron".into()),
+            limit: 100,
+            ..ListParams::default()
+        };
+        store.list(params).await.expect("list").len()
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        fired().await,
+        0,
+        "ticks before the workers started are not fired"
+    );
+    for minute in 1..=3 {
+        clock.advance(Duration::from_secs(60));
+        let started = Instant::now();
+        while fired().await < minute && started.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(fired().await, minute, "one job per tick");
+    }
+    stop_a.cancel();
+    stop_b.cancel();
+    a.await.expect("worker");
+    b.await.expect("worker");
+}
+
+pub(crate) async fn idle_workers_wake_on_enqueue(open: Open) {
+    let store = open("w_wake".into(), system(), true).await;
+    let other = open("w_wake".into(), system(), false).await;
+    let worker = Worker::builder(store.clone())
+        .queue(QueueConfig::new("default").poll_interval(Duration::from_secs(30)))
+        .handler("k", |_job: JobContext| async { Ok(Action::Complete) })
+        .build()
+        .expect("worker");
+    let (stop, handle) = spawn(worker);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let enqueued = Instant::now();
+    let ids = enqueue(other.as_ref(), vec![NewJob::new("k", json!(null))]).await;
+    wait_for(store.as_ref(), &ids, |s| s == JobState::Succeeded).await;
+    let took = enqueued.elapsed();
+    stop.cancel();
+    handle.await.expect("worker");
+    assert!(
+        took < Duration::from_secs(5),
+        "picked up after {took:?} with a 30 s poll interval"
+    );
+}
