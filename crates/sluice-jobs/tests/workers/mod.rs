@@ -318,7 +318,8 @@ pub(crate) async fn shutdown_releases_unfinished_jobs(open: Open) {
         .build()
         .expect("worker");
     let (stop, handle) = spawn(worker);
-    wait_for(store.as_ref(), &ids, |s| s == JobState::Running).await;
+    wait_for(store.as_ref(), &ids[..1], |s| s == JobState::Running).await;
+    wait_for(store.as_ref(), &ids[1..], |s| s != JobState::Available).await;
     let stopping = Instant::now();
     stop.cancel();
     let report = handle.await.expect("worker");
