@@ -40,5 +40,5 @@ pub mod transform;
 pub use component::{Transform, TransformContext, TransformOutputs};
 pub use diagnostic::{Diagnostic, Diagnostics, Loc};
 pub use graph::{Built, Graph};
-pub use load::{Source, load};
+pub use load::{Source, load, tree};
 pub use registry::{Instance, component_types};

@@ -20,11 +20,11 @@ pub struct Source<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
 }
 
-/// Reads and checks a pipeline; on any problem, all of them.
-pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
-    let file = source.file;
+/// Reads a YAML file of ours into a tree: interpolates variables, parses, applies the `--set`
+/// overrides; on any problem, all of them.
+pub fn tree(source: &Source<'_>) -> Result<Node, Diagnostics> {
     let diag = |at: Loc, path: &str, message: String| Diagnostic {
-        file: file.to_owned(),
+        file: source.file.to_owned(),
         at,
         path: path.to_owned(),
         message,
@@ -53,6 +53,24 @@ pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
             Err((_, m)) => problems.push(diag(Loc::default(), path, format!("`--set {set}`: {m}"))),
         }
     }
+    if problems.is_empty() {
+        Ok(root)
+    } else {
+        Err(Diagnostics(problems))
+    }
+}
+
+/// Reads and checks a pipeline; on any problem, all of them.
+pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
+    let file = source.file;
+    let diag = |at: Loc, path: &str, message: String| Diagnostic {
+        file: file.to_owned(),
+        at,
+        path: path.to_owned(),
+        message,
+    };
+    let root = tree(source)?;
+    let mut problems = Vec::new();
     let spec = PipelineSpec::from_node(file, &root, &mut problems);
     let mut instances = Vec::new();
     for c in &spec.components {

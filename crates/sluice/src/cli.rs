@@ -64,6 +64,10 @@ enum Command {
         /// The pipeline file.
         file: PathBuf,
     },
+    /// Enqueue, inspect and manage durable jobs.
+    Jobs(crate::jobs::JobsArgs),
+    /// Run jobs: claim them from the store and run their handlers until Ctrl-C or SIGTERM.
+    Worker(crate::jobs::WorkerArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -117,11 +121,13 @@ pub(crate) async fn execute(args: Args) -> anyhow::Result<ExitCode> {
             Err(problems) => report(&problems),
         }),
         Command::Test { file } => test(&file).await,
+        Command::Jobs(jobs) => crate::jobs::jobs(jobs).await,
+        Command::Worker(worker) => crate::jobs::worker(worker).await,
     }
 }
 
 /// Prints every problem; exit status 1.
-fn report(problems: &Diagnostics) -> ExitCode {
+pub(crate) fn report(problems: &Diagnostics) -> ExitCode {
     eprint!("{problems}");
     eprintln!(
         "{} problem{} found",

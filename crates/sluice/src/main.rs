@@ -1,11 +1,13 @@
 //! `sluice`: runs declarative pipelines (`run`), checks them (`validate`), draws them (`graph`)
-//! and runs the unit tests written beside them (`test`).
+//! and runs the unit tests written beside them (`test`); enqueues and manages durable jobs
+//! (`jobs`) and runs them (`worker`).
 
 // The command prints reports and problems on standard error: that is its interface.
 #![allow(clippy::print_stderr)]
 
 mod admin;
 mod cli;
+mod jobs;
 mod progress;
 mod telemetry;
 
