@@ -333,6 +333,10 @@ impl Pipeline {
         let mut sampler = Sampler::new(self.stages(), config.sample_interval);
         let mut crashed = None;
         let mut signals = config.handle_signals.then(crate::shutdown::Signals::new);
+        let drain = |deadline: &mut Option<tokio::time::Instant>| {
+            tracing::info!(pipeline = %self.name(), timeout = ?config.shutdown_timeout, "shutting down: draining");
+            *deadline = Some(tokio::time::Instant::now() + config.shutdown_timeout);
+        };
         loop {
             let deadline_at = deadline;
             tokio::select! {
@@ -348,10 +352,7 @@ impl Pipeline {
                         }
                     }
                 },
-                () = cancel.cancelled(), if deadline.is_none() => {
-                    tracing::info!(pipeline = %self.name(), timeout = ?config.shutdown_timeout, "shutting down: draining");
-                    deadline = Some(tokio::time::Instant::now() + config.shutdown_timeout);
-                }
+                () = cancel.cancelled(), if deadline.is_none() => drain(&mut deadline),
                 () = sleep_until(deadline_at) => {
                     let stages: Vec<String> = names.values().map(ToString::to_string).collect();
                     tracing::warn!(pipeline = %self.name(), ?stages, "shutdown deadline passed: aborting");
@@ -365,7 +366,12 @@ impl Pipeline {
                         tracing::warn!(pipeline = %self.name(), "second signal: aborting");
                         deadline = Some(tokio::time::Instant::now());
                     }
-                    Some(()) => cancel.cancel(),
+                    Some(()) => {
+                        // Start the drain here: the stages may all end before the
+                        // cancellation branch is polled.
+                        drain(&mut deadline);
+                        cancel.cancel();
+                    }
                 },
             }
         }

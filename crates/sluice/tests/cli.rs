@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
+mod common;
+
+use common::{Running, SLUICE, free_port, lines, text};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -19,18 +21,6 @@ fn sluice(args: &[&str]) -> Command {
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("sluice runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
 }
 
 #[test]
@@ -329,31 +319,6 @@ sinks:
     );
 }
 
-/// A running `sluice`; killed if the test fails before it stops it.
-struct Running(Option<std::process::Child>);
-
-impl Running {
-    /// Sends SIGINT and waits for the process to end.
-    fn interrupt(mut self) -> Output {
-        let child = self.0.take().expect("running");
-        let killed = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(killed.success());
-        child.wait_with_output().expect("exits")
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// A plain HTTP/1.1 GET: the body of a 200 answer.
 fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
     use std::io::Read;
@@ -369,11 +334,4 @@ fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
         return Err(std::io::Error::other(head.to_owned()));
     }
     Ok(body.to_owned())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }

@@ -2,12 +2,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
+mod common;
+
+use common::{SLUICE, free_port, interrupt, lines, run_to_end, write};
 
 /// A request as the test server saw it.
 #[derive(Debug, Clone)]
@@ -122,49 +123,6 @@ fn post(addr: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
         .map_or("", |(_, b)| b)
         .to_owned();
     Ok((status, body))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path.display().to_string()
-}
-
-fn lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-/// Runs to completion with a deadline, failing the test rather than hanging.
-fn run_to_end(mut child: Child, limit: Duration) -> Output {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if let Ok(Some(_)) = child.try_wait() {
-            return child.wait_with_output().expect("output");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    panic!("sluice did not finish within {limit:?}");
-}
-
-fn interrupt(child: Child) -> Output {
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    run_to_end(child, Duration::from_secs(20))
 }
 
 #[test]
@@ -404,4 +362,77 @@ sinks:
         .filter(|r| r.path == "/users/7")
         .count();
     assert_eq!(user_7_calls, 1, "answers are cached by URL");
+}
+
+#[test]
+fn http_job_handler_posts_arguments_and_retries_server_errors() {
+    let server = Server::start(|_, n| {
+        if n == 1 {
+            (500, "warming up".to_owned())
+        } else {
+            (204, String::new())
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let worker = write(
+        dir.path(),
+        "worker.yaml",
+        &format!(
+            "kinds:\n  notify:\n    handler: {{ type: http, url: 'http://{}/hooks/notify' }}\n    \
+             backoff: {{ initial: 10ms, max: 10ms }}\n",
+            server.addr
+        ),
+    );
+    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let enqueue = Command::new(SLUICE)
+        .args([
+            "jobs",
+            "--store",
+            &store,
+            "enqueue",
+            "notify",
+            r#"{"user": 7}"#,
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        enqueue.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enqueue.stderr)
+    );
+    let worker = Command::new(SLUICE)
+        .args([
+            "worker",
+            "--store",
+            &store,
+            "--config",
+            &worker,
+            "--exit-when-idle",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let out = run_to_end(worker, Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.method == "POST" && r.path == "/hooks/notify" && r.body == r#"{"user":7}"#)
+    );
+    let shown = Command::new(SLUICE)
+        .args(["jobs", "--store", &store, "show", "1"])
+        .output()
+        .expect("runs");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("state:         succeeded"), "{shown}");
+    assert!(
+        shown.contains("answered 500 Internal Server Error: warming up"),
+        "{shown}"
+    );
 }

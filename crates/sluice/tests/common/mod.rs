@@ -1,0 +1,86 @@
+//! Helpers shared by the end-to-end tests of the `sluice` binary.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::Path;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
+
+/// Bytes as text, for messages.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The JSON lines of a file (none if it does not exist yet; lines that are not JSON skipped).
+pub fn lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Writes `text` to `dir/name`; returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path.display().to_string()
+}
+
+/// A port nothing listens on (now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits for `child` to end, failing the test rather than hanging past `limit`.
+pub fn run_to_end(mut child: Child, limit: Duration) -> Output {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().expect("output");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("sluice did not finish within {limit:?}");
+}
+
+/// Sends `signal` (`INT`, `TERM`, `KILL`) to a process.
+pub fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "kill -{signal} {pid}");
+}
+
+/// Sends SIGINT and waits for the process to end.
+pub fn interrupt(child: Child) -> Output {
+    signal(child.id(), "INT");
+    run_to_end(child, Duration::from_secs(20))
+}
+
+/// A running `sluice`; killed if the test fails before it stops it.
+pub struct Running(pub Option<Child>);
+
+impl Running {
+    /// Sends SIGINT and waits for the process to end.
+    pub fn interrupt(mut self) -> Output {
+        interrupt(self.0.take().expect("running"))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
