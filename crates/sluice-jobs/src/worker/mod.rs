@@ -178,7 +178,7 @@ pub struct WorkerBuilder {
     schedules: Vec<Schedule>,
     retention: Vec<Retention>,
     lease: Duration,
-    rescue_every: Duration,
+    rescue_every: Option<Duration>,
     schedule_every: Duration,
     prune_every: Duration,
     stats_every: Duration,
@@ -243,9 +243,10 @@ impl WorkerBuilder {
         self
     }
 
-    /// Looks for expired leases every `interval`. Defaults to 5 s.
+    /// Looks for expired leases every `interval`. Defaults to a sixth of the lease, at most
+    /// 5 s.
     pub fn rescue_every(mut self, interval: Duration) -> WorkerBuilder {
-        self.rescue_every = interval;
+        self.rescue_every = Some(interval);
         self
     }
 
@@ -310,7 +311,9 @@ impl WorkerBuilder {
                 schedules: self.schedules,
                 retention: self.retention,
                 lease: self.lease,
-                rescue_every: self.rescue_every,
+                rescue_every: self
+                    .rescue_every
+                    .unwrap_or_else(|| (self.lease / 6).min(Duration::from_secs(5))),
                 schedule_every: self.schedule_every,
                 prune_every: self.prune_every,
                 stats_every: self.stats_every,
@@ -385,7 +388,7 @@ impl Worker {
                 },
             ],
             lease: Duration::from_secs(30),
-            rescue_every: Duration::from_secs(5),
+            rescue_every: None,
             schedule_every: Duration::from_secs(1),
             prune_every: Duration::from_secs(60),
             stats_every: Duration::from_secs(15),
