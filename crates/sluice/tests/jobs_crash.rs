@@ -115,6 +115,7 @@ fn crash_test(store: &str) {
         .collect();
     assert!(missing.is_empty(), "jobs never ran: {missing:?}");
     let duplicates: u32 = runs.values().map(|n| n - 1).sum();
+    #[allow(clippy::print_stderr)] // The count of duplicates is the test's report.
     eprintln!(
         "{}: {JOBS} jobs, {kills} SIGKILLs: all succeeded; {duplicates} ran twice (at least once delivery)",
         store.split("://").next().unwrap_or(store)
