@@ -3,6 +3,9 @@
 //! none may be lost or stuck. Jobs whose worker died after doing the work and before recording
 //! it run twice (delivery is at least once): those duplicates are counted and printed.
 
+// The count of duplicates is the test's report, on standard error.
+#![allow(clippy::print_stderr)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -115,7 +118,6 @@ fn crash_test(store: &str) {
         .collect();
     assert!(missing.is_empty(), "jobs never ran: {missing:?}");
     let duplicates: u32 = runs.values().map(|n| n - 1).sum();
-    #[allow(clippy::print_stderr)] // The count of duplicates is the test's report.
     eprintln!(
         "{}: {JOBS} jobs, {kills} SIGKILLs: all succeeded; {duplicates} ran twice (at least once delivery)",
         store.split("://").next().unwrap_or(store)
