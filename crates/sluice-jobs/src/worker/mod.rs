@@ -44,6 +44,9 @@ use crate::store::{ClaimParams, Completion, Outcome, PruneParams, Store};
 /// The most jobs one claim asks for.
 const MAX_CLAIM: usize = 500;
 
+/// How long a claim loop under a backlog waits for more free slots before claiming.
+const CLAIM_GATHER: Duration = Duration::from_millis(1);
+
 /// The most completions sent to the store at once.
 const MAX_COMPLETE: usize = 1000;
 
@@ -537,6 +540,8 @@ async fn claim_loop(
 ) {
     let permits = Arc::new(Semaphore::new(queue.concurrency));
     let mut backoff = StoreBackoff::new();
+    // Whether the last claim got all it asked for: the queue has a backlog.
+    let mut backlog = false;
     loop {
         let first = tokio::select! {
             () = stop.cancelled() => return,
@@ -550,6 +555,11 @@ async fn claim_loop(
                 () = stop.cancelled() => return,
                 () = rate.acquire() => {}
             }
+        }
+        if backlog && permits.available_permits() + 1 < queue.concurrency / 4 {
+            // Under a backlog, let a few more slots free up, so that claims come in batches
+            // rather than one job per store call.
+            tokio::time::sleep(CLAIM_GATHER).await;
         }
         let mut held = vec![first];
         while held.len() < MAX_CLAIM {
@@ -585,6 +595,7 @@ async fn claim_loop(
             Ok(jobs) => {
                 backoff.reset();
                 let idle = jobs.is_empty();
+                backlog = jobs.len() == held.len();
                 for (job, permit) in jobs.into_iter().zip(held) {
                     let inner = inner.clone();
                     let done = done.clone();
@@ -647,14 +658,17 @@ async fn execute(inner: &Inner, job: Job, done: &mpsc::UnboundedSender<Completio
                     None => std::future::pending().await,
                 }
             };
+            // A stop comes first: a handler that returns because it saw its job cancelled has
+            // not finished the job.
             let ended = tokio::select! {
+                biased;
+                () = token.cancelled() => Ended::Stopped(stop.get().copied().unwrap_or(Stop::Shutdown)),
                 result = &mut task => match result {
                     Ok(returned) => Ended::Returned(returned),
                     Err(e) if e.is_panic() => Ended::Panicked(panic_message(e.into_panic().as_ref())),
                     Err(_) => Ended::Stopped(Stop::Shutdown),
                 },
                 () = timeout => Ended::TimedOut(config.timeout.unwrap_or_default()),
-                () = token.cancelled() => Ended::Stopped(stop.get().copied().unwrap_or(Stop::Shutdown)),
             };
             if !task.is_finished() {
                 token.cancel();

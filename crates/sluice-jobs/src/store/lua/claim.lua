@@ -35,19 +35,37 @@ else
     offset = offset + 500
   end
 end
+if #chosen == 0 then
+  return {}
+end
+redis.call('ZREM', avail, unpack(chosen))
+local leases = {}
 local jobs = {}
 for _, m in ipairs(chosen) do
+  table.insert(leases, lease_until)
+  table.insert(leases, m)
   local jk = jkey(tonumber(m))
-  redis.call('ZREM', avail, m)
-  redis.call('ZADD', key('q', queue, 'running'), lease_until, m)
-  redis.call('HINCRBY', jk, 'attempt', 1)
-  redis.call('HSET', jk, 'state', 'running', 'worker', worker, 'lease_until', lease_until)
-  local pk = redis.call('HGET', jk, 'partition_key')
-  if pk ~= '' then
-    redis.call('HINCRBY', key('partitions'), pk, 1)
+  local job = redis.call('HGETALL', jk)
+  local attempt
+  for i = 1, #job, 2 do
+    local f = job[i]
+    if f == 'attempt' then
+      attempt = tonumber(job[i + 1]) + 1
+      job[i + 1] = tostring(attempt)
+    elseif f == 'state' then
+      job[i + 1] = 'running'
+    elseif f == 'worker' then
+      job[i + 1] = worker
+    elseif f == 'lease_until' then
+      job[i + 1] = lease_until
+    elseif f == 'partition_key' and job[i + 1] ~= '' then
+      redis.call('HINCRBY', key('partitions'), job[i + 1], 1)
+    end
   end
-  table.insert(jobs, redis.call('HGETALL', jk))
+  redis.call('HSET', jk, 'state', 'running', 'worker', worker, 'lease_until', lease_until, 'attempt', attempt)
+  table.insert(jobs, job)
 end
+redis.call('ZADD', key('q', queue, 'running'), unpack(leases))
 -- Others may find work too: pass the wake on.
 if #chosen == limit and redis.call('ZCARD', avail) > 0 then
   wake(queue)

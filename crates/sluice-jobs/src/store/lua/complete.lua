@@ -2,32 +2,57 @@
 -- error or ''. Returns how many were applied.
 local now, at = tonumber(ARGV[2]), ARGV[3]
 local applied = 0
+-- Set members to move, per key, written at the end in one command each.
+local removed, added = {}, {}
+local function later(t, k, a, b)
+  local list = t[k]
+  if not list then
+    list = {}
+    t[k] = list
+  end
+  list[#list + 1] = a
+  if b then
+    list[#list + 1] = b
+  end
+end
 for i = 4, #ARGV, 5 do
   local id, worker, state, run_at, err = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local jk = jkey(id)
-  local cur = redis.call('HMGET', jk, 'state', 'worker', 'queue', 'attempt', 'priority')
+  local cur = redis.call('HMGET', jk, 'state', 'worker', 'queue', 'attempt', 'priority', 'partition_key', 'unique_key')
   if cur[1] == 'running' and cur[2] == worker then
     applied = applied + 1
-    local queue, m = cur[3], pad(id)
-    leave_running(jk, queue, m)
+    local queue, m, pk, uk = cur[3], pad(id), cur[6], cur[7]
+    later(removed, key('q', queue, 'running'), m)
+    if pk ~= '' and redis.call('HINCRBY', key('partitions'), pk, -1) <= 0 then
+      redis.call('HDEL', key('partitions'), pk)
+    end
     if err ~= '' then
       add_error(jk, cur[4], at, err)
     end
     if state == 'succeeded' or state == 'dead' or state == 'cancelled' then
-      finish(jk, id, queue, m, state, now)
+      redis.call('HSET', jk, 'state', state, 'finished_at', now, 'lease_until', '')
+      later(added, key('q', queue, state), now, m)
+      if uk ~= '' and redis.call('HGET', key('unique'), uk) == tostring(id) then
+        redis.call('HDEL', key('unique'), uk)
+      end
     elseif state == 'retryable' then
-      redis.call('HSET', jk, 'state', 'retryable', 'run_at', run_at)
-      redis.call('ZADD', key('q', queue, 'retryable'), run_at, m)
+      redis.call('HSET', jk, 'state', 'retryable', 'run_at', run_at, 'lease_until', '')
+      later(added, key('q', queue, 'retryable'), run_at, m)
     elseif state == 'scheduled' then
-      redis.call('HINCRBY', jk, 'attempt', -1)
-      redis.call('HSET', jk, 'state', 'scheduled', 'run_at', run_at)
-      redis.call('ZADD', key('q', queue, 'scheduled'), run_at, m)
+      redis.call('HSET', jk, 'state', 'scheduled', 'run_at', run_at, 'lease_until', '', 'attempt', tonumber(cur[4]) - 1)
+      later(added, key('q', queue, 'scheduled'), run_at, m)
     elseif state == 'available' then
-      redis.call('HINCRBY', jk, 'attempt', -1)
-      redis.call('HSET', jk, 'worker', '', 'run_at', now)
-      make_available(jk, queue, m, cur[5], now)
+      redis.call('HSET', jk, 'state', 'available', 'run_at', now, 'lease_until', '', 'worker', '',
+        'attempt', tonumber(cur[4]) - 1)
+      later(added, key('q', queue, 'available'), avail_score(cur[5], now), m)
       wake(queue)
     end
   end
+end
+for k, members in pairs(removed) do
+  redis.call('ZREM', k, unpack(members))
+end
+for k, pairs_ in pairs(added) do
+  redis.call('ZADD', k, unpack(pairs_))
 end
 return applied

@@ -14,16 +14,23 @@
 --   P:schedules                 schedule name -> last tick fired (hash)
 local P = ARGV[1]
 
-local function key(...)
-  return P .. ':' .. table.concat({...}, ':')
+local function key(a, b, c)
+  if c then
+    return P .. ':' .. a .. ':' .. b .. ':' .. c
+  elseif b then
+    return P .. ':' .. a .. ':' .. b
+  end
+  return P .. ':' .. a
 end
 
+local format = string.format
 local function pad(id)
-  return string.format('%020d', id)
+  return format('%020d', id)
 end
 
+local JOB = P .. ':job:'
 local function jkey(id)
-  return key('job', string.format('%d', id))
+  return JOB .. format('%d', id)
 end
 
 -- Available jobs sort by priority (clamped to -1000..1000), then due time: exact in a double.
@@ -75,6 +82,7 @@ local function finish(jk, id, queue, m, state, now)
   end
 end
 
+-- Inserts one job; the caller wakes the queue and records it in P:queues.
 local function insert(now, queue, kind, args, priority, max_attempts, run_at, uk, pk)
   if uk ~= '' then
     local existing = redis.call('HGET', key('unique'), uk)
@@ -92,10 +100,8 @@ local function insert(now, queue, kind, args, priority, max_attempts, run_at, uk
     'state', state, 'attempt', 0, 'max_attempts', max_attempts, 'run_at', run_at, 'lease_until', '',
     'worker', '', 'errors', '[]', 'unique_key', uk, 'partition_key', pk, 'cancel_requested', 0,
     'created_at', now, 'finished_at', '')
-  redis.call('SADD', key('queues'), queue)
   if state == 'available' then
     redis.call('ZADD', key('q', queue, 'available'), avail_score(priority, run_at), pad(id))
-    wake(queue)
   else
     redis.call('ZADD', key('q', queue, 'scheduled'), run_at, pad(id))
   end

@@ -1,0 +1,102 @@
+// The peers of bench/jobs.sh, measured as crates/sluice-jobs/benches/throughput.rs measures
+// Sluice: enqueue JOBS no-op jobs in batches of 1,000; work them down; then, with the workers
+// idle, enqueue one job every 5 ms and measure enqueue -> start. Prints one line of figures.
+//
+//   node bench.mjs graphile postgres://postgres@127.0.0.1:5432/test
+//   node bench.mjs bullmq redis://127.0.0.1:6379
+import { performance } from "node:perf_hooks";
+
+const [mode, url] = process.argv.slice(2);
+const jobs = Number(process.env.SLUICE_BENCH_JOBS ?? 100000);
+const concurrency = Number(process.env.SLUICE_BENCH_CONCURRENCY ?? 100);
+const samples = Number(process.env.SLUICE_BENCH_SAMPLES ?? 500);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const nowUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
+const waits = [];
+let done = 0;
+const noop = (payload) => {
+  if (payload && payload.sent_us) waits.push((nowUs() - payload.sent_us) / 1000);
+  done += 1;
+};
+const until = async (n) => {
+  while (done < n) await sleep(2);
+};
+const pct = (sorted, p) => sorted[Math.round((sorted.length - 1) * p)];
+
+async function graphile() {
+  const { run, runMigrations } = await import("graphile-worker");
+  const pg = (await import("pg")).default;
+  // graphile-worker runs one job per pooled connection; its guide pairs the pool with the
+  // concurrency.
+  const pgConcurrency = Math.min(concurrency, 24);
+  const options = { connectionString: url, concurrency: pgConcurrency, maxPoolSize: pgConcurrency + 1, noHandleSignals: true, pollInterval: 1000, schema: "graphile_worker_bench", logger: quiet() };
+  await runMigrations(options);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query("DELETE FROM graphile_worker_bench._private_jobs");
+  const started = performance.now();
+  const batch = JSON.stringify(Array.from({ length: 1000 }, (_, i) => ({ identifier: "noop", payload: { i } })));
+  for (let b = 0; b < jobs / 1000; b++) {
+    // The bulk API: graphile_worker.add_jobs(job_spec[]).
+    await client.query(
+      "SELECT graphile_worker_bench.add_jobs(array(SELECT json_populate_recordset(null::graphile_worker_bench.job_spec, $1::json)))",
+      [batch],
+    );
+  }
+  const inserts = jobs / ((performance.now() - started) / 1000);
+  const t0 = performance.now();
+  const runner = await run({ ...options, taskList: { noop: async (payload) => noop(payload) } });
+  await until(jobs);
+  const worked = jobs / ((performance.now() - t0) / 1000);
+  await sleep(300);
+  for (let i = 0; i < samples; i++) {
+    await client.query("SELECT graphile_worker_bench.add_job('noop', $1::json)", [JSON.stringify({ sent_us: nowUs() })]);
+    await sleep(5);
+  }
+  await until(jobs + samples);
+  await runner.stop();
+  await client.end();
+  return { inserts, worked, label: `concurrency=${pgConcurrency}` };
+}
+
+async function bullmq() {
+  const { Queue, Worker } = await import("bullmq");
+  const u = new URL(url);
+  const connection = { host: u.hostname, port: Number(u.port || 6379), maxRetriesPerRequest: null };
+  const queue = new Queue("sluice-bench", { connection });
+  await queue.obliterate({ force: true });
+  const opts = { removeOnComplete: true, removeOnFail: 1000 };
+  const started = performance.now();
+  for (let b = 0; b < jobs / 1000; b++) {
+    await queue.addBulk(Array.from({ length: 1000 }, (_, i) => ({ name: "noop", data: { i }, opts })));
+  }
+  const inserts = jobs / ((performance.now() - started) / 1000);
+  const t0 = performance.now();
+  const worker = new Worker("sluice-bench", async (job) => noop(job.data), { connection, concurrency });
+  await until(jobs);
+  const worked = jobs / ((performance.now() - t0) / 1000);
+  await sleep(300);
+  for (let i = 0; i < samples; i++) {
+    await queue.add("noop", { sent_us: nowUs() }, opts);
+    await sleep(5);
+  }
+  await until(jobs + samples);
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  return { inserts, worked, label: `concurrency=${concurrency}` };
+}
+
+function quiet() {
+  const scope = () => logger;
+  const logger = { scope, info() {}, debug() {}, warn() {}, error: console.error };
+  return { scope: () => ({ ...logger, scope }) , info() {}, debug() {}, warn() {}, error: console.error };
+}
+
+const result = mode === "graphile" ? await graphile() : await bullmq();
+waits.sort((a, b) => a - b);
+console.log(
+  `variant=${mode} jobs=${jobs} ${result.label} inserts_per_s=${Math.round(result.inserts)} ` +
+    `items_per_s=${Math.round(result.worked)} p50_ms=${pct(waits, 0.5).toFixed(2)} p99_ms=${pct(waits, 0.99).toFixed(2)}`,
+);
+process.exit(0);
