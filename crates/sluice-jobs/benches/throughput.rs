@@ -6,6 +6,12 @@
 //! 3. with the worker idle, enqueue one job every 5 ms, SAMPLES times, and measure from enqueue
 //!    to the handler's start (p50/p99 pickup latency).
 //!
+//! With `SLUICE_BENCH_TUNED=1` the worker is set up as the peers are for throughput, and the
+//! variant is named `sluice_STORE_tuned`: the queue keeps no succeeded jobs (retention zero,
+//! each deleted as it is recorded, as graphile-worker always does and BullMQ does with
+//! `removeOnComplete`), and claims up to four times its concurrency ahead (prefetch, as
+//! graphile-worker's local queue of five times its concurrency).
+//!
 //! ```text
 //! cargo bench -p sluice-jobs --bench throughput -- sqlite:///tmp/bench.db
 //! SLUICE_BENCH_JOBS=100000 SLUICE_BENCH_CONCURRENCY=100 cargo bench … -- postgres://…?schema=bench
@@ -19,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
-use sluice_jobs::{Action, JobContext, NewJob, QueueConfig, Worker};
+use sluice_jobs::{Action, JobContext, JobState, NewJob, QueueConfig, Retention, Worker};
 use tokio_util::sync::CancellationToken;
 
 fn setting(name: &str, default: usize) -> usize {
@@ -52,9 +58,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let jobs = setting("SLUICE_BENCH_JOBS", 100_000);
     let concurrency = setting("SLUICE_BENCH_CONCURRENCY", 100);
     let samples = setting("SLUICE_BENCH_SAMPLES", 500);
+    let tuned = setting("SLUICE_BENCH_TUNED", 0) == 1;
     let store = sluice_jobs::store::open(&url).await?;
     store.migrate().await?;
-    let kind = store.kind();
+    let kind = if tuned {
+        format!("{}_tuned", store.kind())
+    } else {
+        store.kind().to_owned()
+    };
 
     let started = Instant::now();
     let batch: Vec<NewJob> = (0..1000)
@@ -74,8 +85,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .queue(
                 QueueConfig::new("default")
                     .concurrency(concurrency)
+                    .prefetch(if tuned { 4 * concurrency } else { 0 })
                     .poll_interval(Duration::from_secs(1)),
             )
+            .retention(Retention {
+                state: JobState::Succeeded,
+                queue: None,
+                keep: if tuned {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(24 * 3600)
+                },
+            })
             .handler("noop", move |job: JobContext| {
                 let done = done.clone();
                 let waits = waits.clone();

@@ -39,4 +39,6 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use job::{AttemptError, Job, JobId, JobState, NewJob};
 pub use schedule::Schedule;
 pub use store::{Enqueued, Store, StoreError};
-pub use worker::{Action, HandlerError, JobContext, QueueConfig, Worker, WorkerBuilder};
+pub use worker::{
+    Action, HandlerError, JobContext, QueueConfig, Retention, Worker, WorkerBuilder, WorkerReport,
+};

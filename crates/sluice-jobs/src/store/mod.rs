@@ -130,6 +130,22 @@ pub enum Outcome {
     Released,
 }
 
+impl Outcome {
+    /// The state this outcome leaves its job in.
+    pub fn state(&self) -> JobState {
+        match self {
+            Outcome::Succeeded => JobState::Succeeded,
+            Outcome::Failed {
+                retry_at: Some(_), ..
+            } => JobState::Retryable,
+            Outcome::Failed { retry_at: None, .. } => JobState::Dead,
+            Outcome::Snoozed { .. } => JobState::Scheduled,
+            Outcome::Cancelled { .. } => JobState::Cancelled,
+            Outcome::Released => JobState::Available,
+        }
+    }
+}
+
 /// One finished job, for [`Store::complete`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
@@ -139,6 +155,9 @@ pub struct Completion {
     pub worker: String,
     /// How it ended.
     pub outcome: Outcome,
+    /// Delete the job at once if the outcome is final, rather than keep it in its final state
+    /// until the pruner comes (for queues that keep no finished jobs of that state).
+    pub discard: bool,
 }
 
 /// What [`Store::heartbeat`] learned.
@@ -213,6 +232,12 @@ pub struct QueueStats {
 pub trait Store: Send + Sync + 'static {
     /// `sqlite`, `postgres` or `redis`.
     fn kind(&self) -> &'static str;
+
+    /// Whether two claims at once both make progress, so that a busy worker keeps one on its
+    /// way while the jobs of the other start. A single-writer store says no.
+    fn concurrent_claims(&self) -> bool {
+        true
+    }
 
     /// Creates or upgrades the schema. Idempotent.
     fn migrate(&self) -> StoreFuture<'_, ()>;
@@ -331,6 +356,8 @@ struct CompletionRow {
     run_at: Option<DateTime<Utc>>,
     /// The error to record, if any.
     error: Option<String>,
+    /// Whether the job is deleted instead (a final state its queue does not keep).
+    discard: bool,
 }
 
 /// What each completion does to its job: its new state, next run time and recorded error. The
@@ -340,23 +367,17 @@ fn completion_rows(completions: Vec<Completion>) -> Vec<CompletionRow> {
     completions
         .into_iter()
         .map(|done| {
-            let (state, run_at, error) = match done.outcome {
-                Outcome::Succeeded => (JobState::Succeeded, None, None),
-                Outcome::Failed {
-                    error,
-                    retry_at: Some(at),
-                } => (JobState::Retryable, Some(at), Some(error)),
-                Outcome::Failed {
-                    error,
-                    retry_at: None,
-                } => (JobState::Dead, None, Some(error)),
-                Outcome::Snoozed { until } => (JobState::Scheduled, Some(until), None),
-                Outcome::Cancelled { reason } => (JobState::Cancelled, None, Some(reason)),
-                Outcome::Released => (JobState::Available, None, None),
+            let state = done.outcome.state();
+            let (run_at, error) = match done.outcome {
+                Outcome::Succeeded | Outcome::Released => (None, None),
+                Outcome::Failed { error, retry_at } => (retry_at, Some(error)),
+                Outcome::Snoozed { until } => (Some(until), None),
+                Outcome::Cancelled { reason } => (None, Some(reason)),
             };
             CompletionRow {
                 id: done.id,
                 worker: done.worker,
+                discard: done.discard && state.is_final(),
                 state,
                 run_at,
                 error,

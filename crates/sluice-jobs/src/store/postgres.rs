@@ -376,19 +376,28 @@ impl PostgresStore {
     async fn complete_jobs(&self, completions: Vec<Completion>) -> Result<u64, StoreError> {
         let now = self.now();
         let rows = super::completion_rows(completions);
-        let result = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE sluice_jobs AS j SET \
-                 state = c.state, \
-                 run_at = coalesce(c.run_at, j.run_at), \
-                 finished_at = CASE WHEN c.state IN {FINAL} THEN $1::timestamptz END, \
-                 attempt = CASE WHEN c.state IN ('scheduled', 'available') THEN j.attempt - 1 ELSE j.attempt END, \
-                 worker = CASE WHEN c.state = 'available' THEN NULL ELSE j.worker END, \
-                 lease_until = NULL, \
-                 errors = CASE WHEN c.error IS NULL THEN j.errors ELSE j.errors || jsonb_build_array( \
-                     jsonb_build_object('attempt', j.attempt, 'at', $2::text, 'error', c.error)) END \
-             FROM unnest($3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $7::text[]) \
-                 AS c(id, worker, state, run_at, error) \
-             WHERE j.id = c.id AND j.state = 'running' AND j.worker = c.worker"
+        let applied: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "WITH c AS ( \
+                 SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], \
+                     $8::bool[]) AS c(id, worker, state, run_at, error, discard)), \
+             discarded AS ( \
+                 DELETE FROM sluice_jobs AS j USING c \
+                 WHERE c.discard AND j.id = c.id AND j.state = 'running' AND j.worker = c.worker \
+                 RETURNING 1), \
+             changed AS ( \
+                 UPDATE sluice_jobs AS j SET \
+                     state = c.state, \
+                     run_at = coalesce(c.run_at, j.run_at), \
+                     finished_at = CASE WHEN c.state IN {FINAL} THEN $1::timestamptz END, \
+                     attempt = CASE WHEN c.state IN ('scheduled', 'available') THEN j.attempt - 1 ELSE j.attempt END, \
+                     worker = CASE WHEN c.state = 'available' THEN NULL ELSE j.worker END, \
+                     lease_until = NULL, \
+                     errors = CASE WHEN c.error IS NULL THEN j.errors ELSE j.errors || jsonb_build_array( \
+                         jsonb_build_object('attempt', j.attempt, 'at', $2::text, 'error', c.error)) END \
+                 FROM c \
+                 WHERE NOT c.discard AND j.id = c.id AND j.state = 'running' AND j.worker = c.worker \
+                 RETURNING 1) \
+             SELECT (SELECT count(*) FROM discarded) + (SELECT count(*) FROM changed)"
         )))
         .bind(now)
         .bind(now.to_rfc3339())
@@ -397,10 +406,11 @@ impl PostgresStore {
         .bind(rows.iter().map(|r| r.state.as_str()).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.run_at).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.error.as_deref()).collect::<Vec<_>>())
-        .execute(&self.pool)
+        .bind(rows.iter().map(|r| r.discard).collect::<Vec<_>>())
+        .fetch_one(&self.pool)
         .await
         .map_err(sql::error)?;
-        Ok(result.rows_affected())
+        Ok(u64::try_from(applied).unwrap_or_default())
     }
 
     async fn heartbeat_jobs(

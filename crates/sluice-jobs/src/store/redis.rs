@@ -13,7 +13,6 @@
 //! The address may name a key prefix: `redis://host:6379/0?prefix=jobs` keeps the keys under
 //! `{jobs}:` (default `{sluice}:`).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -31,6 +30,30 @@ use crate::job::{Job, JobId, NewJob};
 
 /// The most jobs or ids sent to one script call.
 const CHUNK: usize = 1000;
+
+/// The fields of a job hash that make a [`Job`], in the order the scripts return them (the
+/// Lua helpers receive this list as `FIELDS`).
+const FIELDS: [&str; 16] = [
+    "id",
+    "queue",
+    "kind",
+    "args",
+    "priority",
+    "state",
+    "attempt",
+    "max_attempts",
+    "run_at",
+    "lease_until",
+    "worker",
+    "errors",
+    "unique_key",
+    "partition_key",
+    "created_at",
+    "finished_at",
+];
+
+/// A job hash's [`FIELDS`], `None` where missing.
+type Row = Vec<Option<String>>;
 
 /// The scripts, each prefixed with the shared helpers.
 struct Scripts {
@@ -50,7 +73,12 @@ struct Scripts {
 
 impl Scripts {
     fn load() -> Scripts {
-        let lib = include_str!("lua/lib.lua");
+        let fields: Vec<String> = FIELDS.iter().map(|f| format!("'{f}'")).collect();
+        let lib = format!(
+            "local FIELDS = {{{}}}\n{}",
+            fields.join(", "),
+            include_str!("lua/lib.lua")
+        );
         let script = |body: &str| Script::new(&format!("{lib}\n{body}"));
         Scripts {
             enqueue: script(include_str!("lua/enqueue.lua")),
@@ -160,7 +188,7 @@ impl RedisStore {
 
     async fn claim_jobs(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
         let now = self.now();
-        let rows: Vec<HashMap<String, String>> = self
+        let rows: Vec<Row> = self
             .run(
                 &self.scripts.claim,
                 vec![
@@ -175,7 +203,7 @@ impl RedisStore {
                 ],
             )
             .await?;
-        rows.iter().map(job).collect()
+        rows.into_iter().map(job).collect()
     }
 
     async fn complete_jobs(&self, completions: Vec<Completion>) -> Result<u64, StoreError> {
@@ -188,7 +216,11 @@ impl RedisStore {
                 args.extend([
                     row.id.to_string(),
                     row.worker.clone(),
-                    row.state.as_str().to_owned(),
+                    if row.discard {
+                        "discard".to_owned()
+                    } else {
+                        row.state.as_str().to_owned()
+                    },
                     row.run_at
                         .map(|t| millis(t).to_string())
                         .unwrap_or_default(),
@@ -244,20 +276,21 @@ impl RedisStore {
 
     async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
         let mut conn = self.conn.clone();
-        let row: HashMap<String, String> = redis::cmd("HGETALL")
+        let row: Row = redis::cmd("HMGET")
             .arg(format!("{}:job:{id}", self.prefix))
+            .arg(&FIELDS)
             .query_async(&mut conn)
             .await
             .map_err(error)?;
-        if row.is_empty() {
+        if row.first().is_none_or(Option::is_none) {
             Ok(None)
         } else {
-            job(&row).map(Some)
+            job(row).map(Some)
         }
     }
 
     async fn list_jobs(&self, params: ListParams) -> Result<Vec<Job>, StoreError> {
-        let rows: Vec<HashMap<String, String>> = self
+        let rows: Vec<Row> = self
             .run(
                 &self.scripts.list,
                 vec![
@@ -271,7 +304,7 @@ impl RedisStore {
                 ],
             )
             .await?;
-        rows.iter().map(job).collect()
+        rows.into_iter().map(job).collect()
     }
 
     async fn retry_jobs(&self, params: RetryParams) -> Result<u64, StoreError> {
@@ -427,47 +460,54 @@ fn enqueued((status, id): (i64, i64)) -> Enqueued {
     }
 }
 
-/// A job from its hash.
-fn job(row: &HashMap<String, String>) -> Result<Job, StoreError> {
-    let text = |name: &str| {
-        row.get(name)
-            .cloned()
-            .ok_or_else(|| StoreError::Schema(format!("job hash lacks `{name}`")))
+/// A job from its hash's [`FIELDS`].
+fn job(row: Row) -> Result<Job, StoreError> {
+    let mut values: [Option<String>; FIELDS.len()] = Default::default();
+    for (slot, value) in values.iter_mut().zip(row) {
+        *slot = value;
+    }
+    let mut field = |name: &'static str| {
+        let at = FIELDS.iter().position(|f| *f == name).unwrap_or_default();
+        (name, values[at].take())
     };
-    let optional = |name: &str| row.get(name).filter(|v| !v.is_empty()).cloned();
-    let number = |name: &str| -> Result<i64, StoreError> {
-        text(name)?
+    let text = |(name, value): (&str, Option<String>)| {
+        value.ok_or_else(|| StoreError::Schema(format!("job hash lacks `{name}`")))
+    };
+    let optional = |(_, value): (&str, Option<String>)| value.filter(|v| !v.is_empty());
+    let number = |(name, value): (&str, Option<String>)| -> Result<i64, StoreError> {
+        text((name, value))?
             .parse()
             .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
     };
-    let time = |name: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
-        optional(name)
-            .map(|v| v.parse().map(from_millis))
-            .transpose()
-            .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
-    };
-    let json = |name: &str| -> Result<serde_json::Value, StoreError> {
-        serde_json::from_str(&text(name)?)
+    let time =
+        |(name, value): (&str, Option<String>)| -> Result<Option<DateTime<Utc>>, StoreError> {
+            optional((name, value))
+                .map(|v| v.parse().map(from_millis))
+                .transpose()
+                .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
+        };
+    let json = |(name, value): (&str, Option<String>)| -> Result<serde_json::Value, StoreError> {
+        serde_json::from_str(&text((name, value))?)
             .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
     };
     Ok(Job {
-        id: number("id")?,
-        queue: text("queue")?,
-        kind: text("kind")?,
-        args: json("args")?,
-        priority: i16::try_from(number("priority")?).unwrap_or_default(),
-        state: text("state")?.parse().map_err(StoreError::Schema)?,
-        attempt: u32::try_from(number("attempt")?).unwrap_or_default(),
-        max_attempts: u32::try_from(number("max_attempts")?).unwrap_or_default(),
-        run_at: from_millis(number("run_at")?),
-        lease_until: time("lease_until")?,
-        worker: optional("worker"),
-        errors: serde_json::from_value(json("errors")?)
+        id: number(field("id"))?,
+        queue: text(field("queue"))?,
+        kind: text(field("kind"))?,
+        args: json(field("args"))?,
+        priority: i16::try_from(number(field("priority"))?).unwrap_or_default(),
+        state: text(field("state"))?.parse().map_err(StoreError::Schema)?,
+        attempt: u32::try_from(number(field("attempt"))?).unwrap_or_default(),
+        max_attempts: u32::try_from(number(field("max_attempts"))?).unwrap_or_default(),
+        run_at: from_millis(number(field("run_at"))?),
+        lease_until: time(field("lease_until"))?,
+        worker: optional(field("worker")),
+        errors: serde_json::from_value(json(field("errors"))?)
             .map_err(|e| StoreError::Schema(format!("job field `errors`: {e}")))?,
-        unique_key: optional("unique_key"),
-        partition_key: optional("partition_key"),
-        created_at: from_millis(number("created_at")?),
-        finished_at: time("finished_at")?,
+        unique_key: optional(field("unique_key")),
+        partition_key: optional(field("partition_key")),
+        created_at: from_millis(number(field("created_at"))?),
+        finished_at: time(field("finished_at"))?,
     })
 }
 

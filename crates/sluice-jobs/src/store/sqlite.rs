@@ -208,10 +208,25 @@ impl SqliteStore {
                     "state": row.state.as_str(),
                     "run_at": row.run_at.map(millis),
                     "error": row.error,
+                    "discard": row.discard,
                 })
             })
             .collect();
-        let result = sqlx::query(AssertSqlSafe(format!(
+        let rows = Value::Array(rows).to_string();
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sql::error)?;
+        let discarded = sqlx::query(
+            "DELETE FROM sluice_jobs WHERE state = 'running' AND (id, worker) IN ( \
+                 SELECT value->>'id', value->>'worker' FROM json_each(?) WHERE value->>'discard')",
+        )
+        .bind(&rows)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql::error)?;
+        let changed = sqlx::query(AssertSqlSafe(format!(
             "UPDATE sluice_jobs AS j SET \
                  state = c.state, \
                  run_at = coalesce(c.run_at, j.run_at), \
@@ -222,16 +237,18 @@ impl SqliteStore {
                  errors = CASE WHEN c.error IS NULL THEN j.errors ELSE json_insert(j.errors, '$[#]', \
                      json_object('attempt', j.attempt, 'at', ?2, 'error', c.error)) END \
              FROM (SELECT value->>'id' AS id, value->>'worker' AS worker, value->>'state' AS state, \
-                     value->>'run_at' AS run_at, value->>'error' AS error FROM json_each(?3)) AS c \
+                     value->>'run_at' AS run_at, value->>'error' AS error FROM json_each(?3) \
+                     WHERE NOT value->>'discard') AS c \
              WHERE j.id = c.id AND j.state = 'running' AND j.worker = c.worker"
         )))
         .bind(millis(now))
         .bind(now.to_rfc3339())
-        .bind(Value::Array(rows).to_string())
-        .execute(&self.pool)
+        .bind(&rows)
+        .execute(&mut *tx)
         .await
         .map_err(sql::error)?;
-        Ok(result.rows_affected())
+        tx.commit().await.map_err(sql::error)?;
+        Ok(discarded.rows_affected() + changed.rows_affected())
     }
 
     async fn heartbeat_jobs(
@@ -659,6 +676,10 @@ fn job(row: &SqliteRow) -> Result<Job, StoreError> {
 impl Store for SqliteStore {
     fn kind(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn concurrent_claims(&self) -> bool {
+        false
     }
 
     fn migrate(&self) -> StoreFuture<'_, ()> {

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sluice_core::policy::RateLimit;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -44,7 +44,11 @@ use crate::store::{ClaimParams, Completion, Outcome, PruneParams, Store};
 /// The most jobs one claim asks for.
 const MAX_CLAIM: usize = 500;
 
-/// How long a claim loop under a backlog waits for more free slots before claiming.
+/// Queues with at least this many slots claim with two loops (on stores that take concurrent
+/// claims), so that one claim is on its way to the store while the jobs of the other start.
+const TWO_CLAIMERS: usize = 16;
+
+/// The longest a claim loop under a backlog waits for more free slots before claiming.
 const CLAIM_GATHER: Duration = Duration::from_millis(1);
 
 /// The most completions sent to the store at once.
@@ -60,6 +64,10 @@ pub struct QueueConfig {
     pub name: String,
     /// Jobs run at once, at most. Defaults to 10.
     pub concurrency: usize,
+    /// Jobs claimed ahead of free slots, at most, so that a slot that frees up starts its next
+    /// job without a trip to the store. They are held (leased, heartbeated, counted against
+    /// their partition) while they wait. Defaults to 0: claim only for free slots.
+    pub prefetch: usize,
     /// Running jobs per partition key, at most, across all workers. Defaults to no limit.
     pub partition_limit: Option<u32>,
     /// Jobs started per unit of time, at most (for this worker). Defaults to no limit.
@@ -75,6 +83,7 @@ impl QueueConfig {
         QueueConfig {
             name: name.into(),
             concurrency: 10,
+            prefetch: 0,
             partition_limit: None,
             rate_limit: None,
             poll_interval: Duration::from_secs(1),
@@ -84,6 +93,12 @@ impl QueueConfig {
     /// Runs up to `n` jobs at once (at least 1).
     pub fn concurrency(mut self, n: usize) -> QueueConfig {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// Claims up to `n` jobs ahead of free slots (see [`QueueConfig::prefetch`]).
+    pub fn prefetch(mut self, n: usize) -> QueueConfig {
+        self.prefetch = n;
         self
     }
 
@@ -363,6 +378,22 @@ struct Inner {
     counters: Counters,
 }
 
+impl Inner {
+    /// The retention rule for `state` in `queue`: the queue's own, else the general one.
+    fn retention_for(&self, queue: &str, state: JobState) -> Option<&Retention> {
+        let rules = || self.retention.iter().filter(move |r| r.state == state);
+        rules()
+            .find(|r| r.queue.as_deref() == Some(queue))
+            .or_else(|| rules().find(|r| r.queue.is_none()))
+    }
+
+    /// Whether `queue` keeps no jobs in `state`, so that they are deleted as they end.
+    fn keeps_none(&self, queue: &str, state: JobState) -> bool {
+        self.retention_for(queue, state)
+            .is_some_and(|r| r.keep.is_zero())
+    }
+}
+
 impl Worker {
     /// A worker on `store`.
     pub fn builder(store: Arc<dyn Store>) -> WorkerBuilder {
@@ -443,10 +474,20 @@ impl Worker {
         let claimers: Vec<_> = inner
             .queues
             .iter()
-            .map(|queue| {
+            .flat_map(|queue| {
+                let slots = Slots {
+                    held: Arc::new(Semaphore::new(queue.concurrency + queue.prefetch)),
+                    running: Arc::new(Semaphore::new(queue.concurrency)),
+                };
+                let two = queue.concurrency >= TWO_CLAIMERS && inner.store.concurrent_claims();
+                let loops = if two { 2 } else { 1 };
+                (0..loops).map(move |_| (queue, slots.clone()))
+            })
+            .map(|(queue, slots)| {
                 tokio::spawn(claim_loop(
                     inner.clone(),
                     queue.clone(),
+                    slots,
                     shutdown.clone(),
                     done_tx.clone(),
                     tasks.clone(),
@@ -531,14 +572,25 @@ async fn nap(delay: Duration, stop: &CancellationToken) -> bool {
     }
 }
 
+/// A queue's slots in one worker, shared by its claim loops.
+#[derive(Clone)]
+struct Slots {
+    /// One per job held, from its claim until its attempt ends: concurrency plus prefetch.
+    held: Arc<Semaphore>,
+    /// One per job running: concurrency.
+    running: Arc<Semaphore>,
+}
+
+/// Claims jobs of `queue` while it has free slots and runs them.
 async fn claim_loop(
     inner: Arc<Inner>,
     queue: QueueConfig,
+    slots: Slots,
     stop: CancellationToken,
-    done: mpsc::UnboundedSender<Completion>,
+    done: mpsc::UnboundedSender<Finished>,
     tasks: TaskTracker,
 ) {
-    let permits = Arc::new(Semaphore::new(queue.concurrency));
+    let permits = slots.held.clone();
     let mut backoff = StoreBackoff::new();
     // Whether the last claim got all it asked for: the queue has a backlog.
     let mut backlog = false;
@@ -556,10 +608,17 @@ async fn claim_loop(
                 () = rate.acquire() => {}
             }
         }
-        if backlog && permits.available_permits() + 1 < queue.concurrency / 4 {
-            // Under a backlog, let a few more slots free up, so that claims come in batches
-            // rather than one job per store call.
-            tokio::time::sleep(CLAIM_GATHER).await;
+        if backlog {
+            // Under a backlog, wait a moment for a quarter of the slots to be free, so that
+            // claims come in batches rather than one job per store call.
+            let quarter =
+                u32::try_from((queue.concurrency + queue.prefetch) / 4).unwrap_or(u32::MAX);
+            let gathered = tokio::time::timeout(
+                CLAIM_GATHER,
+                permits.acquire_many(quarter.saturating_sub(1)),
+            )
+            .await;
+            drop(gathered);
         }
         let mut held = vec![first];
         while held.len() < MAX_CLAIM {
@@ -599,9 +658,9 @@ async fn claim_loop(
                 for (job, permit) in jobs.into_iter().zip(held) {
                     let inner = inner.clone();
                     let done = done.clone();
+                    let running = slots.running.clone();
                     tasks.spawn(async move {
-                        execute(&inner, job, &done).await;
-                        drop(permit);
+                        execute(&inner, job, running, permit, &done).await;
                     });
                 }
                 if idle {
@@ -624,7 +683,19 @@ enum Ended {
     NoHandler,
 }
 
-async fn execute(inner: &Inner, job: Job, done: &mpsc::UnboundedSender<Completion>) {
+/// A finished attempt on its way to the store, with the slot it holds until it is recorded: a
+/// worker holds at most its queues' concurrency plus prefetch in jobs claimed, running or
+/// finished but not yet recorded, which bounds what runs again if it is killed.
+type Finished = (Completion, OwnedSemaphorePermit);
+
+/// Runs one claimed job once a running slot is free, and sends how its attempt ended.
+async fn execute(
+    inner: &Inner,
+    job: Job,
+    slots: Arc<Semaphore>,
+    held: OwnedSemaphorePermit,
+    done: &mpsc::UnboundedSender<Finished>,
+) {
     let job = Arc::new(job);
     let token = CancellationToken::new();
     let stop = Arc::new(OnceLock::new());
@@ -644,13 +715,21 @@ async fn execute(inner: &Inner, job: Job, done: &mpsc::UnboundedSender<Completio
     };
     metrics::running(&job.queue, running_now);
     metrics::job_event(&job.queue, &job.kind, Event::Claimed);
+    // A prefetched job waits here for a slot; a stop (shutdown deadline, cancellation, lost
+    // lease) may come first.
+    let slot = tokio::select! {
+        biased;
+        () = token.cancelled() => None,
+        slot = slots.acquire_owned() => slot.ok(),
+    };
     let now = inner.clock.now();
     metrics::waited(&job.queue, (now - job.run_at).to_std().unwrap_or_default());
     let started = Instant::now();
     let config = inner.kinds.get(&job.kind);
-    let ended = match config {
-        None => Ended::NoHandler,
-        Some((handler, config)) => {
+    let ended = match (slot, config) {
+        (None, _) => Ended::Stopped(stop.get().copied().unwrap_or(Stop::Shutdown)),
+        (Some(_), None) => Ended::NoHandler,
+        (Some(_slot), Some((handler, config))) => {
             let mut task = tokio::spawn(handler.run(JobContext::new(job.clone(), token.clone())));
             let timeout = async {
                 match config.timeout {
@@ -690,11 +769,14 @@ async fn execute(inner: &Inner, job: Job, done: &mpsc::UnboundedSender<Completio
     let Some(outcome) = outcome(inner, &job, ended, config.map(|(_, c)| c)) else {
         return;
     };
-    let _ = done.send(Completion {
+    let discard = inner.keeps_none(&job.queue, outcome.state());
+    let completion = Completion {
         id: job.id,
         worker: inner.name.clone(),
         outcome,
-    });
+        discard,
+    };
+    let _ = done.send((completion, held));
 }
 
 /// What to record for an attempt that ended so; `None` when the job is no longer this
@@ -797,25 +879,33 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Sends completions to the store in batches, retrying while it is away, until every sender is
 /// gone and all are recorded.
-async fn complete_loop(inner: Arc<Inner>, mut done: mpsc::UnboundedReceiver<Completion>) {
+async fn complete_loop(inner: Arc<Inner>, mut done: mpsc::UnboundedReceiver<Finished>) {
     let mut batch: Vec<Completion> = Vec::new();
+    let mut slots: Vec<OwnedSemaphorePermit> = Vec::new();
     let mut backoff = StoreBackoff::new();
     loop {
         if batch.is_empty() {
             match done.recv().await {
-                Some(completion) => batch.push(completion),
+                Some((completion, slot)) => {
+                    batch.push(completion);
+                    slots.push(slot);
+                }
                 None => return,
             }
         }
         while batch.len() < MAX_COMPLETE {
             match done.try_recv() {
-                Ok(completion) => batch.push(completion),
+                Ok((completion, slot)) => {
+                    batch.push(completion);
+                    slots.push(slot);
+                }
                 Err(_) => break,
             }
         }
         match inner.store.complete(batch.clone()).await {
             Ok(_) => {
                 batch.clear();
+                slots.clear();
                 backoff.reset();
             }
             Err(e) => {
@@ -995,18 +1085,7 @@ async fn prune_targets(
         .collect();
     for state in overridden {
         for queue in &queues {
-            let rule = inner
-                .retention
-                .iter()
-                .filter(|r| r.state == state)
-                .find(|r| r.queue.as_ref() == Some(queue))
-                .or_else(|| {
-                    inner
-                        .retention
-                        .iter()
-                        .find(|r| r.state == state && r.queue.is_none())
-                });
-            if let Some(rule) = rule {
+            if let Some(rule) = inner.retention_for(queue, state) {
                 targets.push((state, Some(queue.clone()), rule.keep));
             }
         }

@@ -46,7 +46,7 @@ macro_rules! conformance {
             cancel_waiting_and_running_jobs, retry_and_discard_by_hand, list_and_stats,
             prune_deletes_old_final_jobs_in_batches, schedules_fire_once_per_tick,
             concurrent_claims_never_share_a_job, wait_wakes_on_enqueue_from_another_handle,
-            bulk_enqueue_keeps_order);
+            bulk_enqueue_keeps_order, discarding_completions_delete_final_jobs);
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
         $(
@@ -73,6 +73,7 @@ fn done(id: JobId, worker: &str, outcome: Outcome) -> Completion {
         id,
         worker: worker.to_owned(),
         outcome,
+        discard: false,
     }
 }
 
@@ -889,4 +890,81 @@ impl Harness {
         use sluice_jobs::Clock;
         self.clock.now()
     }
+}
+
+pub(crate) async fn discarding_completions_delete_final_jobs(h: Harness) {
+    let store = h.store.as_ref();
+    let ids: Vec<JobId> = store
+        .enqueue(vec![
+            NewJob::new("a", json!(1)).unique_key("only-one"),
+            NewJob::new("a", json!(2)).partition_key("tenant"),
+            NewJob::new("a", json!(3)),
+        ])
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(Enqueued::id)
+        .collect();
+    store.claim(claim("default", 3, "w")).await.expect("claim");
+    let discard = |id, outcome| Completion {
+        discard: true,
+        ..done(id, "w", outcome)
+    };
+    let retry_at = h.clock_now() + chrono::Duration::seconds(5);
+    let applied = store
+        .complete(vec![
+            discard(ids[0], Outcome::Succeeded),
+            discard(
+                ids[1],
+                Outcome::Failed {
+                    error: "final".into(),
+                    retry_at: None,
+                },
+            ),
+            discard(
+                ids[2],
+                Outcome::Failed {
+                    error: "again".into(),
+                    retry_at: Some(retry_at),
+                },
+            ),
+            discard(ids[2] + 1000, Outcome::Succeeded),
+        ])
+        .await
+        .expect("complete");
+    assert_eq!(applied, 3, "the unknown job is not counted");
+    assert!(store.get(ids[0]).await.expect("get").is_none());
+    assert!(store.get(ids[1]).await.expect("get").is_none());
+    assert_eq!(
+        state_of(store, ids[2]).await,
+        JobState::Retryable,
+        "a job that is not final is kept"
+    );
+    let again = store
+        .enqueue(vec![NewJob::new("a", json!(4)).unique_key("only-one")])
+        .await
+        .expect("enqueue");
+    assert!(matches!(again[0], Enqueued::Inserted(_)), "{again:?}");
+    let stats = store.stats().await.expect("stats");
+    let counts: Vec<(&str, u64)> = stats
+        .iter()
+        .flat_map(|s| s.counts.iter().map(|(state, n)| (state.as_str(), *n)))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![("available", 1), ("retryable", 1)],
+        "{stats:?}"
+    );
+    let mut partitioned = claim("default", 5, "w2");
+    partitioned.partition_limit = Some(1);
+    store
+        .enqueue(vec![NewJob::new("a", json!(5)).partition_key("tenant")])
+        .await
+        .expect("enqueue");
+    let got = store.claim(partitioned).await.expect("claim");
+    assert_eq!(
+        got.len(),
+        2,
+        "the discarded job no longer holds its partition"
+    );
 }

@@ -1,6 +1,6 @@
 //! Workers on every store: outcomes, rescue after a worker dies, cancellation, graceful
 //! shutdown, partition limits across workers, cron ticks fired once by two workers, and
-//! wake-ups. `tests/sqlite.rs`, `tests/postgres.rs` and `tests/redis.rs` run it through
+//! wake-ups, prefetch. `tests/sqlite.rs`, `tests/postgres.rs` and `tests/redis.rs` run it through
 //! [`workers!`], given a function that opens a fresh store on a clock.
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use sluice_jobs::schedule::Schedule;
 use sluice_jobs::store::{Cancelled, ListParams};
 use sluice_jobs::worker::{KindConfig, WorkerReport};
 use sluice_jobs::{
-    Action, Clock, JobContext, JobId, JobState, ManualClock, NewJob, QueueConfig, Store,
+    Action, Clock, JobContext, JobId, JobState, ManualClock, NewJob, QueueConfig, Retention, Store,
     SystemClock, Worker,
 };
 use tokio_util::sync::CancellationToken;
@@ -32,7 +32,8 @@ macro_rules! workers {
                 handlers_decide_outcomes, panics_and_timeouts_fail_one_attempt,
                 a_dead_workers_jobs_are_rescued, running_jobs_can_be_cancelled,
                 shutdown_releases_unfinished_jobs, partition_limits_hold_across_workers,
-                cron_ticks_fire_once_with_two_workers, idle_workers_wake_on_enqueue);
+                cron_ticks_fire_once_with_two_workers, idle_workers_wake_on_enqueue,
+                prefetched_jobs_wait_for_a_slot);
         }
     };
     (@cases $open:ident; $($case:ident),* $(,)?) => {
@@ -460,4 +461,95 @@ pub(crate) async fn idle_workers_wake_on_enqueue(open: Open) {
         took < Duration::from_secs(5),
         "picked up after {took:?} with a 30 s poll interval"
     );
+}
+
+pub(crate) async fn prefetched_jobs_wait_for_a_slot(open: Open) {
+    let store = open("w_prefetch".into(), system(), true).await;
+    let ids = enqueue(
+        store.as_ref(),
+        (0..4).map(|i| NewJob::new("step", json!(i))).collect(),
+    )
+    .await;
+    let started = Arc::new(AtomicUsize::new(0));
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let worker = {
+        let (started, running, most) = (started.clone(), running.clone(), most.clone());
+        Worker::builder(store.clone())
+            .queue(QueueConfig::new("default").concurrency(1).prefetch(3))
+            .retention(Retention {
+                state: JobState::Succeeded,
+                queue: None,
+                keep: Duration::ZERO,
+            })
+            .handler("step", move |_job: JobContext| {
+                let (started, running, most) = (started.clone(), running.clone(), most.clone());
+                async move {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    most.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(Action::Complete)
+                }
+            })
+            .build()
+            .expect("worker")
+    };
+    let (stop, handle) = spawn(worker);
+    let began = Instant::now();
+    while started.load(Ordering::SeqCst) == 0 {
+        assert!(began.elapsed() < Duration::from_secs(20), "nothing started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let held = store
+        .list(ListParams {
+            state: Some(JobState::Running),
+            limit: 10,
+            ..ListParams::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(held.len(), 4, "one running, three claimed ahead");
+    while started.load(Ordering::SeqCst) < 4 || running.load(Ordering::SeqCst) > 0 {
+        assert!(began.elapsed() < Duration::from_secs(20), "not all ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    let report = handle.await.expect("worker");
+    assert_eq!(report.succeeded, 4);
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "one slot, one job at a time"
+    );
+    for id in ids {
+        assert!(
+            store.get(id).await.expect("get").is_none(),
+            "a queue that keeps no succeeded jobs deletes them as they end"
+        );
+    }
+
+    let ids = enqueue(
+        store.as_ref(),
+        (0..3).map(|i| NewJob::new("stuck", json!(i))).collect(),
+    )
+    .await;
+    let worker = Worker::builder(store.clone())
+        .queue(QueueConfig::new("default").concurrency(1).prefetch(2))
+        .shutdown_timeout(Duration::from_millis(200))
+        .handler("stuck", |job: JobContext| async move {
+            job.cancelled().await;
+            Ok(Action::Complete)
+        })
+        .build()
+        .expect("worker");
+    let (stop, handle) = spawn(worker);
+    wait_for(store.as_ref(), &ids, |s| s == JobState::Running).await;
+    stop.cancel();
+    let report = handle.await.expect("worker");
+    assert_eq!(
+        report.released, 3,
+        "the running job and the two waiting ones"
+    );
+    wait_for(store.as_ref(), &ids, |s| s == JobState::Available).await;
 }

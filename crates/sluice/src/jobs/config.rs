@@ -5,7 +5,7 @@
 //! ```yaml
 //! store: sqlite://sluice-jobs.db
 //! queues:
-//!   default: { concurrency: 10 }
+//!   default: { concurrency: 10, prefetch: 40 }
 //!   reports: { concurrency: 2, partition_limit: 1, rate_limit: { rate: 10, per: 1s } }
 //! kinds:
 //!   send_email:
@@ -77,6 +77,8 @@ pub(crate) struct WorkerFile {
 struct QueueSpec {
     #[serde(default)]
     concurrency: Option<usize>,
+    #[serde(default)]
+    prefetch: Option<usize>,
     #[serde(default)]
     partition_limit: Option<u32>,
     #[serde(default)]
@@ -343,6 +345,9 @@ fn parse(
             }
             queue = queue.concurrency(n);
         }
+        if let Some(n) = spec.prefetch {
+            queue = queue.prefetch(n);
+        }
         if let Some(n) = spec.partition_limit {
             queue = queue.partition_limit(n);
         }
@@ -427,7 +432,7 @@ mod tests {
     #[test]
     fn a_full_file_reads() {
         let settings = read(
-            "store: sqlite://jobs.db\nqueues:\n  default: { concurrency: 4, partition_limit: 2, rate_limit: { rate: 5 } }\n\
+            "store: sqlite://jobs.db\nqueues:\n  default: { concurrency: 4, prefetch: 8, partition_limit: 2, rate_limit: { rate: 5 } }\n\
              kinds:\n  mail:\n    handler: { type: http, url: 'http://x' }\n    timeout: 3s\n    backoff: { initial: 2s }\n  \
              sh:\n    handler: { type: exec, command: 'cat' }\n\
              schedules:\n  nightly:\n    cron: '0 3 * * *'\n    timezone: Europe/Paris\n    job: { kind: sh }\n\
@@ -438,9 +443,10 @@ mod tests {
         assert_eq!(
             (
                 settings.queues[0].concurrency,
+                settings.queues[0].prefetch,
                 settings.queues[0].partition_limit
             ),
-            (4, Some(2))
+            (4, 8, Some(2))
         );
         assert_eq!(settings.kinds["mail"].timeout, Some(Duration::from_secs(3)));
         assert_eq!(

@@ -1,5 +1,5 @@
 -- ARGV: prefix, queue, now, limit, worker, lease until, partition limit (-1 for none).
--- Returns the claimed jobs as flat field/value arrays.
+-- Returns the claimed jobs as arrays of their FIELDS.
 local queue, now, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local worker, lease_until, plimit = ARGV[5], ARGV[6], tonumber(ARGV[7])
 promote(queue, now)
@@ -45,22 +45,15 @@ for _, m in ipairs(chosen) do
   table.insert(leases, lease_until)
   table.insert(leases, m)
   local jk = jkey(tonumber(m))
-  local job = redis.call('HGETALL', jk)
-  local attempt
-  for i = 1, #job, 2 do
-    local f = job[i]
-    if f == 'attempt' then
-      attempt = tonumber(job[i + 1]) + 1
-      job[i + 1] = tostring(attempt)
-    elseif f == 'state' then
-      job[i + 1] = 'running'
-    elseif f == 'worker' then
-      job[i + 1] = worker
-    elseif f == 'lease_until' then
-      job[i + 1] = lease_until
-    elseif f == 'partition_key' and job[i + 1] ~= '' then
-      redis.call('HINCRBY', key('partitions'), job[i + 1], 1)
-    end
+  local job = read(jk)
+  local attempt = tonumber(job[AT.attempt]) + 1
+  job[AT.attempt] = tostring(attempt)
+  job[AT.state] = 'running'
+  job[AT.worker] = worker
+  job[AT.lease_until] = lease_until
+  local pk = job[AT.partition_key]
+  if pk ~= '' then
+    redis.call('HINCRBY', key('partitions'), pk, 1)
   end
   redis.call('HSET', jk, 'state', 'running', 'worker', worker, 'lease_until', lease_until, 'attempt', attempt)
   table.insert(jobs, job)

@@ -1,5 +1,5 @@
--- ARGV: prefix, now, now as text, then per completion: id, worker, new state, run at or '',
--- error or ''. Returns how many were applied.
+-- ARGV: prefix, now, now as text, then per completion: id, worker, new state (or 'discard' to
+-- delete the job), run at or '', error or ''. Returns how many were applied.
 local now, at = tonumber(ARGV[2]), ARGV[3]
 local applied = 0
 -- Set members to move, per key, written at the end in one command each.
@@ -26,15 +26,16 @@ for i = 4, #ARGV, 5 do
     if pk ~= '' and redis.call('HINCRBY', key('partitions'), pk, -1) <= 0 then
       redis.call('HDEL', key('partitions'), pk)
     end
-    if err ~= '' then
+    if err ~= '' and state ~= 'discard' then
       add_error(jk, cur[4], at, err)
     end
-    if state == 'succeeded' or state == 'dead' or state == 'cancelled' then
+    if state == 'discard' then
+      release_unique(uk, id)
+      redis.call('DEL', jk)
+    elseif state == 'succeeded' or state == 'dead' or state == 'cancelled' then
       redis.call('HSET', jk, 'state', state, 'finished_at', now, 'lease_until', '')
       later(added, key('q', queue, state), now, m)
-      if uk ~= '' and redis.call('HGET', key('unique'), uk) == tostring(id) then
-        redis.call('HDEL', key('unique'), uk)
-      end
+      release_unique(uk, id)
     elseif state == 'retryable' then
       redis.call('HSET', jk, 'state', 'retryable', 'run_at', run_at, 'lease_until', '')
       later(added, key('q', queue, 'retryable'), run_at, m)

@@ -33,6 +33,16 @@ local function jkey(id)
   return JOB .. format('%d', id)
 end
 
+-- A job's fields as the store reads them, in FIELDS order (FIELDS comes from the Rust side);
+-- AT maps a field's name to its position.
+local AT = {}
+for i, f in ipairs(FIELDS) do
+  AT[f] = i
+end
+local function read(jk)
+  return redis.call('HMGET', jk, unpack(FIELDS))
+end
+
 -- Available jobs sort by priority (clamped to -1000..1000), then due time: exact in a double.
 local EPOCH = 1577836800000
 local function avail_score(priority, run_at)
@@ -73,13 +83,17 @@ local function leave_running(jk, queue, m)
   end
 end
 
-local function finish(jk, id, queue, m, state, now)
-  redis.call('HSET', jk, 'state', state, 'finished_at', now)
-  redis.call('ZADD', key('q', queue, state), now, m)
-  local uk = redis.call('HGET', jk, 'unique_key')
+-- Frees the unique key `uk` if job `id` holds it.
+local function release_unique(uk, id)
   if uk ~= '' and redis.call('HGET', key('unique'), uk) == tostring(id) then
     redis.call('HDEL', key('unique'), uk)
   end
+end
+
+local function finish(jk, id, queue, m, state, now)
+  redis.call('HSET', jk, 'state', state, 'finished_at', now)
+  redis.call('ZADD', key('q', queue, state), now, m)
+  release_unique(redis.call('HGET', jk, 'unique_key'), id)
 end
 
 -- Inserts one job; the caller wakes the queue and records it in P:queues.

@@ -1,5 +1,5 @@
 -- ARGV: prefix, queue or '', state or '', kind or '', limit. Returns jobs, newest first, as
--- flat field/value arrays. Reads at most 100,000 ids per state and queue.
+-- arrays of their FIELDS. Reads at most 100,000 ids per state and queue.
 local only, state, kind, limit = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local states = {'scheduled', 'available', 'running', 'retryable', 'succeeded', 'dead', 'cancelled'}
 if state ~= '' then
@@ -23,7 +23,7 @@ for _, m in ipairs(members) do
   end
   local jk = jkey(tonumber(m))
   if kind == '' or redis.call('HGET', jk, 'kind') == kind then
-    table.insert(out, redis.call('HGETALL', jk))
+    table.insert(out, read(jk))
   end
 end
 return out
