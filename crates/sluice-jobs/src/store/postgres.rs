@@ -40,9 +40,6 @@ use crate::migrate;
 const COLUMNS: &str = "id, queue, kind, args, priority, state, attempt, max_attempts, run_at, lease_until, \
      worker, errors, unique_key, partition_key, created_at, finished_at";
 
-/// How often due scheduled and retryable jobs of a queue are promoted, at most, per process.
-const PROMOTE_EVERY: chrono::Duration = chrono::Duration::milliseconds(50);
-
 /// A key for the advisory lock that serializes migrations.
 const MIGRATION_LOCK: i64 = 0x736c_7569_6365;
 
@@ -53,7 +50,7 @@ pub struct PostgresStore {
     /// What notifications of this schema's queues begin with: `SCHEMA:` (the queue follows).
     prefix: String,
     clock: Arc<dyn Clock>,
-    promoted: StdMutex<HashMap<String, DateTime<Utc>>>,
+    promotions: sql::Promotions,
     wakes: Arc<Wakes>,
 }
 
@@ -109,7 +106,7 @@ impl PostgresStore {
             prefix: format!("{schema}:"),
             schema,
             clock: Arc::new(SystemClock),
-            promoted: StdMutex::new(HashMap::new()),
+            promotions: sql::Promotions::default(),
             wakes: Arc::new(Wakes::default()),
         })
     }
@@ -274,21 +271,11 @@ impl PostgresStore {
         Ok(results)
     }
 
-    /// Moves due scheduled and retryable jobs of `queue` to available, at most every
-    /// [`PROMOTE_EVERY`] of the clock per process.
+    /// Moves due scheduled and retryable jobs of `queue` to available, when
+    /// [`sql::Promotions`] says it is time.
     async fn promote(&self, queue: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        {
-            let mut promoted = self
-                .promoted
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if promoted
-                .get(queue)
-                .is_some_and(|last| now - *last < PROMOTE_EVERY && now >= *last)
-            {
-                return Ok(());
-            }
-            promoted.insert(queue.to_owned(), now);
+        if !self.promotions.due(queue, now) {
+            return Ok(());
         }
         sqlx::query(
             "UPDATE sluice_jobs SET state = 'available' WHERE id IN ( \

@@ -1,7 +1,38 @@
 //! What the SQL stores share: error mapping, the text of states, and the order of claims.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
 use crate::job::{Job, JobState};
 use crate::store::StoreError;
+
+/// How often claims promote a queue's due scheduled and retryable jobs, at most, per process.
+const PROMOTE_EVERY: chrono::Duration = chrono::Duration::milliseconds(50);
+
+/// When this process last promoted each queue's due jobs, so that claims under load do not
+/// each pay for it.
+#[derive(Default)]
+pub(super) struct Promotions(Mutex<HashMap<String, DateTime<Utc>>>);
+
+impl Promotions {
+    /// Whether a claim of `queue` at `now` should promote first; if so, records it.
+    pub(super) fn due(&self, queue: &str, now: DateTime<Utc>) -> bool {
+        let mut last = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last
+            .get(queue)
+            .is_some_and(|at| now - *at < PROMOTE_EVERY && now >= *at)
+        {
+            return false;
+        }
+        last.insert(queue.to_owned(), now);
+        true
+    }
+}
 
 /// The states in which a unique key holds, as SQL (the partial unique index's condition).
 pub(super) const PENDING: &str = "('scheduled', 'available', 'running', 'retryable')";

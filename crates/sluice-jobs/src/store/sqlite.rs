@@ -43,6 +43,7 @@ pub struct SqliteStore {
     clock: Arc<dyn Clock>,
     enqueued: Notify,
     watcher: Mutex<Watcher>,
+    promotions: sql::Promotions,
 }
 
 /// A connection that reads `PRAGMA data_version`, which changes when another connection
@@ -89,6 +90,7 @@ impl SqliteStore {
                 conn,
                 seen: HashMap::new(),
             }),
+            promotions: sql::Promotions::default(),
         };
         store.migrate_schema().await?;
         Ok(store)
@@ -154,101 +156,118 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(sql::error)?;
-        sqlx::query(
-            "UPDATE sluice_jobs SET state = 'available' \
-             WHERE queue = ? AND state IN ('scheduled', 'retryable') AND run_at <= ?",
-        )
-        .bind(&params.queue)
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(sql::error)?;
-        let ids: Vec<i64> = match params.partition_limit {
-            None => sqlx::query_scalar(
-                "SELECT id FROM sluice_jobs WHERE queue = ? AND state = 'available' \
-                 ORDER BY priority DESC, run_at, id LIMIT ?",
+        if self.promotions.due(&params.queue, now) {
+            sqlx::query(
+                "UPDATE sluice_jobs SET state = 'available' \
+                 WHERE queue = ? AND state IN ('scheduled', 'retryable') AND run_at <= ?",
             )
             .bind(&params.queue)
-            .bind(i64::from(params.limit))
-            .fetch_all(&mut *tx)
+            .bind(millis(now))
+            .execute(&mut *tx)
             .await
-            .map_err(sql::error)?,
+            .map_err(sql::error)?;
+        }
+        // Which jobs: the first available ones, or the partition-aware pick; `?3` is the queue
+        // or the picked ids.
+        let (chosen, arg) = match params.partition_limit {
+            None => (
+                format!(
+                    "SELECT id FROM sluice_jobs WHERE queue = ?3 AND state = 'available' \
+                     ORDER BY priority DESC, run_at, id LIMIT {}",
+                    params.limit
+                ),
+                params.queue.clone(),
+            ),
             Some(per_partition) => {
-                partitioned_candidates(&mut tx, &params.queue, params.limit, per_partition).await?
+                let ids =
+                    partitioned_candidates(&mut tx, &params.queue, params.limit, per_partition)
+                        .await?;
+                (
+                    "SELECT value FROM json_each(?3)".to_owned(),
+                    Value::from(ids).to_string(),
+                )
             }
         };
-        if ids.is_empty() {
-            tx.rollback().await.map_err(sql::error)?;
-            return Ok(Vec::new());
-        }
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE sluice_jobs SET state = 'running', attempt = attempt + 1, worker = ?, lease_until = ? \
-             WHERE id IN (SELECT value FROM json_each(?)) RETURNING {COLUMNS}"
+            "UPDATE sluice_jobs SET state = 'running', attempt = attempt + 1, worker = ?1, lease_until = ?2 \
+             WHERE id IN ({chosen}) RETURNING {COLUMNS}"
         )))
         .bind(&params.worker)
         .bind(millis(after(now, params.lease)))
-        .bind(Value::from(ids).to_string())
+        .bind(arg)
         .fetch_all(&mut *tx)
         .await
         .map_err(sql::error)?;
+        if rows.is_empty() {
+            tx.rollback().await.map_err(sql::error)?;
+            return Ok(Vec::new());
+        }
         tx.commit().await.map_err(sql::error)?;
         let mut jobs = rows.iter().map(job).collect::<Result<Vec<_>, _>>()?;
         sql::claim_order(&mut jobs);
         Ok(jobs)
     }
 
+    /// Completions grouped by what they do (worker, new state, run time, error, discard): one
+    /// statement per group over its ids, usually one for a whole batch.
     async fn complete_jobs(&self, completions: Vec<Completion>) -> Result<u64, StoreError> {
         let now = self.now();
-        let rows: Vec<Value> = super::completion_rows(completions)
-            .into_iter()
-            .map(|row| {
-                serde_json::json!({
-                    "id": row.id,
-                    "worker": row.worker,
-                    "state": row.state.as_str(),
-                    "run_at": row.run_at.map(millis),
-                    "error": row.error,
-                    "discard": row.discard,
-                })
-            })
-            .collect();
-        let rows = Value::Array(rows).to_string();
+        type Group = (String, &'static str, Option<i64>, Option<String>, bool);
+        let mut groups: HashMap<Group, Vec<JobId>> = HashMap::new();
+        for row in super::completion_rows(completions) {
+            let key = (
+                row.worker,
+                row.state.as_str(),
+                row.run_at.map(millis),
+                row.error,
+                row.discard,
+            );
+            groups.entry(key).or_default().push(row.id);
+        }
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(sql::error)?;
-        let discarded = sqlx::query(
-            "DELETE FROM sluice_jobs WHERE state = 'running' AND (id, worker) IN ( \
-                 SELECT value->>'id', value->>'worker' FROM json_each(?) WHERE value->>'discard')",
-        )
-        .bind(&rows)
-        .execute(&mut *tx)
-        .await
-        .map_err(sql::error)?;
-        let changed = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE sluice_jobs AS j SET \
-                 state = c.state, \
-                 run_at = coalesce(c.run_at, j.run_at), \
-                 finished_at = CASE WHEN c.state IN {FINAL} THEN ?1 END, \
-                 attempt = CASE WHEN c.state IN ('scheduled', 'available') THEN j.attempt - 1 ELSE j.attempt END, \
-                 worker = CASE WHEN c.state = 'available' THEN NULL ELSE j.worker END, \
-                 lease_until = NULL, \
-                 errors = CASE WHEN c.error IS NULL THEN j.errors ELSE json_insert(j.errors, '$[#]', \
-                     json_object('attempt', j.attempt, 'at', ?2, 'error', c.error)) END \
-             FROM (SELECT value->>'id' AS id, value->>'worker' AS worker, value->>'state' AS state, \
-                     value->>'run_at' AS run_at, value->>'error' AS error FROM json_each(?3) \
-                     WHERE NOT value->>'discard') AS c \
-             WHERE j.id = c.id AND j.state = 'running' AND j.worker = c.worker"
-        )))
-        .bind(millis(now))
-        .bind(now.to_rfc3339())
-        .bind(&rows)
-        .execute(&mut *tx)
-        .await
-        .map_err(sql::error)?;
+        let mut applied = 0;
+        for ((worker, state, run_at, error, discard), ids) in groups {
+            let ids = Value::from(ids).to_string();
+            let statement = if discard {
+                sqlx::query(
+                    "DELETE FROM sluice_jobs WHERE state = 'running' AND worker = ? \
+                     AND id IN (SELECT value FROM json_each(?))",
+                )
+                .bind(worker)
+                .bind(ids)
+            } else {
+                sqlx::query(AssertSqlSafe(format!(
+                    "UPDATE sluice_jobs SET \
+                         state = ?3, \
+                         run_at = coalesce(?4, run_at), \
+                         finished_at = CASE WHEN ?3 IN {FINAL} THEN ?1 END, \
+                         attempt = CASE WHEN ?3 IN ('scheduled', 'available') THEN attempt - 1 ELSE attempt END, \
+                         worker = CASE WHEN ?3 = 'available' THEN NULL ELSE worker END, \
+                         lease_until = NULL, \
+                         errors = CASE WHEN ?5 IS NULL THEN errors ELSE json_insert(errors, '$[#]', \
+                             json_object('attempt', attempt, 'at', ?2, 'error', ?5)) END \
+                     WHERE state = 'running' AND worker = ?6 AND id IN (SELECT value FROM json_each(?7))"
+                )))
+                .bind(millis(now))
+                .bind(now.to_rfc3339())
+                .bind(state)
+                .bind(run_at)
+                .bind(error)
+                .bind(worker)
+                .bind(ids)
+            };
+            applied += statement
+                .execute(&mut *tx)
+                .await
+                .map_err(sql::error)?
+                .rows_affected();
+        }
         tx.commit().await.map_err(sql::error)?;
-        Ok(discarded.rows_affected() + changed.rows_affected())
+        Ok(applied)
     }
 
     async fn heartbeat_jobs(

@@ -478,6 +478,7 @@ impl Worker {
                 let slots = Slots {
                     held: Arc::new(Semaphore::new(queue.concurrency + queue.prefetch)),
                     running: Arc::new(Semaphore::new(queue.concurrency)),
+                    recording: Arc::new(Semaphore::new(queue.concurrency)),
                 };
                 let two = queue.concurrency >= TWO_CLAIMERS && inner.store.concurrent_claims();
                 let loops = if two { 2 } else { 1 };
@@ -575,10 +576,14 @@ async fn nap(delay: Duration, stop: &CancellationToken) -> bool {
 /// A queue's slots in one worker, shared by its claim loops.
 #[derive(Clone)]
 struct Slots {
-    /// One per job held, from its claim until its attempt ends: concurrency plus prefetch.
+    /// One per job claimed and not yet finished (waiting or running): concurrency plus
+    /// prefetch.
     held: Arc<Semaphore>,
     /// One per job running: concurrency.
     running: Arc<Semaphore>,
+    /// One per finished attempt not yet recorded: concurrency. When the store falls behind,
+    /// finished jobs keep their held slot until one is free, and claims stop.
+    recording: Arc<Semaphore>,
 }
 
 /// Claims jobs of `queue` while it has free slots and runs them.
@@ -658,9 +663,10 @@ async fn claim_loop(
                 for (job, permit) in jobs.into_iter().zip(held) {
                     let inner = inner.clone();
                     let done = done.clone();
-                    let running = slots.running.clone();
+                    let slots = slots.clone();
                     tasks.spawn(async move {
-                        execute(&inner, job, running, permit, &done).await;
+                        execute(&inner, job, &slots, &done).await;
+                        drop(permit);
                     });
                 }
                 if idle {
@@ -683,19 +689,14 @@ enum Ended {
     NoHandler,
 }
 
-/// A finished attempt on its way to the store, with the slot it holds until it is recorded: a
-/// worker holds at most its queues' concurrency plus prefetch in jobs claimed, running or
-/// finished but not yet recorded, which bounds what runs again if it is killed.
+/// A finished attempt on its way to the store, with its recording slot, given back once it is
+/// recorded. A worker holds at most, per queue, twice its concurrency plus its prefetch in jobs
+/// claimed, running, or finished and not yet recorded: that bounds what runs again if it is
+/// killed.
 type Finished = (Completion, OwnedSemaphorePermit);
 
 /// Runs one claimed job once a running slot is free, and sends how its attempt ended.
-async fn execute(
-    inner: &Inner,
-    job: Job,
-    slots: Arc<Semaphore>,
-    held: OwnedSemaphorePermit,
-    done: &mpsc::UnboundedSender<Finished>,
-) {
+async fn execute(inner: &Inner, job: Job, slots: &Slots, done: &mpsc::UnboundedSender<Finished>) {
     let job = Arc::new(job);
     let token = CancellationToken::new();
     let stop = Arc::new(OnceLock::new());
@@ -720,7 +721,7 @@ async fn execute(
     let slot = tokio::select! {
         biased;
         () = token.cancelled() => None,
-        slot = slots.acquire_owned() => slot.ok(),
+        slot = slots.running.clone().acquire_owned() => slot.ok(),
     };
     let now = inner.clock.now();
     metrics::waited(&job.queue, (now - job.run_at).to_std().unwrap_or_default());
@@ -776,7 +777,9 @@ async fn execute(
         outcome,
         discard,
     };
-    let _ = done.send((completion, held));
+    if let Ok(recording) = slots.recording.clone().acquire_owned().await {
+        let _ = done.send((completion, recording));
+    }
 }
 
 /// What to record for an attempt that ended so; `None` when the job is no longer this
