@@ -64,6 +64,12 @@ fn spawn(worker: Worker) -> (CancellationToken, tokio::task::JoinHandle<WorkerRe
     (token, handle)
 }
 
+/// A handler that runs until its job is cancelled or its worker stops it.
+async fn until_stopped(job: JobContext) -> Result<Action, sluice_jobs::HandlerError> {
+    job.cancelled().await;
+    Ok(Action::Complete)
+}
+
 async fn wait_for(store: &dyn Store, ids: &[JobId], done: impl Fn(JobState) -> bool) {
     let started = Instant::now();
     loop {
@@ -279,10 +285,7 @@ pub(crate) async fn running_jobs_can_be_cancelled(open: Open) {
     let ids = enqueue(store.as_ref(), vec![NewJob::new("long", json!(null))]).await;
     let worker = Worker::builder(store.clone())
         .lease(Duration::from_millis(600))
-        .handler("long", |job: JobContext| async move {
-            job.cancelled().await;
-            Ok(Action::Complete)
-        })
+        .handler("long", until_stopped)
         .build()
         .expect("worker");
     let (stop, handle) = spawn(worker);
@@ -537,10 +540,7 @@ pub(crate) async fn prefetched_jobs_wait_for_a_slot(open: Open) {
     let worker = Worker::builder(store.clone())
         .queue(QueueConfig::new("default").concurrency(1).prefetch(2))
         .shutdown_timeout(Duration::from_millis(200))
-        .handler("stuck", |job: JobContext| async move {
-            job.cancelled().await;
-            Ok(Action::Complete)
-        })
+        .handler("stuck", until_stopped)
         .build()
         .expect("worker");
     let (stop, handle) = spawn(worker);
