@@ -85,6 +85,13 @@ impl Sink for sluice_connect::sink::HttpSink {
     }
 }
 
+#[cfg(feature = "postgres")]
+impl Sink for sluice_connect::sink::PostgresSink {
+    fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError> {
+        sluice_connect::sink::PostgresSink::build(self, input, ctx)
+    }
+}
+
 /// A configured component.
 pub enum Instance {
     /// A source.
@@ -189,6 +196,13 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
     #[cfg(feature = "http")]
     (Kind::Sink, "http", |s| {
         sink::<sluice_connect::sink::HttpSink>(s)
+    }),
+    #[cfg(feature = "postgres")]
+    (Kind::Sink, "postgres", |s| {
+        let sink: sluice_connect::sink::PostgresSink = options(s)?;
+        sink.check()
+            .map_err(|e| problem(s, "table", e.to_string()))?;
+        Ok(Instance::Sink(Box::new(sink)))
     }),
 ];
 

@@ -9,12 +9,16 @@ mod blackhole;
 mod file;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod stdout;
 
 pub use blackhole::BlackholeSink;
 pub use file::{FileSink, WriteMode};
 #[cfg(feature = "http")]
 pub use http::{BodyFormat, HttpSink, client};
+#[cfg(feature = "postgres")]
+pub use postgres::{OnConflict, PostgresSink};
 pub use stdout::StdoutSink;
 
 use sluice_core::{Flow, Pipeline, Policy, Sink};

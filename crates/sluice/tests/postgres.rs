@@ -1,0 +1,128 @@
+//! The `postgres` sink end to end, on the machine's PostgreSQL (`scripts/services.sh` starts
+//! it): rows inserted and upserted in batches, rows the database refuses dead-lettered with its
+//! message while the rest of their batch commits, and a second run of the same input changing
+//! nothing.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{SLUICE, lines, run_to_end, text, write};
+
+const DATABASE: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Runs SQL with psql; returns what it printed (unaligned, tuples only).
+fn psql(sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([DATABASE, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "psql: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn rows_are_upserted_and_refused_rows_dead_lettered_with_the_database_message() {
+    let schema = format!("sink_test_{}", std::process::id());
+    psql(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; \
+         CREATE TABLE {schema}.orders (id int PRIMARY KEY, customer text NOT NULL, \
+             total numeric CHECK (total >= 0), raw jsonb)"
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write(
+        dir.path(),
+        "orders.jsonl",
+        "{\"id\": 1, \"customer\": {\"name\": \"ada\"}, \"total\": 12.5}\n\
+         {\"id\": 2, \"customer\": {\"name\": \"bob\"}, \"total\": \"twelve\"}\n\
+         {\"id\": 3, \"total\": 5}\n\
+         not json\n\
+         {\"id\": 4, \"customer\": {\"name\": \"cy\"}, \"total\": -1}\n\
+         {\"id\": 1, \"customer\": {\"name\": \"ada\"}, \"total\": 13}\n\
+         {\"id\": 5, \"customer\": {\"name\": \"dee\"}, \"total\": 7}\n",
+    );
+    let dead = dir.path().join("dead.jsonl");
+    let pipeline = write(
+        dir.path(),
+        "pipeline.yaml",
+        &format!(
+            "sources:\n  orders:\n    type: file\n    path: {input}\n\
+             sinks:\n  db:\n    type: postgres\n    inputs: [orders]\n    url: ${{ORDERS_DB}}\n\
+             \x20   table: {schema}.orders\n\
+             \x20   columns: {{ id: id, customer: customer.name, total: total, raw: . }}\n\
+             \x20   conflict: [id]\n\
+             \x20 dead:\n    type: file\n    inputs: [orders.errors, db.errors]\n\
+             \x20   path: {}\n    mode: truncate\n",
+            dead.display()
+        ),
+    );
+    for run in 0..2 {
+        let child = Command::new(SLUICE)
+            .args(["run", "--quiet", &pipeline])
+            .env("ORDERS_DB", DATABASE)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sluice");
+        let out = run_to_end(child, Duration::from_secs(60));
+        assert!(out.status.success(), "run {run}: {}", text(&out.stderr));
+        assert_eq!(
+            psql(&format!(
+                "SELECT id, customer, total, raw->>'total' FROM {schema}.orders ORDER BY id"
+            )),
+            "1|ada|13|13\n5|dee|7|7\n",
+            "run {run}: the last event of id 1 won; the refused rows are not there"
+        );
+        let records = lines(&dead);
+        let errors: Vec<String> = records
+            .iter()
+            .map(|r| r["error"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(records.len(), 4, "run {run}: {errors:?}");
+        let by_id = |id: i64| {
+            records
+                .iter()
+                .find(|r| r["event"]["id"] == id)
+                .map(|r| r["error"].as_str().unwrap_or_default().to_owned())
+                .unwrap_or_else(|| panic!("no dead letter for id {id}: {errors:?}"))
+        };
+        assert!(
+            by_id(2).contains("invalid input syntax for type numeric"),
+            "{errors:?}"
+        );
+        assert!(by_id(3).contains("null value in column"), "{errors:?}");
+        assert!(by_id(4).contains("check constraint"), "{errors:?}");
+        assert!(
+            records.iter().any(|r| r["raw"] == "not json"),
+            "the line that is not JSON is dead-lettered by the source: {errors:?}"
+        );
+        assert!(
+            records.iter().all(|r| r["stage"].is_string()),
+            "{records:?}"
+        );
+    }
+    psql(&format!("DROP SCHEMA {schema} CASCADE"));
+}
+
+#[test]
+fn a_sink_without_a_database_or_with_unsafe_names_is_refused_at_validation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pipeline = write(
+        dir.path(),
+        "pipeline.yaml",
+        "sources:\n  s:\n    type: generator\n    count: 1\n\
+         sinks:\n  db:\n    type: postgres\n    inputs: [s]\n    table: orders; DROP TABLE x\n\
+         \x20   columns: { id: id }\n",
+    );
+    let out = Command::new(SLUICE)
+        .args(["validate", &pipeline])
+        .output()
+        .expect("sluice");
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("pipeline.yaml:") && err.contains("is not a plain name"),
+        "{err}"
+    );
+}
