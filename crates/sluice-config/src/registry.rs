@@ -85,6 +85,20 @@ impl Sink for sluice_connect::sink::HttpSink {
     }
 }
 
+#[cfg(feature = "redis")]
+impl Source for sluice_connect::source::RedisStreamSource {
+    fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
+        sluice_connect::source::RedisStreamSource::build(self, ctx)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Sink for sluice_connect::sink::RedisStreamSink {
+    fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError> {
+        sluice_connect::sink::RedisStreamSink::build(self, input, ctx)
+    }
+}
+
 #[cfg(feature = "postgres")]
 impl Sink for sluice_connect::sink::PostgresSink {
     fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError> {
@@ -190,12 +204,20 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
             target,
         }))
     }),
+    #[cfg(feature = "redis")]
+    (Kind::Source, "redis_stream", |s| {
+        source::<sluice_connect::source::RedisStreamSource>(s)
+    }),
     (Kind::Sink, "stdout", |s| sink::<StdoutSink>(s)),
     (Kind::Sink, "file", |s| sink::<FileSink>(s)),
     (Kind::Sink, "blackhole", |s| sink::<BlackholeSink>(s)),
     #[cfg(feature = "http")]
     (Kind::Sink, "http", |s| {
         sink::<sluice_connect::sink::HttpSink>(s)
+    }),
+    #[cfg(feature = "redis")]
+    (Kind::Sink, "redis_stream", |s| {
+        sink::<sluice_connect::sink::RedisStreamSink>(s)
     }),
     #[cfg(feature = "postgres")]
     (Kind::Sink, "postgres", |s| {

@@ -38,6 +38,13 @@ pub enum Position {
     },
     /// The n-th record (from 0) of a source without positions of its own.
     Sequence(u64),
+    /// An entry of a stream (a Redis stream).
+    Entry {
+        /// The stream.
+        stream: Arc<str>,
+        /// The entry's id.
+        id: Arc<str>,
+    },
 }
 
 impl Position {
@@ -49,6 +56,9 @@ impl Position {
                 serde_json::json!({ "file": &**path, "line": line, "offset": offset })
             }
             Position::Sequence(n) => serde_json::json!({ "sequence": n }),
+            Position::Entry { stream, id } => {
+                serde_json::json!({ "stream": &**stream, "id": &**id })
+            }
         }
     }
 }

@@ -11,6 +11,8 @@ mod file;
 mod http;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "redis")]
+mod redis_stream;
 mod stdout;
 
 pub use blackhole::BlackholeSink;
@@ -19,6 +21,8 @@ pub use file::{FileSink, WriteMode};
 pub use http::{BodyFormat, HttpSink, client};
 #[cfg(feature = "postgres")]
 pub use postgres::{OnConflict, PostgresSink};
+#[cfg(feature = "redis")]
+pub use redis_stream::RedisStreamSink;
 pub use stdout::StdoutSink;
 
 use sluice_core::{Flow, Pipeline, Policy, Sink};

@@ -10,12 +10,16 @@ mod generator;
 #[cfg(feature = "http")]
 mod http;
 mod lines;
+#[cfg(feature = "redis")]
+mod redis_stream;
 mod stdin;
 
 pub use file::FileSource;
 pub use generator::{GeneratorSource, Preset};
 #[cfg(feature = "http")]
 pub use http::HttpSource;
+#[cfg(feature = "redis")]
+pub use redis_stream::{RedisStreamSource, StreamStart};
 pub use stdin::StdinSource;
 
 use std::sync::Arc;
