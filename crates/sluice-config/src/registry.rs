@@ -85,6 +85,20 @@ impl Sink for sluice_connect::sink::HttpSink {
     }
 }
 
+#[cfg(feature = "nats")]
+impl Source for sluice_connect::source::NatsSource {
+    fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
+        sluice_connect::source::NatsSource::build(self, ctx)
+    }
+}
+
+#[cfg(feature = "nats")]
+impl Sink for sluice_connect::sink::NatsSink {
+    fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError> {
+        sluice_connect::sink::NatsSink::build(self, input, ctx)
+    }
+}
+
 #[cfg(feature = "redis")]
 impl Source for sluice_connect::source::RedisStreamSource {
     fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
@@ -204,6 +218,10 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
             target,
         }))
     }),
+    #[cfg(feature = "nats")]
+    (Kind::Source, "nats", |s| {
+        source::<sluice_connect::source::NatsSource>(s)
+    }),
     #[cfg(feature = "redis")]
     (Kind::Source, "redis_stream", |s| {
         source::<sluice_connect::source::RedisStreamSource>(s)
@@ -214,6 +232,10 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
     #[cfg(feature = "http")]
     (Kind::Sink, "http", |s| {
         sink::<sluice_connect::sink::HttpSink>(s)
+    }),
+    #[cfg(feature = "nats")]
+    (Kind::Sink, "nats", |s| {
+        sink::<sluice_connect::sink::NatsSink>(s)
     }),
     #[cfg(feature = "redis")]
     (Kind::Sink, "redis_stream", |s| {

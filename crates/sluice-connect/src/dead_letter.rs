@@ -103,6 +103,7 @@ mod tests {
             bytes: Bytes::from_static(b"{oops"),
             origin,
             header: None,
+            refused: None,
         };
         let failed = Failed::new(
             item,

@@ -38,6 +38,13 @@ pub enum Position {
     },
     /// The n-th record (from 0) of a source without positions of its own.
     Sequence(u64),
+    /// A message of a NATS JetStream stream.
+    Message {
+        /// Its subject.
+        subject: Arc<str>,
+        /// Its sequence number in the stream.
+        sequence: u64,
+    },
     /// An entry of a stream (a Redis stream).
     Entry {
         /// The stream.
@@ -56,6 +63,9 @@ impl Position {
                 serde_json::json!({ "file": &**path, "line": line, "offset": offset })
             }
             Position::Sequence(n) => serde_json::json!({ "sequence": n }),
+            Position::Message { subject, sequence } => {
+                serde_json::json!({ "subject": &**subject, "sequence": sequence })
+            }
             Position::Entry { stream, id } => {
                 serde_json::json!({ "stream": &**stream, "id": &**id })
             }

@@ -37,6 +37,9 @@ pub struct Record {
     pub origin: Arc<Origin>,
     /// For CSV, the field names from the file's first line.
     pub header: Option<Arc<[String]>>,
+    /// Why the source already knows the record must not be processed (a message delivered
+    /// too many times): decoding sends it to the error output with this reason.
+    pub refused: Option<Arc<str>>,
 }
 
 /// Why a record did not decode.
@@ -52,11 +55,17 @@ pub enum DecodeError {
     /// Not valid UTF-8 text.
     #[error("invalid UTF-8 at byte {0}")]
     Utf8(usize),
+    /// Refused by its source (see [`Record::refused`]).
+    #[error("{0}")]
+    Refused(Arc<str>),
 }
 
 impl Codec {
     /// Decodes one record.
     pub fn decode(self, record: &Record) -> Result<Event, DecodeError> {
+        if let Some(reason) = &record.refused {
+            return Err(DecodeError::Refused(reason.clone()));
+        }
         let event = match self {
             Codec::Json => {
                 // Checking validity is far cheaper than building the value; the value is built
@@ -141,6 +150,7 @@ mod tests {
             bytes: Bytes::copy_from_slice(text.as_bytes()),
             origin: Arc::new(Origin::default()),
             header: header.map(|h| h.iter().map(|s| (*s).to_owned()).collect()),
+            refused: None,
         }
     }
 

@@ -9,6 +9,8 @@ mod blackhole;
 mod file;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "nats")]
+mod nats;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]
@@ -19,6 +21,8 @@ pub use blackhole::BlackholeSink;
 pub use file::{FileSink, WriteMode};
 #[cfg(feature = "http")]
 pub use http::{BodyFormat, HttpSink, client};
+#[cfg(feature = "nats")]
+pub use nats::NatsSink;
 #[cfg(feature = "postgres")]
 pub use postgres::{OnConflict, PostgresSink};
 #[cfg(feature = "redis")]

@@ -182,6 +182,7 @@ async fn accept(State(shared): State<Arc<Shared>>, body: Bytes) -> (StatusCode, 
                     bytes,
                     origin,
                     header: None,
+                    refused: None,
                 },
                 token.clone(),
             )

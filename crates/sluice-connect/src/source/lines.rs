@@ -127,6 +127,7 @@ pub(crate) fn to_records(
                 bytes: line.bytes,
                 origin,
                 header: header.cloned(),
+                refused: None,
             };
             Acked::new(record, token.clone())
         })

@@ -10,6 +10,8 @@ mod generator;
 #[cfg(feature = "http")]
 mod http;
 mod lines;
+#[cfg(feature = "nats")]
+mod nats;
 #[cfg(feature = "redis")]
 mod redis_stream;
 mod stdin;
@@ -18,6 +20,8 @@ pub use file::FileSource;
 pub use generator::{GeneratorSource, Preset};
 #[cfg(feature = "http")]
 pub use http::HttpSource;
+#[cfg(feature = "nats")]
+pub use nats::NatsSource;
 #[cfg(feature = "redis")]
 pub use redis_stream::{RedisStreamSource, StreamStart};
 pub use stdin::StdinSource;

@@ -339,6 +339,7 @@ impl Reader {
                     bytes: body(&entry.map, &self.config.body_key),
                     origin,
                     header: None,
+                    refused: None,
                 };
                 Acked::new(record, token)
             })
