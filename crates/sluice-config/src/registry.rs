@@ -85,6 +85,20 @@ impl Sink for sluice_connect::sink::HttpSink {
     }
 }
 
+#[cfg(feature = "amqp")]
+impl Source for sluice_connect::source::AmqpSource {
+    fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
+        sluice_connect::source::AmqpSource::build(self, ctx)
+    }
+}
+
+#[cfg(feature = "amqp")]
+impl Sink for sluice_connect::sink::AmqpSink {
+    fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError> {
+        sluice_connect::sink::AmqpSink::build(self, input, ctx)
+    }
+}
+
 #[cfg(feature = "nats")]
 impl Source for sluice_connect::source::NatsSource {
     fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
@@ -218,6 +232,10 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
             target,
         }))
     }),
+    #[cfg(feature = "amqp")]
+    (Kind::Source, "amqp", |s| {
+        source::<sluice_connect::source::AmqpSource>(s)
+    }),
     #[cfg(feature = "nats")]
     (Kind::Source, "nats", |s| {
         source::<sluice_connect::source::NatsSource>(s)
@@ -232,6 +250,10 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
     #[cfg(feature = "http")]
     (Kind::Sink, "http", |s| {
         sink::<sluice_connect::sink::HttpSink>(s)
+    }),
+    #[cfg(feature = "amqp")]
+    (Kind::Sink, "amqp", |s| {
+        sink::<sluice_connect::sink::AmqpSink>(s)
     }),
     #[cfg(feature = "nats")]
     (Kind::Sink, "nats", |s| {

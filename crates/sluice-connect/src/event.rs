@@ -38,11 +38,11 @@ pub enum Position {
     },
     /// The n-th record (from 0) of a source without positions of its own.
     Sequence(u64),
-    /// A message of a NATS JetStream stream.
+    /// A message of a broker: NATS JetStream, or a RabbitMQ queue.
     Message {
-        /// Its subject.
+        /// Its subject (NATS) or queue (RabbitMQ).
         subject: Arc<str>,
-        /// Its sequence number in the stream.
+        /// Its sequence number in the stream (NATS) or delivery tag (RabbitMQ).
         sequence: u64,
     },
     /// An entry of a stream (a Redis stream).

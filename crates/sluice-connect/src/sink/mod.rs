@@ -5,6 +5,8 @@
 //! (`NAME.errors`) as [dead-letter records](crate::dead_letter); whole-batch failures are
 //! retried under the sink's retry policy first.
 
+#[cfg(feature = "amqp")]
+mod amqp;
 mod blackhole;
 mod file;
 #[cfg(feature = "http")]
@@ -17,6 +19,8 @@ mod postgres;
 mod redis_stream;
 mod stdout;
 
+#[cfg(feature = "amqp")]
+pub use amqp::AmqpSink;
 pub use blackhole::BlackholeSink;
 pub use file::{FileSink, WriteMode};
 #[cfg(feature = "http")]

@@ -4,6 +4,8 @@
 //! named after it; records that do not decode go to the source's error output
 //! (`NAME.errors` in a pipeline file) as [dead-letter records](crate::dead_letter).
 
+#[cfg(feature = "amqp")]
+mod amqp;
 mod checkpoint;
 mod file;
 mod generator;
@@ -16,6 +18,8 @@ mod nats;
 mod redis_stream;
 mod stdin;
 
+#[cfg(feature = "amqp")]
+pub use amqp::AmqpSource;
 pub use file::FileSource;
 pub use generator::{GeneratorSource, Preset};
 #[cfg(feature = "http")]
