@@ -99,6 +99,20 @@ impl Sink for sluice_connect::sink::AmqpSink {
     }
 }
 
+#[cfg(feature = "kafka")]
+impl Source for sluice_connect::source::KafkaSource {
+    fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
+        sluice_connect::source::KafkaSource::build(self, ctx)
+    }
+}
+
+#[cfg(feature = "kafka")]
+impl Sink for sluice_connect::sink::KafkaSink {
+    fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError> {
+        sluice_connect::sink::KafkaSink::build(self, input, ctx)
+    }
+}
+
 #[cfg(feature = "nats")]
 impl Source for sluice_connect::source::NatsSource {
     fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
@@ -236,6 +250,10 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
     (Kind::Source, "amqp", |s| {
         source::<sluice_connect::source::AmqpSource>(s)
     }),
+    #[cfg(feature = "kafka")]
+    (Kind::Source, "kafka", |s| {
+        source::<sluice_connect::source::KafkaSource>(s)
+    }),
     #[cfg(feature = "nats")]
     (Kind::Source, "nats", |s| {
         source::<sluice_connect::source::NatsSource>(s)
@@ -254,6 +272,10 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
     #[cfg(feature = "amqp")]
     (Kind::Sink, "amqp", |s| {
         sink::<sluice_connect::sink::AmqpSink>(s)
+    }),
+    #[cfg(feature = "kafka")]
+    (Kind::Sink, "kafka", |s| {
+        sink::<sluice_connect::sink::KafkaSink>(s)
     }),
     #[cfg(feature = "nats")]
     (Kind::Sink, "nats", |s| {

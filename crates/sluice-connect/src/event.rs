@@ -38,6 +38,15 @@ pub enum Position {
     },
     /// The n-th record (from 0) of a source without positions of its own.
     Sequence(u64),
+    /// A message of a Kafka topic.
+    Offset {
+        /// The topic.
+        topic: Arc<str>,
+        /// The partition.
+        partition: i32,
+        /// The message's offset in the partition.
+        offset: i64,
+    },
     /// A message of a broker: NATS JetStream, or a RabbitMQ queue.
     Message {
         /// Its subject (NATS) or queue (RabbitMQ).
@@ -63,6 +72,11 @@ impl Position {
                 serde_json::json!({ "file": &**path, "line": line, "offset": offset })
             }
             Position::Sequence(n) => serde_json::json!({ "sequence": n }),
+            Position::Offset {
+                topic,
+                partition,
+                offset,
+            } => serde_json::json!({ "topic": &**topic, "partition": partition, "offset": offset }),
             Position::Message { subject, sequence } => {
                 serde_json::json!({ "subject": &**subject, "sequence": sequence })
             }

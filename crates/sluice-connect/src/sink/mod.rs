@@ -11,6 +11,8 @@ mod blackhole;
 mod file;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "kafka")]
+mod kafka;
 #[cfg(feature = "nats")]
 mod nats;
 #[cfg(feature = "postgres")]
@@ -25,6 +27,8 @@ pub use blackhole::BlackholeSink;
 pub use file::{FileSink, WriteMode};
 #[cfg(feature = "http")]
 pub use http::{BodyFormat, HttpSink, client};
+#[cfg(feature = "kafka")]
+pub use kafka::KafkaSink;
 #[cfg(feature = "nats")]
 pub use nats::NatsSink;
 #[cfg(feature = "postgres")]

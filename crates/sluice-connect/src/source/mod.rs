@@ -11,6 +11,8 @@ mod file;
 mod generator;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod lines;
 #[cfg(feature = "nats")]
 mod nats;
@@ -24,6 +26,8 @@ pub use file::FileSource;
 pub use generator::{GeneratorSource, Preset};
 #[cfg(feature = "http")]
 pub use http::HttpSource;
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaSource, KafkaStart};
 #[cfg(feature = "nats")]
 pub use nats::NatsSource;
 #[cfg(feature = "redis")]
