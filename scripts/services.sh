@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the services the integration tests talk to, each only if it is not answering already:
 #   postgres (127.0.0.1:5432, trust auth, database `test`), redis (6379),
-#   nats with JetStream (4222), rabbitmq (5672, guest/guest).
+#   nats with JetStream (4222), rabbitmq (5672, guest/guest), kafka (a Kafka-protocol broker,
+#   tansu, on 9092; in memory).
 # On a machine without them it installs Debian's packages first (needs root and apt).
 #
 #   scripts/services.sh                 # all of them
@@ -71,14 +72,31 @@ start_rabbitmq() {
   wait_for rabbitmq 5672
 }
 
+start_kafka() {
+  up 9092 && { echo "kafka: up on 9092"; return; }
+  local tansu
+  tansu=$(command -v tansu || echo "$HOME/.cargo/bin/tansu")
+  if [ ! -x "$tansu" ]; then
+    # The plain install has no storage engine; this one keeps topics in memory.
+    echo "installing the tansu broker with cargo (10 to 15 minutes, once)" >&2
+    cargo install tansu --locked --features dynostore
+  fi
+  mkdir -p /var/log
+  start-stop-daemon --start --oknodo --background --exec "$tansu" -- broker \
+    --listener-url tcp://127.0.0.1:9092 --advertised-listener-url tcp://127.0.0.1:9092 \
+    --storage-engine memory://tansu/ --silent
+  wait_for kafka 9092
+}
+
 services=("$@")
-[ ${#services[@]} -gt 0 ] || services=(postgres redis nats rabbitmq)
+[ ${#services[@]} -gt 0 ] || services=(postgres redis nats rabbitmq kafka)
 for service in "${services[@]}"; do
   case $service in
     postgres) start_postgres ;;
     redis) start_redis ;;
     nats) start_nats ;;
     rabbitmq) start_rabbitmq ;;
-    *) echo "unknown service '$service'; expected postgres, redis, nats or rabbitmq" >&2; exit 2 ;;
+    kafka) start_kafka ;;
+    *) echo "unknown service '$service'; expected postgres, redis, nats, rabbitmq or kafka" >&2; exit 2 ;;
   esac
 done

@@ -6,7 +6,8 @@
 //! kill makes the group read again from there and loses nothing (some messages may then be
 //! processed twice). A message whose event never finished (shutdown deadline) holds its
 //! partition's commits back until the process restarts. When partitions are taken away in a
-//! rebalance, what is done is committed first.
+//! rebalance, what is done is committed first. A process that dies loses its partitions to the
+//! group's other members after its session times out (10 s unless `options` say otherwise).
 //!
 //! With `metadata_field`, each event (a JSON object) gets that field holding the message's
 //! `topic`, `partition`, `offset`, `timestamp` (milliseconds), `key` and `headers`.
@@ -93,6 +94,8 @@ struct Partition {
     next: Option<i64>,
     /// The offset last committed.
     committed: Option<i64>,
+    /// Whether the partition is assigned to this process (only those are committed).
+    owned: bool,
 }
 
 impl Partition {
@@ -117,6 +120,7 @@ impl Offsets {
     fn read(&self, topic: &str, partition: i32, offset: i64) {
         let mut all = self.lock();
         let p = all.entry((topic.to_owned(), partition)).or_default();
+        p.owned = true;
         p.pending.insert(offset);
         p.next = Some(p.next.map_or(offset + 1, |n| n.max(offset + 1)));
     }
@@ -133,7 +137,7 @@ impl Offsets {
         let mut list = TopicPartitionList::new();
         let mut all = self.lock();
         for ((topic, partition), p) in all.iter_mut() {
-            if only.is_some_and(|l| l.find_partition(topic, *partition).is_none()) {
+            if !p.owned || only.is_some_and(|l| l.find_partition(topic, *partition).is_none()) {
                 continue;
             }
             if let Some(offset) = p.done_up_to()
@@ -148,16 +152,27 @@ impl Offsets {
         list
     }
 
-    /// Forgets the partitions of `list` (taken away, or given anew).
-    fn forget(&self, list: &TopicPartitionList) {
+    /// Marks the partitions of `list` as assigned to this process or not. What is in flight
+    /// is kept either way: if a partition comes back while messages read before are still in
+    /// the pipeline, its commits must not pass them.
+    fn own(&self, list: &TopicPartitionList, owned: bool) {
         let mut all = self.lock();
         for element in list.elements() {
-            all.remove(&(element.topic().to_owned(), element.partition()));
+            let p = all
+                .entry((element.topic().to_owned(), element.partition()))
+                .or_default();
+            p.owned = owned;
+            // What the group holds may have moved while it was elsewhere.
+            p.committed = None;
         }
     }
 
     fn in_flight(&self) -> usize {
-        self.lock().values().map(|p| p.pending.len()).sum()
+        self.lock()
+            .values()
+            .filter(|p| p.owned)
+            .map(|p| p.pending.len())
+            .sum()
     }
 }
 
@@ -178,13 +193,13 @@ impl ConsumerContext for Context {
             {
                 tracing::warn!(source = %self.source, %err, "cannot commit before a rebalance; those messages will be read again");
             }
-            self.offsets.forget(revoked);
+            self.offsets.own(revoked, false);
         }
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(assigned) = rebalance {
-            self.offsets.forget(assigned);
+            self.offsets.own(assigned, true);
             tracing::info!(source = %self.source, partitions = assigned.count(), "partitions assigned");
         }
     }
@@ -202,6 +217,9 @@ impl KafkaSource {
         config
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", &self.group)
+            // A member that dies loses its partitions after 10 s rather than Kafka's 45.
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "3000")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set(
@@ -365,6 +383,7 @@ async fn commit_loop(
 ) {
     let commit = |mode: CommitMode| {
         let done = offsets.committable(None);
+        tracing::debug!(offsets = ?done, "committing");
         if done.count() > 0
             && let Err(err) = consumer.commit(&done, mode)
         {

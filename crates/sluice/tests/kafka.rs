@@ -1,0 +1,170 @@
+//! The `kafka` source and sink end to end, on a Kafka-protocol broker at 127.0.0.1:9092
+//! (`scripts/services.sh` starts one): a producer pipeline writes 3,000 keyed events to a topic
+//! of three partitions; a consumer in a group reads them all, with their metadata, and stops
+//! gracefully; started again, it reads nothing twice (its offsets were committed); then two
+//! consumers of a fresh group share the partitions.
+
+// The counts are the test's report, on standard error.
+#![allow(clippy::print_stderr)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Running, SLUICE, lines, run_to_end, text, write};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+
+const EVENTS: u64 = 3000;
+const BROKERS: &str = "127.0.0.1:9092";
+
+fn start(pipeline: &str) -> Running {
+    Running(Some(
+        Command::new(SLUICE)
+            .args(["run", "--quiet", pipeline])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sluice"),
+    ))
+}
+
+fn seqs(path: &std::path::Path) -> HashSet<u64> {
+    lines(path)
+        .iter()
+        .filter_map(|e| e["seq"].as_u64())
+        .collect()
+}
+
+fn create_topic(topic: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", BROKERS)
+            .create()
+            .expect("admin client");
+        let results = admin
+            .create_topics(
+                &[NewTopic::new(topic, 3, TopicReplication::Fixed(1))],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+            )
+            .await
+            .expect("create topic");
+        for result in results {
+            result.expect("topic created");
+        }
+    });
+}
+
+fn consumer(
+    dir: &std::path::Path,
+    name: &str,
+    topic: &str,
+    group: &str,
+) -> (String, std::path::PathBuf) {
+    let out = dir.join(format!("{name}.jsonl"));
+    let pipeline = write(
+        dir,
+        &format!("{name}.yaml"),
+        &format!(
+            "sources:\n  orders:\n    type: kafka\n    brokers: {BROKERS}\n    topics: [{topic}]\n\
+             \x20   group: {group}\n    metadata_field: _kafka\n    commit_interval: 200ms\n\
+             transforms:\n  paced:\n    type: rate_limit\n    inputs: [orders]\n    rate: 2000\n    per: 1s\n\
+             sinks:\n  out:\n    type: file\n    inputs: [paced]\n    path: {}\n",
+            out.display()
+        ),
+    );
+    (pipeline, out)
+}
+
+#[test]
+fn a_group_reads_everything_once_and_shares_the_partitions() {
+    let topic = format!("sluice-test-{}", std::process::id());
+    create_topic(&topic);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let producer = write(
+        dir.path(),
+        "producer.yaml",
+        &format!(
+            "sources:\n  seq:\n    type: generator\n    count: {EVENTS}\n\
+             sinks:\n  produce:\n    type: kafka\n    inputs: [seq]\n    brokers: {BROKERS}\n\
+             \x20   topic: {topic}\n    key: seq\n"
+        ),
+    );
+    let child = Command::new(SLUICE)
+        .args(["run", "--quiet", &producer])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sluice");
+    let out = run_to_end(child, Duration::from_secs(60));
+    assert!(out.status.success(), "producer: {}", text(&out.stderr));
+
+    let (pipeline, received) = consumer(dir.path(), "reader", &topic, "readers");
+    let wait_for_all = |path: &std::path::Path| {
+        let started = Instant::now();
+        while seqs(path).len() < EVENTS as usize {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "only {} of {EVENTS} events",
+                seqs(path).len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let first = start(&pipeline);
+    wait_for_all(&received);
+    // Commits follow the writes; give the last ones a moment, then stop gracefully.
+    std::thread::sleep(Duration::from_millis(500));
+    let out = first.interrupt();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let second = start(&pipeline);
+    std::thread::sleep(Duration::from_secs(5));
+    let out = second.interrupt();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let all = lines(&received);
+    assert!(
+        all.iter().all(|e| e["_kafka"]["topic"] == topic.as_str()
+            && e["_kafka"]["key"] == e["seq"].to_string().as_str()),
+        "metadata: {:?}",
+        all.first()
+    );
+    assert_eq!(
+        all.len(),
+        EVENTS as usize,
+        "a restart after a graceful stop reads nothing again"
+    );
+
+    let (one, one_out) = consumer(dir.path(), "one", &topic, "pair");
+    let (two, two_out) = consumer(dir.path(), "two", &topic, "pair");
+    let (a, b) = (start(&one), start(&two));
+    let started = Instant::now();
+    loop {
+        let (x, y) = (seqs(&one_out), seqs(&two_out));
+        if x.union(&y).count() == EVENTS as usize {
+            eprintln!(
+                "kafka: a group of two shared {EVENTS} events: {} and {}",
+                x.len(),
+                y.len()
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the pair read {} and {}",
+            x.len(),
+            y.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for running in [a, b] {
+        let out = running.interrupt();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+}
