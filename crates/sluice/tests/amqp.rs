@@ -10,23 +10,11 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, SLUICE, lines, run_to_end, signal, text, write};
+use common::{lines, run, signal, start, text, write};
 
 const EVENTS: u64 = 2000;
-
-fn start(pipeline: &str) -> Running {
-    Running(Some(
-        Command::new(SLUICE)
-            .args(["run", "--quiet", pipeline])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sluice"),
-    ))
-}
 
 fn seqs(path: &std::path::Path) -> HashSet<u64> {
     lines(path)
@@ -76,13 +64,7 @@ fn a_consumer_killed_mid_stream_loses_nothing_and_failures_reach_the_dead_letter
     let first = start(&consumer);
     // The producer's retries cover the moment before the consumer has declared its queue: a
     // message no queue takes comes back and fails its batch.
-    let child = Command::new(SLUICE)
-        .args(["run", "--quiet", &producer])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sluice");
-    let out = run_to_end(child, Duration::from_secs(90));
+    let out = run(&producer, Duration::from_secs(90));
     assert!(out.status.success(), "producer: {}", text(&out.stderr));
 
     let started = Instant::now();

@@ -10,27 +10,15 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, SLUICE, lines, run_to_end, text, write};
+use common::{lines, run, start, text, write};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 
 const EVENTS: u64 = 3000;
 const BROKERS: &str = "127.0.0.1:9092";
-
-fn start(pipeline: &str) -> Running {
-    Running(Some(
-        Command::new(SLUICE)
-            .args(["run", "--quiet", pipeline])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sluice"),
-    ))
-}
 
 fn seqs(path: &std::path::Path) -> HashSet<u64> {
     lines(path)
@@ -97,13 +85,7 @@ fn a_group_reads_everything_once_and_shares_the_partitions() {
              \x20   topic: {topic}\n    key: seq\n"
         ),
     );
-    let child = Command::new(SLUICE)
-        .args(["run", "--quiet", &producer])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sluice");
-    let out = run_to_end(child, Duration::from_secs(60));
+    let out = run(&producer, Duration::from_secs(60));
     assert!(out.status.success(), "producer: {}", text(&out.stderr));
 
     let (pipeline, received) = consumer(dir.path(), "reader", &topic, "readers");

@@ -11,23 +11,11 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, SLUICE, lines, run_to_end, signal, text, write};
+use common::{lines, run, signal, start, text, write};
 
 const EVENTS: u64 = 2000;
-
-fn start(pipeline: &str) -> Running {
-    Running(Some(
-        Command::new(SLUICE)
-            .args(["run", "--quiet", pipeline])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sluice"),
-    ))
-}
 
 fn seqs(path: &std::path::Path, pointer: &str) -> HashSet<u64> {
     lines(path)
@@ -65,13 +53,7 @@ fn a_consumer_killed_mid_stream_loses_nothing_and_redeliveries_past_the_limit_ar
         ),
     );
     let first = start(&consumer);
-    let child = Command::new(SLUICE)
-        .args(["run", "--quiet", &producer])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sluice");
-    let out = run_to_end(child, Duration::from_secs(60));
+    let out = run(&producer, Duration::from_secs(60));
     assert!(out.status.success(), "producer: {}", text(&out.stderr));
 
     let started = Instant::now();

@@ -9,10 +9,10 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Running, SLUICE, lines, run_to_end, signal, text, write};
+use common::{lines, run, signal, start, text, write};
 
 const EVENTS: u64 = 2000;
 
@@ -23,17 +23,6 @@ fn redis_cli(args: &[&str]) -> String {
         .expect("redis-cli");
     assert!(out.status.success(), "redis-cli: {}", text(&out.stderr));
     text(&out.stdout)
-}
-
-fn start(pipeline: &str) -> Running {
-    Running(Some(
-        Command::new(SLUICE)
-            .args(["run", "--quiet", pipeline])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sluice"),
-    ))
 }
 
 /// The distinct `seq` values written so far, and how many lines.
@@ -57,13 +46,7 @@ fn a_consumer_killed_mid_stream_loses_nothing() {
              \x20   max_len: 100000\n"
         ),
     );
-    let child = Command::new(SLUICE)
-        .args(["run", "--quiet", &producer])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sluice");
-    let out = run_to_end(child, Duration::from_secs(60));
+    let out = run(&producer, Duration::from_secs(60));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(redis_cli(&["XLEN", &stream]).trim(), EVENTS.to_string());
 

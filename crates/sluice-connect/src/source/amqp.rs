@@ -26,7 +26,7 @@ use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{BuiltSource, SourceContext, decoded};
+use super::{BuiltSource, SourceContext, from_reader, reconnecting};
 use crate::codec::{Codec, Record};
 use crate::event::{Origin, Position};
 
@@ -75,13 +75,7 @@ impl AmqpSource {
             cancel: ctx.pipeline.cancel_token(),
             tx,
         };
-        tokio::spawn(reader.run());
-        let (events, errors) = decoded(ctx, rx, self.codec);
-        Ok(BuiltSource {
-            events,
-            errors,
-            progress: None,
-        })
+        Ok(from_reader(ctx, reader.run(), rx, self.codec))
     }
 
     /// The queue's arguments: its dead-letter settings.
@@ -113,22 +107,7 @@ struct Reader {
 
 impl Reader {
     async fn run(self) {
-        let mut delay = std::time::Duration::from_millis(100);
-        while !self.cancel.is_cancelled() {
-            match self.read().await {
-                Ok(()) => return,
-                Err(err) => {
-                    metrics::counter!("sluice_source_errors_total", "source" => self.source.to_string())
-                        .increment(1);
-                    tracing::warn!(source = %self.source, %err, retry_in = ?delay, "AMQP source cannot consume; reconnecting");
-                    tokio::select! {
-                        () = self.cancel.cancelled() => return,
-                        () = tokio::time::sleep(delay) => {}
-                    }
-                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
-                }
-            }
-        }
+        reconnecting(&self.source, &self.cancel, || self.read()).await;
     }
 
     /// Consumes until shutdown (`Ok`) or an error.

@@ -29,7 +29,7 @@ use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{BuiltSource, SourceContext, decoded};
+use super::{BuiltSource, SourceContext, from_reader};
 use crate::codec::{Codec, Record};
 use crate::event::{Origin, Position};
 
@@ -248,13 +248,7 @@ impl KafkaSource {
             cancel: ctx.pipeline.cancel_token(),
             tx,
         };
-        tokio::spawn(reader.run());
-        let (events, errors) = decoded(ctx, rx, self.codec);
-        Ok(BuiltSource {
-            events,
-            errors,
-            progress: None,
-        })
+        Ok(from_reader(ctx, reader.run(), rx, self.codec))
     }
 }
 

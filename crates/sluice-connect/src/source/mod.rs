@@ -40,6 +40,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::StreamExt;
 use sluice_core::{Acked, Flow, Pipeline};
 use tokio::sync::mpsc;
+#[cfg(any(feature = "redis", feature = "nats", feature = "amqp"))]
+use tokio_util::sync::CancellationToken;
 
 use crate::codec::{Codec, Record};
 use crate::dead_letter;
@@ -157,6 +159,55 @@ pub(crate) fn decoded(
         .drain_on_shutdown()
         .from_acked_stream(batches);
     decode(ctx, raw, codec)
+}
+
+/// A broker source built: its reader task (spawned now) feeds `records`, which are decoded.
+#[cfg(any(
+    feature = "kafka",
+    feature = "redis",
+    feature = "nats",
+    feature = "amqp"
+))]
+pub(crate) fn from_reader(
+    ctx: &SourceContext,
+    reader: impl std::future::Future<Output = ()> + Send + 'static,
+    records: mpsc::Receiver<Vec<Acked<Record>>>,
+    codec: Codec,
+) -> BuiltSource {
+    tokio::spawn(reader);
+    let (events, errors) = decoded(ctx, records, codec);
+    BuiltSource {
+        events,
+        errors,
+        progress: None,
+    }
+}
+
+/// Runs a broker source's `read` until it returns `Ok` (shutdown, or the pipeline is gone),
+/// and again after a pause (100 ms doubling to 5 s) each time it fails, counting and logging
+/// the failure: the source reconnects by itself.
+#[cfg(any(feature = "redis", feature = "nats", feature = "amqp"))]
+pub(crate) async fn reconnecting<F, Fut>(source: &str, cancel: &CancellationToken, mut read: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), sluice_core::BoxError>>,
+{
+    let mut delay = std::time::Duration::from_millis(100);
+    while !cancel.is_cancelled() {
+        match read().await {
+            Ok(()) => return,
+            Err(err) => {
+                metrics::counter!("sluice_source_errors_total", "source" => source.to_owned())
+                    .increment(1);
+                tracing::warn!(source, %err, retry_in = ?delay, "source cannot read; reconnecting");
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 /// The decode stage of a byte-oriented source.

@@ -24,7 +24,7 @@ use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{BuiltSource, SourceContext, decoded};
+use super::{BuiltSource, SourceContext, from_reader, reconnecting};
 use crate::codec::{Codec, Record};
 use crate::event::{Origin, Position};
 
@@ -115,13 +115,7 @@ impl RedisStreamSource {
             tx,
             in_flight: Arc::default(),
         };
-        tokio::spawn(reader.run());
-        let (events, errors) = decoded(ctx, rx, self.codec);
-        Ok(BuiltSource {
-            events,
-            errors,
-            progress: None,
-        })
+        Ok(from_reader(ctx, reader.run(), rx, self.codec))
     }
 }
 
@@ -137,39 +131,13 @@ struct Reader {
     in_flight: Arc<Mutex<HashSet<String>>>,
 }
 
-/// Waits while Redis is away: 100 ms doubling to 5 s.
-struct Backoff(Duration);
-
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        let now = self.0;
-        self.0 = (self.0 * 2).min(Duration::from_secs(5));
-        now
-    }
-}
-
 impl Reader {
     async fn run(self) {
-        let mut backoff = Backoff(Duration::from_millis(100));
-        while !self.cancel.is_cancelled() {
-            match self.read().await {
-                Ok(()) => return,
-                Err(err) => {
-                    let delay = backoff.next();
-                    metrics::counter!("sluice_source_errors_total", "source" => self.source.to_string())
-                        .increment(1);
-                    tracing::warn!(source = %self.source, %err, retry_in = ?delay, "Redis stream source cannot read; reconnecting");
-                    tokio::select! {
-                        () = self.cancel.cancelled() => return,
-                        () = tokio::time::sleep(delay) => {}
-                    }
-                }
-            }
-        }
+        reconnecting(&self.source, &self.cancel, || self.read()).await;
     }
 
     /// Reads until shutdown (`Ok`) or a connection error.
-    async fn read(&self) -> Result<(), redis::RedisError> {
+    async fn read(&self) -> Result<(), BoxError> {
         let mut conn = ConnectionManager::new(self.client.clone()).await?;
         let mut blocking: MultiplexedConnection =
             self.client.get_multiplexed_async_connection().await?;
@@ -188,7 +156,7 @@ impl Reader {
         if let Err(err) = created
             && err.code() != Some("BUSYGROUP")
         {
-            return Err(err);
+            return Err(err.into());
         }
         let acks = self.acker(conn.clone());
         // What this consumer held when it last stopped, then new entries.

@@ -66,6 +66,24 @@ pub fn interrupt(child: Child) -> Output {
     run_to_end(child, Duration::from_secs(20))
 }
 
+/// Starts `sluice run --quiet PIPELINE`.
+pub fn start(pipeline: &str) -> Running {
+    Running(Some(
+        Command::new(SLUICE)
+            .args(["run", "--quiet", pipeline])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sluice"),
+    ))
+}
+
+/// Runs `sluice run --quiet PIPELINE` to its end, failing the test past `limit`.
+pub fn run(pipeline: &str, limit: Duration) -> Output {
+    let mut running = start(pipeline);
+    run_to_end(running.0.take().expect("started"), limit)
+}
+
 /// A running `sluice`; killed if the test fails before it stops it.
 pub struct Running(pub Option<Child>);
 
