@@ -155,6 +155,14 @@ mod tests {
     }
 
     #[test]
+    fn a_record_its_source_refused_fails_with_the_reason() {
+        let mut refused = record("{}", None);
+        refused.refused = Some(Arc::from("delivered 5 times without finishing"));
+        let err = Codec::Json.decode(&refused).expect_err("refused");
+        assert_eq!(err.to_string(), "delivered 5 times without finishing");
+    }
+
+    #[test]
     fn json_lines_are_checked_not_parsed() {
         let event = Codec::Json
             .decode(&record(r#"{"a": 1}"#, None))

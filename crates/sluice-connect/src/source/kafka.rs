@@ -397,3 +397,59 @@ async fn commit_loop(
     }
     commit(CommitMode::Sync);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committed(offsets: &Offsets) -> Vec<(i32, i64)> {
+        let mut out: Vec<(i32, i64)> = offsets
+            .committable(None)
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn commits_stop_at_the_first_message_not_done() {
+        let offsets = Offsets::default();
+        for offset in 10..15 {
+            offsets.read("t", 0, offset);
+        }
+        offsets.read("t", 1, 7);
+        for offset in [10, 11, 13] {
+            offsets.done("t", 0, offset);
+        }
+        assert_eq!(committed(&offsets), vec![(0, 12), (1, 7)]);
+        assert_eq!(committed(&offsets), vec![], "nothing new to commit");
+        offsets.done("t", 0, 12);
+        offsets.done("t", 0, 14);
+        offsets.done("t", 1, 7);
+        assert_eq!(committed(&offsets), vec![(0, 15), (1, 8)]);
+        assert_eq!(offsets.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_partition_taken_away_is_not_committed_and_keeps_what_is_in_flight() {
+        let offsets = Offsets::default();
+        offsets.read("t", 0, 5);
+        offsets.read("t", 0, 6);
+        let mut list = TopicPartitionList::new();
+        list.add_partition("t", 0);
+        offsets.own(&list, false);
+        offsets.done("t", 0, 6);
+        assert_eq!(committed(&offsets), vec![], "not ours any more");
+        offsets.own(&list, true);
+        assert_eq!(
+            committed(&offsets),
+            vec![(0, 5)],
+            "given back, it still waits for offset 5"
+        );
+    }
+}
