@@ -10,7 +10,6 @@ mod workers;
 
 use std::sync::Arc;
 
-use conformance::Harness;
 use futures::future::BoxFuture;
 use sluice_jobs::store::PostgresStore;
 use sluice_jobs::{Clock, Store};
@@ -45,16 +44,5 @@ fn open(case: String, clock: Arc<dyn Clock>, fresh: bool) -> BoxFuture<'static, 
     })
 }
 
-async fn harness(case: &str) -> Harness {
-    let clock = conformance::start_clock();
-    let store = open(case.to_owned(), Arc::new(clock.clone()), true).await;
-    let (case, reopen_clock) = (case.to_owned(), clock.clone());
-    Harness {
-        store,
-        clock,
-        reopen: Box::new(move || open(case.clone(), Arc::new(reopen_clock.clone()), false)),
-    }
-}
-
-conformance!(harness);
+conformance!(open);
 workers!(open);

@@ -15,6 +15,123 @@
 //! comes back. Delivery is at least once: a job whose worker dies after doing the work but
 //! before completing it runs again.
 
+/// Implements [`Store`] for a store type through its inherent async methods of the same
+/// meaning (`migrate_schema`, `enqueue_jobs`, `claim_jobs`, …, `wait_for_jobs`), boxing their
+/// futures; `$extra` are overrides of the trait's provided methods.
+macro_rules! store_impl {
+    ($store:ty, $kind:literal $(, $extra:item)* $(,)?) => {
+        impl $crate::store::Store for $store {
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+
+            $($extra)*
+
+            fn migrate(&self) -> $crate::store::StoreFuture<'_, ()> {
+                Box::pin(self.migrate_schema())
+            }
+
+            fn enqueue(
+                &self,
+                jobs: Vec<$crate::job::NewJob>,
+            ) -> $crate::store::StoreFuture<'_, Vec<$crate::store::Enqueued>> {
+                Box::pin(self.enqueue_jobs(jobs))
+            }
+
+            fn claim(
+                &self,
+                params: $crate::store::ClaimParams,
+            ) -> $crate::store::StoreFuture<'_, Vec<$crate::job::Job>> {
+                Box::pin(self.claim_jobs(params))
+            }
+
+            fn complete(
+                &self,
+                completions: Vec<$crate::store::Completion>,
+            ) -> $crate::store::StoreFuture<'_, u64> {
+                Box::pin(self.complete_jobs(completions))
+            }
+
+            fn heartbeat<'a>(
+                &'a self,
+                worker: &'a str,
+                ids: &'a [$crate::job::JobId],
+                lease: std::time::Duration,
+            ) -> $crate::store::StoreFuture<'a, $crate::store::Heartbeat> {
+                Box::pin(self.heartbeat_jobs(worker, ids, lease))
+            }
+
+            fn rescue(&self) -> $crate::store::StoreFuture<'_, Vec<$crate::job::JobId>> {
+                Box::pin(self.rescue_jobs())
+            }
+
+            fn get(
+                &self,
+                id: $crate::job::JobId,
+            ) -> $crate::store::StoreFuture<'_, Option<$crate::job::Job>> {
+                Box::pin(self.get_job(id))
+            }
+
+            fn list(
+                &self,
+                params: $crate::store::ListParams,
+            ) -> $crate::store::StoreFuture<'_, Vec<$crate::job::Job>> {
+                Box::pin(self.list_jobs(params))
+            }
+
+            fn retry(
+                &self,
+                params: $crate::store::RetryParams,
+            ) -> $crate::store::StoreFuture<'_, u64> {
+                Box::pin(self.retry_jobs(params))
+            }
+
+            fn cancel<'a>(
+                &'a self,
+                ids: &'a [$crate::job::JobId],
+            ) -> $crate::store::StoreFuture<'a, Vec<($crate::job::JobId, $crate::store::Cancelled)>>
+            {
+                Box::pin(self.cancel_jobs(ids))
+            }
+
+            fn discard<'a>(
+                &'a self,
+                ids: &'a [$crate::job::JobId],
+            ) -> $crate::store::StoreFuture<'a, u64> {
+                Box::pin(self.discard_jobs(ids))
+            }
+
+            fn stats(&self) -> $crate::store::StoreFuture<'_, Vec<$crate::store::QueueStats>> {
+                Box::pin(self.queue_stats())
+            }
+
+            fn prune(
+                &self,
+                params: $crate::store::PruneParams,
+            ) -> $crate::store::StoreFuture<'_, u64> {
+                Box::pin(self.prune_jobs(params))
+            }
+
+            fn fire<'a>(
+                &'a self,
+                name: &'a str,
+                tick: chrono::DateTime<chrono::Utc>,
+                job: $crate::job::NewJob,
+            ) -> $crate::store::StoreFuture<'a, Option<$crate::store::Enqueued>> {
+                Box::pin(self.fire_schedule(name, tick, job))
+            }
+
+            fn wait<'a>(
+                &'a self,
+                queue: &'a str,
+                timeout: std::time::Duration,
+            ) -> futures::future::BoxFuture<'a, ()> {
+                Box::pin(self.wait_for_jobs(queue, timeout))
+            }
+        }
+    };
+}
+
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]

@@ -17,13 +17,12 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Script};
 
 use super::{
     Cancelled, ClaimParams, Completion, Enqueued, Heartbeat, ListParams, PruneParams, QueueStats,
-    RetryParams, Store, StoreError, StoreFuture,
+    RetryParams, StoreError,
 };
 use crate::clock::{Clock, SystemClock, after, from_millis, millis};
 use crate::job::{Job, JobId, NewJob};
@@ -169,6 +168,11 @@ impl RedisStore {
         }
         let mut conn = self.conn.clone();
         invocation.invoke_async(&mut conn).await.map_err(error)
+    }
+
+    /// Redis keeps no schema: nothing to create.
+    async fn migrate_schema(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 
     async fn enqueue_jobs(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
@@ -511,78 +515,4 @@ fn job(row: Row) -> Result<Job, StoreError> {
     })
 }
 
-impl Store for RedisStore {
-    fn kind(&self) -> &'static str {
-        "redis"
-    }
-
-    fn migrate(&self) -> StoreFuture<'_, ()> {
-        Box::pin(async { Ok(()) })
-    }
-
-    fn enqueue(&self, jobs: Vec<NewJob>) -> StoreFuture<'_, Vec<Enqueued>> {
-        Box::pin(self.enqueue_jobs(jobs))
-    }
-
-    fn claim(&self, params: ClaimParams) -> StoreFuture<'_, Vec<Job>> {
-        Box::pin(self.claim_jobs(params))
-    }
-
-    fn complete(&self, completions: Vec<Completion>) -> StoreFuture<'_, u64> {
-        Box::pin(self.complete_jobs(completions))
-    }
-
-    fn heartbeat<'a>(
-        &'a self,
-        worker: &'a str,
-        ids: &'a [JobId],
-        lease: Duration,
-    ) -> StoreFuture<'a, Heartbeat> {
-        Box::pin(self.heartbeat_jobs(worker, ids, lease))
-    }
-
-    fn rescue(&self) -> StoreFuture<'_, Vec<JobId>> {
-        Box::pin(self.rescue_jobs())
-    }
-
-    fn get(&self, id: JobId) -> StoreFuture<'_, Option<Job>> {
-        Box::pin(self.get_job(id))
-    }
-
-    fn list(&self, params: ListParams) -> StoreFuture<'_, Vec<Job>> {
-        Box::pin(self.list_jobs(params))
-    }
-
-    fn retry(&self, params: RetryParams) -> StoreFuture<'_, u64> {
-        Box::pin(self.retry_jobs(params))
-    }
-
-    fn cancel<'a>(&'a self, ids: &'a [JobId]) -> StoreFuture<'a, Vec<(JobId, Cancelled)>> {
-        Box::pin(self.cancel_jobs(ids))
-    }
-
-    fn discard<'a>(&'a self, ids: &'a [JobId]) -> StoreFuture<'a, u64> {
-        Box::pin(self.discard_jobs(ids))
-    }
-
-    fn stats(&self) -> StoreFuture<'_, Vec<QueueStats>> {
-        Box::pin(self.queue_stats())
-    }
-
-    fn prune(&self, params: PruneParams) -> StoreFuture<'_, u64> {
-        Box::pin(self.prune_jobs(params))
-    }
-
-    fn fire<'a>(
-        &'a self,
-        name: &'a str,
-        tick: DateTime<Utc>,
-        job: NewJob,
-    ) -> StoreFuture<'a, Option<Enqueued>> {
-        Box::pin(self.fire_schedule(name, tick, job))
-    }
-
-    fn wait<'a>(&'a self, queue: &'a str, timeout: Duration) -> BoxFuture<'a, ()> {
-        Box::pin(self.wait_for_jobs(queue, timeout))
-    }
-}
+store_impl!(RedisStore, "redis");

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use futures::future::BoxFuture;
 use serde_json::json;
 use sluice_jobs::store::{
     Cancelled, ClaimParams, Completion, Enqueued, ListParams, Outcome, PruneParams, RetryParams,
 };
-use sluice_jobs::{JobId, JobState, ManualClock, NewJob, Store};
+use sluice_jobs::{Clock, Job, JobId, JobState, ManualClock, NewJob, Store};
 
 /// A store under test and the clock it reads.
 pub(crate) struct Harness {
@@ -33,11 +34,27 @@ pub(crate) fn start_clock() -> ManualClock {
     )
 }
 
-/// Generates one test per conformance case, each on a fresh harness made by `$make(case name)`.
+/// Opens a fresh, empty store for the named case, reading `clock`; calling it again with the
+/// same name and `fresh = false` opens another handle on the same store.
+pub(crate) type Open = fn(String, Arc<dyn Clock>, bool) -> BoxFuture<'static, Arc<dyn Store>>;
+
+/// A fresh store for `case` from `open`, on a clock of its own.
+pub(crate) async fn harness(open: Open, case: &str) -> Harness {
+    let clock = start_clock();
+    let store = open(case.to_owned(), Arc::new(clock.clone()), true).await;
+    let (case, reopen_clock) = (case.to_owned(), clock.clone());
+    Harness {
+        store,
+        clock,
+        reopen: Box::new(move || open(case.clone(), Arc::new(reopen_clock.clone()), false)),
+    }
+}
+
+/// Generates one test per conformance case, each on a fresh store opened by `$open`.
 #[macro_export]
 macro_rules! conformance {
-    ($make:path) => {
-        $crate::conformance!(@cases $make;
+    ($open:path) => {
+        $crate::conformance!(@cases $open;
             enqueue_and_get, claims_in_priority_then_time_order, scheduled_jobs_wait_until_due,
             outcomes_move_jobs_to_their_states, completions_from_other_workers_are_ignored,
             heartbeats_renew_leases_and_carry_cancellation, expired_leases_are_rescued,
@@ -48,11 +65,11 @@ macro_rules! conformance {
             concurrent_claims_never_share_a_job, wait_wakes_on_enqueue_from_another_handle,
             bulk_enqueue_keeps_order, discarding_completions_delete_final_jobs);
     };
-    (@cases $make:path; $($case:ident),* $(,)?) => {
+    (@cases $open:path; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                conformance::$case($make(stringify!($case)).await).await;
+                conformance::$case(conformance::harness($open, stringify!($case)).await).await;
             }
         )*
     };
@@ -81,8 +98,13 @@ async fn enqueue_one(store: &dyn Store, job: NewJob) -> JobId {
     store.enqueue(vec![job]).await.expect("enqueue")[0].id()
 }
 
+/// The job `id`, which must exist.
+pub(crate) async fn fetch(store: &dyn Store, id: JobId) -> Job {
+    store.get(id).await.expect("get").expect("the job exists")
+}
+
 async fn state_of(store: &dyn Store, id: JobId) -> JobState {
-    store.get(id).await.expect("get").expect("job exists").state
+    fetch(store, id).await.state
 }
 
 pub(crate) async fn enqueue_and_get(h: Harness) {
@@ -96,7 +118,7 @@ pub(crate) async fn enqueue_and_get(h: Harness) {
     .await;
     let second = enqueue_one(store, NewJob::new("email", json!(null))).await;
     assert!(second > first, "ids increase: {first} then {second}");
-    let job = store.get(first).await.expect("get").expect("exists");
+    let job = fetch(store, first).await;
     assert_eq!(
         (job.kind.as_str(), job.queue.as_str(), job.priority),
         ("email", "mail", 3)
@@ -227,7 +249,7 @@ pub(crate) async fn outcomes_move_jobs_to_their_states(h: Harness) {
         .expect("complete");
     assert_eq!(applied, 6);
     let now = h.clock_now();
-    let succeeded = store.get(ids[0]).await.expect("get").expect("job");
+    let succeeded = fetch(store, ids[0]).await;
     assert_eq!(
         (
             succeeded.state,
@@ -236,7 +258,7 @@ pub(crate) async fn outcomes_move_jobs_to_their_states(h: Harness) {
         ),
         (JobState::Succeeded, Some(now), None)
     );
-    let retryable = store.get(ids[1]).await.expect("get").expect("job");
+    let retryable = fetch(store, ids[1]).await;
     assert_eq!(
         (retryable.state, retryable.run_at, retryable.attempt),
         (JobState::Retryable, retry_at, 1)
@@ -250,23 +272,23 @@ pub(crate) async fn outcomes_move_jobs_to_their_states(h: Harness) {
         ),
         (1, "boom", now)
     );
-    let dead = store.get(ids[2]).await.expect("get").expect("job");
+    let dead = fetch(store, ids[2]).await;
     assert_eq!(
         (dead.state, dead.errors[0].error.as_str()),
         (JobState::Dead, "fatal")
     );
-    let snoozed = store.get(ids[3]).await.expect("get").expect("job");
+    let snoozed = fetch(store, ids[3]).await;
     assert_eq!(
         (snoozed.state, snoozed.attempt, snoozed.run_at),
         (JobState::Scheduled, 0, retry_at)
     );
     assert!(snoozed.errors.is_empty());
-    let cancelled = store.get(ids[4]).await.expect("get").expect("job");
+    let cancelled = fetch(store, ids[4]).await;
     assert_eq!(
         (cancelled.state, cancelled.errors[0].error.as_str()),
         (JobState::Cancelled, "not wanted")
     );
-    let released = store.get(ids[5]).await.expect("get").expect("job");
+    let released = fetch(store, ids[5]).await;
     assert_eq!(
         (released.state, released.attempt, released.worker),
         (JobState::Available, 0, None)
@@ -334,7 +356,7 @@ pub(crate) async fn heartbeats_renew_leases_and_carry_cancellation(h: Harness) {
         (beat.held.clone(), beat.cancel.clone()),
         (ids.clone(), vec![])
     );
-    let job = store.get(ids[0]).await.expect("get").expect("job");
+    let job = fetch(store, ids[0]).await;
     assert_eq!(
         job.lease_until,
         Some(h.clock_now() + chrono::Duration::seconds(30))
@@ -376,7 +398,7 @@ pub(crate) async fn expired_leases_are_rescued(h: Harness) {
     );
     h.clock.advance(Duration::from_millis(1));
     assert_eq!(store.rescue().await.expect("rescue"), vec![again, last]);
-    let job = store.get(again).await.expect("get").expect("job");
+    let job = fetch(store, again).await;
     assert_eq!(job.state, JobState::Retryable);
     assert!(
         job.errors[0].error.contains("lease expired"),
@@ -598,7 +620,7 @@ pub(crate) async fn retry_and_discard_by_hand(h: Harness) {
             .expect("retry"),
         1
     );
-    let job = store.get(ids[0]).await.expect("get").expect("job");
+    let job = fetch(store, ids[0]).await;
     assert_eq!(
         (
             job.state,
@@ -874,7 +896,7 @@ pub(crate) async fn bulk_enqueue_keeps_order(h: Harness) {
     let results = store.enqueue(jobs).await.expect("enqueue");
     assert_eq!(results.len(), 1000);
     for (i, result) in results.iter().enumerate() {
-        let job = store.get(result.id()).await.expect("get").expect("job");
+        let job = fetch(store, result.id()).await;
         let expected = if i % 100 == 7 && i >= 200 {
             (i % 200) as i64
         } else {

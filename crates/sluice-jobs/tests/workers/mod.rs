@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
 use serde_json::json;
 use sluice_core::policy::Backoff;
 use sluice_jobs::schedule::Schedule;
@@ -19,9 +18,7 @@ use sluice_jobs::{
 };
 use tokio_util::sync::CancellationToken;
 
-/// Opens a fresh, empty store for the named case, reading `clock`; calling it again with the
-/// same name and `fresh = false` opens another handle on the same store.
-pub(crate) type Open = fn(String, Arc<dyn Clock>, bool) -> BoxFuture<'static, Arc<dyn Store>>;
+use super::conformance::{Open, fetch};
 
 /// Generates one test per worker case.
 #[macro_export]
@@ -75,7 +72,7 @@ async fn wait_for(store: &dyn Store, ids: &[JobId], done: impl Fn(JobState) -> b
     loop {
         let mut all = true;
         for &id in ids {
-            let state = store.get(id).await.expect("get").expect("job").state;
+            let state = fetch(store, id).await.state;
             all &= done(state);
         }
         if all {
@@ -149,16 +146,16 @@ pub(crate) async fn handlers_decide_outcomes(open: Open) {
         ),
         (2, 4, 2, 1, 1)
     );
-    let failed = store.get(ids[1]).await.expect("get").expect("job");
+    let failed = fetch(store.as_ref(), ids[1]).await;
     assert_eq!((failed.state, failed.attempt), (JobState::Dead, 3));
     let errors: Vec<&str> = failed.errors.iter().map(|e| e.error.as_str()).collect();
     assert_eq!(
         errors,
         vec!["attempt 1 failed", "attempt 2 failed", "attempt 3 failed"]
     );
-    let snoozed = store.get(ids[3]).await.expect("get").expect("job");
+    let snoozed = fetch(store.as_ref(), ids[3]).await;
     assert_eq!((snoozed.state, snoozed.attempt), (JobState::Succeeded, 1));
-    let unknown = store.get(ids[4]).await.expect("get").expect("job");
+    let unknown = fetch(store.as_ref(), ids[4]).await;
     assert!(
         unknown.errors[0]
             .error
@@ -199,21 +196,21 @@ pub(crate) async fn panics_and_timeouts_fail_one_attempt(open: Open) {
     wait_for(store.as_ref(), &ids, JobState::is_final).await;
     stop.cancel();
     handle.await.expect("worker");
-    let panicked = store.get(ids[0]).await.expect("get").expect("job");
+    let panicked = fetch(store.as_ref(), ids[0]).await;
     assert_eq!(panicked.state, JobState::Dead);
     assert!(
         panicked.errors[0].error.contains("panicked: bad input"),
         "{:?}",
         panicked.errors
     );
-    let hung = store.get(ids[1]).await.expect("get").expect("job");
+    let hung = fetch(store.as_ref(), ids[1]).await;
     assert!(
         hung.errors[0].error.contains("timed out after 100ms"),
         "{:?}",
         hung.errors
     );
     assert_eq!(
-        store.get(ids[2]).await.expect("get").expect("job").state,
+        fetch(store.as_ref(), ids[2]).await.state,
         JobState::Succeeded
     );
 }
@@ -270,7 +267,7 @@ pub(crate) async fn a_dead_workers_jobs_are_rescued(open: Open) {
     let took = killed.elapsed();
     stop.cancel();
     handle.await.expect("worker");
-    let job = store.get(ids[0]).await.expect("get").expect("job");
+    let job = fetch(store.as_ref(), ids[0]).await;
     assert_eq!((job.attempt, job.worker.as_deref()), (2, Some("rescuer")));
     assert!(
         job.errors[0].error.contains("lease expired"),
@@ -333,13 +330,13 @@ pub(crate) async fn shutdown_releases_unfinished_jobs(open: Open) {
         stopping.elapsed()
     );
     assert_eq!((report.succeeded, report.released), (1, 1));
-    let slow = store.get(ids[0]).await.expect("get").expect("job");
+    let slow = fetch(store.as_ref(), ids[0]).await;
     assert_eq!(
         (slow.state, slow.attempt, slow.worker),
         (JobState::Available, 0, None)
     );
     assert_eq!(
-        store.get(ids[1]).await.expect("get").expect("job").state,
+        fetch(store.as_ref(), ids[1]).await.state,
         JobState::Succeeded
     );
 }
