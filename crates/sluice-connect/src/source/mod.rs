@@ -184,7 +184,7 @@ pub(crate) fn from_reader(
 }
 
 /// Runs a broker source's `read` until it returns `Ok` (shutdown, or the pipeline is gone),
-/// and again after a pause (100 ms doubling to 5 s) each time it fails, counting and logging
+/// and again after a pause ([`Reconnect`](sluice_core::policy::Reconnect)) each time it fails, counting and logging
 /// the failure: the source reconnects by itself.
 #[cfg(any(feature = "redis", feature = "nats", feature = "amqp"))]
 pub(crate) async fn reconnecting<F, Fut>(source: &str, cancel: &CancellationToken, mut read: F)
@@ -192,11 +192,12 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), sluice_core::BoxError>>,
 {
-    let mut delay = std::time::Duration::from_millis(100);
+    let mut pause = sluice_core::policy::Reconnect::default();
     while !cancel.is_cancelled() {
         match read().await {
             Ok(()) => return,
             Err(err) => {
+                let delay = pause.after_failure();
                 metrics::counter!("sluice_source_errors_total", "source" => source.to_owned())
                     .increment(1);
                 tracing::warn!(source, %err, retry_in = ?delay, "source cannot read; reconnecting");
@@ -204,7 +205,6 @@ where
                     () = cancel.cancelled() => return,
                     () = tokio::time::sleep(delay) => {}
                 }
-                delay = (delay * 2).min(std::time::Duration::from_secs(5));
             }
         }
     }

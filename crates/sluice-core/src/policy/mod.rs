@@ -34,7 +34,7 @@ pub use balance::{Balancer, Lease, Strategy};
 pub use breaker::{BreakerConfig, CircuitBreaker, CircuitState};
 pub use cache::Cache;
 pub use rate::RateLimit;
-pub use retry::{Backoff, Jitter, Retry};
+pub use retry::{Backoff, Jitter, Reconnect, Retry};
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -103,6 +103,38 @@ impl Backoff {
     }
 }
 
+/// The pauses of a client reaching again for a service that went away (a database, a broker):
+/// 100 ms, doubling up to 5 s, with equal jitter so that many clients do not all come back at
+/// once. [`Reconnect::reset`] after a success.
+#[derive(Debug, Clone)]
+pub struct Reconnect {
+    backoff: Backoff,
+    failures: u32,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect {
+            backoff: Backoff::exponential(Duration::from_millis(100), Duration::from_secs(5))
+                .jitter(Jitter::Equal),
+            failures: 0,
+        }
+    }
+}
+
+impl Reconnect {
+    /// The pause after one more failure.
+    pub fn after_failure(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        self.backoff.delay(self.failures)
+    }
+
+    /// Starts again from the shortest pause.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
 /// Decides whether an error may be retried.
 type Retryable = Arc<dyn Fn(&ItemError) -> bool + Send + Sync>;
 
@@ -204,6 +236,21 @@ impl Retry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reconnect_pauses_double_to_five_seconds_and_start_again_after_a_success() {
+        let mut pause = Reconnect::default();
+        let pauses: Vec<Duration> = (0..10).map(|_| pause.after_failure()).collect();
+        assert!(pauses[0] >= Duration::from_millis(50) && pauses[0] <= Duration::from_millis(100));
+        assert!(pauses[3] >= Duration::from_millis(400), "{pauses:?}");
+        assert!(
+            pauses.iter().all(|p| *p <= Duration::from_secs(5)),
+            "{pauses:?}"
+        );
+        assert!(pauses[9] >= Duration::from_millis(2500), "{pauses:?}");
+        pause.reset();
+        assert!(pause.after_failure() <= Duration::from_millis(100));
+    }
 
     #[test]
     fn ceiling_grows_then_caps() {

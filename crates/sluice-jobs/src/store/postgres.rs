@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sluice_core::policy::Reconnect;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Row};
@@ -677,7 +678,7 @@ impl PostgresStore {
         let prefix = self.prefix.clone();
         let wakes = Arc::downgrade(&self.wakes);
         tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(100);
+            let mut pause = Reconnect::default();
             while wakes.strong_count() > 0 {
                 if let Err(e) = listen(&pool, &prefix, &wakes).await {
                     tracing::warn!(error = %e, "job notifications lost; polling until reconnected");
@@ -687,13 +688,16 @@ impl PostgresStore {
                         .state
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if state.connected {
+                        // It was listening: reconnect quickly.
+                        pause.reset();
+                    }
                     state.connected = false;
                     state.reconnects += 1;
                     drop(state);
                     wakes.notify.notify_waiters();
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                tokio::time::sleep(pause.after_failure()).await;
             }
         });
     }

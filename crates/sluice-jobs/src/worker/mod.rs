@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sluice_core::policy::RateLimit;
+use sluice_core::policy::{RateLimit, Reconnect};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -546,25 +546,6 @@ impl Worker {
     }
 }
 
-/// Exponential backoff for store calls that failed: 100 ms doubling to 5 s.
-struct StoreBackoff(Duration);
-
-impl StoreBackoff {
-    fn new() -> StoreBackoff {
-        StoreBackoff(Duration::from_millis(100))
-    }
-
-    fn next(&mut self) -> Duration {
-        let delay = self.0;
-        self.0 = (self.0 * 2).min(Duration::from_secs(5));
-        delay
-    }
-
-    fn reset(&mut self) {
-        self.0 = Duration::from_millis(100);
-    }
-}
-
 /// Sleeps for `delay` unless `stop` comes first; returns whether it slept the whole time.
 async fn nap(delay: Duration, stop: &CancellationToken) -> bool {
     tokio::select! {
@@ -596,7 +577,7 @@ async fn claim_loop(
     tasks: TaskTracker,
 ) {
     let permits = slots.held.clone();
-    let mut backoff = StoreBackoff::new();
+    let mut backoff = Reconnect::default();
     // Whether the last claim got all it asked for: the queue has a backlog.
     let mut backlog = false;
     loop {
@@ -649,7 +630,7 @@ async fn claim_loop(
         match inner.store.claim(params).await {
             Err(e) => {
                 metrics::store_error("claim");
-                let delay = backoff.next();
+                let delay = backoff.after_failure();
                 tracing::warn!(queue = %queue.name, error = %e, retry_in = ?delay, "cannot claim jobs");
                 drop(held);
                 if !nap(delay, &stop).await {
@@ -885,7 +866,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 async fn complete_loop(inner: Arc<Inner>, mut done: mpsc::UnboundedReceiver<Finished>) {
     let mut batch: Vec<Completion> = Vec::new();
     let mut slots: Vec<OwnedSemaphorePermit> = Vec::new();
-    let mut backoff = StoreBackoff::new();
+    let mut backoff = Reconnect::default();
     loop {
         if batch.is_empty() {
             match done.recv().await {
@@ -913,7 +894,7 @@ async fn complete_loop(inner: Arc<Inner>, mut done: mpsc::UnboundedReceiver<Fini
             }
             Err(e) => {
                 metrics::store_error("complete");
-                let delay = backoff.next();
+                let delay = backoff.after_failure();
                 inner
                     .counters
                     .unrecorded
