@@ -464,54 +464,81 @@ fn enqueued((status, id): (i64, i64)) -> Enqueued {
     }
 }
 
-/// A job from its hash's [`FIELDS`].
+/// One field of a job hash: its name (for messages) and its value, if present.
+type Field = (&'static str, Option<String>);
+
+fn text((name, value): Field) -> Result<String, StoreError> {
+    value.ok_or_else(|| StoreError::Schema(format!("job hash lacks `{name}`")))
+}
+
+fn optional((_, value): Field) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
+fn parsed<T: std::str::FromStr>(field: Field) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    let name = field.0;
+    text(field)?
+        .parse()
+        .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
+}
+
+fn json<T: serde::de::DeserializeOwned>(field: Field) -> Result<T, StoreError> {
+    let name = field.0;
+    serde_json::from_str(&text(field)?)
+        .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
+}
+
+fn time(field: Field) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let name = field.0;
+    optional(field)
+        .map(|v| v.parse().map(from_millis))
+        .transpose()
+        .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
+}
+
+/// A job from its hash's [`FIELDS`], in that order.
 fn job(row: Row) -> Result<Job, StoreError> {
-    let mut values: [Option<String>; FIELDS.len()] = Default::default();
-    for (slot, value) in values.iter_mut().zip(row) {
-        *slot = value;
-    }
-    let mut field = |name: &'static str| {
-        let at = FIELDS.iter().position(|f| *f == name).unwrap_or_default();
-        (name, values[at].take())
-    };
-    let text = |(name, value): (&str, Option<String>)| {
-        value.ok_or_else(|| StoreError::Schema(format!("job hash lacks `{name}`")))
-    };
-    let optional = |(_, value): (&str, Option<String>)| value.filter(|v| !v.is_empty());
-    let number = |(name, value): (&str, Option<String>)| -> Result<i64, StoreError> {
-        text((name, value))?
-            .parse()
-            .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
-    };
-    let time =
-        |(name, value): (&str, Option<String>)| -> Result<Option<DateTime<Utc>>, StoreError> {
-            optional((name, value))
-                .map(|v| v.parse().map(from_millis))
-                .transpose()
-                .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
-        };
-    let json = |(name, value): (&str, Option<String>)| -> Result<serde_json::Value, StoreError> {
-        serde_json::from_str(&text((name, value))?)
-            .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
-    };
+    let mut values = FIELDS
+        .into_iter()
+        .zip(row.into_iter().chain(std::iter::repeat(None)));
+    let [
+        id,
+        queue,
+        kind,
+        args,
+        priority,
+        state,
+        attempt,
+        max_attempts,
+        run_at,
+        lease_until,
+        worker,
+        errors,
+        unique_key,
+        partition_key,
+        created_at,
+        finished_at,
+    ]: [Field; FIELDS.len()] = std::array::from_fn(|_| values.next().unwrap_or(("", None)));
     Ok(Job {
-        id: number(field("id"))?,
-        queue: text(field("queue"))?,
-        kind: text(field("kind"))?,
-        args: json(field("args"))?,
-        priority: i16::try_from(number(field("priority"))?).unwrap_or_default(),
-        state: text(field("state"))?.parse().map_err(StoreError::Schema)?,
-        attempt: u32::try_from(number(field("attempt"))?).unwrap_or_default(),
-        max_attempts: u32::try_from(number(field("max_attempts"))?).unwrap_or_default(),
-        run_at: from_millis(number(field("run_at"))?),
-        lease_until: time(field("lease_until"))?,
-        worker: optional(field("worker")),
-        errors: serde_json::from_value(json(field("errors"))?)
-            .map_err(|e| StoreError::Schema(format!("job field `errors`: {e}")))?,
-        unique_key: optional(field("unique_key")),
-        partition_key: optional(field("partition_key")),
-        created_at: from_millis(number(field("created_at"))?),
-        finished_at: time(field("finished_at"))?,
+        id: parsed(id)?,
+        queue: text(queue)?,
+        kind: text(kind)?,
+        args: json(args)?,
+        priority: parsed(priority)?,
+        state: text(state)?.parse().map_err(StoreError::Schema)?,
+        attempt: parsed(attempt)?,
+        max_attempts: parsed(max_attempts)?,
+        run_at: from_millis(parsed(run_at)?),
+        lease_until: time(lease_until)?,
+        worker: optional(worker),
+        errors: json(errors)?,
+        unique_key: optional(unique_key),
+        partition_key: optional(partition_key),
+        created_at: from_millis(parsed(created_at)?),
+        finished_at: time(finished_at)?,
     })
 }
 
