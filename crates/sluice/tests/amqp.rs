@@ -10,18 +10,11 @@
 mod common;
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{lines, run, signal, start, text, write};
+use common::{lines, run, seqs, start, text, wait_until, write};
 
 const EVENTS: u64 = 2000;
-
-fn seqs(path: &std::path::Path) -> HashSet<u64> {
-    lines(path)
-        .iter()
-        .filter_map(|e| e["seq"].as_u64())
-        .collect()
-}
 
 #[test]
 fn a_consumer_killed_mid_stream_loses_nothing_and_failures_reach_the_dead_letter_queue() {
@@ -67,30 +60,29 @@ fn a_consumer_killed_mid_stream_loses_nothing_and_failures_reach_the_dead_letter
     let out = run(&producer, Duration::from_secs(90));
     assert!(out.status.success(), "producer: {}", text(&out.stderr));
 
-    let started = Instant::now();
-    while seqs(&received).len() < 300 {
-        assert!(started.elapsed() < Duration::from_secs(30), "nothing read");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pid = first.0.as_ref().map(std::process::Child::id).expect("pid");
-    signal(pid, "KILL");
-    drop(first);
+    wait_until(
+        Duration::from_secs(30),
+        || seqs(&received).len() >= 300,
+        || "nothing read".to_owned(),
+    );
+    first.kill();
 
     let second = start(&consumer);
     let good: HashSet<u64> = (0..EVENTS).filter(|n| n % 100 != 0).collect();
     let poison: HashSet<u64> = (0..EVENTS).filter(|n| n % 100 == 0).collect();
-    let started = Instant::now();
-    while seqs(&received) != good || seqs(&rejected) != poison {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "after the restart: {} of {} good events, {} of {} rejected ones",
-            seqs(&received).len(),
-            good.len(),
-            seqs(&rejected).len(),
-            poison.len()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        Duration::from_secs(60),
+        || seqs(&received) == good && seqs(&rejected) == poison,
+        || {
+            format!(
+                "after the restart: {} of {} good events, {} of {} rejected ones",
+                seqs(&received).len(),
+                good.len(),
+                seqs(&rejected).len(),
+                poison.len()
+            )
+        },
+    );
     for running in [second, dead] {
         let out = running.interrupt();
         assert!(out.status.success(), "{}", text(&out.stderr));

@@ -9,23 +9,15 @@
 
 mod common;
 
-use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{lines, run, start, text, write};
+use common::{lines, run, seqs, start, text, wait_until, write};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 
 const EVENTS: u64 = 3000;
 const BROKERS: &str = "127.0.0.1:9092";
-
-fn seqs(path: &std::path::Path) -> HashSet<u64> {
-    lines(path)
-        .iter()
-        .filter_map(|e| e["seq"].as_u64())
-        .collect()
-}
 
 fn create_topic(topic: &str) {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -89,19 +81,12 @@ fn a_group_reads_everything_once_and_shares_the_partitions() {
     assert!(out.status.success(), "producer: {}", text(&out.stderr));
 
     let (pipeline, received) = consumer(dir.path(), "reader", &topic, "readers");
-    let wait_for_all = |path: &std::path::Path| {
-        let started = Instant::now();
-        while seqs(path).len() < EVENTS as usize {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "only {} of {EVENTS} events",
-                seqs(path).len()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
     let first = start(&pipeline);
-    wait_for_all(&received);
+    wait_until(
+        Duration::from_secs(60),
+        || seqs(&received).len() >= EVENTS as usize,
+        || format!("only {} of {EVENTS} events", seqs(&received).len()),
+    );
     // Commits follow the writes; give the last ones a moment, then stop gracefully.
     std::thread::sleep(Duration::from_millis(500));
     let out = first.interrupt();
@@ -126,25 +111,22 @@ fn a_group_reads_everything_once_and_shares_the_partitions() {
     let (one, one_out) = consumer(dir.path(), "one", &topic, "pair");
     let (two, two_out) = consumer(dir.path(), "two", &topic, "pair");
     let (a, b) = (start(&one), start(&two));
-    let started = Instant::now();
-    loop {
-        let (x, y) = (seqs(&one_out), seqs(&two_out));
-        if x.union(&y).count() == EVENTS as usize {
-            eprintln!(
-                "kafka: a group of two shared {EVENTS} events: {} and {}",
-                x.len(),
-                y.len()
-            );
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "the pair read {} and {}",
-            x.len(),
-            y.len()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        Duration::from_secs(90),
+        || seqs(&one_out).union(&seqs(&two_out)).count() == EVENTS as usize,
+        || {
+            format!(
+                "the pair read {} and {}",
+                seqs(&one_out).len(),
+                seqs(&two_out).len()
+            )
+        },
+    );
+    eprintln!(
+        "kafka: a group of two shared {EVENTS} events: {} and {}",
+        seqs(&one_out).len(),
+        seqs(&two_out).len()
+    );
     for running in [a, b] {
         let out = running.interrupt();
         assert!(out.status.success(), "{}", text(&out.stderr));

@@ -10,19 +10,11 @@
 
 mod common;
 
-use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{lines, run, signal, start, text, write};
+use common::{lines, run, seqs, start, text, wait_until, write};
 
 const EVENTS: u64 = 2000;
-
-fn seqs(path: &std::path::Path, pointer: &str) -> HashSet<u64> {
-    lines(path)
-        .iter()
-        .filter_map(|e| e.pointer(pointer).and_then(serde_json::Value::as_u64))
-        .collect()
-}
 
 #[test]
 fn a_consumer_killed_mid_stream_loses_nothing_and_redeliveries_past_the_limit_are_dead_lettered() {
@@ -56,19 +48,16 @@ fn a_consumer_killed_mid_stream_loses_nothing_and_redeliveries_past_the_limit_ar
     let out = run(&producer, Duration::from_secs(60));
     assert!(out.status.success(), "producer: {}", text(&out.stderr));
 
-    let started = Instant::now();
-    while seqs(&received, "/seq").len() < 300 {
-        assert!(started.elapsed() < Duration::from_secs(30), "nothing read");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pid = first.0.as_ref().map(std::process::Child::id).expect("pid");
-    signal(pid, "KILL");
-    drop(first);
+    wait_until(
+        Duration::from_secs(30),
+        || seqs(&received).len() >= 300,
+        || "nothing read".to_owned(),
+    );
+    first.kill();
 
     let second = start(&consumer);
-    let started = Instant::now();
     let all = || {
-        let mut seen = seqs(&received, "/seq");
+        let mut seen = seqs(&received);
         seen.extend(
             lines(&dead)
                 .iter()
@@ -78,14 +67,16 @@ fn a_consumer_killed_mid_stream_loses_nothing_and_redeliveries_past_the_limit_ar
         );
         seen
     };
-    while all().len() < EVENTS as usize {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "only {} of {EVENTS} events processed or dead-lettered after the restart",
-            all().len()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        Duration::from_secs(60),
+        || all().len() >= EVENTS as usize,
+        || {
+            format!(
+                "only {} of {EVENTS} events processed or dead-lettered after the restart",
+                all().len()
+            )
+        },
+    );
     let out = second.interrupt();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let records = lines(&dead);
@@ -97,7 +88,7 @@ fn a_consumer_killed_mid_stream_loses_nothing_and_redeliveries_past_the_limit_ar
     );
     eprintln!(
         "nats: {EVENTS} events, one SIGKILL: {} processed, {} dead-lettered after a redelivery",
-        seqs(&received, "/seq").len(),
+        seqs(&received).len(),
         records.len()
     );
 }

@@ -8,11 +8,10 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{lines, run, signal, start, text, write};
+use common::{lines, run, seqs, start, text, wait_until, write};
 
 const EVENTS: u64 = 2000;
 
@@ -23,13 +22,6 @@ fn redis_cli(args: &[&str]) -> String {
         .expect("redis-cli");
     assert!(out.status.success(), "redis-cli: {}", text(&out.stderr));
     text(&out.stdout)
-}
-
-/// The distinct `seq` values written so far, and how many lines.
-fn seen(path: &std::path::Path) -> (HashSet<u64>, usize) {
-    let all = lines(path);
-    let distinct = all.iter().filter_map(|e| e["seq"].as_u64()).collect();
-    (distinct, all.len())
 }
 
 #[test]
@@ -65,36 +57,35 @@ fn a_consumer_killed_mid_stream_loses_nothing() {
         ),
     );
     let first = start(&consumer);
-    let started = Instant::now();
-    while seen(&received).1 < 300 {
-        assert!(started.elapsed() < Duration::from_secs(30), "nothing read");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pid = first.0.as_ref().map(std::process::Child::id).expect("pid");
-    signal(pid, "KILL");
-    drop(first);
-    let before = seen(&received);
+    wait_until(
+        Duration::from_secs(30),
+        || lines(&received).len() >= 300,
+        || "nothing read".to_owned(),
+    );
+    first.kill();
+    let before = seqs(&received);
     assert!(
-        before.0.len() < EVENTS as usize,
+        before.len() < EVENTS as usize,
         "killed before the end ({} events)",
-        before.0.len()
+        before.len()
     );
 
     let second = start(&consumer);
-    let started = Instant::now();
-    while seen(&received).0.len() < EVENTS as usize {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "only {} of {EVENTS} events after the restart",
-            seen(&received).0.len()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        Duration::from_secs(60),
+        || seqs(&received).len() >= EVENTS as usize,
+        || {
+            format!(
+                "only {} of {EVENTS} events after the restart",
+                seqs(&received).len()
+            )
+        },
+    );
     // Acknowledgements follow the writes; give the last ones a moment, then stop gracefully.
     std::thread::sleep(Duration::from_millis(500));
     let out = second.interrupt();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let (distinct, total) = seen(&received);
+    let (distinct, total) = (seqs(&received), lines(&received).len());
     assert_eq!(distinct.len(), EVENTS as usize);
     eprintln!(
         "redis_stream: {EVENTS} events, one SIGKILL: all received; {} received twice",

@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
@@ -21,6 +22,24 @@ pub fn lines(path: &Path) -> Vec<serde_json::Value> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
+}
+
+/// The distinct `seq` fields (from the `generator` source) of a file of JSON lines.
+pub fn seqs(path: &Path) -> HashSet<u64> {
+    lines(path)
+        .iter()
+        .filter_map(|e| e["seq"].as_u64())
+        .collect()
+}
+
+/// Waits until `done` holds, checking every 20 ms; past `limit`, fails the test with what
+/// `progress` says.
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool, progress: impl Fn() -> String) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{}", progress());
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Writes `text` to `dir/name`; returns the path.
@@ -88,6 +107,16 @@ pub fn run(pipeline: &str, limit: Duration) -> Output {
 pub struct Running(pub Option<Child>);
 
 impl Running {
+    /// Sends SIGKILL and waits for the process to end.
+    pub fn kill(mut self) {
+        if let Some(child) = &self.0 {
+            signal(child.id(), "KILL");
+        }
+        if let Some(mut child) = self.0.take() {
+            let _ = child.wait();
+        }
+    }
+
     /// Sends SIGINT and waits for the process to end.
     pub fn interrupt(mut self) -> Output {
         interrupt(self.0.take().expect("running"))
