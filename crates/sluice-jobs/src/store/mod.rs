@@ -336,6 +336,17 @@ pub struct PruneParams {
     pub limit: u32,
 }
 
+impl PruneParams {
+    /// The states asked for that are final (no other state is ever pruned), as stored.
+    fn final_states(&self) -> Vec<&'static str> {
+        self.states
+            .iter()
+            .filter(|s| s.is_final())
+            .map(|s| s.as_str())
+            .collect()
+    }
+}
+
 /// How many jobs a queue has in each state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct QueueStats {

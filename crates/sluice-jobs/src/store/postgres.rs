@@ -558,25 +558,15 @@ impl PostgresStore {
     }
 
     async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT queue, state, count(*) FROM sluice_jobs GROUP BY queue, state ORDER BY queue",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(sql::error)?;
-        Ok(super::group_stats(
-            rows.into_iter()
-                .map(|(q, s, n)| (q, s, u64::try_from(n).unwrap_or(0))),
-        ))
+        let rows = sqlx::query_as(sql::STATS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(sql::error)?;
+        Ok(sql::stats(rows))
     }
 
     async fn prune_jobs(&self, params: PruneParams) -> Result<u64, StoreError> {
-        let states: Vec<&str> = params
-            .states
-            .iter()
-            .filter(|s| s.is_final())
-            .map(|s| s.as_str())
-            .collect();
+        let states = params.final_states();
         let result = sqlx::query(
             "DELETE FROM sluice_jobs WHERE id IN ( \
                  SELECT id FROM sluice_jobs WHERE state = ANY($1) AND finished_at < $2 \

@@ -369,16 +369,10 @@ impl RedisStore {
     async fn prune_jobs(&self, params: PruneParams) -> Result<u64, StoreError> {
         let mut args = vec![
             millis(params.finished_before).to_string(),
-            params.queue.unwrap_or_default(),
+            params.queue.clone().unwrap_or_default(),
             params.limit.to_string(),
         ];
-        args.extend(
-            params
-                .states
-                .iter()
-                .filter(|s| s.is_final())
-                .map(|s| s.as_str().to_owned()),
-        );
+        args.extend(params.final_states().into_iter().map(str::to_owned));
         self.run(&self.scripts.prune, args).await
     }
 

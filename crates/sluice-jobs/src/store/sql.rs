@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use crate::job::{Job, JobState};
-use crate::store::StoreError;
+use crate::store::{QueueStats, StoreError};
 
 /// How often claims promote a queue's due scheduled and retryable jobs, at most, per process.
 const PROMOTE_EVERY: chrono::Duration = chrono::Duration::milliseconds(50);
@@ -42,6 +42,18 @@ pub(super) const FINAL: &str = "('succeeded', 'dead', 'cancelled')";
 
 /// The states [`Store::retry`](crate::Store::retry) accepts, as SQL.
 pub(super) const RETRIABLE: &str = "('dead', 'cancelled', 'retryable', 'scheduled')";
+
+/// Jobs per queue and state: rows of `(queue, state, count)`, by queue.
+pub(super) const STATS: &str =
+    "SELECT queue, state, count(*) FROM sluice_jobs GROUP BY queue, state ORDER BY queue";
+
+/// The queue stats of the rows of [`STATS`].
+pub(super) fn stats(rows: Vec<(String, String, i64)>) -> Vec<QueueStats> {
+    super::group_stats(
+        rows.into_iter()
+            .map(|(q, s, n)| (q, s, u64::try_from(n).unwrap_or(0))),
+    )
+}
 
 /// Maps a database error to what a worker should do about it.
 pub(super) fn error(err: sqlx::Error) -> StoreError {
