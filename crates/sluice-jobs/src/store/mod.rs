@@ -286,6 +286,22 @@ pub struct Heartbeat {
     pub cancel: Vec<JobId>,
 }
 
+impl FromIterator<(JobId, bool)> for Heartbeat {
+    /// From `(job, cancellation requested)` for each job whose lease was renewed; sorted.
+    fn from_iter<I: IntoIterator<Item = (JobId, bool)>>(renewed: I) -> Heartbeat {
+        let mut beat = Heartbeat::default();
+        for (id, cancel) in renewed {
+            beat.held.push(id);
+            if cancel {
+                beat.cancel.push(id);
+            }
+        }
+        beat.held.sort_unstable();
+        beat.cancel.sort_unstable();
+        beat
+    }
+}
+
 /// What [`Store::cancel`] did to one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -420,16 +420,7 @@ impl PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(sql::error)?;
-        let mut beat = Heartbeat::default();
-        for (id, cancel) in rows {
-            beat.held.push(id);
-            if cancel {
-                beat.cancel.push(id);
-            }
-        }
-        beat.held.sort_unstable();
-        beat.cancel.sort_unstable();
-        Ok(beat)
+        Ok(rows.into_iter().collect())
     }
 
     async fn rescue_jobs(&self) -> Result<Vec<JobId>, StoreError> {

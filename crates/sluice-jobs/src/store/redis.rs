@@ -242,7 +242,7 @@ impl RedisStore {
         ids: &[JobId],
         lease: Duration,
     ) -> Result<Heartbeat, StoreError> {
-        let mut beat = Heartbeat::default();
+        let mut renewed = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
             let mut args = vec![
                 worker.to_owned(),
@@ -250,16 +250,9 @@ impl RedisStore {
             ];
             args.extend(chunk.iter().map(ToString::to_string));
             let out: Vec<(i64, i64)> = self.run(&self.scripts.heartbeat, args).await?;
-            for (id, cancel) in out {
-                beat.held.push(id);
-                if cancel != 0 {
-                    beat.cancel.push(id);
-                }
-            }
+            renewed.extend(out.into_iter().map(|(id, cancel)| (id, cancel != 0)));
         }
-        beat.held.sort_unstable();
-        beat.cancel.sort_unstable();
-        Ok(beat)
+        Ok(renewed.into_iter().collect())
     }
 
     async fn rescue_jobs(&self) -> Result<Vec<JobId>, StoreError> {

@@ -289,20 +289,10 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(sql::error)?;
-        let mut beat = Heartbeat::default();
-        for row in rows {
-            let id: i64 = row.try_get("id").map_err(sql::error)?;
-            beat.held.push(id);
-            if row
-                .try_get::<bool, _>("cancel_requested")
-                .map_err(sql::error)?
-            {
-                beat.cancel.push(id);
-            }
-        }
-        beat.held.sort_unstable();
-        beat.cancel.sort_unstable();
-        Ok(beat)
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("cancel_requested")?)))
+            .collect::<Result<Heartbeat, sqlx::Error>>()
+            .map_err(sql::error)
     }
 
     async fn rescue_jobs(&self) -> Result<Vec<JobId>, StoreError> {
