@@ -13,6 +13,8 @@ pub mod codec;
 pub mod dead_letter;
 pub mod duration;
 mod event;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod sink;
 pub mod source;
 

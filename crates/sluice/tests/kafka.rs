@@ -8,39 +8,15 @@
 #![allow(clippy::print_stderr)]
 
 mod common;
+#[path = "common/kafka.rs"]
+mod kafka;
 
 use std::time::Duration;
 
 use common::{lines, run, seqs, start, text, wait_until, write};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
+use kafka::{BROKERS, create_topic};
 
 const EVENTS: u64 = 3000;
-const BROKERS: &str = "127.0.0.1:9092";
-
-fn create_topic(topic: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", BROKERS)
-            .create()
-            .expect("admin client");
-        let results = admin
-            .create_topics(
-                &[NewTopic::new(topic, 3, TopicReplication::Fixed(1))],
-                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-            )
-            .await
-            .expect("create topic");
-        for result in results {
-            result.expect("topic created");
-        }
-    });
-}
 
 fn consumer(
     dir: &std::path::Path,
@@ -66,7 +42,7 @@ fn consumer(
 #[test]
 fn a_group_reads_everything_once_and_shares_the_partitions() {
     let topic = format!("sluice-test-{}", std::process::id());
-    create_topic(&topic);
+    create_topic(&topic, 3);
     let dir = tempfile::tempdir().expect("tempdir");
     let producer = write(
         dir.path(),

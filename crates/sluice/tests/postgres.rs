@@ -8,19 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{SLUICE, lines, run_to_end, text, write};
-
-const DATABASE: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// Runs SQL with psql; returns what it printed (unaligned, tuples only).
-fn psql(sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([DATABASE, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
-        .output()
-        .expect("psql");
-    assert!(out.status.success(), "psql: {}", text(&out.stderr));
-    text(&out.stdout)
-}
+use common::{DATABASE, SLUICE, lines, psql, run_to_end, text, write};
 
 #[test]
 fn rows_are_upserted_and_refused_rows_dead_lettered_with_the_database_message() {

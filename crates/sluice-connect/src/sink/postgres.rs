@@ -13,6 +13,11 @@
 //! With `conflict`, a row whose key exists updates it (`on_conflict: update`, the default) or is
 //! skipped (`on_conflict: nothing`); of several events with the same key in one batch, the last
 //! wins.
+//!
+//! With `exactly_once`, each batch is one transaction that also records the Kafka offsets of its
+//! events in `sluice_kafka_offsets` (see [`crate::postgres`]) and leaves out events whose
+//! offsets are recorded already: a message read again after a crash, or written meanwhile by
+//! the process its partition moved to, makes no second row.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -20,12 +25,14 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sluice_core::{BoxError, Flow, Sink, WriteError};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::PgConnection;
+use sqlx::postgres::PgPool;
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection};
 
 use super::{BuiltSink, SinkContext, attach};
-use crate::event::Event;
+use crate::event::{Event, Position};
+use crate::postgres::{self as pg, Partition};
 
 /// What an upsert does with a row whose key exists.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -64,6 +71,12 @@ pub struct PostgresSink {
     /// Most rows in one statement. Defaults to 1000.
     #[serde(default = "default_max_events")]
     pub max_events: usize,
+    /// Writes each batch in one transaction with the Kafka offsets of its events, and leaves
+    /// out events whose offsets are there already: with a `kafka` source given the same
+    /// `exactly_once` table, each message makes its row once, whatever crashes. Defaults to
+    /// `false`.
+    #[serde(default)]
+    pub exactly_once: bool,
 }
 
 fn default_max_events() -> usize {
@@ -94,13 +107,7 @@ impl PostgresSink {
                 .into());
             }
         }
-        match (&self.url, &self.url_file) {
-            (Some(_), Some(_)) => Err("give `url` or `url_file`, not both".into()),
-            (None, None) => Err("no database: set `url` (such as \
-                                 `postgres://app:${PGPASSWORD}@db:5432/app`) or `url_file`"
-                .into()),
-            _ => Ok(()),
-        }
+        crate::postgres::check_address(self.url.as_deref(), self.url_file.as_deref())
     }
 
     /// The statement that writes a batch, its `$1` a JSON array of row objects.
@@ -136,27 +143,11 @@ impl PostgresSink {
         Ok(sql)
     }
 
-    fn options(&self) -> Result<PgConnectOptions, BoxError> {
-        let url = match (&self.url, &self.url_file) {
-            (Some(url), _) => url.clone(),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read `url_file` {}: {e}", path.display()))?
-                .trim()
-                .to_owned(),
-            (None, None) => return Err("no database address".into()),
-        };
-        // The address is not repeated in the error: it may hold a password.
-        url.parse()
-            .map_err(|e: sqlx::Error| format!("the database address is not valid: {e}").into())
-    }
-
     /// Attaches the sink. It connects on its first batch, and again whenever the connection is
     /// lost.
     pub fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError> {
         self.check()?;
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect_lazy_with(self.options()?);
+        let pool = crate::postgres::pool(self.url.as_deref(), self.url_file.as_ref(), 1)?;
         let writer = Writer {
             statement: self.statement()?,
             columns: self
@@ -170,6 +161,8 @@ impl PostgresSink {
                 Vec::new()
             },
             max_events: self.max_events.max(1),
+            exactly_once: self.exactly_once.then(|| self.table.clone()),
+            offsets_table: false,
             pool,
         };
         Ok(attach(input, ctx, writer))
@@ -228,13 +221,23 @@ struct Writer {
     /// The key columns of an updating upsert, to keep the last of several rows with one key.
     keys: Vec<String>,
     max_events: usize,
+    /// With `exactly_once`: the table, which keys its offsets.
+    exactly_once: Option<String>,
+    /// Whether the table of offsets is known to exist.
+    offsets_table: bool,
     pool: PgPool,
 }
 
 /// Why a statement failed: the rows (split and try again) or everything else (the whole batch).
 enum Failure {
     Rows(String),
-    Batch(BoxError),
+    Batch(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Failure {
+        Failure::Batch(e)
+    }
 }
 
 /// The row an event makes: each column's field, `null` where the event lacks it.
@@ -251,18 +254,43 @@ fn row(columns: &[(String, Vec<String>)], event: &Event) -> Value {
     Value::Object(row)
 }
 
+/// An event's Kafka partition and offset, if it came from Kafka.
+fn kafka_offset(event: &Event) -> Option<(&str, i32, i64)> {
+    match &event.origin()?.position {
+        Position::Offset {
+            topic,
+            partition,
+            offset,
+        } => Some((topic, *partition, *offset)),
+        _ => None,
+    }
+}
+
+/// Rows refused for their data: each row's place in the batch and the database's message.
+type Refused = Vec<(usize, BoxError)>;
+
 impl Writer {
-    async fn insert(&self, rows: &[(usize, Value)]) -> Result<(), Failure> {
+    /// Runs the statement on `rows`, inside a savepoint when `conn` is in a transaction.
+    async fn insert(
+        &self,
+        conn: &mut PgConnection,
+        rows: &[(usize, Value)],
+        savepoint: bool,
+    ) -> Result<(), Failure> {
         let batch = Value::Array(rows.iter().map(|(_, row)| row.clone()).collect());
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| Failure::Batch(e.into()))?;
-        let result = sqlx::query(AssertSqlSafe(self.statement.as_str()))
-            .bind(Json(batch))
-            .execute(&mut *conn)
-            .await;
+        let query = sqlx::query(AssertSqlSafe(self.statement.as_str())).bind(Json(batch));
+        let result = if savepoint {
+            let mut part = conn.begin().await?;
+            let result = query.execute(&mut *part).await;
+            if result.is_ok() {
+                part.commit().await?;
+            } else {
+                part.rollback().await?;
+            }
+            result
+        } else {
+            query.execute(conn).await
+        };
         match result {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(db))
@@ -279,47 +307,26 @@ impl Writer {
                 }
                 Err(Failure::Rows(message))
             }
-            Err(e) => {
-                // A connection in an unknown state is not given back to the pool.
-                if !matches!(e, sqlx::Error::Database(_)) {
-                    let _ = conn.detach().close().await;
-                }
-                Err(Failure::Batch(e.into()))
-            }
+            Err(e) => Err(Failure::Batch(e)),
         }
     }
-}
 
-impl Sink<Event> for Writer {
-    async fn write(&mut self, events: &[Event]) -> Result<(), WriteError> {
-        let mut rows: Vec<(usize, Value)> = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (i, row(&self.columns, e)))
-            .collect();
-        if !self.keys.is_empty() {
-            // One statement may not update a row twice: the last event of each key wins.
-            let mut last: HashMap<String, usize> = HashMap::new();
-            for (at, (_, row)) in rows.iter().enumerate() {
-                let key: Vec<&Value> = self.keys.iter().map(|k| &row[k]).collect();
-                last.insert(serde_json::to_string(&key).unwrap_or_default(), at);
-            }
-            let mut at = 0;
-            rows.retain(|(_, row)| {
-                let key: Vec<&Value> = self.keys.iter().map(|k| &row[k]).collect();
-                let keep = last.get(&serde_json::to_string(&key).unwrap_or_default()) == Some(&at);
-                at += 1;
-                keep
-            });
-        }
-        let mut rejected: Vec<(usize, BoxError)> = Vec::new();
+    /// Writes `rows` in statements of `max_events`, splitting those refused for their data
+    /// until the refused rows are found.
+    async fn insert_all(
+        &self,
+        conn: &mut PgConnection,
+        rows: &[(usize, Value)],
+        savepoint: bool,
+    ) -> Result<Refused, sqlx::Error> {
+        let mut refused: Refused = Vec::new();
         let mut pending: Vec<&[(usize, Value)]> = rows.chunks(self.max_events).rev().collect();
         while let Some(part) = pending.pop() {
-            match self.insert(part).await {
+            match self.insert(conn, part, savepoint).await {
                 Ok(()) => {}
-                Err(Failure::Batch(e)) => return Err(WriteError::Batch(e)),
+                Err(Failure::Batch(e)) => return Err(e),
                 Err(Failure::Rows(message)) if part.len() == 1 => {
-                    rejected.push((part[0].0, message.into()));
+                    refused.push((part[0].0, message.into()));
                 }
                 Err(Failure::Rows(_)) => {
                     let (first, second) = part.split_at(part.len() / 2);
@@ -328,10 +335,102 @@ impl Sink<Event> for Writer {
                 }
             }
         }
-        if rejected.is_empty() {
-            Ok(())
-        } else {
-            Err(WriteError::Items(rejected))
+        Ok(refused)
+    }
+
+    /// In one transaction: leaves out the events whose offsets are done, writes the others'
+    /// rows and records their offsets.
+    async fn insert_once(
+        &self,
+        conn: &mut PgConnection,
+        target: &str,
+        events: &[Event],
+        mut rows: Vec<(usize, Value)>,
+    ) -> Result<Refused, sqlx::Error> {
+        let mut tx = conn.begin().await?;
+        let mut partitions: Vec<Partition> = events
+            .iter()
+            .filter_map(kafka_offset)
+            .map(|(t, p, _)| (t.to_owned(), p))
+            .collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        let done = pg::lock(&mut tx, target, &partitions).await?;
+        let is_done = |event: &Event| {
+            kafka_offset(event).is_some_and(|(t, p, o)| {
+                done.get(&(t.to_owned(), p)).is_some_and(|d| d.contains(o))
+            })
+        };
+        rows.retain(|(i, _)| !is_done(&events[*i]));
+        let refused = self.insert_all(&mut tx, &rows, true).await?;
+        let written = events
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| !is_done(e) && !refused.iter().any(|(r, _)| r == i));
+        pg::add(
+            &mut tx,
+            target,
+            written.filter_map(|(_, e)| kafka_offset(e)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(refused)
+    }
+
+    /// Each event's row, keeping only the last of several with one key when upserting.
+    fn rows(&self, events: &[Event]) -> Vec<(usize, Value)> {
+        let mut rows: Vec<(usize, Value)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i, row(&self.columns, e)))
+            .collect();
+        if !self.keys.is_empty() {
+            // One statement may not update a row twice: the last event of each key wins.
+            let key = |row: &Value| {
+                let key: Vec<&Value> = self.keys.iter().map(|k| &row[k]).collect();
+                serde_json::to_string(&key).unwrap_or_default()
+            };
+            let mut last: HashMap<String, usize> = HashMap::new();
+            for (at, (_, row)) in rows.iter().enumerate() {
+                last.insert(key(row), at);
+            }
+            let mut at = 0;
+            rows.retain(|(_, row)| {
+                let keep = last.get(&key(row)) == Some(&at);
+                at += 1;
+                keep
+            });
+        }
+        rows
+    }
+}
+
+impl Sink<Event> for Writer {
+    async fn write(&mut self, events: &[Event]) -> Result<(), WriteError> {
+        let rows = self.rows(events);
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| WriteError::Batch(e.into()))?;
+        let written = match &self.exactly_once {
+            Some(target) => {
+                let ready = self.offsets_table || pg::create_offsets_table(&mut conn).await.is_ok();
+                self.offsets_table = ready;
+                self.insert_once(&mut conn, target, events, rows).await
+            }
+            None => self.insert_all(&mut conn, &rows, false).await,
+        };
+        match written {
+            Ok(refused) if refused.is_empty() => Ok(()),
+            Ok(refused) => Err(WriteError::Items(refused)),
+            Err(e) => {
+                // A connection in an unknown state is not given back to the pool.
+                if !matches!(e, sqlx::Error::Database(_)) {
+                    let _ = conn.detach().close().await;
+                }
+                Err(WriteError::Batch(e.into()))
+            }
         }
     }
 }

@@ -9,19 +9,26 @@
 //! rebalance, what is done is committed first. A process that dies loses its partitions to the
 //! group's other members after its session times out (10 s unless `options` say otherwise).
 //!
+//! With `exactly_once`, the source works with a `postgres` sink that has `exactly_once: true`
+//! (see [`crate::postgres`]): whenever it is given partitions it starts each where the
+//! sink's table of offsets says the messages before are done, and it records there, as it
+//! commits, that every message before the committed offset is done.
+//!
 //! With `metadata_field`, each event (a JSON object) gets that field holding the message's
 //! `topic`, `partition`, `offset`, `timestamp` (milliseconds), `key` and `headers`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
 use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -32,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use super::{BuiltSource, SourceContext, from_reader};
 use crate::codec::{Codec, Record};
 use crate::event::{Origin, Position};
+use crate::postgres::{self as pg, Partition as PartitionId};
 
 /// Where a group without committed offsets starts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -73,6 +81,24 @@ pub struct KafkaSource {
     /// Further librdkafka settings (`security.protocol`, `sasl.username`…). Defaults to none.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// Exactly-once into PostgreSQL: the database and table of the `postgres` sink (with
+    /// `exactly_once: true`) that keeps this source's offsets. Defaults to none.
+    #[serde(default)]
+    pub exactly_once: Option<ExactlyOnce>,
+}
+
+/// Where a `postgres` sink keeps the offsets of what it wrote.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExactlyOnce {
+    /// The database, as the sink's `url`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A file holding the database address, as the sink's `url_file`.
+    #[serde(default)]
+    pub url_file: Option<PathBuf>,
+    /// The sink's `table`.
+    pub table: String,
 }
 
 fn default_brokers() -> String {
@@ -176,32 +202,121 @@ impl Offsets {
     }
 }
 
+/// Where partitions resume when they are given to this process (from PostgreSQL, with
+/// `exactly_once`); it only ever lags behind what is done, which makes some messages be read
+/// again, never skipped.
+type ResumePoints = Mutex<HashMap<PartitionId, i64>>;
+
 /// Commits what is done before partitions are taken away, and starts afresh on those given.
 struct Context {
     offsets: Arc<Offsets>,
+    resume: Arc<ResumePoints>,
     source: Arc<str>,
 }
 
 impl ClientContext for Context {}
 
 impl ConsumerContext for Context {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(revoked) = rebalance {
-            let done = self.offsets.committable(Some(revoked));
-            if done.count() > 0
-                && let Err(err) = consumer.commit(&done, CommitMode::Sync)
-            {
-                tracing::warn!(source = %self.source, %err, "cannot commit before a rebalance; those messages will be read again");
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        partitions: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let result = if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            self.resume_given(partitions);
+            self.offsets.own(partitions, true);
+            tracing::info!(source = %self.source, partitions = partitions.count(), "partitions assigned");
+            if cooperative {
+                consumer.incremental_assign(partitions)
+            } else {
+                consumer.assign(partitions)
             }
-            self.offsets.own(revoked, false);
+        } else {
+            if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                let done = self.offsets.committable(Some(partitions));
+                if done.count() > 0
+                    && let Err(err) = consumer.commit(&done, CommitMode::Sync)
+                {
+                    tracing::warn!(source = %self.source, %err, "cannot commit before a rebalance; those messages will be read again");
+                }
+            } else {
+                tracing::warn!(source = %self.source, error = ?err, "rebalance failed");
+            }
+            self.offsets.own(partitions, false);
+            if cooperative {
+                consumer.incremental_unassign(partitions)
+            } else {
+                consumer.unassign()
+            }
+        };
+        if let Err(err) = result {
+            tracing::warn!(source = %self.source, %err, "cannot take the new assignment");
         }
     }
+}
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(assigned) = rebalance {
-            self.offsets.own(assigned, true);
-            tracing::info!(source = %self.source, partitions = assigned.count(), "partitions assigned");
+impl Context {
+    /// Sets each given partition's starting offset to its resume point, if it has one.
+    fn resume_given(&self, partitions: &mut TopicPartitionList) {
+        let resume = self
+            .resume
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let starts: Vec<(String, i32, i64)> = partitions
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                let at = resume.get(&(e.topic().to_owned(), e.partition()))?;
+                Some((e.topic().to_owned(), e.partition(), *at))
+            })
+            .collect();
+        for (topic, partition, at) in starts {
+            if let Err(err) = partitions.set_partition_offset(&topic, partition, Offset::Offset(at))
+            {
+                tracing::warn!(source = %self.source, %err, topic, partition, "cannot resume the partition where PostgreSQL says");
+            }
         }
+    }
+}
+
+/// The table of offsets of an `exactly_once` source.
+struct OffsetStore {
+    pool: sqlx::PgPool,
+    target: String,
+    resume: Arc<ResumePoints>,
+}
+
+impl OffsetStore {
+    /// Reads where each partition resumes.
+    async fn refresh(&self) -> Result<(), BoxError> {
+        let points = pg::resume_points(&self.pool, &self.target).await?;
+        *self
+            .resume
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = points;
+        Ok(())
+    }
+
+    /// Records that the messages before each committed offset are done, then reads where
+    /// partitions resume.
+    async fn committed(&self, list: &TopicPartitionList) -> Result<(), BoxError> {
+        let ends: Vec<(PartitionId, i64)> = list
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some(((e.topic().to_owned(), e.partition()), o)),
+                _ => None,
+            })
+            .collect();
+        if !ends.is_empty() {
+            pg::mark_done_before(&self.pool, &self.target, &ends).await?;
+        }
+        self.refresh().await
     }
 }
 
@@ -212,6 +327,18 @@ impl KafkaSource {
             return Err("`topics` names no topic".into());
         }
         let offsets = Arc::new(Offsets::default());
+        let resume = Arc::new(ResumePoints::default());
+        let store = match &self.exactly_once {
+            Some(e) => {
+                pg::check_address(e.url.as_deref(), e.url_file.as_deref())?;
+                Some(OffsetStore {
+                    pool: pg::pool(e.url.as_deref(), e.url_file.as_ref(), 1)?,
+                    target: e.table.clone(),
+                    resume: resume.clone(),
+                })
+            }
+            None => None,
+        };
         let source: Arc<str> = Arc::from(ctx.name.as_str());
         let mut config = ClientConfig::new();
         config
@@ -234,6 +361,7 @@ impl KafkaSource {
         }
         let consumer: StreamConsumer<Context> = config.create_with_context(Context {
             offsets: offsets.clone(),
+            resume,
             source: source.clone(),
         })?;
         let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
@@ -242,6 +370,7 @@ impl KafkaSource {
         let reader = Reader {
             consumer: Arc::new(consumer),
             offsets,
+            store,
             source,
             metadata_field: self.metadata_field.clone(),
             commit_interval: self.commit_interval,
@@ -255,6 +384,7 @@ impl KafkaSource {
 struct Reader {
     consumer: Arc<StreamConsumer<Context>>,
     offsets: Arc<Offsets>,
+    store: Option<OffsetStore>,
     source: Arc<str>,
     metadata_field: Option<String>,
     commit_interval: Duration,
@@ -263,10 +393,25 @@ struct Reader {
 }
 
 impl Reader {
-    async fn run(self) {
+    async fn run(mut self) {
+        if let Some(store) = &self.store {
+            // No partition is taken before it is known where they resume.
+            let mut pause = sluice_core::policy::Reconnect::default();
+            while let Err(err) = store.refresh().await {
+                let delay = pause.after_failure();
+                metrics::counter!("sluice_source_errors_total", "source" => self.source.to_string())
+                    .increment(1);
+                tracing::warn!(source = %self.source, %err, retry_in = ?delay, "cannot read the offsets kept in PostgreSQL; retrying");
+                tokio::select! {
+                    () = self.cancel.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
         let committer = tokio::spawn(commit_loop(
             self.consumer.clone(),
             self.offsets.clone(),
+            self.store.take(),
             self.commit_interval,
             self.cancel.clone(),
         ));
@@ -372,30 +517,37 @@ fn with_metadata(payload: &[u8], field: &str, message: &BorrowedMessage<'_>) -> 
 async fn commit_loop(
     consumer: Arc<StreamConsumer<Context>>,
     offsets: Arc<Offsets>,
+    store: Option<OffsetStore>,
     every: Duration,
     cancel: CancellationToken,
 ) {
-    let commit = |mode: CommitMode| {
+    let commit = async |mode: CommitMode| {
         let done = offsets.committable(None);
+        if done.count() == 0 {
+            return;
+        }
         tracing::debug!(offsets = ?done, "committing");
-        if done.count() > 0
-            && let Err(err) = consumer.commit(&done, mode)
-        {
+        if let Err(err) = consumer.commit(&done, mode) {
             tracing::warn!(%err, "cannot commit offsets; those messages may be read again");
+        }
+        if let Some(store) = &store
+            && let Err(err) = store.committed(&done).await
+        {
+            tracing::warn!(%err, "cannot record done offsets in PostgreSQL; those messages may be read again");
         }
     };
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
-            () = tokio::time::sleep(every) => commit(CommitMode::Async),
+            () = tokio::time::sleep(every) => commit(CommitMode::Async).await,
         }
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while offsets.in_flight() > 0 && tokio::time::Instant::now() < deadline {
-        commit(CommitMode::Async);
+        commit(CommitMode::Async).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    commit(CommitMode::Sync);
+    commit(CommitMode::Sync).await;
 }
 
 #[cfg(test)]

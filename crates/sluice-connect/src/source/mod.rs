@@ -27,7 +27,7 @@ pub use generator::{GeneratorSource, Preset};
 #[cfg(feature = "http")]
 pub use http::HttpSource;
 #[cfg(feature = "kafka")]
-pub use kafka::{KafkaSource, KafkaStart};
+pub use kafka::{ExactlyOnce, KafkaSource, KafkaStart};
 #[cfg(feature = "nats")]
 pub use nats::NatsSource;
 #[cfg(feature = "redis")]

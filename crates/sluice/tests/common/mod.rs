@@ -10,6 +10,19 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 pub const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 
+/// The machine's PostgreSQL (`scripts/services.sh` starts it).
+pub const DATABASE: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Runs SQL with psql; returns what it printed (unaligned, tuples only).
+pub fn psql(sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([DATABASE, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "psql: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
 /// Bytes as text, for messages.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -87,9 +100,15 @@ pub fn interrupt(child: Child) -> Output {
 
 /// Starts `sluice run --quiet PIPELINE`.
 pub fn start(pipeline: &str) -> Running {
+    start_with(pipeline, &[])
+}
+
+/// Starts `sluice run --quiet PIPELINE` with environment variables.
+pub fn start_with(pipeline: &str, env: &[(&str, &str)]) -> Running {
     Running(Some(
         Command::new(SLUICE)
             .args(["run", "--quiet", pipeline])
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
