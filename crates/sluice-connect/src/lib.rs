@@ -13,6 +13,9 @@ pub mod codec;
 pub mod dead_letter;
 pub mod duration;
 mod event;
+pub mod health;
+#[cfg(feature = "nats")]
+mod nats;
 #[cfg(feature = "postgres")]
 mod postgres;
 pub mod sink;

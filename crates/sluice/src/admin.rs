@@ -1,4 +1,5 @@
-//! The admin HTTP server: `/metrics` (Prometheus text) and `/health`.
+//! The admin HTTP server: `/metrics` (Prometheus text), `/health` (the process answers) and
+//! `/ready` (no connector is down: `200`, else `503`, with each connector's state in JSON).
 //!
 //! It binds 127.0.0.1 unless given another address, and changes nothing: every endpoint is a
 //! read. It serves until the process ends.
@@ -7,8 +8,10 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sluice_connect::health::{self, State};
 
 /// Installs the Prometheus recorder and serves the endpoints.
 pub(crate) async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
@@ -18,7 +21,7 @@ pub(crate) async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} for the admin server"))?;
-    tracing::info!(%addr, "admin server: /metrics, /health");
+    tracing::info!(%addr, "admin server: /metrics, /health, /ready");
     tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, router(handle)).await {
             tracing::error!(%err, "admin server stopped");
@@ -31,4 +34,24 @@ fn router(handle: PrometheusHandle) -> Router {
     Router::new()
         .route("/metrics", get(move || std::future::ready(handle.render())))
         .route("/health", get(|| async { "ok\n" }))
+        .route("/ready", get(|| async { ready() }))
+}
+
+/// Each connector's state; ready unless one is down.
+fn ready() -> (StatusCode, axum::Json<serde_json::Value>) {
+    let states = health::snapshot();
+    let ready = !states.values().any(|s| matches!(s, State::Down(_)));
+    let connectors: serde_json::Map<String, serde_json::Value> = states
+        .into_iter()
+        .map(|(name, state)| (name, serde_json::Value::String(state.to_string())))
+        .collect();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({ "ready": ready, "connectors": connectors })),
+    )
 }

@@ -321,17 +321,8 @@ sinks:
 
 /// A plain HTTP/1.1 GET: the body of a 200 answer.
 fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut stream = std::net::TcpStream::connect(addr)?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(std::io::Error::other(head.to_owned()));
+    match common::request("GET", addr, path, b"")? {
+        (200, body) => Ok(body),
+        (status, body) => Err(std::io::Error::other(format!("{status}: {body}"))),
     }
-    Ok(body.to_owned())
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{SLUICE, free_port, interrupt, lines, run_to_end, write};
+use common::{SLUICE, free_port, interrupt, lines, request, run_to_end, write};
 
 /// A request as the test server saw it.
 #[derive(Debug, Clone)]
@@ -102,29 +102,6 @@ fn serve(
     }
 }
 
-/// A plain HTTP/1.1 POST: the status and body of the answer.
-fn post(addr: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(addr)?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    Ok((status, body))
-}
-
 #[test]
 fn http_source_answers_after_delivery_and_dead_letters_bad_bodies() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -154,7 +131,7 @@ sinks:
     let addr = format!("127.0.0.1:{port}");
     let started = Instant::now();
     let first = loop {
-        match post(&addr, "/events", br#"[{"n":1},{"n":2}]"#) {
+        match request("POST", &addr, "/events", br#"[{"n":1},{"n":2}]"#) {
             Ok(answer) => break answer,
             Err(_) if started.elapsed() < Duration::from_secs(20) => {
                 std::thread::sleep(Duration::from_millis(50));
@@ -169,18 +146,20 @@ sinks:
     );
     assert_eq!(lines(&out).len(), 2, "delivered before the answer");
     assert_eq!(
-        post(&addr, "/events", b"{\"n\":3}\n{\"n\":4}\n")
+        request("POST", &addr, "/events", b"{\"n\":3}\n{\"n\":4}\n")
             .expect("post")
             .0,
         200
     );
     assert_eq!(
-        post(&addr, "/events", b"{oops").expect("post").0,
+        request("POST", &addr, "/events", b"{oops").expect("post").0,
         200,
         "dead-lettered counts as handled"
     );
     assert_eq!(
-        post(&addr, "/events", &vec![b' '; 2048]).expect("post").0,
+        request("POST", &addr, "/events", &vec![b' '; 2048])
+            .expect("post")
+            .0,
         413
     );
     let out_lines = lines(&out);

@@ -17,7 +17,7 @@ mod kafka;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{DATABASE, psql, start_with, text, wait_until};
+use common::{DATABASE, SLUICE, psql, start_with, text, wait_until};
 use kafka::{BROKERS, create_topic, produce, read_all};
 
 const ORDERS: usize = 20_000;
@@ -69,6 +69,20 @@ fn rows(table: &str) -> usize {
         .trim()
         .parse()
         .unwrap_or(0)
+}
+
+#[test]
+fn the_examples_own_tests_pass() {
+    let out = std::process::Command::new(SLUICE)
+        .args(["test", EXAMPLE])
+        .output()
+        .expect("sluice");
+    assert!(
+        out.status.success() && text(&out.stdout).ends_with("1 passed, 0 failed\n"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -37,10 +37,11 @@ pub use postgres::{OnConflict, PostgresSink};
 pub use redis_stream::RedisStreamSink;
 pub use stdout::StdoutSink;
 
-use sluice_core::{Flow, Pipeline, Policy, Sink};
+use sluice_core::{BoxError, Flow, Pipeline, Policy, Sink, WriteError};
 
 use crate::dead_letter;
 use crate::event::Event;
+use crate::health::Connector;
 
 /// What a sink needs from the pipeline it joins.
 #[derive(Debug, Clone)]
@@ -61,8 +62,12 @@ pub struct BuiltSink {
     pub errors: Option<Flow<Event>>,
 }
 
-/// Attaches `sink` to `input` as a stage named after the component.
+/// Attaches `sink` to `input` as a stage named after the component, reporting its health.
 pub(crate) fn attach(input: Flow<Event>, ctx: &SinkContext, sink: impl Sink<Event>) -> BuiltSink {
+    let sink = Watched {
+        sink,
+        health: Connector::new(&ctx.name),
+    };
     let stage = input.stage(&ctx.name).policy(ctx.policy.clone());
     let (stage, errors) = dead_letter::wire(
         stage,
@@ -73,4 +78,26 @@ pub(crate) fn attach(input: Flow<Event>, ctx: &SinkContext, sink: impl Sink<Even
     );
     stage.sink(sink);
     BuiltSink { errors }
+}
+
+/// A sink whose batches tell its [health](crate::health): up when written, down when a batch
+/// fails as a whole.
+struct Watched<S> {
+    sink: S,
+    health: Connector,
+}
+
+impl<S: Sink<Event>> Sink<Event> for Watched<S> {
+    async fn write(&mut self, events: &[Event]) -> Result<(), WriteError> {
+        let result = self.sink.write(events).await;
+        match &result {
+            Err(WriteError::Batch(err)) => self.health.down(err),
+            _ => self.health.up(),
+        }
+        result
+    }
+
+    async fn flush(&mut self) -> Result<(), BoxError> {
+        self.sink.flush().await
+    }
 }

@@ -36,7 +36,7 @@ impl Sink<Event> for Publisher {
         let js = match &self.js {
             Some(js) => js.clone(),
             None => {
-                let client = async_nats::connect(self.config.url.as_str())
+                let client = crate::nats::connect(&self.config.url)
                     .await
                     .map_err(|e| WriteError::Batch(e.into()))?;
                 self.js.insert(async_nats::jetstream::new(client)).clone()

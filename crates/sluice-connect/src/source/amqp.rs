@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::{BuiltSource, SourceContext, from_reader, reconnecting};
 use crate::codec::{Codec, Record};
 use crate::event::{Origin, Position};
+use crate::health::Connector;
 
 /// Consumes a RabbitMQ queue.
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +70,7 @@ impl AmqpSource {
     pub fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
         let (tx, rx) = mpsc::channel(4);
         let reader = Reader {
+            health: Connector::new(&ctx.name),
             config: self.clone(),
             source: Arc::from(ctx.name.as_str()),
             queue: Arc::from(self.queue.as_str()),
@@ -98,6 +100,7 @@ impl AmqpSource {
 }
 
 struct Reader {
+    health: Connector,
     config: AmqpSource,
     source: Arc<str>,
     queue: Arc<str>,
@@ -107,7 +110,7 @@ struct Reader {
 
 impl Reader {
     async fn run(self) {
-        reconnecting(&self.source, &self.cancel, || self.read()).await;
+        reconnecting(&self.health, &self.cancel, || self.read()).await;
     }
 
     /// Consumes until shutdown (`Ok`) or an error.
@@ -116,6 +119,7 @@ impl Reader {
             .await
             .map_err(|e| format!("cannot connect to the AMQP broker: {e}"))?;
         let channel = connection.create_channel().await?;
+        self.health.up();
         channel
             .queue_declare(
                 self.config.queue.as_str().into(),

@@ -39,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use super::{BuiltSource, SourceContext, from_reader};
 use crate::codec::{Codec, Record};
 use crate::event::{Origin, Position};
+use crate::health::Connector;
 use crate::postgres::{self as pg, Partition as PartitionId};
 
 /// Where a group without committed offsets starts.
@@ -212,9 +213,15 @@ struct Context {
     offsets: Arc<Offsets>,
     resume: Arc<ResumePoints>,
     source: Arc<str>,
+    health: Connector,
 }
 
-impl ClientContext for Context {}
+impl ClientContext for Context {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::warn!(source = %self.source, %error, reason, "Kafka client error");
+        self.health.down(&reason);
+    }
+}
 
 impl ConsumerContext for Context {
     fn rebalance(
@@ -230,6 +237,7 @@ impl ConsumerContext for Context {
         let result = if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
             self.resume_given(partitions);
             self.offsets.own(partitions, true);
+            self.health.up();
             tracing::info!(source = %self.source, partitions = partitions.count(), "partitions assigned");
             if cooperative {
                 consumer.incremental_assign(partitions)
@@ -359,10 +367,12 @@ impl KafkaSource {
         for (key, value) in &self.options {
             config.set(key, value);
         }
+        let health = Connector::new(&ctx.name);
         let consumer: StreamConsumer<Context> = config.create_with_context(Context {
             offsets: offsets.clone(),
             resume,
             source: source.clone(),
+            health: health.clone(),
         })?;
         let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
@@ -372,6 +382,7 @@ impl KafkaSource {
             offsets,
             store,
             source,
+            health,
             metadata_field: self.metadata_field.clone(),
             commit_interval: self.commit_interval,
             cancel: ctx.pipeline.cancel_token(),
@@ -385,6 +396,7 @@ struct Reader {
     consumer: Arc<StreamConsumer<Context>>,
     offsets: Arc<Offsets>,
     store: Option<OffsetStore>,
+    health: Connector,
     source: Arc<str>,
     metadata_field: Option<String>,
     commit_interval: Duration,
@@ -426,11 +438,13 @@ impl Reader {
                 Some(Err(err)) => {
                     metrics::counter!("sluice_source_errors_total", "source" => self.source.to_string())
                         .increment(1);
+                    self.health.down(&err);
                     tracing::warn!(source = %self.source, %err, "Kafka source cannot read; retrying");
                     continue;
                 }
                 None => break,
             };
+            self.health.up();
             let mut batch = vec![self.record(&message)];
             drop(message);
             while batch.len() < BATCH {

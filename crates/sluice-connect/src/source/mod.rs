@@ -185,10 +185,13 @@ pub(crate) fn from_reader(
 
 /// Runs a broker source's `read` until it returns `Ok` (shutdown, or the pipeline is gone),
 /// and again after a pause ([`Reconnect`](sluice_core::policy::Reconnect)) each time it fails, counting and logging
-/// the failure: the source reconnects by itself.
+/// the failure and marking the source down: the source reconnects by itself.
 #[cfg(any(feature = "redis", feature = "nats", feature = "amqp"))]
-pub(crate) async fn reconnecting<F, Fut>(source: &str, cancel: &CancellationToken, mut read: F)
-where
+pub(crate) async fn reconnecting<F, Fut>(
+    health: &crate::health::Connector,
+    cancel: &CancellationToken,
+    mut read: F,
+) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), sluice_core::BoxError>>,
 {
@@ -198,9 +201,11 @@ where
             Ok(()) => return,
             Err(err) => {
                 let delay = pause.after_failure();
+                let source = health.name();
                 metrics::counter!("sluice_source_errors_total", "source" => source.to_owned())
                     .increment(1);
                 tracing::warn!(source, %err, retry_in = ?delay, "source cannot read; reconnecting");
+                health.down(&err);
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     () = tokio::time::sleep(delay) => {}

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::{BuiltSource, SourceContext, from_reader, reconnecting};
 use crate::codec::{Codec, Record};
 use crate::event::{Origin, Position};
+use crate::health::Connector;
 
 /// Reads a JetStream stream.
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +90,7 @@ impl NatsSource {
         }
         let (tx, rx) = mpsc::channel(4);
         let reader = Reader {
+            health: Connector::new(&ctx.name),
             config: self.clone(),
             source: Arc::from(ctx.name.as_str()),
             cancel: ctx.pipeline.cancel_token(),
@@ -99,6 +101,7 @@ impl NatsSource {
 }
 
 struct Reader {
+    health: Connector,
     config: NatsSource,
     source: Arc<str>,
     cancel: CancellationToken,
@@ -107,13 +110,14 @@ struct Reader {
 
 impl Reader {
     async fn run(self) {
-        reconnecting(&self.source, &self.cancel, || self.read()).await;
+        reconnecting(&self.health, &self.cancel, || self.read()).await;
     }
 
     /// Reads until shutdown (`Ok`) or an error.
     async fn read(&self) -> Result<(), BoxError> {
-        let client = async_nats::connect(self.config.url.as_str()).await?;
+        let client = crate::nats::connect(&self.config.url).await?;
         let js = jetstream::new(client);
+        self.health.up();
         let subjects = if self.config.subjects.is_empty() {
             vec![format!("{}.>", self.config.stream)]
         } else {

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::{BuiltSource, SourceContext, from_reader, reconnecting};
 use crate::codec::{Codec, Record};
 use crate::event::{Origin, Position};
+use crate::health::Connector;
 
 /// Where a new group starts in the stream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -106,6 +107,7 @@ impl RedisStreamSource {
             .map_err(|e| format!("the Redis address is not valid: {e}"))?;
         let (tx, rx) = mpsc::channel(4);
         let reader = Reader {
+            health: Connector::new(&ctx.name),
             client,
             config: self.clone(),
             consumer: self.consumer.clone().unwrap_or_else(host_name),
@@ -120,6 +122,7 @@ impl RedisStreamSource {
 }
 
 struct Reader {
+    health: Connector,
     client: redis::Client,
     config: RedisStreamSource,
     consumer: String,
@@ -133,7 +136,7 @@ struct Reader {
 
 impl Reader {
     async fn run(self) {
-        reconnecting(&self.source, &self.cancel, || self.read()).await;
+        reconnecting(&self.health, &self.cancel, || self.read()).await;
     }
 
     /// Reads until shutdown (`Ok`) or a connection error.
@@ -141,6 +144,7 @@ impl Reader {
         let mut conn = ConnectionManager::new(self.client.clone()).await?;
         let mut blocking: MultiplexedConnection =
             self.client.get_multiplexed_async_connection().await?;
+        self.health.up();
         let start = match self.config.start {
             StreamStart::Earliest => "0",
             StreamStart::Latest => "$",

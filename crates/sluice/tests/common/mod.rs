@@ -105,9 +105,14 @@ pub fn start(pipeline: &str) -> Running {
 
 /// Starts `sluice run --quiet PIPELINE` with environment variables.
 pub fn start_with(pipeline: &str, env: &[(&str, &str)]) -> Running {
+    start_args(&["run", "--quiet", pipeline], env)
+}
+
+/// Starts `sluice ARGS` with environment variables.
+fn start_args(args: &[&str], env: &[(&str, &str)]) -> Running {
     Running(Some(
         Command::new(SLUICE)
-            .args(["run", "--quiet", pipeline])
+            .args(args)
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -149,4 +154,33 @@ impl Drop for Running {
             let _ = child.wait();
         }
     }
+}
+
+/// A plain HTTP/1.1 request: the status and body of the answer.
+pub fn request(
+    method: &str,
+    addr: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body)?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    Ok((status, body))
 }

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Kafka -> PostgreSQL: MESSAGES JSON events (../shared/bench/gen_events.py) are produced by
+# `sluice run` (file -> kafka sink) to a topic of PARTITIONS partitions, then loaded into a
+# table by `sluice run` (kafka source -> postgres sink), as plain inserts and exactly once.
+# In the same run, the ceiling: psql's \copy of the same rows (CSV) into the same table.
+# Then Kafka -> blackhole with two `sluice` processes in one consumer group, showing how they
+# split the work. Prints messages/s for each and the ratios to the \copy ceiling.
+#
+#   bench/kafka_pg.sh                 # MESSAGES=1000000 PARTITIONS=4
+#
+# Needs PostgreSQL and a Kafka-protocol broker (scripts/services.sh starts them), psql, and
+# python3 with venv (kafka-python creates the topic; it is installed under bench/out).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+messages=${MESSAGES:-1000000}
+partitions=${PARTITIONS:-4}
+db=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
+brokers=${KAFKA_BROKERS:-127.0.0.1:9092}
+generator=${GEN_EVENTS:-$root/../shared/bench/gen_events.py}
+out=$root/bench/out
+mkdir -p "$out"
+
+scripts/services.sh postgres kafka >/dev/null
+cargo build --release -q -p sluice
+sluice=$root/target/release/sluice
+[ -x "$out/venv/bin/python" ] || { python3 -m venv "$out/venv" && "$out/venv/bin/pip" install -q kafka-python; }
+
+input=$out/events-$messages.jsonl
+[ -f "$input" ] || python3 "$generator" "$messages" "$input"
+csv=$out/events-$messages.csv
+[ -f "$csv" ] || python3 - "$input" "$csv" <<'PY'
+import csv, json, sys
+with open(sys.argv[1]) as src, open(sys.argv[2], "w", newline="") as dst:
+    out = csv.writer(dst)
+    for line in src:
+        e = json.loads(line)
+        out.writerow([e["ts"], e["level"], e["service"], e["user_id"], e["latency_ms"], e["msg"]])
+PY
+
+run_id=$$-$(date +%s)
+topic=bench-kafka-pg-$run_id
+table=bench_kafka_pg
+"$out/venv/bin/python" - "$brokers" "$topic" "$partitions" <<'PY'
+import sys
+from kafka.admin import KafkaAdminClient, NewTopic
+admin = KafkaAdminClient(bootstrap_servers=sys.argv[1])
+admin.create_topics([NewTopic(sys.argv[2], int(sys.argv[3]), 1)])
+PY
+psql "$db" -qc "DROP TABLE IF EXISTS $table; CREATE TABLE $table (ts timestamptz, level text,
+  service text, user_id bigint, latency_ms double precision, msg text)"
+
+now() { date +%s.%N; }
+rate() { python3 -c "print(round($1 / ($3 - $2)))"; }
+
+# The count a stage has written, from a process's /metrics.
+written() { # port stage
+  curl -fs "http://127.0.0.1:$1/metrics" 2>/dev/null |
+    awk -v stage="$2" '$1 ~ "^sluice_stage_items_out_total" && $1 ~ "stage=\""stage"\"" {s += $2} END {print s + 0}'
+}
+
+# Runs a pipeline in the background with its admin server on `port`, waits until the stages
+# `stage` of the processes on `ports` have written `messages` in all, stops them, and prints
+# "messages_per_s count_per_process...": timed from the first message written to the last.
+measure() { # stage port... (pipelines already started)
+  local stage=$1; shift
+  local started="" first=0 total counts
+  while :; do
+    total=0 counts=""
+    for port in "$@"; do
+      n=$(written "$port" "$stage")
+      total=$((total + n)) counts="$counts $n"
+    done
+    if [ -z "$started" ] && [ "$total" -gt 0 ]; then started=$(now) first=$total; fi
+    [ "$total" -ge "$messages" ] && break
+    sleep 0.05
+  done
+  echo "$(rate $((total - first)) "$started" "$(now)")$counts"
+}
+
+port_a=$((20000 + RANDOM % 20000))
+port_b=$((port_a + 1))
+
+cat >"$out/kafka_pg_produce.yaml" <<EOF
+sources:
+  events: { type: file, path: $input }
+sinks:
+  topic: { type: kafka, inputs: [events], brokers: "$brokers", topic: $topic, key: service }
+EOF
+start=$(now)
+"$sluice" run --quiet "$out/kafka_pg_produce.yaml"
+echo "variant=produce messages=$messages messages_per_s=$(rate "$messages" "$start" "$(now)")"
+
+load() { # variant exactly_once
+  local source_extra="" sink_extra=""
+  if [ "$2" = true ]; then
+    source_extra="exactly_once: { url: \"$db\", table: $table }"
+    sink_extra="exactly_once: true"
+  fi
+  psql "$db" -qc "TRUNCATE $table; DELETE FROM sluice_kafka_offsets WHERE target = '$table'" 2>/dev/null ||
+    psql "$db" -qc "TRUNCATE $table"
+  cat >"$out/kafka_pg_$1.yaml" <<EOF
+sources:
+  events:
+    type: kafka
+    brokers: "$brokers"
+    topics: [$topic]
+    group: bench-$1-$run_id
+    $source_extra
+sinks:
+  db:
+    type: postgres
+    inputs: [events]
+    url: "$db"
+    table: $table
+    columns: { ts: ts, level: level, service: service, user_id: user_id, latency_ms: latency_ms, msg: msg }
+    $sink_extra
+EOF
+  "$sluice" run --quiet --admin-addr "127.0.0.1:$port_a" "$out/kafka_pg_$1.yaml" &
+  local pid=$!
+  read -r per_s _ < <(measure db "$port_a")
+  kill -INT "$pid"; wait "$pid" || true
+  local rows
+  rows=$(psql "$db" -Atc "SELECT count(*) FROM $table")
+  echo "variant=$1 messages=$messages rows=$rows messages_per_s=$per_s"
+}
+
+copy() {
+  psql "$db" -qc "TRUNCATE $table"
+  local start
+  start=$(now)
+  psql "$db" -qc "\\copy $table FROM '$csv' CSV"
+  echo "variant=psql_copy messages=$messages messages_per_s=$(rate "$messages" "$start" "$(now)")"
+}
+
+log=$out/kafka_pg.log
+{
+  copy
+  load plain false
+  load exactly_once true
+  copy
+} | tee "$log"
+
+cat >"$out/kafka_blackhole.yaml" <<EOF
+sources:
+  events: { type: kafka, brokers: "$brokers", topics: [$topic], group: bench-blackhole-$run_id }
+sinks:
+  nowhere: { type: blackhole, inputs: [events] }
+EOF
+"$sluice" run --quiet --admin-addr "127.0.0.1:$port_a" "$out/kafka_blackhole.yaml" &
+pid_a=$!
+"$sluice" run --quiet --admin-addr "127.0.0.1:$port_b" "$out/kafka_blackhole.yaml" &
+pid_b=$!
+read -r per_s count_a count_b < <(measure nowhere "$port_a" "$port_b")
+kill -INT "$pid_a" "$pid_b"; wait "$pid_a" "$pid_b" || true
+echo "variant=blackhole_two_processes messages=$messages messages_per_s=$per_s process_a=$count_a process_b=$count_b" | tee -a "$log"
+
+python3 - "$log" <<'PY'
+import re, statistics, sys
+rate = {}
+for line in open(sys.argv[1]):
+    f = dict(re.findall(r"(\w+)=(\S+)", line))
+    rate.setdefault(f["variant"], []).append(float(f["messages_per_s"]))
+ceiling = statistics.median(rate["psql_copy"])
+print(f"{'psql \\copy (ceiling, median of 2)':<40} {ceiling:>12,.0f} rows/s")
+for variant in ("plain", "exactly_once"):
+    r = rate[variant][0]
+    verdict = "met" if r >= ceiling / 2 else "MISSED"
+    print(f"{'sluice kafka -> postgres, ' + variant:<40} {r:>12,.0f} msg/s  {r / ceiling:.2f}x of \\copy (target >= 0.5: {verdict})")
+print(f"{'sluice kafka -> blackhole, 2 processes':<40} {rate['blackhole_two_processes'][0]:>12,.0f} msg/s")
+PY
+psql "$db" -qc "DROP TABLE $table; DELETE FROM sluice_kafka_offsets WHERE target = '$table'"

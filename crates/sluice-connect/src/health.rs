@@ -1,0 +1,100 @@
+//! Whether each connector reaches its service, for the admin server's `/ready`.
+//!
+//! A source marks itself up once connected and down (with the reason) when its connection
+//! fails; a sink is up after a batch written and down after a batch that failed as a whole. A
+//! connector that has not tried yet is `starting`. The states are per process.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+
+/// What is known of a connector's service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// It has not connected nor failed yet.
+    Starting,
+    /// Its last attempt worked.
+    Up,
+    /// Its last attempt failed, for this reason.
+    Down(String),
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            State::Starting => f.write_str("starting"),
+            State::Up => f.write_str("up"),
+            State::Down(reason) => write!(f, "down: {reason}"),
+        }
+    }
+}
+
+static STATES: LazyLock<Mutex<BTreeMap<Arc<str>, State>>> = LazyLock::new(Mutex::default);
+
+fn states() -> MutexGuard<'static, BTreeMap<Arc<str>, State>> {
+    STATES.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A connector's handle on its state.
+#[derive(Debug, Clone)]
+pub struct Connector(Arc<str>);
+
+impl Connector {
+    /// Registers the connector `name`, `starting`.
+    pub fn new(name: &str) -> Connector {
+        let name: Arc<str> = Arc::from(name);
+        states().insert(name.clone(), State::Starting);
+        Connector(name)
+    }
+
+    /// The connector's name.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    /// Its service answered.
+    pub fn up(&self) {
+        self.set(State::Up);
+    }
+
+    /// Its service could not be reached, or failed.
+    pub fn down(&self, reason: &dyn fmt::Display) {
+        self.set(State::Down(reason.to_string()));
+    }
+
+    fn set(&self, state: State) {
+        let mut all = states();
+        if all.get(&self.0) != Some(&state) {
+            all.insert(self.0.clone(), state);
+        }
+    }
+}
+
+/// Every connector's state, by name.
+pub fn snapshot() -> BTreeMap<String, State> {
+    states()
+        .iter()
+        .map(|(name, state)| (name.to_string(), state.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connectors_report_their_last_state() {
+        let source = Connector::new("health-test-source");
+        let sink = Connector::new("health-test-sink");
+        source.up();
+        sink.down(&"connection refused");
+        let all = snapshot();
+        assert_eq!(all["health-test-source"], State::Up);
+        assert_eq!(
+            all["health-test-sink"].to_string(),
+            "down: connection refused"
+        );
+        sink.up();
+        assert_eq!(snapshot()["health-test-sink"], State::Up);
+    }
+}
