@@ -49,8 +49,10 @@ pub(crate) fn pool(
     let options: PgConnectOptions = url
         .parse()
         .map_err(|e: sqlx::Error| format!("the database address is not valid: {e}"))?;
+    // A database that cannot be reached fails the attempt soon, for the retry policy to pace.
     Ok(PgPoolOptions::new()
         .max_connections(connections)
+        .acquire_timeout(std::time::Duration::from_secs(5))
         .connect_lazy_with(options))
 }
 
