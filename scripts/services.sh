@@ -2,7 +2,7 @@
 # Starts the services the integration tests talk to, each only if it is not answering already:
 #   postgres (127.0.0.1:5432, trust auth, database `test`), redis (6379),
 #   nats with JetStream (4222), rabbitmq (5672, guest/guest), kafka (a Kafka-protocol broker,
-#   tansu, on 9092; in memory).
+#   tansu, on 9092; SQLite in /var/lib/sluice-tansu).
 # On a machine without them it installs Debian's packages first (needs root and apt).
 #
 #   scripts/services.sh                 # all of them
@@ -74,17 +74,19 @@ start_rabbitmq() {
 
 start_kafka() {
   up 9092 && { echo "kafka: up on 9092"; return; }
-  local tansu
-  tansu=$(command -v tansu || echo "$HOME/.cargo/bin/tansu")
-  if [ ! -x "$tansu" ]; then
-    # The plain install has no storage engine; this one keeps topics in memory.
-    echo "installing the tansu broker with cargo (10 to 15 minutes, once)" >&2
-    cargo install tansu --locked --features dynostore
+  # tansu 0.6.0 with its SQLite storage engine: the in-memory engine serves a fetch from the
+  # first batch starting at or after the offset asked for, so a consumer resuming inside a
+  # batch skips the rest of it.
+  local root=${TANSU_ROOT:-$HOME/.local/share/sluice/tansu-0.6.0-libsql}
+  local data=${TANSU_DATA:-/var/lib/sluice-tansu}
+  if [ ! -x "$root/bin/tansu" ]; then
+    echo "installing the tansu broker with cargo into $root (10 to 15 minutes, once)" >&2
+    cargo install tansu --version 0.6.0 --locked --features dynostore,libsql --root "$root"
   fi
-  mkdir -p /var/log
-  start-stop-daemon --start --oknodo --background --exec "$tansu" -- broker \
-    --listener-url tcp://127.0.0.1:9092 --advertised-listener-url tcp://127.0.0.1:9092 \
-    --storage-engine memory://tansu/ --silent
+  mkdir -p "$data"
+  start-stop-daemon --start --oknodo --background --chdir "$data" --exec "$root/bin/tansu" -- \
+    broker --listener-url tcp://127.0.0.1:9092 --advertised-listener-url tcp://127.0.0.1:9092 \
+    --storage-engine sqlite://tansu.db --silent
   wait_for kafka 9092
 }
 

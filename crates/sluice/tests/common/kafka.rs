@@ -39,15 +39,12 @@ pub fn create_topic(topic: &str, partitions: i32) {
     });
 }
 
-/// Produces `(key, value)` messages to `topic`, one per record batch, and waits for the
-/// broker to have them all. One per batch because tansu 0.6.0 (in memory) serves a fetch from
-/// the first batch that starts at or after the offset asked for: a consumer resuming inside a
-/// batch would skip the rest of it.
+/// Produces `(key, value)` messages to `topic` and waits for the broker to have them all.
 pub fn produce(topic: &str, messages: &[(String, String)]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", BROKERS)
         .set("enable.idempotence", "true")
-        .set("batch.num.messages", "1")
+        .set("linger.ms", "5")
         .create()
         .expect("producer");
     for (key, value) in messages {
