@@ -106,10 +106,24 @@ impl Source for sluice_connect::source::KafkaSource {
     }
 }
 
+/// A `kafka` sink whose `key` is a jq expression.
 #[cfg(feature = "kafka")]
-impl Sink for sluice_connect::sink::KafkaSink {
+struct KafkaSink {
+    sink: sluice_connect::sink::KafkaSink,
+    key: Option<std::sync::Arc<crate::jq::Program>>,
+}
+
+#[cfg(feature = "kafka")]
+impl Sink for KafkaSink {
     fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError> {
-        sluice_connect::sink::KafkaSink::build(self, input, ctx)
+        let key = self.key.clone().map(|program| {
+            let key: sluice_connect::sink::KeyFn = std::sync::Arc::new(move |event: &Event| {
+                let outputs = program.outputs(event)?;
+                Ok(outputs.first().and_then(sluice_connect::sink::key_text))
+            });
+            key
+        });
+        self.sink.build_keyed(input, ctx, key)
     }
 }
 
@@ -275,7 +289,14 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
     }),
     #[cfg(feature = "kafka")]
     (Kind::Sink, "kafka", |s| {
-        sink::<sluice_connect::sink::KafkaSink>(s)
+        let sink: sluice_connect::sink::KafkaSink = options(s)?;
+        let key = match &sink.key {
+            Some(code) => Some(std::sync::Arc::new(
+                crate::jq::Program::compile(code).map_err(|e| problem(s, "key", e.to_string()))?,
+            )),
+            None => None,
+        };
+        Ok(Instance::Sink(Box::new(KafkaSink { sink, key })))
     }),
     #[cfg(feature = "nats")]
     (Kind::Sink, "nats", |s| {

@@ -121,6 +121,15 @@ impl<T> Receiver<T> {
         Some(batch)
     }
 
+    /// The next batch if one is waiting.
+    pub(crate) fn try_recv(&mut self) -> Option<Batch<T>> {
+        let batch = self.rx.try_recv().ok()?;
+        self.gauge
+            .permits
+            .add_permits(self.gauge.permits_for(batch.len()) as usize);
+        Some(batch)
+    }
+
     /// The shared depth accounting, for metrics.
     pub(crate) fn gauge(&self) -> Arc<ChannelGauge> {
         Arc::clone(&self.gauge)

@@ -46,7 +46,7 @@ pub mod window;
 
 pub use ack::{AckToken, Acked, Outcome};
 pub use error::{BoxError, Error, Failed, ItemError};
-pub use flow::{Flow, Sink, Source, WriteError};
+pub use flow::{Flow, SINK_GATHER, Sink, Source, WriteError};
 pub use keyed::Keyed;
 pub use pipeline::{Pipeline, PipelineConfig, RunReport};
 pub use policy::{

@@ -50,7 +50,7 @@ fn a_group_reads_everything_once_and_shares_the_partitions() {
         &format!(
             "sources:\n  seq:\n    type: generator\n    count: {EVENTS}\n\
              sinks:\n  produce:\n    type: kafka\n    inputs: [seq]\n    brokers: {BROKERS}\n\
-             \x20   topic: {topic}\n    key: seq\n"
+             \x20   topic: {topic}\n    key: '\"k-\\(.seq)\"'\n"
         ),
     );
     let out = run(&producer, Duration::from_secs(60));
@@ -74,7 +74,7 @@ fn a_group_reads_everything_once_and_shares_the_partitions() {
     let all = lines(&received);
     assert!(
         all.iter().all(|e| e["_kafka"]["topic"] == topic.as_str()
-            && e["_kafka"]["key"] == e["seq"].to_string().as_str()),
+            && e["_kafka"]["key"] == format!("k-{}", e["seq"]).as_str()),
         "metadata: {:?}",
         all.first()
     );

@@ -3,10 +3,13 @@
 //!
 //! A batch's messages are sent together, then their delivery reports awaited; a batch with a
 //! failed delivery is retried whole under the sink's retry policy, which may produce its
-//! delivered messages twice. The key is an event field (`key: order.id`); messages with the
-//! same key go to the same partition, in order.
+//! delivered messages twice. The key is computed from each event: a jq expression in a pipeline
+//! file (`key: .order.id`), any function with [`KafkaSink::build_keyed`]; messages with the same
+//! key go to the same partition, in order. An event whose key cannot be computed is rejected
+//! to the sink's error output.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
@@ -27,7 +30,10 @@ pub struct KafkaSink {
     pub brokers: String,
     /// The topic.
     pub topic: String,
-    /// The event field whose value is the message key (`id`, `order.id`). Defaults to none.
+    /// The message key: a jq expression in a pipeline file (`.order.id`,
+    /// `"\(.region)-\(.customer)"`), a field path (`order.id`) with [`KafkaSink::build`];
+    /// a string is the key as it is, another value its JSON text, `null` no key. Defaults to
+    /// none.
     #[serde(default)]
     pub key: Option<String>,
     /// `none`, `gzip`, `snappy` or `lz4`. Defaults to `lz4`.
@@ -54,28 +60,38 @@ fn default_linger() -> Duration {
     Duration::from_millis(5)
 }
 
+/// Computes a message's key from its event: `None` for no key.
+pub type KeyFn = Arc<dyn Fn(&Event) -> Result<Option<String>, BoxError> + Send + Sync>;
+
+/// A key as message bytes: a string as it is, another value as JSON, `null` none.
+pub fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
 struct Producer {
     producer: FutureProducer,
     topic: String,
-    key: Option<Vec<String>>,
+    key: Option<KeyFn>,
 }
 
 impl Sink<Event> for Producer {
     async fn write(&mut self, events: &[Event]) -> Result<(), WriteError> {
         let mut reports = Vec::with_capacity(events.len());
-        for event in events {
+        let mut rejected = Vec::new();
+        for (at, event) in events.iter().enumerate() {
+            let key = match self.key.as_ref().map(|key| key(event)).transpose() {
+                Ok(key) => key.flatten(),
+                Err(err) => {
+                    rejected.push((at, format!("cannot compute the key: {err}").into()));
+                    continue;
+                }
+            };
             let mut body = Vec::new();
             event.write_json(&mut body);
-            let key = self.key.as_ref().map(|path| {
-                let mut field = event.value();
-                for part in path {
-                    field = field.get(part).unwrap_or(&Value::Null);
-                }
-                match field {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }
-            });
             let mut record = FutureRecord::to(&self.topic).payload(&body);
             if let Some(key) = &key {
                 record = record.key(key);
@@ -93,13 +109,42 @@ impl Sink<Event> for Producer {
                 Err(_) => return Err(WriteError::Batch("the producer went away".into())),
             }
         }
-        Ok(())
+        if rejected.is_empty() {
+            Ok(())
+        } else {
+            Err(WriteError::Items(rejected))
+        }
     }
 }
 
 impl KafkaSink {
-    /// Attaches the sink.
+    /// Attaches the sink, its `key` a field path.
     pub fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError> {
+        let key = self.key.as_ref().map(|k| {
+            let path: Vec<String> = k
+                .trim_start_matches('.')
+                .split('.')
+                .map(str::to_owned)
+                .collect();
+            let key: KeyFn = Arc::new(move |event: &Event| {
+                let mut field = event.value();
+                for part in &path {
+                    field = field.get(part).unwrap_or(&Value::Null);
+                }
+                Ok(key_text(field))
+            });
+            key
+        });
+        self.build_keyed(input, ctx, key)
+    }
+
+    /// Attaches the sink, each message's key computed by `key`.
+    pub fn build_keyed(
+        &self,
+        input: Flow<Event>,
+        ctx: &SinkContext,
+        key: Option<KeyFn>,
+    ) -> Result<BuiltSink, BoxError> {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.brokers)
@@ -111,12 +156,6 @@ impl KafkaSink {
             config.set(key, value);
         }
         let producer: FutureProducer = config.create()?;
-        let key = self.key.as_ref().map(|k| {
-            k.trim_start_matches('.')
-                .split('.')
-                .map(str::to_owned)
-                .collect()
-        });
         Ok(attach(
             input,
             ctx,

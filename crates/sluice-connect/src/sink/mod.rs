@@ -28,7 +28,7 @@ pub use file::{FileSink, WriteMode};
 #[cfg(feature = "http")]
 pub use http::{BodyFormat, HttpSink, client};
 #[cfg(feature = "kafka")]
-pub use kafka::KafkaSink;
+pub use kafka::{KafkaSink, KeyFn, key_text};
 #[cfg(feature = "nats")]
 pub use nats::NatsSink;
 #[cfg(feature = "postgres")]

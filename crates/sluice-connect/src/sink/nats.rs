@@ -38,7 +38,7 @@ impl Sink<Event> for Publisher {
             None => {
                 let client = crate::nats::connect(&self.config.url)
                     .await
-                    .map_err(|e| WriteError::Batch(e.into()))?;
+                    .map_err(WriteError::Batch)?;
                 self.js.insert(async_nats::jetstream::new(client)).clone()
             }
         };

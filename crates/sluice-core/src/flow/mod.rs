@@ -23,7 +23,7 @@ mod sink;
 mod source;
 pub(crate) mod transform;
 
-pub use sink::{Sink, WriteError};
+pub use sink::{SINK_GATHER, Sink, WriteError};
 pub use source::Source;
 
 use crate::channel::Receiver;

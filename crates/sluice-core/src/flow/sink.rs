@@ -34,7 +34,9 @@ pub enum WriteError {
 
 /// Where items go when they leave a pipeline: a file, a topic, a table.
 ///
-/// `write` gets batches as they arrive. When it returns `Ok`, every item of the batch counts as
+/// `write` gets batches as they arrive, together with those waiting behind them (up to
+/// [`SINK_GATHER`] items): a sink slower than its input writes fewer, larger batches. When it
+/// returns `Ok`, every item of the batch counts as
 /// delivered and its origin may commit it, so a sink must not return before the items are as
 /// durable as it promises. `flush` runs once when the input ends.
 pub trait Sink<T>: Send + 'static {
@@ -46,6 +48,9 @@ pub trait Sink<T>: Send + 'static {
         async { Ok(()) }
     }
 }
+
+/// The most items a sink gathers from batches waiting in its input into one write.
+pub const SINK_GATHER: usize = 4096;
 
 /// A sink's `write` as one attempt of the stage's policy: a batch-wide error is retryable,
 /// per-item rejections are the attempt's (successful) result.
@@ -67,7 +72,12 @@ impl<T: Send + Sync + 'static> Stage<T> {
     /// Sends the flow's items to `sink`; see [`Flow::sink`].
     pub fn sink(self, mut sink: impl Sink<T>) {
         self.spawn("sink", move |mut ctx, mut rx| async move {
-            while let Some(batch) = rx.recv().await {
+            while let Some(mut batch) = rx.recv().await {
+                while batch.len() < SINK_GATHER
+                    && let Some(more) = rx.try_recv()
+                {
+                    batch.append(more);
+                }
                 let n = batch.len();
                 ctx.metrics.received(n);
                 let started = std::time::Instant::now();
