@@ -2,7 +2,8 @@
 //! (`scripts/services.sh` starts one): a producer pipeline writes 3,000 keyed events to a topic
 //! of three partitions; a consumer in a group reads them all, with their metadata, and stops
 //! gracefully; started again, it reads nothing twice (its offsets were committed); then two
-//! consumers of a fresh group share the partitions.
+//! consumers of a fresh group share the partitions; then a consumer SIGKILLed mid-stream is
+//! followed by one that reads the rest, nothing lost.
 
 // The counts are the test's report, on standard error.
 #![allow(clippy::print_stderr)]
@@ -107,4 +108,30 @@ fn a_group_reads_everything_once_and_shares_the_partitions() {
         let out = running.interrupt();
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
+
+    // A consumer killed mid-stream: its successor reads on from the committed offsets and
+    // nothing is lost; what was read after the last commit is read again.
+    let (crashing, crash_out) = consumer(dir.path(), "crashing", &topic, "crash");
+    let killed = start(&crashing);
+    wait_until(
+        Duration::from_secs(60),
+        || seqs(&crash_out).len() >= EVENTS as usize / 3,
+        || format!("only {} events", seqs(&crash_out).len()),
+    );
+    killed.kill();
+    let before = lines(&crash_out).len();
+    // The broker gives the dead member's partitions away once its session (10 s) has expired.
+    std::thread::sleep(Duration::from_secs(11));
+    let successor = start(&crashing);
+    wait_until(
+        Duration::from_secs(90),
+        || seqs(&crash_out).len() == EVENTS as usize,
+        || format!("{} of {EVENTS} events after the kill", seqs(&crash_out).len()),
+    );
+    let out = successor.interrupt();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    eprintln!(
+        "kafka: killed after {before} events; all {EVENTS} read, {} of them twice",
+        lines(&crash_out).len() - EVENTS as usize
+    );
 }
