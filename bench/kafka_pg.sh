@@ -95,6 +95,20 @@ start=$(now)
 "$sluice" run --quiet "$out/kafka_pg_produce.yaml"
 echo "variant=produce messages=$messages messages_per_s=$(rate "$messages" "$start" "$(now)")"
 
+# The postgres sink of the loading pipelines, reading `events`, with further options.
+db_sink() { # [options]
+  cat <<EOF
+sinks:
+  db:
+    type: postgres
+    inputs: [events]
+    url: "$db"
+    table: $table
+    columns: { ts: ts, level: level, service: service, user_id: user_id, latency_ms: latency_ms, msg: msg }
+    ${1:-}
+EOF
+}
+
 load() { # variant exactly_once
   local source_extra="" sink_extra=""
   if [ "$2" = true ]; then
@@ -103,7 +117,8 @@ load() { # variant exactly_once
   fi
   psql "$db" -qc "TRUNCATE $table; DELETE FROM sluice_kafka_offsets WHERE target = '$table'" 2>/dev/null ||
     psql "$db" -qc "TRUNCATE $table"
-  cat >"$out/kafka_pg_$1.yaml" <<EOF
+  {
+    cat <<EOF
 sources:
   events:
     type: kafka
@@ -111,15 +126,9 @@ sources:
     topics: [$topic]
     group: bench-$1-$run_id
     $source_extra
-sinks:
-  db:
-    type: postgres
-    inputs: [events]
-    url: "$db"
-    table: $table
-    columns: { ts: ts, level: level, service: service, user_id: user_id, latency_ms: latency_ms, msg: msg }
-    $sink_extra
 EOF
+    db_sink "$sink_extra"
+  } >"$out/kafka_pg_$1.yaml"
   "$sluice" run --quiet --admin-addr "127.0.0.1:$port_a" "$out/kafka_pg_$1.yaml" &
   local pid=$! per_s
   per_s=$(measure db "$port_a")
@@ -132,17 +141,10 @@ EOF
 
 file_load() {
   psql "$db" -qc "TRUNCATE $table"
-  cat >"$out/file_pg.yaml" <<EOF
-sources:
-  events: { type: file, path: $input }
-sinks:
-  db:
-    type: postgres
-    inputs: [events]
-    url: "$db"
-    table: $table
-    columns: { ts: ts, level: level, service: service, user_id: user_id, latency_ms: latency_ms, msg: msg }
-EOF
+  {
+    echo "sources: { events: { type: file, path: $input } }"
+    db_sink
+  } >"$out/file_pg.yaml"
   local start
   start=$(now)
   "$sluice" run --quiet "$out/file_pg.yaml"
