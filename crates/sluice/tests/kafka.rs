@@ -126,7 +126,12 @@ fn a_group_reads_everything_once_and_shares_the_partitions() {
     wait_until(
         Duration::from_secs(90),
         || seqs(&crash_out).len() == EVENTS as usize,
-        || format!("{} of {EVENTS} events after the kill", seqs(&crash_out).len()),
+        || {
+            format!(
+                "{} of {EVENTS} events after the kill",
+                seqs(&crash_out).len()
+            )
+        },
     );
     let out = successor.interrupt();
     assert!(out.status.success(), "{}", text(&out.stderr));
