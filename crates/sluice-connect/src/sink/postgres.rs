@@ -1,8 +1,11 @@
 //! The `postgres` sink: writes events as rows of a table, in batches, inserting or upserting.
 //!
-//! Each batch is one statement, `INSERT INTO table (columns) SELECT columns FROM
-//! jsonb_populate_recordset(NULL::table, $1)`, so PostgreSQL itself converts each field to its
-//! column's type. When the database refuses a batch for its data (a value of the wrong type, a
+//! A batch of plain inserts into columns of scalar or JSON types is one `COPY table (columns)
+//! FROM STDIN`; otherwise (an upsert, an array or composite column) each batch is one
+//! statement, `INSERT INTO table (columns) SELECT columns FROM
+//! jsonb_populate_recordset(NULL::table, $1)`. Either way PostgreSQL itself converts each
+//! field to its column's type, the same way: a string as its text, a number or a boolean as
+//! its JSON text, an object or an array as JSON. When the database refuses a batch for its data (a value of the wrong type, a
 //! constraint violated: SQLSTATE classes 22 and 23), the sink splits the batch in halves and
 //! tries each on its own, down to single rows: the rows it accepts commit, and each row it
 //! refuses goes to the error output with the database's message. Any other failure (the
@@ -150,6 +153,12 @@ impl PostgresSink {
         let pool = crate::postgres::pool(self.url.as_deref(), self.url_file.as_ref(), 1)?;
         let writer = Writer {
             statement: self.statement()?,
+            table: table_name(&self.table)?,
+            method: if self.conflict.is_empty() {
+                Method::Unknown
+            } else {
+                Method::Insert
+            },
             columns: self
                 .columns
                 .iter()
@@ -214,8 +223,21 @@ fn field_path(path: &str) -> Result<Vec<String>, BoxError> {
     Ok(keys)
 }
 
+/// How a batch is written.
+enum Method {
+    /// Not decided until the table's column types are known.
+    Unknown,
+    /// `COPY ... FROM STDIN`, each column flagged if it is of type `json` or `jsonb`.
+    Copy { statement: String, json: Vec<bool> },
+    /// The `INSERT ... SELECT FROM jsonb_populate_recordset` statement.
+    Insert,
+}
+
 struct Writer {
     statement: String,
+    /// The quoted table name.
+    table: String,
+    method: Method,
     /// Each column and the path of its field.
     columns: Vec<(String, Vec<String>)>,
     /// The key columns of an updating upsert, to keep the last of several rows with one key.
@@ -269,19 +291,105 @@ fn kafka_offset(event: &Event) -> Option<(&str, i32, i64)> {
 /// Rows refused for their data: each row's place in the batch and the database's message.
 type Refused = Vec<(usize, BoxError)>;
 
+/// Appends `value` as a field of `COPY`'s text format: `\N` for null; for a JSON column, its
+/// JSON text; else a string as it is, another value as its JSON text; escaped.
+fn copy_field(out: &mut Vec<u8>, value: &Value, json: bool) {
+    let text = match value {
+        Value::Null => {
+            out.extend_from_slice(b"\\N");
+            return;
+        }
+        Value::String(s) if !json => std::borrow::Cow::Borrowed(s.as_str()),
+        other => std::borrow::Cow::Owned(other.to_string()),
+    };
+    for byte in text.bytes() {
+        match byte {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            other => out.push(other),
+        }
+    }
+}
+
 impl Writer {
-    /// Runs the statement on `rows`, inside a savepoint when `conn` is in a transaction.
+    /// Decides, from the table's column types, whether batches can be copied.
+    async fn choose_method(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let types: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT a.attname::text, t.typname::text, t.typcategory::text
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+             WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+        )
+        .bind(&self.table)
+        .fetch_all(conn)
+        .await?;
+        let mut json = Vec::with_capacity(self.columns.len());
+        for (column, _) in &self.columns {
+            match types.iter().find(|(name, _, _)| name == column) {
+                Some((_, name, category)) if category != "A" && category != "C" => {
+                    json.push(name == "json" || name == "jsonb");
+                }
+                // An array, a composite or a missing column: the statement converts (or
+                // reports) it.
+                _ => {
+                    self.method = Method::Insert;
+                    return Ok(());
+                }
+            }
+        }
+        let list: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(c, _)| format!("\"{c}\""))
+            .collect();
+        self.method = Method::Copy {
+            statement: format!("COPY {} ({}) FROM STDIN", self.table, list.join(", ")),
+            json,
+        };
+        Ok(())
+    }
+
+    /// Writes `rows` with one statement or one `COPY`.
+    async fn execute(
+        &self,
+        conn: &mut PgConnection,
+        rows: &[(usize, Value)],
+    ) -> Result<(), sqlx::Error> {
+        if let Method::Copy { statement, json } = &self.method {
+            let mut data = Vec::with_capacity(rows.len() * 128);
+            for (_, row) in rows {
+                for (at, ((column, _), json)) in self.columns.iter().zip(json).enumerate() {
+                    if at > 0 {
+                        data.push(b'\t');
+                    }
+                    copy_field(&mut data, &row[column], *json);
+                }
+                data.push(b'\n');
+            }
+            let mut copy = conn.copy_in_raw(statement).await?;
+            copy.send(data).await?;
+            copy.finish().await?;
+        } else {
+            let batch = Value::Array(rows.iter().map(|(_, row)| row.clone()).collect());
+            sqlx::query(AssertSqlSafe(self.statement.as_str()))
+                .bind(Json(batch))
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes `rows`, inside a savepoint when `conn` is in a transaction.
     async fn insert(
         &self,
         conn: &mut PgConnection,
         rows: &[(usize, Value)],
         savepoint: bool,
     ) -> Result<(), Failure> {
-        let batch = Value::Array(rows.iter().map(|(_, row)| row.clone()).collect());
-        let query = sqlx::query(AssertSqlSafe(self.statement.as_str())).bind(Json(batch));
         let result = if savepoint {
             let mut part = conn.begin().await?;
-            let result = query.execute(&mut *part).await;
+            let result = self.execute(&mut part, rows).await;
             if result.is_ok() {
                 part.commit().await?;
             } else {
@@ -289,7 +397,7 @@ impl Writer {
             }
             result
         } else {
-            query.execute(conn).await
+            self.execute(conn, rows).await
         };
         match result {
             Ok(_) => Ok(()),
@@ -413,6 +521,11 @@ impl Sink<Event> for Writer {
             .acquire()
             .await
             .map_err(|e| WriteError::Batch(e.into()))?;
+        if matches!(self.method, Method::Unknown)
+            && let Err(e) = self.choose_method(&mut conn).await
+        {
+            return Err(WriteError::Batch(e.into()));
+        }
         let written = match &self.exactly_once {
             Some(target) => {
                 let ready = self.offsets_table || pg::create_offsets_table(&mut conn).await.is_ok();
@@ -455,6 +568,25 @@ mod tests {
             "INSERT INTO \"shop\".\"orders\" (\"id\", \"raw\", \"total\") SELECT \"id\", \"raw\", \"total\" \
              FROM jsonb_populate_recordset(NULL::\"shop\".\"orders\", $1) ON CONFLICT (\"id\") \
              DO UPDATE SET \"raw\" = EXCLUDED.\"raw\", \"total\" = EXCLUDED.\"total\""
+        );
+    }
+
+    #[test]
+    fn copy_fields_are_escaped_and_json_columns_get_json() {
+        let mut out = Vec::new();
+        for (value, json) in [
+            (serde_json::json!("a\tb\\c\nd"), false),
+            (serde_json::json!(null), false),
+            (serde_json::json!(true), false),
+            (serde_json::json!("x"), true),
+            (serde_json::json!({"k": "v\n"}), false),
+        ] {
+            copy_field(&mut out, &value, json);
+            out.push(b'|');
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "a\\tb\\\\c\\nd|\\N|true|\"x\"|{\"k\":\"v\\\\n\"}|"
         );
     }
 
