@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sluice_core::{BoxError, Flow, Sink, WriteError};
 use sqlx::PgConnection;
 use sqlx::postgres::PgPool;
@@ -165,7 +165,10 @@ impl PostgresSink {
                 .map(|(c, p)| Ok((c.clone(), field_path(p)?)))
                 .collect::<Result<_, BoxError>>()?,
             keys: if self.on_conflict == OnConflict::Update {
-                self.conflict.clone()
+                self.conflict
+                    .iter()
+                    .filter_map(|k| self.columns.keys().position(|c| c == k))
+                    .collect()
             } else {
                 Vec::new()
             },
@@ -241,7 +244,7 @@ struct Writer {
     /// Each column and the path of its field.
     columns: Vec<(String, Vec<String>)>,
     /// The key columns of an updating upsert, to keep the last of several rows with one key.
-    keys: Vec<String>,
+    keys: Vec<usize>,
     max_events: usize,
     /// With `exactly_once`: the table, which keys its offsets.
     exactly_once: Option<String>,
@@ -262,18 +265,20 @@ impl From<sqlx::Error> for Failure {
     }
 }
 
-/// The row an event makes: each column's field, `null` where the event lacks it.
-fn row(columns: &[(String, Vec<String>)], event: &Event) -> Value {
+/// The row an event makes: each column's field, in the order of the columns, `null` where the
+/// event lacks it.
+fn row(columns: &[(String, Vec<String>)], event: &Event) -> Vec<Value> {
     let value = event.value();
-    let mut row = Map::with_capacity(columns.len());
-    for (column, path) in columns {
-        let mut field = value;
-        for key in path {
-            field = field.get(key).unwrap_or(&Value::Null);
-        }
-        row.insert(column.clone(), field.clone());
-    }
-    Value::Object(row)
+    columns
+        .iter()
+        .map(|(_, path)| {
+            let mut field = value;
+            for key in path {
+                field = field.get(key).unwrap_or(&Value::Null);
+            }
+            field.clone()
+        })
+        .collect()
 }
 
 /// An event's Kafka partition and offset, if it came from Kafka.
@@ -354,16 +359,16 @@ impl Writer {
     async fn execute(
         &self,
         conn: &mut PgConnection,
-        rows: &[(usize, Value)],
+        rows: &[(usize, Vec<Value>)],
     ) -> Result<(), sqlx::Error> {
         if let Method::Copy { statement, json } = &self.method {
             let mut data = Vec::with_capacity(rows.len() * 128);
             for (_, row) in rows {
-                for (at, ((column, _), json)) in self.columns.iter().zip(json).enumerate() {
+                for (at, (value, json)) in row.iter().zip(json).enumerate() {
                     if at > 0 {
                         data.push(b'\t');
                     }
-                    copy_field(&mut data, &row[column], *json);
+                    copy_field(&mut data, value, *json);
                 }
                 data.push(b'\n');
             }
@@ -371,7 +376,14 @@ impl Writer {
             copy.send(data).await?;
             copy.finish().await?;
         } else {
-            let batch = Value::Array(rows.iter().map(|(_, row)| row.clone()).collect());
+            let batch = Value::Array(
+                rows.iter()
+                    .map(|(_, row)| {
+                        let fields = self.columns.iter().zip(row);
+                        Value::Object(fields.map(|((c, _), v)| (c.clone(), v.clone())).collect())
+                    })
+                    .collect(),
+            );
             sqlx::query(AssertSqlSafe(self.statement.as_str()))
                 .bind(Json(batch))
                 .execute(conn)
@@ -384,7 +396,7 @@ impl Writer {
     async fn insert(
         &self,
         conn: &mut PgConnection,
-        rows: &[(usize, Value)],
+        rows: &[(usize, Vec<Value>)],
         savepoint: bool,
     ) -> Result<(), Failure> {
         let result = if savepoint {
@@ -424,11 +436,11 @@ impl Writer {
     async fn insert_all(
         &self,
         conn: &mut PgConnection,
-        rows: &[(usize, Value)],
+        rows: &[(usize, Vec<Value>)],
         savepoint: bool,
     ) -> Result<Refused, sqlx::Error> {
         let mut refused: Refused = Vec::new();
-        let mut pending: Vec<&[(usize, Value)]> = rows.chunks(self.max_events).rev().collect();
+        let mut pending: Vec<&[(usize, Vec<Value>)]> = rows.chunks(self.max_events).rev().collect();
         while let Some(part) = pending.pop() {
             match self.insert(conn, part, savepoint).await {
                 Ok(()) => {}
@@ -453,7 +465,7 @@ impl Writer {
         conn: &mut PgConnection,
         target: &str,
         events: &[Event],
-        mut rows: Vec<(usize, Value)>,
+        mut rows: Vec<(usize, Vec<Value>)>,
     ) -> Result<Refused, sqlx::Error> {
         let mut tx = conn.begin().await?;
         let mut partitions: Vec<Partition> = events
@@ -486,16 +498,16 @@ impl Writer {
     }
 
     /// Each event's row, keeping only the last of several with one key when upserting.
-    fn rows(&self, events: &[Event]) -> Vec<(usize, Value)> {
-        let mut rows: Vec<(usize, Value)> = events
+    fn rows(&self, events: &[Event]) -> Vec<(usize, Vec<Value>)> {
+        let mut rows: Vec<(usize, Vec<Value>)> = events
             .iter()
             .enumerate()
             .map(|(i, e)| (i, row(&self.columns, e)))
             .collect();
         if !self.keys.is_empty() {
             // One statement may not update a row twice: the last event of each key wins.
-            let key = |row: &Value| {
-                let key: Vec<&Value> = self.keys.iter().map(|k| &row[k]).collect();
+            let key = |row: &[Value]| {
+                let key: Vec<&Value> = self.keys.iter().map(|&k| &row[k]).collect();
                 serde_json::to_string(&key).unwrap_or_default()
             };
             let mut last: HashMap<String, usize> = HashMap::new();
@@ -616,9 +628,14 @@ mod tests {
             .map(|(c, p)| (c.clone(), field_path(p).expect("path")))
             .collect();
         let event = Event::new(serde_json::json!({"id": 7, "address": {"zip": "75001"}}));
+        // The columns in their (sorted) order: all, city, id.
         assert_eq!(
             row(&columns, &event),
-            serde_json::json!({"id": 7, "city": null, "all": {"id": 7, "address": {"zip": "75001"}}})
+            vec![
+                serde_json::json!({"id": 7, "address": {"zip": "75001"}}),
+                Value::Null,
+                serde_json::json!(7)
+            ]
         );
     }
 }
