@@ -33,9 +33,9 @@ use crate::stats::{StageSnapshot, StageStats};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PipelineConfig {
-    /// Items each channel between two stages holds before its producer waits. Defaults to 2048.
+    /// Items each channel between two stages holds before its producer waits. Defaults to 4096.
     pub capacity: usize,
-    /// Most items a source or a re-batching stage puts in one batch. Defaults to 256.
+    /// Most items a source or a re-batching stage puts in one batch. Defaults to 1024.
     pub batch_size: usize,
     /// How long a shutdown may take to drain before the rest is aborted. Defaults to 30 s.
     pub shutdown_timeout: Duration,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::{AckLog, acked_range};
-use sluice_core::{Failed, Flow, ItemError, Outcome, Pipeline};
+use sluice_core::{Failed, Flow, ItemError, Outcome, Pipeline, PipelineConfig};
 
 #[tokio::test]
 async fn transforms_chain() {
@@ -136,6 +136,44 @@ fn common_sink<T: Send + Sync + 'static>() -> impl sluice_core::Sink<T> {
         }
     }
     Accept
+}
+
+/// A sink that counts the writes running at once and rejects odd items.
+#[derive(Clone, Default)]
+struct Overlapping {
+    running: Arc<AtomicU32>,
+    most: Arc<AtomicU32>,
+}
+
+impl sluice_core::Sink<u64> for Overlapping {
+    async fn write(&mut self, items: &[u64]) -> Result<(), sluice_core::WriteError> {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        let odd = items.iter().enumerate().filter(|(_, x)| *x % 2 == 1);
+        Err(sluice_core::WriteError::Items(
+            odd.map(|(i, _)| (i, "odd".into())).collect(),
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_writers_overlap_and_settle_every_item() {
+    let log = AckLog::default();
+    let sink = Overlapping::default();
+    // Small batches and channels, so that batches keep coming while writes wait.
+    let config = PipelineConfig::default().batch_size(100).capacity(200);
+    let p = Pipeline::with_config("writers", config);
+    p.source("numbers")
+        .from_acked_stream(acked_range(&log, 2_000))
+        .sink_writers(3, sink.clone());
+    let report = p.run().await.expect("ran");
+    let counts = log.exactly_once(2_000);
+    assert_eq!(counts[&Outcome::Delivered], 1_000);
+    assert_eq!(counts[&Outcome::Rejected], 1_000);
+    assert_eq!(report.stage("sink").expect("stage").errors, 1_000);
+    assert_eq!(sink.most.load(Ordering::SeqCst), 3, "three writes at once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,10 +64,28 @@ pub struct BuiltSink {
 
 /// Attaches `sink` to `input` as a stage named after the component, reporting its health.
 pub(crate) fn attach(input: Flow<Event>, ctx: &SinkContext, sink: impl Sink<Event>) -> BuiltSink {
-    let sink = Watched {
-        sink,
-        health: Connector::new(&ctx.name),
-    };
+    attach_all(input, ctx, vec![sink])
+}
+
+/// Like [`attach`], with `writers` clones of `sink` writing batches at once.
+pub(crate) fn attach_writers<S: Sink<Event> + Clone>(
+    input: Flow<Event>,
+    ctx: &SinkContext,
+    writers: usize,
+    sink: S,
+) -> BuiltSink {
+    attach_all(input, ctx, vec![sink; writers.max(1)])
+}
+
+fn attach_all<S: Sink<Event>>(input: Flow<Event>, ctx: &SinkContext, sinks: Vec<S>) -> BuiltSink {
+    let health = Connector::new(&ctx.name);
+    let sinks = sinks
+        .into_iter()
+        .map(|sink| Watched {
+            sink,
+            health: health.clone(),
+        })
+        .collect();
     let stage = input.stage(&ctx.name).policy(ctx.policy.clone());
     let (stage, errors) = dead_letter::wire(
         stage,
@@ -76,7 +94,7 @@ pub(crate) fn attach(input: Flow<Event>, ctx: &SinkContext, sink: impl Sink<Even
         ctx.errors_wired,
         dead_letter::from_event,
     );
-    stage.sink(sink);
+    stage.sinks(sinks);
     BuiltSink { errors }
 }
 

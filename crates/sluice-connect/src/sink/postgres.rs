@@ -33,7 +33,7 @@ use sqlx::postgres::PgPool;
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection};
 
-use super::{BuiltSink, SinkContext, attach};
+use super::{BuiltSink, SinkContext, attach_writers};
 use crate::event::{Event, Position};
 use crate::postgres::{self as pg, Partition};
 
@@ -80,6 +80,12 @@ pub struct PostgresSink {
     /// `false`.
     #[serde(default)]
     pub exactly_once: bool,
+    /// Batches written at once, each on its own connection: while the database takes one, the
+    /// next is prepared. Batches may then commit out of order, so with `conflict` an older
+    /// event's row could replace a newer one's; the default is 2 without `conflict` and 1 with
+    /// it.
+    #[serde(default)]
+    pub writers: Option<usize>,
 }
 
 fn default_max_events() -> usize {
@@ -150,7 +156,12 @@ impl PostgresSink {
     /// lost.
     pub fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError> {
         self.check()?;
-        let pool = crate::postgres::pool(self.url.as_deref(), self.url_file.as_ref(), 1)?;
+        let writers = self
+            .writers
+            .unwrap_or(if self.conflict.is_empty() { 2 } else { 1 })
+            .clamp(1, 64);
+        let pool =
+            crate::postgres::pool(self.url.as_deref(), self.url_file.as_ref(), writers as u32)?;
         let writer = Writer {
             statement: self.statement()?,
             table: table_name(&self.table)?,
@@ -177,7 +188,7 @@ impl PostgresSink {
             offsets_table: false,
             pool,
         };
-        Ok(attach(input, ctx, writer))
+        Ok(attach_writers(input, ctx, writers, writer))
     }
 }
 
@@ -227,6 +238,7 @@ fn field_path(path: &str) -> Result<Vec<String>, BoxError> {
 }
 
 /// How a batch is written.
+#[derive(Clone)]
 enum Method {
     /// Not decided until the table's column types are known.
     Unknown,
@@ -236,6 +248,7 @@ enum Method {
     Insert,
 }
 
+#[derive(Clone)]
 struct Writer {
     statement: String,
     /// The quoted table name.

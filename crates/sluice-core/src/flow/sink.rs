@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::oneshot;
 
 use crate::ack::Outcome;
@@ -70,32 +71,74 @@ impl<T, S: Sink<T>> Attempt<[T]> for WriteAttempt<'_, S> {
 
 impl<T: Send + Sync + 'static> Stage<T> {
     /// Sends the flow's items to `sink`; see [`Flow::sink`].
-    pub fn sink(self, mut sink: impl Sink<T>) {
+    pub fn sink(self, sink: impl Sink<T>) {
+        self.sinks(vec![sink]);
+    }
+
+    /// Sends the flow's items to `sinks`, one write in flight on each; see [`Flow::sink`] and
+    /// [`Flow::sink_writers`].
+    pub fn sinks<S: Sink<T>>(self, mut idle: Vec<S>) {
+        let writers = idle.len().max(1) as u32;
         self.spawn("sink", move |mut ctx, mut rx| async move {
-            while let Some(mut batch) = rx.recv().await {
-                while batch.len() < SINK_GATHER
-                    && let Some(more) = rx.try_recv()
-                {
-                    batch.append(more);
+            let mut running = FuturesUnordered::new();
+            let mut open = true;
+            while open || !running.is_empty() {
+                tokio::select! {
+                    Some(done) = running.next(), if !running.is_empty() => {
+                        let (sink, batch, result, attempts, busy): Written<T, S> = match done {
+                            Ok(done) => done,
+                            Err(err) => std::panic::resume_unwind(tokio::task::JoinError::into_panic(err)),
+                        };
+                        let n = batch.len();
+                        ctx.metrics.in_flight(-(n as i64));
+                        ctx.metrics.processed(n, busy / writers);
+                        settle(&mut ctx, batch, result, attempts);
+                        ctx.flush_failures().await;
+                        idle.push(sink);
+                    }
+                    next = rx.recv(), if open && !idle.is_empty() => {
+                        let Some(mut batch) = next else {
+                            open = false;
+                            continue;
+                        };
+                        while batch.len() < SINK_GATHER
+                            && let Some(more) = rx.try_recv()
+                        {
+                            batch.append(more);
+                        }
+                        let n = batch.len();
+                        ctx.metrics.received(n);
+                        ctx.metrics.in_flight(n as i64);
+                        let mut sink = idle.pop().expect("a sink is idle: the branch waits for one");
+                        let (policy, metrics) = (ctx.policy.clone(), ctx.metrics.clone());
+                        running.push(tokio::spawn(async move {
+                            let started = std::time::Instant::now();
+                            let (result, attempts) = policy
+                                .execute(&batch.items[..], &mut WriteAttempt(&mut sink), &metrics)
+                                .await;
+                            (sink, batch, result, attempts, started.elapsed())
+                        }));
+                    }
                 }
-                let n = batch.len();
-                ctx.metrics.received(n);
-                let started = std::time::Instant::now();
-                let (result, attempts) = ctx
-                    .policy
-                    .clone()
-                    .execute(&batch.items[..], &mut WriteAttempt(&mut sink), &ctx.metrics)
-                    .await;
-                ctx.metrics.processed(n, started.elapsed());
-                settle(&mut ctx, batch, result, attempts);
-                ctx.flush_failures().await;
             }
-            if let Err(err) = sink.flush().await {
-                tracing::error!(stage = %ctx.metrics.name(), %err, "sink flush failed");
+            for mut sink in idle {
+                if let Err(err) = sink.flush().await {
+                    tracing::error!(stage = %ctx.metrics.name(), %err, "sink flush failed");
+                }
             }
         });
     }
 }
+
+/// A finished write: the sink, back for the next batch, the batch, what became of it, the
+/// attempts it took and how long they took.
+type Written<T, S> = (
+    S,
+    Batch<T>,
+    Result<Vec<(usize, BoxError)>, ItemError>,
+    u32,
+    std::time::Duration,
+);
 
 /// Acknowledges a written batch: rejected items fail, the rest are delivered.
 fn settle<T: Send + 'static>(
@@ -183,6 +226,16 @@ impl<T: Send + 'static> Flow<T> {
         T: Sync,
     {
         self.stage("sink").sink(sink);
+    }
+
+    /// Like [`sink`](Self::sink) with up to `writers` writes in flight at once, each on its own
+    /// clone of `sink`: a sink that waits on a database or a broker keeps it busy while the
+    /// next batch is prepared. Batches may then finish, and be acknowledged, out of order.
+    pub fn sink_writers<S: Sink<T> + Clone>(self, writers: usize, sink: S)
+    where
+        T: Sync,
+    {
+        self.stage("sink").sinks(vec![sink; writers.max(1)]);
     }
 
     /// Calls `f` on every item; the returned future runs the pipeline until it ends.
