@@ -9,7 +9,9 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Where an event came from, for dead-letter records and checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -202,6 +204,139 @@ impl Event {
         self.write_json(&mut out);
         String::from_utf8_lossy(&out).into_owned()
     }
+
+    /// The fields at `paths`, each a list of keys into nested objects (none for the whole
+    /// event). An event still in its original text and not parsed yet stays unparsed: its
+    /// fields are slices of that text, found in one pass over each object on the way.
+    pub fn fields<'a>(&'a self, paths: &[&[String]]) -> Vec<Field<'a>> {
+        if self.value.get().is_none()
+            && let Some(text) = self
+                .raw
+                .as_deref()
+                .and_then(|r| std::str::from_utf8(r).ok())
+        {
+            return pick(text, paths);
+        }
+        let value = self.value();
+        paths
+            .iter()
+            .map(|path| {
+                path.iter()
+                    .try_fold(value, |field, key| field.get(key))
+                    .map_or(Field::Missing, Field::Value)
+            })
+            .collect()
+    }
+}
+
+/// A field of an event, from [`Event::fields`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Field<'a> {
+    /// The event has no such field.
+    Missing,
+    /// The field's JSON text, as it was read.
+    Text(&'a str),
+    /// The field's value.
+    Value(&'a Value),
+}
+
+/// The fields at `paths` in the JSON text `json`: the members of each object are read once,
+/// keeping those asked for as text.
+fn pick<'a>(json: &'a str, paths: &[&[String]]) -> Vec<Field<'a>> {
+    let mut keys: Vec<&str> = Vec::new();
+    for key in paths.iter().filter_map(|p| p.first()) {
+        if !keys.contains(&key.as_str()) {
+            keys.push(key);
+        }
+    }
+    let members = if keys.is_empty() {
+        Vec::new()
+    } else {
+        let mut reader = serde_json::Deserializer::from_str(json);
+        // Not an object: none of its members exists.
+        Members(&keys)
+            .deserialize(&mut reader)
+            .unwrap_or_else(|_| vec![None; keys.len()])
+    };
+    paths
+        .iter()
+        .map(|path| match path.split_first() {
+            None => serde_json::from_str::<&RawValue>(json)
+                .map_or(Field::Missing, |raw| Field::Text(raw.get())),
+            Some((key, rest)) => {
+                let member = keys
+                    .iter()
+                    .position(|k| k == key)
+                    .and_then(|at| members[at]);
+                match member {
+                    None => Field::Missing,
+                    Some(raw) if rest.is_empty() => Field::Text(raw.get()),
+                    Some(raw) => pick(raw.get(), &[rest])[0],
+                }
+            }
+        })
+        .collect()
+}
+
+/// Reads an object, keeping the text of the members named (by their place in the list).
+struct Members<'k>(&'k [&'k str]);
+
+impl<'de> DeserializeSeed<'de> for Members<'_> {
+    type Value = Vec<Option<&'de RawValue>>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Members<'_> {
+    type Value = Vec<Option<&'de RawValue>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = vec![None; self.0.len()];
+        while let Some(at) = map.next_key_seed(KeyAt(self.0))? {
+            match at {
+                Some(at) => found[at] = Some(map.next_value()?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// An object's key, as its place among the keys wanted.
+struct KeyAt<'k>(&'k [&'k str]);
+
+impl<'de> DeserializeSeed<'de> for KeyAt<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeyAt<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|k| *k == key))
+    }
 }
 
 impl From<Value> for Event {
@@ -244,6 +379,42 @@ mod tests {
         let mut out = Vec::new();
         event.write_json(&mut out);
         assert_eq!(out, raw.to_vec(), "reading fields keeps the bytes");
+    }
+
+    #[test]
+    fn fields_of_text_and_of_values_agree() {
+        let text =
+            br#"{"id": 7, "a\u0062": {"c": [1, 2], "d": "x\ny"}, "id": 8, "n": null, "s": 3}"#;
+        let paths: Vec<Vec<String>> = [
+            &["id"][..],
+            &["ab", "c"],
+            &["ab", "d"],
+            &["n"],
+            &["no"],
+            &["s", "x"],
+            &[],
+        ]
+        .iter()
+        .map(|p| p.iter().map(ToString::to_string).collect())
+        .collect();
+        let paths: Vec<&[String]> = paths.iter().map(Vec::as_slice).collect();
+        let unparsed = Event::from_json_bytes(Bytes::from_static(text));
+        let texts = unparsed.fields(&paths);
+        assert!(unparsed.value.get().is_none(), "the text was not parsed");
+        let parsed = Event::from_json_bytes(Bytes::from_static(text));
+        parsed.value();
+        let values = parsed.fields(&paths);
+        for (text, value) in texts.iter().zip(&values) {
+            match (text, value) {
+                (Field::Text(text), Field::Value(value)) => {
+                    assert_eq!(&serde_json::from_str::<Value>(text).expect("json"), *value);
+                }
+                (text, value) => assert_eq!(text, value),
+            }
+        }
+        assert_eq!(texts[0], Field::Text("8"), "the last of a repeated key");
+        assert_eq!(texts[4], Field::Missing);
+        assert_eq!(texts[5], Field::Missing, "a path through a number");
     }
 
     #[test]

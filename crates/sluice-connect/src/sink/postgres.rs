@@ -22,6 +22,7 @@
 //! offsets are recorded already: a message read again after a crash, or written meanwhile by
 //! the process its partition moved to, makes no second row.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
@@ -34,7 +35,7 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection};
 
 use super::{BuiltSink, SinkContext, attach_writers};
-use crate::event::{Event, Position};
+use crate::event::{Event, Field, Position};
 use crate::postgres::{self as pg, Partition};
 
 /// What an upsert does with a row whose key exists.
@@ -280,16 +281,14 @@ impl From<sqlx::Error> for Failure {
 
 /// The row an event makes: each column's field, in the order of the columns, `null` where the
 /// event lacks it.
-fn row(columns: &[(String, Vec<String>)], event: &Event) -> Vec<Value> {
-    let value = event.value();
-    columns
-        .iter()
-        .map(|(_, path)| {
-            let mut field = value;
-            for key in path {
-                field = field.get(key).unwrap_or(&Value::Null);
-            }
-            field.clone()
+fn row(paths: &[&[String]], event: &Event) -> Vec<Value> {
+    event
+        .fields(paths)
+        .into_iter()
+        .map(|field| match field {
+            Field::Missing => Value::Null,
+            Field::Value(value) => value.clone(),
+            Field::Text(text) => serde_json::from_str(text).unwrap_or(Value::Null),
         })
         .collect()
 }
@@ -309,16 +308,24 @@ fn kafka_offset(event: &Event) -> Option<(&str, i32, i64)> {
 /// Rows refused for their data: each row's place in the batch and the database's message.
 type Refused = Vec<(usize, BoxError)>;
 
-/// Appends `value` as a field of `COPY`'s text format: `\N` for null; for a JSON column, its
+/// Appends `field` as a field of `COPY`'s text format: `\N` for null; for a JSON column, its
 /// JSON text; else a string as it is, another value as its JSON text; escaped.
-fn copy_field(out: &mut Vec<u8>, value: &Value, json: bool) {
-    let text = match value {
-        Value::Null => {
+fn copy_field(out: &mut Vec<u8>, field: Field<'_>, json: bool) {
+    let text = match field {
+        Field::Missing | Field::Value(Value::Null) | Field::Text("null") => {
             out.extend_from_slice(b"\\N");
             return;
         }
-        Value::String(s) if !json => std::borrow::Cow::Borrowed(s.as_str()),
-        other => std::borrow::Cow::Owned(other.to_string()),
+        Field::Text(text) if !json && text.starts_with('"') => {
+            match serde_json::from_str::<&str>(text) {
+                Ok(plain) => Cow::Borrowed(plain),
+                // Escapes to undo.
+                Err(_) => Cow::Owned(serde_json::from_str::<String>(text).unwrap_or_default()),
+            }
+        }
+        Field::Text(text) => Cow::Borrowed(text),
+        Field::Value(Value::String(s)) if !json => Cow::Borrowed(s.as_str()),
+        Field::Value(other) => Cow::Owned(other.to_string()),
     };
     for byte in text.bytes() {
         match byte {
@@ -368,20 +375,31 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes `rows` with one statement or one `COPY`.
+    /// The field path of each column, in the order of the columns.
+    fn paths(&self) -> Vec<&[String]> {
+        self.columns
+            .iter()
+            .map(|(_, path)| path.as_slice())
+            .collect()
+    }
+
+    /// Writes the rows of `events` at `rows` with one statement or one `COPY`.
     async fn execute(
         &self,
         conn: &mut PgConnection,
-        rows: &[(usize, Vec<Value>)],
+        events: &[Event],
+        rows: &[usize],
     ) -> Result<(), sqlx::Error> {
+        let paths = self.paths();
         if let Method::Copy { statement, json } = &self.method {
             let mut data = Vec::with_capacity(rows.len() * 128);
-            for (_, row) in rows {
-                for (at, (value, json)) in row.iter().zip(json).enumerate() {
-                    if at > 0 {
+            for &at in rows {
+                let fields = events[at].fields(&paths);
+                for (column, (field, json)) in fields.into_iter().zip(json).enumerate() {
+                    if column > 0 {
                         data.push(b'\t');
                     }
-                    copy_field(&mut data, value, *json);
+                    copy_field(&mut data, field, *json);
                 }
                 data.push(b'\n');
             }
@@ -391,9 +409,9 @@ impl Writer {
         } else {
             let batch = Value::Array(
                 rows.iter()
-                    .map(|(_, row)| {
-                        let fields = self.columns.iter().zip(row);
-                        Value::Object(fields.map(|((c, _), v)| (c.clone(), v.clone())).collect())
+                    .map(|&at| {
+                        let fields = self.columns.iter().zip(row(&paths, &events[at]));
+                        Value::Object(fields.map(|((c, _), v)| (c.clone(), v)).collect())
                     })
                     .collect(),
             );
@@ -405,16 +423,18 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes `rows`, inside a savepoint when `conn` is in a transaction.
+    /// Writes the rows of `events` at `rows`, inside a savepoint when `conn` is in a
+    /// transaction.
     async fn insert(
         &self,
         conn: &mut PgConnection,
-        rows: &[(usize, Vec<Value>)],
+        events: &[Event],
+        rows: &[usize],
         savepoint: bool,
     ) -> Result<(), Failure> {
         let result = if savepoint {
             let mut part = conn.begin().await?;
-            let result = self.execute(&mut part, rows).await;
+            let result = self.execute(&mut part, events, rows).await;
             if result.is_ok() {
                 part.commit().await?;
             } else {
@@ -422,7 +442,7 @@ impl Writer {
             }
             result
         } else {
-            self.execute(conn, rows).await
+            self.execute(conn, events, rows).await
         };
         match result {
             Ok(_) => Ok(()),
@@ -444,22 +464,23 @@ impl Writer {
         }
     }
 
-    /// Writes `rows` in statements of `max_events`, splitting those refused for their data
-    /// until the refused rows are found.
+    /// Writes the rows of `events` at `rows` in statements of `max_events`, splitting those
+    /// refused for their data until the refused rows are found.
     async fn insert_all(
         &self,
         conn: &mut PgConnection,
-        rows: &[(usize, Vec<Value>)],
+        events: &[Event],
+        rows: &[usize],
         savepoint: bool,
     ) -> Result<Refused, sqlx::Error> {
         let mut refused: Refused = Vec::new();
-        let mut pending: Vec<&[(usize, Vec<Value>)]> = rows.chunks(self.max_events).rev().collect();
+        let mut pending: Vec<&[usize]> = rows.chunks(self.max_events).rev().collect();
         while let Some(part) = pending.pop() {
-            match self.insert(conn, part, savepoint).await {
+            match self.insert(conn, events, part, savepoint).await {
                 Ok(()) => {}
                 Err(Failure::Batch(e)) => return Err(e),
                 Err(Failure::Rows(message)) if part.len() == 1 => {
-                    refused.push((part[0].0, message.into()));
+                    refused.push((part[0], message.into()));
                 }
                 Err(Failure::Rows(_)) => {
                     let (first, second) = part.split_at(part.len() / 2);
@@ -478,7 +499,7 @@ impl Writer {
         conn: &mut PgConnection,
         target: &str,
         events: &[Event],
-        mut rows: Vec<(usize, Vec<Value>)>,
+        mut rows: Vec<usize>,
     ) -> Result<Refused, sqlx::Error> {
         let mut tx = conn.begin().await?;
         let mut partitions: Vec<Partition> = events
@@ -494,8 +515,8 @@ impl Writer {
                 done.get(&(t.to_owned(), p)).is_some_and(|d| d.contains(o))
             })
         };
-        rows.retain(|(i, _)| !is_done(&events[*i]));
-        let refused = self.insert_all(&mut tx, &rows, true).await?;
+        rows.retain(|&at| !is_done(&events[at]));
+        let refused = self.insert_all(&mut tx, events, &rows, true).await?;
         let written = events
             .iter()
             .enumerate()
@@ -510,31 +531,26 @@ impl Writer {
         Ok(refused)
     }
 
-    /// Each event's row, keeping only the last of several with one key when upserting.
-    fn rows(&self, events: &[Event]) -> Vec<(usize, Vec<Value>)> {
-        let mut rows: Vec<(usize, Vec<Value>)> = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (i, row(&self.columns, e)))
-            .collect();
-        if !self.keys.is_empty() {
-            // One statement may not update a row twice: the last event of each key wins.
-            let key = |row: &[Value]| {
-                let key: Vec<&Value> = self.keys.iter().map(|&k| &row[k]).collect();
-                serde_json::to_string(&key).unwrap_or_default()
-            };
-            let mut last: HashMap<String, usize> = HashMap::new();
-            for (at, (_, row)) in rows.iter().enumerate() {
-                last.insert(key(row), at);
-            }
-            let mut at = 0;
-            rows.retain(|(_, row)| {
-                let keep = last.get(&key(row)) == Some(&at);
-                at += 1;
-                keep
-            });
+    /// The events that make rows, by place: all of them, or only the last of several with
+    /// one key when upserting.
+    fn rows(&self, events: &[Event]) -> Vec<usize> {
+        if self.keys.is_empty() {
+            return (0..events.len()).collect();
         }
-        rows
+        // One statement may not update a row twice: the last event of each key wins.
+        let paths = self.paths();
+        let key_paths: Vec<&[String]> = self.keys.iter().map(|&k| paths[k]).collect();
+        let keys: Vec<String> = events
+            .iter()
+            .map(|e| serde_json::to_string(&row(&key_paths, e)).unwrap_or_default())
+            .collect();
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        for (at, key) in keys.iter().enumerate() {
+            last.insert(key, at);
+        }
+        (0..events.len())
+            .filter(|&at| last.get(keys[at].as_str()) == Some(&at))
+            .collect()
     }
 }
 
@@ -557,7 +573,7 @@ impl Sink<Event> for Writer {
                 self.offsets_table = ready;
                 self.insert_once(&mut conn, target, events, rows).await
             }
-            None => self.insert_all(&mut conn, &rows, false).await,
+            None => self.insert_all(&mut conn, events, &rows, false).await,
         };
         match written {
             Ok(refused) if refused.is_empty() => Ok(()),
@@ -598,21 +614,30 @@ mod tests {
 
     #[test]
     fn copy_fields_are_escaped_and_json_columns_get_json() {
-        let mut out = Vec::new();
-        for (value, json) in [
+        let cases = [
             (serde_json::json!("a\tb\\c\nd"), false),
             (serde_json::json!(null), false),
             (serde_json::json!(true), false),
             (serde_json::json!("x"), true),
             (serde_json::json!({"k": "v\n"}), false),
-        ] {
-            copy_field(&mut out, &value, json);
+        ];
+        let expected = "a\\tb\\\\c\\nd|\\N|true|\"x\"|{\"k\":\"v\\\\n\"}|";
+        // From values, and from their JSON text: the same fields.
+        let mut out = Vec::new();
+        for (value, json) in &cases {
+            copy_field(&mut out, Field::Value(value), *json);
             out.push(b'|');
         }
-        assert_eq!(
-            String::from_utf8_lossy(&out),
-            "a\\tb\\\\c\\nd|\\N|true|\"x\"|{\"k\":\"v\\\\n\"}|"
-        );
+        assert_eq!(String::from_utf8_lossy(&out), expected);
+        let mut out = Vec::new();
+        for (value, json) in &cases {
+            copy_field(&mut out, Field::Text(&value.to_string()), *json);
+            out.push(b'|');
+        }
+        assert_eq!(String::from_utf8_lossy(&out), expected);
+        out.clear();
+        copy_field(&mut out, Field::Missing, false);
+        assert_eq!(out, b"\\N");
     }
 
     #[test]
@@ -635,15 +660,16 @@ mod tests {
         let s = sink(
             r#"{"url": "postgres://x@y/z", "table": "t", "columns": {"id": "id", "city": "address.city", "all": "."}}"#,
         );
-        let columns: Vec<(String, Vec<String>)> = s
+        let paths: Vec<Vec<String>> = s
             .columns
-            .iter()
-            .map(|(c, p)| (c.clone(), field_path(p).expect("path")))
+            .values()
+            .map(|p| field_path(p).expect("path"))
             .collect();
+        let paths: Vec<&[String]> = paths.iter().map(Vec::as_slice).collect();
         let event = Event::new(serde_json::json!({"id": 7, "address": {"zip": "75001"}}));
         // The columns in their (sorted) order: all, city, id.
         assert_eq!(
-            row(&columns, &event),
+            row(&paths, &event),
             vec![
                 serde_json::json!({"id": 7, "address": {"zip": "75001"}}),
                 Value::Null,
