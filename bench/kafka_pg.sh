@@ -11,8 +11,12 @@
 #
 #   bench/kafka_pg.sh                 # MESSAGES=1000000 PARTITIONS=4
 #
-# Needs PostgreSQL and a Kafka-protocol broker (scripts/services.sh starts them), psql, and
-# python3 with venv (kafka-python creates the topic; it is installed under bench/out).
+# The broker is a tansu of its own on its in-memory storage engine (on BENCH_KAFKA_PORT, 19092),
+# stopped at the end: tansu's SQLite engine, which the tests use, serves about 30,000 messages/s
+# and would measure nothing but itself. KAFKA_BROKERS=host:port uses a running broker instead.
+#
+# Needs PostgreSQL (scripts/services.sh starts it, and installs tansu), psql, and python3 with
+# venv (kafka-python creates the topic; it is installed under bench/out).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -21,7 +25,6 @@ partitions=${PARTITIONS:-4}
 # The Unix socket: sqlx 0.9.0 does not set TCP_NODELAY, and a batch's statement stalls on
 # delayed ACKs over TCP (8x slower here); see docs/kafka-to-postgres.md.
 db=${DATABASE_URL:-postgres://postgres@localhost/test?host=/var/run/postgresql}
-brokers=${KAFKA_BROKERS:-127.0.0.1:9092}
 generator=${GEN_EVENTS:-$root/../shared/bench/gen_events.py}
 out=$root/bench/out
 mkdir -p "$out"
@@ -30,6 +33,22 @@ scripts/services.sh postgres kafka >/dev/null
 cargo build --release -q -p sluice
 sluice=$root/target/release/sluice
 [ -x "$out/venv/bin/python" ] || { python3 -m venv "$out/venv" && "$out/venv/bin/pip" install -q kafka-python; }
+
+if [ -n "${KAFKA_BROKERS:-}" ]; then
+  brokers=$KAFKA_BROKERS
+else
+  kafka_port=${BENCH_KAFKA_PORT:-19092}
+  brokers=127.0.0.1:$kafka_port
+  tansu=${TANSU_ROOT:-$HOME/.local/share/sluice/tansu-0.6.0-libsql}/bin/tansu
+  "$tansu" broker --listener-url "tcp://$brokers" --advertised-listener-url "tcp://$brokers" \
+    --storage-engine memory://tansu/ --silent &
+  broker_pid=$!
+  trap 'kill "$broker_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null && break
+    sleep 0.1
+  done
+fi
 
 input=$out/events-$messages.jsonl
 [ -f "$input" ] || python3 "$generator" "$messages" "$input"

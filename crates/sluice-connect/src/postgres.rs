@@ -163,13 +163,28 @@ pub(crate) async fn mark_done_before(
     Ok(())
 }
 
+/// What is done in each of some partitions, sorted by partition.
+#[derive(Debug, Default)]
+pub(crate) struct Locked(Vec<(Partition, Done)>);
+
+impl Locked {
+    /// Whether a message at `offset` (topic, partition, offset), if it has one, is done.
+    pub(crate) fn contains(&self, offset: Option<(&str, i32, i64)>) -> bool {
+        offset.is_some_and(|(topic, partition, offset)| {
+            self.0
+                .binary_search_by(|((t, p), _)| (t.as_str(), *p).cmp(&(topic, partition)))
+                .is_ok_and(|at| self.0[at].1.contains(offset))
+        })
+    }
+}
+
 /// In a transaction: locks the rows of `partitions` for `target` (creating them) and returns
 /// what is done in each.
 pub(crate) async fn lock(
     tx: &mut PgConnection,
     target: &str,
     partitions: &[Partition],
-) -> Result<HashMap<Partition, Done>, sqlx::Error> {
+) -> Result<Locked, sqlx::Error> {
     let topics: Vec<&str> = partitions.iter().map(|(t, _)| t.as_str()).collect();
     let numbers: Vec<i32> = partitions.iter().map(|(_, p)| *p).collect();
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -193,13 +208,17 @@ pub(crate) async fn lock(
     .bind(&numbers)
     .fetch_all(&mut *tx)
     .await?;
-    rows.into_iter()
+    let mut locked = rows
+        .into_iter()
         .map(|(topic, partition, done)| {
             Done::parse(&done)
                 .map(|d| ((topic, partition), d))
                 .map_err(sqlx::Error::Decode)
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    // In Rust's order of strings, which the database's collation need not follow.
+    locked.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(Locked(locked))
 }
 
 /// In the transaction that wrote their rows: records `offsets` as done for `target`.
@@ -208,23 +227,43 @@ pub(crate) async fn add(
     target: &str,
     offsets: impl Iterator<Item = (&str, i32, i64)>,
 ) -> Result<(), sqlx::Error> {
-    let (topics, partitions, offsets) = columns(offsets);
-    if topics.is_empty() {
+    let ranges = ranges(offsets);
+    if ranges.is_empty() {
         return Ok(());
     }
+    let (topics, partitions, starts) = columns(ranges.iter().map(|&(t, p, s, _)| (t, p, s)));
+    let ends: Vec<i64> = ranges.iter().map(|&(_, _, _, end)| end).collect();
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE {OFFSETS_TABLE} AS k SET done = k.done + x.done
-         FROM (SELECT t, p, range_agg(int8range(o, o + 1)) AS done
-               FROM unnest($2::text[], $3::int4[], $4::int8[]) AS u(t, p, o) GROUP BY t, p) AS x
+         FROM (SELECT t, p, range_agg(int8range(s, e)) AS done
+               FROM unnest($2::text[], $3::int4[], $4::int8[], $5::int8[]) AS u(t, p, s, e)
+               GROUP BY t, p) AS x
          WHERE k.target = $1 AND k.topic = x.t AND k.\"partition\" = x.p"
     )))
     .bind(target)
     .bind(topics)
     .bind(partitions)
-    .bind(offsets)
+    .bind(starts)
+    .bind(ends)
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// `offsets` as the fewest ranges `[start, end)` per partition.
+fn ranges<'a>(offsets: impl Iterator<Item = (&'a str, i32, i64)>) -> Vec<(&'a str, i32, i64, i64)> {
+    let mut offsets: Vec<(&str, i32, i64)> = offsets.collect();
+    offsets.sort_unstable();
+    let mut ranges: Vec<(&str, i32, i64, i64)> = Vec::new();
+    for (topic, partition, offset) in offsets {
+        match ranges.last_mut() {
+            Some((t, p, _, end)) if *t == topic && *p == partition && *end >= offset => {
+                *end = (*end).max(offset + 1);
+            }
+            _ => ranges.push((topic, partition, offset, offset + 1)),
+        }
+    }
+    ranges
 }
 
 /// Rows of (topic, partition, offset) as three arrays to bind.
@@ -245,6 +284,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn offsets_make_the_fewest_ranges() {
+        let offsets = [
+            ("t", 1, 5),
+            ("t", 0, 3),
+            ("t", 0, 1),
+            ("t", 0, 2),
+            ("t", 1, 7),
+            ("t", 0, 2),
+        ];
+        assert_eq!(
+            ranges(offsets.into_iter()),
+            vec![("t", 0, 1, 4), ("t", 1, 5, 6), ("t", 1, 7, 8)]
+        );
+    }
+
+    #[test]
     fn done_offsets_are_read_from_a_multirange() {
         let done = Done::parse("{[0,100),[150,200)}").expect("parses");
         assert_eq!(done, Done(vec![(0, 100), (150, 200)]));
@@ -260,6 +315,12 @@ mod tests {
             "offsets before 5 are not known to be done"
         );
         assert!(Done::parse("[1,2)").is_err());
+        let locked = Locked(vec![(("a".into(), 0), done), (("b".into(), 1), empty)]);
+        assert!(locked.contains(Some(("a", 0, 99))));
+        assert!(!locked.contains(Some(("a", 0, 100))));
+        assert!(!locked.contains(Some(("a", 1, 0))));
+        assert!(!locked.contains(Some(("b", 1, 0))));
+        assert!(!locked.contains(None));
         assert!(Done::parse("{[1,)}").is_err());
     }
 }

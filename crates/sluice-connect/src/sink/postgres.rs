@@ -5,7 +5,12 @@
 //! statement, `INSERT INTO table (columns) SELECT columns FROM
 //! jsonb_populate_recordset(NULL::table, $1)`. Either way PostgreSQL itself converts each
 //! field to its column's type, the same way: a string as its text, a number or a boolean as
-//! its JSON text, an object or an array as JSON. When the database refuses a batch for its data (a value of the wrong type, a
+//! its JSON text, an object or an array as JSON. `COPY` takes the fields of an event still in
+//! the text it was read as straight from that text, without parsing the rest of it.
+//!
+//! With `writers` above 1, several batches are written at once, each on its own connection.
+//!
+//! When the database refuses a batch for its data (a value of the wrong type, a
 //! constraint violated: SQLSTATE classes 22 and 23), the sink splits the batch in halves and
 //! tries each on its own, down to single rows: the rows it accepts commit, and each row it
 //! refuses goes to the error output with the database's message. Any other failure (the
@@ -23,7 +28,7 @@
 //! the process its partition moved to, makes no second row.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -492,8 +497,13 @@ impl Writer {
         Ok(refused)
     }
 
-    /// In one transaction: leaves out the events whose offsets are done, writes the others'
-    /// rows and records their offsets.
+    /// In one transaction: writes the rows of the events whose offsets are not done and
+    /// records the offsets.
+    ///
+    /// Optimistically: the rows are written first and the partitions locked after, so that
+    /// writers overlap, and only where some of the offsets turn out to be done already (read
+    /// again after a crash, or written meanwhile by the process a partition moved to) is it
+    /// done again the careful way, locking first and writing only the rest.
     async fn insert_once(
         &self,
         conn: &mut PgConnection,
@@ -501,34 +511,45 @@ impl Writer {
         events: &[Event],
         mut rows: Vec<usize>,
     ) -> Result<Refused, sqlx::Error> {
-        let mut tx = conn.begin().await?;
-        let mut partitions: Vec<Partition> = events
+        let offsets: Vec<Option<(&str, i32, i64)>> = events.iter().map(kafka_offset).collect();
+        let mut partitions: Vec<Partition> = offsets
             .iter()
-            .filter_map(kafka_offset)
-            .map(|(t, p, _)| (t.to_owned(), p))
+            .flatten()
+            .map(|&(t, p, _)| (t.to_owned(), p))
             .collect();
         partitions.sort_unstable();
         partitions.dedup();
-        let done = pg::lock(&mut tx, target, &partitions).await?;
-        let is_done = |event: &Event| {
-            kafka_offset(event).is_some_and(|(t, p, o)| {
-                done.get(&(t.to_owned(), p)).is_some_and(|d| d.contains(o))
-            })
-        };
-        rows.retain(|&at| !is_done(&events[at]));
-        let refused = self.insert_all(&mut tx, events, &rows, true).await?;
-        let written = events
-            .iter()
-            .enumerate()
-            .filter(|(i, e)| !is_done(e) && !refused.iter().any(|(r, _)| r == i));
-        pg::add(
-            &mut tx,
-            target,
-            written.filter_map(|(_, e)| kafka_offset(e)),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(refused)
+        let mut careful = false;
+        loop {
+            let mut tx = conn.begin().await?;
+            let locked = if careful {
+                Some(pg::lock(&mut tx, target, &partitions).await?)
+            } else {
+                None
+            };
+            if let Some(done) = &locked {
+                rows.retain(|&at| !done.contains(offsets[at]));
+            }
+            let refused = self.insert_all(&mut tx, events, &rows, true).await?;
+            let done = match locked {
+                Some(done) => done,
+                None => pg::lock(&mut tx, target, &partitions).await?,
+            };
+            if !careful && rows.iter().any(|&at| done.contains(offsets[at])) {
+                tx.rollback().await?;
+                careful = true;
+                continue;
+            }
+            let refused_at: HashSet<usize> = refused.iter().map(|(at, _)| *at).collect();
+            let written = offsets.iter().enumerate().filter_map(|(at, &offset)| {
+                (!refused_at.contains(&at) && !done.contains(offset))
+                    .then_some(offset)
+                    .flatten()
+            });
+            pg::add(&mut tx, target, written).await?;
+            tx.commit().await?;
+            return Ok(refused);
+        }
     }
 
     /// The events that make rows, by place: all of them, or only the last of several with
