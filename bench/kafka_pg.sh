@@ -65,12 +65,15 @@ PY
 run_id=$$-$(date +%s)
 topic=bench-kafka-pg-$run_id
 table=bench_kafka_pg
-"$out/venv/bin/python" - "$brokers" "$topic" "$partitions" <<'PY'
+create_topic() { # name
+  "$out/venv/bin/python" - "$brokers" "$1" "$partitions" <<'PY'
 import sys
 from kafka.admin import KafkaAdminClient, NewTopic
 admin = KafkaAdminClient(bootstrap_servers=sys.argv[1])
 admin.create_topics([NewTopic(sys.argv[2], int(sys.argv[3]), 1)])
 PY
+}
+create_topic "$topic"
 psql "$db" -qc "DROP TABLE IF EXISTS $table; CREATE TABLE $table (ts timestamptz, level text,
   service text, user_id bigint, latency_ms double precision, msg text)"
 
@@ -104,15 +107,18 @@ measure() { # stage port... (pipelines already started)
 
 port_a=$((20000 + RANDOM % 20000))
 
-cat >"$out/kafka_pg_produce.yaml" <<EOF
+produce() { # topic
+  cat >"$out/kafka_pg_produce.yaml" <<EOF
 sources:
   events: { type: file, path: $input }
 sinks:
-  topic: { type: kafka, inputs: [events], brokers: "$brokers", topic: $topic, key: .service }
+  topic: { type: kafka, inputs: [events], brokers: "$brokers", topic: $1, key: .service }
 EOF
+  "$sluice" run --quiet "$out/kafka_pg_produce.yaml"
+}
 start=$(now)
-"$sluice" run --quiet "$out/kafka_pg_produce.yaml"
-echo "variant=produce messages=$messages messages_per_s=$(rate "$messages" "$start" "$(now)")"
+produce "$topic"
+produced="variant=produce messages=$messages messages_per_s=$(rate "$messages" "$start" "$(now)")"
 
 # The postgres sink of the loading pipelines, reading `events`, with further options.
 db_sink() { # [options]
@@ -170,19 +176,37 @@ file_load() {
   echo "variant=file_to_postgres messages=$messages messages_per_s=$(rate "$messages" "$start" "$(now)")"
 }
 
+# Kafka -> blackhole with `1` or `2` processes in one group. One reads the full topic. Two
+# share a topic that is filled while they run (so the figure is bounded by the producer's
+# speed): a group takes seconds to rebalance, and the full topic takes less than that to read,
+# so each waits for its share of the partitions before the messages come.
 blackhole() { # processes
+  local source=$topic group=bench-blackhole-$1-$run_id
+  [ "$1" = 1 ] || { source=$topic-split; create_topic "$source"; }
   cat >"$out/kafka_blackhole.yaml" <<EOF
 sources:
-  events: { type: kafka, brokers: "$brokers", topics: [$topic], group: bench-blackhole-$1-$run_id }
+  events: { type: kafka, brokers: "$brokers", topics: [$source], group: $group }
 sinks:
   nowhere: { type: blackhole, inputs: [events] }
 EOF
   local pids=() ports=() i
   for i in $(seq "$1"); do
     ports+=($((port_a + i)))
-    "$sluice" run --quiet --admin-addr "127.0.0.1:$((port_a + i))" "$out/kafka_blackhole.yaml" &
+    "$sluice" run --admin-addr "127.0.0.1:$((port_a + i))" "$out/kafka_blackhole.yaml" \
+      2>"$out/blackhole-$i.log" &
     pids+=($!)
   done
+  if [ "$1" != 1 ]; then
+    # Until the last assignment of every process is some of the partitions, all of them in all.
+    until python3 - "$partitions" "$out"/blackhole-*.log <<'PY'
+import re, sys
+last = [re.findall(r"partitions assigned.*partitions=(\d+)", open(f).read())[-1:] for f in sys.argv[2:]]
+shares = [int(l[0]) for l in last if l]
+sys.exit(0 if len(shares) == len(last) and min(shares) > 0 and sum(shares) == int(sys.argv[1]) else 1)
+PY
+    do sleep 0.2; done
+    produce "$source" &
+  fi
   local result per_s counts
   result=$(measure nowhere "${ports[@]}")
   kill -INT "${pids[@]}"; wait "${pids[@]}" || true
@@ -200,6 +224,7 @@ copy() {
 
 log=$out/kafka_pg.log
 {
+  echo "$produced"
   copy
   file_load
   load plain false
@@ -211,16 +236,17 @@ log=$out/kafka_pg.log
 
 python3 - "$log" <<'PY'
 import re, statistics, sys
-rate = {}
+rate, split = {}, {}
 for line in open(sys.argv[1]):
     f = dict(re.findall(r"(\w+)=(\S+)", line))
     rate.setdefault(f["variant"], []).append(float(f["messages_per_s"]))
+    split[f["variant"]] = f.get("per_process", "")
 ceiling = statistics.median(rate["psql_copy"])
 broker = rate["blackhole_1"][0]
 print(f"{'psql copy into the table (median of 2)':<44} {ceiling:>10,.0f} rows/s")
 print(f"{'sluice file -> postgres (the sink alone)':<44} {rate['file_to_postgres'][0]:>10,.0f} msg/s  {rate['file_to_postgres'][0] / ceiling:.2f}x of copy")
 print(f"{'sluice kafka -> blackhole, 1 process':<44} {broker:>10,.0f} msg/s  (what the broker delivers)")
-print(f"{'sluice kafka -> blackhole, 2 processes':<44} {rate['blackhole_2'][0]:>10,.0f} msg/s")
+print(f"{'sluice kafka -> blackhole, 2 processes':<44} {rate['blackhole_2'][0]:>10,.0f} msg/s  (while produced at {rate['produce'][0]:,.0f} msg/s), split {split['blackhole_2'].replace(',', ' / ')}")
 for variant in ("plain", "exactly_once"):
     r = rate[variant][0]
     verdict = "met" if r >= ceiling / 2 else "MISSED"

@@ -77,7 +77,8 @@ pub struct PostgresSink {
     /// With `conflict`: `update` (the default) or `nothing`.
     #[serde(default)]
     pub on_conflict: OnConflict,
-    /// Most rows in one statement. Defaults to 1000.
+    /// Most rows in one statement. Defaults to 10,000, more than the sink gathers into one
+    /// write, so that each write is one statement and pays its round trips once.
     #[serde(default = "default_max_events")]
     pub max_events: usize,
     /// Writes each batch in one transaction with the Kafka offsets of its events, and leaves
@@ -95,7 +96,7 @@ pub struct PostgresSink {
 }
 
 fn default_max_events() -> usize {
-    1000
+    10_000
 }
 
 impl PostgresSink {
