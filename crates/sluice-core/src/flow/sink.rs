@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::oneshot;
+use tokio::task::JoinSet;
 
 use crate::ack::Outcome;
 use crate::batch::Batch;
@@ -80,11 +80,12 @@ impl<T: Send + Sync + 'static> Stage<T> {
     pub fn sinks<S: Sink<T>>(self, mut idle: Vec<S>) {
         let writers = idle.len().max(1) as u32;
         self.spawn("sink", move |mut ctx, mut rx| async move {
-            let mut running = FuturesUnordered::new();
+            // Dropped with the stage (a shutdown that ran out of time), it aborts the writes.
+            let mut running = JoinSet::new();
             let mut open = true;
             while open || !running.is_empty() {
                 tokio::select! {
-                    Some(done) = running.next(), if !running.is_empty() => {
+                    Some(done) = running.join_next(), if !running.is_empty() => {
                         let (sink, batch, result, attempts, busy): Written<T, S> = match done {
                             Ok(done) => done,
                             Err(err) => std::panic::resume_unwind(tokio::task::JoinError::into_panic(err)),
@@ -111,13 +112,13 @@ impl<T: Send + Sync + 'static> Stage<T> {
                         ctx.metrics.in_flight(n as i64);
                         let mut sink = idle.pop().expect("a sink is idle: the branch waits for one");
                         let (policy, metrics) = (ctx.policy.clone(), ctx.metrics.clone());
-                        running.push(tokio::spawn(async move {
+                        running.spawn(async move {
                             let started = std::time::Instant::now();
                             let (result, attempts) = policy
                                 .execute(&batch.items[..], &mut WriteAttempt(&mut sink), &metrics)
                                 .await;
                             (sink, batch, result, attempts, started.elapsed())
-                        }));
+                        });
                     }
                 }
             }
