@@ -205,20 +205,21 @@ impl Event {
         String::from_utf8_lossy(&out).into_owned()
     }
 
-    /// The fields at `paths`, each a list of keys into nested objects (none for the whole
-    /// event). An event still in its original text and not parsed yet stays unparsed: its
-    /// fields are slices of that text, found in one pass over each object on the way.
-    pub fn fields<'a>(&'a self, paths: &[&[String]]) -> Vec<Field<'a>> {
+    /// The fields at `paths`, in their order. An event still in its original text and not
+    /// parsed yet stays unparsed: its fields are slices of that text, found in one pass over
+    /// each object on the way.
+    pub fn fields<'a>(&'a self, paths: &FieldPaths) -> Vec<Field<'a>> {
         if self.value.get().is_none()
             && let Some(text) = self
                 .raw
                 .as_deref()
                 .and_then(|r| std::str::from_utf8(r).ok())
         {
-            return pick(text, paths);
+            return paths.pick(text);
         }
         let value = self.value();
         paths
+            .paths
             .iter()
             .map(|path| {
                 path.iter()
@@ -240,46 +241,71 @@ pub enum Field<'a> {
     Value(&'a Value),
 }
 
-/// The fields at `paths` in the JSON text `json`: the members of each object are read once,
-/// keeping those asked for as text.
-fn pick<'a>(json: &'a str, paths: &[&[String]]) -> Vec<Field<'a>> {
-    let mut keys: Vec<&str> = Vec::new();
-    for key in paths.iter().filter_map(|p| p.first()) {
-        if !keys.contains(&key.as_str()) {
-            keys.push(key);
-        }
+/// Paths of fields to read from many events (a sink's columns), each a list of keys into
+/// nested objects, none for the whole event; prepared once for [`Event::fields`].
+#[derive(Debug, Clone)]
+pub struct FieldPaths {
+    paths: Vec<Vec<String>>,
+    /// The paths' distinct first keys: the members of the event to keep.
+    keys: Vec<String>,
+    /// Each path's first key, as its place in `keys`.
+    first: Vec<Option<usize>>,
+}
+
+impl FieldPaths {
+    /// Prepares `paths`.
+    pub fn new(paths: Vec<Vec<String>>) -> FieldPaths {
+        let mut keys: Vec<String> = Vec::new();
+        let first = paths
+            .iter()
+            .map(|path| {
+                let key = path.first()?;
+                Some(keys.iter().position(|k| k == key).unwrap_or_else(|| {
+                    keys.push(key.clone());
+                    keys.len() - 1
+                }))
+            })
+            .collect();
+        FieldPaths { paths, keys, first }
     }
-    let members = if keys.is_empty() {
-        Vec::new()
-    } else {
-        let mut reader = serde_json::Deserializer::from_str(json);
-        // Not an object: none of its members exists.
-        Members(&keys)
-            .deserialize(&mut reader)
-            .unwrap_or_else(|_| vec![None; keys.len()])
-    };
-    paths
-        .iter()
-        .map(|path| match path.split_first() {
-            None => serde_json::from_str::<&RawValue>(json)
-                .map_or(Field::Missing, |raw| Field::Text(raw.get())),
-            Some((key, rest)) => {
-                let member = keys
-                    .iter()
-                    .position(|k| k == key)
-                    .and_then(|at| members[at]);
-                match member {
-                    None => Field::Missing,
-                    Some(raw) if rest.is_empty() => Field::Text(raw.get()),
-                    Some(raw) => pick(raw.get(), &[rest])[0],
-                }
-            }
-        })
-        .collect()
+
+    /// The fields in the JSON text `json`, whose top object is read once.
+    fn pick<'a>(&self, json: &'a str) -> Vec<Field<'a>> {
+        let members = members(json, &self.keys);
+        self.paths
+            .iter()
+            .zip(&self.first)
+            .map(|(path, first)| match first {
+                None => serde_json::from_str::<&RawValue>(json)
+                    .map_or(Field::Missing, |raw| Field::Text(raw.get())),
+                Some(at) => members[*at].map_or(Field::Missing, |raw| field(raw, &path[1..])),
+            })
+            .collect()
+    }
+}
+
+/// The field at `path` inside `raw`.
+fn field<'a>(raw: &'a RawValue, path: &[String]) -> Field<'a> {
+    match path.split_first() {
+        None => Field::Text(raw.get()),
+        Some((key, rest)) => members(raw.get(), std::slice::from_ref(key))[0]
+            .map_or(Field::Missing, |inner| field(inner, rest)),
+    }
+}
+
+/// The text of the members `keys` of the object `json`, none for a key it lacks, or for every
+/// key when it is not an object.
+fn members<'a>(json: &'a str, keys: &[String]) -> Vec<Option<&'a RawValue>> {
+    if keys.is_empty() {
+        return Vec::new();
+    }
+    Members(keys)
+        .deserialize(&mut serde_json::Deserializer::from_str(json))
+        .unwrap_or_else(|_| vec![None; keys.len()])
 }
 
 /// Reads an object, keeping the text of the members named (by their place in the list).
-struct Members<'k>(&'k [&'k str]);
+struct Members<'k>(&'k [String]);
 
 impl<'de> DeserializeSeed<'de> for Members<'_> {
     type Value = Vec<Option<&'de RawValue>>;
@@ -314,7 +340,7 @@ impl<'de> Visitor<'de> for Members<'_> {
 }
 
 /// An object's key, as its place among the keys wanted.
-struct KeyAt<'k>(&'k [&'k str]);
+struct KeyAt<'k>(&'k [String]);
 
 impl<'de> DeserializeSeed<'de> for KeyAt<'_> {
     type Value = Option<usize>;
@@ -385,19 +411,20 @@ mod tests {
     fn fields_of_text_and_of_values_agree() {
         let text =
             br#"{"id": 7, "a\u0062": {"c": [1, 2], "d": "x\ny"}, "id": 8, "n": null, "s": 3}"#;
-        let paths: Vec<Vec<String>> = [
-            &["id"][..],
-            &["ab", "c"],
-            &["ab", "d"],
-            &["n"],
-            &["no"],
-            &["s", "x"],
-            &[],
-        ]
-        .iter()
-        .map(|p| p.iter().map(ToString::to_string).collect())
-        .collect();
-        let paths: Vec<&[String]> = paths.iter().map(Vec::as_slice).collect();
+        let paths = FieldPaths::new(
+            [
+                &["id"][..],
+                &["ab", "c"],
+                &["ab", "d"],
+                &["n"],
+                &["no"],
+                &["s", "x"],
+                &[],
+            ]
+            .iter()
+            .map(|p| p.iter().map(ToString::to_string).collect())
+            .collect(),
+        );
         let unparsed = Event::from_json_bytes(Bytes::from_static(text));
         let texts = unparsed.fields(&paths);
         assert!(unparsed.value.get().is_none(), "the text was not parsed");

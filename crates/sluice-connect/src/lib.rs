@@ -21,7 +21,7 @@ mod postgres;
 pub mod sink;
 pub mod source;
 
-pub use event::{Event, Origin, Position};
+pub use event::{Event, Field, FieldPaths, Origin, Position};
 
 #[cfg(feature = "http")]
 pub use sink::client as http_client;

@@ -37,7 +37,7 @@ pub use postgres::{OnConflict, PostgresSink};
 pub use redis_stream::RedisStreamSink;
 pub use stdout::StdoutSink;
 
-use sluice_core::{BoxError, Flow, Pipeline, Policy, Sink, WriteError};
+use sluice_core::{BoxError, Flow, Pipeline, Policy, Sink, Stage, WriteError};
 
 use crate::dead_letter;
 use crate::event::Event;
@@ -64,7 +64,9 @@ pub struct BuiltSink {
 
 /// Attaches `sink` to `input` as a stage named after the component, reporting its health.
 pub(crate) fn attach(input: Flow<Event>, ctx: &SinkContext, sink: impl Sink<Event>) -> BuiltSink {
-    attach_all(input, ctx, vec![sink])
+    let (stage, sink, errors) = wire(input, ctx, sink);
+    stage.sink(sink);
+    BuiltSink { errors }
 }
 
 /// Like [`attach`], with `writers` clones of `sink` writing batches at once.
@@ -74,18 +76,18 @@ pub(crate) fn attach_writers<S: Sink<Event> + Clone>(
     writers: usize,
     sink: S,
 ) -> BuiltSink {
-    attach_all(input, ctx, vec![sink; writers.max(1)])
+    let (stage, sink, errors) = wire(input, ctx, sink);
+    stage.sink_writers(writers, sink);
+    BuiltSink { errors }
 }
 
-fn attach_all<S: Sink<Event>>(input: Flow<Event>, ctx: &SinkContext, sinks: Vec<S>) -> BuiltSink {
-    let health = Connector::new(&ctx.name);
-    let sinks = sinks
-        .into_iter()
-        .map(|sink| Watched {
-            sink,
-            health: health.clone(),
-        })
-        .collect();
+/// The sink's stage, under the sink's policy and with its error output wired, and the sink
+/// watched for its health.
+fn wire<S: Sink<Event>>(
+    input: Flow<Event>,
+    ctx: &SinkContext,
+    sink: S,
+) -> (Stage<Event>, Watched<S>, Option<Flow<Event>>) {
     let stage = input.stage(&ctx.name).policy(ctx.policy.clone());
     let (stage, errors) = dead_letter::wire(
         stage,
@@ -94,12 +96,16 @@ fn attach_all<S: Sink<Event>>(input: Flow<Event>, ctx: &SinkContext, sinks: Vec<
         ctx.errors_wired,
         dead_letter::from_event,
     );
-    stage.sinks(sinks);
-    BuiltSink { errors }
+    let sink = Watched {
+        sink,
+        health: Connector::new(&ctx.name),
+    };
+    (stage, sink, errors)
 }
 
 /// A sink whose batches tell its [health](crate::health): up when written, down when a batch
 /// fails as a whole.
+#[derive(Clone)]
 struct Watched<S> {
     sink: S,
     health: Connector,

@@ -40,7 +40,7 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection};
 
 use super::{BuiltSink, SinkContext, attach_writers};
-use crate::event::{Event, Field, Position};
+use crate::event::{Event, Field, FieldPaths, Position};
 use crate::postgres::{self as pg, Partition};
 
 /// What an upsert does with a row whose key exists.
@@ -177,18 +177,22 @@ impl PostgresSink {
             } else {
                 Method::Insert
             },
-            columns: self
-                .columns
-                .iter()
-                .map(|(c, p)| Ok((c.clone(), field_path(p)?)))
-                .collect::<Result<_, BoxError>>()?,
-            keys: if self.on_conflict == OnConflict::Update {
-                self.conflict
-                    .iter()
-                    .filter_map(|k| self.columns.keys().position(|c| c == k))
-                    .collect()
+            columns: self.columns.keys().cloned().collect(),
+            fields: FieldPaths::new(
+                self.columns
+                    .values()
+                    .map(|p| field_path(p))
+                    .collect::<Result<_, _>>()?,
+            ),
+            keys: if self.on_conflict == OnConflict::Update && !self.conflict.is_empty() {
+                Some(FieldPaths::new(
+                    self.conflict
+                        .iter()
+                        .map(|k| field_path(&self.columns[k]))
+                        .collect::<Result<_, _>>()?,
+                ))
             } else {
-                Vec::new()
+                None
             },
             max_events: self.max_events.max(1),
             exactly_once: self.exactly_once.then(|| self.table.clone()),
@@ -261,10 +265,13 @@ struct Writer {
     /// The quoted table name.
     table: String,
     method: Method,
-    /// Each column and the path of its field.
-    columns: Vec<(String, Vec<String>)>,
-    /// The key columns of an updating upsert, to keep the last of several rows with one key.
-    keys: Vec<usize>,
+    /// The columns, in order.
+    columns: Vec<String>,
+    /// The field of each column.
+    fields: FieldPaths,
+    /// The fields of the key columns of an updating upsert, to keep the last of several rows
+    /// with one key.
+    keys: Option<FieldPaths>,
     max_events: usize,
     /// With `exactly_once`: the table, which keys its offsets.
     exactly_once: Option<String>,
@@ -285,9 +292,8 @@ impl From<sqlx::Error> for Failure {
     }
 }
 
-/// The row an event makes: each column's field, in the order of the columns, `null` where the
-/// event lacks it.
-fn row(paths: &[&[String]], event: &Event) -> Vec<Value> {
+/// The values of an event's fields at `paths`, `null` where the event lacks one: its row.
+fn row(paths: &FieldPaths, event: &Event) -> Vec<Value> {
     event
         .fields(paths)
         .into_iter()
@@ -356,7 +362,7 @@ impl Writer {
         .fetch_all(conn)
         .await?;
         let mut json = Vec::with_capacity(self.columns.len());
-        for (column, _) in &self.columns {
+        for column in &self.columns {
             match types.iter().find(|(name, _, _)| name == column) {
                 Some((_, name, category)) if category != "A" && category != "C" => {
                     json.push(name == "json" || name == "jsonb");
@@ -369,24 +375,12 @@ impl Writer {
                 }
             }
         }
-        let list: Vec<String> = self
-            .columns
-            .iter()
-            .map(|(c, _)| format!("\"{c}\""))
-            .collect();
+        let list: Vec<String> = self.columns.iter().map(|c| format!("\"{c}\"")).collect();
         self.method = Method::Copy {
             statement: format!("COPY {} ({}) FROM STDIN", self.table, list.join(", ")),
             json,
         };
         Ok(())
-    }
-
-    /// The field path of each column, in the order of the columns.
-    fn paths(&self) -> Vec<&[String]> {
-        self.columns
-            .iter()
-            .map(|(_, path)| path.as_slice())
-            .collect()
     }
 
     /// Writes the rows of `events` at `rows` with one statement or one `COPY`.
@@ -396,11 +390,10 @@ impl Writer {
         events: &[Event],
         rows: &[usize],
     ) -> Result<(), sqlx::Error> {
-        let paths = self.paths();
         if let Method::Copy { statement, json } = &self.method {
             let mut data = Vec::with_capacity(rows.len() * 128);
             for &at in rows {
-                let fields = events[at].fields(&paths);
+                let fields = events[at].fields(&self.fields);
                 for (column, (field, json)) in fields.into_iter().zip(json).enumerate() {
                     if column > 0 {
                         data.push(b'\t');
@@ -416,8 +409,8 @@ impl Writer {
             let batch = Value::Array(
                 rows.iter()
                     .map(|&at| {
-                        let fields = self.columns.iter().zip(row(&paths, &events[at]));
-                        Value::Object(fields.map(|((c, _), v)| (c.clone(), v)).collect())
+                        let fields = self.columns.iter().zip(row(&self.fields, &events[at]));
+                        Value::Object(fields.map(|(c, v)| (c.clone(), v)).collect())
                     })
                     .collect(),
             );
@@ -520,51 +513,37 @@ impl Writer {
             .collect();
         partitions.sort_unstable();
         partitions.dedup();
-        let mut careful = false;
-        loop {
-            let mut tx = conn.begin().await?;
-            let locked = if careful {
-                Some(pg::lock(&mut tx, target, &partitions).await?)
-            } else {
-                None
-            };
-            if let Some(done) = &locked {
-                rows.retain(|&at| !done.contains(offsets[at]));
-            }
-            let refused = self.insert_all(&mut tx, events, &rows, true).await?;
-            let done = match locked {
-                Some(done) => done,
-                None => pg::lock(&mut tx, target, &partitions).await?,
-            };
-            if !careful && rows.iter().any(|&at| done.contains(offsets[at])) {
-                tx.rollback().await?;
-                careful = true;
-                continue;
-            }
-            let refused_at: HashSet<usize> = refused.iter().map(|(at, _)| *at).collect();
-            let written = offsets.iter().enumerate().filter_map(|(at, &offset)| {
-                (!refused_at.contains(&at) && !done.contains(offset))
-                    .then_some(offset)
-                    .flatten()
-            });
-            pg::add(&mut tx, target, written).await?;
-            tx.commit().await?;
-            return Ok(refused);
+        let mut tx = conn.begin().await?;
+        let mut refused = self.insert_all(&mut tx, events, &rows, true).await?;
+        let mut done = pg::lock(&mut tx, target, &partitions).await?;
+        if rows.iter().any(|&at| done.contains(offsets[at])) {
+            tx.rollback().await?;
+            tx = conn.begin().await?;
+            done = pg::lock(&mut tx, target, &partitions).await?;
+            rows.retain(|&at| !done.contains(offsets[at]));
+            refused = self.insert_all(&mut tx, events, &rows, true).await?;
         }
+        let refused_at: HashSet<usize> = refused.iter().map(|(at, _)| *at).collect();
+        let written = offsets
+            .iter()
+            .enumerate()
+            .filter(|&(at, &offset)| !refused_at.contains(&at) && !done.contains(offset))
+            .filter_map(|(_, &offset)| offset);
+        pg::add(&mut tx, target, written).await?;
+        tx.commit().await?;
+        Ok(refused)
     }
 
     /// The events that make rows, by place: all of them, or only the last of several with
     /// one key when upserting.
     fn rows(&self, events: &[Event]) -> Vec<usize> {
-        if self.keys.is_empty() {
+        let Some(key_fields) = &self.keys else {
             return (0..events.len()).collect();
-        }
+        };
         // One statement may not update a row twice: the last event of each key wins.
-        let paths = self.paths();
-        let key_paths: Vec<&[String]> = self.keys.iter().map(|&k| paths[k]).collect();
         let keys: Vec<String> = events
             .iter()
-            .map(|e| serde_json::to_string(&row(&key_paths, e)).unwrap_or_default())
+            .map(|e| serde_json::to_string(&row(key_fields, e)).unwrap_or_default())
             .collect();
         let mut last: HashMap<&str, usize> = HashMap::new();
         for (at, key) in keys.iter().enumerate() {
@@ -682,12 +661,12 @@ mod tests {
         let s = sink(
             r#"{"url": "postgres://x@y/z", "table": "t", "columns": {"id": "id", "city": "address.city", "all": "."}}"#,
         );
-        let paths: Vec<Vec<String>> = s
-            .columns
-            .values()
-            .map(|p| field_path(p).expect("path"))
-            .collect();
-        let paths: Vec<&[String]> = paths.iter().map(Vec::as_slice).collect();
+        let paths = FieldPaths::new(
+            s.columns
+                .values()
+                .map(|p| field_path(p).expect("path"))
+                .collect(),
+        );
         let event = Event::new(serde_json::json!({"id": 7, "address": {"zip": "75001"}}));
         // The columns in their (sorted) order: all, city, id.
         assert_eq!(

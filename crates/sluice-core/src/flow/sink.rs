@@ -75,10 +75,14 @@ impl<T: Send + Sync + 'static> Stage<T> {
         self.sinks(vec![sink]);
     }
 
-    /// Sends the flow's items to `sinks`, one write in flight on each; see [`Flow::sink`] and
-    /// [`Flow::sink_writers`].
-    pub fn sinks<S: Sink<T>>(self, mut idle: Vec<S>) {
-        let writers = idle.len().max(1) as u32;
+    /// Sends the flow's items to `writers` clones of `sink`; see [`Flow::sink_writers`].
+    pub fn sink_writers<S: Sink<T> + Clone>(self, writers: usize, sink: S) {
+        self.sinks(vec![sink; writers.max(1)]);
+    }
+
+    /// Sends the flow's items to `idle` (not empty), one write in flight on each.
+    fn sinks<S: Sink<T>>(self, mut idle: Vec<S>) {
+        let writers = idle.len() as u32;
         self.spawn("sink", move |mut ctx, mut rx| async move {
             // Dropped with the stage (a shutdown that ran out of time), it aborts the writes.
             let mut running = JoinSet::new();
@@ -236,7 +240,7 @@ impl<T: Send + 'static> Flow<T> {
     where
         T: Sync,
     {
-        self.stage("sink").sinks(vec![sink; writers.max(1)]);
+        self.stage("sink").sink_writers(writers, sink);
     }
 
     /// Calls `f` on every item; the returned future runs the pipeline until it ends.
