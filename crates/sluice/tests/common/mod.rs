@@ -70,17 +70,35 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Waits for `child` to end, failing the test rather than hanging past `limit`.
+/// Waits for `child` to end, failing the test rather than hanging past `limit`. Its output is
+/// read meanwhile: a child that fills a pipe nobody reads blocks on it and never ends.
 pub fn run_to_end(mut child: Child, limit: Duration) -> Output {
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let started = Instant::now();
     while started.elapsed() < limit {
-        if let Ok(Some(_)) = child.try_wait() {
-            return child.wait_with_output().expect("output");
+        if let Ok(Some(status)) = child.try_wait() {
+            return Output {
+                status,
+                stdout: stdout.join().unwrap_or_default(),
+                stderr: stderr.join().unwrap_or_default(),
+            };
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.kill();
     panic!("sluice did not finish within {limit:?}");
+}
+
+/// Reads `pipe` to its end on a thread of its own.
+fn drain<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut out);
+        }
+        out
+    })
 }
 
 /// Sends `signal` (`INT`, `TERM`, `KILL`) to a process.
