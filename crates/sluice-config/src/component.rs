@@ -2,7 +2,7 @@
 //! (Sources and sinks are `sluice-connect`'s, with their own contexts.)
 
 use sluice_connect::{Event, dead_letter};
-use sluice_core::{BoxError, Flow, Pipeline, Policy, Stage};
+use sluice_core::{BoxError, Flow, Operators, Pipeline, Policy, Stage};
 
 /// What a transform needs from the pipeline it joins.
 #[derive(Debug, Clone)]

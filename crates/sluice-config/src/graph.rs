@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use sluice_connect::Event;
 use sluice_connect::sink::SinkContext;
 use sluice_connect::source::{Progress, SourceContext};
-use sluice_core::{BoxError, Flow, Pipeline, Policy};
+use sluice_core::{BoxError, Flow, Operators, Pipeline, Policy};
 
 use crate::component::TransformContext;
 use crate::diagnostic::{Diagnostic, did_you_mean};
@@ -366,7 +366,11 @@ impl Graph {
                         1 => flows.pop(),
                         _ => {
                             let first = flows.remove(0);
-                            Some(first.stage(format!("{}.merge", spec.name)).merge(flows))
+                            Some(
+                                first
+                                    .stage(format!("{}.merge", spec.name))
+                                    .merge_with(flows),
+                            )
                         }
                     }
                 }

@@ -20,7 +20,7 @@
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
-use sluice_core::{Failed, Flow, Stage};
+use sluice_core::{Failed, Flow, Operators, Stage};
 
 use crate::codec::Record;
 use crate::event::{Event, Origin};

@@ -7,7 +7,7 @@ use serde_json::json;
 use sluice_connect::sink::{FileSink, SinkContext, WriteMode};
 use sluice_connect::source::{FileSource, SourceContext};
 use sluice_connect::{Event, codec::Codec};
-use sluice_core::{Pipeline, Policy};
+use sluice_core::{Operators, Pipeline, Policy};
 
 fn ctx(p: &Pipeline, name: &str, errors: bool) -> SourceContext {
     SourceContext {

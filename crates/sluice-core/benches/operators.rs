@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sluice_core::window::{Count, Window};
-use sluice_core::{Flow, Pipeline};
+use sluice_core::{Flow, Operators, Pipeline};
 
 const ITEMS: u64 = 1_000_000;
 

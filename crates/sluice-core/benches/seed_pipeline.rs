@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use sluice_core::{Flow, Pipeline};
+use sluice_core::{Flow, Operators, Pipeline};
 
 /// CPU time of every thread of this process, from `/proc/self/task/*/schedstat` (Linux), in ns.
 fn process_cpu_ns() -> Option<u64> {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sluice_core::{Pipeline, PipelineConfig};
+use sluice_core::{Operators, Pipeline, PipelineConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), sluice_core::Error> {

@@ -1,6 +1,6 @@
 //! Basic pipeline (seed 002): generator → square → sum, each stage a concurrent task.
 
-use sluice_core::Flow;
+use sluice_core::{Flow, Operators};
 
 #[tokio::main]
 async fn main() -> Result<(), sluice_core::Error> {

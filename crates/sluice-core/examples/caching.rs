@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use sluice_core::{Cache, Flow};
+use sluice_core::{Cache, Flow, Operators};
 
 #[tokio::main]
 async fn main() -> Result<(), sluice_core::Error> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use sluice_core::{BreakerConfig, CircuitBreaker, ItemError, Pipeline};
+use sluice_core::{BreakerConfig, CircuitBreaker, ItemError, Operators, Pipeline};
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> Result<(), sluice_core::Error> {

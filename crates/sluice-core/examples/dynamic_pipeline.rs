@@ -1,7 +1,7 @@
 //! Dynamic pipeline (seed 002): stages chosen at run time from a configuration, each a
 //! function from flow to flow.
 
-use sluice_core::Flow;
+use sluice_core::{Flow, Operators};
 
 /// A stage built from configuration.
 type StageFn = Box<dyn FnOnce(Flow<String>) -> Flow<String>>;

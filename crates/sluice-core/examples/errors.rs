@@ -1,7 +1,7 @@
 //! Errors as values (seed 002): a record that fails is not lost and does not stop the
 //! pipeline; it goes to the stage's error output with the reason, here a dead-letter list.
 
-use sluice_core::Pipeline;
+use sluice_core::{Operators, Pipeline};
 
 #[tokio::main]
 async fn main() -> Result<(), sluice_core::Error> {

@@ -1,7 +1,7 @@
 //! Fan-out/fan-in (seed 002): one stage's work spread over several workers and gathered back,
 //! in input order or as finished.
 
-use sluice_core::Flow;
+use sluice_core::{Flow, Operators};
 
 /// Something CPU-bound: the number of steps of the Collatz sequence from `n`.
 fn collatz_steps(mut n: u64) -> u32 {

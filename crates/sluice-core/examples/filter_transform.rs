@@ -1,6 +1,6 @@
 //! Filter-transform (seed 002): keep the log lines that matter, then reshape them.
 
-use sluice_core::Flow;
+use sluice_core::{Flow, Operators};
 
 #[derive(Debug)]
 struct Entry {

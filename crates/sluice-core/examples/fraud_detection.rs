@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sluice_core::Flow;
+use sluice_core::{Flow, Operators};
 
 #[derive(Debug, Clone)]
 struct Transaction {

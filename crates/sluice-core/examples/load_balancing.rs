@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sluice_core::{Balancer, Flow};
+use sluice_core::{Balancer, Flow, Operators};
 
 async fn calls_per_endpoint(
     balancer: Balancer<&'static str>,

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use sluice_core::{Flow, Pipeline};
+use sluice_core::{Flow, Operators, Pipeline};
 
 const TEXT: &str = "the quick brown fox jumps over the lazy dog
 the dog barks and the fox runs

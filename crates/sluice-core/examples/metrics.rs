@@ -3,7 +3,7 @@
 //! the end-of-run summary.
 
 use metrics_exporter_prometheus::PrometheusBuilder;
-use sluice_core::Pipeline;
+use sluice_core::{Operators, Pipeline};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

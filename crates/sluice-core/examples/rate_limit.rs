@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use sluice_core::{Flow, RateLimit};
+use sluice_core::{Flow, Operators, RateLimit};
 
 #[tokio::main]
 async fn main() -> Result<(), sluice_core::Error> {

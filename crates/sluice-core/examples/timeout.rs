@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sluice_core::Pipeline;
+use sluice_core::{Operators, Pipeline};
 
 #[tokio::main]
 async fn main() -> Result<(), sluice_core::Error> {

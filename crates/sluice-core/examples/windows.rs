@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use sluice_core::Flow;
 use sluice_core::window::{Stats, Window};
+use sluice_core::{Flow, Operators};
 
 /// (seconds since the start, response time in ms)
 const EVENTS: [(i64, f64); 8] = [

@@ -2,7 +2,7 @@
 //! ([`Keyed::window`]).
 //!
 //! ```
-//! use sluice_core::Flow;
+//! use sluice_core::{Flow, Operators};
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! // Alert when a user's running total passes 100, then start over.
 //! let payments = vec![("ann", 60), ("bob", 10), ("ann", 50), ("ann", 5)];
@@ -34,9 +34,10 @@ use tokio::time::Instant;
 
 use crate::ack::Outcome;
 use crate::batch::Batch;
+use crate::context::StageCtx;
 use crate::flow::Flow;
+use crate::flow::stage::Stage;
 use crate::flow::transform::{Slot, Step, apply_batch};
-use crate::stage::{Stage, StageCtx};
 
 /// Computes an item's key.
 pub(crate) type KeyFn<T, K> = Box<dyn FnMut(&T) -> K + Send>;
@@ -44,14 +45,20 @@ pub(crate) type KeyFn<T, K> = Box<dyn FnMut(&T) -> K + Send>;
 /// A flow whose items are grouped by a key, waiting for a keyed operator.
 #[must_use = "choose a keyed operator (scan, fold, window)"]
 pub struct Keyed<T, K> {
-    origin: Origin<T>,
+    stage: Stage<T>,
     key: KeyFn<T, K>,
     ttl: Option<Duration>,
 }
 
-enum Origin<T> {
-    Flow(Flow<T>),
-    Stage(Box<Stage<T>>),
+impl<T: Send + 'static, K> Keyed<T, K> {
+    /// Groups the items entering `stage` by `key`.
+    pub(crate) fn new(stage: Stage<T>, key: KeyFn<T, K>) -> Keyed<T, K> {
+        Keyed {
+            stage,
+            key,
+            ttl: None,
+        }
+    }
 }
 
 impl<T: Send + 'static, K: Hash + Eq + Clone + Send + 'static> Keyed<T, K> {
@@ -61,12 +68,8 @@ impl<T: Send + 'static, K: Hash + Eq + Clone + Send + 'static> Keyed<T, K> {
         self
     }
 
-    pub(crate) fn into_parts(self, kind: &'static str) -> (Stage<T>, KeyFn<T, K>) {
-        let stage = match self.origin {
-            Origin::Flow(flow) => flow.stage(kind),
-            Origin::Stage(stage) => *stage,
-        };
-        (stage, self.key)
+    pub(crate) fn into_parts(self) -> (Stage<T>, KeyFn<T, K>) {
+        (self.stage, self.key)
     }
 
     /// Runs `f` on each item with its key's state (made by `init` for a new key); emits what
@@ -81,7 +84,7 @@ impl<T: Send + 'static, K: Hash + Eq + Clone + Send + 'static> Keyed<T, K> {
         O: Send + 'static,
     {
         let ttl = self.ttl;
-        let (stage, key) = self.into_parts("scan");
+        let (stage, key) = self.into_parts();
         let (tx, out) = stage.output();
         stage.spawn("scan", move |mut ctx, mut rx| async move {
             let mut scanner = Scanner {
@@ -174,28 +177,6 @@ where
         match (self.f)(&mut state.0, item) {
             Some(emitted) => out.push(emitted, slot.take_ack()),
             None => slot.take_ack().complete(Outcome::Filtered),
-        }
-    }
-}
-
-impl<T: Send + 'static> Stage<T> {
-    /// Groups items by `key` for a keyed operator.
-    pub fn key_by<K>(self, key: impl FnMut(&T) -> K + Send + 'static) -> Keyed<T, K> {
-        Keyed {
-            origin: Origin::Stage(Box::new(self)),
-            key: Box::new(key),
-            ttl: None,
-        }
-    }
-}
-
-impl<T: Send + 'static> Flow<T> {
-    /// Groups items by `key` for a keyed operator (`scan`, `fold`, `window`).
-    pub fn key_by<K>(self, key: impl FnMut(&T) -> K + Send + 'static) -> Keyed<T, K> {
-        Keyed {
-            origin: Origin::Flow(self),
-            key: Box::new(key),
-            ttl: None,
         }
     }
 }

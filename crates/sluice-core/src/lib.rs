@@ -18,8 +18,11 @@
 //! The crate touches no network, file system or database: connectors and the job queue are
 //! built on it in other crates.
 //!
+//! Operators are the methods of [`Operators`], the same on a [`Flow`] and on a [`Stage`]:
+//! bring it into scope with `use sluice_core::Operators` (or `use sluice_core::prelude::*`).
+//!
 //! ```
-//! use sluice_core::Flow;
+//! use sluice_core::{Flow, Operators};
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let evens: Vec<u64> = Flow::from_iter(1..=10u64)
 //!     .filter(|x| x % 2 == 0)
@@ -34,27 +37,36 @@
 pub mod ack;
 mod batch;
 mod channel;
+mod context;
 mod error;
 mod flow;
 pub mod keyed;
+mod operators;
 mod pipeline;
 pub mod policy;
 mod shutdown;
-mod stage;
 pub mod stats;
 pub mod window;
 
 pub use ack::{AckToken, Acked, Outcome};
 pub use error::{BoxError, Error, Failed, ItemError};
-pub use flow::{Flow, SINK_GATHER, Sink, Source, WriteError};
+pub use flow::Flow;
+pub use flow::sink::{SINK_GATHER, Sink, WriteError};
+pub use flow::source::Source;
+pub use flow::stage::{ErrorOutput, Stage};
 pub use keyed::Keyed;
+pub use operators::Operators;
 pub use pipeline::{Pipeline, PipelineConfig, RunReport};
 pub use policy::{
     Backoff, Balancer, BreakerConfig, Cache, CircuitBreaker, Jitter, Policy, RateLimit, Retry,
 };
-pub use stage::{ErrorOutput, Stage};
 pub use stats::{StageSnapshot, StageStats};
 pub use window::{Window, WindowResult};
+
+/// What a program that builds flows needs in scope: `use sluice_core::prelude::*`.
+pub mod prelude {
+    pub use crate::{Flow, Operators, Pipeline, Stage};
+}
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -24,9 +24,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::channel::{self, Receiver, Sender};
-use crate::error::{Error, Failed};
-use crate::flow::Flow;
-use crate::stage::ErrorOutput;
+use crate::error::Error;
 use crate::stats::{StageSnapshot, StageStats};
 
 /// Settings that apply to every stage of a pipeline unless a stage overrides them.
@@ -246,12 +244,6 @@ impl Pipeline {
         self.cancel_token().cancel();
     }
 
-    /// An error output for stages whose input is `T`, and the flow of their failures (wire it
-    /// to a dead-letter sink). See [`Stage::errors_to`](crate::Stage::errors_to).
-    pub fn error_output<T: Send + 'static>(&self) -> (ErrorOutput<T>, Flow<Failed<T>>) {
-        ErrorOutput::new(&self.resolve())
-    }
-
     /// The live counters of every stage, in the order the stages were added.
     pub fn stages(&self) -> Vec<Arc<StageStats>> {
         let p = self.resolve();
@@ -379,7 +371,7 @@ impl Pipeline {
         crashed.map_or(Ok(()), Err)
     }
 
-    fn resolve(&self) -> Pipeline {
+    pub(crate) fn resolve(&self) -> Pipeline {
         let mut p = self.clone();
         loop {
             let next = p.lock().forward.clone();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{AckLog, acked_range};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use sluice_core::{Error, Flow, Outcome, Pipeline, PipelineConfig};
+use sluice_core::{Error, Flow, Operators, Outcome, Pipeline, PipelineConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_an_endless_source_and_drains() {
@@ -199,7 +199,7 @@ async fn running_terminals_wait_for_the_whole_graph() {
 async fn flows_from_separate_pipelines_merge_into_one() {
     let a = Flow::from_iter(0..3u32);
     let b = Flow::from_iter(10..13u32);
-    let mut all = a.merge_with(b).collect().await.expect("ran");
+    let mut all = a.merge_with([b]).collect().await.expect("ran");
     all.sort_unstable();
     assert_eq!(all, vec![0, 1, 2, 10, 11, 12]);
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::{AckLog, acked_range};
-use sluice_core::{Failed, Flow, ItemError, Outcome, Pipeline, PipelineConfig};
+use sluice_core::{Failed, Flow, ItemError, Operators, Outcome, Pipeline, PipelineConfig};
 
 #[tokio::test]
 async fn transforms_chain() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{AckLog, acked_range};
 use proptest::prelude::*;
 use sluice_core::window::{Collect, Window};
-use sluice_core::{Outcome, Pipeline, PipelineConfig};
+use sluice_core::{Operators, Outcome, Pipeline, PipelineConfig};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::AckLog;
 use sluice_core::window::{Collect, Stats, Window};
-use sluice_core::{Flow, ItemError, Outcome, Pipeline};
+use sluice_core::{Flow, ItemError, Operators, Outcome, Pipeline};
 
 /// (key, event time ms, value)
 type Event = (&'static str, i64, f64);

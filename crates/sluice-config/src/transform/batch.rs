@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_connect::Event;
-use sluice_core::{BoxError, Flow};
+use sluice_core::{BoxError, Flow, Operators};
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
 

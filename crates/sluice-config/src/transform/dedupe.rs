@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use sluice_connect::Event;
-use sluice_core::{BoxError, Flow};
+use sluice_core::{BoxError, Flow, Operators};
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
 use crate::jq::Program;

@@ -24,7 +24,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 use sluice_connect::Event;
-use sluice_core::{BoxError, BreakerConfig, Cache, CircuitBreaker, Flow, ItemError};
+use sluice_core::{BoxError, BreakerConfig, Cache, CircuitBreaker, Flow, ItemError, Operators};
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
 use crate::jq::Program;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sluice_connect::Event;
-use sluice_core::{BoxError, Flow, RateLimit};
+use sluice_core::{BoxError, Flow, Operators, RateLimit};
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
 

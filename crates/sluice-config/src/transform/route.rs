@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use sluice_connect::Event;
-use sluice_core::{BoxError, Flow};
+use sluice_core::{BoxError, Flow, Operators};
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
 use crate::jq::Program;

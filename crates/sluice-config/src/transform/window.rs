@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sluice_connect::Event;
 use sluice_core::window::{Aggregate, Window};
-use sluice_core::{BoxError, Flow};
+use sluice_core::{BoxError, Flow, Operators};
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
 use crate::jq::Program;

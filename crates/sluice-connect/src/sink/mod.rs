@@ -37,7 +37,7 @@ pub use postgres::{OnConflict, PostgresSink};
 pub use redis_stream::RedisStreamSink;
 pub use stdout::StdoutSink;
 
-use sluice_core::{BoxError, Flow, Pipeline, Policy, Sink, Stage, WriteError};
+use sluice_core::{BoxError, Flow, Operators, Pipeline, Policy, Sink, Stage, WriteError};
 
 use crate::dead_letter;
 use crate::event::Event;

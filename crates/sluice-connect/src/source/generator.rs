@@ -160,7 +160,7 @@ impl GeneratorSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_core::Pipeline;
+    use sluice_core::{Operators, Pipeline};
 
     #[tokio::test]
     async fn makes_repeatable_log_events() {

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
-use sluice_core::{Acked, Flow, Pipeline};
+use sluice_core::{Acked, Flow, Operators, Pipeline};
 use tokio::sync::mpsc;
 #[cfg(any(feature = "redis", feature = "nats", feature = "amqp"))]
 use tokio_util::sync::CancellationToken;

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use crate::ack::AckToken;
 use crate::batch::Batch;
 use crate::channel::Receiver;
+use crate::context::StageCtx;
 use crate::error::{BoxError, ItemError};
 use crate::flow::Flow;
-use crate::stage::{Stage, StageCtx};
+use crate::flow::stage::Stage;
 use crate::stats::StageMetrics;
 
 /// Collects items into groups of `size`, cut short when the oldest waited `linger`.
@@ -86,59 +87,57 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-impl<T: Send + 'static> Stage<T> {
-    /// Groups items into vectors of up to `size`, emitting a group when it is full or when its
-    /// first item has waited `linger`, and the remainder when the input ends. A group's token
-    /// joins its items' tokens.
-    pub fn batch(self, size: usize, linger: Duration) -> Flow<Vec<T>> {
-        let (tx, out) = self.output();
-        self.spawn("batch", move |ctx, mut rx| async move {
-            let mut groups = Accumulator::new(size, linger);
-            while let Some(group) = groups.next(&mut rx, &ctx.metrics).await {
-                let mut out = Batch::default();
-                out.push(group.items, AckToken::join(group.acks));
-                while groups.has_full() {
-                    if let Some(group) = groups.next(&mut rx, &ctx.metrics).await {
-                        out.push(group.items, AckToken::join(group.acks));
-                    }
-                }
-                ctx.metrics.emitted(out.len());
-                if tx.send(out).await.is_err() {
-                    break;
+/// [`Operators::batch`](crate::Operators::batch).
+pub(crate) fn batch<T: Send + 'static>(
+    stage: Stage<T>,
+    size: usize,
+    linger: Duration,
+) -> Flow<Vec<T>> {
+    let (tx, out) = stage.output();
+    stage.spawn("batch", move |ctx, mut rx| async move {
+        let mut groups = Accumulator::new(size, linger);
+        while let Some(group) = groups.next(&mut rx, &ctx.metrics).await {
+            let mut out = Batch::default();
+            out.push(group.items, AckToken::join(group.acks));
+            while groups.has_full() {
+                if let Some(group) = groups.next(&mut rx, &ctx.metrics).await {
+                    out.push(group.items, AckToken::join(group.acks));
                 }
             }
-        });
-        out
-    }
+            ctx.metrics.emitted(out.len());
+            if tx.send(out).await.is_err() {
+                break;
+            }
+        }
+    });
+    out
+}
 
-    /// Groups items like [`batch`](Self::batch) and hands each group to `f`, which returns one
-    /// result per item, in order. Items whose result is an error go to the error output with it;
-    /// the others go on. If `f` panics or returns the wrong number of results, the items
-    /// without a result fail.
-    pub fn try_batch<U, E>(
-        self,
-        size: usize,
-        linger: Duration,
-        mut f: impl FnMut(&[T]) -> Vec<Result<U, E>> + Send + 'static,
-    ) -> Flow<U>
-    where
-        U: Send + 'static,
-        E: Into<BoxError>,
-    {
-        let (tx, out) = self.output();
-        self.spawn("try_batch", move |mut ctx, mut rx| async move {
-            let mut groups = Accumulator::new(size, linger);
-            while let Some(group) = groups.next(&mut rx, &ctx.metrics).await {
-                let out = settle_group(&mut ctx, group, &mut f);
-                ctx.flush_failures().await;
-                ctx.metrics.emitted(out.len());
-                if tx.send(out).await.is_err() {
-                    break;
-                }
+/// [`Operators::try_batch`](crate::Operators::try_batch).
+pub(crate) fn try_batch<T, U, E>(
+    stage: Stage<T>,
+    size: usize,
+    linger: Duration,
+    mut f: impl FnMut(&[T]) -> Vec<Result<U, E>> + Send + 'static,
+) -> Flow<U>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    E: Into<BoxError>,
+{
+    let (tx, out) = stage.output();
+    stage.spawn("try_batch", move |mut ctx, mut rx| async move {
+        let mut groups = Accumulator::new(size, linger);
+        while let Some(group) = groups.next(&mut rx, &ctx.metrics).await {
+            let out = settle_group(&mut ctx, group, &mut f);
+            ctx.flush_failures().await;
+            ctx.metrics.emitted(out.len());
+            if tx.send(out).await.is_err() {
+                break;
             }
-        });
-        out
-    }
+        }
+    });
+    out
 }
 
 /// Runs a group through `f` and sorts its items into results and failures.
@@ -177,25 +176,4 @@ fn settle_group<T: Send + 'static, U, E: Into<BoxError>>(
         }
     }
     out
-}
-
-impl<T: Send + 'static> Flow<T> {
-    /// Groups items by size and time; see [`Stage::batch`].
-    pub fn batch(self, size: usize, linger: Duration) -> Flow<Vec<T>> {
-        self.stage("batch").batch(size, linger)
-    }
-
-    /// Processes groups with partial failure; see [`Stage::try_batch`].
-    pub fn try_batch<U, E>(
-        self,
-        size: usize,
-        linger: Duration,
-        f: impl FnMut(&[T]) -> Vec<Result<U, E>> + Send + 'static,
-    ) -> Flow<U>
-    where
-        U: Send + 'static,
-        E: Into<BoxError>,
-    {
-        self.stage("try_batch").try_batch(size, linger, f)
-    }
 }

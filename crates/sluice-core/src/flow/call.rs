@@ -17,10 +17,11 @@ use futures::{FutureExt, StreamExt};
 use crate::ack::AckToken;
 use crate::batch::Batch;
 use crate::channel::{Receiver, Sender};
+use crate::context::StageCtx;
 use crate::error::{BoxError, ItemError};
 use crate::flow::Flow;
+use crate::flow::stage::Stage;
 use crate::policy::Cache;
-use crate::stage::{Stage, StageCtx};
 
 /// What a launched call resolves to: the item back, the result and the attempts made.
 type Called<T, U> = (T, Result<U, ItemError>, u32);
@@ -207,171 +208,103 @@ where
     }
 }
 
-impl<T: Send + Sync + 'static> Stage<T> {
-    /// Calls `f` for each item with up to `concurrency` calls in flight, under the stage's
-    /// policies; results keep the input order. `f` borrows the item to *start* the call and
-    /// returns a future that owns what it needs, so retries can call it again.
-    pub fn call<U, E, Fut>(
-        self,
-        concurrency: usize,
-        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
-    ) -> Flow<U>
-    where
-        U: Send + 'static,
-        E: Into<BoxError>,
-        Fut: Future<Output = Result<U, E>> + Send + 'static,
-    {
-        self.calls("call", concurrency, true, plain(f), |_, answer| answer)
-    }
-
-    /// Like [`call`](Self::call), but results leave as they complete.
-    pub fn call_unordered<U, E, Fut>(
-        self,
-        concurrency: usize,
-        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
-    ) -> Flow<U>
-    where
-        U: Send + 'static,
-        E: Into<BoxError>,
-        Fut: Future<Output = Result<U, E>> + Send + 'static,
-    {
-        self.calls(
-            "call_unordered",
-            concurrency,
-            false,
-            plain(f),
-            |_, answer| answer,
-        )
-    }
-
-    /// Like [`call`](Self::call), then `merge` combines each item with its answer (an
-    /// enrichment keeps the item).
-    pub fn enrich<U, V, E, Fut>(
-        self,
-        concurrency: usize,
-        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
-        merge: impl FnMut(T, U) -> V + Send + 'static,
-    ) -> Flow<V>
-    where
-        U: Send + 'static,
-        V: Send + 'static,
-        E: Into<BoxError>,
-        Fut: Future<Output = Result<U, E>> + Send + 'static,
-    {
-        self.calls("enrich", concurrency, true, plain(f), merge)
-    }
-
-    /// Like [`call`](Self::call), with answers cached by `key`: a hit skips the call and its
-    /// policies; concurrent misses on one key make one call. Counts
-    /// `sluice_stage_cache_hits_total` and `sluice_stage_cache_misses_total`.
-    pub fn call_cached<K, U, E, Fut>(
-        self,
-        concurrency: usize,
-        cache: Cache<K, U>,
-        key: impl Fn(&T) -> K + Send + Sync + 'static,
-        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
-    ) -> Flow<U>
-    where
-        K: Hash + Eq + Send + Sync + 'static,
-        U: Clone + Send + Sync + 'static,
-        E: Into<BoxError>,
-        Fut: Future<Output = Result<U, E>> + Send + 'static,
-    {
-        self.calls(
-            "call_cached",
-            concurrency,
-            true,
-            cached(cache, key, f),
-            |_, answer| answer,
-        )
-    }
-
-    /// [`enrich`](Self::enrich) with answers cached by `key`, as in
-    /// [`call_cached`](Self::call_cached).
-    pub fn enrich_cached<K, U, V, E, Fut>(
-        self,
-        concurrency: usize,
-        cache: Cache<K, U>,
-        key: impl Fn(&T) -> K + Send + Sync + 'static,
-        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
-        merge: impl FnMut(T, U) -> V + Send + 'static,
-    ) -> Flow<V>
-    where
-        K: Hash + Eq + Send + Sync + 'static,
-        U: Clone + Send + Sync + 'static,
-        V: Send + 'static,
-        E: Into<BoxError>,
-        Fut: Future<Output = Result<U, E>> + Send + 'static,
-    {
-        self.calls(
-            "enrich_cached",
-            concurrency,
-            true,
-            cached(cache, key, f),
-            merge,
-        )
-    }
-
-    fn calls<U: Send + 'static, V: Send + 'static>(
-        self,
-        kind: &'static str,
-        concurrency: usize,
-        ordered: bool,
-        launcher: impl FnOnce(&StageCtx<T>) -> Launch<T, U> + Send + 'static,
-        merge: impl FnMut(T, U) -> V + Send + 'static,
-    ) -> Flow<V> {
-        let (tx, out) = self.output();
-        self.spawn(kind, move |ctx, rx| {
-            let launch = launcher(&ctx);
-            run_calls(ctx, rx, tx, concurrency, ordered, launch, merge)
-        });
-        out
-    }
+/// [`Operators::call`](crate::Operators::call) and, unordered,
+/// [`Operators::call_unordered`](crate::Operators::call_unordered).
+pub(crate) fn call<T, U, E, Fut>(
+    stage: Stage<T>,
+    concurrency: usize,
+    ordered: bool,
+    f: impl Fn(&T) -> Fut + Send + Sync + 'static,
+) -> Flow<U>
+where
+    T: Send + Sync + 'static,
+    U: Send + 'static,
+    E: Into<BoxError>,
+    Fut: Future<Output = Result<U, E>> + Send + 'static,
+{
+    let kind = if ordered { "call" } else { "call_unordered" };
+    calls(stage, kind, concurrency, ordered, plain(f), |_, answer| {
+        answer
+    })
 }
 
-impl<T: Send + Sync + 'static> Flow<T> {
-    /// Async call per item, in order; see [`Stage::call`].
-    pub fn call<U, E, Fut>(
-        self,
-        concurrency: usize,
-        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
-    ) -> Flow<U>
-    where
-        U: Send + 'static,
-        E: Into<BoxError>,
-        Fut: Future<Output = Result<U, E>> + Send + 'static,
-    {
-        self.stage("call").call(concurrency, f)
-    }
+/// [`Operators::enrich`](crate::Operators::enrich).
+pub(crate) fn enrich<T, U, V, E, Fut>(
+    stage: Stage<T>,
+    concurrency: usize,
+    f: impl Fn(&T) -> Fut + Send + Sync + 'static,
+    merge: impl FnMut(T, U) -> V + Send + 'static,
+) -> Flow<V>
+where
+    T: Send + Sync + 'static,
+    U: Send + 'static,
+    V: Send + 'static,
+    E: Into<BoxError>,
+    Fut: Future<Output = Result<U, E>> + Send + 'static,
+{
+    calls(stage, "enrich", concurrency, true, plain(f), merge)
+}
 
-    /// Async call per item, as completed; see [`Stage::call_unordered`].
-    pub fn call_unordered<U, E, Fut>(
-        self,
-        concurrency: usize,
-        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
-    ) -> Flow<U>
-    where
-        U: Send + 'static,
-        E: Into<BoxError>,
-        Fut: Future<Output = Result<U, E>> + Send + 'static,
-    {
-        self.stage("call").call_unordered(concurrency, f)
-    }
+/// [`Operators::call_cached`](crate::Operators::call_cached).
+pub(crate) fn call_cached<T, K, U, E, Fut>(
+    stage: Stage<T>,
+    concurrency: usize,
+    cache: Cache<K, U>,
+    key: impl Fn(&T) -> K + Send + Sync + 'static,
+    f: impl Fn(&T) -> Fut + Send + Sync + 'static,
+) -> Flow<U>
+where
+    T: Send + Sync + 'static,
+    K: Hash + Eq + Send + Sync + 'static,
+    U: Clone + Send + Sync + 'static,
+    E: Into<BoxError>,
+    Fut: Future<Output = Result<U, E>> + Send + 'static,
+{
+    let launch = cached(cache, key, f);
+    calls(
+        stage,
+        "call_cached",
+        concurrency,
+        true,
+        launch,
+        |_, answer| answer,
+    )
+}
 
-    /// Cached async call per item; see [`Stage::call_cached`].
-    pub fn call_cached<K, U, E, Fut>(
-        self,
-        concurrency: usize,
-        cache: Cache<K, U>,
-        key: impl Fn(&T) -> K + Send + Sync + 'static,
-        f: impl Fn(&T) -> Fut + Send + Sync + 'static,
-    ) -> Flow<U>
-    where
-        K: Hash + Eq + Send + Sync + 'static,
-        U: Clone + Send + Sync + 'static,
-        E: Into<BoxError>,
-        Fut: Future<Output = Result<U, E>> + Send + 'static,
-    {
-        self.stage("call").call_cached(concurrency, cache, key, f)
-    }
+/// [`Operators::enrich_cached`](crate::Operators::enrich_cached).
+pub(crate) fn enrich_cached<T, K, U, V, E, Fut>(
+    stage: Stage<T>,
+    concurrency: usize,
+    cache: Cache<K, U>,
+    key: impl Fn(&T) -> K + Send + Sync + 'static,
+    f: impl Fn(&T) -> Fut + Send + Sync + 'static,
+    merge: impl FnMut(T, U) -> V + Send + 'static,
+) -> Flow<V>
+where
+    T: Send + Sync + 'static,
+    K: Hash + Eq + Send + Sync + 'static,
+    U: Clone + Send + Sync + 'static,
+    V: Send + 'static,
+    E: Into<BoxError>,
+    Fut: Future<Output = Result<U, E>> + Send + 'static,
+{
+    let launch = cached(cache, key, f);
+    calls(stage, "enrich_cached", concurrency, true, launch, merge)
+}
+
+/// The stage of every call operator: `launcher` makes the calls, `merge` the results.
+fn calls<T: Send + Sync + 'static, U: Send + 'static, V: Send + 'static>(
+    stage: Stage<T>,
+    kind: &'static str,
+    concurrency: usize,
+    ordered: bool,
+    launcher: impl FnOnce(&StageCtx<T>) -> Launch<T, U> + Send + 'static,
+    merge: impl FnMut(T, U) -> V + Send + 'static,
+) -> Flow<V> {
+    let (tx, out) = stage.output();
+    stage.spawn(kind, move |ctx, rx| {
+        let launch = launcher(&ctx);
+        run_calls(ctx, rx, tx, concurrency, ordered, launch, merge)
+    });
+    out
 }

@@ -1,39 +1,37 @@
 //! [`Flow`]: a typed stream of items between stages, and the operators that extend it.
 //!
-//! A flow is the output of one stage; an operator consumes it and returns the flow of the new
-//! stage it registers. Operators are grouped by concern:
+//! A flow is the output of one stage; an operator of [`Operators`](crate::Operators) consumes it (or a
+//! [`Stage`](crate::Stage) configured on it) and returns the flow of the new stage it registers. The operators are
+//! declared once, in [`Operators`](crate::Operators); each kind of stage runs in its own module:
 //!
-//! - sources: [`Flow::from_iter`], [`Flow::from_stream`], [`Flow::from_channel`],
-//!   [`Flow::from_acked_stream`] and the same on a named [`Source`];
-//! - per-item transforms: `map`, `filter`, `filter_map`, `flat_map`, `try_map`, `inspect`;
-//! - concurrency: `parallel`, `parallel_unordered`, `call`, `call_unordered`, `call_cached`;
-//! - fan-out and fan-in: `broadcast`, `route`, `partition`, `partition_by_key`, [`Flow::merge`];
-//! - grouping: `batch`, `try_batch`, `window` (see [`crate::window`]), `key_by` (see
+//! - `source`: [`Flow::from_iter`], [`Flow::from_stream`], [`Flow::from_channel`],
+//!   [`Flow::from_acked_stream`] and the same on a named [`Source`](crate::Source);
+//! - `transform`: per-item `map`, `filter`, `filter_map`, `flat_map`, `try_map`,
+//!   `try_flat_map`, `inspect`;
+//! - `parallel` and `call`: worker threads for CPU-bound functions, async calls in flight;
+//! - `fan`: `broadcast`, `route`, `partition`, `partition_by_key`, and fan-in with
+//!   [`Flow::merge`];
+//! - `batching`: `batch`, `try_batch` (windows are [`crate::window`], keyed state
 //!   [`crate::keyed`]);
-//! - terminals: `sink`, `for_each`, `fold`, `collect`, `count`, `run`.
-//!
-//! Every operator has a default stage name (its kind); [`Flow::stage`] names a stage and sets its
-//! policies and error output before choosing the operator.
+//! - `sink`: the terminals `sink`, `sink_writers`, `for_each`, `fold`, `collect`, `count`,
+//!   `run`.
 
-mod batching;
-mod call;
-mod fan;
-mod parallel;
-mod sink;
-mod source;
+pub(crate) mod batching;
+pub(crate) mod call;
+pub(crate) mod fan;
+pub(crate) mod parallel;
+pub(crate) mod sink;
+pub(crate) mod source;
+pub(crate) mod stage;
 pub(crate) mod transform;
-
-pub use sink::{SINK_GATHER, Sink, WriteError};
-pub use source::Source;
 
 use crate::channel::Receiver;
 use crate::pipeline::{LiveFlow, Pipeline};
-use crate::stage::Stage;
 
-/// A stream of `T` flowing out of one stage of a [`Pipeline`].
+/// A stream of `T` flowing out of one stage of a [`Pipeline`]; [`Operators`](crate::Operators) extend it.
 ///
 /// ```
-/// use sluice_core::Flow;
+/// use sluice_core::{Flow, Operators};
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let sum = Flow::from_iter(1..=4u64).map(|x| x * x).fold(0, |acc, x| acc + x).await;
 /// assert_eq!(sum.expect("ran"), 30);
@@ -56,10 +54,5 @@ impl<T: Send + 'static> Flow<T> {
     /// The pipeline this flow belongs to.
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
-    }
-
-    /// Configures the next stage: its name, policies, error output and capacity.
-    pub fn stage(self, name: impl Into<String>) -> Stage<T> {
-        Stage::new(self, name)
     }
 }

@@ -25,10 +25,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::batch::Batch;
 use crate::channel::{Receiver, Sender};
+use crate::context::StageCtx;
 use crate::error::BoxError;
 use crate::flow::Flow;
+use crate::flow::stage::Stage;
 use crate::flow::transform::{Mapper, Step, TryFlatMapper, apply_batch};
-use crate::stage::{Stage, StageCtx};
 use crate::stats::StageMetrics;
 
 /// The shared input: hands out chunks with sequence numbers.
@@ -80,105 +81,89 @@ impl<U> Clone for Output<U> {
     }
 }
 
-impl<T: Send + 'static> Stage<T> {
-    /// Applies `f` on `workers` threads at once and keeps the input order. Each worker gets its
-    /// own clone of `f`. For CPU-bound functions; use [`call`](Self::call) for I/O.
-    pub fn parallel<U: Send + 'static>(
-        self,
-        workers: usize,
-        f: impl FnMut(T) -> U + Clone + Send + 'static,
-    ) -> Flow<U> {
-        self.fan_out(workers, true, f)
-    }
+/// [`Operators::parallel`](crate::Operators::parallel) and, unordered,
+/// [`Operators::parallel_unordered`](crate::Operators::parallel_unordered).
+pub(crate) fn parallel<T: Send + 'static, U: Send + 'static>(
+    stage: Stage<T>,
+    workers: usize,
+    ordered: bool,
+    f: impl FnMut(T) -> U + Clone + Send + 'static,
+) -> Flow<U> {
+    let kind = if ordered {
+        "parallel"
+    } else {
+        "parallel_unordered"
+    };
+    spawn_workers(stage, kind, workers, ordered, move || Mapper(f.clone()))
+}
 
-    /// Applies `f` on `workers` threads at once; results leave in the order they finish.
-    pub fn parallel_unordered<U: Send + 'static>(
-        self,
-        workers: usize,
-        f: impl FnMut(T) -> U + Clone + Send + 'static,
-    ) -> Flow<U> {
-        self.fan_out(workers, false, f)
-    }
+/// [`Operators::parallel_try_flat_map`](crate::Operators::parallel_try_flat_map).
+pub(crate) fn parallel_try_flat_map<T, I, E>(
+    stage: Stage<T>,
+    workers: usize,
+    f: impl FnMut(T) -> Result<I, (T, E)> + Clone + Send + 'static,
+) -> Flow<I::Item>
+where
+    T: Send + 'static,
+    I: IntoIterator + 'static,
+    I::Item: Send + 'static,
+    E: Into<BoxError> + 'static,
+{
+    spawn_workers(stage, "parallel", workers, true, move || {
+        TryFlatMapper(f.clone())
+    })
+}
 
-    /// Like [`try_flat_map`](Self::try_flat_map) on `workers` threads at once, keeping the
-    /// input order; failed items go to the error output. Each worker gets its own clone of `f`.
-    pub fn parallel_try_flat_map<I, E>(
-        self,
-        workers: usize,
-        f: impl FnMut(T) -> Result<I, (T, E)> + Clone + Send + 'static,
-    ) -> Flow<I::Item>
-    where
-        I: IntoIterator + 'static,
-        I::Item: Send + 'static,
-        E: Into<BoxError> + 'static,
-    {
-        self.workers("parallel", workers, true, move || TryFlatMapper(f.clone()))
-    }
-
-    fn fan_out<U: Send + 'static>(
-        self,
-        workers: usize,
-        ordered: bool,
-        f: impl FnMut(T) -> U + Clone + Send + 'static,
-    ) -> Flow<U> {
-        let kind = if ordered {
-            "parallel"
+/// The stage of `workers` threads, each running its own `step`.
+fn spawn_workers<T: Send + 'static, U: Send + 'static, S: Step<T, U> + 'static>(
+    stage: Stage<T>,
+    kind: &'static str,
+    workers: usize,
+    ordered: bool,
+    step: impl Fn() -> S + Send + 'static,
+) -> Flow<U> {
+    let workers = workers.max(1);
+    let (tx, out) = stage.output();
+    stage.spawn(kind, move |ctx, rx| async move {
+        let input = Arc::new(Mutex::new(Dispenser {
+            rx,
+            metrics: ctx.metrics.clone(),
+            leftover: Batch::default(),
+            chunk: 1,
+            workers,
+            next_seq: 0,
+        }));
+        let (output, reordered) = if ordered {
+            let (reorder_tx, reorder_rx) = mpsc::unbounded_channel();
+            let window = Arc::new(Semaphore::new(8 * workers));
+            (Output::Ordered(reorder_tx, window), Some(reorder_rx))
         } else {
-            "parallel_unordered"
+            (Output::Unordered(tx.clone()), None)
         };
-        self.workers(kind, workers, ordered, move || Mapper(f.clone()))
-    }
-
-    fn workers<U: Send + 'static, S: Step<T, U> + 'static>(
-        self,
-        kind: &'static str,
-        workers: usize,
-        ordered: bool,
-        step: impl Fn() -> S + Send + 'static,
-    ) -> Flow<U> {
-        let workers = workers.max(1);
-        let (tx, out) = self.output();
-        self.spawn(kind, move |ctx, rx| async move {
-            let input = Arc::new(Mutex::new(Dispenser {
-                rx,
-                metrics: ctx.metrics.clone(),
-                leftover: Batch::default(),
-                chunk: 1,
-                workers,
-                next_seq: 0,
-            }));
-            let (output, reordered) = if ordered {
-                let (reorder_tx, reorder_rx) = mpsc::unbounded_channel();
-                let window = Arc::new(Semaphore::new(8 * workers));
-                (Output::Ordered(reorder_tx, window), Some(reorder_rx))
-            } else {
-                (Output::Unordered(tx.clone()), None)
-            };
-            let (done_tx, mut done) = mpsc::channel::<()>(1);
-            let name = ctx.metrics.name();
-            for i in 0..workers {
-                let (ctx, input, output, step) =
-                    (ctx.fork(), Arc::clone(&input), output.clone(), step());
-                let done_tx = done_tx.clone();
-                let spawned = std::thread::Builder::new()
-                    .name(format!("sluice-{name}-{i}"))
-                    .spawn(move || {
-                        worker(ctx, &input, &output, step);
-                        drop(done_tx);
-                    });
-                if let Err(err) = spawned {
-                    tracing::error!(stage = %name, %err, "cannot start a worker thread");
-                }
+        let (done_tx, mut done) = mpsc::channel::<()>(1);
+        let name = ctx.metrics.name();
+        for i in 0..workers {
+            let (ctx, input, output, step) =
+                (ctx.fork(), Arc::clone(&input), output.clone(), step());
+            let done_tx = done_tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("sluice-{name}-{i}"))
+                .spawn(move || {
+                    worker(ctx, &input, &output, step);
+                    drop(done_tx);
+                });
+            if let Err(err) = spawned {
+                tracing::error!(stage = %name, %err, "cannot start a worker thread");
             }
-            drop((output, done_tx));
-            if let Some(reorder_rx) = reordered {
-                reorder(reorder_rx, &tx, &ctx.metrics).await;
-            }
-            // Every worker holds a sender: this ends when the last one is done.
-            done.recv().await;
-        });
-        out
-    }
+        }
+        drop((output, done_tx));
+        if let Some(reorder_rx) = reordered {
+            reorder(reorder_rx, &tx, &ctx.metrics).await;
+        }
+        // Every worker holds a sender: this ends when the last one is done.
+        done.recv().await;
+    });
+    out
 }
 
 /// One worker thread: take a chunk, apply the function, pass the result on.
@@ -234,25 +219,5 @@ async fn reorder<U>(
                 return;
             }
         }
-    }
-}
-
-impl<T: Send + 'static> Flow<T> {
-    /// Ordered parallel map on `workers` threads; see [`Stage::parallel`].
-    pub fn parallel<U: Send + 'static>(
-        self,
-        workers: usize,
-        f: impl FnMut(T) -> U + Clone + Send + 'static,
-    ) -> Flow<U> {
-        self.stage("parallel").parallel(workers, f)
-    }
-
-    /// Unordered parallel map on `workers` threads; see [`Stage::parallel_unordered`].
-    pub fn parallel_unordered<U: Send + 'static>(
-        self,
-        workers: usize,
-        f: impl FnMut(T) -> U + Clone + Send + 'static,
-    ) -> Flow<U> {
-        self.stage("parallel").parallel_unordered(workers, f)
     }
 }

@@ -1,7 +1,7 @@
 //! Terminals: where items leave a flow.
 //!
-//! [`Flow::sink`] registers a [`Sink`] and returns at once (for graphs with several ends, run
-//! later with [`Pipeline::run`](crate::Pipeline::run)). The others (`for_each`, `fold`,
+//! [`Operators::sink`](crate::Operators::sink) registers a [`Sink`] and returns at once (for
+//! graphs with several ends, run later with [`Pipeline::run`](crate::Pipeline::run)). The others (`for_each`, `fold`,
 //! `collect`, `count`, `run`) register their end and then run the whole pipeline.
 //!
 //! An item is acknowledged [`Delivered`](crate::Outcome::Delivered) when its terminal is done
@@ -15,12 +15,12 @@ use tokio::task::JoinSet;
 
 use crate::ack::Outcome;
 use crate::batch::Batch;
+use crate::context::StageCtx;
 use crate::error::{BoxError, Error, ItemError};
-use crate::flow::Flow;
+use crate::flow::stage::Stage;
 use crate::flow::transform::{Slot, apply_batch};
 use crate::pipeline::RunReport;
 use crate::policy::Attempt;
-use crate::stage::{Stage, StageCtx};
 
 /// Why a [`Sink::write`] did not write everything.
 #[derive(Debug)]
@@ -69,21 +69,12 @@ impl<T, S: Sink<T>> Attempt<[T]> for WriteAttempt<'_, S> {
     }
 }
 
-impl<T: Send + Sync + 'static> Stage<T> {
-    /// Sends the flow's items to `sink`; see [`Flow::sink`].
-    pub fn sink(self, sink: impl Sink<T>) {
-        self.sinks(vec![sink]);
-    }
-
-    /// Sends the flow's items to `writers` clones of `sink`; see [`Flow::sink_writers`].
-    pub fn sink_writers<S: Sink<T> + Clone>(self, writers: usize, sink: S) {
-        self.sinks(vec![sink; writers.max(1)]);
-    }
-
-    /// Sends the flow's items to `idle` (not empty), one write in flight on each.
-    fn sinks<S: Sink<T>>(self, mut idle: Vec<S>) {
-        let writers = idle.len() as u32;
-        self.spawn("sink", move |mut ctx, mut rx| async move {
+/// The stage of [`Operators::sink`](crate::Operators::sink) and
+/// [`Operators::sink_writers`](crate::Operators::sink_writers): the items go to `idle` (not
+/// empty), one write in flight on each.
+pub(crate) fn sinks<T: Send + Sync + 'static, S: Sink<T>>(stage: Stage<T>, mut idle: Vec<S>) {
+    let writers = idle.len() as u32;
+    stage.spawn("sink", move |mut ctx, mut rx| async move {
             // Dropped with the stage (a shutdown that ran out of time), it aborts the writes.
             let mut running = JoinSet::new();
             let mut open = true;
@@ -132,7 +123,6 @@ impl<T: Send + Sync + 'static> Stage<T> {
                 }
             }
         });
-    }
 }
 
 /// A finished write: the sink, back for the next batch, the batch, what became of it, the
@@ -176,122 +166,85 @@ fn settle<T: Send + 'static>(
     }
 }
 
-impl<T: Send + 'static> Stage<T> {
-    /// Consumes each item with `f` and acknowledges it; a panic fails that item only.
-    fn consume(self, kind: &'static str, mut f: impl FnMut(T) + Send + 'static) {
-        self.spawn(kind, move |mut ctx, mut rx| async move {
-            let mut step = |slot: &mut Slot<T>, _: &mut Batch<()>, _: &mut StageCtx<T>| {
-                if let Some(item) = slot.item.take() {
-                    f(item);
-                    slot.take_ack().complete(Outcome::Delivered);
-                }
-            };
-            while let Some(batch) = rx.recv().await {
-                let n = batch.len();
-                ctx.metrics.received(n);
-                apply_batch(batch, &mut step, &mut ctx);
-                ctx.flush_failures().await;
-                ctx.metrics.emitted(n);
-            }
-        });
-    }
+/// [`Operators::for_each`](crate::Operators::for_each).
+pub(crate) fn for_each<T: Send + 'static>(
+    stage: Stage<T>,
+    f: impl FnMut(T) + Send + 'static,
+) -> impl Future<Output = Result<RunReport, Error>> + Send {
+    let pipeline = stage.flow.pipeline.clone();
+    consume(stage, "for_each", f);
+    async move { pipeline.run_when_wired().await }
+}
 
-    /// Consumes items into a value, delivered when the stage ends.
-    fn reduce<A: Send + 'static>(
-        self,
-        kind: &'static str,
-        init: A,
-        mut f: impl FnMut(A, T) -> A + Send + 'static,
-    ) -> oneshot::Receiver<A> {
-        let (done, result) = oneshot::channel();
-        self.spawn(kind, move |ctx, mut rx| async move {
-            let mut acc = init;
-            while let Some(batch) = rx.recv().await {
-                let n = batch.len();
-                ctx.metrics.received(n);
-                let started = std::time::Instant::now();
-                acc = batch
-                    .complete(Outcome::Delivered)
-                    .into_iter()
-                    .fold(acc, &mut f);
-                ctx.metrics.processed(n, started.elapsed());
-                ctx.metrics.emitted(n);
-            }
-            let _ = done.send(acc);
-        });
+/// [`Operators::run`](crate::Operators::run).
+pub(crate) fn drain<T: Send + 'static>(
+    stage: Stage<T>,
+) -> impl Future<Output = Result<RunReport, Error>> + Send {
+    let pipeline = stage.flow.pipeline.clone();
+    consume(stage, "drain", drop);
+    async move { pipeline.run_when_wired().await }
+}
+
+/// [`Operators::fold`](crate::Operators::fold).
+pub(crate) fn fold<T: Send + 'static, A: Send + 'static>(
+    stage: Stage<T>,
+    init: A,
+    f: impl FnMut(A, T) -> A + Send + 'static,
+) -> impl Future<Output = Result<A, Error>> + Send {
+    let pipeline = stage.flow.pipeline.clone();
+    let result = reduce(stage, init, f);
+    async move {
+        pipeline.run_when_wired().await?;
         result
+            .await
+            .map_err(|_| Error::NotRun(pipeline.name().to_owned()))
     }
 }
 
-impl<T: Send + 'static> Flow<T> {
-    /// Sends the items to `sink` under the stage's policies (retry applies to whole-batch
-    /// errors). Returns at once: run the pipeline to start it.
-    pub fn sink(self, sink: impl Sink<T>)
-    where
-        T: Sync,
-    {
-        self.stage("sink").sink(sink);
-    }
-
-    /// Like [`sink`](Self::sink) with up to `writers` writes in flight at once, each on its own
-    /// clone of `sink`: a sink that waits on a database or a broker keeps it busy while the
-    /// next batch is prepared. Batches may then finish, and be acknowledged, out of order.
-    pub fn sink_writers<S: Sink<T> + Clone>(self, writers: usize, sink: S)
-    where
-        T: Sync,
-    {
-        self.stage("sink").sink_writers(writers, sink);
-    }
-
-    /// Calls `f` on every item; the returned future runs the pipeline until it ends.
-    ///
-    /// Like every running terminal, this registers its stage when called; the returned future
-    /// starts the run once the whole graph is wired (every flow and error output of the pipeline
-    /// has been given to an operator or dropped). So several terminals of one pipeline can each
-    /// be awaited or spawned: they share one run and each resolves when it ends.
-    pub fn for_each(
-        self,
-        f: impl FnMut(T) + Send + 'static,
-    ) -> impl Future<Output = Result<RunReport, Error>> + Send {
-        let pipeline = self.pipeline.clone();
-        self.stage("for_each").consume("for_each", f);
-        async move { pipeline.run_when_wired().await }
-    }
-
-    /// Folds every item into one value; the returned future runs the pipeline until it ends.
-    pub fn fold<A: Send + 'static>(
-        self,
-        init: A,
-        f: impl FnMut(A, T) -> A + Send + 'static,
-    ) -> impl Future<Output = Result<A, Error>> + Send {
-        let pipeline = self.pipeline.clone();
-        let result = self.stage("fold").reduce("fold", init, f);
-        async move {
-            pipeline.run_when_wired().await?;
-            result
-                .await
-                .map_err(|_| Error::NotRun(pipeline.name().to_owned()))
+/// Consumes each item with `f` and acknowledges it; a panic fails that item only.
+fn consume<T: Send + 'static>(
+    stage: Stage<T>,
+    kind: &'static str,
+    mut f: impl FnMut(T) + Send + 'static,
+) {
+    stage.spawn(kind, move |mut ctx, mut rx| async move {
+        let mut step = |slot: &mut Slot<T>, _: &mut Batch<()>, _: &mut StageCtx<T>| {
+            if let Some(item) = slot.item.take() {
+                f(item);
+                slot.take_ack().complete(Outcome::Delivered);
+            }
+        };
+        while let Some(batch) = rx.recv().await {
+            let n = batch.len();
+            ctx.metrics.received(n);
+            apply_batch(batch, &mut step, &mut ctx);
+            ctx.flush_failures().await;
+            ctx.metrics.emitted(n);
         }
-    }
+    });
+}
 
-    /// Collects every item; the returned future runs the pipeline until it ends.
-    pub fn collect(self) -> impl Future<Output = Result<Vec<T>, Error>> + Send {
-        self.fold(Vec::new(), |mut all, item| {
-            all.push(item);
-            all
-        })
-    }
-
-    /// Counts the items; the returned future runs the pipeline until it ends.
-    pub fn count(self) -> impl Future<Output = Result<u64, Error>> + Send {
-        self.fold(0u64, |n, _| n + 1)
-    }
-
-    /// Discards the items (acknowledging them delivered); the returned future runs the
-    /// pipeline until it ends.
-    pub fn run(self) -> impl Future<Output = Result<RunReport, Error>> + Send {
-        let pipeline = self.pipeline.clone();
-        self.stage("drain").consume("drain", drop);
-        async move { pipeline.run_when_wired().await }
-    }
+/// Consumes items into a value, delivered when the stage ends.
+fn reduce<T: Send + 'static, A: Send + 'static>(
+    stage: Stage<T>,
+    init: A,
+    mut f: impl FnMut(A, T) -> A + Send + 'static,
+) -> oneshot::Receiver<A> {
+    let (done, result) = oneshot::channel();
+    stage.spawn("fold", move |ctx, mut rx| async move {
+        let mut acc = init;
+        while let Some(batch) = rx.recv().await {
+            let n = batch.len();
+            ctx.metrics.received(n);
+            let started = std::time::Instant::now();
+            acc = batch
+                .complete(Outcome::Delivered)
+                .into_iter()
+                .fold(acc, &mut f);
+            ctx.metrics.processed(n, started.elapsed());
+            ctx.metrics.emitted(n);
+        }
+        let _ = done.send(acc);
+    });
+    result
 }

@@ -15,9 +15,10 @@ use std::time::Instant;
 use crate::ack::{AckToken, Outcome};
 use crate::batch::Batch;
 use crate::channel::{Receiver, Sender};
+use crate::context::StageCtx;
 use crate::error::{BoxError, ItemError};
 use crate::flow::Flow;
-use crate::stage::{Stage, StageCtx};
+use crate::flow::stage::Stage;
 
 /// The item being processed and its token, kept outside the unwind boundary.
 pub(crate) struct Slot<T> {
@@ -185,138 +186,153 @@ pub(crate) async fn per_item<T: Send + 'static, U: Send + 'static>(
     }
 }
 
-impl<T: Send + 'static> Stage<T> {
-    fn per_item<U: Send + 'static>(
-        self,
-        kind: &'static str,
-        step: impl Step<T, U> + 'static,
-    ) -> Flow<U> {
-        let (tx, out) = self.output();
-        self.spawn(kind, move |ctx, rx| per_item(ctx, rx, tx, step));
-        out
-    }
+/// A one-input, one-output synchronous stage running `step` over each item.
+fn per_item_stage<T: Send + 'static, U: Send + 'static>(
+    stage: Stage<T>,
+    kind: &'static str,
+    step: impl Step<T, U> + 'static,
+) -> Flow<U> {
+    let (tx, out) = stage.output();
+    stage.spawn(kind, move |ctx, rx| per_item(ctx, rx, tx, step));
+    out
+}
 
-    /// Transforms each item.
-    pub fn map<U: Send + 'static>(self, f: impl FnMut(T) -> U + Send + 'static) -> Flow<U> {
-        self.per_item("map", Mapper(f))
-    }
+/// [`Operators::map`](crate::Operators::map).
+pub(crate) fn map<T: Send + 'static, U: Send + 'static>(
+    stage: Stage<T>,
+    f: impl FnMut(T) -> U + Send + 'static,
+) -> Flow<U> {
+    per_item_stage(stage, "map", Mapper(f))
+}
 
-    /// Keeps the items for which `f` is true; the others are acknowledged as filtered.
-    pub fn filter(self, mut f: impl FnMut(&T) -> bool + Send + 'static) -> Flow<T> {
-        self.per_item(
-            "filter",
-            move |slot: &mut Slot<T>, out: &mut Batch<T>, _: &mut StageCtx<T>| {
-                let Some(item) = &slot.item else { return };
-                let keep = f(item);
-                if let Some(item) = slot.item.take() {
-                    if keep {
-                        out.push(item, slot.take_ack());
-                    } else {
-                        slot.take_ack().complete(Outcome::Filtered);
-                    }
-                }
-            },
-        )
-    }
-
-    /// Transforms each item, dropping (as filtered) those for which `f` returns `None`.
-    pub fn filter_map<U: Send + 'static>(
-        self,
-        mut f: impl FnMut(T) -> Option<U> + Send + 'static,
-    ) -> Flow<U> {
-        self.per_item(
-            "filter_map",
-            move |slot: &mut Slot<T>, out: &mut Batch<U>, _: &mut StageCtx<T>| {
-                if let Some(item) = slot.item.take() {
-                    match f(item) {
-                        Some(mapped) => out.push(mapped, slot.take_ack()),
-                        None => slot.take_ack().complete(Outcome::Filtered),
-                    }
-                }
-            },
-        )
-    }
-
-    /// Turns each item into any number of items; each carries a share of the item's token, so
-    /// the origin learns the outcome once all of them are done (none: filtered).
-    pub fn flat_map<I>(self, mut f: impl FnMut(T) -> I + Send + 'static) -> Flow<I::Item>
-    where
-        I: IntoIterator,
-        I::Item: Send + 'static,
-    {
-        self.per_item(
-            "flat_map",
-            move |slot: &mut Slot<T>, out: &mut Batch<I::Item>, _: &mut StageCtx<T>| {
-                if let Some(item) = slot.item.take() {
-                    for produced in f(item) {
-                        out.push(produced, slot.ack.clone());
-                    }
+/// [`Operators::filter`](crate::Operators::filter).
+pub(crate) fn filter<T: Send + 'static>(
+    stage: Stage<T>,
+    mut f: impl FnMut(&T) -> bool + Send + 'static,
+) -> Flow<T> {
+    per_item_stage(
+        stage,
+        "filter",
+        move |slot: &mut Slot<T>, out: &mut Batch<T>, _: &mut StageCtx<T>| {
+            let Some(item) = &slot.item else { return };
+            let keep = f(item);
+            if let Some(item) = slot.item.take() {
+                if keep {
+                    out.push(item, slot.take_ack());
+                } else {
                     slot.take_ack().complete(Outcome::Filtered);
                 }
-            },
-        )
-    }
+            }
+        },
+    )
+}
 
-    /// Transforms each item with a function that may fail; failed items go to the error output
-    /// with the error. With a retry policy, failed attempts are retried (the function is
-    /// synchronous, so a timeout cannot interrupt it).
-    pub fn try_map<U, E>(self, mut f: impl FnMut(&T) -> Result<U, E> + Send + 'static) -> Flow<U>
-    where
-        T: Sync,
-        U: Send + 'static,
-        E: Into<BoxError>,
-    {
-        if self.has_policy() {
-            let (tx, out) = self.output();
-            self.spawn("try_map", move |ctx, rx| {
-                let call = move |item: &T| std::future::ready(f(item).map_err(Into::into));
-                retrying(ctx, rx, tx, call)
-            });
-            return out;
-        }
-        self.per_item(
-            "try_map",
-            move |slot: &mut Slot<T>, out: &mut Batch<U>, ctx: &mut StageCtx<T>| {
-                let Some(item) = &slot.item else { return };
-                let result = f(item);
-                let Some(item) = slot.item.take() else { return };
-                match result {
-                    Ok(mapped) => out.push(mapped, slot.take_ack()),
-                    Err(err) => ctx.fail(item, slot.take_ack(), ItemError::User(err.into()), 1),
+/// [`Operators::filter_map`](crate::Operators::filter_map).
+pub(crate) fn filter_map<T: Send + 'static, U: Send + 'static>(
+    stage: Stage<T>,
+    mut f: impl FnMut(T) -> Option<U> + Send + 'static,
+) -> Flow<U> {
+    per_item_stage(
+        stage,
+        "filter_map",
+        move |slot: &mut Slot<T>, out: &mut Batch<U>, _: &mut StageCtx<T>| {
+            if let Some(item) = slot.item.take() {
+                match f(item) {
+                    Some(mapped) => out.push(mapped, slot.take_ack()),
+                    None => slot.take_ack().complete(Outcome::Filtered),
                 }
-            },
-        )
-    }
+            }
+        },
+    )
+}
 
-    /// Turns each item into any number of items with a function that may fail: on failure it
-    /// returns the item with the error, and the item goes to the error output whole. (`try_map`,
-    /// `filter` and `flat_map` in one: a filter that can fail returns `Ok(None)` or
-    /// `Ok(Some(item))`.)
-    pub fn try_flat_map<I, E>(
-        self,
-        f: impl FnMut(T) -> Result<I, (T, E)> + Send + 'static,
-    ) -> Flow<I::Item>
-    where
-        I: IntoIterator,
-        I::Item: Send + 'static,
-        E: Into<BoxError>,
-    {
-        self.per_item("try_flat_map", TryFlatMapper(f))
-    }
-
-    /// Looks at each item and passes it on unchanged.
-    pub fn inspect(self, mut f: impl FnMut(&T) + Send + 'static) -> Flow<T> {
-        self.per_item(
-            "inspect",
-            move |slot: &mut Slot<T>, out: &mut Batch<T>, _: &mut StageCtx<T>| {
-                let Some(item) = &slot.item else { return };
-                f(item);
-                if let Some(item) = slot.item.take() {
-                    out.push(item, slot.take_ack());
+/// [`Operators::flat_map`](crate::Operators::flat_map).
+pub(crate) fn flat_map<T, I>(
+    stage: Stage<T>,
+    mut f: impl FnMut(T) -> I + Send + 'static,
+) -> Flow<I::Item>
+where
+    T: Send + 'static,
+    I: IntoIterator,
+    I::Item: Send + 'static,
+{
+    per_item_stage(
+        stage,
+        "flat_map",
+        move |slot: &mut Slot<T>, out: &mut Batch<I::Item>, _: &mut StageCtx<T>| {
+            if let Some(item) = slot.item.take() {
+                for produced in f(item) {
+                    out.push(produced, slot.ack.clone());
                 }
-            },
-        )
+                slot.take_ack().complete(Outcome::Filtered);
+            }
+        },
+    )
+}
+
+/// [`Operators::try_map`](crate::Operators::try_map).
+pub(crate) fn try_map<T, U, E>(
+    stage: Stage<T>,
+    mut f: impl FnMut(&T) -> Result<U, E> + Send + 'static,
+) -> Flow<U>
+where
+    T: Send + Sync + 'static,
+    U: Send + 'static,
+    E: Into<BoxError>,
+{
+    if stage.has_policy() {
+        let (tx, out) = stage.output();
+        stage.spawn("try_map", move |ctx, rx| {
+            let call = move |item: &T| std::future::ready(f(item).map_err(Into::into));
+            retrying(ctx, rx, tx, call)
+        });
+        return out;
     }
+    per_item_stage(
+        stage,
+        "try_map",
+        move |slot: &mut Slot<T>, out: &mut Batch<U>, ctx: &mut StageCtx<T>| {
+            let Some(item) = &slot.item else { return };
+            let result = f(item);
+            let Some(item) = slot.item.take() else { return };
+            match result {
+                Ok(mapped) => out.push(mapped, slot.take_ack()),
+                Err(err) => ctx.fail(item, slot.take_ack(), ItemError::User(err.into()), 1),
+            }
+        },
+    )
+}
+
+/// [`Operators::try_flat_map`](crate::Operators::try_flat_map).
+pub(crate) fn try_flat_map<T, I, E>(
+    stage: Stage<T>,
+    f: impl FnMut(T) -> Result<I, (T, E)> + Send + 'static,
+) -> Flow<I::Item>
+where
+    T: Send + 'static,
+    I: IntoIterator,
+    I::Item: Send + 'static,
+    E: Into<BoxError>,
+{
+    per_item_stage(stage, "try_flat_map", TryFlatMapper(f))
+}
+
+/// [`Operators::inspect`](crate::Operators::inspect).
+pub(crate) fn inspect<T: Send + 'static>(
+    stage: Stage<T>,
+    mut f: impl FnMut(&T) + Send + 'static,
+) -> Flow<T> {
+    per_item_stage(
+        stage,
+        "inspect",
+        move |slot: &mut Slot<T>, out: &mut Batch<T>, _: &mut StageCtx<T>| {
+            let Some(item) = &slot.item else { return };
+            f(item);
+            if let Some(item) = slot.item.take() {
+                out.push(item, slot.take_ack());
+            }
+        },
+    )
 }
 
 /// The loop of a sequential stage whose items go through the stage's policy one at a time.
@@ -347,62 +363,5 @@ async fn retrying<T, U, Fut>(
         if tx.send(out).await.is_err() {
             break;
         }
-    }
-}
-
-impl<T: Send + 'static> Flow<T> {
-    /// Transforms each item; see [`Stage::map`].
-    pub fn map<U: Send + 'static>(self, f: impl FnMut(T) -> U + Send + 'static) -> Flow<U> {
-        self.stage("map").map(f)
-    }
-
-    /// Keeps the items for which `f` is true; see [`Stage::filter`].
-    pub fn filter(self, f: impl FnMut(&T) -> bool + Send + 'static) -> Flow<T> {
-        self.stage("filter").filter(f)
-    }
-
-    /// Transforms and filters; see [`Stage::filter_map`].
-    pub fn filter_map<U: Send + 'static>(
-        self,
-        f: impl FnMut(T) -> Option<U> + Send + 'static,
-    ) -> Flow<U> {
-        self.stage("filter_map").filter_map(f)
-    }
-
-    /// One item to many; see [`Stage::flat_map`].
-    pub fn flat_map<I>(self, f: impl FnMut(T) -> I + Send + 'static) -> Flow<I::Item>
-    where
-        I: IntoIterator,
-        I::Item: Send + 'static,
-    {
-        self.stage("flat_map").flat_map(f)
-    }
-
-    /// A transform that may fail; see [`Stage::try_map`].
-    pub fn try_map<U, E>(self, f: impl FnMut(&T) -> Result<U, E> + Send + 'static) -> Flow<U>
-    where
-        T: Sync,
-        U: Send + 'static,
-        E: Into<BoxError>,
-    {
-        self.stage("try_map").try_map(f)
-    }
-
-    /// One item to any number, fallibly; see [`Stage::try_flat_map`].
-    pub fn try_flat_map<I, E>(
-        self,
-        f: impl FnMut(T) -> Result<I, (T, E)> + Send + 'static,
-    ) -> Flow<I::Item>
-    where
-        I: IntoIterator,
-        I::Item: Send + 'static,
-        E: Into<BoxError>,
-    {
-        self.stage("try_flat_map").try_flat_map(f)
-    }
-
-    /// Looks at each item; see [`Stage::inspect`].
-    pub fn inspect(self, f: impl FnMut(&T) + Send + 'static) -> Flow<T> {
-        self.stage("inspect").inspect(f)
     }
 }

@@ -1,7 +1,7 @@
 //! Windows: tumbling, sliding and session windows over processing time or event time.
 //!
 //! ```
-//! use sluice_core::Flow;
+//! use sluice_core::{Flow, Operators};
 //! use sluice_core::window::{Window, Count};
 //! use std::time::Duration;
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -52,8 +52,8 @@ use std::hash::Hash;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::flow::Flow;
+use crate::flow::stage::Stage;
 use crate::keyed::{KeyFn, Keyed};
-use crate::stage::Stage;
 
 /// Extracts an item's event time in milliseconds since the Unix epoch.
 pub(crate) type TimeFn<T> = Box<dyn Fn(&T) -> i64 + Send>;
@@ -172,6 +172,13 @@ pub struct Windowed<T, K> {
     window: Window<T>,
 }
 
+impl<T: Send + 'static, K> Windowed<T, K> {
+    /// The windows of the items entering `stage`, per `key`.
+    pub(crate) fn new(stage: Stage<T>, key: KeyFn<T, K>, window: Window<T>) -> Windowed<T, K> {
+        Windowed { stage, key, window }
+    }
+}
+
 impl<T: Send + 'static, K: Hash + Eq + Clone + Send + 'static> Windowed<T, K> {
     /// Computes `aggregate` over each window (per key).
     pub fn aggregate<A: Aggregate<T>>(self, aggregate: A) -> Flow<WindowResult<K, A::Output>> {
@@ -184,28 +191,10 @@ impl<T: Send + 'static, K: Hash + Eq + Clone + Send + 'static> Windowed<T, K> {
     }
 }
 
-impl<T: Send + 'static> Stage<T> {
-    /// Groups the whole flow into windows; see the [module docs](crate::window).
-    pub fn window(self, window: Window<T>) -> Windowed<T, ()> {
-        Windowed {
-            stage: self,
-            key: Box::new(|_| ()),
-            window,
-        }
-    }
-}
-
-impl<T: Send + 'static> Flow<T> {
-    /// Groups the whole flow into windows; see the [module docs](crate::window).
-    pub fn window(self, window: Window<T>) -> Windowed<T, ()> {
-        self.stage("window").window(window)
-    }
-}
-
 impl<T: Send + 'static, K: Hash + Eq + Clone + Send + 'static> Keyed<T, K> {
     /// Groups each key's items into windows; see the [module docs](crate::window).
     pub fn window(self, window: Window<T>) -> Windowed<T, K> {
-        let (stage, key) = self.into_parts("window");
-        Windowed { stage, key, window }
+        let (stage, key) = self.into_parts();
+        Windowed::new(stage, key, window)
     }
 }

@@ -17,10 +17,11 @@ use super::{Aggregate, Shape, TimeFn, Window, WindowResult};
 use crate::ack::{AckToken, Outcome};
 use crate::batch::Batch;
 use crate::channel::Sender;
+use crate::context::StageCtx;
 use crate::error::ItemError;
 use crate::flow::Flow;
+use crate::flow::stage::Stage;
 use crate::keyed::KeyFn;
-use crate::stage::{Stage, StageCtx};
 
 /// One window of one key, open.
 struct Open<A> {

@@ -1,23 +1,21 @@
-//! A stage before it is built ([`Stage`]: name, policies, error output, capacity) and while it
-//! runs (`StageCtx`: metrics, failures, cancellation).
+//! A stage before it is built: [`Stage`] (name, policies, error output, capacity), and the
+//! [`ErrorOutput`] its failures go to.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
-use crate::ack::{AckToken, Outcome};
-use crate::batch::Batch;
 use crate::channel::{Receiver, Sender};
-use crate::error::{Failed, ItemError};
+use crate::context::StageCtx;
+use crate::error::Failed;
 use crate::flow::Flow;
 use crate::pipeline::{LiveFlow, Pipeline};
 use crate::policy::{CircuitBreaker, Policy, RateLimit, Retry};
 use crate::stats::StageMetrics;
 
-/// A stage being configured: `flow.stage("name")`, then options, then one operator.
+/// A stage being configured: `flow.stage("name")`, then options, then one operator of
+/// [`Operators`](crate::Operators).
 ///
 /// ```
-/// use sluice_core::{Flow, Retry};
+/// use sluice_core::{Flow, Operators, Retry};
 /// use std::time::Duration;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let numbers = Flow::from_iter(1..=3u32);
@@ -34,21 +32,40 @@ use crate::stats::StageMetrics;
 /// ```
 pub struct Stage<T> {
     pub(crate) flow: Flow<T>,
-    name: String,
+    /// The name given with [`Flow::stage`]; an operator applied straight to a flow names its
+    /// stage after itself.
+    name: Option<String>,
     capacity: Option<usize>,
     policy: Policy,
     errors: Option<ErrorOutput<T>>,
 }
 
+impl<T: Send + 'static> Flow<T> {
+    /// Configures the next stage: its name, policies, error output and capacity.
+    pub fn stage(self, name: impl Into<String>) -> Stage<T> {
+        Stage {
+            name: Some(name.into()),
+            ..Stage::unnamed(self)
+        }
+    }
+}
+
 impl<T: Send + 'static> Stage<T> {
-    pub(crate) fn new(flow: Flow<T>, name: impl Into<String>) -> Stage<T> {
+    /// The stage an operator applied straight to `flow` adds.
+    pub(crate) fn unnamed(flow: Flow<T>) -> Stage<T> {
         Stage {
             flow,
-            name: name.into(),
+            name: None,
             capacity: None,
             policy: Policy::default(),
             errors: None,
         }
+    }
+
+    /// Names the stage `name` unless it was named already.
+    pub(crate) fn or_named(mut self, name: &str) -> Stage<T> {
+        self.name.get_or_insert_with(|| name.to_owned());
+        self
     }
 
     /// Bounds this stage's *output* channel to `items` (defaults to the pipeline's capacity).
@@ -95,7 +112,7 @@ impl<T: Send + 'static> Stage<T> {
     }
 
     /// Sends items this stage fails to `output`. Unwired, failures are counted, logged and
-    /// reported [`Rejected`](Outcome::Rejected) to their origins.
+    /// reported [`Rejected`](crate::Outcome::Rejected) to their origins.
     pub fn errors_to(mut self, output: ErrorOutput<T>) -> Stage<T> {
         self.errors = Some(output);
         self
@@ -112,7 +129,13 @@ impl<T: Send + 'static> Stage<T> {
         (tx, Flow::new(self.flow.pipeline.clone(), rx))
     }
 
-    /// Registers the stage's task: `body` gets the running context and the input.
+    /// Opens `n` (at least one) output channels of this stage.
+    pub(crate) fn outputs<U: Send + 'static>(&self, n: usize) -> (Vec<Sender<U>>, Vec<Flow<U>>) {
+        (0..n.max(1)).map(|_| self.output()).unzip()
+    }
+
+    /// Registers the stage's task: `body` gets the running context and the input. The stage
+    /// is named `kind` unless it has a name.
     pub(crate) fn spawn<Fut>(
         self,
         kind: &'static str,
@@ -128,20 +151,18 @@ impl<T: Send + 'static> Stage<T> {
             ..
         } = self;
         let (errors_tx, errors_live) = errors.map(|e| (e.sender, e.live)).unzip();
-        let stats = pipeline.add_stage(&name, kind);
+        let stats = pipeline.add_stage(name.as_deref().unwrap_or(kind), kind);
         stats.set_input(rx.gauge());
         let cancel = pipeline.cancel();
         let batch_size = pipeline.config().batch_size;
         pipeline.spawn(stats.name_arc(), async move {
-            let ctx = StageCtx {
-                metrics: StageMetrics::start(stats),
+            let ctx = StageCtx::new(
+                StageMetrics::start(stats),
                 cancel,
                 policy,
                 batch_size,
-                errors: errors_tx,
-                failures: Batch::default(),
-                log: LogThrottle::default(),
-            };
+                errors_tx,
+            );
             let metrics = ctx.metrics.clone();
             body(ctx, rx).await;
             metrics.finish();
@@ -171,113 +192,13 @@ impl<T: Send + 'static> Clone for ErrorOutput<T> {
     }
 }
 
-impl<T: Send + 'static> ErrorOutput<T> {
-    pub(crate) fn new(pipeline: &Pipeline) -> (ErrorOutput<T>, Flow<Failed<T>>) {
+impl Pipeline {
+    /// An error output for stages whose input is `T`, and the flow of their failures (wire it
+    /// to a dead-letter sink). See [`Stage::errors_to`].
+    pub fn error_output<T: Send + 'static>(&self) -> (ErrorOutput<T>, Flow<Failed<T>>) {
+        let pipeline = self.resolve();
         let (sender, rx) = pipeline.channel(None);
         let live = pipeline.open_flow();
-        (
-            ErrorOutput { sender, live },
-            Flow::new(pipeline.clone(), rx),
-        )
-    }
-}
-
-/// What a running stage uses besides its input and outputs.
-pub(crate) struct StageCtx<T> {
-    pub(crate) metrics: StageMetrics,
-    pub(crate) cancel: CancellationToken,
-    pub(crate) policy: Policy,
-    pub(crate) batch_size: usize,
-    errors: Option<Sender<Failed<T>>>,
-    failures: Batch<Failed<T>>,
-    log: LogThrottle,
-}
-
-impl<T: Send + 'static> StageCtx<T> {
-    /// A context for one more worker of the same stage: shared metrics, policy and error
-    /// output; its own failure buffer.
-    pub(crate) fn fork(&self) -> StageCtx<T> {
-        StageCtx {
-            metrics: self.metrics.clone(),
-            cancel: self.cancel.clone(),
-            policy: self.policy.clone(),
-            batch_size: self.batch_size,
-            errors: self.errors.clone(),
-            failures: Batch::default(),
-            log: LogThrottle::default(),
-        }
-    }
-
-    /// Records that `item` failed; it goes to the error output at the next
-    /// [`flush_failures`](Self::flush_failures).
-    pub(crate) fn fail(&mut self, item: T, ack: AckToken, error: ItemError, attempts: u32) {
-        self.metrics.failed(1);
-        let failed = Failed::new(item, self.metrics.name(), error, attempts);
-        if self.errors.is_some() {
-            self.failures.push(failed, ack.into_failure());
-        } else {
-            self.reject(&failed, ack);
-        }
-    }
-
-    /// Records a failure whose item a by-value function consumed before panicking: it can be
-    /// counted and logged, not sent on.
-    pub(crate) fn fail_consumed(&mut self, ack: AckToken, error: &ItemError) {
-        self.metrics.failed(1);
-        let stage = self.metrics.name();
-        if self.log.allow() {
-            tracing::error!(%stage, %error, suppressed = self.log.take_suppressed(), "item failed and was consumed by the panicking function");
-        }
-        ack.complete(Outcome::Rejected);
-    }
-
-    fn reject(&mut self, failed: &Failed<T>, ack: AckToken) {
-        if self.log.allow() {
-            tracing::warn!(stage = %failed.stage, error = %failed.reason(), attempts = failed.attempts, suppressed = self.log.take_suppressed(), "item failed (no error output wired)");
-        }
-        ack.complete(Outcome::Rejected);
-    }
-
-    /// Sends the failures recorded so far to the error output.
-    pub(crate) async fn flush_failures(&mut self) {
-        if self.failures.is_empty() {
-            return;
-        }
-        let batch = std::mem::take(&mut self.failures);
-        let Some(errors) = &self.errors else { return };
-        if let Err(returned) = errors.send(batch).await {
-            self.errors = None;
-            for (failed, ack) in returned.0 {
-                // The token is the failure record's; completing it Rejected reaches the origin.
-                self.reject(&failed, ack);
-            }
-        }
-    }
-}
-
-/// Logs the first event, then at most one a second, counting the ones it holds back.
-#[derive(Default)]
-struct LogThrottle {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl LogThrottle {
-    fn allow(&mut self) -> bool {
-        let now = Instant::now();
-        match self.last {
-            Some(last) if now.duration_since(last) < Duration::from_secs(1) => {
-                self.suppressed += 1;
-                false
-            }
-            _ => {
-                self.last = Some(now);
-                true
-            }
-        }
-    }
-
-    fn take_suppressed(&mut self) -> u64 {
-        std::mem::take(&mut self.suppressed)
+        (ErrorOutput { sender, live }, Flow::new(pipeline, rx))
     }
 }
