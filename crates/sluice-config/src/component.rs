@@ -1,8 +1,9 @@
 //! What a transform is to the graph builder: named outputs, and a `build` on an input flow.
 //! (Sources and sinks are `sluice-connect`'s, with their own contexts.)
 
-use sluice_connect::{Event, dead_letter};
+use sluice_connect::error_output;
 use sluice_core::{BoxError, Flow, Operators, Pipeline, Policy, Stage};
+use sluice_event::{Event, dead_letter};
 
 /// What a transform needs from the pipeline it joins.
 #[derive(Debug, Clone)]
@@ -23,7 +24,7 @@ impl TransformContext {
     /// The component's stage on `input`, wired to its error output when that is read.
     pub fn stage(&self, input: Flow<Event>) -> (Stage<Event>, Option<Flow<Event>>) {
         let stage = input.stage(&self.name).policy(self.policy.clone());
-        dead_letter::wire(
+        error_output::wire(
             stage,
             &self.pipeline,
             &self.name,

@@ -6,10 +6,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sluice_connect::Event;
 use sluice_connect::sink::SinkContext;
 use sluice_connect::source::{Progress, SourceContext};
 use sluice_core::{BoxError, Flow, Operators, Pipeline, Policy};
+use sluice_event::Event;
 
 use crate::component::TransformContext;
 use crate::diagnostic::{Diagnostic, did_you_mean};

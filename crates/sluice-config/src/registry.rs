@@ -3,12 +3,12 @@
 //! Adding a type is one line in [`TYPES`] and the config struct it reads.
 
 use serde::de::DeserializeOwned;
-use sluice_connect::Event;
 use sluice_connect::sink::{BlackholeSink, BuiltSink, FileSink, SinkContext, StdoutSink};
 use sluice_connect::source::{
     BuiltSource, FileSource, GeneratorSource, SourceContext, StdinSource,
 };
 use sluice_core::{BoxError, Flow};
+use sluice_event::Event;
 
 use crate::component::Transform;
 use crate::diagnostic::Loc;

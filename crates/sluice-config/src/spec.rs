@@ -100,13 +100,13 @@ pub struct RetrySpec {
     /// The first delay. Defaults to `100ms`.
     #[serde(
         default = "default_initial",
-        deserialize_with = "sluice_connect::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub initial: Duration,
     /// The largest delay. Defaults to `10s`.
     #[serde(
         default = "default_max",
-        deserialize_with = "sluice_connect::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub max: Duration,
     /// Growth per retry. Defaults to 2.
@@ -118,7 +118,7 @@ pub struct RetrySpec {
     /// Give up after this long since the first attempt. Defaults to none.
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     pub max_elapsed: Option<Duration>,
 }
@@ -181,7 +181,7 @@ pub struct Common {
     /// Fail an attempt that takes longer. Defaults to none.
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     pub timeout: Option<Duration>,
 }
@@ -233,7 +233,7 @@ pub struct Settings {
     /// How long a shutdown may drain before the rest is aborted. Defaults to `30s`.
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     pub shutdown_timeout: Option<Duration>,
 }

@@ -27,8 +27,8 @@ use std::fmt::Write as _;
 
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_connect::Event;
 use sluice_core::Pipeline;
+use sluice_event::Event;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::graph::{Graph, Overrides};

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 use sluice_connect::sink::{FileSink, SinkContext, WriteMode};
 use sluice_connect::source::{FileSource, SourceContext};
-use sluice_connect::{Event, codec::Codec};
 use sluice_core::{Operators, Pipeline, Policy};
+use sluice_event::{Event, codec::Codec};
 
 fn ctx(p: &Pipeline, name: &str, errors: bool) -> SourceContext {
     SourceContext {

@@ -8,7 +8,7 @@ use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
 use jaq_json::Val;
 use serde_json::Value;
-use sluice_connect::Event;
+use sluice_event::Event;
 
 use super::JqError;
 

@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value;
-use sluice_connect::Event;
+use sluice_event::Event;
 
 /// Why a program did not compile, and where in it.
 #[derive(Debug, Clone, PartialEq, Eq)]

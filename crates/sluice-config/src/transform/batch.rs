@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_connect::Event;
 use sluice_core::{BoxError, Flow, Operators};
+use sluice_event::Event;
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
 
@@ -19,7 +19,7 @@ pub struct BatchConfig {
     /// Emit a batch once its first event has waited this long, full or not. Defaults to `1s`.
     #[serde(
         default = "default_linger",
-        deserialize_with = "sluice_connect::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub linger: Duration,
 }

@@ -8,8 +8,8 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use sluice_connect::Event;
 use sluice_core::{BoxError, Flow, Operators};
+use sluice_event::Event;
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
 use crate::jq::Program;
@@ -29,7 +29,7 @@ pub struct DedupeConfig {
     /// memory).
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     pub ttl: Option<Duration>,
 }

@@ -1,8 +1,8 @@
 //! `filter`: keeps the events for which a jq condition is true.
 
 use serde::Deserialize;
-use sluice_connect::Event;
 use sluice_core::{BoxError, Flow};
+use sluice_event::Event;
 
 use crate::component::{Transform, TransformContext, TransformOutputs, per_event};
 use crate::jq::Program;

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_connect::Event;
 use sluice_core::{BoxError, BreakerConfig, Cache, CircuitBreaker, Flow, ItemError, Operators};
+use sluice_event::Event;
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
 use crate::jq::Program;
@@ -50,7 +50,7 @@ pub struct CacheSpec {
     /// How long each is kept. Defaults to `5m`.
     #[serde(
         default = "default_cache_ttl",
-        deserialize_with = "sluice_connect::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub ttl: Duration,
 }
@@ -78,7 +78,7 @@ pub struct BreakerSpec {
     /// How long it stays open. Defaults to `30s`.
     #[serde(
         default = "default_open_for",
-        deserialize_with = "sluice_connect::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub open_for: Duration,
     /// Trial calls while half-open. Defaults to 3.

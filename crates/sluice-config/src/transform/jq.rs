@@ -1,8 +1,8 @@
 //! `jq`: rewrites each event with a jq program; each output of the program is an event.
 
 use serde::Deserialize;
-use sluice_connect::Event;
 use sluice_core::{BoxError, Flow};
+use sluice_event::Event;
 
 use crate::component::{Transform, TransformContext, TransformOutputs, per_event};
 use crate::jq::Program;

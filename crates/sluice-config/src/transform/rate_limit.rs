@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use sluice_connect::Event;
 use sluice_core::{BoxError, Flow, Operators, RateLimit};
+use sluice_event::Event;
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
 
@@ -29,7 +29,7 @@ pub struct RateLimitConfig {
     /// The period of `rate`. Defaults to `1s`.
     #[serde(
         default = "default_per",
-        deserialize_with = "sluice_connect::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub per: Duration,
     /// Events allowed at once after a quiet spell. Defaults to 1.

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use sluice_connect::Event;
 use sluice_core::{BoxError, Flow, Operators};
+use sluice_event::Event;
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
 use crate::jq::Program;

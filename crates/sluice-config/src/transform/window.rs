@@ -24,9 +24,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use sluice_connect::Event;
 use sluice_core::window::{Aggregate, Window};
 use sluice_core::{BoxError, Flow, Operators};
+use sluice_event::Event;
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
 use crate::jq::Program;
@@ -62,19 +62,19 @@ pub struct WindowConfig {
     /// Window length (tumbling, sliding).
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     pub size: Option<Duration>,
     /// How often a sliding window starts.
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     pub slide: Option<Duration>,
     /// Silence that ends a session.
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     pub gap: Option<Duration>,
     /// A jq expression giving the event's time: an RFC 3339 string or seconds since the epoch.
@@ -84,7 +84,7 @@ pub struct WindowConfig {
     /// In event time, how far behind the latest event an event may arrive. Defaults to `0s`.
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     pub allowed_lateness: Option<Duration>,
     /// A jq expression grouping events; each group has its own windows. Defaults to one group.

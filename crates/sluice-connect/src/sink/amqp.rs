@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sluice_core::{BoxError, Flow, Sink, WriteError};
 
 use super::{BuiltSink, SinkContext, attach};
-use crate::event::Event;
+use sluice_event::Event;
 
 /// Publishes events to a RabbitMQ exchange.
 #[derive(Debug, Clone, Deserialize)]

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use sluice_core::{Flow, Sink, WriteError};
 
 use super::{BuiltSink, SinkContext, attach};
-use crate::event::Event;
+use sluice_event::Event;
 
 /// Discards events.
 #[derive(Debug, Clone, Default, Deserialize)]

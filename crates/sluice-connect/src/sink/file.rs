@@ -7,8 +7,8 @@ use sluice_core::{BoxError, Flow, Sink, WriteError};
 use std::io::Write;
 
 use super::{BuiltSink, SinkContext, attach};
-use crate::codec::Encoding;
-use crate::event::Event;
+use sluice_event::Event;
+use sluice_event::codec::Encoding;
 
 /// What to do with a file that exists when the pipeline starts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sluice_core::{BoxError, Flow, Sink, WriteError};
 
 use super::{BuiltSink, SinkContext, attach};
-use crate::event::Event;
+use sluice_event::Event;
 
 /// How a batch is put in a request body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -42,7 +42,7 @@ pub struct HttpSink {
     /// How long a request may take. Defaults to `30s`.
     #[serde(
         default = "default_timeout",
-        deserialize_with = "crate::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub timeout: Duration,
 }

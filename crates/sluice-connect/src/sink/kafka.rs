@@ -19,7 +19,7 @@ use serde_json::Value;
 use sluice_core::{BoxError, Flow, Sink, WriteError};
 
 use super::{BuiltSink, SinkContext, attach};
-use crate::event::Event;
+use sluice_event::Event;
 
 /// Produces events to a Kafka topic.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,7 +42,7 @@ pub struct KafkaSink {
     /// How long the producer gathers messages into a request. Defaults to `5ms`.
     #[serde(
         default = "default_linger",
-        deserialize_with = "crate::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub linger: Duration,
     /// Further librdkafka settings. Defaults to none.

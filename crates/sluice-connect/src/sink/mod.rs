@@ -2,7 +2,7 @@
 //!
 //! A sink acknowledges an event once it is written (for a file: handed to the operating system,
 //! or synced to disk with `sync: true`). Events a sink rejects go to its error output
-//! (`NAME.errors`) as [dead-letter records](crate::dead_letter); whole-batch failures are
+//! (`NAME.errors`) as [dead-letter records](sluice_event::dead_letter); whole-batch failures are
 //! retried under the sink's retry policy first.
 
 #[cfg(feature = "amqp")]
@@ -39,9 +39,9 @@ pub use stdout::StdoutSink;
 
 use sluice_core::{BoxError, Flow, Operators, Pipeline, Policy, Sink, Stage, WriteError};
 
-use crate::dead_letter;
-use crate::event::Event;
+use crate::error_output;
 use crate::health::Connector;
+use sluice_event::Event;
 
 /// What a sink needs from the pipeline it joins.
 #[derive(Debug, Clone)]
@@ -89,12 +89,12 @@ fn wire<S: Sink<Event>>(
     sink: S,
 ) -> (Stage<Event>, Watched<S>, Option<Flow<Event>>) {
     let stage = input.stage(&ctx.name).policy(ctx.policy.clone());
-    let (stage, errors) = dead_letter::wire(
+    let (stage, errors) = error_output::wire(
         stage,
         &ctx.pipeline,
         &ctx.name,
         ctx.errors_wired,
-        dead_letter::from_event,
+        sluice_event::dead_letter::from_event,
     );
     let sink = Watched {
         sink,

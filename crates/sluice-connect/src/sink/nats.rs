@@ -9,7 +9,7 @@ use serde::Deserialize;
 use sluice_core::{BoxError, Flow, Sink, WriteError};
 
 use super::{BuiltSink, SinkContext, attach};
-use crate::event::Event;
+use sluice_event::Event;
 
 /// Publishes events to a JetStream subject.
 #[derive(Debug, Clone, Deserialize)]

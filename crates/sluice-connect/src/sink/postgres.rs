@@ -40,8 +40,8 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection};
 
 use super::{BuiltSink, SinkContext, attach_writers};
-use crate::event::{Event, Field, FieldPaths, Position};
 use crate::postgres::{self as pg, Partition};
+use sluice_event::{Event, Field, FieldPaths, Position};
 
 /// What an upsert does with a row whose key exists.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sluice_core::{BoxError, Flow, Sink, WriteError};
 
 use super::{BuiltSink, SinkContext, attach};
-use crate::event::Event;
+use sluice_event::Event;
 
 /// Appends events to a Redis stream.
 #[derive(Debug, Clone, Deserialize)]

@@ -5,8 +5,8 @@ use sluice_core::{Flow, Sink, WriteError};
 use tokio::io::AsyncWriteExt;
 
 use super::{BuiltSink, SinkContext, attach};
-use crate::codec::Encoding;
-use crate::event::Event;
+use sluice_event::Event;
+use sluice_event::codec::Encoding;
 
 /// Writes to standard output.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -27,9 +27,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{BuiltSource, SourceContext, from_reader, reconnecting};
-use crate::codec::{Codec, Record};
-use crate::event::{Origin, Position};
 use crate::health::Connector;
+use sluice_event::codec::{Codec, Record};
+use sluice_event::{Origin, Position};
 
 /// Consumes a RabbitMQ queue.
 #[derive(Debug, Clone, Deserialize)]

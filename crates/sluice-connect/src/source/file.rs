@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::checkpoint::{Checkpoints, Mark};
 use super::lines::{Line, LineReader, to_records};
 use super::{BuiltSource, Progress, SourceContext, SourceError, decoded};
-use crate::codec::{Codec, Record};
+use sluice_event::codec::{Codec, Record};
 
 /// Reads files line by line.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,7 +38,7 @@ pub struct FileSource {
     /// How often a followed file is checked for more data. Defaults to 250ms.
     #[serde(
         default = "default_poll",
-        deserialize_with = "crate::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub poll_interval: Duration,
 }

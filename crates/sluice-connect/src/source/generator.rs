@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{BuiltSource, Progress, SourceContext};
-use crate::event::{Event, Origin, Position};
+use sluice_event::{Event, Origin, Position};
 
 /// What the generator makes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

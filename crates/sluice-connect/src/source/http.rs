@@ -22,8 +22,8 @@ use sluice_core::{AckToken, Acked, Outcome};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{BuiltSource, SourceContext, SourceError, decoded};
-use crate::codec::{Codec, Record};
-use crate::event::{Origin, Position};
+use sluice_event::codec::{Codec, Record};
+use sluice_event::{Origin, Position};
 
 /// Accepts events over HTTP.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,7 +41,7 @@ pub struct HttpSource {
     /// The largest body accepted. Defaults to `10MiB`.
     #[serde(
         default = "default_max_body",
-        deserialize_with = "crate::bytesize::deserialize"
+        deserialize_with = "sluice_event::bytesize::deserialize"
     )]
     pub max_body_size: usize,
     /// Answer only once the events are final (see the module docs). Defaults to true.
@@ -50,7 +50,7 @@ pub struct HttpSource {
     /// How long a request waits for its events to be final. Defaults to `30s`.
     #[serde(
         default = "default_ack_timeout",
-        deserialize_with = "crate::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub ack_timeout: Duration,
 }

@@ -37,10 +37,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{BuiltSource, SourceContext, from_reader};
-use crate::codec::{Codec, Record};
-use crate::event::{Origin, Position};
 use crate::health::Connector;
 use crate::postgres::{self as pg, Partition as PartitionId};
+use sluice_event::codec::{Codec, Record};
+use sluice_event::{Origin, Position};
 
 /// Where a group without committed offsets starts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -76,7 +76,7 @@ pub struct KafkaSource {
     /// How often done offsets are committed. Defaults to `1s`.
     #[serde(
         default = "default_commit_interval",
-        deserialize_with = "crate::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub commit_interval: Duration,
     /// Further librdkafka settings (`security.protocol`, `sasl.username`…). Defaults to none.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use sluice_core::{AckToken, Acked};
 
-use crate::codec::Record;
-use crate::event::{Origin, Position};
+use sluice_event::codec::Record;
+use sluice_event::{Origin, Position};
 
 /// How much to read at once.
 const CHUNK: usize = 256 * 1024;

@@ -2,7 +2,7 @@
 //!
 //! A byte-oriented source (file, stdin, HTTP) reads records and hands them to a decode stage
 //! named after it; records that do not decode go to the source's error output
-//! (`NAME.errors` in a pipeline file) as [dead-letter records](crate::dead_letter).
+//! (`NAME.errors` in a pipeline file) as [dead-letter records](sluice_event::dead_letter).
 
 #[cfg(feature = "amqp")]
 mod amqp;
@@ -43,9 +43,8 @@ use tokio::sync::mpsc;
 #[cfg(any(feature = "redis", feature = "nats", feature = "amqp"))]
 use tokio_util::sync::CancellationToken;
 
-use crate::codec::{Codec, Record};
-use crate::dead_letter;
-use crate::event::Event;
+use sluice_event::Event;
+use sluice_event::codec::{Codec, Record};
 
 /// What a source needs from the pipeline it joins.
 #[derive(Debug, Clone)]
@@ -229,7 +228,7 @@ pub(crate) fn decode(
             .try_map(move |r: &Record| codec.decode(r));
         let dead = failed
             .stage(format!("{}.errors", ctx.name))
-            .map(|f| dead_letter::from_record(&f));
+            .map(|f| sluice_event::dead_letter::from_record(&f));
         (events, Some(dead))
     } else {
         (stage.try_map(move |r: &Record| codec.decode(r)), None)

@@ -22,9 +22,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{BuiltSource, SourceContext, from_reader, reconnecting};
-use crate::codec::{Codec, Record};
-use crate::event::{Origin, Position};
 use crate::health::Connector;
+use sluice_event::codec::{Codec, Record};
+use sluice_event::{Origin, Position};
 
 /// Reads a JetStream stream.
 #[derive(Debug, Clone, Deserialize)]
@@ -45,7 +45,7 @@ pub struct NatsSource {
     /// `30s`.
     #[serde(
         default = "default_ack_wait",
-        deserialize_with = "crate::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub ack_wait: Duration,
     /// Times one message is processed, at most, before it is dead-lettered. Defaults to 5.
@@ -55,7 +55,7 @@ pub struct NatsSource {
     /// `5s`.
     #[serde(
         default = "default_retry_delay",
-        deserialize_with = "crate::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub retry_delay: Duration,
     /// Messages asked for at once. Defaults to 500.

@@ -25,9 +25,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{BuiltSource, SourceContext, from_reader, reconnecting};
-use crate::codec::{Codec, Record};
-use crate::event::{Origin, Position};
 use crate::health::Connector;
+use sluice_event::codec::{Codec, Record};
+use sluice_event::{Origin, Position};
 
 /// Where a new group starts in the stream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -70,7 +70,7 @@ pub struct RedisStreamSource {
     /// Entries pending longer than this are taken over. Defaults to `1m`.
     #[serde(
         default = "default_claim_idle",
-        deserialize_with = "crate::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub claim_idle: Duration,
 }

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::lines::{LineReader, to_records};
 use super::{BuiltSource, SourceContext, decoded};
-use crate::codec::Codec;
+use sluice_event::codec::Codec;
 
 /// Reads standard input.
 #[derive(Debug, Clone, Default, Deserialize)]

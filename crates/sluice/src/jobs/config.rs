@@ -49,13 +49,13 @@ pub(crate) struct WorkerFile {
     /// How long a running job's lease lasts. Defaults to `30s`.
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     pub(crate) lease: Option<Duration>,
     /// How long shutdown waits for running jobs. Defaults to `30s`.
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     pub(crate) shutdown_timeout: Option<Duration>,
     /// The queues served. Defaults to `default` with 10 jobs at once.
@@ -85,7 +85,7 @@ struct QueueSpec {
     rate_limit: Option<RateSpec>,
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     poll_interval: Option<Duration>,
     #[serde(default)]
@@ -98,7 +98,7 @@ struct RateSpec {
     rate: u32,
     #[serde(
         default = "one_second",
-        deserialize_with = "sluice_connect::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     per: Duration,
     #[serde(default = "one")]
@@ -121,7 +121,7 @@ pub(crate) struct KindSpec {
     pub(crate) handler: HandlerSpec,
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     timeout: Option<Duration>,
     #[serde(default)]
@@ -154,7 +154,7 @@ pub(crate) enum HandlerSpec {
         /// How long to wait for the answer. Defaults to `30s`.
         #[serde(
             default = "thirty_seconds",
-            deserialize_with = "sluice_connect::duration::deserialize"
+            deserialize_with = "sluice_event::duration::deserialize"
         )]
         timeout: Duration,
     },
@@ -185,12 +185,12 @@ pub(crate) enum CommandSpec {
 struct BackoffSpec {
     #[serde(
         default = "one_second",
-        deserialize_with = "sluice_connect::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     initial: Duration,
     #[serde(
         default = "one_hour",
-        deserialize_with = "sluice_connect::duration::deserialize"
+        deserialize_with = "sluice_event::duration::deserialize"
     )]
     max: Duration,
     #[serde(default = "two")]
@@ -225,17 +225,17 @@ struct ScheduleSpec {
 struct RetentionSpec {
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     succeeded: Option<Duration>,
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     dead: Option<Duration>,
     #[serde(
         default,
-        deserialize_with = "sluice_connect::duration::deserialize_option"
+        deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     cancelled: Option<Duration>,
 }

@@ -6,8 +6,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use sluice_config::Graph;
-use sluice_connect::Event;
 use sluice_core::Pipeline;
+use sluice_event::Event;
 use sluice_jobs::{Action, HandlerError, JobContext};
 use tokio::io::AsyncWriteExt;
 

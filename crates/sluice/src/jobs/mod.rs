@@ -105,7 +105,7 @@ enum JobsCommand {
     /// Delete ended jobs older than a duration.
     Purge {
         /// Jobs that ended longer ago than this (`7d`, `12h`).
-        #[arg(long, value_parser = sluice_connect::duration::parse)]
+        #[arg(long, value_parser = sluice_event::duration::parse)]
         older_than: Duration,
         /// Only these states (comma-separated). Defaults to succeeded, dead and cancelled.
         #[arg(long, value_delimiter = ',')]
@@ -141,7 +141,7 @@ struct EnqueueArgs {
     #[arg(long, conflicts_with = "run_in")]
     run_at: Option<DateTime<Utc>>,
     /// Run after this long (`90s`, `2h`).
-    #[arg(long, value_parser = sluice_connect::duration::parse)]
+    #[arg(long, value_parser = sluice_event::duration::parse)]
     run_in: Option<Duration>,
     /// At most one pending job with this key.
     #[arg(long)]

@@ -25,7 +25,7 @@ use jaq_core::load::{Lexer, Parser};
 use jaq_core::ops::{Cmp, Math};
 use jaq_core::path::{Opt, Part};
 use serde_json::Value;
-use sluice_connect::Event;
+use sluice_event::Event;
 
 use super::truthy;
 use eval::{eval, eval_owned, truth};
