@@ -29,7 +29,6 @@ pub mod diagnostic;
 pub mod draw;
 mod graph;
 pub mod interpolate;
-pub mod jq;
 mod load;
 pub mod node;
 mod registry;

@@ -12,9 +12,9 @@ use sluice_event::Event;
 
 use crate::component::Transform;
 use crate::diagnostic::Loc;
-use crate::jq::Program;
 use crate::spec::{COMMON_KEYS, ComponentSpec, Kind};
 use crate::transform::{batch, dedupe, filter, jq, rate_limit, route, window};
+use sluice_jq::Program;
 
 /// A source type's configured instance.
 pub trait Source: Send + Sync {
@@ -110,7 +110,7 @@ impl Source for sluice_connect::source::KafkaSource {
 #[cfg(feature = "kafka")]
 struct KafkaSink {
     sink: sluice_connect::sink::KafkaSink,
-    key: Option<std::sync::Arc<crate::jq::Program>>,
+    key: Option<std::sync::Arc<sluice_jq::Program>>,
 }
 
 #[cfg(feature = "kafka")]
@@ -292,7 +292,7 @@ pub(crate) const TYPES: &[(Kind, &str, Parse)] = &[
         let sink: sluice_connect::sink::KafkaSink = options(s)?;
         let key = match &sink.key {
             Some(code) => Some(std::sync::Arc::new(
-                crate::jq::Program::compile(code).map_err(|e| problem(s, "key", e.to_string()))?,
+                sluice_jq::Program::compile(code).map_err(|e| problem(s, "key", e.to_string()))?,
             )),
             None => None,
         };

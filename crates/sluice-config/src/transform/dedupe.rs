@@ -12,7 +12,7 @@ use sluice_core::{BoxError, Flow, Operators};
 use sluice_event::Event;
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
-use crate::jq::Program;
+use sluice_jq::Program;
 
 /// Options of `dedupe`.
 #[derive(Debug, Clone, Deserialize)]

@@ -5,7 +5,7 @@ use sluice_core::{BoxError, Flow};
 use sluice_event::Event;
 
 use crate::component::{Transform, TransformContext, TransformOutputs, per_event};
-use crate::jq::Program;
+use sluice_jq::Program;
 
 /// Options of `filter`.
 #[derive(Debug, Clone, Deserialize)]

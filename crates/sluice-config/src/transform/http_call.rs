@@ -27,7 +27,7 @@ use sluice_core::{BoxError, BreakerConfig, Cache, CircuitBreaker, Flow, ItemErro
 use sluice_event::Event;
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
-use crate::jq::Program;
+use sluice_jq::Program;
 
 /// The request method.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

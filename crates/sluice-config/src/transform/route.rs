@@ -8,7 +8,7 @@ use sluice_core::{BoxError, Flow, Operators};
 use sluice_event::Event;
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
-use crate::jq::Program;
+use sluice_jq::Program;
 
 /// The output of events no route matched.
 pub(crate) const UNMATCHED: &str = "_unmatched";

@@ -29,7 +29,7 @@ use sluice_core::{BoxError, Flow, Operators};
 use sluice_event::Event;
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
-use crate::jq::Program;
+use sluice_jq::Program;
 
 /// The shape of the windows.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

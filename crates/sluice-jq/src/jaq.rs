@@ -10,7 +10,7 @@ use jaq_json::Val;
 use serde_json::Value;
 use sluice_event::Event;
 
-use super::JqError;
+use crate::error::JqError;
 
 type Filter = jaq_core::compile::Filter<jaq_core::Native<data::JustLut<Val>>>;
 

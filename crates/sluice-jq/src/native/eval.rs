@@ -5,9 +5,10 @@
 use serde_json::{Map, Value};
 
 use super::builtins::call;
-use super::value::{compare, describe, holds, index, math, number, type_name};
-use super::{Builtin, Env, Expr, Failure, Key, ObjKey, Out, Piece, Step, fail};
-use crate::jq::truthy;
+use super::expr::{Builtin, Env, Expr, Failure, ObjKey, Out, Piece, Step, fail};
+use super::outputs::{collect, first};
+use super::paths::{delete_path, get_path, path_of, set_path, take_path};
+use super::value::{compare, describe, holds, index, math, number, truthy};
 
 pub(super) static NULL: Value = Value::Null;
 
@@ -90,7 +91,7 @@ pub(super) fn eval_owned<'e>(
             Ok(true)
         }
         Expr::Assign(path, rhs) => {
-            let mut values = collect(rhs, &input, env)?;
+            let mut values = collect(eval, rhs, &input, env)?;
             if values.len() == 1 {
                 set_path(&mut input, path, values.remove(0))?;
                 return out(input);
@@ -98,7 +99,7 @@ pub(super) fn eval_owned<'e>(
             eval(e, &input, env, out)
         }
         Expr::UpdateMath(op, path, rhs) => {
-            let mut values = collect(rhs, &input, env)?;
+            let mut values = collect(eval, rhs, &input, env)?;
             if values.len() == 1 {
                 let current = take_path(&mut input, path);
                 set_path(&mut input, path, math(*op, current, values.remove(0))?)?;
@@ -108,7 +109,7 @@ pub(super) fn eval_owned<'e>(
         }
         Expr::Update(path, f) => {
             let current = take_path(&mut input, path);
-            match first(f, &current, env)? {
+            match first(eval, f, &current, env)? {
                 Some(v) => set_path(&mut input, path, v)?,
                 None => delete_path(&mut input, path),
             }
@@ -123,26 +124,6 @@ pub(super) fn eval_owned<'e>(
         },
         _ => eval(e, &input, env, out),
     }
-}
-
-/// Moves the value at `path` out of `v` (leaving `null`), or `null` if there is none.
-pub(super) fn take_path(v: &mut Value, path: &[Key]) -> Value {
-    let mut current = v;
-    for key in path {
-        let next = match (current, key) {
-            (Value::Object(m), Key::Field(k)) => m.get_mut(k),
-            (Value::Array(a), Key::Index(i)) => {
-                let i = if *i < 0 { a.len() as i64 + i } else { *i };
-                usize::try_from(i).ok().and_then(|i| a.get_mut(i))
-            }
-            _ => None,
-        };
-        match next {
-            Some(n) => current = n,
-            None => return Value::Null,
-        }
-    }
-    std::mem::take(current)
 }
 
 pub(super) fn eval<'e>(
@@ -233,7 +214,7 @@ pub(super) fn eval<'e>(
         }
         Expr::Or(l, r) | Expr::And(l, r) => {
             let is_or = matches!(e, Expr::Or(..));
-            let lefts = collect(l, input, env)?;
+            let lefts = collect(eval, l, input, env)?;
             for a in lefts {
                 let decided = truthy(&a) == is_or;
                 if decided {
@@ -250,8 +231,8 @@ pub(super) fn eval<'e>(
             Ok(true)
         }
         Expr::Math(op, l, r) => {
-            let rights = collect(r, input, env)?;
-            let lefts = collect(l, input, env)?;
+            let rights = collect(eval, r, input, env)?;
+            let lefts = collect(eval, l, input, env)?;
             for b in &rights {
                 for a in &lefts {
                     if !out(math(*op, a.clone(), b.clone())?)? {
@@ -265,8 +246,8 @@ pub(super) fn eval<'e>(
             if let (Some(a), Some(b)) = (single(l, input), single(r, input)) {
                 return out(Value::Bool(holds(*op, compare(&a, &b))));
             }
-            let rights = collect(r, input, env)?;
-            let lefts = collect(l, input, env)?;
+            let rights = collect(eval, r, input, env)?;
+            let lefts = collect(eval, l, input, env)?;
             for b in &rights {
                 for a in &lefts {
                     let o = compare(a, b);
@@ -279,7 +260,7 @@ pub(super) fn eval<'e>(
             Ok(true)
         }
         Expr::Assign(path, rhs) => {
-            for v in collect(rhs, input, env)? {
+            for v in collect(eval, rhs, input, env)? {
                 let mut copy = input.clone();
                 set_path(&mut copy, path, v)?;
                 if !out(copy)? {
@@ -291,14 +272,14 @@ pub(super) fn eval<'e>(
         Expr::Update(path, f) => {
             let mut copy = input.clone();
             let current = get_path(&copy, path);
-            match collect(f, &current, env)?.into_iter().next() {
+            match collect(eval, f, &current, env)?.into_iter().next() {
                 Some(v) => set_path(&mut copy, path, v)?,
                 None => delete_path(&mut copy, path),
             }
             out(copy)
         }
         Expr::UpdateMath(op, path, rhs) => {
-            for v in collect(rhs, input, env)? {
+            for v in collect(eval, rhs, input, env)? {
                 let mut copy = input.clone();
                 let current = get_path(&copy, path);
                 set_path(&mut copy, path, math(*op, current, v)?)?;
@@ -339,7 +320,7 @@ pub(super) fn eval<'e>(
             }
         }
         Expr::Var(name) => out(env.get(name)?),
-        Expr::Call(b, args) => call(*b, args, input, env, out),
+        Expr::Call(b, args) => call(eval, *b, args, input, env, out),
     }
 }
 
@@ -362,7 +343,7 @@ pub(super) fn walk<'e>(
             None => Ok(true),
         },
         Step::Dynamic(e) => {
-            let keys = collect(e, &v, &mut env)?;
+            let keys = collect(eval, e, &v, &mut env)?;
             for k in keys {
                 if let Some(next) = index(&v, &k, *optional)?
                     && !walk(
@@ -406,32 +387,6 @@ pub(super) fn walk<'e>(
     }
 }
 
-pub(super) fn collect<'e>(
-    e: &'e Expr,
-    input: &Value,
-    env: &mut Env<'e>,
-) -> Result<Vec<Value>, Failure> {
-    let mut values = Vec::new();
-    eval(e, input, env, &mut |v| {
-        values.push(v);
-        Ok(true)
-    })?;
-    Ok(values)
-}
-
-pub(super) fn first<'e>(
-    e: &'e Expr,
-    input: &Value,
-    env: &mut Env<'e>,
-) -> Result<Option<Value>, Failure> {
-    let mut found = None;
-    eval(e, input, env, &mut |v| {
-        found = Some(v);
-        Ok(false)
-    })?;
-    Ok(found)
-}
-
 pub(super) fn strings<'e>(
     pieces: &'e [Piece],
     i: usize,
@@ -446,7 +401,7 @@ pub(super) fn strings<'e>(
     match piece {
         Piece::Text(t) => strings(pieces, i + 1, acc + t, input, env, out),
         Piece::Interp(e) => {
-            for v in collect(e, input, env)? {
+            for v in collect(eval, e, input, env)? {
                 let text = match v {
                     Value::String(s) => s,
                     other => other.to_string(),
@@ -474,14 +429,14 @@ pub(super) fn object<'e>(
     let keys = match key {
         ObjKey::Static(k) => vec![Value::String(k.clone())],
         ObjKey::Var(name) => vec![Value::String(name.trim_start_matches('$').to_owned())],
-        ObjKey::Dynamic(e) => collect(e, input, env)?,
+        ObjKey::Dynamic(e) => collect(eval, e, input, env)?,
     };
     for k in keys {
         let Value::String(k) = k else {
             return fail(format!("object keys must be strings, not {}", describe(&k)));
         };
         let values = match (value, key) {
-            (Some(e), _) => collect(e, input, env)?,
+            (Some(e), _) => collect(eval, e, input, env)?,
             (None, ObjKey::Var(name)) => vec![env.get(name)?],
             (None, _) => {
                 vec![index(input, &Value::String(k.clone()), false)?.unwrap_or(Value::Null)]
@@ -511,7 +466,7 @@ pub(super) fn if_branches<'e>(
             None => out(input.clone()),
         };
     };
-    for c in collect(cond, input, env)? {
+    for c in collect(eval, cond, input, env)? {
         let go = if truthy(&c) {
             eval(then, input, env, out)?
         } else {
@@ -522,110 +477,4 @@ pub(super) fn if_branches<'e>(
         }
     }
     Ok(true)
-}
-
-pub(super) fn get_path(v: &Value, path: &[Key]) -> Value {
-    let mut cur = v;
-    for key in path {
-        let next = match (cur, key) {
-            (Value::Object(m), Key::Field(k)) => m.get(k),
-            (Value::Array(a), Key::Index(i)) => {
-                let i = if *i < 0 { a.len() as i64 + i } else { *i };
-                usize::try_from(i).ok().and_then(|i| a.get(i))
-            }
-            _ => None,
-        };
-        match next {
-            Some(n) => cur = n,
-            None => return Value::Null,
-        }
-    }
-    cur.clone()
-}
-
-pub(super) fn set_path(v: &mut Value, path: &[Key], new: Value) -> Result<(), Failure> {
-    let Some((key, rest)) = path.split_first() else {
-        *v = new;
-        return Ok(());
-    };
-    if v.is_null() {
-        *v = match key {
-            Key::Field(_) => Value::Object(Map::new()),
-            Key::Index(_) => Value::Array(Vec::new()),
-        };
-    }
-    match (v, key) {
-        (Value::Object(m), Key::Field(k)) => {
-            set_path(m.entry(k.clone()).or_insert(Value::Null), rest, new)
-        }
-        (Value::Array(a), Key::Index(i)) => {
-            let i = if *i < 0 { a.len() as i64 + i } else { *i };
-            let Ok(i) = usize::try_from(i) else {
-                return fail("out of bounds negative array index");
-            };
-            if a.len() <= i {
-                a.resize(i + 1, Value::Null);
-            }
-            set_path(&mut a[i], rest, new)
-        }
-        (v, key) => fail(format!(
-            "cannot index {} with {}",
-            type_name(v),
-            match key {
-                Key::Field(k) => format!("\"{k}\""),
-                Key::Index(i) => i.to_string(),
-            }
-        )),
-    }
-}
-
-pub(super) fn delete_path(v: &mut Value, path: &[Key]) {
-    let Some((key, rest)) = path.split_first() else {
-        *v = Value::Null;
-        return;
-    };
-    match (v, key) {
-        (Value::Object(m), Key::Field(k)) if rest.is_empty() => {
-            m.shift_remove(k);
-        }
-        (Value::Object(m), Key::Field(k)) => {
-            if let Some(child) = m.get_mut(k) {
-                delete_path(child, rest);
-            }
-        }
-        (Value::Array(a), Key::Index(i)) => {
-            let i = if *i < 0 { a.len() as i64 + i } else { *i };
-            if let Ok(i) = usize::try_from(i)
-                && i < a.len()
-            {
-                if rest.is_empty() {
-                    a.remove(i);
-                } else {
-                    delete_path(&mut a[i], rest);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-pub(super) fn path_of(e: &Expr) -> Option<Vec<Key>> {
-    match e {
-        Expr::Identity => Some(Vec::new()),
-        Expr::Path(base, steps) => {
-            let mut keys = path_of(base)?;
-            for (step, optional) in steps {
-                if *optional {
-                    return None;
-                }
-                keys.push(match step {
-                    Step::Key(k) => Key::Field(k.clone()),
-                    Step::Index(i) => Key::Index(*i),
-                    _ => return None,
-                });
-            }
-            Some(keys)
-        }
-        _ => None,
-    }
 }

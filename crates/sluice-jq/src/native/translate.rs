@@ -1,143 +1,14 @@
-//! The native jq evaluator: the common subset of jq, run directly on `serde_json` values.
-//!
-//! A program is parsed by jaq's parser and translated term by term; a term outside the subset
-//! makes [`compile`] return `None` and the whole program runs on jaq instead. Evaluation is
-//! jq's: every expression yields zero or more values, passed to a callback that may stop the
-//! generation early (a condition needs only the first value).
-//!
-//! # Reading less
-//! When a program reads the event only through paths that start with a top-level key (`.level`,
-//! `.http.status`) and never uses the event whole, it needs only those keys. For an unchanged
-//! event the evaluator then scans the original bytes for just those keys instead of building
-//! the whole value: a filter on `.level` costs a scan, not a parse.
-
-mod builtins;
-mod eval;
-mod raw;
-mod value;
-
-use std::collections::BTreeSet;
-use std::fmt;
+//! Translating a program parsed by jaq into the native evaluator's expressions, term by term;
+//! a term outside the native subset makes the whole translation `None`.
 
 use jaq_core::load::lex::StrPart;
 use jaq_core::load::parse::{BinaryOp, Pattern, Term};
-use jaq_core::load::{Lexer, Parser};
-use jaq_core::ops::{Cmp, Math};
+
 use jaq_core::path::{Opt, Part};
 use serde_json::Value;
-use sluice_event::Event;
 
-use super::truthy;
-use eval::{eval, eval_owned, truth};
-use raw::{pick, top_level_keys};
-use value::number;
-
-/// A compiled expression.
-#[derive(Clone)]
-pub(crate) enum Expr {
-    Identity,
-    Literal(Value),
-    Path(Box<Expr>, Vec<(Step, bool)>),
-    Str(Vec<Piece>),
-    Array(Option<Box<Expr>>),
-    Object(Vec<(ObjKey, Option<Expr>)>),
-    Neg(Box<Expr>),
-    Pipe(Box<Expr>, Option<String>, Box<Expr>),
-    Comma(Box<Expr>, Box<Expr>),
-    Alt(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
-    Math(Math, Box<Expr>, Box<Expr>),
-    Cmp(Cmp, Box<Expr>, Box<Expr>),
-    Assign(Vec<Key>, Box<Expr>),
-    Update(Vec<Key>, Box<Expr>),
-    UpdateMath(Math, Vec<Key>, Box<Expr>),
-    If(Vec<(Expr, Expr)>, Option<Box<Expr>>),
-    Try(Box<Expr>, Option<Box<Expr>>),
-    Var(String),
-    Call(Builtin, Vec<Expr>),
-}
-
-/// One step of a path.
-#[derive(Clone)]
-pub(crate) enum Step {
-    Key(String),
-    Index(i64),
-    Dynamic(Expr),
-    Iterate,
-}
-
-/// A static path step (for assignment).
-#[derive(Clone)]
-pub(crate) enum Key {
-    Field(String),
-    Index(i64),
-}
-
-#[derive(Clone)]
-pub(crate) enum Piece {
-    Text(String),
-    Interp(Expr),
-}
-
-#[derive(Clone)]
-pub(crate) enum ObjKey {
-    Static(String),
-    Dynamic(Expr),
-    Var(String),
-}
-
-/// Functions the native evaluator knows, by name and arity.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Builtin {
-    Not,
-    Length,
-    Keys,
-    Has,
-    Del,
-    Select,
-    Empty,
-    Error0,
-    Error1,
-    ToString,
-    ToNumber,
-    ToJson,
-    FromJson,
-    Downcase,
-    Upcase,
-    LTrimStr,
-    RTrimStr,
-    StartsWith,
-    EndsWith,
-    Contains,
-    Split,
-    Join,
-    Test,
-    Sub,
-    Gsub,
-    Type,
-    Floor,
-    Ceil,
-    Round,
-    Sqrt,
-    Fabs,
-    Add,
-    Min,
-    Max,
-    Map,
-    MapValues,
-    ToEntries,
-    FromEntries,
-    Any,
-    All,
-    Sort,
-    Unique,
-    Reverse,
-    Trim,
-    Values,
-    Now,
-    IsNull,
-}
+use super::expr::{Builtin, Expr, Key, ObjKey, Piece, Step};
+use super::value::number;
 
 fn builtin(name: &str, arity: usize) -> Option<Builtin> {
     use Builtin as B;
@@ -193,32 +64,11 @@ fn builtin(name: &str, arity: usize) -> Option<Builtin> {
     })
 }
 
-/// A compiled program and what it reads of its input.
-pub(crate) struct Native {
-    expr: Expr,
-    /// The top-level keys the program reads, when it reads nothing else of the input.
-    keys: Option<BTreeSet<String>>,
-    /// The program as edits of top-level fields, when it is only that.
-    edit: Option<raw::Edit>,
-}
-
-/// Translates `code` if it is within the native subset.
-pub(crate) fn compile(code: &str) -> Option<Native> {
-    let tokens = Lexer::new(code).lex().ok()?;
-    let term = Parser::new(&tokens)
-        .parse(jaq_core::load::Parser::term)
-        .ok()?;
-    let expr = translate(&term)?;
-    let keys = top_level_keys(&expr);
-    let edit = raw::edit_plan(&expr);
-    Some(Native { expr, keys, edit })
-}
-
 fn boxed(t: &Term<&str>) -> Option<Box<Expr>> {
     translate(t).map(Box::new)
 }
 
-fn translate(t: &Term<&str>) -> Option<Expr> {
+pub(super) fn translate(t: &Term<&str>) -> Option<Expr> {
     Some(match t {
         Term::Id => Expr::Identity,
         Term::Num(n) => Expr::Literal(number_literal(n)?),
@@ -383,120 +233,3 @@ fn static_path(t: &Term<&str>) -> Option<Vec<Key>> {
         _ => None,
     }
 }
-
-/// Why evaluation failed (jq's `error`).
-#[derive(Debug)]
-pub(crate) struct Failure(Value);
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Value::String(s) => f.write_str(s),
-            other => write!(f, "{other} (not a string)"),
-        }
-    }
-}
-
-fn fail<T>(message: impl Into<String>) -> Result<T, Failure> {
-    Err(Failure(Value::String(message.into())))
-}
-
-type Out<'a> = &'a mut dyn FnMut(Value) -> Result<bool, Failure>;
-
-/// Variables in scope, innermost last.
-struct Env<'a> {
-    vars: Vec<(&'a str, Value)>,
-}
-
-impl Env<'_> {
-    fn get(&self, name: &str) -> Result<Value, Failure> {
-        if let Some((_, v)) = self.vars.iter().rev().find(|(n, _)| *n == name) {
-            return Ok(v.clone());
-        }
-        if name == "$ENV" {
-            return Ok(Value::Object(
-                std::env::vars()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect(),
-            ));
-        }
-        fail(format!("{name} is not defined"))
-    }
-}
-
-/// Runs the program on `event`, calling `out` with each output.
-pub(crate) fn run(
-    program: &Native,
-    event: &Event,
-    out: &mut dyn FnMut(Value),
-) -> Result<(), String> {
-    with_input(program, event, |input| {
-        let mut env = Env { vars: Vec::new() };
-        eval(&program.expr, input, &mut env, &mut |v| {
-            out(v);
-            Ok(true)
-        })
-        .map(|_| ())
-    })
-}
-
-/// Runs the program on a value it may change in place (a transform's input, which is not
-/// needed afterwards): assignments and updates then cost no copy of the whole event.
-pub(crate) fn run_owned(
-    program: &Native,
-    input: Value,
-    out: &mut dyn FnMut(Value),
-) -> Result<(), String> {
-    let mut env = Env { vars: Vec::new() };
-    eval_owned(&program.expr, input, &mut env, &mut |v| {
-        out(v);
-        Ok(true)
-    })
-    .map(|_| ())
-    .map_err(|e| e.to_string())
-}
-
-/// Runs a program made only of field edits on an event's original text, giving the new text;
-/// `None` when the general evaluator is needed.
-pub(crate) fn edit_raw(program: &Native, raw: &[u8]) -> Option<Result<Vec<u8>, String>> {
-    let edit = program.edit.as_ref()?;
-    edit.apply(raw).map(|r| r.map_err(|e| e.to_string()))
-}
-
-/// Whether the first output of the program on `event` is truthy.
-pub(crate) fn test(program: &Native, event: &Event) -> Result<bool, String> {
-    let mut first = None;
-    with_input(program, event, |input| {
-        if let Some(result) = truth(&program.expr, input) {
-            first = Some(result?);
-            return Ok(());
-        }
-        let mut env = Env { vars: Vec::new() };
-        eval(&program.expr, input, &mut env, &mut |v| {
-            first = Some(truthy(&v));
-            Ok(false)
-        })
-        .map(|_| ())
-    })?;
-    Ok(first.unwrap_or(false))
-}
-
-/// Gives `f` the event's value, or, for an unchanged event and a program that reads only some
-/// top-level keys, an object of just those keys scanned from the original bytes.
-fn with_input(
-    program: &Native,
-    event: &Event,
-    f: impl FnOnce(&Value) -> Result<(), Failure>,
-) -> Result<(), String> {
-    let result = match (event.raw(), &program.keys) {
-        (Some(raw), Some(keys)) => match pick(raw, keys) {
-            Some(partial) => f(&partial),
-            None => f(event.value()),
-        },
-        _ => f(event.value()),
-    };
-    result.map_err(|e| e.to_string())
-}
-
-#[cfg(test)]
-mod tests;

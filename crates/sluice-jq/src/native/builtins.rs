@@ -6,10 +6,10 @@ use jaq_core::ops::Math;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::eval::{collect, delete_path, first, path_of};
-use super::value::{as_f64, compare, describe, math, number, type_name};
-use super::{Builtin, Env, Expr, Failure, Out, fail};
-use crate::jq::truthy;
+use super::expr::{Builtin, Env, Expr, Failure, Out, fail};
+use super::outputs::{Eval, collect, first};
+use super::paths::{delete_path, path_of};
+use super::value::{as_f64, compare, describe, math, number, truthy, type_name};
 
 /// A regex from a literal pattern, cached per call site.
 pub(super) fn regex(pattern: &Value) -> Result<Regex, Failure> {
@@ -24,6 +24,7 @@ pub(super) fn regex(pattern: &Value) -> Result<Regex, Failure> {
 }
 
 pub(super) fn string_arg<'e>(
+    eval: Eval,
     args: &'e [Expr],
     i: usize,
     input: &Value,
@@ -31,7 +32,7 @@ pub(super) fn string_arg<'e>(
 ) -> Result<String, Failure> {
     match args
         .get(i)
-        .map(|a| first(a, input, env))
+        .map(|a| first(eval, a, input, env))
         .transpose()?
         .flatten()
     {
@@ -42,6 +43,7 @@ pub(super) fn string_arg<'e>(
 }
 
 pub(super) fn call<'e>(
+    eval: Eval,
     b: Builtin,
     args: &'e [Expr],
     input: &Value,
@@ -75,7 +77,7 @@ pub(super) fn call<'e>(
             other => return fail(format!("{} has no keys", describe(other))),
         },
         B::Has => {
-            let key = first(&args[0], input, env)?.unwrap_or(Value::Null);
+            let key = first(eval, &args[0], input, env)?.unwrap_or(Value::Null);
             match (input, &key) {
                 (Value::Object(m), Value::String(k)) => Value::Bool(m.contains_key(k)),
                 (Value::Array(a), Value::Number(n)) => Value::Bool(
@@ -100,7 +102,7 @@ pub(super) fn call<'e>(
             copy
         }
         B::Select => {
-            for c in collect(&args[0], input, env)? {
+            for c in collect(eval, &args[0], input, env)? {
                 if truthy(&c) && !out(input.clone())? {
                     return Ok(false);
                 }
@@ -109,7 +111,11 @@ pub(super) fn call<'e>(
         }
         B::Empty => return Ok(true),
         B::Error0 => return Err(Failure(input.clone())),
-        B::Error1 => return Err(Failure(first(&args[0], input, env)?.unwrap_or(Value::Null))),
+        B::Error1 => {
+            return Err(Failure(
+                first(eval, &args[0], input, env)?.unwrap_or(Value::Null),
+            ));
+        }
         B::ToString => match input {
             Value::String(_) => input.clone(),
             other => Value::String(other.to_string()),
@@ -131,7 +137,7 @@ pub(super) fn call<'e>(
         B::Upcase => Value::String(text(input)?.to_ascii_uppercase()),
         B::Trim => Value::String(text(input)?.trim().to_owned()),
         B::LTrimStr | B::RTrimStr => {
-            let affix = first(&args[0], input, env)?.unwrap_or(Value::Null);
+            let affix = first(eval, &args[0], input, env)?.unwrap_or(Value::Null);
             match (input, &affix) {
                 (Value::String(s), Value::String(a)) => Value::String(
                     if b == B::LTrimStr {
@@ -147,7 +153,7 @@ pub(super) fn call<'e>(
         }
         B::StartsWith | B::EndsWith => {
             let s = text(input)?;
-            let affix = string_arg(args, 0, input, env)?;
+            let affix = string_arg(eval, args, 0, input, env)?;
             Value::Bool(if b == B::StartsWith {
                 s.starts_with(&affix)
             } else {
@@ -155,12 +161,12 @@ pub(super) fn call<'e>(
             })
         }
         B::Contains => {
-            let needle = first(&args[0], input, env)?.unwrap_or(Value::Null);
+            let needle = first(eval, &args[0], input, env)?.unwrap_or(Value::Null);
             Value::Bool(contains(input, &needle)?)
         }
         B::Split => {
             let s = text(input)?;
-            let sep = string_arg(args, 0, input, env)?;
+            let sep = string_arg(eval, args, 0, input, env)?;
             Value::Array(
                 s.split(sep.as_str())
                     .map(|p| Value::String(p.to_owned()))
@@ -168,7 +174,7 @@ pub(super) fn call<'e>(
             )
         }
         B::Join => {
-            let sep = string_arg(args, 0, input, env)?;
+            let sep = string_arg(eval, args, 0, input, env)?;
             let Value::Array(items) = input else {
                 return fail(format!("cannot join {}", describe(input)));
             };
@@ -184,12 +190,12 @@ pub(super) fn call<'e>(
             Value::String(parts?.join(&sep))
         }
         B::Test => {
-            let re = regex(&first(&args[0], input, env)?.unwrap_or(Value::Null))?;
+            let re = regex(&first(eval, &args[0], input, env)?.unwrap_or(Value::Null))?;
             Value::Bool(re.is_match(&text(input)?))
         }
         B::Sub | B::Gsub => {
-            let re = regex(&first(&args[0], input, env)?.unwrap_or(Value::Null))?;
-            let with = string_arg(args, 1, input, env)?;
+            let re = regex(&first(eval, &args[0], input, env)?.unwrap_or(Value::Null))?;
+            let with = string_arg(eval, args, 1, input, env)?;
             let s = text(input)?;
             let replaced = if b == B::Sub {
                 re.replacen(&s, 1, with.as_str())
@@ -264,7 +270,7 @@ pub(super) fn call<'e>(
             };
             let mut mapped = Vec::new();
             for item in &items {
-                mapped.extend(collect(&args[0], item, env)?);
+                mapped.extend(collect(eval, &args[0], item, env)?);
             }
             Value::Array(mapped)
         }
@@ -272,7 +278,7 @@ pub(super) fn call<'e>(
             Value::Array(a) => {
                 let mut mapped = Vec::new();
                 for item in a {
-                    if let Some(v) = first(&args[0], item, env)? {
+                    if let Some(v) = first(eval, &args[0], item, env)? {
                         mapped.push(v);
                     }
                 }
@@ -281,7 +287,7 @@ pub(super) fn call<'e>(
             Value::Object(m) => {
                 let mut mapped = Map::new();
                 for (k, item) in m {
-                    if let Some(v) = first(&args[0], item, env)? {
+                    if let Some(v) = first(eval, &args[0], item, env)? {
                         mapped.insert(k.clone(), v);
                     }
                 }

@@ -7,9 +7,10 @@ use std::collections::BTreeSet;
 use jaq_core::ops::Math;
 use serde_json::{Map, Value};
 
-use super::eval::{collect, first};
+use super::eval::eval;
+use super::expr::{Builtin, Env, Expr, Failure, Key, ObjKey, Piece, Step};
+use super::outputs::{collect, first};
 use super::value::math;
-use super::{Builtin, Env, Expr, Failure, Key, ObjKey, Piece, Step};
 
 /// The top-level keys a program reads, if it reads the input only through them.
 pub(super) fn top_level_keys(expr: &Expr) -> Option<BTreeSet<String>> {
@@ -273,7 +274,7 @@ impl Edit {
         for step in &self.steps {
             let change = match step {
                 EditStep::Set(k, rhs) | EditStep::UpdateMath(_, k, rhs) => {
-                    let mut values = match collect(rhs, &root, &mut env) {
+                    let mut values = match collect(eval, rhs, &root, &mut env) {
                         Ok(v) => v,
                         Err(e) => return Some(Err(e)),
                     };
@@ -291,7 +292,7 @@ impl Edit {
                         _ => (k, Some(value)),
                     }
                 }
-                EditStep::Update(k, f) => match first(f, &root[k.as_str()], &mut env) {
+                EditStep::Update(k, f) => match first(eval, f, &root[k.as_str()], &mut env) {
                     Ok(v) => (k, v),
                     Err(e) => return Some(Err(e)),
                 },

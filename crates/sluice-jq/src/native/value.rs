@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use jaq_core::ops::{Cmp, Math};
 use serde_json::{Number, Value};
 
-use super::{Failure, fail};
+use super::expr::{Failure, fail};
 
 /// Makes a number, as an integer when it is one (as jq prints it).
 pub(super) fn number(f: f64) -> Value {
@@ -187,4 +187,9 @@ pub(super) fn holds(op: Cmp, o: Ordering) -> bool {
         Cmp::Gt => o == Ordering::Greater,
         Cmp::Ge => o != Ordering::Less,
     }
+}
+
+/// jq's truth: everything but `false` and `null`.
+pub(crate) fn truthy(v: &Value) -> bool {
+    !matches!(v, Value::Null | Value::Bool(false))
 }

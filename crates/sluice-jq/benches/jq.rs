@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use sluice_config::jq::Program;
 use sluice_event::Event;
+use sluice_jq::Program;
 
 const LINE: &[u8] = br#"{"ts":"2026-01-01T00:00:00.019Z","level":"WARN","service":"worker-5","user_id":742294,"latency_ms":15.5,"msg":"request completed path=/v1/search?q=term57742 status=403"}"#;
 

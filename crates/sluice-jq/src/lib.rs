@@ -1,41 +1,24 @@
-//! jq programs: conditions of `filter` and `route`, transforms of `jq`, aggregations of `window`.
+//! `sluice-jq`: the jq language of Sluice pipelines (conditions of `filter` and `route`,
+//! transforms of `jq`, keys and aggregations of `window`, `dedupe` and the Kafka sink).
 //!
-//! A program is compiled once per stage. Programs written in the common subset of jq (paths,
+//! A [`Program`] is compiled once per stage. Programs written in the common subset of jq (paths,
 //! literals, comparisons, arithmetic, `and`/`or`/`not`, `if`, object and array construction,
 //! assignment and update of paths, string interpolation and the usual string and number
 //! functions) run on a native evaluator over the event's JSON; anything else runs on `jaq`,
 //! the complete jq implementation. Both give the same results; the native one is several times
 //! faster, and on an unchanged event it reads only the fields the program names.
 
+mod error;
 mod jaq;
 mod native;
+
+pub use error::JqError;
 
 use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value;
 use sluice_event::Event;
-
-/// Why a program did not compile, and where in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JqError {
-    /// What is wrong.
-    pub message: String,
-    /// Byte offset in the program.
-    pub offset: usize,
-}
-
-impl JqError {
-    fn new(message: String, offset: usize) -> JqError {
-        JqError { message, offset }
-    }
-}
-
-impl fmt::Display for JqError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (at character {})", self.message, self.offset + 1)
-    }
-}
 
 enum Engine {
     Native(native::Native),
@@ -146,7 +129,7 @@ impl Program {
                 program.run(event, &mut |v| {
                     first.get_or_insert(v);
                 })?;
-                Ok(first.is_some_and(|v| truthy(&v)))
+                Ok(first.is_some_and(|v| native::truthy(&v)))
             }
         }
     }
@@ -156,9 +139,4 @@ impl Program {
 enum Original {
     Raw(bytes::Bytes),
     Value(Value),
-}
-
-/// jq's truth: everything but `false` and `null`.
-pub(crate) fn truthy(v: &Value) -> bool {
-    !matches!(v, Value::Null | Value::Bool(false))
 }
