@@ -6,11 +6,12 @@
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
-use jaq_json::Val;
+use jaq_json::{Num, Val};
 use serde_json::Value;
 use sluice_event::Event;
 
 use crate::error::JqError;
+use crate::native::number;
 
 type Filter = jaq_core::compile::Filter<jaq_core::Native<data::JustLut<Val>>>;
 
@@ -96,8 +97,12 @@ impl JaqProgram {
         Ok(JaqProgram { filter, env })
     }
 
-    /// Runs the program on `event`, calling `out` with each output.
-    pub(super) fn run(&self, event: &Event, out: &mut dyn FnMut(Value)) -> Result<(), String> {
+    /// Runs the program on `event`, calling `out` with each output until it returns false.
+    pub(super) fn run(
+        &self,
+        event: &Event,
+        out: &mut dyn FnMut(Value) -> bool,
+    ) -> Result<(), String> {
         let input = match event.raw() {
             Some(raw) => jaq_json::read::parse_single(raw).map_err(|e| e.to_string())?,
             None => to_val(event.value()).map_err(|e| e.message)?,
@@ -105,9 +110,9 @@ impl JaqProgram {
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([self.env.clone()]));
         for result in self.filter.id.run((ctx, input)).map(unwrap_valr) {
             let val = result.map_err(|e| e.to_string())?;
-            let value = serde_json::from_str(&val.to_string())
-                .map_err(|e| format!("jq produced a value JSON cannot hold: {e}"))?;
-            out(value);
+            if !out(to_json(&val)) {
+                break;
+            }
         }
         Ok(())
     }
@@ -116,4 +121,41 @@ impl JaqProgram {
 fn to_val(value: &Value) -> Result<Val, JqError> {
     let text = value.to_string();
     jaq_json::read::parse_single(text.as_bytes()).map_err(|e| JqError::new(e.to_string(), 0))
+}
+
+/// A jaq value as JSON, as jq prints it: a whole number as an integer, `NaN` as `null`, the
+/// infinities as the largest finite numbers, a byte string as text.
+fn to_json(val: &Val) -> Value {
+    match val {
+        Val::Null => Value::Null,
+        Val::Bool(b) => Value::Bool(*b),
+        Val::Num(Num::Int(i)) => Value::from(*i as i64),
+        Val::Num(Num::Float(f)) => finite(*f),
+        Val::Num(n) => serde_json::from_str(&n.to_string())
+            .ok()
+            .and_then(|v: Value| v.as_f64())
+            .map_or(Value::Null, finite),
+        Val::TStr(b) | Val::BStr(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
+        Val::Arr(items) => Value::Array(items.iter().map(to_json).collect()),
+        Val::Obj(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    let key = match to_json(k) {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (key, to_json(v))
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn finite(f: f64) -> Value {
+    if f.is_nan() {
+        Value::Null
+    } else {
+        number(f.clamp(f64::MIN, f64::MAX))
+    }
 }

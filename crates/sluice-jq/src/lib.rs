@@ -57,6 +57,15 @@ impl Program {
         })
     }
 
+    /// Compiles `code` for jaq alone, even when the native evaluator covers it: the reference
+    /// that the native evaluator is checked and measured against.
+    pub fn compile_general(code: &str) -> Result<Program, JqError> {
+        Ok(Program {
+            code: Arc::from(code),
+            engine: Arc::new(Engine::Jaq(jaq::JaqProgram::compile(code)?)),
+        })
+    }
+
     /// The program's text.
     pub fn code(&self) -> &str {
         &self.code
@@ -78,7 +87,10 @@ impl Program {
     pub fn each(&self, event: &Event, out: &mut dyn FnMut(Value)) -> Result<(), String> {
         match &*self.engine {
             Engine::Native(expr) => native::run(expr, event, out),
-            Engine::Jaq(program) => program.run(event, out),
+            Engine::Jaq(program) => program.run(event, &mut |v| {
+                out(v);
+                true
+            }),
         }
     }
 
@@ -127,7 +139,8 @@ impl Program {
             Engine::Jaq(program) => {
                 let mut first = None;
                 program.run(event, &mut |v| {
-                    first.get_or_insert(v);
+                    first = Some(v);
+                    false
                 })?;
                 Ok(first.is_some_and(|v| native::truthy(&v)))
             }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::expr::{Builtin, Env, Expr, Failure, Out, fail};
 use super::outputs::{Eval, collect, first};
 use super::paths::{delete_path, path_of};
-use super::value::{as_f64, compare, describe, math, number, truthy, type_name};
+use super::value::{as_f64, compare, describe, math, number, split, truthy, type_name};
 
 /// A regex from a literal pattern, cached per call site.
 pub(super) fn regex(pattern: &Value) -> Result<Regex, Failure> {
@@ -80,6 +80,7 @@ pub(super) fn call<'e>(
             let key = first(eval, &args[0], input, env)?.unwrap_or(Value::Null);
             match (input, &key) {
                 (Value::Object(m), Value::String(k)) => Value::Bool(m.contains_key(k)),
+                (Value::Null, _) => Value::Bool(false),
                 (Value::Array(a), Value::Number(n)) => Value::Bool(
                     n.as_f64()
                         .is_some_and(|i| i >= 0.0 && (i as usize) < a.len()),
@@ -102,12 +103,13 @@ pub(super) fn call<'e>(
             copy
         }
         B::Select => {
-            for c in collect(eval, &args[0], input, env)? {
-                if truthy(&c) && !out(input.clone())? {
-                    return Ok(false);
+            return eval(&args[0], input, env, &mut |c| {
+                if truthy(&c) {
+                    out(input.clone())
+                } else {
+                    Ok(true)
                 }
-            }
-            return Ok(true);
+            });
         }
         B::Empty => return Ok(true),
         B::Error0 => return Err(Failure(input.clone())),
@@ -167,11 +169,7 @@ pub(super) fn call<'e>(
         B::Split => {
             let s = text(input)?;
             let sep = string_arg(eval, args, 0, input, env)?;
-            Value::Array(
-                s.split(sep.as_str())
-                    .map(|p| Value::String(p.to_owned()))
-                    .collect(),
-            )
+            split(&s, &sep)
         }
         B::Join => {
             let sep = string_arg(eval, args, 0, input, env)?;
@@ -234,6 +232,14 @@ pub(super) fn call<'e>(
             }
             other => return fail(format!("cannot add the items of {}", describe(other))),
         },
+        B::Any | B::All if input.is_object() => {
+            let mut values = input.as_object().into_iter().flat_map(|m| m.values());
+            Value::Bool(if b == B::Any {
+                values.any(truthy)
+            } else {
+                values.all(truthy)
+            })
+        }
         B::Min | B::Max | B::Sort | B::Unique | B::Reverse | B::Any | B::All => {
             let Value::Array(items) = input else {
                 if b == B::Reverse && input.is_null() {
@@ -299,6 +305,12 @@ pub(super) fn call<'e>(
             Value::Object(m) => Value::Array(
                 m.iter()
                     .map(|(k, v)| serde_json::json!({"key": k, "value": v}))
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .enumerate()
+                    .map(|(i, v)| serde_json::json!({"key": i, "value": v}))
                     .collect(),
             ),
             other => return fail(format!("{} has no keys", describe(other))),

@@ -44,6 +44,39 @@ pub(super) fn single<'a>(e: &'a Expr, input: &'a Value) -> Option<std::borrow::C
     }
 }
 
+/// Whether `e` yields exactly one value whatever its input (or fails): then nothing of it is
+/// left unevaluated when its first value is taken, and an assignment may change its input in
+/// place. `false` when unsure.
+pub(super) fn exactly_one(e: &Expr) -> bool {
+    match e {
+        Expr::Literal(_) | Expr::Identity | Expr::Var(_) | Expr::Array(_) => true,
+        Expr::Path(base, steps) => {
+            exactly_one(base)
+                && steps
+                    .iter()
+                    .all(|(s, optional)| !optional && matches!(s, Step::Key(_) | Step::Index(_)))
+        }
+        Expr::Str(pieces) => pieces.iter().all(|p| match p {
+            Piece::Text(_) => true,
+            Piece::Interp(e) => exactly_one(e),
+        }),
+        Expr::Object(entries) => entries
+            .iter()
+            .all(|(k, v)| !matches!(k, ObjKey::Dynamic(_)) && v.as_ref().is_none_or(exactly_one)),
+        Expr::Neg(x) => exactly_one(x),
+        Expr::Or(l, r) | Expr::And(l, r) | Expr::Math(_, l, r) | Expr::Cmp(_, l, r) => {
+            exactly_one(l) && exactly_one(r)
+        }
+        Expr::If(branches, otherwise) => {
+            branches
+                .iter()
+                .all(|(c, t)| exactly_one(c) && exactly_one(t))
+                && otherwise.as_deref().is_none_or(exactly_one)
+        }
+        _ => false,
+    }
+}
+
 /// The truth of a condition built from `and`, `or`, comparisons and single values, without
 /// making any value; `None` when the general evaluator is needed.
 pub(super) fn truth(e: &Expr, input: &Value) -> Option<Result<bool, Failure>> {
@@ -78,34 +111,29 @@ pub(super) fn eval_owned<'e>(
     match e {
         Expr::Identity => out(input),
         Expr::Pipe(l, None, r) => {
-            let mut values = Vec::new();
+            let vars = env.vars.clone();
             eval_owned(l, input, env, &mut |v| {
-                values.push(v);
-                Ok(true)
-            })?;
-            for v in values {
-                if !eval_owned(r, v, env, out)? {
-                    return Ok(false);
+                eval_owned(r, v, &mut Env { vars: vars.clone() }, out)
+            })
+        }
+        // With one value on the right, the input changes in place; otherwise each value
+        // makes a copy, as it comes.
+        Expr::Assign(path, rhs) if exactly_one(rhs) => match first(eval, rhs, &input, env)? {
+            Some(value) => {
+                set_path(&mut input, path, value)?;
+                out(input)
+            }
+            None => Ok(true),
+        },
+        Expr::UpdateMath(op, path, rhs) if exactly_one(rhs) => {
+            match first(eval, rhs, &input, env)? {
+                Some(value) => {
+                    let current = take_path(&mut input, path);
+                    set_path(&mut input, path, math(*op, current, value)?)?;
+                    out(input)
                 }
+                None => Ok(true),
             }
-            Ok(true)
-        }
-        Expr::Assign(path, rhs) => {
-            let mut values = collect(eval, rhs, &input, env)?;
-            if values.len() == 1 {
-                set_path(&mut input, path, values.remove(0))?;
-                return out(input);
-            }
-            eval(e, &input, env, out)
-        }
-        Expr::UpdateMath(op, path, rhs) => {
-            let mut values = collect(eval, rhs, &input, env)?;
-            if values.len() == 1 {
-                let current = take_path(&mut input, path);
-                set_path(&mut input, path, math(*op, current, values.remove(0))?)?;
-                return out(input);
-            }
-            eval(e, &input, env, out)
         }
         Expr::Update(path, f) => {
             let current = take_path(&mut input, path);
@@ -145,7 +173,7 @@ pub(super) fn eval<'e>(
                 walk(v, steps, Env { vars: vars.clone() }, out)
             })
         }
-        Expr::Str(pieces) => strings(pieces, 0, String::new(), input, env, out),
+        Expr::Str(pieces) => strings(pieces, pieces.len(), String::new(), input, env, out),
         Expr::Array(inner) => {
             let mut items = Vec::new();
             if let Some(inner) = inner {
@@ -161,134 +189,93 @@ pub(super) fn eval<'e>(
             Some(f) => out(number(-f)),
             None => fail(format!("{} cannot be negated", describe(&v))),
         }),
+        // Each output of the left side goes through the right side as it comes, so a consumer
+        // that stops early never makes the left side run further.
         Expr::Pipe(l, None, r) => {
-            let mut values = Vec::new();
-            let mut go = true;
+            let vars = env.vars.clone();
             eval(l, input, env, &mut |v| {
-                values.push(v);
-                Ok(true)
-            })?;
-            for v in values {
-                go = eval(r, &v, env, out)?;
-                if !go {
-                    break;
-                }
-            }
-            Ok(go)
+                eval(r, &v, &mut Env { vars: vars.clone() }, out)
+            })
         }
         Expr::Pipe(l, Some(name), r) => {
-            let mut values = Vec::new();
+            let vars = env.vars.clone();
             eval(l, input, env, &mut |v| {
-                values.push(v);
-                Ok(true)
-            })?;
-            for v in values {
+                let mut env = Env { vars: vars.clone() };
                 env.vars.push((name.as_str(), v));
-                let go = eval(r, input, env, out);
-                env.vars.pop();
-                if !go? {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
+                eval(r, input, &mut env, out)
+            })
         }
         Expr::Comma(l, r) => Ok(eval(l, input, env, out)? && eval(r, input, env, out)?),
+        // The left side's truthy outputs as they come; the right side only if there were none.
+        // An error on the left is an error, as in jq 1.6 and jaq.
         Expr::Alt(l, r) => {
-            let mut found = Vec::new();
-            let result = eval(l, input, env, &mut |v| {
+            let mut found = false;
+            let go = eval(l, input, env, &mut |v| {
                 if truthy(&v) {
-                    found.push(v);
+                    found = true;
+                    out(v)
+                } else {
+                    Ok(true)
                 }
-                Ok(true)
-            });
-            if result.is_ok() && !found.is_empty() {
-                for v in found {
-                    if !out(v)? {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
-            } else {
-                eval(r, input, env, out)
+            })?;
+            if !go || found {
+                return Ok(go);
             }
+            eval(r, input, env, out)
         }
         Expr::Or(l, r) | Expr::And(l, r) => {
             let is_or = matches!(e, Expr::Or(..));
-            let lefts = collect(eval, l, input, env)?;
-            for a in lefts {
-                let decided = truthy(&a) == is_or;
-                if decided {
-                    if !out(Value::Bool(is_or))? {
-                        return Ok(false);
-                    }
-                    continue;
+            let vars = env.vars.clone();
+            eval(l, input, env, &mut |a| {
+                if truthy(&a) == is_or {
+                    return out(Value::Bool(is_or));
                 }
-                let go = eval(r, input, env, &mut |b| out(Value::Bool(truthy(&b))))?;
-                if !go {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
+                let mut env = Env { vars: vars.clone() };
+                eval(r, input, &mut env, &mut |b| out(Value::Bool(truthy(&b))))
+            })
         }
+        // As in jq, the right side runs first and the left side once per output of it, each
+        // output as it comes: nothing is evaluated that a consumer which stops early would not
+        // reach.
         Expr::Math(op, l, r) => {
-            let rights = collect(eval, r, input, env)?;
-            let lefts = collect(eval, l, input, env)?;
-            for b in &rights {
-                for a in &lefts {
-                    if !out(math(*op, a.clone(), b.clone())?)? {
-                        return Ok(false);
-                    }
-                }
-            }
-            Ok(true)
+            let vars = env.vars.clone();
+            eval(r, input, env, &mut |b| {
+                let mut env = Env { vars: vars.clone() };
+                eval(l, input, &mut env, &mut |a| out(math(*op, a, b.clone())?))
+            })
         }
         Expr::Cmp(op, l, r) => {
             if let (Some(a), Some(b)) = (single(l, input), single(r, input)) {
                 return out(Value::Bool(holds(*op, compare(&a, &b))));
             }
-            let rights = collect(eval, r, input, env)?;
-            let lefts = collect(eval, l, input, env)?;
-            for b in &rights {
-                for a in &lefts {
-                    let o = compare(a, b);
-                    let hit = holds(*op, o);
-                    if !out(Value::Bool(hit))? {
-                        return Ok(false);
-                    }
-                }
-            }
-            Ok(true)
+            let vars = env.vars.clone();
+            eval(r, input, env, &mut |b| {
+                let mut env = Env { vars: vars.clone() };
+                eval(l, input, &mut env, &mut |a| {
+                    out(Value::Bool(holds(*op, compare(&a, &b))))
+                })
+            })
         }
-        Expr::Assign(path, rhs) => {
-            for v in collect(eval, rhs, input, env)? {
-                let mut copy = input.clone();
-                set_path(&mut copy, path, v)?;
-                if !out(copy)? {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        }
+        Expr::Assign(path, rhs) => eval(rhs, input, env, &mut |v| {
+            let mut copy = input.clone();
+            set_path(&mut copy, path, v)?;
+            out(copy)
+        }),
         Expr::Update(path, f) => {
             let mut copy = input.clone();
             let current = get_path(&copy, path);
-            match collect(eval, f, &current, env)?.into_iter().next() {
+            match first(eval, f, &current, env)? {
                 Some(v) => set_path(&mut copy, path, v)?,
                 None => delete_path(&mut copy, path),
             }
             out(copy)
         }
-        Expr::UpdateMath(op, path, rhs) => {
-            for v in collect(eval, rhs, input, env)? {
-                let mut copy = input.clone();
-                let current = get_path(&copy, path);
-                set_path(&mut copy, path, math(*op, current, v)?)?;
-                if !out(copy)? {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        }
+        Expr::UpdateMath(op, path, rhs) => eval(rhs, input, env, &mut |v| {
+            let mut copy = input.clone();
+            let current = get_path(&copy, path);
+            set_path(&mut copy, path, math(*op, current, v)?)?;
+            out(copy)
+        }),
         Expr::If(branches, otherwise) => {
             if_branches(branches, otherwise.as_deref(), input, env, out)
         }
@@ -387,34 +374,37 @@ pub(super) fn walk<'e>(
     }
 }
 
+/// The outputs of an interpolated string, built from its last piece to its first: as in jq, a
+/// later interpolation varies slower than an earlier one.
 pub(super) fn strings<'e>(
     pieces: &'e [Piece],
-    i: usize,
-    acc: String,
+    end: usize,
+    suffix: String,
     input: &Value,
     env: &mut Env<'e>,
     out: Out<'_>,
 ) -> Result<bool, Failure> {
-    let Some(piece) = pieces.get(i) else {
-        return out(Value::String(acc));
+    let Some(i) = end.checked_sub(1) else {
+        return out(Value::String(suffix));
     };
-    match piece {
-        Piece::Text(t) => strings(pieces, i + 1, acc + t, input, env, out),
+    match &pieces[i] {
+        Piece::Text(t) => strings(pieces, i, format!("{t}{suffix}"), input, env, out),
         Piece::Interp(e) => {
-            for v in collect(eval, e, input, env)? {
+            let vars = env.vars.clone();
+            eval(e, input, env, &mut |v| {
                 let text = match v {
                     Value::String(s) => s,
                     other => other.to_string(),
                 };
-                if !strings(pieces, i + 1, acc.clone() + &text, input, env, out)? {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
+                let mut env = Env { vars: vars.clone() };
+                strings(pieces, i, text + &suffix, input, &mut env, out)
+            })
         }
     }
 }
 
+/// The outputs of an object construction: each key, then its value, once per output of the
+/// entries before it.
 pub(super) fn object<'e>(
     entries: &'e [(ObjKey, Option<Expr>)],
     i: usize,
@@ -426,31 +416,41 @@ pub(super) fn object<'e>(
     let Some((key, value)) = entries.get(i) else {
         return out(Value::Object(acc));
     };
-    let keys = match key {
-        ObjKey::Static(k) => vec![Value::String(k.clone())],
-        ObjKey::Var(name) => vec![Value::String(name.trim_start_matches('$').to_owned())],
-        ObjKey::Dynamic(e) => collect(eval, e, input, env)?,
-    };
-    for k in keys {
+    let vars = env.vars.clone();
+    let mut with_key = |k: Value, env: &mut Env<'e>| -> Result<bool, Failure> {
         let Value::String(k) = k else {
             return fail(format!("object keys must be strings, not {}", describe(&k)));
         };
-        let values = match (value, key) {
-            (Some(e), _) => collect(eval, e, input, env)?,
-            (None, ObjKey::Var(name)) => vec![env.get(name)?],
-            (None, _) => {
-                vec![index(input, &Value::String(k.clone()), false)?.unwrap_or(Value::Null)]
-            }
-        };
-        for v in values {
+        let mut entry = |v: Value| {
             let mut next = acc.clone();
             next.insert(k.clone(), v);
-            if !object(entries, i + 1, next, input, env, out)? {
-                return Ok(false);
+            object(
+                entries,
+                i + 1,
+                next,
+                input,
+                &mut Env { vars: vars.clone() },
+                out,
+            )
+        };
+        match (value, key) {
+            (Some(e), _) => eval(e, input, env, &mut entry),
+            (None, ObjKey::Var(name)) => entry(env.get(name)?),
+            (None, _) => {
+                entry(index(input, &Value::String(k.clone()), false)?.unwrap_or(Value::Null))
             }
         }
+    };
+    match key {
+        ObjKey::Static(k) => with_key(Value::String(k.clone()), env),
+        ObjKey::Var(name) => with_key(Value::String(name.trim_start_matches('$').to_owned()), env),
+        ObjKey::Dynamic(e) => {
+            let vars = env.vars.clone();
+            eval(e, input, env, &mut |k| {
+                with_key(k, &mut Env { vars: vars.clone() })
+            })
+        }
     }
-    Ok(true)
 }
 
 pub(super) fn if_branches<'e>(
@@ -466,15 +466,15 @@ pub(super) fn if_branches<'e>(
             None => out(input.clone()),
         };
     };
-    for c in collect(eval, cond, input, env)? {
-        let go = if truthy(&c) {
-            eval(then, input, env, out)?
+    // Each output of the condition picks a branch as it comes, so a consumer that stops early
+    // (`first`, `|=`) never sees a later output fail.
+    let vars = env.vars.clone();
+    eval(cond, input, env, &mut |c| {
+        let mut env = Env { vars: vars.clone() };
+        if truthy(&c) {
+            eval(then, input, &mut env, out)
         } else {
-            if_branches(rest, otherwise, input, env, out)?
-        };
-        if !go {
-            return Ok(false);
+            if_branches(rest, otherwise, input, &mut env, out)
         }
-    }
-    Ok(true)
+    })
 }

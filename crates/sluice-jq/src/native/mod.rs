@@ -20,7 +20,7 @@ mod raw;
 mod translate;
 mod value;
 
-pub(crate) use value::truthy;
+pub(crate) use value::{number, truthy};
 
 use std::collections::BTreeSet;
 

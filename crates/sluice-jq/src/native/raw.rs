@@ -59,9 +59,11 @@ pub(super) fn reads_only_keys(e: &Expr, keys: &mut BTreeSet<String>) -> bool {
             key_ok && v.as_ref().is_none_or(|e| reads_only_keys(e, keys))
         }),
         Expr::Neg(e) => reads_only_keys(e, keys),
-        // The right side of a pipe reads the left side's output, not the root.
-        Expr::Pipe(l, _, _) => reads_only_keys(l, keys),
-        Expr::Comma(l, r)
+        // The right side of a pipe reads the left side's output, not the root; with a binding
+        // (`l as $v | r`) it reads the root.
+        Expr::Pipe(l, None, _) => reads_only_keys(l, keys),
+        Expr::Pipe(l, Some(_), r)
+        | Expr::Comma(l, r)
         | Expr::Alt(l, r)
         | Expr::Or(l, r)
         | Expr::And(l, r)

@@ -4,12 +4,12 @@
 use std::cmp::Ordering;
 
 use jaq_core::ops::{Cmp, Math};
-use serde_json::{Number, Value};
+use serde_json::{Map, Number, Value};
 
 use super::expr::{Failure, fail};
 
 /// Makes a number, as an integer when it is one (as jq prints it).
-pub(super) fn number(f: f64) -> Value {
+pub(crate) fn number(f: f64) -> Value {
     if f.fract() == 0.0 && f.abs() < 9.0e15 {
         Value::from(f as i64)
     } else {
@@ -120,7 +120,16 @@ pub(super) fn math(op: Math, a: Value, b: Value) -> Result<Value, Failure> {
                 Math::Sub => p - q,
                 Math::Mul => p * q,
                 Math::Div => p / q,
-                Math::Rem => (p as i64 % (q as i64).max(1)) as f64,
+                Math::Rem => {
+                    // As jq: both sides cut to whole numbers first.
+                    let (i, j) = (p as i64, q as i64);
+                    if j == 0 {
+                        return fail(format!(
+                            "{p} and {q} cannot be divided because the divisor is zero"
+                        ));
+                    }
+                    i.wrapping_rem(j) as f64
+                }
             })
         }
         (Math::Add, S(x), S(y)) => S(x + &y),
@@ -135,7 +144,17 @@ pub(super) fn math(op: Math, a: Value, b: Value) -> Result<Value, Failure> {
         (Math::Sub, Array(x), Array(y)) => {
             Array(x.into_iter().filter(|v| !y.contains(v)).collect())
         }
-        (Math::Div, S(x), S(y)) => Array(x.split(y.as_str()).map(|s| S(s.to_owned())).collect()),
+        // A string times n is n copies of it (at least one), `null` for n <= 0; as in jq.
+        (Math::Mul, S(x), Value::Number(n)) | (Math::Mul, Value::Number(n), S(x)) => {
+            let n = n.as_f64().unwrap_or(0.0);
+            if n <= 0.0 {
+                Value::Null
+            } else {
+                S(x.repeat((n as usize).max(1)))
+            }
+        }
+        (Math::Div, S(x), S(y)) => split(&x, &y),
+        (Math::Mul, Object(x), Object(y)) => Object(merge_deep(x, y)),
         (op, a, b) => {
             let verb = match op {
                 Math::Add => "added",
@@ -192,4 +211,32 @@ pub(super) fn holds(op: Cmp, o: Ordering) -> bool {
 /// jq's truth: everything but `false` and `null`.
 pub(crate) fn truthy(v: &Value) -> bool {
     !matches!(v, Value::Null | Value::Bool(false))
+}
+
+/// `s` cut at each `sep`, as jq does: nothing from an empty string, each character for an empty
+/// separator.
+pub(super) fn split(s: &str, sep: &str) -> Value {
+    let parts: Vec<Value> = if s.is_empty() {
+        Vec::new()
+    } else if sep.is_empty() {
+        s.chars().map(|c| Value::String(c.to_string())).collect()
+    } else {
+        s.split(sep).map(|p| Value::String(p.to_owned())).collect()
+    };
+    Value::Array(parts)
+}
+
+/// `a * b` on objects: `b`'s entries over `a`'s, objects within merged the same way.
+fn merge_deep(mut a: Map<String, Value>, b: Map<String, Value>) -> Map<String, Value> {
+    for (k, v) in b {
+        let merged = match (a.get_mut(&k), v) {
+            (Some(Value::Object(x)), Value::Object(y)) => {
+                Value::Object(merge_deep(std::mem::take(x), y))
+            }
+            (_, v) => v,
+        };
+        // An existing key keeps its place.
+        a.insert(k, merged);
+    }
+    a
 }
