@@ -6,14 +6,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sluice_connect::sink::SinkContext;
-use sluice_connect::source::{Progress, SourceContext};
+use sluice_connect::blackhole::BlackholeSink;
+use sluice_connect::component::{
+    Component, Progress, Sink, SinkContext, SourceContext, TransformContext,
+};
 use sluice_core::{BoxError, Flow, Operators, Pipeline, Policy};
 use sluice_event::Event;
 
-use crate::component::TransformContext;
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::registry::Instance;
 use crate::spec::{ComponentSpec, Kind, PipelineSpec};
 
 /// An output of a component: (component, output name or `None` for the main one).
@@ -24,7 +24,7 @@ pub struct Graph {
     /// The file as read.
     pub spec: PipelineSpec,
     /// The components, in the spec's order.
-    pub(crate) instances: Vec<Instance>,
+    pub(crate) instances: Vec<Component>,
 }
 
 /// Where a test run puts events in and takes them out.
@@ -47,35 +47,12 @@ pub struct Built {
     pub progress: Vec<(String, Progress)>,
 }
 
-/// The outputs a component has.
-pub(crate) fn outputs_of(instance: &Instance) -> Vec<Option<String>> {
-    match instance {
-        Instance::Source(s) => {
-            let mut outs = vec![None];
-            if s.has_errors() {
-                outs.push(Some("errors".to_owned()));
-            }
-            outs
-        }
-        Instance::Transform(t) => {
-            let mut outs: Vec<Option<String>> = Vec::new();
-            if t.has_main_output() {
-                outs.push(None);
-            }
-            outs.extend(t.outputs().into_iter().map(Some));
-            outs.push(Some("errors".to_owned()));
-            outs
-        }
-        Instance::Sink(_) => vec![Some("errors".to_owned())],
-    }
-}
-
 /// Checks the wiring: inputs that exist, no cycles, nothing unread. A component whose options
 /// did not parse (`None`) is taken to have whatever outputs its readers name, so its problem
 /// is reported once, not again at every reader.
 pub(crate) fn check(
     spec: &PipelineSpec,
-    instances: &[Option<Instance>],
+    instances: &[Option<Component>],
     out: &mut Vec<Diagnostic>,
 ) {
     {
@@ -90,7 +67,7 @@ pub(crate) fn check(
             .components
             .iter()
             .zip(instances)
-            .map(|(c, i)| (c.name.as_str(), i.as_ref().map(outputs_of)))
+            .map(|(c, i)| (c.name.as_str(), i.as_ref().map(Component::outputs)))
             .collect();
         let names: Vec<&str> = spec.components.iter().map(|c| c.name.as_str()).collect();
         let mut read: HashSet<OutputId> = HashSet::new();
@@ -175,7 +152,7 @@ pub(crate) fn check(
                 continue;
             }
             let Some(i) = i else { continue };
-            let is_read = outputs_of(i)
+            let is_read = Component::outputs(i)
                 .iter()
                 .any(|o| read.contains(&(c.name.clone(), o.clone())));
             if !is_read {
@@ -376,7 +353,7 @@ impl Graph {
                 }
             };
             match instance {
-                Instance::Source(source) => {
+                Component::Source(source) => {
                     if let Some(events) = fed {
                         made.push((None, pipeline.source(&spec.name).from_iter(events)));
                     } else {
@@ -395,7 +372,7 @@ impl Graph {
                         }
                     }
                 }
-                Instance::Transform(transform) => {
+                Component::Transform(transform) => {
                     let Some(input) = input else { continue };
                     let ctx = TransformContext {
                         pipeline: pipeline.clone(),
@@ -413,7 +390,7 @@ impl Graph {
                         made.push((Some("errors".into()), errors));
                     }
                 }
-                Instance::Sink(sink) => {
+                Component::Sink(sink) => {
                     let Some(input) = input else { continue };
                     let ctx = SinkContext {
                         pipeline: pipeline.clone(),
@@ -422,7 +399,7 @@ impl Graph {
                         policy: policy(spec),
                     };
                     let built = if overrides.mute_sinks {
-                        sluice_connect::sink::BlackholeSink::default().build(input, &ctx)
+                        BlackholeSink::default().build(input, &ctx)?
                     } else {
                         sink.build(input, &ctx)?
                     };

@@ -3,8 +3,8 @@
 //! A pipeline file names its sources, transforms and sinks and wires them by `inputs`. This
 //! crate parses such a file (keeping every key's line and column), checks it whole (reporting
 //! every problem at once, with what to write instead), and builds it on the
-//! [`sluice_core`] engine with the sources and sinks of [`sluice_connect`] and the transforms
-//! here (`filter`, `jq`, `route`, `batch`, `window`, `dedupe`, `rate_limit`, `http_call`).
+//! [`sluice_core`] engine with the components of [`sluice_connect`]. It also runs the tests
+//! written beside a pipeline ([`testing`]) and draws its graph ([`draw`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -24,20 +24,15 @@
 //! # }
 //! ```
 
-mod component;
 pub mod diagnostic;
 pub mod draw;
 mod graph;
 pub mod interpolate;
 mod load;
 pub mod node;
-mod registry;
 pub mod spec;
 pub mod testing;
-pub mod transform;
 
-pub use component::{Transform, TransformContext, TransformOutputs};
 pub use diagnostic::{Diagnostic, Diagnostics, Loc};
 pub use graph::{Built, Graph};
 pub use load::{Source, load, tree};
-pub use registry::{Instance, component_types};

@@ -1,12 +1,16 @@
 //! Reading a pipeline file: interpolation, `--set` overrides, structure, options, wiring; every
 //! problem collected before anything is reported.
 
+use std::collections::HashMap;
+
+use sluice_connect::component::Component;
+use sluice_connect::component::registry::{self, Rejected};
+
 use crate::diagnostic::{Diagnostic, Diagnostics, Loc, did_you_mean};
 use crate::graph::{Graph, check};
 use crate::interpolate::interpolate;
 use crate::node::Node;
-use crate::registry::{self, Instance};
-use crate::spec::{Kind, PipelineSpec};
+use crate::spec::{COMMON_KEYS, Kind, PipelineSpec};
 
 /// How to read a file.
 pub struct Source<'a> {
@@ -78,7 +82,7 @@ pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
             instances.push(None);
             continue;
         }
-        let Some(parse) = registry::find(c.kind, &c.type_name) else {
+        let Some(registration) = registry::find(c.kind, &c.type_name) else {
             let hint = match did_you_mean(&c.type_name, registry::names(c.kind)) {
                 Some(close) => format!("did you mean `{close}`?"),
                 None => format!(
@@ -97,9 +101,12 @@ pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
             instances.push(None);
             continue;
         };
-        match parse(c) {
+        let options = c.node.without(&COMMON_KEYS);
+        let mut places = HashMap::new();
+        let json = options.to_json(&c.path(), &mut places);
+        match registration.read(json) {
             Ok(instance) => {
-                if let Instance::Transform(t) = &instance
+                if let Component::Transform(t) = &instance
                     && !t.retries()
                 {
                     for key in ["retry", "timeout"] {
@@ -123,8 +130,16 @@ pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
                 }
                 instances.push(Some(instance));
             }
-            Err((at, path, message)) => {
+            Err(Rejected::Shape(err)) => {
+                let (at, path, message) = options.locate(&c.path(), &places, err);
                 problems.push(diag(at, &path, message));
+                instances.push(None);
+            }
+            Err(Rejected::Invalid(found)) => {
+                for problem in found {
+                    let (at, path) = c.place(&problem.key);
+                    problems.push(diag(at, &path, problem.message));
+                }
                 instances.push(None);
             }
         }

@@ -235,28 +235,39 @@ impl Node {
     pub fn deserialize<T: DeserializeOwned>(&self, path: &str) -> Result<T, (Loc, String, String)> {
         let mut places = HashMap::new();
         let json = self.to_json(path, &mut places);
-        serde_path_to_error::deserialize::<_, T>(json).map_err(|err| {
-            let inner = err.path().to_string();
-            let full = match (path.is_empty(), inner.as_str()) {
-                (_, ".") => path.to_owned(),
-                (true, _) => inner.clone(),
-                (false, _) if inner.starts_with('[') => format!("{path}{inner}"),
-                (false, _) => format!("{path}.{inner}"),
-            };
-            let raw = err.into_inner().to_string();
-            let message = explain(&raw);
-            // An unknown key is reported at the parent's path by serde: point at the key.
-            let at = unknown_field(&raw)
-                .and_then(|field| {
-                    places
-                        .get(&format!("{full}#key"))
-                        .or_else(|| places.get(&format!("{full}.{field}#key")))
-                })
-                .or_else(|| nearest(&places, &full))
-                .copied()
-                .unwrap_or(self.at);
-            (at, full, message)
-        })
+        serde_path_to_error::deserialize::<_, T>(json)
+            .map_err(|err| self.locate(path, &places, err))
+    }
+
+    /// Where in this node (at key path `path`, with the `places` of its JSON form) a serde
+    /// error is: the place and key of the offending value, and a message that says what is
+    /// expected.
+    pub fn locate(
+        &self,
+        path: &str,
+        places: &HashMap<String, Loc>,
+        err: serde_path_to_error::Error<serde_json::Error>,
+    ) -> (Loc, String, String) {
+        let inner = err.path().to_string();
+        let full = match (path.is_empty(), inner.as_str()) {
+            (_, ".") => path.to_owned(),
+            (true, _) => inner.clone(),
+            (false, _) if inner.starts_with('[') => format!("{path}{inner}"),
+            (false, _) => format!("{path}.{inner}"),
+        };
+        let raw = err.into_inner().to_string();
+        let message = explain(&raw);
+        // An unknown key is reported at the parent's path by serde: point at the key.
+        let at = unknown_field(&raw)
+            .and_then(|field| {
+                places
+                    .get(&format!("{full}#key"))
+                    .or_else(|| places.get(&format!("{full}.{field}#key")))
+            })
+            .or_else(|| nearest(places, &full))
+            .copied()
+            .unwrap_or(self.at);
+        (at, full, message)
     }
 }
 

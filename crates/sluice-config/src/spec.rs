@@ -15,42 +15,11 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::Deserialize;
+pub use sluice_connect::component::Kind;
 use sluice_core::{Backoff, Jitter, Retry};
 
 use crate::diagnostic::{Diagnostic, Loc};
 use crate::node::{Node, NodeValue};
-
-/// Sources, transforms or sinks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    /// Where events come from.
-    Source,
-    /// What happens to them.
-    Transform,
-    /// Where they go.
-    Sink,
-}
-
-impl Kind {
-    /// The section of the file (`sources`, …).
-    pub fn section(self) -> &'static str {
-        match self {
-            Kind::Source => "sources",
-            Kind::Transform => "transforms",
-            Kind::Sink => "sinks",
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Kind::Source => "source",
-            Kind::Transform => "transform",
-            Kind::Sink => "sink",
-        })
-    }
-}
 
 /// A reference to an output: `component` or `component.output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,6 +183,20 @@ impl ComponentSpec {
     /// The key path of the component (`transforms.enrich`).
     pub fn path(&self) -> String {
         format!("{}.{}", self.kind.section(), self.name)
+    }
+
+    /// Where option `key` (a dotted path inside the component; empty for the component) is
+    /// written, as near as the file says, and its full key path.
+    pub fn place(&self, key: &str) -> (Loc, String) {
+        if key.is_empty() {
+            return (self.at, self.path());
+        }
+        let mut node = Some(&self.node);
+        for part in key.split('.') {
+            node = node.and_then(|n| n.get(part));
+        }
+        let at = node.map_or(self.at, |n| n.at);
+        (at, format!("{}.{key}", self.path()))
     }
 }
 

@@ -1,21 +1,35 @@
-//! `sluice-connect`: the sources and sinks of Sluice.
+//! `sluice-connect`: every component of Sluice pipelines, the sources, transforms and sinks.
 //!
-//! Every component is a config struct (deserialized from a pipeline file, each field's doc
-//! saying its default) with a `build` that adds its stages to a [`sluice_core::Pipeline`].
-//! Declarative pipelines move [events](sluice_event::Event): JSON values that keep their
-//! original bytes until a stage changes them. Whatever fails (a line that is not JSON, a rejected write) becomes a
-//! [dead-letter record](sluice_event::dead_letter) on the component's error output.
+//! A component type is declared in one place: a documented struct of its options (read from a
+//! pipeline file, each field's doc saying its default, or built in Rust), the impl of its
+//! kind's trait ([`Source`](component::Source), [`Transform`](component::Transform) or
+//! [`Sink`](component::Sink)) that checks it and builds its stages on a
+//! [`sluice_core::Pipeline`], one line in the [registry](component::registry), and a cargo
+//! feature when it needs a heavy dependency. Declarative pipelines move
+//! [events](sluice_event::Event); whatever fails (a line that is not JSON, a rejected write)
+//! becomes a [dead-letter record](sluice_event::dead_letter) on the component's error output.
 //!
-//! The HTTP source and sink are behind the `http` feature (on by default).
+//! Components that talk to a service have a module of their own ([`kafka`], [`postgres`],
+//! [`http`], …); the transforms that need none are in [`transform`].
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
+pub mod blackhole;
+pub mod component;
 pub mod error_output;
+pub mod file;
+pub mod generator;
 pub mod health;
-#[cfg(feature = "nats")]
-mod nats;
-#[cfg(feature = "postgres")]
-mod postgres;
-pub mod sink;
-pub mod source;
-
 #[cfg(feature = "http")]
-pub use sink::client as http_client;
+pub mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+#[cfg(feature = "nats")]
+pub mod nats;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
+pub mod stdin;
+pub mod stdout;
+pub mod transform;

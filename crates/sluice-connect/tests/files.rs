@@ -4,8 +4,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use serde_json::json;
-use sluice_connect::sink::{FileSink, SinkContext, WriteMode};
-use sluice_connect::source::{FileSource, SourceContext};
+use sluice_connect::component::{Sink, SinkContext, Source, SourceContext};
+use sluice_connect::file::{FileSink, FileSource, WriteMode};
 use sluice_core::{Operators, Pipeline, Policy};
 use sluice_event::{Event, codec::Codec};
 
@@ -41,7 +41,7 @@ async fn reads_globbed_files_in_order_and_dead_letters_bad_lines() {
         built
             .progress
             .as_ref()
-            .map(sluice_connect::source::Progress::total),
+            .map(sluice_connect::component::Progress::total),
         Some(32)
     );
     let dead = tokio::spawn(built.errors.expect("wired").collect());
@@ -172,7 +172,7 @@ async fn file_sink_writes_json_lines() {
         errors_wired: false,
         policy: Policy::new(),
     };
-    let built = sink.build(events, &ctx);
+    let built = sink.build(events, &ctx).expect("built");
     assert!(built.errors.is_none());
     p.run().await.expect("ran");
     assert_eq!(

@@ -13,6 +13,7 @@ mod jaq;
 mod native;
 
 pub use error::JqError;
+pub use native::number;
 
 use std::fmt;
 use std::sync::Arc;
@@ -145,6 +146,15 @@ impl Program {
                 Ok(first.is_some_and(|v| native::truthy(&v)))
             }
         }
+    }
+}
+
+/// A program is read from its text (in a pipeline file, `condition: .level == "ERROR"`) and
+/// compiled as it is read, so a program that does not compile is an error at its key.
+impl<'de> serde::Deserialize<'de> for Program {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Program, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Program::compile(&code).map_err(|e| serde::de::Error::custom(format!("invalid jq: {e}")))
     }
 }
 

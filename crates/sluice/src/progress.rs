@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use sluice_connect::source::Progress;
+use sluice_connect::component::Progress;
 
 /// Draws progress until the returned bar is finished.
 pub(crate) fn show(progress: &[(String, Progress)]) -> Option<ProgressBar> {

@@ -20,7 +20,8 @@ mod raw;
 mod translate;
 mod value;
 
-pub(crate) use value::{number, truthy};
+pub use value::number;
+pub(crate) use value::truthy;
 
 use std::collections::BTreeSet;
 

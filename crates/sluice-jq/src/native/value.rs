@@ -8,8 +8,8 @@ use serde_json::{Map, Number, Value};
 
 use super::expr::{Failure, fail};
 
-/// Makes a number, as an integer when it is one (as jq prints it).
-pub(crate) fn number(f: f64) -> Value {
+/// A number as jq writes it: an integer when it is one, `null` for what JSON cannot hold.
+pub fn number(f: f64) -> Value {
     if f.fract() == 0.0 && f.abs() < 9.0e15 {
         Value::from(f as i64)
     } else {

@@ -132,7 +132,6 @@ pub(crate) struct KindSpec {
 
 /// What runs a kind of job.
 #[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(not(feature = "http"), allow(dead_code))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub(crate) enum HandlerSpec {
     /// Runs a command with the job's arguments (JSON) on standard input; exit status 0 is

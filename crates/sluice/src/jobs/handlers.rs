@@ -25,7 +25,6 @@ pub(crate) fn build(kind: &str, spec: &HandlerSpec, dir: &Path) -> anyhow::Resul
             command: command.clone(),
             env: env.clone(),
         },
-        #[cfg(feature = "http")]
         HandlerSpec::Http {
             url,
             headers,
@@ -33,15 +32,9 @@ pub(crate) fn build(kind: &str, spec: &HandlerSpec, dir: &Path) -> anyhow::Resul
         } => Handler::Http {
             url: url.clone(),
             headers: headers.clone(),
-            client: sluice_connect::sink::client(*timeout)
+            client: sluice_connect::http::client(*timeout)
                 .map_err(|e| anyhow::anyhow!("kind `{kind}`: cannot make an HTTP client: {e}"))?,
         },
-        #[cfg(not(feature = "http"))]
-        HandlerSpec::Http { .. } => {
-            anyhow::bail!(
-                "kind `{kind}`: this build of sluice has no HTTP support (feature `http`)"
-            )
-        }
         HandlerSpec::Pipeline { path } => {
             let path = dir.join(path);
             let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -76,7 +69,6 @@ pub(crate) enum Handler {
         command: CommandSpec,
         env: BTreeMap<String, String>,
     },
-    #[cfg(feature = "http")]
     Http {
         url: String,
         headers: BTreeMap<String, String>,
@@ -93,7 +85,6 @@ impl Handler {
     pub(crate) async fn run(self, job: JobContext) -> Result<Action, HandlerError> {
         match self {
             Handler::Exec { command, env } => exec(&command, &env, &job).await,
-            #[cfg(feature = "http")]
             Handler::Http {
                 url,
                 headers,
@@ -158,7 +149,6 @@ async fn exec(
     Err(format!("the command {status}: {}", tail(stderr.trim())).into())
 }
 
-#[cfg(feature = "http")]
 async fn http(
     client: &reqwest::Client,
     url: &str,

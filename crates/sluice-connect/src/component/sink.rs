@@ -1,0 +1,112 @@
+//! Sinks: the [`Sink`] trait, what a sink is given ([`SinkContext`]) and gives back
+//! ([`BuiltSink`]), and how a sink's writer joins the pipeline.
+//!
+//! A sink acknowledges an event once it is written (for a file: handed to the operating system,
+//! or synced to disk with `sync: true`). Events a sink rejects go to its error output
+//! (`NAME.errors`) as [dead-letter records](sluice_event::dead_letter); whole-batch failures are
+//! retried under the sink's retry policy first.
+
+use sluice_core::{BoxError, Flow, Operators, Pipeline, Policy, Stage, WriteError};
+
+use crate::error_output;
+use crate::health::Connector;
+use sluice_event::Event;
+
+/// A sink type's configured instance.
+pub trait Sink: Send + Sync {
+    /// What the options' types cannot catch: every problem. Defaults to none.
+    fn check(&self) -> Vec<super::OptionError> {
+        Vec::new()
+    }
+
+    /// Adds the sink's stage to the pipeline, reading `input`.
+    fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError>;
+}
+
+/// What a sink needs from the pipeline it joins.
+#[derive(Debug, Clone)]
+pub struct SinkContext {
+    /// The pipeline.
+    pub pipeline: Pipeline,
+    /// The component's name.
+    pub name: String,
+    /// Whether something reads the sink's error output.
+    pub errors_wired: bool,
+    /// Retry and other policies around each write.
+    pub policy: Policy,
+}
+
+/// A sink, built.
+pub struct BuiltSink {
+    /// Dead-letter records of events the sink rejected, if asked for.
+    pub errors: Option<Flow<Event>>,
+}
+
+/// Attaches `sink` to `input` as a stage named after the component, reporting its health.
+pub(crate) fn attach(
+    input: Flow<Event>,
+    ctx: &SinkContext,
+    sink: impl sluice_core::Sink<Event>,
+) -> BuiltSink {
+    let (stage, sink, errors) = wire(input, ctx, sink);
+    stage.sink(sink);
+    BuiltSink { errors }
+}
+
+/// Like [`attach`], with `writers` clones of `sink` writing batches at once.
+#[cfg(feature = "postgres")]
+pub(crate) fn attach_writers<S: sluice_core::Sink<Event> + Clone>(
+    input: Flow<Event>,
+    ctx: &SinkContext,
+    writers: usize,
+    sink: S,
+) -> BuiltSink {
+    let (stage, sink, errors) = wire(input, ctx, sink);
+    stage.sink_writers(writers, sink);
+    BuiltSink { errors }
+}
+
+/// The sink's stage, under the sink's policy and with its error output wired, and the sink
+/// watched for its health.
+fn wire<S: sluice_core::Sink<Event>>(
+    input: Flow<Event>,
+    ctx: &SinkContext,
+    sink: S,
+) -> (Stage<Event>, Watched<S>, Option<Flow<Event>>) {
+    let stage = input.stage(&ctx.name).policy(ctx.policy.clone());
+    let (stage, errors) = error_output::wire(
+        stage,
+        &ctx.pipeline,
+        &ctx.name,
+        ctx.errors_wired,
+        sluice_event::dead_letter::from_event,
+    );
+    let sink = Watched {
+        sink,
+        health: Connector::new(&ctx.name),
+    };
+    (stage, sink, errors)
+}
+
+/// A sink whose batches tell its [health](crate::health): up when written, down when a batch
+/// fails as a whole.
+#[derive(Clone)]
+struct Watched<S> {
+    sink: S,
+    health: Connector,
+}
+
+impl<S: sluice_core::Sink<Event>> sluice_core::Sink<Event> for Watched<S> {
+    async fn write(&mut self, events: &[Event]) -> Result<(), WriteError> {
+        let result = self.sink.write(events).await;
+        match &result {
+            Err(WriteError::Batch(err)) => self.health.down(err),
+            _ => self.health.up(),
+        }
+        result
+    }
+
+    async fn flush(&mut self) -> Result<(), BoxError> {
+        self.sink.flush().await
+    }
+}

@@ -1,0 +1,223 @@
+//! Sources: the [`Source`] trait, what a source is given ([`SourceContext`]) and gives back
+//! ([`BuiltSource`]), and what sources share.
+//!
+//! A byte-oriented source (file, stdin, HTTP, brokers) reads records and hands them to a decode
+//! stage named after it; records that do not decode go to the source's error output
+//! (`NAME.errors` in a pipeline file) as [dead-letter records](sluice_event::dead_letter).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::StreamExt;
+use sluice_core::{Acked, BoxError, Flow, Operators, Pipeline};
+use tokio::sync::mpsc;
+#[cfg(any(feature = "redis", feature = "nats", feature = "amqp"))]
+use tokio_util::sync::CancellationToken;
+
+use sluice_event::Event;
+use sluice_event::codec::{Codec, Record};
+
+/// A source type's configured instance.
+pub trait Source: Send + Sync {
+    /// What the options' types cannot catch: every problem. Defaults to none.
+    fn check(&self) -> Vec<super::OptionError> {
+        Vec::new()
+    }
+
+    /// Whether it has an error output (it decodes bytes). Defaults to yes.
+    fn has_errors(&self) -> bool {
+        true
+    }
+
+    /// Adds the source's stages to the pipeline.
+    fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError>;
+}
+
+/// What a source needs from the pipeline it joins.
+#[derive(Debug, Clone)]
+pub struct SourceContext {
+    /// The pipeline.
+    pub pipeline: Pipeline,
+    /// The component's name.
+    pub name: String,
+    /// Whether something reads the source's error output; if not, bad records are counted and
+    /// logged.
+    pub errors_wired: bool,
+}
+
+/// A source, built.
+pub struct BuiltSource {
+    /// The events.
+    pub events: Flow<Event>,
+    /// Dead-letter records of what did not decode, if asked for.
+    pub errors: Option<Flow<Event>>,
+    /// How far through a finite input the source is, when that is known.
+    pub progress: Option<Progress>,
+}
+
+/// Progress through a finite input.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    done: Arc<AtomicU64>,
+    total: u64,
+    unit: &'static str,
+}
+
+impl Progress {
+    pub(crate) fn new(total: u64, unit: &'static str) -> Progress {
+        Progress {
+            done: Arc::new(AtomicU64::new(0)),
+            total,
+            unit,
+        }
+    }
+
+    /// What is counted: `bytes` or `events`.
+    pub fn unit(&self) -> &'static str {
+        self.unit
+    }
+
+    pub(crate) fn advance(&self, bytes: u64) {
+        self.done.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Units done so far.
+    pub fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Units in all.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+/// Why a source could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The glob pattern is malformed.
+    #[error("`{pattern}` is not a valid path pattern: {reason}")]
+    Pattern {
+        /// The pattern.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Nothing matches the path, and the source does not wait for files to appear.
+    #[error("no file matches `{0}` (set `follow: true` to wait for files to appear)")]
+    NoFiles(String),
+    /// The checkpoint file could not be read.
+    #[error("cannot read checkpoint `{path}`: {reason}")]
+    Checkpoint {
+        /// Its path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A listening address could not be bound.
+    #[error("cannot listen on {address}: {reason}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Feeds batches of records from a reader thread into a flow, then decodes them.
+pub(crate) fn decoded(
+    ctx: &SourceContext,
+    records: mpsc::Receiver<Vec<Acked<Record>>>,
+    codec: Codec,
+) -> (Flow<Event>, Option<Flow<Event>>) {
+    let batches = futures::stream::unfold(records, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|batch| (futures::stream::iter(batch), rx))
+    })
+    .flatten();
+    // The reader thread stops on shutdown by itself, after saving its checkpoint; the source
+    // ends when it does.
+    let raw = ctx
+        .pipeline
+        .source(&ctx.name)
+        .drain_on_shutdown()
+        .from_acked_stream(batches);
+    decode(ctx, raw, codec)
+}
+
+/// A broker source built: its reader task (spawned now) feeds `records`, which are decoded.
+#[cfg(any(
+    feature = "kafka",
+    feature = "redis",
+    feature = "nats",
+    feature = "amqp"
+))]
+pub(crate) fn from_reader(
+    ctx: &SourceContext,
+    reader: impl std::future::Future<Output = ()> + Send + 'static,
+    records: mpsc::Receiver<Vec<Acked<Record>>>,
+    codec: Codec,
+) -> BuiltSource {
+    tokio::spawn(reader);
+    let (events, errors) = decoded(ctx, records, codec);
+    BuiltSource {
+        events,
+        errors,
+        progress: None,
+    }
+}
+
+/// Runs a broker source's `read` until it returns `Ok` (shutdown, or the pipeline is gone),
+/// and again after a pause ([`Reconnect`](sluice_core::policy::Reconnect)) each time it fails, counting and logging
+/// the failure and marking the source down: the source reconnects by itself.
+#[cfg(any(feature = "redis", feature = "nats", feature = "amqp"))]
+pub(crate) async fn reconnecting<F, Fut>(
+    health: &crate::health::Connector,
+    cancel: &CancellationToken,
+    mut read: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), sluice_core::BoxError>>,
+{
+    let mut pause = sluice_core::policy::Reconnect::default();
+    while !cancel.is_cancelled() {
+        match read().await {
+            Ok(()) => return,
+            Err(err) => {
+                let delay = pause.after_failure();
+                let source = health.name();
+                metrics::counter!("sluice_source_errors_total", "source" => source.to_owned())
+                    .increment(1);
+                tracing::warn!(source, %err, retry_in = ?delay, "source cannot read; reconnecting");
+                health.down(&err);
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+/// The decode stage of a byte-oriented source.
+pub(crate) fn decode(
+    ctx: &SourceContext,
+    raw: Flow<Record>,
+    codec: Codec,
+) -> (Flow<Event>, Option<Flow<Event>>) {
+    let stage = raw.stage(format!("{}.decode", ctx.name));
+    if ctx.errors_wired {
+        let (errors, failed) = ctx.pipeline.error_output::<Record>();
+        let events = stage
+            .errors_to(errors)
+            .try_map(move |r: &Record| codec.decode(r));
+        let dead = failed
+            .stage(format!("{}.errors", ctx.name))
+            .map(|f| sluice_event::dead_letter::from_record(&f));
+        (events, Some(dead))
+    } else {
+        (stage.try_map(move |r: &Record| codec.decode(r)), None)
+    }
+}

@@ -1,0 +1,21 @@
+//! HTTP: the `http` source (a server that takes events), the `http` sink (POSTs them) and the
+//! `http_call` transform (enriches each event with a request's answer).
+
+mod call;
+mod sink;
+mod source;
+
+pub use call::{BreakerSpec, CacheSpec, HttpCallTransform, Method, Target, Template};
+pub use sink::{BodyFormat, HttpSink};
+pub use source::HttpSource;
+
+use std::time::Duration;
+
+use sluice_core::BoxError;
+
+/// An HTTP client for sinks and lookups, with TLS from rustls.
+pub fn client(timeout: Duration) -> Result<reqwest::Client, BoxError> {
+    // Either this call installs the process-wide TLS provider or an earlier one did.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(reqwest::Client::builder().timeout(timeout).build()?)
+}

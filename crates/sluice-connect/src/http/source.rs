@@ -1,0 +1,244 @@
+//! The `http` source: an HTTP endpoint that accepts events in POST bodies (webhooks).
+//!
+//! A body may hold one JSON value, a JSON array of values, or JSON lines (with `codec: lines`,
+//! each line is a message). With acknowledgements on (the default) the response waits until
+//! the request's events are final: `200` when they were delivered, filtered or dead-lettered,
+//! `422` when some failed with no dead-letter output, `503` when they could not be finished
+//! (shutdown, or the acknowledgement timeout), so the sender should retry. With them off the
+//! response is `202` as soon as the events are queued. Bodies over the size limit get `413`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sluice_core::{AckToken, Acked, BoxError, Outcome};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::component::source::decoded;
+use crate::component::{BuiltSource, Source, SourceContext, SourceError};
+use sluice_event::codec::{Codec, Record};
+use sluice_event::{Origin, Position};
+
+/// Accepts events over HTTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSource {
+    /// Address to listen on. Defaults to `127.0.0.1:8080`.
+    #[serde(default = "default_address")]
+    pub address: String,
+    /// The path that accepts POST requests. Defaults to `/`.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// How bodies are decoded. Defaults to `json`.
+    #[serde(default)]
+    pub codec: Codec,
+    /// The largest body accepted. Defaults to `10MiB`.
+    #[serde(
+        default = "default_max_body",
+        deserialize_with = "sluice_event::bytesize::deserialize"
+    )]
+    pub max_body_size: usize,
+    /// Answer only once the events are final (see the module docs). Defaults to true.
+    #[serde(default = "default_true")]
+    pub acknowledgements: bool,
+    /// How long a request waits for its events to be final. Defaults to `30s`.
+    #[serde(
+        default = "default_ack_timeout",
+        deserialize_with = "sluice_event::duration::deserialize"
+    )]
+    pub ack_timeout: Duration,
+}
+
+fn default_address() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+fn default_path() -> String {
+    "/".to_owned()
+}
+fn default_max_body() -> usize {
+    10 * 1024 * 1024
+}
+fn default_true() -> bool {
+    true
+}
+fn default_ack_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+struct Shared {
+    tx: mpsc::Sender<Vec<Acked<Record>>>,
+    source: Arc<str>,
+    codec: Codec,
+    acknowledgements: bool,
+    ack_timeout: Duration,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+impl Source for HttpSource {
+    /// Binds the address now (so a busy port fails the build) and serves while the pipeline
+    /// runs.
+    fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
+        let bind_error = |reason: String| SourceError::Bind {
+            address: self.address.clone(),
+            reason,
+        };
+        let addr: SocketAddr = self
+            .address
+            .parse()
+            .map_err(|e: std::net::AddrParseError| bind_error(e.to_string()))?;
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| bind_error(e.to_string()))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| bind_error(e.to_string()))?;
+        let listener =
+            tokio::net::TcpListener::from_std(listener).map_err(|e| bind_error(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(16);
+        let shared = Arc::new(Shared {
+            tx,
+            source: Arc::from(ctx.name.as_str()),
+            codec: self.codec,
+            acknowledgements: self.acknowledgements,
+            ack_timeout: self.ack_timeout,
+            requests: std::sync::atomic::AtomicU64::new(0),
+        });
+        let app = Router::new()
+            .route(&self.path, post(accept))
+            .layer(DefaultBodyLimit::max(self.max_body_size))
+            .with_state(shared);
+        let cancel = ctx.pipeline.cancel_token();
+        let name = ctx.name.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { cancel.cancelled().await })
+                .await;
+            if let Err(err) = served {
+                tracing::error!(source = %name, %err, "HTTP source stopped");
+            }
+        });
+        let (events, errors) = decoded(ctx, rx, self.codec);
+        Ok(BuiltSource {
+            events,
+            errors,
+            progress: None,
+        })
+    }
+}
+
+/// Splits a body into records: a JSON array into its elements, otherwise one JSON value, or
+/// one record per line.
+fn split(body: &Bytes, codec: Codec) -> Vec<Bytes> {
+    let trimmed = body.trim_ascii();
+    if codec == Codec::Json {
+        if trimmed.first() == Some(&b'[')
+            && let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(trimmed)
+        {
+            return items
+                .into_iter()
+                .map(|item| body.slice_ref(item.get().as_bytes()))
+                .collect();
+        }
+        if serde_json::from_slice::<serde::de::IgnoredAny>(trimmed).is_ok() {
+            return vec![body.slice_ref(trimmed)];
+        }
+    }
+    trimmed
+        .split(|b| *b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|line| !line.is_empty())
+        .map(|line| body.slice_ref(line))
+        .collect()
+}
+
+async fn accept(State(shared): State<Arc<Shared>>, body: Bytes) -> (StatusCode, String) {
+    let request = shared
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let parts = split(&body, shared.codec);
+    let n = parts.len();
+    let (done, outcome) = oneshot::channel();
+    let token = if shared.acknowledgements {
+        AckToken::new(move |o| {
+            let _ = done.send(o);
+        })
+    } else {
+        AckToken::none()
+    };
+    let batch = parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            let origin = Arc::new(Origin {
+                source: Arc::clone(&shared.source),
+                position: Position::Sequence(request * 1_000_000 + i as u64),
+            });
+            Acked::new(
+                Record {
+                    bytes,
+                    origin,
+                    header: None,
+                    refused: None,
+                },
+                token.clone(),
+            )
+        })
+        .collect();
+    token.complete(Outcome::Filtered);
+    if shared.tx.send(batch).await.is_err() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down\n".to_owned(),
+        );
+    }
+    if !shared.acknowledgements {
+        return (StatusCode::ACCEPTED, format!("{{\"accepted\":{n}}}\n"));
+    }
+    match tokio::time::timeout(shared.ack_timeout, outcome).await {
+        Ok(Ok(Outcome::Delivered | Outcome::Filtered | Outcome::DeadLettered)) => {
+            (StatusCode::OK, format!("{{\"accepted\":{n}}}\n"))
+        }
+        Ok(Ok(Outcome::Rejected)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "some events failed and no dead-letter output keeps them\n".to_owned(),
+        ),
+        Ok(_) | Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "events could not be finished; retry\n".to_owned(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(body: &str, codec: Codec) -> Vec<String> {
+        split(&Bytes::copy_from_slice(body.as_bytes()), codec)
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn splits_arrays_values_and_lines() {
+        assert_eq!(
+            parts(r#"[{"a":1}, 2]"#, Codec::Json),
+            vec![r#"{"a":1}"#, "2"]
+        );
+        assert_eq!(
+            parts("{\n \"a\": 1\n}\n", Codec::Json),
+            vec!["{\n \"a\": 1\n}"]
+        );
+        assert_eq!(
+            parts("{\"a\":1}\n{\"a\":2}\n", Codec::Json),
+            vec![r#"{"a":1}"#, r#"{"a":2}"#]
+        );
+        assert_eq!(parts("one\ntwo", Codec::Lines), vec!["one", "two"]);
+    }
+}

@@ -1,0 +1,139 @@
+//! The `kafka` sink: produces each event to a topic, with an idempotent producer, and
+//! acknowledges an event only after the broker's delivery report for it.
+//!
+//! A batch's messages are sent together, then their delivery reports awaited; a batch with a
+//! failed delivery is retried whole under the sink's retry policy, which may produce its
+//! delivered messages twice. The key is computed from each event by a jq expression
+//! (`key: .order.id`); messages with the same key go to the same partition, in order. An event whose key cannot be computed is rejected
+//! to the sink's error output.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde::Deserialize;
+use serde_json::Value;
+use sluice_core::{BoxError, Flow, WriteError};
+use sluice_jq::Program;
+
+use crate::component::sink::attach;
+use crate::component::{BuiltSink, Sink, SinkContext};
+use sluice_event::Event;
+
+/// Produces events to a Kafka topic.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSink {
+    /// Bootstrap brokers, `host:port[,host:port]`. Defaults to `127.0.0.1:9092`.
+    #[serde(default = "default_brokers")]
+    pub brokers: String,
+    /// The topic.
+    pub topic: String,
+    /// The message key: a jq expression (`.order.id`, `"\(.region)-\(.customer)"`); a string
+    /// is the key as it is, another value its JSON text, `null` no key. Defaults to none.
+    #[serde(default)]
+    pub key: Option<Program>,
+    /// `none`, `gzip`, `snappy` or `lz4`. Defaults to `lz4`.
+    #[serde(default = "default_compression")]
+    pub compression: String,
+    /// How long the producer gathers messages into a request. Defaults to `5ms`.
+    #[serde(
+        default = "default_linger",
+        deserialize_with = "sluice_event::duration::deserialize"
+    )]
+    pub linger: Duration,
+    /// Further librdkafka settings. Defaults to none.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+fn default_brokers() -> String {
+    "127.0.0.1:9092".to_owned()
+}
+fn default_compression() -> String {
+    "lz4".to_owned()
+}
+fn default_linger() -> Duration {
+    Duration::from_millis(5)
+}
+
+/// A key as message bytes: a string as it is, another value as JSON, `null` none.
+fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+struct Producer {
+    producer: FutureProducer,
+    topic: String,
+    key: Option<Program>,
+}
+
+impl sluice_core::Sink<Event> for Producer {
+    async fn write(&mut self, events: &[Event]) -> Result<(), WriteError> {
+        let mut reports = Vec::with_capacity(events.len());
+        let mut rejected = Vec::new();
+        for (at, event) in events.iter().enumerate() {
+            let key = match self.key.as_ref().map(|key| key.outputs(event)).transpose() {
+                Ok(outputs) => outputs.and_then(|o| o.first().and_then(key_text)),
+                Err(err) => {
+                    rejected.push((at, format!("cannot compute the key: {err}").into()));
+                    continue;
+                }
+            };
+            let mut body = Vec::new();
+            event.write_json(&mut body);
+            let mut record = FutureRecord::to(&self.topic).payload(&body);
+            if let Some(key) = &key {
+                record = record.key(key);
+            }
+            let report = self
+                .producer
+                .send_result(record)
+                .map_err(|(e, _)| WriteError::Batch(e.into()))?;
+            reports.push(report);
+        }
+        for report in reports {
+            match report.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((err, _))) => return Err(WriteError::Batch(err.into())),
+                Err(_) => return Err(WriteError::Batch("the producer went away".into())),
+            }
+        }
+        if rejected.is_empty() {
+            Ok(())
+        } else {
+            Err(WriteError::Items(rejected))
+        }
+    }
+}
+
+impl Sink for KafkaSink {
+    /// Attaches the sink.
+    fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", &self.compression)
+            .set("linger.ms", self.linger.as_millis().to_string());
+        for (key, value) in &self.options {
+            config.set(key, value);
+        }
+        let producer: FutureProducer = config.create()?;
+        Ok(attach(
+            input,
+            ctx,
+            Producer {
+                producer,
+                topic: self.topic.clone(),
+                key: self.key.clone(),
+            },
+        ))
+    }
+}

@@ -1,0 +1,72 @@
+//! The `nats` sink: publishes each event to a JetStream subject and waits for the stream's
+//! acknowledgement before acknowledging the event.
+//!
+//! A batch's publishes are sent together, then their acknowledgements awaited. A batch with a
+//! publish that failed is retried whole under the sink's retry policy, which may store the
+//! other events of that batch twice.
+
+use serde::Deserialize;
+use sluice_core::{BoxError, Flow, WriteError};
+
+use crate::component::sink::attach;
+use crate::component::{BuiltSink, Sink, SinkContext};
+use sluice_event::Event;
+
+/// Publishes events to a JetStream subject.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsSink {
+    /// The server, `nats://HOST:PORT`. Defaults to `nats://127.0.0.1:4222`.
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// The subject; a stream must take it.
+    pub subject: String,
+}
+
+fn default_url() -> String {
+    "nats://127.0.0.1:4222".to_owned()
+}
+
+struct Publisher {
+    config: NatsSink,
+    js: Option<async_nats::jetstream::Context>,
+}
+
+impl sluice_core::Sink<Event> for Publisher {
+    async fn write(&mut self, events: &[Event]) -> Result<(), WriteError> {
+        let js = match &self.js {
+            Some(js) => js.clone(),
+            None => {
+                let client = crate::nats::connect(&self.config.url)
+                    .await
+                    .map_err(WriteError::Batch)?;
+                self.js.insert(async_nats::jetstream::new(client)).clone()
+            }
+        };
+        let mut pending = Vec::with_capacity(events.len());
+        for event in events {
+            let mut body = Vec::new();
+            event.write_json(&mut body);
+            let ack = js
+                .publish(self.config.subject.clone(), body.into())
+                .await
+                .map_err(|e| WriteError::Batch(e.into()))?;
+            pending.push(ack);
+        }
+        for ack in pending {
+            ack.await.map_err(|e| WriteError::Batch(e.into()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for NatsSink {
+    /// Attaches the sink; it connects on its first batch.
+    fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError> {
+        let publisher = Publisher {
+            config: self.clone(),
+            js: None,
+        };
+        Ok(attach(input, ctx, publisher))
+    }
+}

@@ -1,0 +1,49 @@
+//! PostgreSQL: the `postgres` sink, and the table of Kafka offsets it shares with the `kafka`
+//! source for exactly-once delivery.
+
+pub(crate) mod exactly_once;
+mod sink;
+
+pub use sink::{OnConflict, PostgresSink};
+
+use std::path::{Path, PathBuf};
+
+use sluice_core::BoxError;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+/// Checks that exactly one of `url` and `url_file` is given.
+pub(crate) fn check_address(url: Option<&str>, url_file: Option<&Path>) -> Result<(), BoxError> {
+    match (url, url_file) {
+        (Some(_), Some(_)) => Err("give `url` or `url_file`, not both".into()),
+        (None, None) => Err("no database: set `url` (such as \
+                             `postgres://app:${PGPASSWORD}@db:5432/app`) or `url_file`"
+            .into()),
+        _ => Ok(()),
+    }
+}
+
+/// A pool of at most `connections` connections to the database at `url` or in `url_file`,
+/// connecting when first used.
+pub(crate) fn pool(
+    url: Option<&str>,
+    url_file: Option<&PathBuf>,
+    connections: u32,
+) -> Result<PgPool, BoxError> {
+    let url = match (url, url_file) {
+        (Some(url), _) => url.to_owned(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read `url_file` {}: {e}", path.display()))?
+            .trim()
+            .to_owned(),
+        (None, None) => return Err("no database address".into()),
+    };
+    // The address is not repeated in the error: it may hold a password.
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e: sqlx::Error| format!("the database address is not valid: {e}"))?;
+    // A database that cannot be reached fails the attempt soon, for the retry policy to pace.
+    Ok(PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect_lazy_with(options))
+}

@@ -1,0 +1,340 @@
+//! The `redis_stream` source: reads a Redis stream as one consumer of a consumer group.
+//!
+//! Several `sluice run` processes with the same `group` and different `consumer` names share a
+//! stream's entries. An entry is acknowledged (`XACK`) only once its event is final (delivered,
+//! filtered or dead-lettered); an entry whose event never got there stays pending in the group.
+//! On start the consumer first reads its own pending entries again (what it held when it was
+//! stopped or killed), and every `claim_idle / 2` it takes over (`XAUTOCLAIM`) entries that
+//! have been pending longer than `claim_idle`, such as those of a consumer that died (entries
+//! it is still working on itself are not read twice).
+//!
+//! The event is the entry's `body_key` field (default `body`), decoded with `codec`; an entry
+//! without that field becomes a JSON object of its fields. The address may carry a password
+//! (`redis://:PASSWORD@host:6379`); it never reaches the logs.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use serde::Deserialize;
+use sluice_core::{AckToken, Acked, BoxError, Outcome};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::component::source::{from_reader, reconnecting};
+use crate::component::{BuiltSource, Source, SourceContext};
+use crate::health::Connector;
+use sluice_event::codec::{Codec, Record};
+use sluice_event::{Origin, Position};
+
+/// Where a new group starts in the stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamStart {
+    /// From the first entry.
+    #[default]
+    Earliest,
+    /// From entries added after the group is created.
+    Latest,
+}
+
+/// Reads a Redis stream in a consumer group.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisStreamSource {
+    /// The server, `redis://HOST:PORT[/DB]`. Defaults to `redis://127.0.0.1:6379`.
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// The stream's key.
+    pub stream: String,
+    /// The consumer group (created, with the stream, if missing).
+    pub group: String,
+    /// This consumer's name in the group; keep it across restarts so that a restarted process
+    /// takes back what it held. Defaults to the host name.
+    #[serde(default)]
+    pub consumer: Option<String>,
+    /// Where a group created by this source starts. Defaults to `earliest`.
+    #[serde(default)]
+    pub start: StreamStart,
+    /// The field holding the event. Defaults to `body`.
+    #[serde(default = "default_body_key")]
+    pub body_key: String,
+    /// How the body is decoded. Defaults to `json`.
+    #[serde(default)]
+    pub codec: Codec,
+    /// Most entries read at once. Defaults to 500.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Entries pending longer than this are taken over. Defaults to `1m`.
+    #[serde(
+        default = "default_claim_idle",
+        deserialize_with = "sluice_event::duration::deserialize"
+    )]
+    pub claim_idle: Duration,
+}
+
+fn default_url() -> String {
+    "redis://127.0.0.1:6379".to_owned()
+}
+fn default_body_key() -> String {
+    "body".to_owned()
+}
+fn default_batch_size() -> usize {
+    500
+}
+fn default_claim_idle() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// The host name, for default consumer names.
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "sluice".to_owned())
+}
+
+/// How long a blocking read waits before looking at shutdown and claims again.
+const BLOCK: Duration = Duration::from_millis(500);
+
+impl Source for RedisStreamSource {
+    /// Starts reading when the pipeline runs.
+    fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
+        let client = redis::Client::open(self.url.as_str())
+            .map_err(|e| format!("the Redis address is not valid: {e}"))?;
+        let (tx, rx) = mpsc::channel(4);
+        let reader = Reader {
+            health: Connector::new(&ctx.name),
+            client,
+            config: self.clone(),
+            consumer: self.consumer.clone().unwrap_or_else(host_name),
+            source: Arc::from(ctx.name.as_str()),
+            stream: Arc::from(self.stream.as_str()),
+            cancel: ctx.pipeline.cancel_token(),
+            tx,
+            in_flight: Arc::default(),
+        };
+        Ok(from_reader(ctx, reader.run(), rx, self.codec))
+    }
+}
+
+struct Reader {
+    health: Connector,
+    client: redis::Client,
+    config: RedisStreamSource,
+    consumer: String,
+    source: Arc<str>,
+    stream: Arc<str>,
+    cancel: CancellationToken,
+    tx: mpsc::Sender<Vec<Acked<Record>>>,
+    /// Ids of the entries this process is working on, which a claim must not send again.
+    in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Reader {
+    async fn run(self) {
+        reconnecting(&self.health, &self.cancel, || self.read()).await;
+    }
+
+    /// Reads until shutdown (`Ok`) or a connection error.
+    async fn read(&self) -> Result<(), BoxError> {
+        let mut conn = ConnectionManager::new(self.client.clone()).await?;
+        let mut blocking: MultiplexedConnection =
+            self.client.get_multiplexed_async_connection().await?;
+        self.health.up();
+        let start = match self.config.start {
+            StreamStart::Earliest => "0",
+            StreamStart::Latest => "$",
+        };
+        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&*self.stream)
+            .arg(&self.config.group)
+            .arg(start)
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await;
+        if let Err(err) = created
+            && err.code() != Some("BUSYGROUP")
+        {
+            return Err(err.into());
+        }
+        let acks = self.acker(conn.clone());
+        // What this consumer held when it last stopped, then new entries.
+        let mut own = "0".to_owned();
+        loop {
+            let reply: StreamReadReply = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(&self.config.group)
+                .arg(&self.consumer)
+                .arg("COUNT")
+                .arg(self.config.batch_size)
+                .arg("STREAMS")
+                .arg(&*self.stream)
+                .arg(&own)
+                .query_async(&mut conn)
+                .await?;
+            let entries: Vec<StreamId> = reply.keys.into_iter().flat_map(|k| k.ids).collect();
+            let Some(last) = entries.last() else { break };
+            own = last.id.clone();
+            if !self.send(entries, &acks).await {
+                return Ok(());
+            }
+        }
+        let claim_every = self.config.claim_idle / 2;
+        let mut claimed_at = tokio::time::Instant::now();
+        loop {
+            if claimed_at.elapsed() >= claim_every {
+                claimed_at = tokio::time::Instant::now();
+                if !self.claim(&mut conn, &acks).await? {
+                    return Ok(());
+                }
+            }
+            let mut command = redis::cmd("XREADGROUP");
+            command
+                .arg("GROUP")
+                .arg(&self.config.group)
+                .arg(&self.consumer)
+                .arg("COUNT")
+                .arg(self.config.batch_size)
+                .arg("BLOCK")
+                .arg(BLOCK.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(&*self.stream)
+                .arg(">");
+            let read = command.query_async::<Option<StreamReadReply>>(&mut blocking);
+            let reply = tokio::select! {
+                () = self.cancel.cancelled() => return Ok(()),
+                reply = read => reply?,
+            };
+            let entries: Vec<StreamId> = reply
+                .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+                .unwrap_or_default();
+            if !entries.is_empty() && !self.send(entries, &acks).await {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Takes over entries pending longer than `claim_idle`; `false` once the pipeline is gone.
+    async fn claim(
+        &self,
+        conn: &mut ConnectionManager,
+        acks: &mpsc::UnboundedSender<String>,
+    ) -> Result<bool, redis::RedisError> {
+        let mut from = "0-0".to_owned();
+        loop {
+            let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+                .arg(&*self.stream)
+                .arg(&self.config.group)
+                .arg(&self.consumer)
+                .arg(self.config.claim_idle.as_millis() as u64)
+                .arg(&from)
+                .arg("COUNT")
+                .arg(self.config.batch_size)
+                .query_async(conn)
+                .await?;
+            if !reply.claimed.is_empty() {
+                tracing::info!(source = %self.source, entries = reply.claimed.len(), "took over entries pending too long");
+                if !self.send(reply.claimed, acks).await {
+                    return Ok(false);
+                }
+            }
+            if reply.next_stream_id == "0-0" {
+                return Ok(true);
+            }
+            from = reply.next_stream_id;
+        }
+    }
+
+    /// An acker task: acknowledges entries whose events are final, in batches.
+    fn acker(&self, mut conn: ConnectionManager) -> mpsc::UnboundedSender<String> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let stream = self.stream.clone();
+        let group = self.config.group.clone();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            while rx.recv_many(&mut ids, 1000).await > 0 {
+                let mut xack = redis::cmd("XACK");
+                xack.arg(&*stream).arg(&group).arg(&ids);
+                // An entry not acknowledged stays pending and comes back: at least once.
+                if let Err(err) = xack.query_async::<u64>(&mut conn).await {
+                    tracing::warn!(%err, entries = ids.len(), "cannot acknowledge entries; they will be read again");
+                }
+                ids.clear();
+            }
+        });
+        tx
+    }
+
+    /// Sends entries to the pipeline; `false` once it is gone.
+    async fn send(&self, entries: Vec<StreamId>, acks: &mpsc::UnboundedSender<String>) -> bool {
+        let fresh: Vec<StreamId> = {
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            entries
+                .into_iter()
+                .filter(|entry| in_flight.insert(entry.id.clone()))
+                .collect()
+        };
+        if fresh.is_empty() {
+            return true;
+        }
+        let batch = fresh
+            .into_iter()
+            .map(|entry| {
+                let id = entry.id.clone();
+                let acks = acks.clone();
+                let in_flight = self.in_flight.clone();
+                let token = AckToken::new(move |outcome: Outcome| {
+                    in_flight
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&id);
+                    if outcome.is_final() {
+                        let _ = acks.send(id);
+                    }
+                });
+                let origin = Arc::new(Origin {
+                    source: self.source.clone(),
+                    position: Position::Entry {
+                        stream: self.stream.clone(),
+                        id: Arc::from(entry.id.as_str()),
+                    },
+                });
+                let record = Record {
+                    bytes: body(&entry.map, &self.config.body_key),
+                    origin,
+                    header: None,
+                    refused: None,
+                };
+                Acked::new(record, token)
+            })
+            .collect();
+        self.tx.send(batch).await.is_ok()
+    }
+}
+
+/// The event's bytes: the body field, or the entry's fields as a JSON object.
+fn body(fields: &HashMap<String, redis::Value>, body_key: &str) -> Bytes {
+    let text = |v: &redis::Value| redis::from_redis_value_ref::<Vec<u8>>(v).unwrap_or_default();
+    if let Some(value) = fields.get(body_key) {
+        return Bytes::from(text(value));
+    }
+    let object: serde_json::Map<String, serde_json::Value> = fields
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::Value::String(String::from_utf8_lossy(&text(v)).into_owned()),
+            )
+        })
+        .collect();
+    Bytes::from(serde_json::Value::Object(object).to_string())
+}
