@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use sluice_connect::component::Component;
-use sluice_connect::component::registry::{self, Rejected};
+use sluice_connect::registry::{self, Rejected};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Loc, did_you_mean};
 use crate::graph::{Graph, check};

@@ -20,7 +20,7 @@ fn the_reference_loads_and_covers_every_type() {
         .iter()
         .map(|c| (c.kind.to_string(), c.type_name.clone()))
         .collect();
-    for t in sluice_connect::component::registry::TYPES {
+    for t in sluice_connect::registry::TYPES {
         assert!(
             used.contains(&(t.kind.to_string(), t.name.to_owned())),
             "docs/reference.yaml has no {} of type `{}`",

@@ -4,7 +4,7 @@
 //! pipeline file, each field's doc saying its default, or built in Rust), the impl of its
 //! kind's trait ([`Source`](component::Source), [`Transform`](component::Transform) or
 //! [`Sink`](component::Sink)) that checks it and builds its stages on a
-//! [`sluice_core::Pipeline`], one line in the [registry](component::registry), and a cargo
+//! [`sluice_core::Pipeline`], one line in the [`registry`], and a cargo
 //! feature when it needs a heavy dependency. Declarative pipelines move
 //! [events](sluice_event::Event); whatever fails (a line that is not JSON, a rejected write)
 //! becomes a [dead-letter record](sluice_event::dead_letter) on the component's error output.
@@ -30,6 +30,7 @@ pub mod nats;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod registry;
 pub mod stdin;
 pub mod stdout;
 pub mod transform;

@@ -72,7 +72,7 @@ const OPERATORS: &[(&str, &str)] = &[
     ("+", "$l + $r"),
     ("-", "$l - $r"),
     ("*", "jq_mul($l; $r)"),
-    ("/", "$l / $r"),
+    ("/", "jq_div($l; $r)"),
     ("%", "jq_rem($l; $r)"),
     ("==", "$l == $r"),
     ("!=", "$l != $r"),
@@ -93,7 +93,8 @@ const OPERATORS: &[(&str, &str)] = &[
 ///   `tojson`, interpolation, `join`), however it was computed; jaq writes a float as `2.0`.
 /// - `join` writes `null` as nothing and fails on objects and arrays; jaq writes `null` and
 ///   JSON text.
-/// - `%` cuts both sides to whole numbers; jaq keeps the fraction.
+/// - `%` cuts both sides to whole numbers; jaq keeps the fraction. Dividing a number by zero
+///   fails; jaq gives infinity or `NaN`.
 /// - A string times a number `n > 0` is `n` copies of it, at least one; jaq fails unless `n` is
 ///   whole.
 /// - Binary operators run their right side first (`empty / error` fails); jaq runs the left
@@ -110,6 +111,8 @@ def jq_tonumber: if type == "string" and test("^\\s*$") then error("blank") else
 def jq_canon: walk(if type == "number" and . == floor and fabs < 1e15 then floor else . end);
 def jq_join($s): map(if . == null then "" elif type == "object" or type == "array"
     then error("cannot join") else jq_canon end) | join($s);
+def jq_div($l; $r): if ($l | type) == "number" and $r == 0
+    then error("division by zero") else $l / $r end;
 def jq_int: if . < 0 then ceil else floor end;
 def jq_rem($l; $r): if ($l | type) == "number" and ($r | type) == "number"
     then ($l | jq_int) % ($r | jq_int) else $l % $r end;

@@ -5,10 +5,9 @@
 //! # Adding a component type
 //! A type is declared in one place: its options struct (each field's doc says its default,
 //! `#[serde(deny_unknown_fields)]`), the impl of its kind's trait (`check` for what the types
-//! cannot say, `build`), one line in the [`registry`], and a cargo feature when it needs a heavy
+//! cannot say, `build`), one line in the [registry](crate::registry), and a cargo feature when it needs a heavy
 //! dependency. `docs/reference.yaml` shows every option; a test parses it.
 
-pub mod registry;
 pub(crate) mod sink;
 pub(crate) mod source;
 pub(crate) mod transform;

@@ -2,6 +2,7 @@
 //! idempotent producer). With the `postgres` sink, Kafka → PostgreSQL is exactly once (see
 //! [`crate::postgres`]).
 
+mod offsets;
 mod sink;
 mod source;
 

@@ -17,29 +17,25 @@
 //! With `metadata_field`, each event (a JSON object) gets that field holding the message's
 //! `topic`, `partition`, `offset`, `timestamp` (milliseconds), `key` and `headers`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
-};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::offsets::{Context, OffsetStore, Offsets, ResumePoints, commit_loop};
 use crate::component::source::from_reader;
 use crate::component::{BuiltSource, Source, SourceContext};
 use crate::health::Connector;
-use crate::postgres::exactly_once::{self as pg, Partition as PartitionId};
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};
 
@@ -120,226 +116,6 @@ struct Group {
     first: i64,
     last: i64,
     count: usize,
-}
-
-/// One partition's messages in flight.
-#[derive(Debug, Default)]
-struct Partition {
-    /// The first offsets of the groups of messages read and not yet final: the messages of
-    /// one partition in one batch share one acknowledgement.
-    pending: BTreeSet<i64>,
-    /// One past the highest offset read.
-    next: Option<i64>,
-    /// The offset last committed.
-    committed: Option<i64>,
-    /// Whether the partition is assigned to this process (only those are committed).
-    owned: bool,
-}
-
-impl Partition {
-    /// The offset to commit: the first one not done.
-    fn done_up_to(&self) -> Option<i64> {
-        self.pending.first().copied().or(self.next)
-    }
-}
-
-/// Every assigned partition's offsets in flight, shared by the reader, the tokens and the
-/// rebalance callbacks.
-#[derive(Debug, Default)]
-struct Offsets(Mutex<HashMap<(String, i32), Partition>>);
-
-impl Offsets {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), Partition>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Records a group of messages read, from offset `first` to `last`.
-    fn read(&self, topic: &str, partition: i32, first: i64, last: i64) {
-        let mut all = self.lock();
-        let p = all.entry((topic.to_owned(), partition)).or_default();
-        p.owned = true;
-        p.pending.insert(first);
-        p.next = Some(p.next.map_or(last + 1, |n| n.max(last + 1)));
-    }
-
-    /// Records the group of messages from offset `first` done.
-    fn done(&self, topic: &str, partition: i32, first: i64) {
-        if let Some(p) = self.lock().get_mut(&(topic.to_owned(), partition)) {
-            p.pending.remove(&first);
-        }
-    }
-
-    /// What can be committed now, for all partitions or for those of `only`; marks it
-    /// committed.
-    fn committable(&self, only: Option<&TopicPartitionList>) -> TopicPartitionList {
-        let mut list = TopicPartitionList::new();
-        let mut all = self.lock();
-        for ((topic, partition), p) in all.iter_mut() {
-            if !p.owned || only.is_some_and(|l| l.find_partition(topic, *partition).is_none()) {
-                continue;
-            }
-            if let Some(offset) = p.done_up_to()
-                && p.committed != Some(offset)
-                && list
-                    .add_partition_offset(topic, *partition, Offset::Offset(offset))
-                    .is_ok()
-            {
-                p.committed = Some(offset);
-            }
-        }
-        list
-    }
-
-    /// Marks the partitions of `list` as assigned to this process or not. What is in flight
-    /// is kept either way: if a partition comes back while messages read before are still in
-    /// the pipeline, its commits must not pass them.
-    fn own(&self, list: &TopicPartitionList, owned: bool) {
-        let mut all = self.lock();
-        for element in list.elements() {
-            let p = all
-                .entry((element.topic().to_owned(), element.partition()))
-                .or_default();
-            p.owned = owned;
-            // What the group holds may have moved while it was elsewhere.
-            p.committed = None;
-        }
-    }
-
-    /// The groups of messages in flight in partitions assigned here.
-    fn in_flight(&self) -> usize {
-        self.lock()
-            .values()
-            .filter(|p| p.owned)
-            .map(|p| p.pending.len())
-            .sum()
-    }
-}
-
-/// Where partitions resume when they are given to this process (from PostgreSQL, with
-/// `exactly_once`); it only ever lags behind what is done, which makes some messages be read
-/// again, never skipped.
-type ResumePoints = Mutex<HashMap<PartitionId, i64>>;
-
-/// Commits what is done before partitions are taken away, and starts afresh on those given.
-struct Context {
-    offsets: Arc<Offsets>,
-    resume: Arc<ResumePoints>,
-    source: Arc<str>,
-    health: Connector,
-}
-
-impl ClientContext for Context {
-    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        tracing::warn!(source = %self.source, %error, reason, "Kafka client error");
-        self.health.down(&reason);
-    }
-}
-
-impl ConsumerContext for Context {
-    fn rebalance(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        err: RDKafkaRespErr,
-        partitions: &mut TopicPartitionList,
-    ) {
-        let cooperative = matches!(
-            consumer.rebalance_protocol(),
-            RebalanceProtocol::Cooperative
-        );
-        let result = if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
-            self.resume_given(partitions);
-            self.offsets.own(partitions, true);
-            self.health.up();
-            tracing::info!(source = %self.source, partitions = partitions.count(), "partitions assigned");
-            if cooperative {
-                consumer.incremental_assign(partitions)
-            } else {
-                consumer.assign(partitions)
-            }
-        } else {
-            if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
-                let done = self.offsets.committable(Some(partitions));
-                if done.count() > 0
-                    && let Err(err) = consumer.commit(&done, CommitMode::Sync)
-                {
-                    tracing::warn!(source = %self.source, %err, "cannot commit before a rebalance; those messages will be read again");
-                }
-            } else {
-                tracing::warn!(source = %self.source, error = ?err, "rebalance failed");
-            }
-            self.offsets.own(partitions, false);
-            if cooperative {
-                consumer.incremental_unassign(partitions)
-            } else {
-                consumer.unassign()
-            }
-        };
-        if let Err(err) = result {
-            tracing::warn!(source = %self.source, %err, "cannot take the new assignment");
-        }
-    }
-}
-
-impl Context {
-    /// Sets each given partition's starting offset to its resume point, if it has one.
-    fn resume_given(&self, partitions: &mut TopicPartitionList) {
-        let resume = self
-            .resume
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let starts: Vec<(String, i32, i64)> = partitions
-            .elements()
-            .iter()
-            .filter_map(|e| {
-                let at = resume.get(&(e.topic().to_owned(), e.partition()))?;
-                Some((e.topic().to_owned(), e.partition(), *at))
-            })
-            .collect();
-        for (topic, partition, at) in starts {
-            if let Err(err) = partitions.set_partition_offset(&topic, partition, Offset::Offset(at))
-            {
-                tracing::warn!(source = %self.source, %err, topic, partition, "cannot resume the partition where PostgreSQL says");
-            }
-        }
-    }
-}
-
-/// The table of offsets of an `exactly_once` source.
-struct OffsetStore {
-    pool: sqlx::PgPool,
-    target: String,
-    resume: Arc<ResumePoints>,
-}
-
-impl OffsetStore {
-    /// Reads where each partition resumes.
-    async fn refresh(&self) -> Result<(), BoxError> {
-        let points = pg::resume_points(&self.pool, &self.target).await?;
-        *self
-            .resume
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = points;
-        Ok(())
-    }
-
-    /// Records that the messages before each committed offset are done, then reads where
-    /// partitions resume.
-    async fn committed(&self, list: &TopicPartitionList) -> Result<(), BoxError> {
-        let ends: Vec<(PartitionId, i64)> = list
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some(((e.topic().to_owned(), e.partition()), o)),
-                _ => None,
-            })
-            .collect();
-        if !ends.is_empty() {
-            pg::mark_done_before(&self.pool, &self.target, &ends).await?;
-        }
-        self.refresh().await
-    }
 }
 
 impl Source for KafkaSource {
@@ -594,104 +370,4 @@ fn with_metadata(payload: &[u8], field: &str, message: &BorrowedMessage<'_>) -> 
     });
     object.insert(field.to_owned(), metadata);
     bytes::Bytes::from(Value::Object(object).to_string())
-}
-
-/// Commits done offsets every `every`; after shutdown, until nothing is in flight (at most
-/// ten seconds), then once more.
-async fn commit_loop(
-    consumer: Arc<StreamConsumer<Context>>,
-    offsets: Arc<Offsets>,
-    store: Option<OffsetStore>,
-    every: Duration,
-    cancel: CancellationToken,
-) {
-    let commit = async |mode: CommitMode| {
-        let done = offsets.committable(None);
-        if done.count() == 0 {
-            return;
-        }
-        tracing::debug!(offsets = ?done, "committing");
-        if let Err(err) = consumer.commit(&done, mode) {
-            tracing::warn!(%err, "cannot commit offsets; those messages may be read again");
-        }
-        if let Some(store) = &store
-            && let Err(err) = store.committed(&done).await
-        {
-            tracing::warn!(%err, "cannot record done offsets in PostgreSQL; those messages may be read again");
-        }
-    };
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => break,
-            () = tokio::time::sleep(every) => commit(CommitMode::Async).await,
-        }
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while offsets.in_flight() > 0 && tokio::time::Instant::now() < deadline {
-        commit(CommitMode::Async).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    commit(CommitMode::Sync).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn committed(offsets: &Offsets) -> Vec<(i32, i64)> {
-        let mut out: Vec<(i32, i64)> = offsets
-            .committable(None)
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some((e.partition(), o)),
-                _ => None,
-            })
-            .collect();
-        out.sort_unstable();
-        out
-    }
-
-    #[test]
-    fn commits_stop_at_the_first_message_not_done() {
-        let offsets = Offsets::default();
-        for offset in 10..15 {
-            offsets.read("t", 0, offset, offset);
-        }
-        offsets.read("t", 1, 7, 7);
-        for offset in [10, 11, 13] {
-            offsets.done("t", 0, offset);
-        }
-        assert_eq!(committed(&offsets), vec![(0, 12), (1, 7)]);
-        assert_eq!(committed(&offsets), vec![], "nothing new to commit");
-        offsets.done("t", 0, 12);
-        offsets.done("t", 0, 14);
-        offsets.done("t", 1, 7);
-        assert_eq!(committed(&offsets), vec![(0, 15), (1, 8)]);
-        assert_eq!(offsets.in_flight(), 0);
-        offsets.read("t", 1, 8, 20);
-        offsets.read("t", 1, 22, 30);
-        offsets.done("t", 1, 22);
-        assert_eq!(committed(&offsets), vec![], "the group from 8 is not done");
-        offsets.done("t", 1, 8);
-        assert_eq!(committed(&offsets), vec![(1, 31)], "past the gap at 21 too");
-    }
-
-    #[test]
-    fn a_partition_taken_away_is_not_committed_and_keeps_what_is_in_flight() {
-        let offsets = Offsets::default();
-        offsets.read("t", 0, 5, 5);
-        offsets.read("t", 0, 6, 6);
-        let mut list = TopicPartitionList::new();
-        list.add_partition("t", 0);
-        offsets.own(&list, false);
-        offsets.done("t", 0, 6);
-        assert_eq!(committed(&offsets), vec![], "not ours any more");
-        offsets.own(&list, true);
-        assert_eq!(
-            committed(&offsets),
-            vec![(0, 5)],
-            "given back, it still waits for offset 5"
-        );
-    }
 }

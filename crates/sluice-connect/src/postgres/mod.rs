@@ -3,6 +3,7 @@
 
 pub(crate) mod exactly_once;
 mod sink;
+mod writer;
 
 pub use sink::{OnConflict, PostgresSink};
 

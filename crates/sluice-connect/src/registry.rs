@@ -7,8 +7,8 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{Component, Kind, OptionError, Sink, Source, Transform};
 use crate::blackhole::BlackholeSink;
+use crate::component::{Component, Kind, OptionError, Sink, Source, Transform};
 use crate::file::{FileSink, FileSource};
 use crate::generator::GeneratorSource;
 use crate::stdin::StdinSource;
