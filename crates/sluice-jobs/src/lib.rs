@@ -30,7 +30,6 @@
 pub mod clock;
 pub mod job;
 mod metrics;
-mod migrate;
 pub mod schedule;
 pub mod store;
 pub mod worker;

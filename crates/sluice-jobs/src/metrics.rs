@@ -24,7 +24,7 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 
 use crate::job::NewJob;
-use crate::store::{Enqueued, QueueStats};
+use crate::store::params::{Enqueued, QueueStats};
 
 /// Counts an enqueue's results.
 pub(crate) fn enqueued(jobs: &[NewJob], results: &[Enqueued]) {

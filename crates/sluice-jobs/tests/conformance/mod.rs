@@ -10,7 +10,8 @@ use chrono::{TimeZone, Utc};
 use futures::future::BoxFuture;
 use serde_json::json;
 use sluice_jobs::store::{
-    Cancelled, ClaimParams, Completion, Enqueued, ListParams, Outcome, PruneParams, RetryParams,
+    Cancelled, ClaimParams, Completion, Enqueued, FireParams, HeartbeatParams, ListParams, Outcome,
+    PruneParams, RetryParams,
 };
 use sluice_jobs::{Clock, Job, JobId, JobState, ManualClock, NewJob, Store};
 
@@ -349,7 +350,11 @@ pub(crate) async fn heartbeats_renew_leases_and_carry_cancellation(h: Harness) {
     store.claim(claim("default", 2, "w")).await.expect("claim");
     h.clock.advance(Duration::from_secs(20));
     let beat = store
-        .heartbeat("w", &ids, Duration::from_secs(30))
+        .heartbeat(HeartbeatParams {
+            worker: "w",
+            ids: &ids,
+            lease: Duration::from_secs(30),
+        })
         .await
         .expect("heartbeat");
     assert_eq!(
@@ -363,7 +368,11 @@ pub(crate) async fn heartbeats_renew_leases_and_carry_cancellation(h: Harness) {
     );
     assert!(
         store
-            .heartbeat("intruder", &ids, Duration::from_secs(30))
+            .heartbeat(HeartbeatParams {
+                worker: "intruder",
+                ids: &ids,
+                lease: Duration::from_secs(30),
+            })
             .await
             .expect("heartbeat")
             .held
@@ -374,7 +383,11 @@ pub(crate) async fn heartbeats_renew_leases_and_carry_cancellation(h: Harness) {
         vec![(ids[1], Cancelled::Requested)]
     );
     let beat = store
-        .heartbeat("w", &ids, Duration::from_secs(30))
+        .heartbeat(HeartbeatParams {
+            worker: "w",
+            ids: &ids,
+            lease: Duration::from_secs(30),
+        })
         .await
         .expect("heartbeat");
     assert_eq!(beat.cancel, vec![ids[1]]);
@@ -421,7 +434,11 @@ pub(crate) async fn expired_leases_are_rescued(h: Harness) {
     assert_eq!((claimed.len(), claimed[0].attempt), (1, 2));
     assert!(
         store
-            .heartbeat("dead-worker", &[again], Duration::from_secs(30))
+            .heartbeat(HeartbeatParams {
+                worker: "dead-worker",
+                ids: &[again],
+                lease: Duration::from_secs(30),
+            })
             .await
             .expect("heartbeat")
             .held
@@ -783,7 +800,11 @@ pub(crate) async fn schedules_fire_once_per_tick(h: Harness) {
         let store = h.store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .fire("nightly", tick, NewJob::new("report", json!(null)))
+                .fire(FireParams {
+                    name: "nightly".to_owned(),
+                    tick,
+                    job: NewJob::new("report", json!(null)),
+                })
                 .await
                 .expect("fire")
         }));
@@ -797,7 +818,11 @@ pub(crate) async fn schedules_fire_once_per_tick(h: Harness) {
     let earlier = tick - chrono::Duration::seconds(60);
     assert!(
         store
-            .fire("nightly", earlier, NewJob::new("report", json!(null)))
+            .fire(FireParams {
+                name: "nightly".to_owned(),
+                tick: earlier,
+                job: NewJob::new("report", json!(null)),
+            })
             .await
             .expect("fire")
             .is_none()
@@ -805,14 +830,22 @@ pub(crate) async fn schedules_fire_once_per_tick(h: Harness) {
     let later = tick + chrono::Duration::seconds(60);
     assert!(
         store
-            .fire("nightly", later, NewJob::new("report", json!(null)))
+            .fire(FireParams {
+                name: "nightly".to_owned(),
+                tick: later,
+                job: NewJob::new("report", json!(null)),
+            })
             .await
             .expect("fire")
             .is_some()
     );
     assert!(
         store
-            .fire("hourly", tick, NewJob::new("report", json!(null)))
+            .fire(FireParams {
+                name: "hourly".to_owned(),
+                tick,
+                job: NewJob::new("report", json!(null)),
+            })
             .await
             .expect("fire")
             .is_some()

@@ -1,12 +1,16 @@
-//! What the SQL stores share: error mapping, the text of states, and the order of claims.
+//! What the SQL stores share: error mapping, the stats query, when to promote due jobs, the
+//! order of claims, and the migration runner.
+
+pub(crate) mod migrate;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
+use super::params::QueueStats;
+use super::roles::StoreError;
 use crate::job::{Job, JobState};
-use crate::store::{QueueStats, StoreError};
 
 /// How often claims promote a queue's due scheduled and retryable jobs, at most, per process.
 const PROMOTE_EVERY: chrono::Duration = chrono::Duration::milliseconds(50);
@@ -34,22 +38,12 @@ impl Promotions {
     }
 }
 
-/// The states in which a unique key holds, as SQL (the partial unique index's condition).
-pub(super) const PENDING: &str = "('scheduled', 'available', 'running', 'retryable')";
-
-/// The final states, as SQL.
-pub(super) const FINAL: &str = "('succeeded', 'dead', 'cancelled')";
-
-/// The states [`Store::retry`](crate::Store::retry) accepts, as SQL.
-pub(super) const RETRIABLE: &str = "('dead', 'cancelled', 'retryable', 'scheduled')";
-
 /// Jobs per queue and state: rows of `(queue, state, count)`, by queue.
-pub(super) const STATS: &str =
-    "SELECT queue, state, count(*) FROM sluice_jobs GROUP BY queue, state ORDER BY queue";
+pub(super) const STATS: &str = include_str!("stats.sql");
 
 /// The queue stats of the rows of [`STATS`].
 pub(super) fn stats(rows: Vec<(String, String, i64)>) -> Vec<QueueStats> {
-    super::group_stats(
+    super::params::group_stats(
         rows.into_iter()
             .map(|(q, s, n)| (q, s, u64::try_from(n).unwrap_or(0))),
     )

@@ -16,14 +16,17 @@
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Script};
 
-use super::{
-    Cancelled, ClaimParams, Completion, Enqueued, Heartbeat, ListParams, PruneParams, QueueStats,
-    RetryParams, StoreError,
+use super::params::{
+    Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat, HeartbeatParams,
+    ListParams, PruneParams, QueueStats, RetryParams,
 };
+use super::params::{LEASE_EXPIRED, completion_rows, group_stats};
+use super::roles::{Admin, Maintenance, Queue, Store, StoreError};
 use crate::clock::{Clock, SystemClock, after, from_millis, millis};
 use crate::job::{Job, JobId, NewJob};
 
@@ -123,7 +126,7 @@ fn error(err: redis::RedisError) -> StoreError {
 impl RedisStore {
     /// Connects to the server at `url` (`redis://HOST:PORT[/DB][?prefix=NAME]`).
     pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
-        let (url, prefix) = super::take_param(url, "prefix");
+        let (url, prefix) = super::address::take_param(url, "prefix");
         let prefix = format!("{{{}}}", prefix.unwrap_or_else(|| "sluice".to_owned()));
         let client = Client::open(url.as_str()).map_err(|e| StoreError::Address {
             url: url.clone(),
@@ -169,13 +172,11 @@ impl RedisStore {
         let mut conn = self.conn.clone();
         invocation.invoke_async(&mut conn).await.map_err(error)
     }
+}
 
-    /// Redis keeps no schema: nothing to create.
-    async fn migrate_schema(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    async fn enqueue_jobs(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+#[async_trait]
+impl Queue for RedisStore {
+    async fn insert(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
         let now = self.now();
         let mut results = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks(CHUNK) {
@@ -186,11 +187,10 @@ impl RedisStore {
             let out: Vec<(i64, i64)> = self.run(&self.scripts.enqueue, args).await?;
             results.extend(out.into_iter().map(enqueued));
         }
-        crate::metrics::enqueued(&jobs, &results);
         Ok(results)
     }
 
-    async fn claim_jobs(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
+    async fn claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
         let now = self.now();
         let rows: Vec<Row> = self
             .run(
@@ -210,9 +210,9 @@ impl RedisStore {
         rows.into_iter().map(job).collect()
     }
 
-    async fn complete_jobs(&self, completions: Vec<Completion>) -> Result<u64, StoreError> {
+    async fn complete(&self, completions: Vec<Completion>) -> Result<u64, StoreError> {
         let now = self.now();
-        let rows = super::completion_rows(completions);
+        let rows = completion_rows(completions);
         let mut applied = 0;
         for chunk in rows.chunks(CHUNK) {
             let mut args = vec![millis(now).to_string(), now.to_rfc3339()];
@@ -236,12 +236,8 @@ impl RedisStore {
         Ok(applied)
     }
 
-    async fn heartbeat_jobs(
-        &self,
-        worker: &str,
-        ids: &[JobId],
-        lease: Duration,
-    ) -> Result<Heartbeat, StoreError> {
+    async fn heartbeat(&self, params: HeartbeatParams<'_>) -> Result<Heartbeat, StoreError> {
+        let HeartbeatParams { worker, ids, lease } = params;
         let mut renewed = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
             let mut args = vec![
@@ -255,143 +251,7 @@ impl RedisStore {
         Ok(renewed.into_iter().collect())
     }
 
-    async fn rescue_jobs(&self) -> Result<Vec<JobId>, StoreError> {
-        let now = self.now();
-        let mut ids: Vec<i64> = self
-            .run(
-                &self.scripts.rescue,
-                vec![
-                    millis(now).to_string(),
-                    now.to_rfc3339(),
-                    super::LEASE_EXPIRED.to_owned(),
-                ],
-            )
-            .await?;
-        ids.sort_unstable();
-        Ok(ids)
-    }
-
-    async fn get_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
-        let mut conn = self.conn.clone();
-        let row: Row = redis::cmd("HMGET")
-            .arg(format!("{}:job:{id}", self.prefix))
-            .arg(&FIELDS)
-            .query_async(&mut conn)
-            .await
-            .map_err(error)?;
-        if row.first().is_none_or(Option::is_none) {
-            Ok(None)
-        } else {
-            job(row).map(Some)
-        }
-    }
-
-    async fn list_jobs(&self, params: ListParams) -> Result<Vec<Job>, StoreError> {
-        let rows: Vec<Row> = self
-            .run(
-                &self.scripts.list,
-                vec![
-                    params.queue.unwrap_or_default(),
-                    params
-                        .state
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_default(),
-                    params.kind.unwrap_or_default(),
-                    params.limit.to_string(),
-                ],
-            )
-            .await?;
-        rows.into_iter().map(job).collect()
-    }
-
-    async fn retry_jobs(&self, params: RetryParams) -> Result<u64, StoreError> {
-        let now = millis(self.now()).to_string();
-        match params {
-            RetryParams::Ids(ids) => {
-                let mut count = 0;
-                for chunk in ids.chunks(CHUNK) {
-                    let mut args = vec![now.clone(), String::new()];
-                    args.extend(chunk.iter().map(ToString::to_string));
-                    count += self.run::<u64>(&self.scripts.retry, args).await?;
-                }
-                Ok(count)
-            }
-            RetryParams::AllDead { queue } => {
-                self.run(&self.scripts.retry, vec![now, queue.unwrap_or_default()])
-                    .await
-            }
-        }
-    }
-
-    async fn cancel_jobs(&self, ids: &[JobId]) -> Result<Vec<(JobId, Cancelled)>, StoreError> {
-        let mut results = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
-            let mut args = vec![millis(self.now()).to_string()];
-            args.extend(chunk.iter().map(ToString::to_string));
-            let out: Vec<String> = self.run(&self.scripts.cancel, args).await?;
-            results.extend(chunk.iter().zip(out).map(|(&id, outcome)| {
-                let outcome = match outcome.as_str() {
-                    "cancelled" => Cancelled::Cancelled,
-                    "requested" => Cancelled::Requested,
-                    _ => Cancelled::NotPending,
-                };
-                (id, outcome)
-            }));
-        }
-        Ok(results)
-    }
-
-    async fn discard_jobs(&self, ids: &[JobId]) -> Result<u64, StoreError> {
-        let mut count = 0;
-        for chunk in ids.chunks(CHUNK) {
-            count += self
-                .run::<u64>(
-                    &self.scripts.discard,
-                    chunk.iter().map(ToString::to_string).collect(),
-                )
-                .await?;
-        }
-        Ok(count)
-    }
-
-    async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
-        let rows: Vec<(String, String, u64)> = self.run(&self.scripts.stats, Vec::new()).await?;
-        Ok(super::group_stats(rows))
-    }
-
-    async fn prune_jobs(&self, params: PruneParams) -> Result<u64, StoreError> {
-        let mut args = vec![
-            millis(params.finished_before).to_string(),
-            params.queue.clone().unwrap_or_default(),
-            params.limit.to_string(),
-        ];
-        args.extend(params.final_states().into_iter().map(str::to_owned));
-        self.run(&self.scripts.prune, args).await
-    }
-
-    async fn fire_schedule(
-        &self,
-        name: &str,
-        tick: DateTime<Utc>,
-        job: NewJob,
-    ) -> Result<Option<Enqueued>, StoreError> {
-        let now = self.now();
-        let mut args = vec![
-            millis(now).to_string(),
-            name.to_owned(),
-            millis(tick).to_string(),
-        ];
-        args.extend(job_args(&job, now));
-        let out: Vec<i64> = self.run(&self.scripts.fire, args).await?;
-        let [status, id] = out.as_slice() else {
-            return Ok(None);
-        };
-        let result = enqueued((*status, *id));
-        crate::metrics::enqueued(std::slice::from_ref(&job), &[result]);
-        Ok(Some(result))
-    }
-
-    async fn wait_for_jobs(&self, queue: &str, timeout: Duration) {
+    async fn wait(&self, queue: &str, timeout: Duration) {
         let pooled = self
             .blocking
             .lock()
@@ -426,6 +286,151 @@ impl RedisStore {
                 .push(conn),
             Err(_) => tokio::time::sleep(timeout.min(Duration::from_secs(1))).await,
         }
+    }
+}
+
+#[async_trait]
+impl Maintenance for RedisStore {
+    async fn rescue(&self) -> Result<Vec<JobId>, StoreError> {
+        let now = self.now();
+        let mut ids: Vec<i64> = self
+            .run(
+                &self.scripts.rescue,
+                vec![
+                    millis(now).to_string(),
+                    now.to_rfc3339(),
+                    LEASE_EXPIRED.to_owned(),
+                ],
+            )
+            .await?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    async fn fire(&self, params: FireParams) -> Result<Option<Enqueued>, StoreError> {
+        let FireParams { name, tick, job } = params;
+        let now = self.now();
+        let mut args = vec![millis(now).to_string(), name, millis(tick).to_string()];
+        args.extend(job_args(&job, now));
+        let out: Vec<i64> = self.run(&self.scripts.fire, args).await?;
+        let [status, id] = out.as_slice() else {
+            return Ok(None);
+        };
+        let result = enqueued((*status, *id));
+        Ok(Some(result))
+    }
+
+    async fn prune(&self, params: PruneParams) -> Result<u64, StoreError> {
+        let mut args = vec![
+            millis(params.finished_before).to_string(),
+            params.queue.clone().unwrap_or_default(),
+            params.limit.to_string(),
+        ];
+        args.extend(params.final_states().into_iter().map(str::to_owned));
+        self.run(&self.scripts.prune, args).await
+    }
+}
+
+#[async_trait]
+impl Admin for RedisStore {
+    async fn get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let mut conn = self.conn.clone();
+        let row: Row = redis::cmd("HMGET")
+            .arg(format!("{}:job:{id}", self.prefix))
+            .arg(&FIELDS)
+            .query_async(&mut conn)
+            .await
+            .map_err(error)?;
+        if row.first().is_none_or(Option::is_none) {
+            Ok(None)
+        } else {
+            job(row).map(Some)
+        }
+    }
+
+    async fn list(&self, params: ListParams) -> Result<Vec<Job>, StoreError> {
+        let rows: Vec<Row> = self
+            .run(
+                &self.scripts.list,
+                vec![
+                    params.queue.unwrap_or_default(),
+                    params
+                        .state
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    params.kind.unwrap_or_default(),
+                    params.limit.to_string(),
+                ],
+            )
+            .await?;
+        rows.into_iter().map(job).collect()
+    }
+
+    async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {
+        let rows: Vec<(String, String, u64)> = self.run(&self.scripts.stats, Vec::new()).await?;
+        Ok(group_stats(rows))
+    }
+
+    async fn retry(&self, params: RetryParams) -> Result<u64, StoreError> {
+        let now = millis(self.now()).to_string();
+        match params {
+            RetryParams::Ids(ids) => {
+                let mut count = 0;
+                for chunk in ids.chunks(CHUNK) {
+                    let mut args = vec![now.clone(), String::new()];
+                    args.extend(chunk.iter().map(ToString::to_string));
+                    count += self.run::<u64>(&self.scripts.retry, args).await?;
+                }
+                Ok(count)
+            }
+            RetryParams::AllDead { queue } => {
+                self.run(&self.scripts.retry, vec![now, queue.unwrap_or_default()])
+                    .await
+            }
+        }
+    }
+
+    async fn cancel(&self, ids: &[JobId]) -> Result<Vec<(JobId, Cancelled)>, StoreError> {
+        let mut results = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let mut args = vec![millis(self.now()).to_string()];
+            args.extend(chunk.iter().map(ToString::to_string));
+            let out: Vec<String> = self.run(&self.scripts.cancel, args).await?;
+            results.extend(chunk.iter().zip(out).map(|(&id, outcome)| {
+                let outcome = match outcome.as_str() {
+                    "cancelled" => Cancelled::Cancelled,
+                    "requested" => Cancelled::Requested,
+                    _ => Cancelled::NotPending,
+                };
+                (id, outcome)
+            }));
+        }
+        Ok(results)
+    }
+
+    async fn discard(&self, ids: &[JobId]) -> Result<u64, StoreError> {
+        let mut count = 0;
+        for chunk in ids.chunks(CHUNK) {
+            count += self
+                .run::<u64>(
+                    &self.scripts.discard,
+                    chunk.iter().map(ToString::to_string).collect(),
+                )
+                .await?;
+        }
+        Ok(count)
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    /// Redis keeps no schema: nothing to create.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 
@@ -528,5 +533,3 @@ fn job(row: Row) -> Result<Job, StoreError> {
         finished_at: time(finished_at)?,
     })
 }
-
-store_impl!(RedisStore, "redis");

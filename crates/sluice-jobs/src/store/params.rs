@@ -1,0 +1,300 @@
+//! The store's vocabulary: what its methods take and give back.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::job::{JobId, JobState, NewJob};
+
+/// What became of one job given to [`Store::enqueue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "result", content = "id")]
+pub enum Enqueued {
+    /// A new job.
+    Inserted(JobId),
+    /// A job with the same unique key is pending; this is its id.
+    Duplicate(JobId),
+}
+
+impl Enqueued {
+    /// The id of the job that now stands for the request.
+    pub fn id(self) -> JobId {
+        match self {
+            Enqueued::Inserted(id) | Enqueued::Duplicate(id) => id,
+        }
+    }
+}
+
+/// Parameters of [`Store::claim`].
+#[derive(Debug, Clone)]
+pub struct ClaimParams {
+    /// The queue.
+    pub queue: String,
+    /// At most this many jobs.
+    pub limit: u32,
+    /// The claiming worker.
+    pub worker: String,
+    /// How long the lease lasts before a heartbeat must renew it.
+    pub lease: Duration,
+    /// At most this many running jobs per partition key, counting those already running
+    /// anywhere. Defaults to no limit.
+    pub partition_limit: Option<u32>,
+}
+
+/// How a running job ended, as its worker reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It succeeded.
+    Succeeded,
+    /// It failed; with a time, it runs again then, without one it is dead.
+    Failed {
+        /// Why.
+        error: String,
+        /// When to retry; `None` when no attempt is left (or the failure is final).
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// Its handler asked to run it again later without counting this attempt.
+    Snoozed {
+        /// When.
+        until: DateTime<Utc>,
+    },
+    /// It was cancelled (by request or by its handler).
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
+    /// Its worker stopped before it finished (shutdown): it is available again and this
+    /// attempt does not count.
+    Released,
+}
+
+impl Outcome {
+    /// The state this outcome leaves its job in.
+    pub fn state(&self) -> JobState {
+        match self {
+            Outcome::Succeeded => JobState::Succeeded,
+            Outcome::Failed {
+                retry_at: Some(_), ..
+            } => JobState::Retryable,
+            Outcome::Failed { retry_at: None, .. } => JobState::Dead,
+            Outcome::Snoozed { .. } => JobState::Scheduled,
+            Outcome::Cancelled { .. } => JobState::Cancelled,
+            Outcome::Released => JobState::Available,
+        }
+    }
+}
+
+/// One finished job, for [`Store::complete`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// The job.
+    pub id: JobId,
+    /// The worker that ran it; the completion is ignored if another holds the job now.
+    pub worker: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Delete the job at once if the outcome is final, rather than keep it in its final state
+    /// until the pruner comes (for queues that keep no finished jobs of that state).
+    pub discard: bool,
+}
+
+/// What [`Store::heartbeat`] learned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Jobs whose lease was renewed.
+    pub held: Vec<JobId>,
+    /// Jobs whose cancellation was requested: their handlers should stop.
+    pub cancel: Vec<JobId>,
+}
+
+impl FromIterator<(JobId, bool)> for Heartbeat {
+    /// From `(job, cancellation requested)` for each job whose lease was renewed; sorted.
+    fn from_iter<I: IntoIterator<Item = (JobId, bool)>>(renewed: I) -> Heartbeat {
+        let mut beat = Heartbeat::default();
+        for (id, cancel) in renewed {
+            beat.held.push(id);
+            if cancel {
+                beat.cancel.push(id);
+            }
+        }
+        beat.held.sort_unstable();
+        beat.cancel.sort_unstable();
+        beat
+    }
+}
+
+/// What [`Store::cancel`] did to one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cancelled {
+    /// It was waiting and is now cancelled.
+    Cancelled,
+    /// It is running; its worker will stop it at its next heartbeat.
+    Requested,
+    /// It had already ended (or does not exist).
+    NotPending,
+}
+
+/// Which jobs [`Store::list`] returns, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    /// Only this queue.
+    pub queue: Option<String>,
+    /// Only this state.
+    pub state: Option<JobState>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// Which jobs [`Store::retry`] makes available again.
+#[derive(Debug, Clone)]
+pub enum RetryParams {
+    /// These (dead, cancelled, retryable or scheduled) jobs.
+    Ids(Vec<JobId>),
+    /// Every dead job, of one queue or of all.
+    AllDead {
+        /// The queue, or all.
+        queue: Option<String>,
+    },
+}
+
+/// Which jobs [`Store::prune`] deletes.
+#[derive(Debug, Clone)]
+pub struct PruneParams {
+    /// Jobs in these (final) states...
+    pub states: Vec<JobState>,
+    /// ...that ended before this...
+    pub finished_before: DateTime<Utc>,
+    /// ...of this queue, or of all.
+    pub queue: Option<String>,
+    /// At most this many (prune in batches to keep transactions short).
+    pub limit: u32,
+}
+
+impl PruneParams {
+    /// The states asked for that are final (no other state is ever pruned), as stored.
+    pub(crate) fn final_states(&self) -> Vec<&'static str> {
+        self.states
+            .iter()
+            .filter(|s| s.is_final())
+            .map(|s| s.as_str())
+            .collect()
+    }
+}
+
+/// How many jobs a queue has in each state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct QueueStats {
+    /// The queue.
+    pub queue: String,
+    /// Jobs per state (states with none are left out).
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// Parameters of [`Queue::heartbeat`](super::Queue::heartbeat).
+#[derive(Debug, Clone, Copy)]
+pub struct HeartbeatParams<'a> {
+    /// The worker holding the leases.
+    pub worker: &'a str,
+    /// The jobs whose leases to renew.
+    pub ids: &'a [JobId],
+    /// For how long from now.
+    pub lease: Duration,
+}
+
+/// Parameters of [`Maintenance::fire`](super::Maintenance::fire).
+#[derive(Debug, Clone)]
+pub struct FireParams {
+    /// The schedule.
+    pub name: String,
+    /// The tick being fired.
+    pub tick: DateTime<Utc>,
+    /// The job it enqueues.
+    pub job: NewJob,
+}
+
+/// Gathers `(queue, state, count)` rows, ordered by queue, into one [`QueueStats`] per queue.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "redis")),
+    allow(dead_code)
+)]
+pub(crate) fn group_stats(
+    rows: impl IntoIterator<Item = (String, String, u64)>,
+) -> Vec<QueueStats> {
+    let mut stats: Vec<QueueStats> = Vec::new();
+    for (queue, state, count) in rows {
+        if stats.last().is_none_or(|s| s.queue != queue) {
+            stats.push(QueueStats {
+                queue,
+                counts: BTreeMap::new(),
+            });
+        }
+        if let Some(last) = stats.last_mut() {
+            *last.counts.entry(state).or_default() += count;
+        }
+    }
+    stats
+}
+
+/// The error recorded when a lease expires.
+pub(crate) const LEASE_EXPIRED: &str =
+    "lease expired: its worker stopped renewing it (crashed, killed or cut off)";
+
+/// One completion as the stores' batched completion statements read it.
+pub(crate) struct CompletionRow {
+    pub(crate) id: JobId,
+    pub(crate) worker: String,
+    /// The state the job moves to.
+    pub(crate) state: JobState,
+    /// Its next run time, for the states that have one.
+    pub(crate) run_at: Option<DateTime<Utc>>,
+    /// The error to record, if any.
+    pub(crate) error: Option<String>,
+    /// Whether the job is deleted instead (a final state its queue does not keep).
+    pub(crate) discard: bool,
+}
+
+/// What each completion does to its job: its new state, next run time and recorded error. The
+/// stores' completion statements apply these rows, set `finished_at` on final states, give back
+/// the attempt of snoozed and released jobs, and clear the worker of released ones.
+pub(crate) fn completion_rows(completions: Vec<Completion>) -> Vec<CompletionRow> {
+    completions
+        .into_iter()
+        .map(|done| {
+            let state = done.outcome.state();
+            let (run_at, error) = match done.outcome {
+                Outcome::Succeeded | Outcome::Released => (None, None),
+                Outcome::Failed { error, retry_at } => (retry_at, Some(error)),
+                Outcome::Snoozed { until } => (Some(until), None),
+                Outcome::Cancelled { reason } => (None, Some(reason)),
+            };
+            CompletionRow {
+                id: done.id,
+                worker: done.worker,
+                discard: done.discard && state.is_final(),
+                state,
+                run_at,
+                error,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_rows_group_by_queue() {
+        let rows = [("a", "available", 2), ("a", "dead", 1), ("b", "running", 3)]
+            .map(|(q, s, n)| (q.to_owned(), s.to_owned(), n));
+        let stats = group_stats(rows);
+        assert_eq!(stats.len(), 2);
+        assert_eq!(stats[0].counts.get("dead"), Some(&1));
+        assert_eq!(stats[1].queue, "b");
+    }
+}

@@ -1,0 +1,25 @@
+-- Applies a batch of completions ($3..$8, one row each), only to jobs still running for the
+-- worker that reports them. A final state the queue keeps none of deletes the job instead; a
+-- snoozed or released job gets its attempt back; an error is appended to the job's errors.
+-- $1 is now, $2 its text.
+WITH c AS (
+    SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],
+        $8::bool[]) AS c(id, worker, state, run_at, error, discard)),
+discarded AS (
+    DELETE FROM sluice_jobs AS j USING c
+    WHERE c.discard AND j.id = c.id AND j.state = 'running' AND j.worker = c.worker
+    RETURNING 1),
+changed AS (
+    UPDATE sluice_jobs AS j SET
+        state = c.state,
+        run_at = coalesce(c.run_at, j.run_at),
+        finished_at = CASE WHEN c.state IN ('succeeded', 'dead', 'cancelled') THEN $1::timestamptz END,
+        attempt = CASE WHEN c.state IN ('scheduled', 'available') THEN j.attempt - 1 ELSE j.attempt END,
+        worker = CASE WHEN c.state = 'available' THEN NULL ELSE j.worker END,
+        lease_until = NULL,
+        errors = CASE WHEN c.error IS NULL THEN j.errors ELSE j.errors || jsonb_build_array(
+            jsonb_build_object('attempt', j.attempt, 'at', $2::text, 'error', c.error)) END
+    FROM c
+    WHERE NOT c.discard AND j.id = c.id AND j.state = 'running' AND j.worker = c.worker
+    RETURNING 1)
+SELECT (SELECT count(*) FROM discarded) + (SELECT count(*) FROM changed)

@@ -1,0 +1,1 @@
+SELECT * FROM sluice_jobs WHERE id = $1

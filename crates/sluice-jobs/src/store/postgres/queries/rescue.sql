@@ -1,0 +1,10 @@
+-- Takes back running jobs whose lease ended before $1: retryable now, or dead after their last
+-- attempt, with the error $3 ($2 is now as text).
+UPDATE sluice_jobs SET
+    state = CASE WHEN attempt >= max_attempts THEN 'dead' ELSE 'retryable' END,
+    finished_at = CASE WHEN attempt >= max_attempts THEN $1::timestamptz END,
+    run_at = $1, lease_until = NULL,
+    errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', $2::text,
+        'error', $3::text))
+WHERE state = 'running' AND lease_until < $1
+RETURNING id

@@ -1,0 +1,121 @@
+//! The store's roles, one trait each, and its error.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::params::{
+    Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat, HeartbeatParams,
+    ListParams, PruneParams, QueueStats, RetryParams,
+};
+use crate::job::{Job, JobId, NewJob};
+use crate::metrics;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database or server could not be reached, or the connection broke. Workers back off
+    /// and try again.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store refused the request (a constraint, a malformed value).
+    #[error("store rejected the request: {0}")]
+    Rejected(String),
+    /// The store's contents are not what this version expects (run `sluice jobs migrate`).
+    #[error("store schema: {0}")]
+    Schema(String),
+    /// The address of the store is not understood.
+    #[error("`{url}` is not a store address: {reason}")]
+    Address {
+        /// What was given.
+        url: String,
+        /// What is expected.
+        reason: String,
+    },
+}
+
+/// A job's life as producers and workers drive it.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Adds jobs, in order; a job whose unique key is pending is not added. Counts them in
+    /// `sluice_jobs_enqueued_total`. (Stores implement [`insert`](Self::insert).)
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+        let results = self.insert(&jobs).await?;
+        metrics::enqueued(&jobs, &results);
+        Ok(results)
+    }
+
+    /// Adds jobs, in order, as [`enqueue`](Self::enqueue) does, without counting them.
+    async fn insert(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError>;
+
+    /// Moves up to `limit` runnable jobs of a queue (available, or scheduled and retryable jobs
+    /// that are due) to running for `worker`, highest priority first, then oldest.
+    async fn claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError>;
+
+    /// Records how running jobs ended; returns how many completions were applied (one whose
+    /// worker no longer holds the job is ignored).
+    async fn complete(&self, completions: Vec<Completion>) -> Result<u64, StoreError>;
+
+    /// Renews a worker's leases on its running jobs, and says which were asked to stop.
+    async fn heartbeat(&self, params: HeartbeatParams<'_>) -> Result<Heartbeat, StoreError>;
+
+    /// Waits until jobs may have arrived in `queue` since the last wait for it, or `timeout`
+    /// passes.
+    async fn wait(&self, queue: &str, timeout: Duration);
+}
+
+/// The worker's chores.
+#[async_trait]
+pub trait Maintenance: Send + Sync {
+    /// Takes back running jobs whose lease expired (their worker died): retryable, or dead
+    /// if that was their last attempt. Returns their ids.
+    async fn rescue(&self) -> Result<Vec<JobId>, StoreError>;
+
+    /// Enqueues the job of tick `tick` of schedule `name`, unless that tick or a later one was
+    /// fired already (by any worker); returns `None` then. So a tick fires once however many
+    /// workers run the schedule.
+    async fn fire(&self, params: FireParams) -> Result<Option<Enqueued>, StoreError>;
+
+    /// Deletes ended jobs matching `params`; returns how many.
+    async fn prune(&self, params: PruneParams) -> Result<u64, StoreError>;
+}
+
+/// What an operator does to jobs.
+#[async_trait]
+pub trait Admin: Send + Sync {
+    /// One job.
+    async fn get(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// Jobs matching `params`, newest first.
+    async fn list(&self, params: ListParams) -> Result<Vec<Job>, StoreError>;
+
+    /// Job counts per queue and state.
+    async fn stats(&self) -> Result<Vec<QueueStats>, StoreError>;
+
+    /// Makes jobs available to run now, with at least one attempt left, keeping their errors;
+    /// returns how many. A job whose unique key is held by another pending job stays as it is.
+    async fn retry(&self, params: RetryParams) -> Result<u64, StoreError>;
+
+    /// Cancels jobs: waiting ones at once, running ones at their worker's next heartbeat.
+    async fn cancel(&self, ids: &[JobId]) -> Result<Vec<(JobId, Cancelled)>, StoreError>;
+
+    /// Deletes jobs that have ended; returns how many.
+    async fn discard(&self, ids: &[JobId]) -> Result<u64, StoreError>;
+}
+
+/// A place jobs live: every role, its kind and its schema.
+#[async_trait]
+pub trait Store: Queue + Maintenance + Admin + 'static {
+    /// `sqlite`, `postgres` or `redis`.
+    fn kind(&self) -> &'static str;
+
+    /// Whether two claims at once both make progress, so that a busy worker keeps one on its
+    /// way while the jobs of the other start. A single-writer store says no.
+    fn concurrent_claims(&self) -> bool {
+        true
+    }
+
+    /// Creates or upgrades the schema. Idempotent.
+    async fn migrate(&self) -> Result<(), StoreError>;
+}

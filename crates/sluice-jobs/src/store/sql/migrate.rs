@@ -1,0 +1,96 @@
+//! Schema migrations of the SQL stores: numbered SQL files per database, applied in order, each
+//! once, recorded in `sluice_schema`; one runner for both databases.
+
+use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Type};
+
+use crate::store::roles::StoreError;
+
+/// One migration: its number and its SQL (statements separated by `;` at line ends).
+pub(crate) struct Migration {
+    pub(crate) version: i64,
+    pub(crate) sql: &'static str,
+}
+
+/// SQLite's migrations.
+#[cfg(feature = "sqlite")]
+pub(crate) const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    sql: include_str!("../../../migrations/sqlite/0001_jobs.sql"),
+}];
+
+/// PostgreSQL's migrations.
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    sql: include_str!("../../../migrations/postgres/0001_jobs.sql"),
+}];
+
+/// Applies the `migrations` not yet recorded, on `conn`, inside the transaction (holding
+/// whatever lock keeps other processes out) that the store opened.
+pub(crate) async fn apply<DB>(
+    conn: &mut DB::Connection,
+    migrations: &[Migration],
+) -> Result<(), StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    (i64,): for<'r> FromRow<'r, DB::Row>,
+{
+    sqlx::query::<DB>("CREATE TABLE IF NOT EXISTS sluice_schema (version BIGINT PRIMARY KEY)")
+        .execute(&mut *conn)
+        .await
+        .map_err(super::error)?;
+    let current: i64 = sqlx::query_scalar::<DB, i64>(
+        "SELECT CAST(coalesce(max(version), 0) AS BIGINT) FROM sluice_schema",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(super::error)?;
+    for migration in migrations.iter().filter(|m| m.version > current) {
+        for stmt in statements(migration.sql) {
+            sqlx::query::<DB>(sqlx::AssertSqlSafe(stmt))
+                .execute(&mut *conn)
+                .await
+                .map_err(super::error)?;
+        }
+        sqlx::query::<DB>("INSERT INTO sluice_schema (version) VALUES ($1)")
+            .bind(migration.version)
+            .execute(&mut *conn)
+            .await
+            .map_err(super::error)?;
+    }
+    Ok(())
+}
+
+/// The statements of a migration, without comments.
+fn statements(sql: &str) -> impl Iterator<Item = String> + '_ {
+    sql.split(";\n")
+        .map(|stmt| {
+            stmt.lines()
+                .filter(|line| !line.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .trim()
+                .to_owned()
+        })
+        .filter(|stmt| !stmt.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_split_into_statements_without_comments() {
+        let stmts: Vec<String> = statements(
+            "-- a table\nCREATE TABLE t (a INT);\n\n-- an index\nCREATE INDEX i ON t (a);\n",
+        )
+        .collect();
+        assert_eq!(
+            stmts,
+            vec!["CREATE TABLE t (a INT)", "CREATE INDEX i ON t (a)"]
+        );
+    }
+}

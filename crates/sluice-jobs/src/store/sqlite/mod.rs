@@ -1,0 +1,554 @@
+//! The SQLite store: one file, no server, created and migrated on first use.
+//!
+//! The file is in WAL mode with `synchronous = NORMAL`: a committed job survives the crash or
+//! kill of any process (not the loss of power of the machine). Writers take the write lock at
+//! the start of their transaction (`BEGIN IMMEDIATE`), so several processes (a worker and
+//! `sluice jobs enqueue`, say) share the file and wait for each other instead of failing.
+//! Waiting workers learn of other processes' commits from `PRAGMA data_version`, and of their
+//! own process's at once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Row, Sqlite};
+use tokio::sync::{Mutex, Notify};
+
+use super::params::{
+    Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat, HeartbeatParams,
+    ListParams, PruneParams, QueueStats, RetryParams,
+};
+use super::params::{LEASE_EXPIRED, completion_rows};
+use super::roles::{Admin, Maintenance, Queue, Store, StoreError};
+use super::sql::{self, migrate};
+use crate::clock::{Clock, SystemClock, after, from_millis, millis};
+use crate::job::{Job, JobId, NewJob};
+
+/// How often a waiting worker looks for other processes' commits.
+const WATCH_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Jobs kept in one file. See the [module docs](self).
+pub struct SqliteStore {
+    pool: SqlitePool,
+    clock: Arc<dyn Clock>,
+    enqueued: Notify,
+    watcher: Mutex<Watcher>,
+    promotions: sql::Promotions,
+}
+
+/// A connection that reads `PRAGMA data_version`, which changes when another connection
+/// commits, and the version each waiting queue last saw.
+struct Watcher {
+    conn: SqliteConnection,
+    seen: HashMap<String, i64>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) and migrates the database at `url`: `sqlite://PATH` or
+    /// `sqlite::memory:` (for tests; one connection).
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        let address = |reason: String| StoreError::Address {
+            url: url.to_owned(),
+            reason,
+        };
+        let options: SqliteConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| address(e.to_string()))?;
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("temp_store", "memory");
+        let memory = url.contains(":memory:");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(if memory { 1 } else { 4 })
+            .min_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;
+        let conn = if memory {
+            pool.acquire().await.map_err(sql::error)?.detach()
+        } else {
+            options.connect().await.map_err(sql::error)?
+        };
+        let store = SqliteStore {
+            pool,
+            clock: Arc::new(SystemClock),
+            enqueued: Notify::new(),
+            watcher: Mutex::new(Watcher {
+                conn,
+                seen: HashMap::new(),
+            }),
+            promotions: sql::Promotions::default(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Reads the time from `clock` (for tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> SqliteStore {
+        self.clock = clock;
+        self
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Whether anything was committed since `queue` last asked.
+    async fn data_changed(&self, queue: &str) -> bool {
+        let mut watcher = self.watcher.lock().await;
+        let Ok(version) = sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+            .fetch_one(&mut watcher.conn)
+            .await
+        else {
+            return true;
+        };
+        watcher
+            .seen
+            .insert(queue.to_owned(), version)
+            .is_some_and(|seen| seen != version)
+    }
+}
+
+#[async_trait]
+impl Queue for SqliteStore {
+    async fn insert(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sql::error)?;
+        let results = insert(&mut tx, jobs, self.now()).await?;
+        tx.commit().await.map_err(sql::error)?;
+        self.enqueued.notify_waiters();
+        Ok(results)
+    }
+
+    async fn claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
+        let now = self.now();
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sql::error)?;
+        if self.promotions.due(&params.queue, now) {
+            sqlx::query(include_str!("queries/promote.sql"))
+                .bind(&params.queue)
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(sql::error)?;
+        }
+        let lease_until = millis(after(now, params.lease));
+        let rows = match params.partition_limit {
+            None => sqlx::query(include_str!("queries/claim.sql"))
+                .bind(&params.worker)
+                .bind(lease_until)
+                .bind(&params.queue)
+                .bind(i64::from(params.limit)),
+            Some(per_partition) => {
+                let ids =
+                    partitioned_candidates(&mut tx, &params.queue, params.limit, per_partition)
+                        .await?;
+                sqlx::query(include_str!("queries/claim_ids.sql"))
+                    .bind(&params.worker)
+                    .bind(lease_until)
+                    .bind(Value::from(ids).to_string())
+            }
+        }
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(sql::error)?;
+        if rows.is_empty() {
+            tx.rollback().await.map_err(sql::error)?;
+            return Ok(Vec::new());
+        }
+        tx.commit().await.map_err(sql::error)?;
+        let mut jobs = rows.iter().map(job).collect::<Result<Vec<_>, _>>()?;
+        sql::claim_order(&mut jobs);
+        Ok(jobs)
+    }
+
+    /// Completions grouped by what they do (worker, new state, run time, error, discard): one
+    /// statement per group over its ids, usually one for a whole batch.
+    async fn complete(&self, completions: Vec<Completion>) -> Result<u64, StoreError> {
+        let now = self.now();
+        type Group = (String, &'static str, Option<i64>, Option<String>, bool);
+        let mut groups: HashMap<Group, Vec<JobId>> = HashMap::new();
+        for row in completion_rows(completions) {
+            let key = (
+                row.worker,
+                row.state.as_str(),
+                row.run_at.map(millis),
+                row.error,
+                row.discard,
+            );
+            groups.entry(key).or_default().push(row.id);
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sql::error)?;
+        let mut applied = 0;
+        for ((worker, state, run_at, error, discard), ids) in groups {
+            let ids = Value::from(ids).to_string();
+            let statement = if discard {
+                sqlx::query(include_str!("queries/complete_discard.sql"))
+                    .bind(worker)
+                    .bind(ids)
+            } else {
+                sqlx::query(include_str!("queries/complete.sql"))
+                    .bind(millis(now))
+                    .bind(now.to_rfc3339())
+                    .bind(state)
+                    .bind(run_at)
+                    .bind(error)
+                    .bind(worker)
+                    .bind(ids)
+            };
+            applied += statement
+                .execute(&mut *tx)
+                .await
+                .map_err(sql::error)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(sql::error)?;
+        Ok(applied)
+    }
+
+    async fn heartbeat(&self, params: HeartbeatParams<'_>) -> Result<Heartbeat, StoreError> {
+        let HeartbeatParams { worker, ids, lease } = params;
+        if ids.is_empty() {
+            return Ok(Heartbeat::default());
+        }
+        let rows = sqlx::query(include_str!("queries/heartbeat.sql"))
+            .bind(millis(after(self.now(), lease)))
+            .bind(Value::from(ids.to_vec()).to_string())
+            .bind(worker)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(sql::error)?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("cancel_requested")?)))
+            .collect::<Result<Heartbeat, sqlx::Error>>()
+            .map_err(sql::error)
+    }
+
+    async fn wait(&self, queue: &str, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.enqueued.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.data_changed(queue).await || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            let nap =
+                WATCH_INTERVAL.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            tokio::select! {
+                () = changed => return,
+                () = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Maintenance for SqliteStore {
+    async fn rescue(&self) -> Result<Vec<JobId>, StoreError> {
+        let now = self.now();
+        let mut ids: Vec<i64> = sqlx::query_scalar(include_str!("queries/rescue.sql"))
+            .bind(millis(now))
+            .bind(now.to_rfc3339())
+            .bind(LEASE_EXPIRED)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(sql::error)?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    async fn fire(&self, params: FireParams) -> Result<Option<Enqueued>, StoreError> {
+        let FireParams { name, tick, job } = params;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sql::error)?;
+        let advanced = sqlx::query(include_str!("queries/fire.sql"))
+            .bind(&name)
+            .bind(millis(tick))
+            .execute(&mut *tx)
+            .await
+            .map_err(sql::error)?;
+        if advanced.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let enqueued = insert(&mut tx, &[job], self.now()).await?;
+        tx.commit().await.map_err(sql::error)?;
+        self.enqueued.notify_waiters();
+        Ok(enqueued.first().copied())
+    }
+
+    async fn prune(&self, params: PruneParams) -> Result<u64, StoreError> {
+        let states = params.final_states();
+        let result = sqlx::query(include_str!("queries/prune.sql"))
+            .bind(serde_json::to_string(&states).unwrap_or_default())
+            .bind(millis(params.finished_before))
+            .bind(params.queue)
+            .bind(i64::from(params.limit))
+            .execute(&self.pool)
+            .await
+            .map_err(sql::error)?;
+        Ok(result.rows_affected())
+    }
+}
+
+#[async_trait]
+impl Admin for SqliteStore {
+    async fn get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let row = sqlx::query(include_str!("queries/get.sql"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(sql::error)?;
+        row.as_ref().map(job).transpose()
+    }
+
+    async fn list(&self, params: ListParams) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(include_str!("queries/list.sql"))
+            .bind(params.queue)
+            .bind(params.state.map(crate::job::JobState::as_str))
+            .bind(params.kind)
+            .bind(i64::from(params.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(sql::error)?;
+        rows.iter().map(job).collect()
+    }
+
+    async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {
+        let rows = sqlx::query_as(sql::STATS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(sql::error)?;
+        Ok(sql::stats(rows))
+    }
+
+    async fn retry(&self, params: RetryParams) -> Result<u64, StoreError> {
+        let (ids, queue, all_dead) = match params {
+            RetryParams::Ids(ids) => (Some(Value::from(ids).to_string()), None, false),
+            RetryParams::AllDead { queue } => (None, queue, true),
+        };
+        let result = sqlx::query(include_str!("queries/retry.sql"))
+            .bind(millis(self.now()))
+            .bind(ids)
+            .bind(all_dead)
+            .bind(queue)
+            .execute(&self.pool)
+            .await
+            .map_err(sql::error)?;
+        if result.rows_affected() > 0 {
+            self.enqueued.notify_waiters();
+        }
+        Ok(result.rows_affected())
+    }
+
+    async fn cancel(&self, ids: &[JobId]) -> Result<Vec<(JobId, Cancelled)>, StoreError> {
+        let now = millis(self.now());
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sql::error)?;
+        let mut results = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let cancelled = sqlx::query(include_str!("queries/cancel.sql"))
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql::error)?;
+            let outcome = if cancelled.rows_affected() > 0 {
+                Cancelled::Cancelled
+            } else {
+                let requested = sqlx::query(include_str!("queries/cancel_running.sql"))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(sql::error)?;
+                if requested.rows_affected() > 0 {
+                    Cancelled::Requested
+                } else {
+                    Cancelled::NotPending
+                }
+            };
+            results.push((id, outcome));
+        }
+        tx.commit().await.map_err(sql::error)?;
+        Ok(results)
+    }
+
+    async fn discard(&self, ids: &[JobId]) -> Result<u64, StoreError> {
+        let result = sqlx::query(include_str!("queries/discard.sql"))
+            .bind(Value::from(ids.to_vec()).to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(sql::error)?;
+        Ok(result.rows_affected())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    /// One writer at a time: a second claim would only wait for the first.
+    fn concurrent_claims(&self) -> bool {
+        false
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sql::error)?;
+        migrate::apply::<Sqlite>(&mut tx, migrate::SQLITE).await?;
+        tx.commit().await.map_err(sql::error)
+    }
+}
+
+/// Up to `limit` available jobs of `queue`, at most `per_partition` running per partition key
+/// (counting those running already), in claim order: each partition's first jobs, found by a
+/// skip scan over the partition index, so a partition with a long backlog never hides others.
+async fn partitioned_candidates(
+    tx: &mut SqliteConnection,
+    queue: &str,
+    limit: u32,
+    per_partition: u32,
+) -> Result<Vec<i64>, StoreError> {
+    let rows: Vec<(i64, i64, i64)> =
+        sqlx::query_as(include_str!("queries/partition_candidates.sql"))
+            .bind(queue)
+            .bind(i64::from(per_partition))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(sql::error)?;
+    Ok(rows.into_iter().map(|(id, _, _)| id).collect())
+}
+
+/// Inserts `jobs` in order on `conn` (in its transaction), all but the pending duplicates of a
+/// unique key in one statement.
+async fn insert(
+    conn: &mut SqliteConnection,
+    jobs: &[NewJob],
+    now: DateTime<Utc>,
+) -> Result<Vec<Enqueued>, StoreError> {
+    let mut results = vec![Enqueued::Inserted(0); jobs.len()];
+    let (unique, plain): (Vec<_>, Vec<_>) = jobs
+        .iter()
+        .enumerate()
+        .partition(|(_, j)| j.unique_key.is_some());
+    if !plain.is_empty() {
+        let rows: Vec<Value> = plain.iter().map(|(_, job)| row_json(job, now)).collect();
+        let mut ids: Vec<i64> = sqlx::query_scalar(include_str!("queries/insert.sql"))
+            .bind(millis(now))
+            .bind(Value::Array(rows).to_string())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sql::error)?;
+        ids.sort_unstable();
+        for ((index, _), id) in plain.iter().zip(ids) {
+            results[*index] = Enqueued::Inserted(id);
+        }
+    }
+    for (index, job) in unique {
+        let inserted: Option<i64> = sqlx::query_scalar(include_str!("queries/insert_unique.sql"))
+            .bind(&job.queue)
+            .bind(&job.kind)
+            .bind(job.args.to_string())
+            .bind(job.priority)
+            .bind(job.initial_state(now).as_str())
+            .bind(i64::from(job.max_attempts))
+            .bind(millis(job.run_at.unwrap_or(now)))
+            .bind(&job.unique_key)
+            .bind(&job.partition_key)
+            .bind(millis(now))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(sql::error)?;
+        results[index] = match inserted {
+            Some(id) => Enqueued::Inserted(id),
+            None => Enqueued::Duplicate(
+                sqlx::query_scalar(include_str!("queries/holder.sql"))
+                    .bind(&job.unique_key)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(sql::error)?,
+            ),
+        };
+    }
+    Ok(results)
+}
+
+/// A new job as the JSON object the bulk insert reads.
+fn row_json(job: &NewJob, now: DateTime<Utc>) -> Value {
+    serde_json::json!({
+        "queue": job.queue,
+        "kind": job.kind,
+        "args": job.args,
+        "priority": job.priority,
+        "state": job.initial_state(now).as_str(),
+        "max_attempts": job.max_attempts,
+        "run_at": millis(job.run_at.unwrap_or(now)),
+        "partition_key": job.partition_key,
+    })
+}
+
+/// A job from a row of `sluice_jobs`.
+fn job(row: &SqliteRow) -> Result<Job, StoreError> {
+    let text = |name: &str| row.try_get::<String, _>(name).map_err(sql::error);
+    let number = |name: &str| row.try_get::<i64, _>(name).map_err(sql::error);
+    let time = |name: &str| {
+        row.try_get::<Option<i64>, _>(name)
+            .map(|t| t.map(from_millis))
+            .map_err(sql::error)
+    };
+    let json = |name: &str| -> Result<Value, StoreError> {
+        serde_json::from_str(&text(name)?)
+            .map_err(|e| StoreError::Schema(format!("column {name}: {e}")))
+    };
+    Ok(Job {
+        id: number("id")?,
+        queue: text("queue")?,
+        kind: text("kind")?,
+        args: json("args")?,
+        priority: i16::try_from(number("priority")?).unwrap_or_default(),
+        state: sql::state(&text("state")?)?,
+        attempt: u32::try_from(number("attempt")?).unwrap_or_default(),
+        max_attempts: u32::try_from(number("max_attempts")?).unwrap_or_default(),
+        run_at: from_millis(number("run_at")?),
+        lease_until: time("lease_until")?,
+        worker: row.try_get("worker").map_err(sql::error)?,
+        errors: serde_json::from_value(json("errors")?)
+            .map_err(|e| StoreError::Schema(format!("column errors: {e}")))?,
+        unique_key: row.try_get("unique_key").map_err(sql::error)?,
+        partition_key: row.try_get("partition_key").map_err(sql::error)?,
+        created_at: from_millis(number("created_at")?),
+        finished_at: time("finished_at")?,
+    })
+}

@@ -1,0 +1,4 @@
+-- Moves the jobs of ids ?3 (a JSON array) to running for worker ?1, leased until ?2.
+UPDATE sluice_jobs SET state = 'running', attempt = attempt + 1, worker = ?1, lease_until = ?2
+WHERE id IN (SELECT value FROM json_each(?3))
+RETURNING *

@@ -1,0 +1,4 @@
+-- Deletes the jobs of ids ?2 (a JSON array) still running for worker ?1: a final state their
+-- queue keeps none of.
+DELETE FROM sluice_jobs WHERE state = 'running' AND worker = ?1
+    AND id IN (SELECT value FROM json_each(?2))

@@ -1,0 +1,3 @@
+-- Moves schedule ?1 to tick ?2 unless it is there or past it already.
+INSERT INTO sluice_schedules (name, last_tick) VALUES (?1, ?2)
+ON CONFLICT (name) DO UPDATE SET last_tick = ?2 WHERE last_tick < ?2

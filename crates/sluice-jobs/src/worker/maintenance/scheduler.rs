@@ -1,0 +1,51 @@
+//! The scheduler: fires each cron schedule's due ticks, once per tick across all workers.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics;
+use crate::store::FireParams;
+use crate::worker::state::{Inner, nap};
+
+pub(crate) async fn schedule_loop(inner: Arc<Inner>, stop: CancellationToken) {
+    if inner.schedules.is_empty() {
+        return;
+    }
+    let started = inner.clock.now();
+    let mut fired: Vec<Option<DateTime<Utc>>> = vec![None; inner.schedules.len()];
+    loop {
+        let now = inner.clock.now();
+        for (schedule, last) in inner.schedules.iter().zip(fired.iter_mut()) {
+            let Some(tick) = schedule.latest_tick(now) else {
+                continue;
+            };
+            if tick <= started || *last == Some(tick) {
+                continue;
+            }
+            let fire = FireParams {
+                name: schedule.name().to_owned(),
+                tick,
+                job: schedule.job().clone(),
+            };
+            match inner.store.fire(fire).await {
+                Ok(result) => {
+                    *last = Some(tick);
+                    if let Some(enqueued) = result {
+                        metrics::enqueued(std::slice::from_ref(schedule.job()), &[enqueued]);
+                        tracing::info!(schedule = schedule.name(), %tick, job = enqueued.id(), "schedule fired");
+                    }
+                }
+                Err(e) => {
+                    metrics::store_error("fire");
+                    tracing::warn!(schedule = schedule.name(), error = %e, "cannot fire schedule");
+                }
+            }
+        }
+        if !nap(inner.schedule_every, &stop).await {
+            return;
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! What the worker's tasks share: the worker itself ([`Worker`] holds it), the jobs running
+//! now, and the counts of how attempts ended.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::config::{QueueConfig, Retention};
+use super::handler::{Handler, KindConfig};
+use crate::clock::Clock;
+use crate::job::{JobId, JobState};
+use crate::schedule::Schedule;
+use crate::store::Store;
+
+/// Runs jobs. See the [module docs](self).
+pub struct Worker {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) name: String,
+    pub(crate) queues: Vec<QueueConfig>,
+    pub(crate) kinds: HashMap<String, (Arc<dyn Handler>, KindConfig)>,
+    pub(crate) schedules: Vec<Schedule>,
+    pub(crate) retention: Vec<Retention>,
+    pub(crate) lease: Duration,
+    pub(crate) rescue_every: Duration,
+    pub(crate) schedule_every: Duration,
+    pub(crate) prune_every: Duration,
+    pub(crate) stats_every: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) running: Mutex<HashMap<JobId, Running>>,
+    pub(crate) counters: Counters,
+}
+
+impl Inner {
+    /// The retention rule for `state` in `queue`: the queue's own, else the general one.
+    pub(crate) fn retention_for(&self, queue: &str, state: JobState) -> Option<&Retention> {
+        let rules = || self.retention.iter().filter(move |r| r.state == state);
+        rules()
+            .find(|r| r.queue.as_deref() == Some(queue))
+            .or_else(|| rules().find(|r| r.queue.is_none()))
+    }
+
+    /// Whether `queue` keeps no jobs in `state`, so that they are deleted as they end.
+    pub(crate) fn keeps_none(&self, queue: &str, state: JobState) -> bool {
+        self.retention_for(queue, state)
+            .is_some_and(|r| r.keep.is_zero())
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) succeeded: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) dead: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+    pub(crate) snoozed: AtomicU64,
+    pub(crate) released: AtomicU64,
+    pub(crate) lost: AtomicU64,
+    pub(crate) unrecorded: AtomicU64,
+}
+
+/// Why a running job's handler was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    Cancelled,
+    LostLease,
+    Shutdown,
+}
+
+pub(crate) struct Running {
+    pub(crate) token: CancellationToken,
+    pub(crate) stop: Arc<OnceLock<Stop>>,
+}
+
+/// Sleeps for `delay` unless `stop` comes first; returns whether it slept the whole time.
+pub(crate) async fn nap(delay: Duration, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => true,
+        () = stop.cancelled() => false,
+    }
+}
+
+/// A queue's slots in one worker, shared by its claim loops.
+#[derive(Clone)]
+pub(crate) struct Slots {
+    /// One per job claimed and not yet finished (waiting or running): concurrency plus
+    /// prefetch.
+    pub(crate) held: Arc<Semaphore>,
+    /// One per job running: concurrency.
+    pub(crate) running: Arc<Semaphore>,
+    /// One per finished attempt not yet recorded: concurrency. When the store falls behind,
+    /// finished jobs keep their held slot until one is free, and claims stop.
+    pub(crate) recording: Arc<Semaphore>,
+}
