@@ -456,6 +456,14 @@ fn found_cases_agree() {
             json!({}),
         ),
         (same("(-1 | sqrt), (4 | sqrt)"), json!({})),
+        // Any number divided by zero fails, as in jq, not only whole ones.
+        (
+            Case {
+                native: "1.5 / (.b | length)".to_owned(),
+                jaq: "jq_div(1.5; .b | length)".to_owned(),
+            },
+            json!({}),
+        ),
     ];
     for (case, input) in cases {
         let native = Program::compile(&case.native).expect("compiles");

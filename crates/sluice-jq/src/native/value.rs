@@ -115,6 +115,11 @@ pub(super) fn math(op: Math, a: Value, b: Value) -> Result<Value, Failure> {
                 }
             }
             let (p, q) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
+            if op == Math::Div && q == 0.0 {
+                return fail(format!(
+                    "{p} and {q} cannot be divided because the divisor is zero"
+                ));
+            }
             number(match op {
                 Math::Add => p + q,
                 Math::Sub => p - q,
