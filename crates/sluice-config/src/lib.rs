@@ -4,7 +4,8 @@
 //! crate parses such a file (keeping every key's line and column), checks it whole (reporting
 //! every problem at once, with what to write instead), and builds it on the
 //! [`sluice_core`] engine with the components of [`sluice_connect`]. It also runs the tests
-//! written beside a pipeline ([`testing`]) and draws its graph ([`draw`]).
+//! written beside a pipeline ([`testing`]), draws its graph ([`draw`]), and reads the worker
+//! files of durable jobs ([`worker`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -32,6 +33,7 @@ mod load;
 pub mod node;
 pub mod spec;
 pub mod testing;
+pub mod worker;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Loc};
 pub use graph::{Built, Graph};

@@ -105,6 +105,16 @@ pub enum JitterSpec {
     None,
 }
 
+impl From<JitterSpec> for Jitter {
+    fn from(spec: JitterSpec) -> Jitter {
+        match spec {
+            JitterSpec::Full => Jitter::Full,
+            JitterSpec::Equal => Jitter::Equal,
+            JitterSpec::None => Jitter::None,
+        }
+    }
+}
+
 fn default_attempts() -> u32 {
     3
 }
@@ -123,11 +133,7 @@ impl RetrySpec {
     pub fn to_retry(&self) -> Retry {
         let backoff = Backoff::exponential(self.initial, self.max)
             .multiplier(self.multiplier)
-            .jitter(match self.jitter {
-                JitterSpec::Full => Jitter::Full,
-                JitterSpec::Equal => Jitter::Equal,
-                JitterSpec::None => Jitter::None,
-            });
+            .jitter(self.jitter.into());
         let retry = Retry::attempts(self.max_attempts).backoff(backoff);
         match self.max_elapsed {
             Some(limit) => retry.max_elapsed(limit),

@@ -51,11 +51,13 @@ impl Clock for ManualClock {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "redis"))]
 /// Milliseconds since the epoch, as stores keep times.
 pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+#[cfg(any(feature = "sqlite", feature = "redis"))]
 /// The time `ms` milliseconds after the epoch.
 pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()

@@ -28,6 +28,7 @@
 //! ```
 
 pub mod clock;
+pub mod handlers;
 pub mod job;
 mod metrics;
 pub mod schedule;

@@ -7,7 +7,7 @@
 
 mod admin;
 mod cli;
-mod jobs;
+mod commands;
 mod progress;
 mod telemetry;
 

@@ -177,6 +177,7 @@ pub struct PruneParams {
 
 impl PruneParams {
     /// The states asked for that are final (no other state is ever pruned), as stored.
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
     pub(crate) fn final_states(&self) -> Vec<&'static str> {
         self.states
             .iter()
@@ -217,11 +218,8 @@ pub struct FireParams {
     pub job: NewJob,
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 /// Gathers `(queue, state, count)` rows, ordered by queue, into one [`QueueStats`] per queue.
-#[cfg_attr(
-    not(any(feature = "sqlite", feature = "postgres", feature = "redis")),
-    allow(dead_code)
-)]
 pub(crate) fn group_stats(
     rows: impl IntoIterator<Item = (String, String, u64)>,
 ) -> Vec<QueueStats> {
@@ -240,10 +238,12 @@ pub(crate) fn group_stats(
     stats
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 /// The error recorded when a lease expires.
 pub(crate) const LEASE_EXPIRED: &str =
     "lease expired: its worker stopped renewing it (crashed, killed or cut off)";
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 /// One completion as the stores' batched completion statements read it.
 pub(crate) struct CompletionRow {
     pub(crate) id: JobId,
@@ -258,6 +258,7 @@ pub(crate) struct CompletionRow {
     pub(crate) discard: bool,
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 /// What each completion does to its job: its new state, next run time and recorded error. The
 /// stores' completion statements apply these rows, set `finished_at` on final states, give back
 /// the attempt of snoozed and released jobs, and clear the worker of released ones.

@@ -1,6 +1,7 @@
 //! The worker file: which store, which queues, how each kind of job is run, schedules and
 //! retention. Read like a pipeline file: `${VAR}` interpolation, `--set key.path=value`, and
-//! every problem reported at once with file, line, column and key path.
+//! every problem reported at once with file, line, column and key path. [`WorkerSettings`] is
+//! the file checked; [`WorkerSettings::worker`] makes the worker it describes on a store.
 //!
 //! ```yaml
 //! store: sqlite://sluice-jobs.db
@@ -25,45 +26,51 @@
 //! retention: { succeeded: 1d, dead: 30d }
 //! ```
 
+mod handler;
+
+pub use handler::{HandlerSpec, PipelineHandler};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use sluice_config::spec::JitterSpec;
-use sluice_config::{Diagnostic, Diagnostics, Loc};
-use sluice_core::policy::{Backoff, Jitter, RateLimit};
+use sluice_core::policy::{Backoff, RateLimit};
 use sluice_jobs::worker::{KindConfig, Retention};
-use sluice_jobs::{JobState, NewJob, QueueConfig, Schedule};
+use sluice_jobs::{JobState, NewJob, QueueConfig, Schedule, Store, Worker, WorkerBuilder};
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Loc};
+use crate::spec::JitterSpec;
 
 /// The worker file, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct WorkerFile {
+pub struct WorkerFile {
     /// The store's address. `--store` and `SLUICE_STORE` win over it.
     #[serde(default)]
-    pub(crate) store: Option<String>,
+    pub store: Option<String>,
     /// The worker's name. Defaults to `HOST-PID-RANDOM`.
     #[serde(default)]
-    pub(crate) name: Option<String>,
+    pub name: Option<String>,
     /// How long a running job's lease lasts. Defaults to `30s`.
     #[serde(
         default,
         deserialize_with = "sluice_event::duration::deserialize_option"
     )]
-    pub(crate) lease: Option<Duration>,
+    pub lease: Option<Duration>,
     /// How long shutdown waits for running jobs. Defaults to `30s`.
     #[serde(
         default,
         deserialize_with = "sluice_event::duration::deserialize_option"
     )]
-    pub(crate) shutdown_timeout: Option<Duration>,
+    pub shutdown_timeout: Option<Duration>,
     /// The queues served. Defaults to `default` with 10 jobs at once.
     #[serde(default)]
     queues: BTreeMap<String, QueueSpec>,
     /// How each kind of job runs.
     #[serde(default)]
-    pub(crate) kinds: BTreeMap<String, KindSpec>,
+    pub kinds: BTreeMap<String, KindSpec>,
     /// Cron schedules.
     #[serde(default)]
     schedules: BTreeMap<String, ScheduleSpec>,
@@ -116,9 +123,9 @@ fn one() -> u32 {
 /// How jobs of one kind run.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct KindSpec {
+pub struct KindSpec {
     /// What runs them.
-    pub(crate) handler: HandlerSpec,
+    pub handler: HandlerSpec,
     #[serde(
         default,
         deserialize_with = "sluice_event::duration::deserialize_option"
@@ -128,55 +135,6 @@ pub(crate) struct KindSpec {
     max_attempts: Option<u32>,
     #[serde(default)]
     backoff: Option<BackoffSpec>,
-}
-
-/// What runs a kind of job.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub(crate) enum HandlerSpec {
-    /// Runs a command with the job's arguments (JSON) on standard input; exit status 0 is
-    /// success. A string runs through `sh -c`; a list is the program and its arguments.
-    Exec {
-        /// The command.
-        command: CommandSpec,
-        /// More environment variables.
-        #[serde(default)]
-        env: BTreeMap<String, String>,
-    },
-    /// POSTs the job's arguments (JSON) to a URL; a 2xx answer is success.
-    Http {
-        /// Where.
-        url: String,
-        /// More headers.
-        #[serde(default)]
-        headers: BTreeMap<String, String>,
-        /// How long to wait for the answer. Defaults to `30s`.
-        #[serde(
-            default = "thirty_seconds",
-            deserialize_with = "sluice_event::duration::deserialize"
-        )]
-        timeout: Duration,
-    },
-    /// Runs a pipeline file with the job's arguments as the only event of its only source;
-    /// success when the pipeline ends with no failed event.
-    Pipeline {
-        /// The pipeline file, relative to the worker file.
-        path: PathBuf,
-    },
-}
-
-fn thirty_seconds() -> Duration {
-    Duration::from_secs(30)
-}
-
-/// A command: one string for the shell, or a program and its arguments.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum CommandSpec {
-    /// Run by `sh -c`.
-    Shell(String),
-    /// A program and its arguments.
-    Argv(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,41 +218,92 @@ impl RetentionSpec {
 
 /// A worker file, checked: everything the worker needs but the store and the handlers.
 #[derive(Debug)]
-pub(crate) struct WorkerSettings {
+pub struct WorkerSettings {
+    /// The file's name, as messages give it.
+    pub name: String,
     /// The file as written.
-    pub(crate) file: WorkerFile,
+    pub file: WorkerFile,
     /// Where it is (pipeline paths are relative to it).
-    pub(crate) dir: PathBuf,
+    pub dir: PathBuf,
     /// The queues.
-    pub(crate) queues: Vec<QueueConfig>,
+    pub queues: Vec<QueueConfig>,
     /// Each kind's settings.
-    pub(crate) kinds: BTreeMap<String, KindConfig>,
+    pub kinds: BTreeMap<String, KindConfig>,
     /// The schedules.
-    pub(crate) schedules: Vec<Schedule>,
+    pub schedules: Vec<Schedule>,
     /// Retention rules.
-    pub(crate) retention: Vec<Retention>,
+    pub retention: Vec<Retention>,
 }
 
 impl WorkerSettings {
-    /// Reads a worker file (`None`: the defaults), with `--set` overrides.
-    pub(crate) fn read(
-        path: Option<&Path>,
-        sets: &[String],
-    ) -> anyhow::Result<Result<WorkerSettings, Diagnostics>> {
+    /// Reads a worker file (`None`: the defaults), with `--set` overrides and `${VAR}`s from
+    /// the environment.
+    pub fn read(path: Option<&Path>, sets: &[String]) -> Result<WorkerSettings, Diagnostics> {
         let (name, text) = match path {
-            Some(path) => (
-                path.display().to_string(),
-                std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
-            ),
+            Some(path) => {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Diagnostics(vec![Diagnostic {
+                        file: name.clone(),
+                        at: Loc::default(),
+                        path: String::new(),
+                        message: format!("cannot read the file: {e}"),
+                    }])
+                })?;
+                (name, text)
+            }
             None => ("(command line)".to_owned(), String::new()),
         };
         let dir = path
             .and_then(Path::parent)
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        Ok(parse(&name, &text, sets, &|var| std::env::var(var).ok())
-            .map(|parsed| WorkerSettings { dir, ..parsed }))
+        parse(&name, &text, sets, &|var| std::env::var(var).ok())
+            .map(|parsed| WorkerSettings { dir, ..parsed })
+    }
+
+    /// The worker the file describes, on `store`: its queues, schedules, retention and lease,
+    /// and a handler per kind (pipeline files are read and checked now, so a mistake stops the
+    /// worker before it claims anything). Further settings can be made on the builder.
+    pub fn worker(&self, store: Arc<dyn Store>) -> Result<WorkerBuilder, Diagnostics> {
+        let mut builder = Worker::builder(store);
+        for queue in &self.queues {
+            builder = builder.queue(queue.clone());
+        }
+        for schedule in &self.schedules {
+            builder = builder.schedule(schedule.clone());
+        }
+        for rule in &self.retention {
+            builder = builder.retention(rule.clone());
+        }
+        if let Some(name) = &self.file.name {
+            builder = builder.name(name.clone());
+        }
+        if let Some(lease) = self.file.lease {
+            builder = builder.lease(lease);
+        }
+        if let Some(timeout) = self.file.shutdown_timeout {
+            builder = builder.shutdown_timeout(timeout);
+        }
+        let mut problems = Vec::new();
+        for (kind, spec) in &self.file.kinds {
+            let config = self.kinds.get(kind).cloned().unwrap_or_default();
+            let (with, installed) = spec.handler.install(builder, kind, config, &self.dir);
+            builder = with;
+            if let Err(message) = installed {
+                problems.push(Diagnostic {
+                    file: self.name.clone(),
+                    at: Loc::default(),
+                    path: format!("kinds.{kind}.handler"),
+                    message,
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(builder)
+        } else {
+            Err(Diagnostics(problems))
+        }
     }
 }
 
@@ -311,7 +320,7 @@ fn parse(
         path: path.to_owned(),
         message,
     };
-    let root = sluice_config::tree(&sluice_config::Source {
+    let root = crate::load::tree(&crate::load::Source {
         file,
         text,
         sets,
@@ -373,11 +382,7 @@ fn parse(
             if let Some(b) = &spec.backoff {
                 config.backoff = Backoff::exponential(b.initial, b.max)
                     .multiplier(b.multiplier)
-                    .jitter(match b.jitter {
-                        JitterSpec::Full => Jitter::Full,
-                        JitterSpec::Equal => Jitter::Equal,
-                        JitterSpec::None => Jitter::None,
-                    });
+                    .jitter(b.jitter.into());
             }
             (kind.clone(), config)
         })
@@ -408,6 +413,7 @@ fn parse(
     }
     if problems.is_empty() {
         Ok(WorkerSettings {
+            name: file.to_owned(),
             file: worker,
             dir: PathBuf::new(),
             queues,

@@ -1,13 +1,8 @@
-//! `sluice jobs …` (enqueue, inspect and manage jobs) and `sluice worker` (run them).
-
-mod config;
-mod handlers;
+//! `sluice jobs …`: enqueue, inspect and manage jobs.
 
 use std::io::BufRead;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,22 +10,9 @@ use chrono::{DateTime, Utc};
 use clap::{Args as ClapArgs, Subcommand};
 use serde_json::Value;
 use sluice_jobs::store::{Cancelled, ListParams, PruneParams, RetryParams};
-use sluice_jobs::{Job, JobId, JobState, NewJob, Store, Worker};
+use sluice_jobs::{Job, JobId, JobState, NewJob};
 
-use config::WorkerSettings;
-
-/// The store used when none is named: a file in the current directory.
-const DEFAULT_STORE: &str = "sqlite://sluice-jobs.db";
-
-/// Where jobs are kept.
-#[derive(Debug, Clone, ClapArgs)]
-pub(crate) struct StoreArg {
-    /// The store: `sqlite://PATH`, `postgres://USER@HOST/DB[?schema=NAME]` or
-    /// `redis://HOST:PORT[?prefix=NAME]`. Defaults to `sqlite://sluice-jobs.db` (for `worker`,
-    /// to the worker file's `store`).
-    #[arg(long, env = "SLUICE_STORE", global = true)]
-    store: Option<String>,
-}
+use super::store::{StoreArg, open};
 
 /// `sluice jobs …`.
 #[derive(Debug, ClapArgs)]
@@ -149,31 +131,6 @@ struct EnqueueArgs {
     /// Jobs with the same partition key share the queue's partition limit.
     #[arg(long)]
     partition_key: Option<String>,
-}
-
-/// `sluice worker`.
-#[derive(Debug, ClapArgs)]
-pub(crate) struct WorkerArgs {
-    #[command(flatten)]
-    store: StoreArg,
-    /// The worker file (store, queues, kinds and their handlers, schedules, retention).
-    #[arg(long, short, env = "SLUICE_WORKER_CONFIG")]
-    config: Option<PathBuf>,
-    /// Override a setting of the worker file: `--set queues.default.concurrency=20`.
-    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
-    sets: Vec<String>,
-    /// Serve `/metrics` and `/health` on this address, such as `127.0.0.1:9598`.
-    #[arg(long, env = "SLUICE_ADMIN_ADDR")]
-    admin_addr: Option<SocketAddr>,
-    /// Stop (gracefully) once the served queues have no available, running or retryable job.
-    #[arg(long)]
-    exit_when_idle: bool,
-}
-
-async fn open(store: &StoreArg, fallback: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
-    let url = store.store.as_deref().or(fallback).unwrap_or(DEFAULT_STORE);
-    let store = sluice_jobs::store::open(url).await?;
-    Ok(store)
 }
 
 /// Runs `sluice jobs …`.
@@ -439,106 +396,6 @@ fn print_job(job: &Job) {
                 error.at.to_rfc3339(),
                 error.error
             );
-        }
-    }
-}
-
-/// Runs `sluice worker`.
-pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let settings = match WorkerSettings::read(args.config.as_deref(), &args.sets)? {
-        Ok(settings) => settings,
-        Err(problems) => return Ok(crate::cli::report(&problems)),
-    };
-    if let Some(addr) = args.admin_addr {
-        crate::admin::serve(addr).await?;
-    }
-    let store = open(&args.store, settings.file.store.as_deref()).await?;
-    let mut builder = Worker::builder(store.clone());
-    if let Some(name) = &settings.file.name {
-        builder = builder.name(name.clone());
-    }
-    if let Some(lease) = settings.file.lease {
-        builder = builder.lease(lease);
-    }
-    if let Some(timeout) = settings.file.shutdown_timeout {
-        builder = builder.shutdown_timeout(timeout);
-    }
-    for queue in &settings.queues {
-        builder = builder.queue(queue.clone());
-    }
-    for (kind, spec) in &settings.file.kinds {
-        let handler = handlers::build(kind, &spec.handler, &settings.dir)?;
-        let config = settings.kinds.get(kind).cloned().unwrap_or_default();
-        builder = builder.handler_with(kind.clone(), move |job| handler.clone().run(job), config);
-    }
-    for schedule in &settings.schedules {
-        builder = builder.schedule(schedule.clone());
-    }
-    for rule in &settings.retention {
-        builder = builder.retention(rule.clone());
-    }
-    let worker = builder.build()?;
-    let queues: Vec<String> = if settings.queues.is_empty() {
-        vec!["default".to_owned()]
-    } else {
-        settings.queues.iter().map(|q| q.name.clone()).collect()
-    };
-    let exit_when_idle = args.exit_when_idle;
-    let report = worker
-        .run_until(async move {
-            tokio::select! {
-                () = shutdown_signal() => {}
-                () = idle(store, queues), if exit_when_idle => {}
-            }
-        })
-        .await;
-    eprintln!(
-        "worker stopped: {} succeeded, {} failed attempts, {} dead, {} cancelled, {} released",
-        report.succeeded, report.failed, report.dead, report.cancelled, report.released
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves at Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// Resolves once `queues` have no available, running or retryable job (checked twice, 200 ms
-/// apart, so a job between two states is not missed).
-async fn idle(store: Arc<dyn Store>, queues: Vec<String>) {
-    let mut quiet = 0;
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let busy = match store.stats().await {
-            Ok(stats) => stats.iter().filter(|s| queues.contains(&s.queue)).any(|s| {
-                [JobState::Available, JobState::Running, JobState::Retryable]
-                    .iter()
-                    .any(|state| s.counts.get(state.as_str()).is_some_and(|&n| n > 0))
-            }),
-            Err(_) => true,
-        };
-        quiet = if busy { 0 } else { quiet + 1 };
-        if quiet >= 2 {
-            return;
         }
     }
 }

@@ -1,0 +1,113 @@
+//! `sluice worker`: runs jobs as a worker file says, until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args as ClapArgs;
+use sluice_config::worker::WorkerSettings;
+use sluice_jobs::{JobState, Store};
+
+use super::problems::report;
+use super::store::{StoreArg, open};
+
+/// `sluice worker`.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct WorkerArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// The worker file (store, queues, kinds and their handlers, schedules, retention).
+    #[arg(long, short, env = "SLUICE_WORKER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override a setting of the worker file: `--set queues.default.concurrency=20`.
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    sets: Vec<String>,
+    /// Serve `/metrics` and `/health` on this address, such as `127.0.0.1:9598`.
+    #[arg(long, env = "SLUICE_ADMIN_ADDR")]
+    admin_addr: Option<SocketAddr>,
+    /// Stop (gracefully) once the served queues have no available, running or retryable job.
+    #[arg(long)]
+    exit_when_idle: bool,
+}
+
+/// Runs `sluice worker`.
+pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let settings = match WorkerSettings::read(args.config.as_deref(), &args.sets) {
+        Ok(settings) => settings,
+        Err(problems) => return Ok(report(&problems)),
+    };
+    if let Some(addr) = args.admin_addr {
+        crate::admin::serve(addr).await?;
+    }
+    let store = open(&args.store, settings.file.store.as_deref()).await?;
+    let builder = match settings.worker(store.clone()) {
+        Ok(builder) => builder,
+        Err(problems) => return Ok(report(&problems)),
+    };
+    let worker = builder.build()?;
+    let queues: Vec<String> = if settings.queues.is_empty() {
+        vec!["default".to_owned()]
+    } else {
+        settings.queues.iter().map(|q| q.name.clone()).collect()
+    };
+    let exit_when_idle = args.exit_when_idle;
+    let report = worker
+        .run_until(async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                () = idle(store, queues), if exit_when_idle => {}
+            }
+        })
+        .await;
+    eprintln!(
+        "worker stopped: {} succeeded, {} failed attempts, {} dead, {} cancelled, {} released",
+        report.succeeded, report.failed, report.dead, report.cancelled, report.released
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves at Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Resolves once `queues` have no available, running or retryable job (checked twice, 200 ms
+/// apart, so a job between two states is not missed).
+async fn idle(store: Arc<dyn Store>, queues: Vec<String>) {
+    let mut quiet = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let busy = match store.stats().await {
+            Ok(stats) => stats.iter().filter(|s| queues.contains(&s.queue)).any(|s| {
+                [JobState::Available, JobState::Running, JobState::Retryable]
+                    .iter()
+                    .any(|state| s.counts.get(state.as_str()).is_some_and(|&n| n > 0))
+            }),
+            Err(_) => true,
+        };
+        quiet = if busy { 0 } else { quiet + 1 };
+        if quiet >= 2 {
+            return;
+        }
+    }
+}
