@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# JSON ETL: EVENTS JSON lines (../shared/bench/gen_events.py) through parse -> filter -> jq
-# transform -> serialize to a file (bench/json_etl.yaml), with `workers: 1` and `workers: 2`.
+# JSON ETL: EVENTS JSON lines (web-service logs made by bench/events.yaml) through parse ->
+# filter -> jq transform -> serialize to a file (bench/json_etl.yaml), with `workers: 1` and
+# `workers: 2`.
 # Prints events/s and peak RSS (/usr/bin/time) for each, and the peak RSS for twice the input
 # to show that memory does not grow with it.
 #
@@ -10,15 +11,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 events=${EVENTS:-2000000}
 rounds=${ROUNDS:-3}
-generator=${GEN_EVENTS:-$root/../shared/bench/gen_events.py}
 out=$root/bench/out
 mkdir -p "$out"
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is needed: apt-get install -y time" >&2; exit 1; }
 
-input=$out/events-$events.jsonl
-[ -f "$input" ] || python3 "$generator" "$events" "$input"
 cargo build --release -q -p sluice
-sluice=$root/target/release/sluice
+sluice=${SLUICE:-$root/target/release/sluice}
+input=$out/events-$events.jsonl
+[ -f "$input" ] || EVENTS=$events EVENTS_OUTPUT=$input "$sluice" run --quiet bench/events.yaml
 
 run() { # workers input -> "seconds rss_kib"
   /usr/bin/time -f "%e %M" -o "$out/time.txt" env JSON_ETL_WORKERS="$1" JSON_ETL_INPUT="$2" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Kafka -> PostgreSQL: MESSAGES JSON events (../shared/bench/gen_events.py) are produced by
-# `sluice run` (file -> kafka sink) to a topic of PARTITIONS partitions, then loaded into a
+# Kafka -> PostgreSQL: MESSAGES JSON events (web-service logs made by bench/events.yaml) are
+# produced by `sluice run` (file -> kafka sink) to a topic of PARTITIONS partitions, then loaded into a
 # table by `sluice run` (kafka source -> postgres sink), as plain inserts and exactly once.
 # In the same run, the ceiling: psql's \copy of the same rows (CSV) into the same table.
 # Then Kafka -> blackhole with two `sluice` processes in one consumer group, showing how they
@@ -25,7 +25,6 @@ partitions=${PARTITIONS:-4}
 # The Unix socket: sqlx 0.9.0 does not set TCP_NODELAY, and a batch's statement stalls on
 # delayed ACKs over TCP (8x slower here); see docs/kafka-to-postgres.md.
 db=${DATABASE_URL:-postgres://postgres@localhost/test?host=/var/run/postgresql}
-generator=${GEN_EVENTS:-$root/../shared/bench/gen_events.py}
 out=$root/bench/out
 mkdir -p "$out"
 
@@ -51,7 +50,7 @@ else
 fi
 
 input=$out/events-$messages.jsonl
-[ -f "$input" ] || python3 "$generator" "$messages" "$input"
+[ -f "$input" ] || EVENTS=$messages EVENTS_OUTPUT=$input "$sluice" run --quiet bench/events.yaml
 csv=$out/events-$messages.csv
 [ -f "$csv" ] || python3 - "$input" "$csv" <<'PY'
 import csv, json, sys

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The seed guides' generator -> square -> sum pipeline over ITEMS integers, side by side in one
-# run: a plain Rust loop, Sluice, and the Go baseline of ../shared/bench/go-seed (unbuffered,
-# buffered and fan-out variants); then a 1 us-per-item function on parallel(2) against one worker.
+# run: a plain Rust loop, Sluice, and, when it is there, the Go baseline of the seed guides
+# (GO_SEED, by default ../shared/bench/go-seed beside the repository: unbuffered, buffered and
+# fan-out variants); then a 1 us-per-item function on parallel(2) against one worker.
 # Prints the median of ROUNDS rounds per variant and the ratios against the targets.
 #
 #   bench/seed_pipeline.sh            # ITEMS=10000000 ROUNDS=5
 #
-# Needs Go (apt-get install -y golang-go).
+# The Go baseline needs Go (apt-get install -y golang-go); without it the Go variants are left
+# out.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 items=${ITEMS:-10000000}
@@ -15,10 +17,13 @@ go_seed=${GO_SEED:-$root/../shared/bench/go-seed}
 out=$root/bench/out
 mkdir -p "$out"
 
-command -v go >/dev/null || { echo "Go is needed for the baseline: apt-get install -y golang-go" >&2; exit 1; }
-[ -f "$go_seed/main.go" ] || { echo "no Go baseline at $go_seed" >&2; exit 1; }
-cp "$go_seed/main.go" "$go_seed/go.mod" "$out/"
-(cd "$out" && GOFLAGS=-mod=mod go build -o goseed .)
+go_baseline=0
+if command -v go >/dev/null && [ -f "$go_seed/main.go" ]; then
+  cp "$go_seed/main.go" "$go_seed/go.mod" "$out/"
+  (cd "$out" && GOFLAGS=-mod=mod go build -o goseed .) && go_baseline=1
+else
+  echo "no Go baseline (set GO_SEED to its folder, with Go installed): its variants are left out" >&2
+fi
 
 cargo bench -p sluice-core --bench seed_pipeline --no-run 2>/dev/null
 sluice() { cargo bench -q -p sluice-core --bench seed_pipeline -- --items "$items" --rounds 1 "$@" 2>/dev/null; }
@@ -27,7 +32,7 @@ log=$out/seed_pipeline.log
 : >"$log"
 for round in $(seq "$rounds"); do
   echo "round $round/$rounds" >&2
-  "$out/goseed" -n "$items" | sed 's/^/variant=go_/' >>"$log"
+  [ "$go_baseline" = 1 ] && "$out/goseed" -n "$items" | sed 's/^/variant=go_/' >>"$log"
   sluice --work-items 1000000 >>"$log"
 done
 

@@ -2,7 +2,7 @@
 """Reads `variant=... items_per_s=...` lines on stdin and prints the median per variant.
 
 With --ratios NAME=A/B[:TARGET] it also prints the ratio of the medians of A and B, and whether
-it meets TARGET (a minimum). Used by the scripts in this folder.
+it meets TARGET (a minimum); a ratio of a variant without figures is shown as n/a. Used by the scripts in this folder.
 """
 import re
 import statistics
@@ -22,9 +22,7 @@ for name, values in rates.items():
     print(f"{name:<34} {len(values):>4} {statistics.median(values):>16,.0f}")
 
 def median(name):
-    if name not in rates:
-        sys.exit(f"no figures for {name}")
-    return statistics.median(rates[name])
+    return statistics.median(rates[name]) if name in rates else None
 
 args = sys.argv[1:]
 if args and args[0] == "--ratios":
@@ -33,6 +31,9 @@ if args and args[0] == "--ratios":
         label, _, rest = spec.partition("=")
         expr, _, target = rest.partition(":")
         a, _, b = expr.partition("/")
+        if median(a) is None or median(b) is None:
+            print(f"{label:<44} {'n/a':>9}  (no figures for {a if median(a) is None else b})")
+            continue
         ratio = median(a) / median(b)
         verdict = ""
         if target:
