@@ -1,7 +1,7 @@
 //! The native evaluator against jaq on the same programs, per event, as pipelines run them: on
 //! an event still holding the text it was read from. `cargo bench -p sluice-jq` prints each
 //! program's time on both engines (`native/NAME` and `jaq/NAME`); the ratio is the native
-//! evaluator's speed-up (docs/decisions/0010-a-native-jq-evaluator.md).
+//! evaluator's speed-up (docs/decisions/0011-a-native-jq-evaluator.md).
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -98,12 +98,17 @@ impl Program {
     /// Runs the program on `event`, which it may consume: each output becomes an event with the
     /// same origin. On failure the event comes back, as it was, with the reason.
     pub fn apply(&self, mut event: Event) -> Result<Vec<Event>, (Event, String)> {
-        let Engine::Native(program) = &*self.engine else {
-            let mut values = Vec::with_capacity(1);
-            return match self.each(&event, &mut |v| values.push(v)) {
-                Ok(()) => Ok(values.into_iter().map(|v| event.derive(v)).collect()),
-                Err(err) => Err((event, err)),
-            };
+        let program = match &*self.engine {
+            Engine::Native(program) if !native::scans_keys(program, &event) => program,
+            // jaq, and a native program that reads only some keys of an unchanged event: it
+            // scans them from the event's text, and the event's value is never built.
+            _ => {
+                let mut values = Vec::with_capacity(1);
+                return match self.each(&event, &mut |v| values.push(v)) {
+                    Ok(()) => Ok(values.into_iter().map(|v| event.derive(v)).collect()),
+                    Err(err) => Err((event, err)),
+                };
+            }
         };
         if let Some(raw) = event.raw()
             && let Some(edited) = native::edit_raw(program, raw)

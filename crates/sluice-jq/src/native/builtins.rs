@@ -1,5 +1,6 @@
 //! The functions the native evaluator knows (`length`, `test`, `map`, …).
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use jaq_core::ops::Math;
@@ -11,14 +12,24 @@ use super::outputs::{Eval, collect, first};
 use super::paths::{delete_path, path_of};
 use super::value::{as_f64, compare, describe, math, number, split, truthy, type_name};
 
-/// A regex from a literal pattern, cached per call site.
-pub(super) fn regex(pattern: &Value) -> Result<Regex, Failure> {
-    match pattern {
-        Value::String(p) => Regex::new(p)
+/// The regex a regex function's first argument gives: compiled once when it is a literal (see
+/// `Expr::Pattern`), on each call otherwise.
+fn regex<'e>(
+    eval: Eval,
+    arg: &'e Expr,
+    input: &Value,
+    env: &mut Env<'e>,
+) -> Result<Cow<'e, Regex>, Failure> {
+    if let Expr::Pattern(_, re) = arg {
+        return Ok(Cow::Borrowed(re));
+    }
+    match first(eval, arg, input, env)?.unwrap_or(Value::Null) {
+        Value::String(p) => Regex::new(&p)
+            .map(Cow::Owned)
             .map_err(|e| Failure(Value::String(format!("{p} is not a valid regex: {e}")))),
         other => fail(format!(
             "{} cannot be matched, as it is not a string",
-            describe(other)
+            describe(&other)
         )),
     }
 }
@@ -188,11 +199,11 @@ pub(super) fn call<'e>(
             Value::String(parts?.join(&sep))
         }
         B::Test => {
-            let re = regex(&first(eval, &args[0], input, env)?.unwrap_or(Value::Null))?;
+            let re = regex(eval, &args[0], input, env)?;
             Value::Bool(re.is_match(&text(input)?))
         }
         B::Sub | B::Gsub => {
-            let re = regex(&first(eval, &args[0], input, env)?.unwrap_or(Value::Null))?;
+            let re = regex(eval, &args[0], input, env)?;
             let with = string_arg(eval, args, 1, input, env)?;
             let s = text(input)?;
             let replaced = if b == B::Sub {

@@ -18,7 +18,7 @@ pub(super) static NULL: Value = Value::Null;
 pub(super) fn single<'a>(e: &'a Expr, input: &'a Value) -> Option<std::borrow::Cow<'a, Value>> {
     use std::borrow::Cow;
     match e {
-        Expr::Literal(v) => Some(Cow::Borrowed(v)),
+        Expr::Literal(v) | Expr::Pattern(v, _) => Some(Cow::Borrowed(v)),
         Expr::Identity => Some(Cow::Borrowed(input)),
         Expr::Path(base, steps) => {
             let Cow::Borrowed(mut current) = single(base, input)? else {
@@ -49,7 +49,9 @@ pub(super) fn single<'a>(e: &'a Expr, input: &'a Value) -> Option<std::borrow::C
 /// place. `false` when unsure.
 pub(super) fn exactly_one(e: &Expr) -> bool {
     match e {
-        Expr::Literal(_) | Expr::Identity | Expr::Var(_) | Expr::Array(_) => true,
+        Expr::Literal(_) | Expr::Pattern(..) | Expr::Identity | Expr::Var(_) | Expr::Array(_) => {
+            true
+        }
         Expr::Path(base, steps) => {
             exactly_one(base)
                 && steps
@@ -162,7 +164,7 @@ pub(super) fn eval<'e>(
 ) -> Result<bool, Failure> {
     match e {
         Expr::Identity => out(input.clone()),
-        Expr::Literal(v) => out(v.clone()),
+        Expr::Literal(v) | Expr::Pattern(v, _) => out(v.clone()),
         Expr::Path(base, steps) => {
             // A path of fixed steps is walked by reference: only what it reaches is copied.
             if let Some(value) = single(e, input) {
@@ -184,7 +186,10 @@ pub(super) fn eval<'e>(
             }
             out(Value::Array(items))
         }
-        Expr::Object(entries) => object(entries, 0, Map::new(), input, env, out),
+        Expr::Object(entries) => match fixed_object(entries, input) {
+            Some(object) => out(object),
+            None => object(entries, 0, Map::new(), input, env, out),
+        },
         Expr::Neg(inner) => eval(inner, input, env, &mut |v| match v.as_f64() {
             Some(f) => out(number(-f)),
             None => fail(format!("{} cannot be negated", describe(&v))),
@@ -405,6 +410,25 @@ pub(super) fn strings<'e>(
 
 /// The outputs of an object construction: each key, then its value, once per output of the
 /// entries before it.
+/// An object of fixed keys, each with a single value (`{ts, latency: .latency_ms, n: 1}`), built
+/// in one pass; `None` when an entry needs the general builder (which also makes the errors).
+fn fixed_object(entries: &[(ObjKey, Option<Expr>)], input: &Value) -> Option<Value> {
+    let mut object = Map::with_capacity(entries.len());
+    for (key, value) in entries {
+        let ObjKey::Static(k) = key else {
+            return None;
+        };
+        let v = match (value, input) {
+            (Some(e), _) => single(e, input)?.into_owned(),
+            (None, Value::Object(m)) => m.get(k).cloned().unwrap_or(Value::Null),
+            (None, Value::Null) => Value::Null,
+            (None, _) => return None,
+        };
+        object.insert(k.clone(), v);
+    }
+    Some(Value::Object(object))
+}
+
 pub(super) fn object<'e>(
     entries: &'e [(ObjKey, Option<Expr>)],
     i: usize,

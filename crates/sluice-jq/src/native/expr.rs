@@ -4,6 +4,7 @@
 use std::fmt;
 
 use jaq_core::ops::{Cmp, Math};
+use regex::Regex;
 use serde_json::Value;
 
 /// A compiled expression.
@@ -11,6 +12,8 @@ use serde_json::Value;
 pub(super) enum Expr {
     Identity,
     Literal(Value),
+    /// A string literal given to a regex function as its pattern, compiled once.
+    Pattern(Value, Box<Regex>),
     Path(Box<Expr>, Vec<(Step, bool)>),
     Str(Vec<Piece>),
     Array(Option<Box<Expr>>),

@@ -112,6 +112,12 @@ pub(crate) fn test(program: &Native, event: &Event) -> Result<bool, String> {
     Ok(first.unwrap_or(false))
 }
 
+/// Whether the program reads `event` by scanning some of its keys from its text (see
+/// `with_input`).
+pub(crate) fn scans_keys(program: &Native, event: &Event) -> bool {
+    event.raw().is_some() && program.keys.is_some()
+}
+
 /// Gives `f` the event's value, or, for an unchanged event and a program that reads only some
 /// top-level keys, an object of just those keys scanned from the original bytes.
 fn with_input(

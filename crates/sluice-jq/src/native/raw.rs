@@ -21,7 +21,7 @@ pub(super) fn top_level_keys(expr: &Expr) -> Option<BTreeSet<String>> {
 /// Whether `e`, evaluated on the root input, uses it only through `.key…` paths (collected).
 pub(super) fn reads_only_keys(e: &Expr, keys: &mut BTreeSet<String>) -> bool {
     match e {
-        Expr::Literal(_) | Expr::Var(_) => true,
+        Expr::Literal(_) | Expr::Pattern(..) | Expr::Var(_) => true,
         Expr::Identity | Expr::Assign(..) | Expr::Update(..) | Expr::UpdateMath(..) => false,
         Expr::Path(base, steps) => match (&**base, steps.first()) {
             (Expr::Identity, Some((Step::Key(k), _))) => {

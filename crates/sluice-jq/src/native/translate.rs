@@ -5,6 +5,7 @@ use jaq_core::load::lex::StrPart;
 use jaq_core::load::parse::{BinaryOp, Pattern, Term};
 
 use jaq_core::path::{Opt, Part};
+use regex::Regex;
 use serde_json::Value;
 
 use super::expr::{Builtin, Expr, Key, ObjKey, Piece, Step};
@@ -124,10 +125,14 @@ pub(super) fn translate(t: &Term<&str>) -> Option<Expr> {
             ("true", 0) => Expr::Literal(Value::Bool(true)),
             ("false", 0) => Expr::Literal(Value::Bool(false)),
             ("null", 0) => Expr::Literal(Value::Null),
-            _ => Expr::Call(
-                builtin(name, args.len())?,
-                args.iter().map(translate).collect::<Option<_>>()?,
-            ),
+            _ => {
+                let b = builtin(name, args.len())?;
+                let mut args: Vec<Expr> = args.iter().map(translate).collect::<Option<_>>()?;
+                if matches!(b, Builtin::Test | Builtin::Sub | Builtin::Gsub) {
+                    compile_pattern(&mut args[0]);
+                }
+                Expr::Call(b, args)
+            }
         },
         Term::Path(base, path) => {
             let steps = path
@@ -231,5 +236,16 @@ fn static_path(t: &Term<&str>) -> Option<Vec<Key>> {
             Some(keys)
         }
         _ => None,
+    }
+}
+
+/// Compiles a literal pattern once, here, rather than on every call; a pattern that does not
+/// compile stays a literal, to fail when it runs, as in jq.
+fn compile_pattern(arg: &mut Expr) {
+    if let Expr::Literal(Value::String(p)) = arg
+        && let Ok(re) = Regex::new(p)
+    {
+        let literal = Value::String(std::mem::take(p));
+        *arg = Expr::Pattern(literal, Box::new(re));
     }
 }
