@@ -369,32 +369,15 @@ impl Maintenance for PostgresStore {
 #[async_trait]
 impl Admin for PostgresStore {
     async fn get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
-        let row = sqlx::query(include_str!("queries/get.sql"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(sql::error)?;
-        row.as_ref().map(job).transpose()
+        sql::read::get(&self.pool, include_str!("queries/get.sql"), id, job).await
     }
 
     async fn list(&self, params: ListParams) -> Result<Vec<Job>, StoreError> {
-        let rows = sqlx::query(include_str!("queries/list.sql"))
-            .bind(params.queue)
-            .bind(params.state.map(crate::job::JobState::as_str))
-            .bind(params.kind)
-            .bind(i64::from(params.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(sql::error)?;
-        rows.iter().map(job).collect()
+        sql::read::list(&self.pool, include_str!("queries/list.sql"), params, job).await
     }
 
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {
-        let rows = sqlx::query_as(sql::STATS)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(sql::error)?;
-        Ok(sql::stats(rows))
+        sql::read::stats(&self.pool).await
     }
 
     async fn retry(&self, params: RetryParams) -> Result<u64, StoreError> {

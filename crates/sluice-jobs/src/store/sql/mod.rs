@@ -1,14 +1,14 @@
-//! What the SQL stores share: error mapping, the stats query, when to promote due jobs, the
-//! order of claims, and the migration runner.
+//! What the SQL stores share: error mapping, the reads of the admin side, when to promote due
+//! jobs, the order of claims, and the migration runner.
 
 pub(crate) mod migrate;
+pub(crate) mod read;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use super::params::QueueStats;
 use super::roles::StoreError;
 use crate::job::{Job, JobState};
 
@@ -36,17 +36,6 @@ impl Promotions {
         last.insert(queue.to_owned(), now);
         true
     }
-}
-
-/// Jobs per queue and state: rows of `(queue, state, count)`, by queue.
-pub(super) const STATS: &str = include_str!("stats.sql");
-
-/// The queue stats of the rows of [`STATS`].
-pub(super) fn stats(rows: Vec<(String, String, i64)>) -> Vec<QueueStats> {
-    super::params::group_stats(
-        rows.into_iter()
-            .map(|(q, s, n)| (q, s, u64::try_from(n).unwrap_or(0))),
-    )
 }
 
 /// Maps a database error to what a worker should do about it.

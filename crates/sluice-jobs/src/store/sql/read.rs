@@ -1,0 +1,78 @@
+//! The reads both SQL stores run alike, each with its own query text and row reader: one job,
+//! a listing, and the counts per queue and state.
+
+use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type};
+
+use super::error;
+use crate::job::{Job, JobId};
+use crate::store::params::{ListParams, QueueStats};
+use crate::store::roles::StoreError;
+
+/// Reads a job from a row of the store's own columns.
+pub(crate) type RowReader<DB> = fn(&<DB as Database>::Row) -> Result<Job, StoreError>;
+
+/// The job `id`, by `query` (`get.sql`: one parameter, the id).
+pub(crate) async fn get<DB>(
+    pool: &Pool<DB>,
+    query: &'static str,
+    id: JobId,
+    job: RowReader<DB>,
+) -> Result<Option<Job>, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    JobId: Encode<'static, DB> + Type<DB>,
+{
+    let row = sqlx::query::<DB>(query)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(error)?;
+    row.as_ref().map(job).transpose()
+}
+
+/// The jobs `params` picks, by `query` (`list.sql`: queue, state, kind and limit, the first
+/// three `NULL` for any).
+pub(crate) async fn list<DB>(
+    pool: &Pool<DB>,
+    query: &'static str,
+    params: ListParams,
+    job: RowReader<DB>,
+) -> Result<Vec<Job>, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    Option<String>: Encode<'static, DB> + Type<DB>,
+    Option<&'static str>: Encode<'static, DB> + Type<DB>,
+    i64: Encode<'static, DB> + Type<DB>,
+{
+    let rows = sqlx::query::<DB>(query)
+        .bind(params.queue)
+        .bind(params.state.map(crate::job::JobState::as_str))
+        .bind(params.kind)
+        .bind(i64::from(params.limit))
+        .fetch_all(pool)
+        .await
+        .map_err(error)?;
+    rows.iter().map(job).collect()
+}
+
+/// Jobs per queue and state.
+pub(crate) async fn stats<DB>(pool: &Pool<DB>) -> Result<Vec<QueueStats>, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    (String, String, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let rows: Vec<(String, String, i64)> = sqlx::query_as::<DB, _>(include_str!("stats.sql"))
+        .fetch_all(pool)
+        .await
+        .map_err(error)?;
+    Ok(crate::store::params::group_stats(
+        rows.into_iter()
+            .map(|(q, s, n)| (q, s, u64::try_from(n).unwrap_or(0))),
+    ))
+}
