@@ -245,25 +245,13 @@ impl Graph {
 
     /// Builds the graph on a new engine pipeline.
     pub fn build(&self, pipeline: Pipeline) -> Result<Built, BoxError> {
-        let all: HashSet<String> = self
-            .spec
-            .components
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        self.build_only(pipeline, Overrides::default(), &all)
+        self.build_only(pipeline, Overrides::default(), &self.spec.names())
     }
 
     /// Builds the graph with `events` in place of the output of its only source (the
     /// `pipeline` job handler runs a job's arguments through a pipeline so).
     pub fn build_fed(&self, pipeline: Pipeline, events: Vec<Event>) -> Result<Built, BoxError> {
-        let sources: Vec<&str> = self
-            .spec
-            .components
-            .iter()
-            .filter(|c| c.kind == Kind::Source)
-            .map(|c| c.name.as_str())
-            .collect();
+        let sources = self.spec.sources();
         let [source] = sources.as_slice() else {
             return Err(format!(
                 "a pipeline fed from outside needs exactly one source, to be replaced by its input; this one has {}",
@@ -273,13 +261,7 @@ impl Graph {
         };
         let mut overrides = Overrides::default();
         overrides.feeds.insert((*source).to_owned(), events);
-        let all: HashSet<String> = self
-            .spec
-            .components
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        self.build_only(pipeline, overrides, &all)
+        self.build_only(pipeline, overrides, &self.spec.names())
     }
 
     /// Builds the components named in `only` (inputs from others are left out).

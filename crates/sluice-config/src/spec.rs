@@ -11,6 +11,7 @@
 //! tests: [...]   # see `crate::testing`
 //! ```
 
+use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
 
@@ -241,6 +242,20 @@ pub struct PipelineSpec {
 }
 
 impl PipelineSpec {
+    /// The names of every component.
+    pub fn names(&self) -> HashSet<String> {
+        self.components.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// The names of the sources, in file order.
+    pub fn sources(&self) -> Vec<&str> {
+        self.components
+            .iter()
+            .filter(|c| c.kind == Kind::Source)
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+
     /// The component called `name`.
     pub fn component(&self, name: &str) -> Option<&ComponentSpec> {
         self.components.iter().find(|c| c.name == name)

@@ -101,13 +101,7 @@ impl Graph {
         let specs: Vec<TestSpec> = node
             .deserialize("tests")
             .map_err(|(at, path, m)| Diagnostics(vec![diag(at, &path, m)]))?;
-        let sources: Vec<&str> = self
-            .spec
-            .components
-            .iter()
-            .filter(|c| c.kind == Kind::Source)
-            .map(|c| c.name.as_str())
-            .collect();
+        let sources = self.spec.sources();
         let mut problems = Vec::new();
         let mut tests = Vec::new();
         for (i, spec) in specs.into_iter().enumerate() {
