@@ -14,7 +14,7 @@ use sluice_core::{BoxError, Flow, Operators, Pipeline, Policy};
 use sluice_event::Event;
 
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::spec::{ComponentSpec, Kind, PipelineSpec};
+use crate::spec::{ComponentSpec, Kind, PipelineSpec, RetrySpec};
 
 /// An output of a component: (component, output name or `None` for the main one).
 pub(crate) type OutputId = (String, Option<String>);
@@ -361,7 +361,7 @@ impl Graph {
                         name: spec.name.clone(),
                         errors_wired: wired("errors"),
                         workers: spec.common.workers.unwrap_or(1).max(1),
-                        policy: policy(spec),
+                        policy: policy(spec, transform.retries()),
                     };
                     let outputs = transform.build(input, &ctx)?;
                     if let Some(main) = outputs.main {
@@ -378,7 +378,7 @@ impl Graph {
                         pipeline: pipeline.clone(),
                         name: spec.name.clone(),
                         errors_wired: wired("errors"),
-                        policy: policy(spec),
+                        policy: policy(spec, true),
                     };
                     let built = if overrides.mute_sinks {
                         BlackholeSink::default().build(input, &ctx)?
@@ -422,11 +422,14 @@ fn id_text(id: &OutputId) -> String {
     }
 }
 
-/// The policy from a component's `retry` and `timeout`.
-fn policy(spec: &ComponentSpec) -> Policy {
+/// The policy from a component's `retry` and `timeout`; a component that `retries` (a sink,
+/// `http_call`) retries transient failures without end unless its `retry` says otherwise.
+fn policy(spec: &ComponentSpec, retries: bool) -> Policy {
     let mut policy = Policy::new();
-    if let Some(retry) = &spec.common.retry {
-        policy = policy.retry(retry.to_retry());
+    match &spec.common.retry {
+        Some(retry) => policy = policy.retry(retry.to_retry()),
+        None if retries => policy = policy.retry(RetrySpec::default().to_retry()),
+        None => {}
     }
     if let Some(timeout) = spec.common.timeout {
         policy = policy.timeout(timeout);

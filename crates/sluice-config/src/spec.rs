@@ -64,9 +64,11 @@ impl fmt::Display for InputRef {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RetrySpec {
-    /// Attempts in all, the first included. Defaults to 3.
-    #[serde(default = "default_attempts")]
-    pub max_attempts: u32,
+    /// Attempts in all, the first included. Defaults to no limit: a transient failure (the other
+    /// side away, timing out or overloaded) is retried for as long as it lasts, while
+    /// backpressure holds the sources. Permanent failures are never retried.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
     /// The first delay. Defaults to `100ms`.
     #[serde(
         default = "default_initial",
@@ -116,9 +118,6 @@ impl From<JitterSpec> for Jitter {
     }
 }
 
-fn default_attempts() -> u32 {
-    3
-}
 fn default_initial() -> Duration {
     Duration::from_millis(100)
 }
@@ -129,13 +128,30 @@ fn default_multiplier() -> f64 {
     2.0
 }
 
+impl Default for RetrySpec {
+    /// What a sink or `http_call` without `retry` does: transient failures retried without end.
+    fn default() -> Self {
+        RetrySpec {
+            max_attempts: None,
+            initial: default_initial(),
+            max: default_max(),
+            multiplier: default_multiplier(),
+            jitter: JitterSpec::default(),
+            max_elapsed: None,
+        }
+    }
+}
+
 impl RetrySpec {
     /// The core retry policy.
     pub fn to_retry(&self) -> Retry {
         let backoff = Backoff::exponential(self.initial, self.max)
             .multiplier(self.multiplier)
             .jitter(self.jitter.into());
-        let retry = Retry::attempts(self.max_attempts).backoff(backoff);
+        let retry = self
+            .max_attempts
+            .map_or_else(Retry::forever, Retry::attempts)
+            .backoff(backoff);
         match self.max_elapsed {
             Some(limit) => retry.max_elapsed(limit),
             None => retry,
@@ -151,7 +167,8 @@ pub struct Common {
     /// `http_call`). Defaults to 1.
     #[serde(default)]
     pub workers: Option<usize>,
-    /// Retry failed events. Defaults to no retry.
+    /// Retry failed events. For sinks and `http_call` defaults to retrying transient failures
+    /// for as long as they last (the [`RetrySpec`] defaults); other components do not retry.
     #[serde(default)]
     pub retry: Option<RetrySpec>,
     /// Fail an attempt that takes longer. Defaults to none.

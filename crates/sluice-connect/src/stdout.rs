@@ -1,4 +1,5 @@
-//! The `stdout` sink: writes events to standard output, one per line.
+//! The `stdout` sink: writes events to standard output, one per line. Once the reader has gone
+//! (a closed pipe) events are refused to the error output rather than retried.
 
 use serde::Deserialize;
 use sluice_core::{BoxError, Flow, WriteError};
@@ -34,7 +35,14 @@ impl sluice_core::Sink<Event> for Stdout {
             self.out.write_all(&self.buf).await?;
             self.out.flush().await
         };
-        written.await.map_err(|e| WriteError::Batch(e.into()))
+        match written.await {
+            Ok(()) => Ok(()),
+            // The reader went away (`sluice run | head`): no later attempt reaches it.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                Err(WriteError::refused(events.len(), e))
+            }
+            Err(e) => Err(WriteError::Batch(e.into())),
+        }
     }
 }
 

@@ -258,6 +258,91 @@ sinks:
 }
 
 #[test]
+fn sinks_and_http_call_wait_out_server_errors_without_a_retry_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A service that answers 503 to its first 40 requests: far more than any fixed number of
+    // attempts would ride out.
+    let flaky = Server::start(|request, n| {
+        if n <= 40 {
+            (503, "{\"error\":\"restarting\"}".into())
+        } else if request.path.starts_with("/users/") {
+            (200, "{\"name\":\"ann\"}".into())
+        } else {
+            (200, "{}".into())
+        }
+    });
+    // One that answers 503 three times, for a sink without any `retry`.
+    let warming = Server::start(|_, n| {
+        if n <= 3 {
+            (503, "{}".into())
+        } else {
+            (200, "{}".into())
+        }
+    });
+    let dead = dir.path().join("dead.jsonl");
+    let file = write(
+        dir.path(),
+        "outage.yaml",
+        &format!(
+            r#"
+sources:
+  numbers: {{ type: generator, count: 20 }}
+transforms:
+  user:
+    type: http_call
+    inputs: [numbers]
+    url: "http://{flaky}/users/{{{{ .seq }}}}"
+    target: .user
+    retry: {{ initial: 1ms, max: 5ms }}
+sinks:
+  api:
+    type: http
+    inputs: [user]
+    url: "http://{flaky}/ingest"
+    retry: {{ initial: 1ms, max: 5ms }}
+  plain: {{ type: http, inputs: [numbers], url: "http://{warming}/ingest" }}
+  dead: {{ type: file, inputs: [user.errors, api.errors, plain.errors], path: "{}" }}
+"#,
+            dead.display(),
+            flaky = flaky.addr,
+            warming = warming.addr,
+        ),
+    );
+    let child = Command::new(SLUICE)
+        .args(["run", "--quiet", &file])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let output = run_to_end(child, Duration::from_secs(60));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        lines(&dead),
+        Vec::<serde_json::Value>::new(),
+        "nothing dead-lettered"
+    );
+    let delivered = |server: &Server| -> Vec<i64> {
+        let mut seqs: Vec<i64> = server
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/ingest")
+            .flat_map(|r| r.body.lines().map(str::to_owned).collect::<Vec<_>>())
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+            .filter_map(|event| event["seq"].as_i64())
+            .collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        seqs
+    };
+    let all: Vec<i64> = (0..20).collect();
+    assert_eq!(delivered(&flaky), all, "every event enriched and posted");
+    assert_eq!(delivered(&warming), all, "the sink without `retry` retried");
+}
+
+#[test]
 fn http_call_enriches_caches_and_fails_missing_users() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(|request, _| match request.path.as_str() {

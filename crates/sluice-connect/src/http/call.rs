@@ -7,14 +7,16 @@
 //!   url: "http://users.internal/v1/users/{{ .user_id }}"
 //!   target: .user            # where the JSON answer goes
 //!   workers: 16              # requests in flight
-//!   retry: { max_attempts: 4, initial: 200ms }
+//!   retry: { initial: 200ms, max_elapsed: 1m }
 //!   timeout: 2s
 //!   cache: { size: 10000, ttl: 5m }
 //!   circuit_breaker: { failure_ratio: 0.5, min_calls: 20, open_for: 30s }
 //! ```
 //!
-//! `408`, `429`, `5xx` answers and connection errors are retried; other `4xx` answers fail the
-//! event at once. While the breaker is open events fail fast to the error output.
+//! `408`, `429`, `5xx` answers, connection errors and timeouts are retried, by default for as
+//! long as they last (`retry.max_attempts` or `max_elapsed` bound them); other `4xx` answers and
+//! URLs the event cannot fill fail the event at once. While the breaker is open events fail fast
+//! to the error output.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -217,10 +219,18 @@ impl fmt::Display for Status {
 
 impl std::error::Error for Status {}
 
-/// Whether an attempt's error may be retried: not a definite `4xx`.
+/// Whether an attempt's error may pass: a `408`, `429` or `5xx` answer, a connection that failed
+/// or a request that timed out. Not another `4xx`, nor a URL the event cannot fill.
 fn retryable(err: &ItemError) -> bool {
     match err {
-        ItemError::User(e) => e.downcast_ref::<Status>().is_none_or(Status::retryable),
+        ItemError::User(e) => {
+            if let Some(status) = e.downcast_ref::<Status>() {
+                status.retryable()
+            } else {
+                e.downcast_ref::<reqwest::Error>()
+                    .is_some_and(|e| !e.is_builder())
+            }
+        }
         ItemError::TimedOut(_) => true,
         _ => false,
     }

@@ -1,8 +1,9 @@
 //! The `http` sink: POSTs events to a URL in batches.
 //!
-//! A `2xx` answer delivers the batch. `408`, `429`, `5xx` and connection errors fail the whole
-//! batch, which the sink's retry policy tries again. Any other `4xx` rejects the batch's events:
-//! they go to the error output with the status and the start of the answer.
+//! A `2xx` answer delivers the batch. `408`, `429`, `5xx`, connection errors and timeouts fail the
+//! whole batch, which the sink's retry policy tries again (by default until it goes through). Any
+//! other `4xx` refuses the batch's events: they go to the error output with the status and the
+//! start of the answer.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -92,10 +93,11 @@ impl Poster {
         for (k, v) in &self.config.headers {
             request = request.header(k, v);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| WriteError::Batch(e.into()))?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) if e.is_builder() => return Err(WriteError::refused(events.len(), e)),
+            Err(e) => return Err(WriteError::Batch(e.into())),
+        };
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -109,11 +111,7 @@ impl Poster {
         if status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error() {
             Err(WriteError::Batch(reason.into()))
         } else {
-            Err(WriteError::Items(
-                (0..events.len())
-                    .map(|i| (i, BoxError::from(reason.clone())))
-                    .collect(),
-            ))
+            Err(WriteError::refused(events.len(), reason))
         }
     }
 }

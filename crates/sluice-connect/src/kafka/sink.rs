@@ -2,15 +2,17 @@
 //! acknowledges an event only after the broker's delivery report for it.
 //!
 //! A batch's messages are sent together, then their delivery reports awaited; a batch with a
-//! failed delivery is retried whole under the sink's retry policy, which may produce its
-//! delivered messages twice. The key is computed from each event by a jq expression
-//! (`key: .order.id`); messages with the same key go to the same partition, in order. An event whose key cannot be computed is rejected
-//! to the sink's error output.
+//! failed delivery (the broker away, a timeout) is retried whole under the sink's retry policy,
+//! by default until it goes through, which may produce its delivered messages twice. A message
+//! the broker refuses for good (too large, malformed) goes to the sink's error output. The key is
+//! computed from each event by a jq expression (`key: .order.id`); messages with the same key go
+//! to the same partition, in order. An event whose key cannot be computed is refused too.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::Deserialize;
 use serde_json::Value;
@@ -91,15 +93,16 @@ impl sluice_core::Sink<Event> for Producer {
             if let Some(key) = &key {
                 record = record.key(key);
             }
-            let report = self
-                .producer
-                .send_result(record)
-                .map_err(|(e, _)| WriteError::Batch(e.into()))?;
-            reports.push(report);
+            match self.producer.send_result(record) {
+                Ok(report) => reports.push((at, report)),
+                Err((err, _)) if refused(&err) => rejected.push((at, err.into())),
+                Err((err, _)) => return Err(WriteError::Batch(err.into())),
+            }
         }
-        for report in reports {
+        for (at, report) in reports {
             match report.await {
                 Ok(Ok(_)) => {}
+                Ok(Err((err, _))) if refused(&err) => rejected.push((at, err.into())),
                 Ok(Err((err, _))) => return Err(WriteError::Batch(err.into())),
                 Err(_) => return Err(WriteError::Batch("the producer went away".into())),
             }
@@ -110,6 +113,22 @@ impl sluice_core::Sink<Event> for Producer {
             Err(WriteError::Items(rejected))
         }
     }
+}
+
+/// Whether the broker (or the producer, before sending) refused a message for what it is: too
+/// large or malformed. Anything else (brokers away, timeouts, a topic or a grant not there yet)
+/// may pass.
+fn refused(err: &KafkaError) -> bool {
+    matches!(
+        err.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::MessageBatchTooLarge
+        )
+    )
 }
 
 impl Sink for KafkaSink {

@@ -2,9 +2,12 @@
 //! acknowledgement before acknowledging the event.
 //!
 //! A batch's publishes are sent together, then their acknowledgements awaited. A batch with a
-//! publish that failed is retried whole under the sink's retry policy, which may store the
-//! other events of that batch twice.
+//! publish that failed (the server away, no acknowledgement in time, no stream yet) is retried
+//! whole under the sink's retry policy, by default until it goes through, which may store the
+//! other events of that batch twice. An event larger than the server's `max_payload` goes to the
+//! sink's error output.
 
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use serde::Deserialize;
 use sluice_core::{BoxError, Flow, WriteError};
 
@@ -44,20 +47,34 @@ impl sluice_core::Sink<Event> for Publisher {
             }
         };
         let mut pending = Vec::with_capacity(events.len());
-        for event in events {
+        let mut refused = Vec::new();
+        for (at, event) in events.iter().enumerate() {
             let mut body = Vec::new();
             event.write_json(&mut body);
-            let ack = js
-                .publish(self.config.subject.clone(), body.into())
-                .await
-                .map_err(|e| WriteError::Batch(e.into()))?;
-            pending.push(ack);
+            match js.publish(self.config.subject.clone(), body.into()).await {
+                Ok(ack) => pending.push((at, ack)),
+                Err(e) if too_large(&e) => refused.push((at, e.into())),
+                Err(e) => return Err(WriteError::Batch(e.into())),
+            }
         }
-        for ack in pending {
-            ack.await.map_err(|e| WriteError::Batch(e.into()))?;
+        for (at, ack) in pending {
+            match ack.await {
+                Ok(_) => {}
+                Err(e) if too_large(&e) => refused.push((at, e.into())),
+                Err(e) => return Err(WriteError::Batch(e.into())),
+            }
         }
-        Ok(())
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(WriteError::Items(refused))
+        }
     }
+}
+
+/// Whether the server refused a message for its size, which no retry changes.
+fn too_large(err: &PublishError) -> bool {
+    err.kind() == PublishErrorKind::MaxPayloadExceeded
 }
 
 impl Sink for NatsSink {

@@ -48,3 +48,33 @@ pub(crate) fn pool(
         .acquire_timeout(std::time::Duration::from_secs(5))
         .connect_lazy_with(options))
 }
+
+/// Whether a statement was refused for the events' data: a value the column cannot take, a
+/// constraint broken, a row over a limit (SQLSTATE classes `22`, `23`, `54`), or a value that
+/// could not be encoded. Trying again cannot help, so those events are refused. Every other
+/// failure is about the database (unreachable, restarting, overloaded, a table or a grant not
+/// there yet) and is waited out.
+pub(crate) fn refused_for_data(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| ["22", "23", "54"].iter().any(|c| code.starts_with(c))),
+        sqlx::Error::Encode(_) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_connections_are_waited_out() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(!refused_for_data(&sqlx::Error::Io(refused)));
+        assert!(!refused_for_data(&sqlx::Error::PoolTimedOut));
+        assert!(refused_for_data(&sqlx::Error::Encode(
+            "not a number".into()
+        )));
+    }
+}

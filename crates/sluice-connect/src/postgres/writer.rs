@@ -212,18 +212,20 @@ impl Writer {
         };
         match result {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(db))
-                if db
-                    .code()
-                    .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
-            {
-                let mut message = db.message().to_owned();
-                if let Some(detail) = db
-                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                    .and_then(|e| e.detail())
-                {
-                    message = format!("{message} ({detail})");
-                }
+            Err(e) if super::refused_for_data(&e) => {
+                let message = match &e {
+                    sqlx::Error::Database(db) => {
+                        let message = db.message();
+                        match db
+                            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                            .and_then(|e| e.detail())
+                        {
+                            Some(detail) => format!("{message} ({detail})"),
+                            None => message.to_owned(),
+                        }
+                    }
+                    other => other.to_string(),
+                };
                 Err(Failure::Rows(message))
             }
             Err(e) => Err(Failure::Batch(e)),

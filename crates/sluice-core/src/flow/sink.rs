@@ -23,14 +23,33 @@ use crate::pipeline::RunReport;
 use crate::policy::Attempt;
 
 /// Why a [`Sink::write`] did not write everything.
+///
+/// The two variants are the two kinds of failure a sink must tell apart: the other side being
+/// away for a while (transient: try the same batch again later) and the other side refusing
+/// items for good (permanent: trying again cannot help, so they go to the error output).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum WriteError {
-    /// Nothing was written; the stage's retry policy may try the whole batch again.
+    /// Nothing was written, for a reason that may pass: the other side could not be reached,
+    /// timed out, or is overloaded or restarting. The stage's retry policy tries the whole batch
+    /// again.
     Batch(BoxError),
-    /// These items (by index in the batch) were rejected; the rest were written. Rejected items
-    /// go to the stage's error output and are not retried.
+    /// These items (by index in the batch) were refused for good; the rest were written.
+    /// Refused items go to the stage's error output and are not retried.
     Items(Vec<(usize, BoxError)>),
+}
+
+impl WriteError {
+    /// All `len` items of a batch refused for good, for one `reason` (a table that does not
+    /// exist, a message larger than the other side takes).
+    pub fn refused(len: usize, reason: impl std::fmt::Display) -> WriteError {
+        let reason = reason.to_string();
+        WriteError::Items(
+            (0..len)
+                .map(|at| (at, BoxError::from(reason.clone())))
+                .collect(),
+        )
+    }
 }
 
 /// Where items go when they leave a pipeline: a file, a topic, a table.

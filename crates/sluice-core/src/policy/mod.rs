@@ -128,9 +128,9 @@ impl Policy {
         metrics: &StageMetrics,
     ) -> (Result<A::Output, ItemError>, u32) {
         let started = Instant::now();
-        let mut attempts = 0;
+        let mut attempts: u32 = 0;
         loop {
-            attempts += 1;
+            attempts = attempts.saturating_add(1);
             let err = match self.attempt(item, call).await {
                 Ok(value) => return (Ok(value), attempts),
                 Err(err) => err,

@@ -145,7 +145,7 @@ type Retryable = Arc<dyn Fn(&ItemError) -> bool + Send + Sync>;
 /// [`ItemError::CircuitOpen`] (an open breaker fails fast) and [`ItemError::Panicked`].
 #[derive(Clone)]
 pub struct Retry {
-    /// Attempts in all, the first included. Defaults to 3.
+    /// Attempts in all, the first included; `u32::MAX` for no limit. Defaults to 3.
     pub max_attempts: u32,
     /// The delays between attempts. Defaults to [`Backoff::default`].
     pub backoff: Backoff,
@@ -183,6 +183,12 @@ impl Retry {
             max_attempts: max_attempts.max(1),
             ..Retry::default()
         }
+    }
+
+    /// No limit on attempts: a retryable error is retried for as long as it lasts (an outage is
+    /// waited out), unless [`max_elapsed`](Retry::max_elapsed) bounds it.
+    pub fn forever() -> Retry {
+        Retry::attempts(u32::MAX)
     }
 
     /// Sets the backoff.
@@ -287,6 +293,18 @@ mod tests {
         );
         let r = r.max_elapsed(Duration::from_millis(1500));
         assert_eq!(r.next_delay(1, Duration::from_millis(600), &e), None);
+        let forever = Retry::forever();
+        assert!(
+            forever
+                .next_delay(u32::MAX - 1, Duration::ZERO, &e)
+                .is_some()
+        );
+        assert!(
+            forever
+                .max_elapsed(Duration::from_secs(60))
+                .next_delay(1_000, Duration::from_secs(61), &e)
+                .is_none()
+        );
         let r = Retry::attempts(5).retry_if(|e| matches!(e, ItemError::CircuitOpen));
         assert!(
             r.next_delay(1, Duration::ZERO, &ItemError::CircuitOpen)
