@@ -19,7 +19,6 @@ pub mod component;
 pub mod error_output;
 pub mod file;
 pub mod generator;
-pub mod health;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "kafka")]

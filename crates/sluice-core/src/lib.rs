@@ -40,6 +40,7 @@ mod channel;
 mod context;
 mod error;
 mod flow;
+pub mod health;
 pub mod keyed;
 mod operators;
 mod pipeline;

@@ -11,7 +11,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use sluice_connect::health::{self, State};
+use sluice_core::health::{self, State};
 
 /// Installs the Prometheus recorder and serves the endpoints.
 pub(crate) async fn serve(addr: SocketAddr) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@
 use sluice_core::{BoxError, Flow, Operators, Pipeline, Policy, Stage, WriteError};
 
 use crate::error_output;
-use crate::health::Connector;
+use sluice_core::health::Connector;
 use sluice_event::Event;
 
 /// A sink type's configured instance.

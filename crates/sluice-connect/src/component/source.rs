@@ -174,7 +174,7 @@ pub(crate) fn from_reader(
 /// the failure and marking the source down: the source reconnects by itself.
 #[cfg(any(feature = "redis", feature = "nats", feature = "amqp"))]
 pub(crate) async fn reconnecting<F, Fut>(
-    health: &crate::health::Connector,
+    health: &sluice_core::health::Connector,
     cancel: &CancellationToken,
     mut read: F,
 ) where

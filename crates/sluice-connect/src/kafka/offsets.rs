@@ -14,8 +14,8 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sluice_core::BoxError;
 use tokio_util::sync::CancellationToken;
 
-use crate::health::Connector;
 use crate::postgres::exactly_once::{self as pg, Partition as PartitionId};
+use sluice_core::health::Connector;
 
 /// One partition's messages in flight.
 #[derive(Debug, Default)]

@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use super::offsets::{Context, OffsetStore, Offsets, ResumePoints, commit_loop};
 use crate::component::source::from_reader;
 use crate::component::{BuiltSource, Source, SourceContext};
-use crate::health::Connector;
+use sluice_core::health::Connector;
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};
 

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::component::source::{from_reader, reconnecting};
 use crate::component::{BuiltSource, Source, SourceContext};
-use crate::health::Connector;
+use sluice_core::health::Connector;
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};
 

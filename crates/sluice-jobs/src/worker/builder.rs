@@ -4,6 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sluice_core::health::Connector;
+
 use super::config::{QueueConfig, Retention};
 use super::handler::{Handler, KindConfig};
 use super::state::{Counters, Inner, Worker};
@@ -210,6 +212,7 @@ impl WorkerBuilder {
                 clock: self.clock,
                 running: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
+                health: Connector::new("job store"),
             }),
         })
     }

@@ -13,7 +13,6 @@ use super::execute::{Finished, execute};
 use super::state::{Inner, Slots, nap};
 use sluice_core::policy::Reconnect;
 
-use crate::metrics;
 use crate::store::ClaimParams;
 
 /// The most jobs one claim asks for.
@@ -88,7 +87,7 @@ pub(super) async fn claim_loop(
         };
         match inner.store.claim(params).await {
             Err(e) => {
-                metrics::store_error("claim");
+                inner.store_failed("claim", &e);
                 let delay = backoff.after_failure();
                 tracing::warn!(queue = %queue.name, error = %e, retry_in = ?delay, "cannot claim jobs");
                 drop(held);
@@ -98,6 +97,7 @@ pub(super) async fn claim_loop(
             }
             Ok(jobs) => {
                 backoff.reset();
+                inner.store_reached();
                 let idle = jobs.is_empty();
                 backlog = jobs.len() == held.len();
                 for (job, permit) in jobs.into_iter().zip(held) {

@@ -8,7 +8,6 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::execute::Finished;
 use super::state::Inner;
-use crate::metrics;
 use crate::store::Completion;
 
 /// The most completions sent to the store at once.
@@ -44,9 +43,10 @@ pub(super) async fn complete_loop(inner: Arc<Inner>, mut done: mpsc::UnboundedRe
                 batch.clear();
                 slots.clear();
                 backoff.reset();
+                inner.store_reached();
             }
             Err(e) => {
-                metrics::store_error("complete");
+                inner.store_failed("complete", &e);
                 let delay = backoff.after_failure();
                 inner
                     .counters

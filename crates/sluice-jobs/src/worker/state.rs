@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use sluice_core::health::Connector;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -37,9 +38,22 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) running: Mutex<HashMap<JobId, Running>>,
     pub(crate) counters: Counters,
+    /// The store's state on `/ready`.
+    pub(crate) health: Connector,
 }
 
 impl Inner {
+    /// A call `op` to the store failed: counted, and the store shown down with `err`.
+    pub(crate) fn store_failed(&self, op: &'static str, err: &dyn std::fmt::Display) {
+        crate::metrics::store_error(op);
+        self.health.down(err);
+    }
+
+    /// A call to the store went through: the store is shown up.
+    pub(crate) fn store_reached(&self) {
+        self.health.up();
+    }
+
     /// The retention rule for `state` in `queue`: the queue's own, else the general one.
     pub(crate) fn retention_for(&self, queue: &str, state: JobState) -> Option<&Retention> {
         let rules = || self.retention.iter().filter(move |r| r.state == state);

@@ -202,3 +202,119 @@ pub fn request(
         .to_owned();
     Ok((status, body))
 }
+
+/// A PostgreSQL server of the test's own, in a temporary folder and on a port of its own, that
+/// the test may stop and start again without any other test seeing it. Stopped when dropped.
+pub struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl PrivatePostgres {
+    /// Creates the cluster (trust authentication, user `postgres`) and starts it.
+    pub fn start() -> PrivatePostgres {
+        let versions = std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL is installed");
+        let bin = versions
+            .filter_map(Result::ok)
+            .map(|v| v.path().join("bin"))
+            .filter(|b| b.join("initdb").exists())
+            .max()
+            .expect("initdb");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cluster = PrivatePostgres {
+            dir,
+            bin,
+            port: free_port(),
+        };
+        // The server refuses to run as root: it runs as `postgres` when the test is root.
+        Command::new("chown")
+            .args(["-R", "postgres:postgres", &cluster.path()])
+            .status()
+            .expect("chown");
+        let data = format!("{}/data", cluster.path());
+        cluster.pg("initdb", &["-A", "trust", "-U", "postgres", "-D", &data]);
+        cluster.resume();
+        cluster
+    }
+
+    fn path(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+
+    /// One of the server's programs, to run as `postgres` when the test runs as root.
+    fn program(&self, name: &str) -> Command {
+        let program = self.bin.join(name);
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| text(&o.stdout).trim() == "0");
+        if root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+
+    /// Runs one of the server's programs; fails the test if it fails.
+    fn pg(&self, name: &str, args: &[&str]) {
+        let out = self.program(name).args(args).output().expect(name);
+        assert!(
+            out.status.success(),
+            "{name} {args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+
+    /// Its address, database `postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the server (again) and waits until it takes connections.
+    pub fn resume(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.path()
+        );
+        let (data, log) = (
+            format!("{}/data", self.path()),
+            format!("{}/server.log", self.path()),
+        );
+        self.pg(
+            "pg_ctl",
+            &["start", "-w", "-D", &data, "-l", &log, "-o", &options],
+        );
+    }
+
+    /// Stops the server at once (`immediate`: connections are cut, as in a crash).
+    pub fn halt(&self) {
+        let data = format!("{}/data", self.path());
+        self.pg("pg_ctl", &["stop", "-w", "-m", "immediate", "-D", &data]);
+    }
+
+    /// Runs SQL with psql; returns what it printed (unaligned, tuples only).
+    pub fn psql(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([&self.url(), "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+            .output()
+            .expect("psql");
+        assert!(out.status.success(), "psql: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = format!("{}/data", self.path());
+        let _ = self
+            .program("pg_ctl")
+            .args(["stop", "-m", "immediate", "-D", &data])
+            .output();
+    }
+}

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::job::JobId;
-use crate::metrics;
 use crate::store::HeartbeatParams;
 use crate::worker::state::{Inner, Stop, nap};
 
@@ -30,9 +29,12 @@ pub(crate) async fn heartbeat_loop(inner: Arc<Inner>, stop: CancellationToken) {
             lease: inner.lease,
         };
         let beat = match inner.store.heartbeat(params).await {
-            Ok(beat) => beat,
+            Ok(beat) => {
+                inner.store_reached();
+                beat
+            }
             Err(e) => {
-                metrics::store_error("heartbeat");
+                inner.store_failed("heartbeat", &e);
                 tracing::warn!(error = %e, jobs = ids.len(), "cannot renew leases");
                 continue;
             }

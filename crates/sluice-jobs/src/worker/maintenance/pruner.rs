@@ -7,7 +7,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::job::JobState;
-use crate::metrics;
 use crate::store::PruneParams;
 use crate::worker::state::{Inner, nap};
 
@@ -22,7 +21,7 @@ pub(crate) async fn prune_loop(inner: Arc<Inner>, stop: CancellationToken) {
         let targets = match prune_targets(&inner).await {
             Ok(targets) => targets,
             Err(e) => {
-                metrics::store_error("prune");
+                inner.store_failed("prune", &e);
                 tracing::warn!(error = %e, "cannot list queues to prune");
                 continue;
             }
@@ -40,7 +39,7 @@ pub(crate) async fn prune_loop(inner: Arc<Inner>, stop: CancellationToken) {
                     Ok(n) if n >= u64::from(PRUNE_BATCH) && !stop.is_cancelled() => {}
                     Ok(_) => break,
                     Err(e) => {
-                        metrics::store_error("prune");
+                        inner.store_failed("prune", &e);
                         tracing::warn!(error = %e, "cannot prune finished jobs");
                         break;
                     }

@@ -17,7 +17,7 @@ pub(crate) async fn rescue_loop(inner: Arc<Inner>, stop: CancellationToken) {
             }
             Ok(_) => {}
             Err(e) => {
-                metrics::store_error("rescue");
+                inner.store_failed("rescue", &e);
                 tracing::warn!(error = %e, "cannot rescue jobs");
             }
         }

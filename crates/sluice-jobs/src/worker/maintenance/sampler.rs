@@ -12,7 +12,7 @@ pub(crate) async fn stats_loop(inner: Arc<Inner>, stop: CancellationToken) {
         match inner.store.stats().await {
             Ok(stats) => metrics::states(&stats),
             Err(e) => {
-                metrics::store_error("stats");
+                inner.store_failed("stats", &e);
                 tracing::debug!(error = %e, "cannot read job counts");
             }
         }

@@ -39,7 +39,7 @@ pub(crate) async fn schedule_loop(inner: Arc<Inner>, stop: CancellationToken) {
                     }
                 }
                 Err(e) => {
-                    metrics::store_error("fire");
+                    inner.store_failed("fire", &e);
                     tracing::warn!(schedule = schedule.name(), error = %e, "cannot fire schedule");
                 }
             }

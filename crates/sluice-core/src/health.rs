@@ -1,7 +1,8 @@
 //! Whether each connector reaches its service, for the admin server's `/ready`.
 //!
 //! A source marks itself up once connected and down (with the reason) when its connection
-//! fails; a sink is up after a batch written and down after a batch that failed as a whole. A
+//! fails; a sink is up after a batch written and down after a batch that failed as a whole; a
+//! job worker's store is up after a call that reached it and down after one that did not. A
 //! connector that has not tried yet is `starting`. The states are per process.
 
 use std::collections::BTreeMap;
