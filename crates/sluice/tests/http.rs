@@ -141,7 +141,7 @@ sinks:
     };
     assert_eq!(
         first,
-        (200, "{\"accepted\":2}\n".to_owned()),
+        (200, "{\"accepted\":2,\"dead_lettered\":0}\n".to_owned()),
         "answered once delivered"
     );
     assert_eq!(lines(&out).len(), 2, "delivered before the answer");
@@ -151,10 +151,18 @@ sinks:
             .0,
         200
     );
+    let (status, refused) = request("POST", &addr, "/events", b"{oops").expect("post");
+    assert_eq!(status, 400, "nothing decoded: {refused}");
+    assert!(refused.contains("invalid JSON"), "{refused}");
     assert_eq!(
-        request("POST", &addr, "/events", b"{oops").expect("post").0,
-        200,
-        "dead-lettered counts as handled"
+        request("POST", &addr, "/events", b"").expect("post").0,
+        400,
+        "an empty body"
+    );
+    assert_eq!(
+        request("POST", &addr, "/events", b"{\"n\":5}\n{oops").expect("post"),
+        (200, "{\"accepted\":1,\"dead_lettered\":1}\n".to_owned()),
+        "a body partly decoded"
     );
     assert_eq!(
         request("POST", &addr, "/events", &vec![b' '; 2048])
@@ -168,7 +176,7 @@ sinks:
             .iter()
             .map(|v| v["n"].as_i64().unwrap_or(0))
             .collect::<Vec<_>>(),
-        vec![1, 2, 3, 4]
+        vec![1, 2, 3, 4, 5]
     );
     let dead_lines = lines(&dead);
     assert_eq!(dead_lines.len(), 1);

@@ -1,11 +1,14 @@
 //! The `http` source: an HTTP endpoint that accepts events in POST bodies (webhooks).
 //!
 //! A body may hold one JSON value, a JSON array of values, or JSON lines (with `codec: lines`,
-//! each line is a message). With acknowledgements on (the default) the response waits until
-//! the request's events are final: `200` when they were delivered, filtered or dead-lettered,
-//! `422` when some failed with no dead-letter output, `503` when they could not be finished
-//! (shutdown, or the acknowledgement timeout), so the sender should retry. With them off the
-//! response is `202` as soon as the events are queued. Bodies over the size limit get `413`.
+//! each line is a message). Answers are JSON. A body in which nothing decodes (or that is empty)
+//! gets `400` with the reason, and nothing of it is kept; otherwise the records that do not
+//! decode go to the error output and the answer counts both: `{"accepted": 9,
+//! "dead_lettered": 1}`. With acknowledgements on (the default) the answer waits until the
+//! request's events are final: `200` when they were delivered, filtered or dead-lettered, `422`
+//! when some failed with no dead-letter output, `503` when they could not be finished (shutdown,
+//! or the acknowledgement timeout), so the sender should retry. With them off the answer is
+//! `202` as soon as the events are queued. Bodies over the size limit get `413`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -156,12 +159,18 @@ fn split(body: &Bytes, codec: Codec) -> Vec<Bytes> {
         .collect()
 }
 
-async fn accept(State(shared): State<Arc<Shared>>, body: Bytes) -> (StatusCode, String) {
+/// An answer: a status and a JSON body.
+type Answer = (StatusCode, String);
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Answer {
+    (status, format!("{body}\n"))
+}
+
+async fn accept(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer {
     let request = shared
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let parts = split(&body, shared.codec);
-    let n = parts.len();
     let (done, outcome) = oneshot::channel();
     let token = if shared.acknowledgements {
         AckToken::new(move |o| {
@@ -170,46 +179,67 @@ async fn accept(State(shared): State<Arc<Shared>>, body: Bytes) -> (StatusCode, 
     } else {
         AckToken::none()
     };
-    let batch = parts
+    // Each record is decoded here too, so that the sender hears what was refused; a refused
+    // record carries its reason to the error output rather than being decoded again.
+    let mut refused = 0;
+    let mut reason = None;
+    let mut records = Vec::with_capacity(parts.len());
+    for (i, bytes) in parts.into_iter().enumerate() {
+        let origin = Arc::new(Origin {
+            source: Arc::clone(&shared.source),
+            position: Position::Sequence(request * 1_000_000 + i as u64),
+        });
+        let mut record = Record {
+            bytes,
+            origin,
+            header: None,
+            refused: None,
+        };
+        if let Err(err) = shared.codec.decode(&record) {
+            refused += 1;
+            let err: Arc<str> = Arc::from(err.to_string());
+            reason.get_or_insert_with(|| Arc::clone(&err));
+            record.refused = Some(err);
+        }
+        records.push(record);
+    }
+    let accepted = records.len() - refused;
+    if accepted == 0 {
+        // Nothing in the body is an event: the sender's mistake, and nothing is kept.
+        let error = reason.map_or_else(|| "the body holds no events".to_owned(), |r| r.to_string());
+        return answer(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({ "error": error }),
+        );
+    }
+    let batch = records
         .into_iter()
-        .enumerate()
-        .map(|(i, bytes)| {
-            let origin = Arc::new(Origin {
-                source: Arc::clone(&shared.source),
-                position: Position::Sequence(request * 1_000_000 + i as u64),
-            });
-            Acked::new(
-                Record {
-                    bytes,
-                    origin,
-                    header: None,
-                    refused: None,
-                },
-                token.clone(),
-            )
-        })
+        .map(|record| Acked::new(record, token.clone()))
         .collect();
     token.complete(Outcome::Filtered);
     if shared.tx.send(batch).await.is_err() {
-        return (
+        return answer(
             StatusCode::SERVICE_UNAVAILABLE,
-            "shutting down\n".to_owned(),
+            serde_json::json!({ "error": "shutting down; retry" }),
         );
     }
+    let counts = serde_json::json!({ "accepted": accepted, "dead_lettered": refused });
     if !shared.acknowledgements {
-        return (StatusCode::ACCEPTED, format!("{{\"accepted\":{n}}}\n"));
+        return answer(StatusCode::ACCEPTED, counts);
     }
     match tokio::time::timeout(shared.ack_timeout, outcome).await {
         Ok(Ok(Outcome::Delivered | Outcome::Filtered | Outcome::DeadLettered)) => {
-            (StatusCode::OK, format!("{{\"accepted\":{n}}}\n"))
+            answer(StatusCode::OK, counts)
         }
-        Ok(Ok(Outcome::Rejected)) => (
+        Ok(Ok(Outcome::Rejected)) => answer(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "some events failed and no dead-letter output keeps them\n".to_owned(),
+            serde_json::json!({
+                "error": "some events failed and no dead-letter output keeps them"
+            }),
         ),
-        Ok(_) | Err(_) => (
+        Ok(_) | Err(_) => answer(
             StatusCode::SERVICE_UNAVAILABLE,
-            "events could not be finished; retry\n".to_owned(),
+            serde_json::json!({ "error": "the events could not be finished; retry" }),
         ),
     }
 }
