@@ -162,7 +162,7 @@ fn split(body: &Bytes, codec: Codec) -> Vec<Bytes> {
 /// An answer: a status and a JSON body.
 type Answer = (StatusCode, String);
 
-fn answer(status: StatusCode, body: serde_json::Value) -> Answer {
+fn answer(status: StatusCode, body: &serde_json::Value) -> Answer {
     (status, format!("{body}\n"))
 }
 
@@ -209,7 +209,7 @@ async fn accept(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer {
         let error = reason.map_or_else(|| "the body holds no events".to_owned(), |r| r.to_string());
         return answer(
             StatusCode::BAD_REQUEST,
-            serde_json::json!({ "error": error }),
+            &serde_json::json!({ "error": error }),
         );
     }
     let batch = records
@@ -220,26 +220,26 @@ async fn accept(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer {
     if shared.tx.send(batch).await.is_err() {
         return answer(
             StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({ "error": "shutting down; retry" }),
+            &serde_json::json!({ "error": "shutting down; retry" }),
         );
     }
     let counts = serde_json::json!({ "accepted": accepted, "dead_lettered": refused });
     if !shared.acknowledgements {
-        return answer(StatusCode::ACCEPTED, counts);
+        return answer(StatusCode::ACCEPTED, &counts);
     }
     match tokio::time::timeout(shared.ack_timeout, outcome).await {
         Ok(Ok(Outcome::Delivered | Outcome::Filtered | Outcome::DeadLettered)) => {
-            answer(StatusCode::OK, counts)
+            answer(StatusCode::OK, &counts)
         }
         Ok(Ok(Outcome::Rejected)) => answer(
             StatusCode::UNPROCESSABLE_ENTITY,
-            serde_json::json!({
+            &serde_json::json!({
                 "error": "some events failed and no dead-letter output keeps them"
             }),
         ),
         Ok(_) | Err(_) => answer(
             StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({ "error": "the events could not be finished; retry" }),
+            &serde_json::json!({ "error": "the events could not be finished; retry" }),
         ),
     }
 }
