@@ -5,12 +5,13 @@
 //! source reads into events and events into the bytes a sink writes; a record or event that
 //! fails becomes a [`dead_letter`] record, the same for every source, stage and sink. The
 //! [`duration`] and [`bytesize`] helpers read the durations (`250ms`) and byte sizes (`64KiB`)
-//! of configuration files.
+//! of configuration files, and a [`secret::Secret`] holds a token or password that never prints.
 
 pub mod bytesize;
 pub mod codec;
 pub mod dead_letter;
 pub mod duration;
 mod event;
+pub mod secret;
 
 pub use event::{Event, Field, FieldPaths, Origin, Position};

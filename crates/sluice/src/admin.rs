@@ -2,7 +2,8 @@
 //! `/ready` (no connector is down: `200`, else `503`, with each connector's state in JSON).
 //!
 //! It binds 127.0.0.1 unless given another address, and changes nothing: every endpoint is a
-//! read. It serves until the process ends.
+//! read. It serves until the process ends, with the limits of every Sluice listener
+//! ([`listener`]).
 
 use std::net::SocketAddr;
 
@@ -11,6 +12,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sluice_connect::http::listener::{self, Limits};
 use sluice_core::health::{self, State};
 
 /// Installs the Prometheus recorder and serves the endpoints.
@@ -22,11 +24,18 @@ pub(crate) async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr} for the admin server"))?;
     tracing::info!(%addr, "admin server: /metrics, /health, /ready");
-    tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, router(handle)).await {
-            tracing::error!(%err, "admin server stopped");
-        }
-    });
+    // Every endpoint is a GET: a body is never needed.
+    let limits = Limits {
+        max_body_size: 64 * 1024,
+        ..Limits::default()
+    };
+    tokio::spawn(listener::serve(
+        listener,
+        router(handle),
+        limits,
+        None,
+        std::future::pending(),
+    ));
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{SLUICE, free_port, interrupt, lines, request, run_to_end, write};
+use common::{SLUICE, free_port, interrupt, lines, request, run_to_end, text, write};
 
 /// A request as the test server saw it.
 #[derive(Debug, Clone)]
@@ -187,6 +187,136 @@ sinks:
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Sends raw bytes to `addr` and reads the answer until the server closes or `limit` passes.
+fn raw(addr: &str, bytes: &[u8], limit: Duration) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(limit)).expect("timeout");
+    stream.write_all(bytes).expect("send");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A POST with an `Authorization` header (if any) and `Connection: close`.
+fn post(addr: &str, authorization: Option<&str>, body: &str) -> String {
+    let auth = authorization.map_or_else(String::new, |a| format!("Authorization: {a}\r\n"));
+    let request = format!(
+        "POST /events HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    raw(addr, request.as_bytes(), Duration::from_secs(10))
+}
+
+#[test]
+fn http_source_refuses_strangers_and_slow_clients() {
+    const TOKEN: &str = "hook-t0ken-5ecret";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (bearer_port, basic_port) = (free_port(), free_port());
+    let out = dir.path().join("received.jsonl");
+    let password = write(dir.path(), "password", "pa55-w0rd-5ecret\n");
+    let file = write(
+        dir.path(),
+        "guarded.yaml",
+        &format!(
+            r#"
+sources:
+  bearer:
+    type: http
+    address: "127.0.0.1:{bearer_port}"
+    path: /events
+    auth: {{ type: bearer, token: "${{HOOK_TOKEN}}" }}
+    header_timeout: 1s
+    body_timeout: 1s
+  basic:
+    type: http
+    address: "127.0.0.1:{basic_port}"
+    path: /events
+    auth: {{ type: basic, username: hooks, password_file: "{password}" }}
+sinks:
+  saved: {{ type: file, inputs: [bearer, basic], path: "{}" }}
+"#,
+            out.display(),
+        ),
+    );
+    let child = Command::new(SLUICE)
+        .args(["run", &file])
+        .env("HOOK_TOKEN", TOKEN)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let (bearer, basic) = (
+        format!("127.0.0.1:{bearer_port}"),
+        format!("127.0.0.1:{basic_port}"),
+    );
+    let started = Instant::now();
+    while TcpStream::connect(&basic).is_err() || TcpStream::connect(&bearer).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never listened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stranger = post(&bearer, None, "{\"n\":1}");
+    assert!(stranger.starts_with("HTTP/1.1 401"), "{stranger}");
+    assert!(stranger.contains("www-authenticate: Bearer"), "{stranger}");
+    let wrong = post(&bearer, Some("Bearer guess"), "{\"n\":2}");
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    let right = post(&bearer, Some(&format!("Bearer {TOKEN}")), "{\"n\":3}");
+    assert!(right.starts_with("HTTP/1.1 200"), "{right}");
+    // base64("hooks:pa55-w0rd-5ecret")
+    let basic_answer = post(
+        &basic,
+        Some("Basic aG9va3M6cGE1NS13MHJkLTVlY3JldA=="),
+        "{\"n\":4}",
+    );
+    assert!(basic_answer.starts_with("HTTP/1.1 200"), "{basic_answer}");
+    let no_password = post(&basic, Some("Basic aG9va3M6"), "{\"n\":5}");
+    assert!(no_password.starts_with("HTTP/1.1 401"), "{no_password}");
+
+    // Headers that never end: the connection is closed after `header_timeout`.
+    let started = Instant::now();
+    let answer = raw(
+        &bearer,
+        b"POST /events HTTP/1.1\r\nHost: x\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a slow client held the connection for {:?}: {answer}",
+        started.elapsed()
+    );
+    // A body that stops halfway: `408` after `body_timeout`.
+    let started = Instant::now();
+    let request = format!(
+        "POST /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n{{\"n\":"
+    );
+    let answer = raw(&bearer, request.as_bytes(), Duration::from_secs(10));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let output = interrupt(child);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let mut saved: Vec<i64> = lines(&out)
+        .iter()
+        .map(|v| v["n"].as_i64().unwrap_or(0))
+        .collect();
+    saved.sort_unstable();
+    assert_eq!(
+        saved,
+        vec![3, 4],
+        "only the authenticated requests were kept"
+    );
+    let logs = text(&output.stderr);
+    assert!(!logs.contains(TOKEN), "the token reached the logs");
+    assert!(!logs.contains("pa55-w0rd"), "the password reached the logs");
 }
 
 #[test]

@@ -1,10 +1,13 @@
 //! HTTP: the `http` source (a server that takes events), the `http` sink (POSTs them) and the
 //! `http_call` transform (enriches each event with a request's answer).
 
+mod auth;
 mod call;
+pub mod listener;
 mod sink;
 mod source;
 
+pub use auth::{Auth, Guard};
 pub use call::{BreakerSpec, CacheSpec, HttpCallTransform, Method, Target, Template};
 pub use sink::{BodyFormat, HttpSink};
 pub use source::HttpSource;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use serde::Deserialize;
@@ -24,8 +24,10 @@ use serde_json::value::RawValue;
 use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::{mpsc, oneshot};
 
+use super::auth::{Auth, Guard};
+use super::listener::{self, Limits};
 use crate::component::source::decoded;
-use crate::component::{BuiltSource, Source, SourceContext, SourceError};
+use crate::component::{BuiltSource, OptionError, Source, SourceContext, SourceError};
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};
 
@@ -57,6 +59,22 @@ pub struct HttpSource {
         deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub ack_timeout: Duration,
+    /// How long a client may take to send a request's headers. Defaults to `10s`.
+    #[serde(
+        default = "default_header_timeout",
+        deserialize_with = "sluice_event::duration::deserialize"
+    )]
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's body. Defaults to `30s`.
+    #[serde(
+        default = "default_body_timeout",
+        deserialize_with = "sluice_event::duration::deserialize"
+    )]
+    pub body_timeout: Duration,
+    /// Who may send: `{type: bearer, token}` or `{type: basic, username, password}` (each
+    /// secret inline or in a `*_file`). Defaults to anyone who can reach the address.
+    #[serde(default)]
+    pub auth: Option<Auth>,
 }
 
 fn default_address() -> String {
@@ -74,6 +92,12 @@ fn default_true() -> bool {
 fn default_ack_timeout() -> Duration {
     Duration::from_secs(30)
 }
+fn default_header_timeout() -> Duration {
+    Limits::default().header_timeout
+}
+fn default_body_timeout() -> Duration {
+    Limits::default().body_timeout
+}
 
 struct Shared {
     tx: mpsc::Sender<Vec<Acked<Record>>>,
@@ -85,6 +109,16 @@ struct Shared {
 }
 
 impl Source for HttpSource {
+    fn check(&self) -> Vec<OptionError> {
+        match &self.auth {
+            Some(auth) => match auth.header() {
+                Ok(_) => Vec::new(),
+                Err(message) => vec![OptionError::new("auth", message)],
+            },
+            None => Vec::new(),
+        }
+    }
+
     /// Binds the address now (so a busy port fails the build) and serves while the pipeline
     /// runs.
     fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
@@ -113,18 +147,20 @@ impl Source for HttpSource {
         });
         let app = Router::new()
             .route(&self.path, post(accept))
-            .layer(DefaultBodyLimit::max(self.max_body_size))
             .with_state(shared);
-        let cancel = ctx.pipeline.cancel_token();
-        let name = ctx.name.clone();
-        tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { cancel.cancelled().await })
-                .await;
-            if let Err(err) = served {
-                tracing::error!(source = %name, %err, "HTTP source stopped");
-            }
-        });
+        let guard = self.auth.as_ref().map(Guard::new).transpose()?;
+        let limits = Limits {
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            max_body_size: self.max_body_size,
+        };
+        tokio::spawn(listener::serve(
+            listener,
+            app,
+            limits,
+            guard,
+            ctx.pipeline.cancel_token().cancelled_owned(),
+        ));
         let (events, errors) = decoded(ctx, rx, self.codec);
         Ok(BuiltSource {
             events,
