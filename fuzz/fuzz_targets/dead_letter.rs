@@ -10,7 +10,10 @@ use sluice_event::codec::{Encoding, Record};
 use sluice_event::{Origin, Position};
 
 fuzz_target!(|data: &[u8]| {
-    let reason = String::from_utf8_lossy(data).chars().rev().collect::<String>();
+    let reason = String::from_utf8_lossy(data)
+        .chars()
+        .rev()
+        .collect::<String>();
     let record = Record {
         bytes: bytes::Bytes::copy_from_slice(data),
         origin: Arc::new(Origin {
@@ -20,7 +23,12 @@ fuzz_target!(|data: &[u8]| {
         header: None,
         refused: None,
     };
-    let failed = Failed::new(record, Arc::from("fuzz.decode"), ItemError::user(reason.clone()), 1);
+    let failed = Failed::new(
+        record,
+        Arc::from("fuzz.decode"),
+        ItemError::user(reason.clone()),
+        1,
+    );
     let dead = sluice_event::dead_letter::from_record(&failed);
     let mut written = Vec::new();
     Encoding::Json.encode(&dead, &mut written);

@@ -48,7 +48,9 @@ fn canon(value: &serde_json::Value) -> serde_json::Value {
             .and_then(serde_json::Number::from_f64)
             .map_or(Value::Null, Value::Number),
         Value::Array(items) => Value::Array(items.iter().map(canon).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), canon(v))).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), canon(v))).collect())
+        }
         other => other.clone(),
     }
 }

@@ -7,7 +7,11 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let (set, text) = text.split_once('\n').unwrap_or(("", &text));
-    let sets = if set.contains('=') { vec![set.to_owned()] } else { Vec::new() };
+    let sets = if set.contains('=') {
+        vec![set.to_owned()]
+    } else {
+        Vec::new()
+    };
     let env = |name: &str| (name == "SET").then(|| "1".to_owned());
     let source = sluice_config::Source {
         file: "fuzz.yaml",
