@@ -233,7 +233,11 @@ mod tests {
             .decode(&record("77507e2277777773777277", None))
             .expect_err("out of range");
         assert!(err.to_string().contains("number out of range"), "{err}");
-        assert!(Codec::Json.decode(&record("[1e308, -1e308, 1e-400]", None)).is_ok());
+        assert!(
+            Codec::Json
+                .decode(&record("[1e308, -1e308, 1e-400]", None))
+                .is_ok()
+        );
     }
 
     #[test]
