@@ -32,6 +32,9 @@ need() {
 }
 
 start_postgres() {
+  # The outage and TLS tests run servers of their own from the same binaries, with certificates
+  # openssl makes.
+  need openssl openssl
   up 5432 && { echo "postgres: up on 5432"; return; }
   need pg_ctlcluster postgresql
   local version

@@ -210,11 +210,23 @@ pub struct PrivatePostgres {
     bin: std::path::PathBuf,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    tls: bool,
 }
 
 impl PrivatePostgres {
     /// Creates the cluster (trust authentication, user `postgres`) and starts it.
     pub fn start() -> PrivatePostgres {
+        PrivatePostgres::create(false)
+    }
+
+    /// Like [`PrivatePostgres::start`], with TLS only: a certificate for 127.0.0.1 signed by a
+    /// certificate authority of the test's own (its certificate is [`PrivatePostgres::ca`]),
+    /// and connections without TLS refused.
+    pub fn start_tls() -> PrivatePostgres {
+        PrivatePostgres::create(true)
+    }
+
+    fn create(tls: bool) -> PrivatePostgres {
         let versions = std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL is installed");
         let bin = versions
             .filter_map(Result::ok)
@@ -227,16 +239,34 @@ impl PrivatePostgres {
             dir,
             bin,
             port: free_port(),
+            tls,
         };
+        let data = format!("{}/data", cluster.path());
+        if tls {
+            make_certificates(&cluster.path());
+        }
         // The server refuses to run as root: it runs as `postgres` when the test is root.
         Command::new("chown")
             .args(["-R", "postgres:postgres", &cluster.path()])
             .status()
             .expect("chown");
-        let data = format!("{}/data", cluster.path());
         cluster.pg("initdb", &["-A", "trust", "-U", "postgres", "-D", &data]);
+        if tls {
+            std::fs::write(
+                format!("{data}/pg_hba.conf"),
+                "local all all trust\n\
+                 hostssl all all 127.0.0.1/32 trust\n\
+                 hostnossl all all 127.0.0.1/32 reject\n",
+            )
+            .expect("pg_hba.conf");
+        }
         cluster.resume();
         cluster
+    }
+
+    /// The certificate of the authority that signed the server's (with [`PrivatePostgres::start_tls`]).
+    pub fn ca(&self) -> String {
+        format!("{}/ca.crt", self.path())
     }
 
     fn path(&self) -> String {
@@ -277,11 +307,17 @@ impl PrivatePostgres {
 
     /// Starts the server (again) and waits until it takes connections.
     pub fn resume(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
             self.path()
         );
+        if self.tls {
+            let dir = self.path();
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key"
+            ));
+        }
         let (data, log) = (
             format!("{}/data", self.path()),
             format!("{}/server.log", self.path()),
@@ -316,5 +352,158 @@ impl Drop for PrivatePostgres {
             .program("pg_ctl")
             .args(["stop", "-m", "immediate", "-D", &data])
             .output();
+    }
+}
+
+/// A certificate authority and a server certificate for 127.0.0.1 it signed, in `dir`
+/// (`ca.crt`, `server.crt`, `server.key`), made with openssl.
+fn make_certificates(dir: &str) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            text(&out.stderr)
+        );
+    };
+    std::fs::write(
+        format!("{dir}/server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("extensions");
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=sluice test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    ]);
+    Command::new("chmod")
+        .args(["600", &format!("{dir}/server.key")])
+        .status()
+        .expect("chmod");
+}
+
+/// A Redis server of the test's own, on a port of its own, writing every command to its
+/// append-only file before answering (so a kill loses nothing it acknowledged). Stopped when
+/// dropped.
+pub struct PrivateRedis {
+    dir: tempfile::TempDir,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    server: std::sync::Mutex<Option<Child>>,
+}
+
+impl PrivateRedis {
+    /// Starts the server.
+    pub fn start() -> PrivateRedis {
+        let redis = PrivateRedis {
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: free_port(),
+            server: std::sync::Mutex::new(None),
+        };
+        redis.resume();
+        redis
+    }
+
+    /// Its address.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) and waits until it answers.
+    pub fn resume(&self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        *self.server.lock().expect("lock") = Some(child);
+        wait_until(
+            Duration::from_secs(20),
+            || self.try_cli(&["PING"]).is_some_and(|o| o.trim() == "PONG"),
+            || "the private Redis never answered".into(),
+        );
+    }
+
+    /// Kills the server (SIGKILL: connections cut, as in a crash).
+    pub fn halt(&self) {
+        if let Some(mut child) = self.server.lock().expect("lock").take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs a command with redis-cli; what it printed, if it ran.
+    fn try_cli(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .ok()?;
+        out.status.success().then(|| text(&out.stdout))
+    }
+
+    /// Runs a command with redis-cli; fails the test if it does not run.
+    pub fn cli(&self, args: &[&str]) -> String {
+        self.try_cli(args).expect("redis-cli")
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.halt();
     }
 }
