@@ -8,16 +8,27 @@ use tokio::sync::mpsc;
 
 use crate::component::source::decoded;
 use crate::component::{BuiltSource, Source, SourceContext};
-use crate::file::lines::{LineReader, to_records};
+use crate::file::lines::{LineReader, MAX_LINE_SIZE, to_records};
 use sluice_event::codec::Codec;
 
 /// Reads standard input.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StdinSource {
     /// How each line is decoded. Defaults to `json`.
     #[serde(default)]
     pub codec: Codec,
+    /// The longest line taken; a longer one goes to the error output with its first KiB,
+    /// without being held in memory. Defaults to `1MiB`.
+    #[serde(
+        default = "default_max_line_size",
+        deserialize_with = "sluice_event::bytesize::deserialize"
+    )]
+    pub max_line_size: usize,
+}
+
+fn default_max_line_size() -> usize {
+    MAX_LINE_SIZE
 }
 
 impl Source for StdinSource {
@@ -27,12 +38,13 @@ impl Source for StdinSource {
         let source: Arc<str> = Arc::from(ctx.name.as_str());
         let cancel = ctx.pipeline.cancel_token();
         let csv = self.codec == Codec::Csv;
+        let max_line_size = self.max_line_size;
         let spawned = std::thread::Builder::new()
             .name(format!("sluice-{}", ctx.name))
             .spawn(move || {
                 let path: Arc<str> = Arc::from("<stdin>");
                 let mut stdin = std::io::stdin().lock();
-                let mut reader = LineReader::new(0, 0);
+                let mut reader = LineReader::new(0, 0, max_line_size);
                 let mut header = None;
                 let mut done = false;
                 while !done && !cancel.is_cancelled() {

@@ -24,7 +24,34 @@ fn source(path: &str, codec: Codec) -> FileSource {
         follow: false,
         checkpoint: None,
         poll_interval: Duration::from_millis(20),
+        max_line_size: 64 * 1024,
     }
+}
+
+#[tokio::test]
+async fn a_line_over_the_limit_is_dead_lettered_with_its_start_and_the_rest_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("long.jsonl");
+    let long = format!("{{\"blob\":\"{}\"}}", "x".repeat(3 * 1024 * 1024));
+    std::fs::write(&path, format!("{{\"n\":1}}\n{long}\n{{\"n\":2}}\n")).expect("write");
+    let p = Pipeline::new("long");
+    let built = source(&path.display().to_string(), Codec::Json)
+        .build(&ctx(&p, "in", true))
+        .expect("built");
+    let dead = tokio::spawn(built.errors.expect("wired").collect());
+    let events: Vec<Event> = built.events.collect().await.expect("ran");
+    let values: Vec<_> = events.iter().map(|e| e.value()["n"].clone()).collect();
+    assert_eq!(values, vec![json!(1), json!(2)]);
+    let dead = dead.await.expect("join").expect("ran");
+    assert_eq!(dead.len(), 1);
+    let record = dead[0].value();
+    assert_eq!(record["position"]["line"], 2);
+    assert_eq!(record["raw"].as_str().map(str::len), Some(1024));
+    let error = record["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("a line of 3145739 bytes is longer than `max_line_size` (65536 bytes)"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -12,6 +12,12 @@ use sluice_event::{Origin, Position};
 /// How much to read at once.
 const CHUNK: usize = 256 * 1024;
 
+/// The longest line a source takes by default: 1 MiB.
+pub(crate) const MAX_LINE_SIZE: usize = 1024 * 1024;
+
+/// How much of a line over the limit its dead-letter record keeps.
+const KEPT: usize = 1024;
+
 /// A line and where it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Line {
@@ -23,23 +29,33 @@ pub(crate) struct Line {
     pub(crate) end: u64,
     /// Line number, from 1.
     pub(crate) number: u64,
+    /// Why the line is refused (it is longer than the limit; `bytes` holds its start).
+    pub(crate) refused: Option<Arc<str>>,
 }
 
-/// Reads chunks and cuts them into lines; a partial last line waits for the rest.
+/// Reads chunks and cuts them into lines; a partial last line waits for the rest. A line longer
+/// than the limit is not held in memory: its start is kept, the rest skipped up to its line
+/// break, and it comes out refused.
 pub(crate) struct LineReader {
     buf: BytesMut,
     /// Stream offset of `buf[0]`.
     offset: u64,
     number: u64,
+    max: usize,
+    /// The start and the length so far of a line over the limit, being skipped.
+    oversized: Option<(Bytes, u64)>,
 }
 
 impl LineReader {
-    /// A reader positioned at `offset` (bytes already consumed) on line `number + 1`.
-    pub(crate) fn new(offset: u64, number: u64) -> LineReader {
+    /// A reader positioned at `offset` (bytes already consumed) on line `number + 1`, taking
+    /// lines of at most `max` bytes.
+    pub(crate) fn new(offset: u64, number: u64, max: usize) -> LineReader {
         LineReader {
-            buf: BytesMut::with_capacity(CHUNK),
+            buf: BytesMut::with_capacity(CHUNK.min(max.saturating_add(1))),
             offset,
             number,
+            max,
+            oversized: None,
         }
     }
 
@@ -66,15 +82,28 @@ impl LineReader {
             scanned = 0;
             self.emit(&mut line, out);
         }
+        self.skip_oversized();
         Ok(n)
     }
 
     /// Emits what is left as a last line without a line break (at the real end of input).
     pub(crate) fn finish(&mut self, out: &mut Vec<Line>) {
-        if !self.buf.is_empty() {
+        if !self.buf.is_empty() || self.oversized.is_some() {
             let mut line = self.buf.split().freeze();
             self.emit(&mut line, out);
         }
+    }
+
+    /// Drops the bytes of a partial line once it is over the limit, keeping its start.
+    fn skip_oversized(&mut self) {
+        if self.oversized.is_none() && self.buf.len() <= self.max {
+            return;
+        }
+        let skipped = self.buf.split().freeze();
+        let (_, len) = self
+            .oversized
+            .get_or_insert_with(|| (skipped.slice(..KEPT.min(skipped.len())), 0));
+        *len += skipped.len() as u64;
     }
 
     /// Bytes of a partial line waiting for its end.
@@ -84,9 +113,10 @@ impl LineReader {
     }
 
     fn emit(&mut self, line: &mut Bytes, out: &mut Vec<Line>) {
-        let len = line.len() as u64;
+        let skipped = self.oversized.take();
+        let before = skipped.as_ref().map_or(0, |(_, len)| *len);
         let offset = self.offset;
-        self.offset += len;
+        self.offset += before + line.len() as u64;
         self.number += 1;
         let mut bytes = line.clone();
         if bytes.last() == Some(&b'\n') {
@@ -95,11 +125,26 @@ impl LineReader {
         if bytes.last() == Some(&b'\r') {
             bytes.truncate(bytes.len() - 1);
         }
+        let size = before + bytes.len() as u64;
+        let refused = (size > self.max as u64).then(|| {
+            Arc::from(format!(
+                "a line of {size} bytes is longer than `max_line_size` ({} bytes); its first \
+                 {KEPT} bytes are kept here",
+                self.max
+            ))
+        });
+        if refused.is_some() {
+            bytes = match skipped {
+                Some((start, _)) if !start.is_empty() => start,
+                _ => bytes.slice(..KEPT.min(bytes.len())),
+            };
+        }
         out.push(Line {
             bytes,
             offset,
             end: self.offset,
             number: self.number,
+            refused,
         });
     }
 }
@@ -127,7 +172,7 @@ pub(crate) fn to_records(
                 bytes: line.bytes,
                 origin,
                 header: header.cloned(),
-                refused: None,
+                refused: line.refused,
             };
             Acked::new(record, token.clone())
         })
@@ -140,7 +185,7 @@ mod tests {
 
     #[test]
     fn cuts_lines_and_keeps_partial_ones_for_later() {
-        let mut reader = LineReader::new(0, 0);
+        let mut reader = LineReader::new(0, 0, MAX_LINE_SIZE);
         let mut out = Vec::new();
         let mut input: &[u8] = b"one\r\ntwo\nthr";
         reader.read(&mut input, &mut out).expect("read");
@@ -157,8 +202,43 @@ mod tests {
     }
 
     #[test]
+    fn lines_over_the_limit_are_refused_without_being_held() {
+        let mut reader = LineReader::new(0, 0, 8);
+        let mut out = Vec::new();
+        let long = vec![b'x'; 5000];
+        let mut input: &[u8] = b"short\n";
+        reader.read(&mut input, &mut out).expect("read");
+        for _ in 0..3 {
+            let mut part: &[u8] = &long;
+            reader.read(&mut part, &mut out).expect("read");
+            assert!(reader.pending() <= 8, "the long line is not kept whole");
+        }
+        let mut rest: &[u8] = b"yy\nok\n12345678\n123456789";
+        reader.read(&mut rest, &mut out).expect("read");
+        reader.finish(&mut out);
+        let seen: Vec<(u64, usize, bool)> = out
+            .iter()
+            .map(|l| (l.number, l.bytes.len(), l.refused.is_some()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (1, 5, false),
+                (2, KEPT, true),
+                (3, 2, false),
+                (4, 8, false),
+                (5, 9, true)
+            ]
+        );
+        assert_eq!((out[1].offset, out[1].end), (6, 6 + 15_003));
+        assert_eq!(out[2].offset, 6 + 15_003);
+        let reason = out[1].refused.as_deref().unwrap_or_default();
+        assert!(reason.starts_with("a line of 15002 bytes"), "{reason}");
+    }
+
+    #[test]
     fn the_last_line_needs_no_break() {
-        let mut reader = LineReader::new(0, 0);
+        let mut reader = LineReader::new(0, 0, MAX_LINE_SIZE);
         let mut out = Vec::new();
         let mut input: &[u8] = b"a\nb";
         reader.read(&mut input, &mut out).expect("read");

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::checkpoint::{Checkpoints, Mark};
 use crate::component::source::decoded;
 use crate::component::{BuiltSource, Progress, Source, SourceContext, SourceError};
-use crate::file::lines::{Line, LineReader, to_records};
+use crate::file::lines::{Line, LineReader, MAX_LINE_SIZE, to_records};
 use sluice_event::codec::{Codec, Record};
 
 /// Reads files line by line.
@@ -27,6 +27,13 @@ pub struct FileSource {
     /// How each line is decoded. Defaults to `json`.
     #[serde(default)]
     pub codec: Codec,
+    /// The longest line taken; a longer one goes to the error output with its first KiB,
+    /// without being held in memory. Defaults to `1MiB`.
+    #[serde(
+        default = "default_max_line_size",
+        deserialize_with = "sluice_event::bytesize::deserialize"
+    )]
+    pub max_line_size: usize,
     /// Keep reading as files grow and as new matching files appear, until shutdown. Defaults to
     /// false (stop at the end of the files).
     #[serde(default)]
@@ -42,6 +49,10 @@ pub struct FileSource {
         deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub poll_interval: Duration,
+}
+
+fn default_max_line_size() -> usize {
+    MAX_LINE_SIZE
 }
 
 fn default_poll() -> Duration {
@@ -81,6 +92,7 @@ impl Source for FileSource {
             follow: self.follow,
             poll: self.poll_interval,
             codec: self.codec,
+            max_line_size: self.max_line_size,
             source: Arc::from(ctx.name.as_str()),
             checkpoints,
             progress: progress.clone(),
@@ -141,6 +153,7 @@ struct Reader {
     follow: bool,
     poll: Duration,
     codec: Codec,
+    max_line_size: usize,
     source: Arc<str>,
     checkpoints: Option<Arc<Checkpoints>>,
     progress: Option<Progress>,
@@ -250,7 +263,7 @@ impl Reader {
             path: Arc::from(path.display().to_string()),
             key,
             file,
-            lines: LineReader::new(start.offset, start.line),
+            lines: LineReader::new(start.offset, start.line, self.max_line_size),
             size,
             header,
         })
@@ -263,7 +276,7 @@ impl Reader {
             if size < input.size {
                 tracing::warn!(source = %self.source, file = %input.path, "file was truncated: reading it from the start");
                 input.file.seek(SeekFrom::Start(0))?;
-                input.lines = LineReader::new(0, 0);
+                input.lines = LineReader::new(0, 0, self.max_line_size);
                 input.header = None;
                 if let Some(c) = &self.checkpoints {
                     c.reset(&input.key);
@@ -324,7 +337,7 @@ impl Reader {
 
 fn first_line(file: &mut File) -> std::io::Result<Vec<u8>> {
     file.seek(SeekFrom::Start(0))?;
-    let mut reader = LineReader::new(0, 0);
+    let mut reader = LineReader::new(0, 0, MAX_LINE_SIZE);
     let mut lines = Vec::new();
     while lines.is_empty() {
         if reader.read(&mut *file, &mut lines)? == 0 {
