@@ -1,6 +1,6 @@
-//! Services that go away under load and come back: a PostgreSQL or Redis server stopped at once
-//! (its connections cut, as in a crash) for longer than any default retry window, while a
-//! pipeline writes to it and a worker works jobs from it. The process stays up, `/ready` names the
+//! Services that go away under load and come back: a PostgreSQL, Redis or NATS server stopped
+//! at once (its connections cut, as in a crash) for longer than any default retry window, while
+//! a pipeline writes to it and a worker works jobs from it. The process stays up, `/ready` names the
 //! connector that is down, and afterwards every event is in the table (none dead-lettered) and
 //! every job succeeded (none failed). Each test runs a server of its own, so no other test sees
 //! the outage. Duplicates (at-least-once delivery) are counted, printed and bounded.
@@ -15,8 +15,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    PrivatePostgres, PrivateRedis, Running, SLUICE, free_port, lines, request, text, wait_until,
-    write,
+    PrivateNats, PrivatePostgres, PrivateRedis, Running, SLUICE, free_port, lines, request, text,
+    wait_until, write,
 };
 
 /// A server a test can stop and start again.
@@ -33,6 +33,15 @@ impl Service for PrivatePostgres {
     }
     fn resume(&self) {
         PrivatePostgres::resume(self);
+    }
+}
+
+impl Service for PrivateNats {
+    fn halt(&self) {
+        PrivateNats::halt(self);
+    }
+    fn resume(&self) {
+        PrivateNats::resume(self);
     }
 }
 
@@ -122,6 +131,35 @@ fn a_pipeline_waits_out_a_redis_outage_and_dead_letters_nothing() {
     pipeline_rides_out(&redis, "redis", &sink, seqs);
 }
 
+#[test]
+fn a_pipeline_waits_out_a_nats_outage_and_dead_letters_nothing() {
+    let nats = PrivateNats::start();
+    // A second pipeline reads the stream (creating it) into a file, through the outage too.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let read = dir.path().join("read.jsonl");
+    let reader = write(
+        dir.path(),
+        "reader.yaml",
+        &format!(
+            "sources:\n  seen: {{ type: nats, url: \"{}\", stream: SEEN, subjects: [seen], \
+             consumer: reader }}\nsinks:\n  out: {{ type: file, inputs: [seen], path: {} }}\n",
+            nats.url(),
+            read.display()
+        ),
+    );
+    let reading = common::start(&reader);
+    let sink = format!("type: nats, url: \"{}\", subject: seen", nats.url());
+    let seqs = || {
+        lines(&read)
+            .iter()
+            .filter_map(|event| event["seq"].as_u64())
+            .collect()
+    };
+    pipeline_rides_out(&nats, "nats", &sink, seqs);
+    let out = reading.interrupt();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 /// Runs a generator at 2,000 events/s into the sink `sink` (its options, flow style) while
 /// `service` goes away for [`OUTAGE`]; `seqs` reads back what the service holds.
 fn pipeline_rides_out(service: &dyn Service, name: &str, sink: &str, seqs: impl Fn() -> Vec<u64>) {
@@ -157,6 +195,18 @@ fn pipeline_rides_out(service: &dyn Service, name: &str, sink: &str, seqs: impl 
     service.resume();
     let out = common::run_to_end(run.0.take().expect("running"), Duration::from_secs(120));
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // What reads the service back may lag behind the writer.
+    let distinct = || {
+        let mut written = seqs();
+        written.sort_unstable();
+        written.dedup();
+        written.len() as u64
+    };
+    wait_until(
+        Duration::from_secs(60),
+        || distinct() >= EVENTS,
+        || format!("{} of {EVENTS} events read back", distinct()),
+    );
     assert_eq!(
         lines(&dead),
         Vec::<serde_json::Value>::new(),

@@ -507,3 +507,69 @@ impl Drop for PrivateRedis {
         self.halt();
     }
 }
+
+/// A NATS server with JetStream of the test's own, storing streams in a temporary folder, on a
+/// port of its own. Stopped when dropped.
+pub struct PrivateNats {
+    dir: tempfile::TempDir,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    server: std::sync::Mutex<Option<Child>>,
+}
+
+impl PrivateNats {
+    /// Starts the server.
+    pub fn start() -> PrivateNats {
+        let nats = PrivateNats {
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: free_port(),
+            server: std::sync::Mutex::new(None),
+        };
+        nats.resume();
+        nats
+    }
+
+    /// Its address.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) and waits until it takes connections.
+    pub fn resume(&self) {
+        let child = Command::new("nats-server")
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server");
+        *self.server.lock().expect("lock") = Some(child);
+        let addr = format!("127.0.0.1:{}", self.port);
+        wait_until(
+            Duration::from_secs(20),
+            || std::net::TcpStream::connect(&addr).is_ok(),
+            || "the private NATS never listened".into(),
+        );
+    }
+
+    /// Kills the server (SIGKILL: connections cut, as in a crash).
+    pub fn halt(&self) {
+        if let Some(mut child) = self.server.lock().expect("lock").take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
