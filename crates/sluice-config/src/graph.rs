@@ -361,7 +361,10 @@ impl Graph {
                         name: spec.name.clone(),
                         errors_wired: wired("errors"),
                         workers: spec.common.workers.unwrap_or(1).max(1),
-                        policy: policy(spec, transform.retries()),
+                        policy: match spec.common.timeout {
+                            Some(limit) => policy(spec, transform.retries()).timeout(limit),
+                            None => policy(spec, transform.retries()),
+                        },
                     };
                     let outputs = transform.build(input, &ctx)?;
                     if let Some(main) = outputs.main {
@@ -379,6 +382,7 @@ impl Graph {
                         name: spec.name.clone(),
                         errors_wired: wired("errors"),
                         policy: policy(spec, true),
+                        timeout: spec.common.timeout,
                     };
                     let built = if overrides.mute_sinks {
                         BlackholeSink::default().build(input, &ctx)?
@@ -422,19 +426,15 @@ fn id_text(id: &OutputId) -> String {
     }
 }
 
-/// The policy from a component's `retry` and `timeout`; a component that `retries` (a sink,
-/// `http_call`) retries transient failures without end unless its `retry` says otherwise.
+/// The policy from a component's `retry`: a component that `retries` (a sink, `http_call`)
+/// retries transient failures without end unless its `retry` says otherwise. A transform's
+/// `timeout` joins it; a sink's goes to the sink, which reports a write that times out.
 fn policy(spec: &ComponentSpec, retries: bool) -> Policy {
-    let mut policy = Policy::new();
     match &spec.common.retry {
-        Some(retry) => policy = policy.retry(retry.to_retry()),
-        None if retries => policy = policy.retry(RetrySpec::default().to_retry()),
-        None => {}
+        Some(retry) => Policy::new().retry(retry.to_retry()),
+        None if retries => Policy::new().retry(RetrySpec::default().to_retry()),
+        None => Policy::new(),
     }
-    if let Some(timeout) = spec.common.timeout {
-        policy = policy.timeout(timeout);
-    }
-    policy
 }
 
 /// Acknowledges and drops events of an output nobody reads.

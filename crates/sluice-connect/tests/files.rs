@@ -198,6 +198,7 @@ async fn file_sink_writes_json_lines() {
         name: "out".into(),
         errors_wired: false,
         policy: Policy::new(),
+        timeout: None,
     };
     let built = sink.build(events, &ctx).expect("built");
     assert!(built.errors.is_none());

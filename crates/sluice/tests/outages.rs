@@ -54,6 +54,19 @@ impl Service for PrivateRedis {
     }
 }
 
+/// A server that stops answering without closing its connections (SIGSTOP), as behind a cut
+/// network, and then answers again (SIGCONT).
+struct Stalled<'a, S>(&'a S, fn(&S, &str));
+
+impl<S> Service for Stalled<'_, S> {
+    fn halt(&self) {
+        (self.1)(self.0, "STOP");
+    }
+    fn resume(&self) {
+        (self.1)(self.0, "CONT");
+    }
+}
+
 /// How long each service stays away: longer than any retry window a default could hide.
 const OUTAGE: Duration = Duration::from_secs(30);
 
@@ -129,6 +142,53 @@ fn a_pipeline_waits_out_a_redis_outage_and_dead_letters_nothing() {
             .collect()
     };
     pipeline_rides_out(&redis, "redis", &sink, seqs);
+}
+
+#[test]
+fn a_pipeline_waits_out_a_redis_that_stops_answering_and_dead_letters_nothing() {
+    let redis = PrivateRedis::start();
+    // Writes that get no answer within 5 s count as failed: the sink shows down and retries.
+    let sink = format!(
+        "type: redis_stream, url: \"{}\", stream: seen, timeout: 5s",
+        redis.url()
+    );
+    let seqs = || {
+        redis
+            .cli(&["XRANGE", "seen", "-", "+"])
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|event| event["seq"].as_u64())
+            .collect()
+    };
+    pipeline_rides_out(
+        &Stalled(&redis, PrivateRedis::signal),
+        "stalled redis",
+        &sink,
+        seqs,
+    );
+}
+
+#[test]
+fn a_pipeline_waits_out_a_postgres_that_stops_answering_and_dead_letters_nothing() {
+    let db = PrivatePostgres::start();
+    db.psql("CREATE TABLE seen (seq bigint NOT NULL)");
+    // Writes that get no answer within 5 s count as failed: the sink shows down and retries.
+    let sink = format!(
+        "type: postgres, url: \"{}\", table: seen, columns: {{ seq: seq }}, timeout: 5s",
+        db.url()
+    );
+    let seqs = || {
+        db.psql("SELECT seq FROM seen")
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    };
+    pipeline_rides_out(
+        &Stalled(&db, PrivatePostgres::signal),
+        "stalled postgres",
+        &sink,
+        seqs,
+    );
 }
 
 #[test]

@@ -14,7 +14,7 @@ pub(crate) mod transform;
 
 use std::fmt;
 
-pub use sink::{BuiltSink, Sink, SinkContext};
+pub use sink::{BuiltSink, Sink, SinkContext, WRITE_TIMEOUT};
 pub use source::{BuiltSource, Progress, Source, SourceContext, SourceError};
 pub use transform::{Transform, TransformContext, TransformOutputs};
 

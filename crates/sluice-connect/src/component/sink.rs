@@ -6,6 +6,8 @@
 //! (`NAME.errors`) as [dead-letter records](sluice_event::dead_letter); whole-batch failures are
 //! retried under the sink's retry policy first.
 
+use std::time::Duration;
+
 use sluice_core::{BoxError, Flow, Operators, Pipeline, Policy, Stage, WriteError};
 
 use crate::error_output;
@@ -34,7 +36,14 @@ pub struct SinkContext {
     pub errors_wired: bool,
     /// Retry and other policies around each write.
     pub policy: Policy,
+    /// The longest one write may take before it counts as failed for a while (the service
+    /// stopped answering) and is tried again. Defaults to [`WRITE_TIMEOUT`].
+    pub timeout: Option<Duration>,
 }
+
+/// How long a sink's write may take by default: a service that has stopped answering (a
+/// stalled server, a cut network) is then reported down and tried again.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A sink, built.
 pub struct BuiltSink {
@@ -84,21 +93,28 @@ fn wire<S: sluice_core::Sink<Event>>(
     let sink = Watched {
         sink,
         health: Connector::new(&ctx.name),
+        timeout: ctx.timeout.unwrap_or(WRITE_TIMEOUT),
     };
     (stage, sink, errors)
 }
 
-/// A sink whose batches tell its [health](crate::health): up when written, down when a batch
-/// fails as a whole.
+/// A sink whose batches tell its [health](sluice_core::health): up when written, down when a
+/// batch fails as a whole or gets no answer within the timeout.
 #[derive(Clone)]
 struct Watched<S> {
     sink: S,
     health: Connector,
+    timeout: Duration,
 }
 
 impl<S: sluice_core::Sink<Event>> sluice_core::Sink<Event> for Watched<S> {
     async fn write(&mut self, events: &[Event]) -> Result<(), WriteError> {
-        let result = self.sink.write(events).await;
+        let result = match tokio::time::timeout(self.timeout, self.sink.write(events)).await {
+            Ok(result) => result,
+            Err(_) => Err(WriteError::Batch(
+                format!("no answer within {:?}", self.timeout).into(),
+            )),
+        };
         match &result {
             Err(WriteError::Batch(err)) => self.health.down(err),
             _ => self.health.up(),

@@ -334,6 +334,24 @@ impl PrivatePostgres {
         self.pg("pg_ctl", &["stop", "-w", "-m", "immediate", "-D", &data]);
     }
 
+    /// Sends `sig` (`STOP`, `CONT`) to the server and each of its processes: a stopped server
+    /// keeps its connections open and answers nothing, as behind a cut network.
+    pub fn signal(&self, sig: &str) {
+        let pid = std::fs::read_to_string(format!("{}/data/postmaster.pid", self.path()))
+            .expect("postmaster.pid");
+        let pid = pid.lines().next().unwrap_or_default().trim().to_owned();
+        let children = Command::new("pgrep")
+            .args(["-P", &pid])
+            .output()
+            .expect("pgrep");
+        for child in text(&children.stdout).split_whitespace() {
+            let _ = Command::new("kill")
+                .args([&format!("-{sig}"), child])
+                .status();
+        }
+        signal(pid.parse().expect("a pid"), sig);
+    }
+
     /// Runs SQL with psql; returns what it printed (unaligned, tuples only).
     pub fn psql(&self, sql: &str) -> String {
         let out = Command::new("psql")
@@ -483,6 +501,14 @@ impl PrivateRedis {
         if let Some(mut child) = self.server.lock().expect("lock").take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Sends `sig` (`STOP`, `CONT`) to the server: a stopped server keeps its connections open
+    /// and answers nothing, as behind a cut network.
+    pub fn signal(&self, sig: &str) {
+        if let Some(child) = self.server.lock().expect("lock").as_ref() {
+            signal(child.id(), sig);
         }
     }
 
