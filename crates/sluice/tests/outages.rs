@@ -295,6 +295,13 @@ fn a_worker_waits_out_a_postgres_outage_and_fails_no_job() {
 }
 
 #[test]
+fn a_worker_waits_out_a_postgres_that_stops_answering_and_fails_no_job() {
+    let db = PrivatePostgres::start();
+    let stalled = Stalled(&db, PrivatePostgres::signal);
+    worker_rides_out(&stalled, "stalled postgres", &db.url());
+}
+
+#[test]
 fn a_worker_waits_out_a_redis_outage_and_fails_no_job() {
     let redis = PrivateRedis::start();
     worker_rides_out(&redis, "redis", &redis.url());

@@ -85,9 +85,8 @@ pub(super) async fn claim_loop(
             lease: inner.lease,
             partition_limit: queue.partition_limit,
         };
-        match inner.store.claim(params).await {
+        match inner.call("claim", inner.store.claim(params)).await {
             Err(e) => {
-                inner.store_failed("claim", &e);
                 let delay = backoff.after_failure();
                 tracing::warn!(queue = %queue.name, error = %e, retry_in = ?delay, "cannot claim jobs");
                 drop(held);
@@ -97,7 +96,6 @@ pub(super) async fn claim_loop(
             }
             Ok(jobs) => {
                 backoff.reset();
-                inner.store_reached();
                 let idle = jobs.is_empty();
                 backlog = jobs.len() == held.len();
                 for (job, permit) in jobs.into_iter().zip(held) {

@@ -38,15 +38,16 @@ pub(super) async fn complete_loop(inner: Arc<Inner>, mut done: mpsc::UnboundedRe
                 Err(_) => break,
             }
         }
-        match inner.store.complete(batch.clone()).await {
+        match inner
+            .call("complete", inner.store.complete(batch.clone()))
+            .await
+        {
             Ok(_) => {
                 batch.clear();
                 slots.clear();
                 backoff.reset();
-                inner.store_reached();
             }
             Err(e) => {
-                inner.store_failed("complete", &e);
                 let delay = backoff.after_failure();
                 inner
                     .counters

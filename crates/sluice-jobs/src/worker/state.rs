@@ -15,7 +15,10 @@ use super::handler::{Handler, KindConfig};
 use crate::clock::Clock;
 use crate::job::{JobId, JobState};
 use crate::schedule::Schedule;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+
+/// The longest a worker waits for one store call before it counts as failed.
+pub(crate) const STORE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs jobs. See the [module docs](self).
 pub struct Worker {
@@ -43,15 +46,28 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// A call `op` to the store failed: counted, and the store shown down with `err`.
-    pub(crate) fn store_failed(&self, op: &'static str, err: &dyn std::fmt::Display) {
-        crate::metrics::store_error(op);
-        self.health.down(err);
-    }
-
-    /// A call to the store went through: the store is shown up.
-    pub(crate) fn store_reached(&self) {
-        self.health.up();
+    /// Makes the store call `op`, bounded by [`STORE_TIMEOUT`]: a store that stops answering
+    /// (a stalled server, a cut network) fails the call like one that is down. A failure is
+    /// counted and shows the store down on `/ready`; a call that goes through shows it up.
+    pub(crate) async fn call<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let result = match tokio::time::timeout(STORE_TIMEOUT, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer within {STORE_TIMEOUT:?}"
+            ))),
+        };
+        match &result {
+            Ok(_) => self.health.up(),
+            Err(e) => {
+                crate::metrics::store_error(op);
+                self.health.down(e);
+            }
+        }
+        result
     }
 
     /// The retention rule for `state` in `queue`: the queue's own, else the general one.

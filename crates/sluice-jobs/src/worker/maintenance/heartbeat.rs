@@ -28,13 +28,9 @@ pub(crate) async fn heartbeat_loop(inner: Arc<Inner>, stop: CancellationToken) {
             ids: &ids,
             lease: inner.lease,
         };
-        let beat = match inner.store.heartbeat(params).await {
-            Ok(beat) => {
-                inner.store_reached();
-                beat
-            }
+        let beat = match inner.call("heartbeat", inner.store.heartbeat(params)).await {
+            Ok(beat) => beat,
             Err(e) => {
-                inner.store_failed("heartbeat", &e);
                 tracing::warn!(error = %e, jobs = ids.len(), "cannot renew leases");
                 continue;
             }

@@ -21,7 +21,6 @@ pub(crate) async fn prune_loop(inner: Arc<Inner>, stop: CancellationToken) {
         let targets = match prune_targets(&inner).await {
             Ok(targets) => targets,
             Err(e) => {
-                inner.store_failed("prune", &e);
                 tracing::warn!(error = %e, "cannot list queues to prune");
                 continue;
             }
@@ -35,11 +34,10 @@ pub(crate) async fn prune_loop(inner: Arc<Inner>, stop: CancellationToken) {
                 limit: PRUNE_BATCH,
             };
             loop {
-                match inner.store.prune(params.clone()).await {
+                match inner.call("prune", inner.store.prune(params.clone())).await {
                     Ok(n) if n >= u64::from(PRUNE_BATCH) && !stop.is_cancelled() => {}
                     Ok(_) => break,
                     Err(e) => {
-                        inner.store_failed("prune", &e);
                         tracing::warn!(error = %e, "cannot prune finished jobs");
                         break;
                     }
@@ -71,8 +69,7 @@ async fn prune_targets(
         return Ok(targets);
     }
     let queues: Vec<String> = inner
-        .store
-        .stats()
+        .call("prune", inner.store.stats())
         .await?
         .into_iter()
         .map(|s| s.queue)

@@ -10,14 +10,13 @@ use crate::worker::state::{Inner, nap};
 
 pub(crate) async fn rescue_loop(inner: Arc<Inner>, stop: CancellationToken) {
     while nap(inner.rescue_every, &stop).await {
-        match inner.store.rescue().await {
+        match inner.call("rescue", inner.store.rescue()).await {
             Ok(ids) if !ids.is_empty() => {
                 metrics::rescued(ids.len());
                 tracing::warn!(jobs = ?ids, "rescued jobs whose worker stopped renewing its lease");
             }
             Ok(_) => {}
             Err(e) => {
-                inner.store_failed("rescue", &e);
                 tracing::warn!(error = %e, "cannot rescue jobs");
             }
         }

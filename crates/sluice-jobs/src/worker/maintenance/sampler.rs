@@ -9,10 +9,9 @@ use crate::worker::state::{Inner, nap};
 
 pub(crate) async fn stats_loop(inner: Arc<Inner>, stop: CancellationToken) {
     loop {
-        match inner.store.stats().await {
+        match inner.call("stats", inner.store.stats()).await {
             Ok(stats) => metrics::states(&stats),
             Err(e) => {
-                inner.store_failed("stats", &e);
                 tracing::debug!(error = %e, "cannot read job counts");
             }
         }

@@ -30,7 +30,7 @@ pub(crate) async fn schedule_loop(inner: Arc<Inner>, stop: CancellationToken) {
                 tick,
                 job: schedule.job().clone(),
             };
-            match inner.store.fire(fire).await {
+            match inner.call("fire", inner.store.fire(fire)).await {
                 Ok(result) => {
                     *last = Some(tick);
                     if let Some(enqueued) = result {
@@ -39,7 +39,6 @@ pub(crate) async fn schedule_loop(inner: Arc<Inner>, stop: CancellationToken) {
                     }
                 }
                 Err(e) => {
-                    inner.store_failed("fire", &e);
                     tracing::warn!(schedule = schedule.name(), error = %e, "cannot fire schedule");
                 }
             }
