@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, SLUICE, lines, signal, text, write};
+use common::{Running, SLUICE, jobs, lines, signal, text, write};
 
 const JOBS: usize = 10_000;
 
@@ -34,20 +34,9 @@ fn start_worker(dir: &Path, store: &str) -> Child {
         .expect("worker starts")
 }
 
-fn sluice(dir: &Path, store: &str, args: &[&str]) -> String {
-    let out = Command::new(SLUICE)
-        .args(["jobs", "--store", store])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("sluice runs");
-    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
-    text(&out.stdout)
-}
-
 fn counts(dir: &Path, store: &str) -> HashMap<String, u64> {
     let stats: serde_json::Value =
-        serde_json::from_str(&sluice(dir, store, &["stats", "--json"])).expect("JSON");
+        serde_json::from_str(&jobs(dir, store, &["stats", "--json"])).expect("JSON");
     stats
         .as_array()
         .into_iter()
@@ -70,12 +59,12 @@ fn crash_test(store: &str) {
         "lease: 5s\nqueues:\n  default: { concurrency: 16, poll_interval: 100ms }\n\
          kinds:\n  record:\n    handler: { type: pipeline, path: record.yaml }\n",
     );
-    sluice(dir.path(), store, &["migrate"]);
-    let jobs: String = (0..JOBS)
+    jobs(dir.path(), store, &["migrate"]);
+    let queued: String = (0..JOBS)
         .map(|n| format!("{{\"kind\": \"record\", \"args\": {{\"n\": {n}}}}}\n"))
         .collect();
-    write(dir.path(), "jobs.jsonl", &jobs);
-    sluice(dir.path(), store, &["enqueue", "--file", "jobs.jsonl"]);
+    write(dir.path(), "jobs.jsonl", &queued);
+    jobs(dir.path(), store, &["enqueue", "--file", "jobs.jsonl"]);
 
     let steady = Running(Some(start_worker(dir.path(), store)));
     let mut victim = start_worker(dir.path(), store);

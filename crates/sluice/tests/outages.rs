@@ -10,13 +10,12 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    PrivateNats, PrivatePostgres, PrivateRedis, Running, SLUICE, free_port, lines, request, text,
-    wait_until, write,
+    PrivateNats, PrivatePostgres, PrivateRedis, Running, SLUICE, free_port, jobs, lines, request,
+    text, wait_until, write,
 };
 
 /// A server a test can stop and start again.
@@ -115,80 +114,69 @@ const EVENTS: u64 = 20_000;
 #[test]
 fn a_pipeline_waits_out_a_postgres_outage_and_dead_letters_nothing() {
     let db = PrivatePostgres::start();
-    db.psql("CREATE TABLE seen (seq bigint NOT NULL)");
-    let sink = format!(
-        "type: postgres, url: \"{}\", table: seen, columns: {{ seq: seq }}",
-        db.url()
-    );
-    let seqs = || {
-        db.psql("SELECT seq FROM seen")
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
-    };
-    pipeline_rides_out(&db, "postgres", &sink, seqs);
+    let sink = postgres_sink(&db, "");
+    pipeline_rides_out(&db, "postgres", &sink, || postgres_seqs(&db));
 }
 
 #[test]
 fn a_pipeline_waits_out_a_redis_outage_and_dead_letters_nothing() {
     let redis = PrivateRedis::start();
-    let sink = format!("type: redis_stream, url: \"{}\", stream: seen", redis.url());
-    let seqs = || {
-        redis
-            .cli(&["XRANGE", "seen", "-", "+"])
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter_map(|event| event["seq"].as_u64())
-            .collect()
-    };
-    pipeline_rides_out(&redis, "redis", &sink, seqs);
+    let sink = redis_sink(&redis, "");
+    pipeline_rides_out(&redis, "redis", &sink, || redis_seqs(&redis));
 }
+
+// Writes that get no answer within 5 s count as failed: the sink shows down and retries.
 
 #[test]
 fn a_pipeline_waits_out_a_redis_that_stops_answering_and_dead_letters_nothing() {
     let redis = PrivateRedis::start();
-    // Writes that get no answer within 5 s count as failed: the sink shows down and retries.
-    let sink = format!(
-        "type: redis_stream, url: \"{}\", stream: seen, timeout: 5s",
-        redis.url()
-    );
-    let seqs = || {
-        redis
-            .cli(&["XRANGE", "seen", "-", "+"])
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter_map(|event| event["seq"].as_u64())
-            .collect()
-    };
-    pipeline_rides_out(
-        &Stalled(&redis, PrivateRedis::signal),
-        "stalled redis",
-        &sink,
-        seqs,
-    );
+    let sink = redis_sink(&redis, ", timeout: 5s");
+    let stalled = Stalled(&redis, PrivateRedis::signal);
+    pipeline_rides_out(&stalled, "stalled redis", &sink, || redis_seqs(&redis));
 }
 
 #[test]
 fn a_pipeline_waits_out_a_postgres_that_stops_answering_and_dead_letters_nothing() {
     let db = PrivatePostgres::start();
+    let sink = postgres_sink(&db, ", timeout: 5s");
+    let stalled = Stalled(&db, PrivatePostgres::signal);
+    pipeline_rides_out(&stalled, "stalled postgres", &sink, || postgres_seqs(&db));
+}
+
+/// A `postgres` sink writing each event's `seq` into table `seen` of `db` (made here), with
+/// `extra` options.
+fn postgres_sink(db: &PrivatePostgres, extra: &str) -> String {
     db.psql("CREATE TABLE seen (seq bigint NOT NULL)");
-    // Writes that get no answer within 5 s count as failed: the sink shows down and retries.
-    let sink = format!(
-        "type: postgres, url: \"{}\", table: seen, columns: {{ seq: seq }}, timeout: 5s",
+    format!(
+        "type: postgres, url: \"{}\", table: seen, columns: {{ seq: seq }}{extra}",
         db.url()
-    );
-    let seqs = || {
-        db.psql("SELECT seq FROM seen")
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
-    };
-    pipeline_rides_out(
-        &Stalled(&db, PrivatePostgres::signal),
-        "stalled postgres",
-        &sink,
-        seqs,
-    );
+    )
+}
+
+/// The `seq` of every row of `seen`.
+fn postgres_seqs(db: &PrivatePostgres) -> Vec<u64> {
+    db.psql("SELECT seq FROM seen")
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// A `redis_stream` sink appending to stream `seen`, with `extra` options.
+fn redis_sink(redis: &PrivateRedis, extra: &str) -> String {
+    format!(
+        "type: redis_stream, url: \"{}\", stream: seen{extra}",
+        redis.url()
+    )
+}
+
+/// The `seq` of every event of stream `seen`.
+fn redis_seqs(redis: &PrivateRedis) -> Vec<u64> {
+    redis
+        .cli(&["XRANGE", "seen", "-", "+"])
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|event| event["seq"].as_u64())
+        .collect()
 }
 
 #[test]
@@ -322,12 +310,12 @@ fn worker_rides_out(service: &dyn Service, name: &str, store: &str) {
         "queues:\n  default: { concurrency: 16 }\n\
          kinds:\n  record:\n    handler: { type: pipeline, path: record.yaml }\n",
     );
-    let jobs: String = (0..JOBS)
+    let queued: String = (0..JOBS)
         .map(|n| format!("{{\"kind\": \"record\", \"args\": {{\"n\": {n}}}}}\n"))
         .collect();
-    write(dir.path(), "jobs.jsonl", &jobs);
-    sluice(dir.path(), store, &["migrate"]);
-    sluice(dir.path(), store, &["enqueue", "--file", "jobs.jsonl"]);
+    write(dir.path(), "jobs.jsonl", &queued);
+    jobs(dir.path(), store, &["migrate"]);
+    jobs(dir.path(), store, &["enqueue", "--file", "jobs.jsonl"]);
     let addr = format!("127.0.0.1:{}", free_port());
     let mut worker = Running(Some(
         Command::new(SLUICE)
@@ -351,7 +339,7 @@ fn worker_rides_out(service: &dyn Service, name: &str, store: &str) {
     service.resume();
     let counts = || -> serde_json::Map<String, serde_json::Value> {
         let stats: serde_json::Value =
-            serde_json::from_str(&sluice(dir.path(), store, &["stats", "--json"])).expect("JSON");
+            serde_json::from_str(&jobs(dir.path(), store, &["stats", "--json"])).expect("JSON");
         stats[0]["counts"].as_object().cloned().unwrap_or_default()
     };
     wait_until(
@@ -376,16 +364,4 @@ fn worker_rides_out(service: &dyn Service, name: &str, store: &str) {
         "at most the jobs held by the worker run again: {twice}"
     );
     worker.interrupt();
-}
-
-/// `sluice jobs --store STORE ARGS` in `dir`; fails the test if it fails.
-fn sluice(dir: &Path, store: &str, args: &[&str]) -> String {
-    let out = Command::new(SLUICE)
-        .args(["jobs", "--store", store])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("sluice runs");
-    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
-    text(&out.stdout)
 }

@@ -599,3 +599,15 @@ impl Drop for PrivateNats {
         self.halt();
     }
 }
+
+/// `sluice jobs --store STORE ARGS` in `dir`; what it printed. Fails the test if it fails.
+pub fn jobs(dir: &Path, store: &str, args: &[&str]) -> String {
+    let out = Command::new(SLUICE)
+        .args(["jobs", "--store", store])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("sluice runs");
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
