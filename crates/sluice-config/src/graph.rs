@@ -356,15 +356,16 @@ impl Graph {
                 }
                 Component::Transform(transform) => {
                     let Some(input) = input else { continue };
+                    let mut calls = policy(spec, transform.retries());
+                    if let Some(limit) = spec.common.timeout {
+                        calls = calls.timeout(limit);
+                    }
                     let ctx = TransformContext {
                         pipeline: pipeline.clone(),
                         name: spec.name.clone(),
                         errors_wired: wired("errors"),
                         workers: spec.common.workers.unwrap_or(1).max(1),
-                        policy: match spec.common.timeout {
-                            Some(limit) => policy(spec, transform.retries()).timeout(limit),
-                            None => policy(spec, transform.retries()),
-                        },
+                        policy: calls,
                     };
                     let outputs = transform.build(input, &ctx)?;
                     if let Some(main) = outputs.main {

@@ -31,6 +31,16 @@ fn default_max_line_size() -> usize {
     MAX_LINE_SIZE
 }
 
+impl Default for StdinSource {
+    /// JSON lines of at most `1MiB`.
+    fn default() -> Self {
+        StdinSource {
+            codec: Codec::default(),
+            max_line_size: MAX_LINE_SIZE,
+        }
+    }
+}
+
 impl Source for StdinSource {
     /// Starts reading (on a thread of its own) when the pipeline runs.
     fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, SLUICE, jobs, lines, signal, text, write};
+use common::{Running, SLUICE, enqueue_records, jobs, lines, signal, text};
 
 const JOBS: usize = 10_000;
 
@@ -48,23 +48,12 @@ fn counts(dir: &Path, store: &str) -> HashMap<String, u64> {
 
 fn crash_test(store: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(
+    enqueue_records(
         dir.path(),
-        "record.yaml",
-        "sources:\n  job: { type: stdin }\nsinks:\n  runs: { type: file, inputs: [job], path: runs.jsonl }\n",
+        store,
+        "lease: 5s\nqueues:\n  default: { concurrency: 16, poll_interval: 100ms }\n",
+        JOBS,
     );
-    write(
-        dir.path(),
-        "worker.yaml",
-        "lease: 5s\nqueues:\n  default: { concurrency: 16, poll_interval: 100ms }\n\
-         kinds:\n  record:\n    handler: { type: pipeline, path: record.yaml }\n",
-    );
-    jobs(dir.path(), store, &["migrate"]);
-    let queued: String = (0..JOBS)
-        .map(|n| format!("{{\"kind\": \"record\", \"args\": {{\"n\": {n}}}}}\n"))
-        .collect();
-    write(dir.path(), "jobs.jsonl", &queued);
-    jobs(dir.path(), store, &["enqueue", "--file", "jobs.jsonl"]);
 
     let steady = Running(Some(start_worker(dir.path(), store)));
     let mut victim = start_worker(dir.path(), store);

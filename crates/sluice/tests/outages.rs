@@ -14,8 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    PrivateNats, PrivatePostgres, PrivateRedis, Running, SLUICE, free_port, jobs, lines, request,
-    text, wait_until, write,
+    PrivatePostgres, PrivateServer, Running, SLUICE, enqueue_records, free_port, jobs, lines,
+    request, text, wait_until, write,
 };
 
 /// A server a test can stop and start again.
@@ -35,21 +35,12 @@ impl Service for PrivatePostgres {
     }
 }
 
-impl Service for PrivateNats {
+impl Service for PrivateServer {
     fn halt(&self) {
-        PrivateNats::halt(self);
+        PrivateServer::halt(self);
     }
     fn resume(&self) {
-        PrivateNats::resume(self);
-    }
-}
-
-impl Service for PrivateRedis {
-    fn halt(&self) {
-        PrivateRedis::halt(self);
-    }
-    fn resume(&self) {
-        PrivateRedis::resume(self);
+        PrivateServer::resume(self);
     }
 }
 
@@ -120,7 +111,7 @@ fn a_pipeline_waits_out_a_postgres_outage_and_dead_letters_nothing() {
 
 #[test]
 fn a_pipeline_waits_out_a_redis_outage_and_dead_letters_nothing() {
-    let redis = PrivateRedis::start();
+    let redis = PrivateServer::redis();
     let sink = redis_sink(&redis, "");
     pipeline_rides_out(&redis, "redis", &sink, || redis_seqs(&redis));
 }
@@ -129,9 +120,9 @@ fn a_pipeline_waits_out_a_redis_outage_and_dead_letters_nothing() {
 
 #[test]
 fn a_pipeline_waits_out_a_redis_that_stops_answering_and_dead_letters_nothing() {
-    let redis = PrivateRedis::start();
+    let redis = PrivateServer::redis();
     let sink = redis_sink(&redis, ", timeout: 5s");
-    let stalled = Stalled(&redis, PrivateRedis::signal);
+    let stalled = Stalled(&redis, PrivateServer::signal);
     pipeline_rides_out(&stalled, "stalled redis", &sink, || redis_seqs(&redis));
 }
 
@@ -162,7 +153,7 @@ fn postgres_seqs(db: &PrivatePostgres) -> Vec<u64> {
 }
 
 /// A `redis_stream` sink appending to stream `seen`, with `extra` options.
-fn redis_sink(redis: &PrivateRedis, extra: &str) -> String {
+fn redis_sink(redis: &PrivateServer, extra: &str) -> String {
     format!(
         "type: redis_stream, url: \"{}\", stream: seen{extra}",
         redis.url()
@@ -170,9 +161,9 @@ fn redis_sink(redis: &PrivateRedis, extra: &str) -> String {
 }
 
 /// The `seq` of every event of stream `seen`.
-fn redis_seqs(redis: &PrivateRedis) -> Vec<u64> {
+fn redis_seqs(redis: &PrivateServer) -> Vec<u64> {
     redis
-        .cli(&["XRANGE", "seen", "-", "+"])
+        .redis_cli(&["XRANGE", "seen", "-", "+"])
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|event| event["seq"].as_u64())
@@ -181,7 +172,7 @@ fn redis_seqs(redis: &PrivateRedis) -> Vec<u64> {
 
 #[test]
 fn a_pipeline_waits_out_a_nats_outage_and_dead_letters_nothing() {
-    let nats = PrivateNats::start();
+    let nats = PrivateServer::nats();
     // A second pipeline reads the stream (creating it) into a file, through the outage too.
     let dir = tempfile::tempdir().expect("tempdir");
     let read = dir.path().join("read.jsonl");
@@ -291,7 +282,7 @@ fn a_worker_waits_out_a_postgres_that_stops_answering_and_fails_no_job() {
 
 #[test]
 fn a_worker_waits_out_a_redis_outage_and_fails_no_job() {
-    let redis = PrivateRedis::start();
+    let redis = PrivateServer::redis();
     worker_rides_out(&redis, "redis", &redis.url());
 }
 
@@ -299,23 +290,12 @@ fn a_worker_waits_out_a_redis_outage_and_fails_no_job() {
 fn worker_rides_out(service: &dyn Service, name: &str, store: &str) {
     const JOBS: usize = 3_000;
     let dir = tempfile::tempdir().expect("tempdir");
-    write(
+    enqueue_records(
         dir.path(),
-        "record.yaml",
-        "sources:\n  job: { type: stdin }\nsinks:\n  runs: { type: file, inputs: [job], path: runs.jsonl }\n",
+        store,
+        "queues:\n  default: { concurrency: 16 }\n",
+        JOBS,
     );
-    write(
-        dir.path(),
-        "worker.yaml",
-        "queues:\n  default: { concurrency: 16 }\n\
-         kinds:\n  record:\n    handler: { type: pipeline, path: record.yaml }\n",
-    );
-    let queued: String = (0..JOBS)
-        .map(|n| format!("{{\"kind\": \"record\", \"args\": {{\"n\": {n}}}}}\n"))
-        .collect();
-    write(dir.path(), "jobs.jsonl", &queued);
-    jobs(dir.path(), store, &["migrate"]);
-    jobs(dir.path(), store, &["enqueue", "--file", "jobs.jsonl"]);
     let addr = format!("127.0.0.1:{}", free_port());
     let mut worker = Running(Some(
         Command::new(SLUICE)

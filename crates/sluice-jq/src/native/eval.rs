@@ -408,8 +408,6 @@ pub(super) fn strings<'e>(
     }
 }
 
-/// The outputs of an object construction: each key, then its value, once per output of the
-/// entries before it.
 /// An object of fixed keys, each with a single value (`{ts, latency: .latency_ms, n: 1}`), built
 /// in one pass; `None` when an entry needs the general builder (which also makes the errors).
 fn fixed_object(entries: &[(ObjKey, Option<Expr>)], input: &Value) -> Option<Value> {
@@ -429,6 +427,8 @@ fn fixed_object(entries: &[(ObjKey, Option<Expr>)], input: &Value) -> Option<Val
     Some(Value::Object(object))
 }
 
+/// The outputs of an object construction: each key, then its value, once per output of the
+/// entries before it.
 pub(super) fn object<'e>(
     entries: &'e [(ObjKey, Option<Expr>)],
     i: usize,

@@ -305,7 +305,7 @@ impl PrivatePostgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    /// Starts the server (again) and waits until it takes connections.
+    /// Starts the server (again) and waits until it serves.
     pub fn resume(&self) {
         let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
@@ -444,55 +444,85 @@ fn make_certificates(dir: &str) {
         .expect("chmod");
 }
 
-/// A Redis server of the test's own, on a port of its own, writing every command to its
-/// append-only file before answering (so a kill loses nothing it acknowledged). Stopped when
-/// dropped.
-pub struct PrivateRedis {
+/// A server of the test's own (Redis, NATS) in a temporary folder and on a port of its own,
+/// that the test may kill, freeze and start again without any other test seeing it. Stopped
+/// when dropped.
+pub struct PrivateServer {
     dir: tempfile::TempDir,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    scheme: &'static str,
+    command: fn(&Path, u16) -> Command,
+    /// Whether it serves (not only listens: a Redis loading its file answers `LOADING`).
+    serves: fn(&PrivateServer) -> bool,
     server: std::sync::Mutex<Option<Child>>,
 }
 
-impl PrivateRedis {
-    /// Starts the server.
-    pub fn start() -> PrivateRedis {
-        let redis = PrivateRedis {
+impl PrivateServer {
+    /// A Redis writing every command to its append-only file before answering (so a kill loses
+    /// nothing it acknowledged).
+    pub fn redis() -> PrivateServer {
+        let serves = |redis: &PrivateServer| {
+            redis
+                .try_redis_cli(&["PING"])
+                .is_some_and(|o| o.trim() == "PONG")
+        };
+        PrivateServer::start("redis", serves, |dir, port| {
+            let mut c = Command::new("redis-server");
+            c.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--appendonly", "yes", "--appendfsync", "always"])
+                .args(["--save", "", "--dir"])
+                .arg(dir);
+            c
+        })
+    }
+
+    /// A NATS server with JetStream, storing streams in its folder.
+    pub fn nats() -> PrivateServer {
+        let serves =
+            |nats: &PrivateServer| std::net::TcpStream::connect(("127.0.0.1", nats.port)).is_ok();
+        PrivateServer::start("nats", serves, |dir, port| {
+            let mut c = Command::new("nats-server");
+            c.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+                .arg(dir);
+            c
+        })
+    }
+
+    fn start(
+        scheme: &'static str,
+        serves: fn(&PrivateServer) -> bool,
+        command: fn(&Path, u16) -> Command,
+    ) -> PrivateServer {
+        let server = PrivateServer {
             dir: tempfile::tempdir().expect("tempdir"),
             port: free_port(),
+            scheme,
+            command,
+            serves,
             server: std::sync::Mutex::new(None),
         };
-        redis.resume();
-        redis
+        server.resume();
+        server
     }
 
     /// Its address.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
-    /// Starts the server (again) and waits until it answers.
+    /// Starts the server (again) and waits until it serves.
     pub fn resume(&self) {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ])
-            .arg("--dir")
-            .arg(self.dir.path())
+        let child = (self.command)(self.dir.path(), self.port)
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("redis-server");
+            .expect(self.scheme);
         *self.server.lock().expect("lock") = Some(child);
         wait_until(
             Duration::from_secs(20),
-            || self.try_cli(&["PING"]).is_some_and(|o| o.trim() == "PONG"),
-            || "the private Redis never answered".into(),
+            || (self.serves)(self),
+            || format!("the private {} never served", self.scheme),
         );
     }
 
@@ -512,8 +542,8 @@ impl PrivateRedis {
         }
     }
 
-    /// Runs a command with redis-cli; what it printed, if it ran.
-    fn try_cli(&self, args: &[&str]) -> Option<String> {
+    /// Runs a command with redis-cli on the server; what it printed, if it ran.
+    fn try_redis_cli(&self, args: &[&str]) -> Option<String> {
         let out = Command::new("redis-cli")
             .args(["-p", &self.port.to_string()])
             .args(args)
@@ -522,82 +552,41 @@ impl PrivateRedis {
         out.status.success().then(|| text(&out.stdout))
     }
 
-    /// Runs a command with redis-cli; fails the test if it does not run.
-    pub fn cli(&self, args: &[&str]) -> String {
-        self.try_cli(args).expect("redis-cli")
+    /// Runs a command with redis-cli on the server; fails the test if it does not run.
+    pub fn redis_cli(&self, args: &[&str]) -> String {
+        self.try_redis_cli(args).expect("redis-cli")
     }
 }
 
-impl Drop for PrivateRedis {
+impl Drop for PrivateServer {
     fn drop(&mut self) {
         self.halt();
     }
 }
 
-/// A NATS server with JetStream of the test's own, storing streams in a temporary folder, on a
-/// port of its own. Stopped when dropped.
-pub struct PrivateNats {
-    dir: tempfile::TempDir,
-    /// Its port on 127.0.0.1.
-    pub port: u16,
-    server: std::sync::Mutex<Option<Child>>,
-}
-
-impl PrivateNats {
-    /// Starts the server.
-    pub fn start() -> PrivateNats {
-        let nats = PrivateNats {
-            dir: tempfile::tempdir().expect("tempdir"),
-            port: free_port(),
-            server: std::sync::Mutex::new(None),
-        };
-        nats.resume();
-        nats
-    }
-
-    /// Its address.
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server (again) and waits until it takes connections.
-    pub fn resume(&self) {
-        let child = Command::new("nats-server")
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(self.dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nats-server");
-        *self.server.lock().expect("lock") = Some(child);
-        let addr = format!("127.0.0.1:{}", self.port);
-        wait_until(
-            Duration::from_secs(20),
-            || std::net::TcpStream::connect(&addr).is_ok(),
-            || "the private NATS never listened".into(),
-        );
-    }
-
-    /// Kills the server (SIGKILL: connections cut, as in a crash).
-    pub fn halt(&self) {
-        if let Some(mut child) = self.server.lock().expect("lock").take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateNats {
-    fn drop(&mut self) {
-        self.halt();
-    }
+/// Prepares `dir` for workers whose `record` jobs each append their arguments to `runs.jsonl`:
+/// the handler's pipeline `record.yaml`, the worker file `worker.yaml` (`settings`, then the
+/// kind), and `count` jobs with arguments `{"n": 0}` to `{"n": count - 1}` enqueued into
+/// `store` (migrated first).
+pub fn enqueue_records(dir: &Path, store: &str, settings: &str, count: usize) {
+    write(
+        dir,
+        "record.yaml",
+        "sources:\n  job: { type: stdin }\nsinks:\n  runs: { type: file, inputs: [job], path: runs.jsonl }\n",
+    );
+    write(
+        dir,
+        "worker.yaml",
+        &format!(
+            "{settings}kinds:\n  record:\n    handler: {{ type: pipeline, path: record.yaml }}\n"
+        ),
+    );
+    let queued: String = (0..count)
+        .map(|n| format!("{{\"kind\": \"record\", \"args\": {{\"n\": {n}}}}}\n"))
+        .collect();
+    write(dir, "jobs.jsonl", &queued);
+    jobs(dir, store, &["migrate"]);
+    jobs(dir, store, &["enqueue", "--file", "jobs.jsonl"]);
 }
 
 /// `sluice jobs --store STORE ARGS` in `dir`; what it printed. Fails the test if it fails.
