@@ -33,8 +33,11 @@ need() {
 
 start_postgres() {
   # The outage and TLS tests run servers of their own from the same binaries, with certificates
-  # openssl makes.
+  # openssl makes; socat puts TLS in front of RabbitMQ and the Kafka broker; curl is their
+  # HTTPS client.
   need openssl openssl
+  need socat socat
+  need curl curl
   up 5432 && { echo "postgres: up on 5432"; return; }
   need pg_ctlcluster postgresql
   local version

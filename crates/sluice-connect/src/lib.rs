@@ -32,4 +32,5 @@ pub mod redis;
 pub mod registry;
 pub mod stdin;
 pub mod stdout;
+pub mod tls;
 pub mod transform;

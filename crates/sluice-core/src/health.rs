@@ -3,7 +3,9 @@
 //! A source marks itself up once connected and down (with the reason) when its connection
 //! fails; a sink is up after a batch written and down after a batch that failed as a whole; a
 //! job worker's store is up after a call that reached it and down after one that did not. A
-//! connector that has not tried yet is `starting`. The states are per process.
+//! connector that has not tried yet is `starting`. The states are per process. Going down is
+//! logged as a warning with the reason, and coming back as news; the attempts in between are
+//! not, however many.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -65,6 +67,14 @@ impl Connector {
 
     fn set(&self, state: State) {
         let mut all = states();
+        let was_down = matches!(all.get(&self.0), Some(State::Down(_)));
+        match &state {
+            State::Down(reason) if !was_down => {
+                tracing::warn!(connector = %self.0, %reason, "connector down: retrying until it is back");
+            }
+            State::Up if was_down => tracing::info!(connector = %self.0, "connector up again"),
+            _ => {}
+        }
         if all.get(&self.0) != Some(&state) {
             all.insert(self.0.clone(), state);
         }

@@ -1,12 +1,12 @@
 //! The command line.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sluice_config::draw::Format;
 
+use crate::admin::AdminArgs;
 use crate::commands::{graph, jobs, run, test, validate, worker};
 use crate::telemetry::LogFormat;
 
@@ -33,9 +33,8 @@ enum Command {
         /// Override a setting: `--set transforms.enrich.workers=4`.
         #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
         sets: Vec<String>,
-        /// Serve `/metrics` and `/health` on this address, such as `127.0.0.1:9598`.
-        #[arg(long)]
-        admin_addr: Option<SocketAddr>,
+        #[command(flatten)]
+        admin: AdminArgs,
         /// Exit with status 3 if any event failed (went to an error output or was rejected).
         #[arg(long)]
         fail_on_dead: bool,
@@ -79,9 +78,9 @@ pub(crate) async fn execute(args: Args) -> anyhow::Result<ExitCode> {
         Command::Run {
             file,
             sets,
-            admin_addr,
+            admin,
             fail_on_dead,
-        } => run::run(&file, &sets, admin_addr, fail_on_dead, args.quiet).await,
+        } => run::run(&file, &sets, &admin, fail_on_dead, args.quiet).await,
         Command::Validate { file, sets } => validate::validate(&file, &sets),
         Command::Graph { file, format } => graph::graph(
             &file,

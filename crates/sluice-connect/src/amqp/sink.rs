@@ -8,12 +8,13 @@
 
 use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Connection};
 use serde::Deserialize;
 use sluice_core::{BoxError, Flow, WriteError};
 
 use crate::component::sink::attach;
 use crate::component::{BuiltSink, Sink, SinkContext};
+use crate::tls::ClientTls;
 use sluice_event::Event;
 
 /// Publishes events to a RabbitMQ exchange.
@@ -24,6 +25,10 @@ pub struct AmqpSink {
     /// `amqp://guest:guest@127.0.0.1:5672/%2f`.
     #[serde(default = "default_url")]
     pub url: String,
+    /// TLS settings for an `amqps://` address: `ca_file`, and `cert_file` with `key_file` for
+    /// a client certificate. Defaults to the system's certificate authorities.
+    #[serde(default)]
+    pub tls: Option<ClientTls>,
     /// The exchange. Defaults to `""`, the default exchange (which routes to the queue named by
     /// the routing key).
     #[serde(default)]
@@ -52,9 +57,7 @@ impl Publisher {
             self.open = None;
         }
         if self.open.is_none() {
-            let connection = Connection::connect(&self.config.url, ConnectionProperties::default())
-                .await
-                .map_err(|e| format!("cannot connect to the AMQP broker: {e}"))?;
+            let connection = super::connect(&self.config.url, self.config.tls.as_ref()).await?;
             let channel = connection.create_channel().await?;
             channel
                 .confirm_select(ConfirmSelectOptions::default())

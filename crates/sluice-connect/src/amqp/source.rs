@@ -20,7 +20,6 @@ use lapin::options::{
     QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{Connection, ConnectionProperties};
 use serde::Deserialize;
 use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::mpsc;
@@ -28,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::component::source::{from_reader, reconnecting};
 use crate::component::{BuiltSource, Source, SourceContext};
+use crate::tls::ClientTls;
 use sluice_core::health::Connector;
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};
@@ -40,6 +40,10 @@ pub struct AmqpSource {
     /// `amqp://guest:guest@127.0.0.1:5672/%2f`.
     #[serde(default = "default_url")]
     pub url: String,
+    /// TLS settings for an `amqps://` address: `ca_file`, and `cert_file` with `key_file` for
+    /// a client certificate. Defaults to the system's certificate authorities.
+    #[serde(default)]
+    pub tls: Option<ClientTls>,
     /// The queue.
     pub queue: String,
     /// Messages held unsettled at once. Defaults to 500.
@@ -118,9 +122,7 @@ impl Reader {
 
     /// Consumes until shutdown (`Ok`) or an error.
     async fn read(&self) -> Result<(), BoxError> {
-        let connection = Connection::connect(&self.config.url, ConnectionProperties::default())
-            .await
-            .map_err(|e| format!("cannot connect to the AMQP broker: {e}"))?;
+        let connection = super::connect(&self.config.url, self.config.tls.as_ref()).await?;
         let channel = connection.create_channel().await?;
         self.health.up();
         channel

@@ -2,7 +2,7 @@
 //! server): a client has `header_timeout` to send a request's line and headers and
 //! `body_timeout` to send its body, and a body over `max_body_size` is refused with `413`
 //! before more of it is read. A slow or stalled client cannot hold a connection, nor memory,
-//! for longer.
+//! for longer. With TLS, the handshake too must end within `header_timeout`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,9 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use super::auth::{self, Guard};
 
@@ -45,12 +47,13 @@ impl Default for Limits {
 
 /// Serves `app` on `listener` under `limits` until `shutdown` completes, then lets the
 /// requests in progress finish. With a `guard`, a request's credentials are checked before its
-/// body is read.
+/// body is read; with `tls`, connections are HTTPS only.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
     guard: Option<Guard>,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut app = app
@@ -80,18 +83,37 @@ pub async fn serve(
                 }
             },
         };
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let connection = graceful.watch(connection);
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%err, "HTTP connection ended");
+            let Some(tls) = tls else {
+                return connection(stream, app, limits, watcher).await;
+            };
+            match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await {
+                Ok(Ok(stream)) => connection(stream, app, limits, watcher).await,
+                Ok(Err(err)) => tracing::debug!(%err, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake did not end in time"),
             }
         });
     }
     graceful.shutdown().await;
+}
+
+/// Serves the requests of one connection until it closes or the server shuts down.
+async fn connection(
+    stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    app: Router,
+    limits: Limits,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+    if let Err(err) = watcher.watch(connection).await {
+        tracing::debug!(%err, "HTTP connection ended");
+    }
 }
 
 /// Reads the whole body within the time and size allowed, before the handler runs.

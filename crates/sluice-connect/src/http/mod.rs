@@ -18,7 +18,6 @@ use sluice_core::BoxError;
 
 /// An HTTP client for sinks and lookups, with TLS from rustls.
 pub fn client(timeout: Duration) -> Result<reqwest::Client, BoxError> {
-    // Either this call installs the process-wide TLS provider or an earlier one did.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::tls::install_provider();
     Ok(reqwest::Client::builder().timeout(timeout).build()?)
 }

@@ -28,6 +28,7 @@ use super::auth::{Auth, Guard};
 use super::listener::{self, Limits};
 use crate::component::source::decoded;
 use crate::component::{BuiltSource, OptionError, Source, SourceContext, SourceError};
+use crate::tls::ServerTls;
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};
 
@@ -75,6 +76,10 @@ pub struct HttpSource {
     /// secret inline or in a `*_file`). Defaults to anyone who can reach the address.
     #[serde(default)]
     pub auth: Option<Auth>,
+    /// HTTPS: `{cert_file, key_file}`, and `client_ca_file` to ask every sender for a
+    /// certificate. Defaults to plain HTTP.
+    #[serde(default)]
+    pub tls: Option<ServerTls>,
 }
 
 fn default_address() -> String {
@@ -110,13 +115,12 @@ struct Shared {
 
 impl Source for HttpSource {
     fn check(&self) -> Vec<OptionError> {
-        match &self.auth {
-            Some(auth) => match auth.header() {
-                Ok(_) => Vec::new(),
-                Err(message) => vec![OptionError::new("auth", message)],
-            },
-            None => Vec::new(),
-        }
+        let auth = self.auth.as_ref().and_then(|auth| auth.header().err());
+        let tls = self.tls.as_ref().and_then(|tls| tls.acceptor().err());
+        [("auth", auth), ("tls", tls)]
+            .into_iter()
+            .filter_map(|(option, error)| Some(OptionError::new(option, error?)))
+            .collect()
     }
 
     /// Binds the address now (so a busy port fails the build) and serves while the pipeline
@@ -149,6 +153,7 @@ impl Source for HttpSource {
             .route(&self.path, post(accept))
             .with_state(shared);
         let guard = self.auth.as_ref().map(Guard::new).transpose()?;
+        let tls = self.tls.as_ref().map(ServerTls::acceptor).transpose()?;
         let limits = Limits {
             header_timeout: self.header_timeout,
             body_timeout: self.body_timeout,
@@ -159,6 +164,7 @@ impl Source for HttpSource {
             app,
             limits,
             guard,
+            tls,
             ctx.pipeline.cancel_token().cancelled_owned(),
         ));
         let (events, errors) = decoded(ctx, rx, self.codec);

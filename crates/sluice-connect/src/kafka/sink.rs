@@ -21,6 +21,7 @@ use sluice_jq::Program;
 
 use crate::component::sink::attach;
 use crate::component::{BuiltSink, Sink, SinkContext};
+use crate::tls::ClientTls;
 use sluice_event::Event;
 
 /// Produces events to a Kafka topic.
@@ -45,7 +46,11 @@ pub struct KafkaSink {
         deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub linger: Duration,
-    /// Further librdkafka settings. Defaults to none.
+    /// TLS: `ca_file`, and `cert_file` with `key_file` for a client certificate. Defaults to
+    /// plain TCP.
+    #[serde(default)]
+    pub tls: Option<ClientTls>,
+    /// Further librdkafka settings, over Sluice's. Defaults to none.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
 }
@@ -136,14 +141,11 @@ impl Sink for KafkaSink {
     fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError> {
         let mut config = ClientConfig::new();
         config
-            .set("bootstrap.servers", &self.brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("compression.type", &self.compression)
             .set("linger.ms", self.linger.as_millis().to_string());
-        for (key, value) in &self.options {
-            config.set(key, value);
-        }
+        super::connection_settings(&mut config, &self.brokers, self.tls.as_ref(), &self.options)?;
         let producer: FutureProducer = config.create()?;
         Ok(attach(
             input,

@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use super::offsets::{Context, OffsetStore, Offsets, ResumePoints, commit_loop};
 use crate::component::source::from_reader;
 use crate::component::{BuiltSource, Source, SourceContext};
+use crate::tls::ClientTls;
 use sluice_core::health::Connector;
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};
@@ -76,7 +77,12 @@ pub struct KafkaSource {
         deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub commit_interval: Duration,
-    /// Further librdkafka settings (`security.protocol`, `sasl.username`…). Defaults to none.
+    /// TLS: `ca_file`, and `cert_file` with `key_file` for a client certificate. Defaults to
+    /// plain TCP.
+    #[serde(default)]
+    pub tls: Option<ClientTls>,
+    /// Further librdkafka settings (`sasl.mechanism`, `sasl.username`…), over Sluice's.
+    /// Defaults to none.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
     /// Exactly-once into PostgreSQL: the database and table of the `postgres` sink (with
@@ -140,7 +146,6 @@ impl Source for KafkaSource {
         let source: Arc<str> = Arc::from(ctx.name.as_str());
         let mut config = ClientConfig::new();
         config
-            .set("bootstrap.servers", &self.brokers)
             .set("group.id", &self.group)
             // A member that dies loses its partitions after 10 s rather than Kafka's 45.
             .set("session.timeout.ms", "10000")
@@ -161,9 +166,7 @@ impl Source for KafkaSource {
                     KafkaStart::Latest => "latest",
                 },
             );
-        for (key, value) in &self.options {
-            config.set(key, value);
-        }
+        super::connection_settings(&mut config, &self.brokers, self.tls.as_ref(), &self.options)?;
         let health = Connector::new(&ctx.name);
         let consumer: StreamConsumer<Context> = config.create_with_context(Context {
             offsets: offsets.clone(),

@@ -1,6 +1,6 @@
 //! NATS JetStream: the `nats` source (a durable pull consumer) and sink (publishes that wait
 //! for the stream's acknowledgement), and what they share: connecting without the password in
-//! the address, which the client would otherwise log.
+//! the address, which the client would otherwise log, and over TLS when asked.
 
 mod sink;
 mod source;
@@ -9,6 +9,8 @@ pub use sink::NatsSink;
 pub use source::NatsSource;
 
 use sluice_core::BoxError;
+
+use crate::tls::ClientTls;
 
 /// The address without its credentials, and the credentials: `nats://user:pass@host:4222`
 /// gives `nats://host:4222` and `(user, Some(pass))`; `nats://token@host` gives the token as
@@ -32,16 +34,32 @@ fn split_credentials(url: &str) -> (String, Option<(String, Option<String>)>) {
     (address, Some(credentials))
 }
 
-/// Connects to the server at `url`, giving its credentials apart from the address.
-pub(crate) async fn connect(url: &str) -> Result<async_nats::Client, BoxError> {
+/// Connects to the server at `url`, giving its credentials apart from the address; with `tls`,
+/// over TLS only, verifying the server with its CA (else the system's) and showing its client
+/// certificate, if any.
+pub(crate) async fn connect(
+    url: &str,
+    tls: Option<&ClientTls>,
+) -> Result<async_nats::Client, BoxError> {
     let (address, credentials) = split_credentials(url);
-    let options = match credentials {
+    let mut options = match credentials {
         None => async_nats::ConnectOptions::new(),
         Some((user, Some(password))) => {
             async_nats::ConnectOptions::with_user_and_password(user, password)
         }
         Some((token, None)) => async_nats::ConnectOptions::with_token(token),
     };
+    if let Some(tls) = tls {
+        crate::tls::install_provider();
+        tls.check()?;
+        options = options.require_tls(true);
+        if let Some(ca) = &tls.ca_file {
+            options = options.add_root_certificates(ca.clone());
+        }
+        if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+    }
     Ok(options.connect(address.as_str()).await?)
 }
 

@@ -13,6 +13,7 @@ use sluice_core::{BoxError, Flow, WriteError};
 
 use crate::component::sink::attach;
 use crate::component::{BuiltSink, Sink, SinkContext};
+use crate::tls::ClientTls;
 use sluice_event::Event;
 
 /// Publishes events to a JetStream subject.
@@ -22,6 +23,11 @@ pub struct NatsSink {
     /// The server, `nats://HOST:PORT`. Defaults to `nats://127.0.0.1:4222`.
     #[serde(default = "default_url")]
     pub url: String,
+    /// TLS, required when set: `ca_file`, and `cert_file` with `key_file` for a client
+    /// certificate (`{}` for the system's certificate authorities). Defaults to what the
+    /// server asks for.
+    #[serde(default)]
+    pub tls: Option<ClientTls>,
     /// The subject; a stream must take it.
     pub subject: String,
 }
@@ -40,7 +46,7 @@ impl sluice_core::Sink<Event> for Publisher {
         let js = match &self.js {
             Some(js) => js.clone(),
             None => {
-                let client = crate::nats::connect(&self.config.url)
+                let client = crate::nats::connect(&self.config.url, self.config.tls.as_ref())
                     .await
                     .map_err(WriteError::Batch)?;
                 self.js.insert(async_nats::jetstream::new(client)).clone()

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::component::source::{from_reader, reconnecting};
 use crate::component::{BuiltSource, Source, SourceContext};
+use crate::tls::ClientTls;
 use sluice_core::health::Connector;
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};
@@ -34,6 +35,11 @@ pub struct NatsSource {
     /// The server, `nats://HOST:PORT`. Defaults to `nats://127.0.0.1:4222`.
     #[serde(default = "default_url")]
     pub url: String,
+    /// TLS, required when set: `ca_file`, and `cert_file` with `key_file` for a client
+    /// certificate (`{}` for the system's certificate authorities). Defaults to what the
+    /// server asks for.
+    #[serde(default)]
+    pub tls: Option<ClientTls>,
     /// The JetStream stream.
     pub stream: String,
     /// The subjects of the stream, if this source creates it. Defaults to `STREAM.>`.
@@ -116,7 +122,7 @@ impl Reader {
 
     /// Reads until shutdown (`Ok`) or an error.
     async fn read(&self) -> Result<(), BoxError> {
-        let client = crate::nats::connect(&self.config.url).await?;
+        let client = crate::nats::connect(&self.config.url, self.config.tls.as_ref()).await?;
         let js = jetstream::new(client);
         self.health.up();
         let subjects = if self.config.subjects.is_empty() {

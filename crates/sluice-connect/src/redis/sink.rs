@@ -12,15 +12,21 @@ use sluice_core::{BoxError, Flow, WriteError};
 
 use crate::component::sink::attach;
 use crate::component::{BuiltSink, Sink, SinkContext};
+use crate::tls::ClientTls;
 use sluice_event::Event;
 
 /// Appends events to a Redis stream.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisStreamSink {
-    /// The server, `redis://HOST:PORT[/DB]`. Defaults to `redis://127.0.0.1:6379`.
+    /// The server, `redis://HOST:PORT[/DB]` (`rediss://` for TLS). Defaults to
+    /// `redis://127.0.0.1:6379`.
     #[serde(default = "default_url")]
     pub url: String,
+    /// TLS settings for a `rediss://` address: `ca_file`, and `cert_file` with `key_file` for a
+    /// client certificate. Defaults to the system's certificate authorities.
+    #[serde(default)]
+    pub tls: Option<ClientTls>,
     /// The stream's key.
     pub stream: String,
     /// The field the event's JSON goes in. Defaults to `body`.
@@ -81,8 +87,7 @@ impl sluice_core::Sink<Event> for Appender {
 impl Sink for RedisStreamSink {
     /// Attaches the sink; it connects on its first batch, and again after losing the connection.
     fn build(&self, input: Flow<Event>, ctx: &SinkContext) -> Result<BuiltSink, BoxError> {
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|e| format!("the Redis address is not valid: {e}"))?;
+        let client = super::client(&self.url, self.tls.as_ref())?;
         let appender = Appender {
             config: self.clone(),
             client,

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::component::source::{from_reader, reconnecting};
 use crate::component::{BuiltSource, Source, SourceContext};
+use crate::tls::ClientTls;
 use sluice_core::health::Connector;
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};
@@ -45,9 +46,14 @@ pub enum StreamStart {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisStreamSource {
-    /// The server, `redis://HOST:PORT[/DB]`. Defaults to `redis://127.0.0.1:6379`.
+    /// The server, `redis://HOST:PORT[/DB]` (`rediss://` for TLS). Defaults to
+    /// `redis://127.0.0.1:6379`.
     #[serde(default = "default_url")]
     pub url: String,
+    /// TLS settings for a `rediss://` address: `ca_file`, and `cert_file` with `key_file` for a
+    /// client certificate. Defaults to the system's certificate authorities.
+    #[serde(default)]
+    pub tls: Option<ClientTls>,
     /// The stream's key.
     pub stream: String,
     /// The consumer group (created, with the stream, if missing).
@@ -104,8 +110,7 @@ const BLOCK: Duration = Duration::from_millis(500);
 impl Source for RedisStreamSource {
     /// Starts reading when the pipeline runs.
     fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|e| format!("the Redis address is not valid: {e}"))?;
+        let client = super::client(&self.url, self.tls.as_ref())?;
         let (tx, rx) = mpsc::channel(4);
         let reader = Reader {
             health: Connector::new(&ctx.name),

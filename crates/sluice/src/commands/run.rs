@@ -1,7 +1,6 @@
 //! `sluice run`: runs a pipeline until its sources end or Ctrl-C, then prints a summary per
 //! stage.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,6 +10,7 @@ use sluice_core::{Pipeline, PipelineConfig};
 
 use super::pipeline_file::load;
 use super::problems::report;
+use crate::admin::AdminArgs;
 
 fn pipeline_for(graph: &Graph, file: &Path) -> Pipeline {
     let settings = &graph.spec.settings;
@@ -36,7 +36,7 @@ fn pipeline_for(graph: &Graph, file: &Path) -> Pipeline {
 pub(crate) async fn run(
     file: &Path,
     sets: &[String],
-    admin: Option<SocketAddr>,
+    admin: &AdminArgs,
     fail_on_dead: bool,
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -44,9 +44,7 @@ pub(crate) async fn run(
         Ok(graph) => graph,
         Err(problems) => return Ok(report(&problems)),
     };
-    if let Some(addr) = admin {
-        crate::admin::serve(addr).await?;
-    }
+    admin.serve().await?;
     let built = graph
         .build(pipeline_for(&graph, file))
         .map_err(|e| anyhow::anyhow!("cannot start the pipeline: {e}"))?;

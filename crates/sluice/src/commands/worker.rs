@@ -1,6 +1,5 @@
 //! `sluice worker`: runs jobs as a worker file says, until Ctrl-C or SIGTERM.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,6 +11,7 @@ use sluice_jobs::{JobState, Store};
 
 use super::problems::report;
 use super::store::{StoreArg, open};
+use crate::admin::AdminArgs;
 
 /// `sluice worker`.
 #[derive(Debug, ClapArgs)]
@@ -24,9 +24,8 @@ pub(crate) struct WorkerArgs {
     /// Override a setting of the worker file: `--set queues.default.concurrency=20`.
     #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
     sets: Vec<String>,
-    /// Serve `/metrics` and `/health` on this address, such as `127.0.0.1:9598`.
-    #[arg(long, env = "SLUICE_ADMIN_ADDR")]
-    admin_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    admin: AdminArgs,
     /// Stop (gracefully) once the served queues have no available, running or retryable job.
     #[arg(long)]
     exit_when_idle: bool,
@@ -38,9 +37,7 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         Ok(settings) => settings,
         Err(problems) => return Ok(report(&problems)),
     };
-    if let Some(addr) = args.admin_addr {
-        crate::admin::serve(addr).await?;
-    }
+    args.admin.serve().await?;
     let store = open(&args.store, settings.file.store.as_deref()).await?;
     let builder = match settings.worker(store.clone()) {
         Ok(builder) => builder,

@@ -17,15 +17,21 @@ pub const BROKERS: &str = "127.0.0.1:9092";
 
 /// Creates `topic` with `partitions`.
 pub fn create_topic(topic: &str, partitions: i32) {
+    create_topic_with(&[("bootstrap.servers", BROKERS)], topic, partitions);
+}
+
+/// Creates `topic` with `partitions`, through a client with `settings`.
+pub fn create_topic_with(settings: &[(&str, &str)], topic: &str, partitions: i32) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", BROKERS)
-            .create()
-            .expect("admin client");
+        let mut config = ClientConfig::new();
+        for (key, value) in settings {
+            config.set(*key, *value);
+        }
+        let admin: AdminClient<DefaultClientContext> = config.create().expect("admin client");
         let results = admin
             .create_topics(
                 &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],

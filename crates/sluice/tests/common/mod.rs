@@ -373,9 +373,10 @@ impl Drop for PrivatePostgres {
     }
 }
 
-/// A certificate authority and a server certificate for 127.0.0.1 it signed, in `dir`
-/// (`ca.crt`, `server.crt`, `server.key`), made with openssl.
-fn make_certificates(dir: &str) {
+/// A certificate authority, and a server certificate for 127.0.0.1 and a client certificate it
+/// signed, in `dir` (`ca.crt`, `server.crt`, `server.key`, `client.crt`, `client.key`), made
+/// with openssl.
+pub fn make_certificates(dir: &str) {
     let openssl = |args: &[&str]| {
         let out = Command::new("openssl")
             .args(args)
@@ -388,12 +389,6 @@ fn make_certificates(dir: &str) {
             text(&out.stderr)
         );
     };
-    std::fs::write(
-        format!("{dir}/server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("extensions");
     openssl(&[
         "req",
         "-x509",
@@ -409,39 +404,129 @@ fn make_certificates(dir: &str) {
         "-out",
         "ca.crt",
     ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ]);
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "server.crt",
-    ]);
+    for (name, usage) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth",
+        ),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ] {
+        std::fs::write(
+            format!("{dir}/{name}.ext"),
+            format!(
+                "{usage}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+            ),
+        )
+        .expect("extensions");
+        let (key, csr, crt, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+        );
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &crt,
+        ]);
+    }
     Command::new("chmod")
-        .args(["600", &format!("{dir}/server.key")])
+        .args([
+            "600",
+            &format!("{dir}/server.key"),
+            &format!("{dir}/client.key"),
+        ])
         .status()
         .expect("chmod");
+}
+
+/// The `tls` option of a connector that trusts the CA of [`make_certificates`] in `dir` and
+/// shows its client certificate.
+pub fn client_tls(dir: &Path) -> String {
+    let dir = dir.display();
+    format!(
+        "{{ ca_file: \"{dir}/ca.crt\", cert_file: \"{dir}/client.crt\", key_file: \"{dir}/client.key\" }}"
+    )
+}
+
+/// A TLS front for a plain TCP service (socat): it takes TLS connections on a port of its own,
+/// asks every client for a certificate signed by its CA, and forwards the bytes to the
+/// service. For servers that cannot be given TLS without restarting the shared one.
+pub struct TlsFront {
+    dir: tempfile::TempDir,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    socat: Child,
+}
+
+impl TlsFront {
+    /// Starts one in front of `127.0.0.1:target` and waits until it listens.
+    pub fn start(target: u16) -> TlsFront {
+        TlsFront::on(free_port(), target)
+    }
+
+    /// Starts one on `port` in front of `127.0.0.1:target`.
+    pub fn on(port: u16, target: u16) -> TlsFront {
+        let dir = tempfile::tempdir().expect("tempdir");
+        make_certificates(&dir.path().display().to_string());
+        let d = dir.path().display();
+        let socat = Command::new("socat")
+            .arg(format!(
+                "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={d}/server.crt,key={d}/server.key,cafile={d}/ca.crt,verify=1"
+            ))
+            .arg(format!("TCP:127.0.0.1:{target}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("socat");
+        wait_until(
+            Duration::from_secs(10),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            || format!("socat never listened on {port}"),
+        );
+        TlsFront { dir, port, socat }
+    }
+
+    /// The `tls` option that lets a client in.
+    pub fn client_tls(&self) -> String {
+        client_tls(self.dir.path())
+    }
+
+    /// The path of one of its certificate files (`ca.crt`, `client.key`…).
+    pub fn file(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.socat.kill();
+        let _ = self.socat.wait();
+    }
 }
 
 /// A server of the test's own (Redis, NATS) in a temporary folder and on a port of its own,
@@ -452,10 +537,17 @@ pub struct PrivateServer {
     /// Its port on 127.0.0.1.
     pub port: u16,
     scheme: &'static str,
-    command: fn(&Path, u16) -> Command,
+    /// The command that starts it in a folder, on a port, telling clients to come to another
+    /// (for a broker behind a [`TlsFront`]; the same port otherwise).
+    command: fn(&Path, u16, u16) -> Command,
+    /// The port it tells clients to come to.
+    advertised: u16,
     /// Whether it serves (not only listens: a Redis loading its file answers `LOADING`).
     serves: fn(&PrivateServer) -> bool,
     server: std::sync::Mutex<Option<Child>>,
+    /// Whether it speaks TLS only, with the certificates of [`make_certificates`] in its folder,
+    /// and asks every client for one.
+    tls: bool,
 }
 
 impl PrivateServer {
@@ -467,7 +559,7 @@ impl PrivateServer {
                 .try_redis_cli(&["PING"])
                 .is_some_and(|o| o.trim() == "PONG")
         };
-        PrivateServer::start("redis", serves, |dir, port| {
+        PrivateServer::start("redis", false, serves, |dir, port, _| {
             let mut c = Command::new("redis-server");
             c.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
                 .args(["--appendonly", "yes", "--appendfsync", "always"])
@@ -477,11 +569,92 @@ impl PrivateServer {
         })
     }
 
+    /// A Redis speaking TLS only (`rediss://`), asking clients for a certificate.
+    pub fn redis_tls() -> PrivateServer {
+        let serves = |redis: &PrivateServer| {
+            redis
+                .try_redis_cli(&["PING"])
+                .is_some_and(|o| o.trim() == "PONG")
+        };
+        PrivateServer::start("rediss", true, serves, |dir, port, _| {
+            let mut c = Command::new("redis-server");
+            c.args(["--bind", "127.0.0.1", "--port", "0"])
+                .args(["--tls-port", &port.to_string(), "--tls-auth-clients", "yes"])
+                .arg("--tls-cert-file")
+                .arg(dir.join("server.crt"))
+                .arg("--tls-key-file")
+                .arg(dir.join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(dir.join("ca.crt"))
+                .args(["--save", "", "--dir"])
+                .arg(dir);
+            c
+        })
+    }
+
+    /// A NATS server with JetStream speaking TLS only, asking clients for a certificate.
+    pub fn nats_tls() -> PrivateServer {
+        let serves =
+            |nats: &PrivateServer| std::net::TcpStream::connect(("127.0.0.1", nats.port)).is_ok();
+        PrivateServer::start("nats", true, serves, |dir, port, _| {
+            let mut c = Command::new("nats-server");
+            c.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+                .arg(dir)
+                .args(["--tls", "--tlsverify", "--tlscert"])
+                .arg(dir.join("server.crt"))
+                .arg("--tlskey")
+                .arg(dir.join("server.key"))
+                .arg("--tlscacert")
+                .arg(dir.join("ca.crt"));
+            c
+        })
+    }
+
+    /// The `tls` option that lets a client in.
+    pub fn client_tls(&self) -> String {
+        client_tls(self.dir.path())
+    }
+
+    /// A Kafka-protocol broker (tansu, as `scripts/services.sh` installs it) keeping its topics
+    /// in SQLite in its folder, telling clients to come to `advertised` (its own port if none).
+    pub fn kafka(advertised: Option<u16>) -> PrivateServer {
+        let serves =
+            |kafka: &PrivateServer| std::net::TcpStream::connect(("127.0.0.1", kafka.port)).is_ok();
+        PrivateServer::start_advertising(
+            "kafka",
+            false,
+            serves,
+            |dir, port, advertised| {
+                let root = std::env::var("TANSU_ROOT").unwrap_or_else(|_| {
+                    format!(
+                        "{}/.local/share/sluice/tansu-0.6.0-libsql",
+                        std::env::var("HOME").unwrap_or_default()
+                    )
+                });
+                let mut c = Command::new(format!("{root}/bin/tansu"));
+                c.current_dir(dir)
+                    .arg("broker")
+                    .arg(format!("--listener-url=tcp://127.0.0.1:{port}"))
+                    .arg(format!(
+                        "--advertised-listener-url=tcp://127.0.0.1:{advertised}"
+                    ))
+                    .args(["--storage-engine", "sqlite://tansu.db", "--silent"]);
+                c
+            },
+            advertised,
+        )
+    }
+
+    /// Its address for a Kafka client: `127.0.0.1:PORT`.
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.advertised)
+    }
+
     /// A NATS server with JetStream, storing streams in its folder.
     pub fn nats() -> PrivateServer {
         let serves =
             |nats: &PrivateServer| std::net::TcpStream::connect(("127.0.0.1", nats.port)).is_ok();
-        PrivateServer::start("nats", serves, |dir, port| {
+        PrivateServer::start("nats", false, serves, |dir, port, _| {
             let mut c = Command::new("nats-server");
             c.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
                 .arg(dir);
@@ -491,17 +664,34 @@ impl PrivateServer {
 
     fn start(
         scheme: &'static str,
+        tls: bool,
         serves: fn(&PrivateServer) -> bool,
-        command: fn(&Path, u16) -> Command,
+        command: fn(&Path, u16, u16) -> Command,
     ) -> PrivateServer {
+        PrivateServer::start_advertising(scheme, tls, serves, command, None)
+    }
+
+    fn start_advertising(
+        scheme: &'static str,
+        tls: bool,
+        serves: fn(&PrivateServer) -> bool,
+        command: fn(&Path, u16, u16) -> Command,
+        advertised: Option<u16>,
+    ) -> PrivateServer {
+        let port = free_port();
         let server = PrivateServer {
             dir: tempfile::tempdir().expect("tempdir"),
-            port: free_port(),
+            port,
+            advertised: advertised.unwrap_or(port),
             scheme,
             command,
             serves,
             server: std::sync::Mutex::new(None),
+            tls,
         };
+        if tls {
+            make_certificates(&server.dir.path().display().to_string());
+        }
         server.resume();
         server
     }
@@ -513,7 +703,7 @@ impl PrivateServer {
 
     /// Starts the server (again) and waits until it serves.
     pub fn resume(&self) {
-        let child = (self.command)(self.dir.path(), self.port)
+        let child = (self.command)(self.dir.path(), self.port, self.advertised)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -544,11 +734,18 @@ impl PrivateServer {
 
     /// Runs a command with redis-cli on the server; what it printed, if it ran.
     fn try_redis_cli(&self, args: &[&str]) -> Option<String> {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .ok()?;
+        let mut cli = Command::new("redis-cli");
+        cli.args(["-p", &self.port.to_string()]);
+        if self.tls {
+            let dir = self.dir.path();
+            cli.args(["--tls", "--cacert"])
+                .arg(dir.join("ca.crt"))
+                .arg("--cert")
+                .arg(dir.join("client.crt"))
+                .arg("--key")
+                .arg(dir.join("client.key"));
+        }
+        let out = cli.args(args).output().ok()?;
         out.status.success().then(|| text(&out.stdout))
     }
 
