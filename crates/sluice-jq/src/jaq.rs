@@ -2,7 +2,7 @@
 //!
 //! An event crosses into jaq's value type by its JSON text (the original bytes when the event
 //! is unchanged) and back the same way: slower than the native path, but every jq program that
-//! jaq supports works.
+//! jaq supports works, within its [cost limit](crate::cost).
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
@@ -10,6 +10,7 @@ use jaq_json::{Num, Val};
 use serde_json::Value;
 use sluice_event::Event;
 
+use crate::cost;
 use crate::error::JqError;
 use crate::native::number;
 
@@ -22,13 +23,25 @@ pub(super) struct JaqProgram {
 }
 
 impl JaqProgram {
+    /// Compiles `code`, reporting its problems; what runs is `code` with the steps of its
+    /// definitions counted.
     pub(super) fn compile(code: &str) -> Result<JaqProgram, JqError> {
+        let program = JaqProgram::compile_exactly(code)?;
+        Ok(cost::counted_source(code)
+            .and_then(|counted| JaqProgram::compile_exactly(&counted).ok())
+            .unwrap_or(program))
+    }
+
+    fn compile_exactly(code: &str) -> Result<JaqProgram, JqError> {
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
+            .chain(jaq_json::defs())
+            .map(cost::counted);
         let funs = jaq_core::funs()
             .chain(jaq_std::funs())
-            .chain(jaq_json::funs());
+            .chain(jaq_json::funs())
+            .filter(|(name, arity, _)| !(*name == "range" && arity.len() == 3))
+            .chain(cost::natives());
         let loader = Loader::new(defs);
         let arena = Arena::default();
         let offset = |s: &str| {
@@ -107,6 +120,7 @@ impl JaqProgram {
             Some(raw) => jaq_json::read::parse_single(raw).map_err(|e| e.to_string())?,
             None => to_val(event.value()).map_err(|e| e.message)?,
         };
+        cost::refuel();
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([self.env.clone()]));
         for result in self.filter.id.run((ctx, input)).map(unwrap_valr) {
             let val = result.map_err(|e| e.to_string())?;

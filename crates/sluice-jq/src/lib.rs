@@ -8,6 +8,7 @@
 //! the complete jq implementation. Both give the same results; the native one is several times
 //! faster, and on an unchanged event it reads only the fields the program names.
 
+pub mod cost;
 mod error;
 mod jaq;
 mod native;

@@ -152,10 +152,17 @@ pub(super) fn math(op: Math, a: Value, b: Value) -> Result<Value, Failure> {
         // A string times n is n copies of it (at least one), `null` for n <= 0; as in jq.
         (Math::Mul, S(x), Value::Number(n)) | (Math::Mul, Value::Number(n), S(x)) => {
             let n = n.as_f64().unwrap_or(0.0);
+            let copies = (n as usize).max(1);
             if n <= 0.0 {
                 Value::Null
+            } else if x.len().saturating_mul(copies) > crate::cost::MAX_STRING {
+                return fail(format!(
+                    "a string of {} bytes repeated {copies} times is over the {} MiB a value may have",
+                    x.len(),
+                    crate::cost::MAX_STRING >> 20
+                ));
             } else {
-                S(x.repeat((n as usize).max(1)))
+                S(x.repeat(copies))
             }
         }
         (Math::Div, S(x), S(y)) => split(&x, &y),
