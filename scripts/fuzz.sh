@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes one target of fuzz/ with libFuzzer for a while, or each in turn:
 #
-#   scripts/fuzz.sh TARGET [SECONDS]     TARGET: pipeline_file, codec, jq, dead_letter, or all
+#   scripts/fuzz.sh TARGET [SECONDS]     TARGET: pipeline_file, worker_file, codec, jq, dead_letter,
+#                                        http_body, enqueue_file, or all
 #
 # New inputs that reach new code are kept in fuzz/corpus/TARGET (in the repository, so each run
 # starts where the last one stopped); fuzz/seeds/TARGET holds the hand-written starting inputs.
@@ -16,7 +17,7 @@ target=${1:?"usage: scripts/fuzz.sh TARGET [SECONDS]"}
 seconds=${2:-60}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 if [ "$target" = all ]; then
-  for t in pipeline_file codec jq dead_letter; do "$0" "$t" "$seconds"; done
+  for t in pipeline_file worker_file codec jq dead_letter http_body enqueue_file; do "$0" "$t" "$seconds"; done
   exit 0
 fi
 mkdir -p "corpus/$target" "seeds/$target"

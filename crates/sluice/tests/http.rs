@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{SLUICE, free_port, interrupt, lines, request, run_to_end, text, write};
+use common::{SLUICE, free_port, interrupt, lines, raw, request, run_to_end, text, write};
 
 /// A request as the test server saw it.
 #[derive(Debug, Clone)]
@@ -187,16 +187,6 @@ sinks:
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// Sends raw bytes to `addr` and reads the answer until the server closes or `limit` passes.
-fn raw(addr: &str, bytes: &[u8], limit: Duration) -> String {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(limit)).expect("timeout");
-    stream.write_all(bytes).expect("send");
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// A POST with an `Authorization` header (if any) and `Connection: close`.

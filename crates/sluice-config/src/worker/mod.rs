@@ -307,8 +307,10 @@ impl WorkerSettings {
     }
 }
 
-/// Parses the text of a worker file named `file`.
-fn parse(
+/// Parses the text of a worker file named `file`, with `--set` overrides and `${VAR}`s from
+/// `env`; its pipeline paths are relative to the current folder ([`WorkerSettings::read`]
+/// makes them relative to the file's).
+pub fn parse(
     file: &str,
     text: &str,
     sets: &[String],

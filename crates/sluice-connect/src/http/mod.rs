@@ -10,7 +10,7 @@ mod source;
 pub use auth::{Auth, Guard};
 pub use call::{BreakerSpec, CacheSpec, HttpCallTransform, Method, Target, Template};
 pub use sink::{BodyFormat, HttpSink};
-pub use source::HttpSource;
+pub use source::{DecodedBody, HttpSource, decode_body};
 
 use std::time::Duration;
 

@@ -201,6 +201,57 @@ fn split(body: &Bytes, codec: Codec) -> Vec<Bytes> {
         .collect()
 }
 
+/// A request's body, decoded: its records, and how many decoded.
+#[derive(Debug)]
+pub struct DecodedBody {
+    /// Every record, in order; those that did not decode carry the reason (`refused`).
+    pub records: Vec<Record>,
+    /// How many decoded.
+    pub accepted: usize,
+    /// How many did not.
+    pub refused: usize,
+    /// Why the first refused record was refused.
+    pub reason: Option<Arc<str>>,
+}
+
+/// Decodes the body of the `request`-th request to `source`: splits it into records (a JSON
+/// array into its elements, else one JSON value, else one record per line) and decodes each,
+/// so that the sender hears what was refused; a refused record carries its reason to the
+/// error output rather than being decoded again.
+pub fn decode_body(body: &Bytes, codec: Codec, source: &Arc<str>, request: u64) -> DecodedBody {
+    let parts = split(body, codec);
+    let mut refused = 0;
+    let mut reason = None;
+    let mut records = Vec::with_capacity(parts.len());
+    for (i, bytes) in parts.into_iter().enumerate() {
+        let origin = Arc::new(Origin {
+            source: Arc::clone(source),
+            position: Position::Sequence(
+                request.saturating_mul(1_000_000).saturating_add(i as u64),
+            ),
+        });
+        let mut record = Record {
+            bytes,
+            origin,
+            header: None,
+            refused: None,
+        };
+        if let Err(err) = codec.decode(&record) {
+            refused += 1;
+            let err: Arc<str> = Arc::from(err.to_string());
+            reason.get_or_insert_with(|| Arc::clone(&err));
+            record.refused = Some(err);
+        }
+        records.push(record);
+    }
+    DecodedBody {
+        accepted: records.len() - refused,
+        records,
+        refused,
+        reason,
+    }
+}
+
 /// An answer: a status and a JSON body.
 type Answer = (StatusCode, String);
 
@@ -212,7 +263,6 @@ async fn accept(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer {
     let request = shared
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let parts = split(&body, shared.codec);
     let (done, outcome) = oneshot::channel();
     let token = if shared.acknowledgements {
         AckToken::new(move |o| {
@@ -221,31 +271,12 @@ async fn accept(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer {
     } else {
         AckToken::none()
     };
-    // Each record is decoded here too, so that the sender hears what was refused; a refused
-    // record carries its reason to the error output rather than being decoded again.
-    let mut refused = 0;
-    let mut reason = None;
-    let mut records = Vec::with_capacity(parts.len());
-    for (i, bytes) in parts.into_iter().enumerate() {
-        let origin = Arc::new(Origin {
-            source: Arc::clone(&shared.source),
-            position: Position::Sequence(request * 1_000_000 + i as u64),
-        });
-        let mut record = Record {
-            bytes,
-            origin,
-            header: None,
-            refused: None,
-        };
-        if let Err(err) = shared.codec.decode(&record) {
-            refused += 1;
-            let err: Arc<str> = Arc::from(err.to_string());
-            reason.get_or_insert_with(|| Arc::clone(&err));
-            record.refused = Some(err);
-        }
-        records.push(record);
-    }
-    let accepted = records.len() - refused;
+    let DecodedBody {
+        records,
+        accepted,
+        refused,
+        reason,
+    } = decode_body(&body, shared.codec, &shared.source, request);
     if accepted == 0 {
         // Nothing in the body is an event: the sender's mistake, and nothing is kept.
         let error = reason.map_or_else(|| "the body holds no events".to_owned(), |r| r.to_string());

@@ -203,6 +203,17 @@ pub fn request(
     Ok((status, body))
 }
 
+/// Sends raw bytes to `addr` and reads the answer until the server closes or `limit` passes.
+pub fn raw(addr: &str, bytes: &[u8], limit: Duration) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(limit)).expect("timeout");
+    stream.write_all(bytes).expect("send");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// A PostgreSQL server of the test's own, in a temporary folder and on a port of its own, that
 /// the test may stop and start again without any other test seeing it. Stopped when dropped.
 pub struct PrivatePostgres {

@@ -1,0 +1,57 @@
+//! Any text as a `sluice jobs enqueue --file` file: each line that reads as a job is enqueued
+//! into an SQLite store in memory and read back, and the stored job is the one enqueued (kind,
+//! arguments, queue, priority, attempts, keys); a line that does not read is refused, never a
+//! panic.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use sluice_jobs::store::{Enqueued, SqliteStore, Store};
+use sluice_jobs::NewJob;
+
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+});
+
+static STORE: LazyLock<SqliteStore> = LazyLock::new(|| {
+    RUNTIME.block_on(async {
+        let store = SqliteStore::open("sqlite::memory:").await.expect("store");
+        store.migrate().await.expect("migrate");
+        store
+    })
+});
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let jobs: Vec<NewJob> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    if jobs.is_empty() {
+        return;
+    }
+    RUNTIME.block_on(async {
+        let Ok(enqueued) = STORE.enqueue(jobs.clone()).await else {
+            // Refused as a whole (an empty kind, say): nothing to read back.
+            return;
+        };
+        assert_eq!(enqueued.len(), jobs.len());
+        for (job, outcome) in jobs.iter().zip(enqueued) {
+            let Enqueued::Inserted(id) = outcome else {
+                continue;
+            };
+            let stored = STORE.get(id).await.expect("get").expect("the job is there");
+            assert_eq!(stored.kind, job.kind);
+            assert_eq!(stored.args, job.args, "arguments stored as given");
+            assert_eq!(stored.queue, job.queue);
+            assert_eq!(stored.priority, job.priority);
+            assert_eq!(stored.max_attempts, job.max_attempts);
+            assert_eq!(stored.unique_key, job.unique_key);
+            assert_eq!(stored.partition_key, job.partition_key);
+        }
+    });
+});
