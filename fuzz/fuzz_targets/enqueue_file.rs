@@ -7,7 +7,7 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use sluice_jobs::store::{Enqueued, SqliteStore, Store};
+use sluice_jobs::store::{Admin, Enqueued, Queue, SqliteStore, Store};
 use sluice_jobs::NewJob;
 
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {

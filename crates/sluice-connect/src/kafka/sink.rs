@@ -11,11 +11,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::Deserialize;
 use serde_json::Value;
+use sluice_core::health::Connector;
 use sluice_core::{BoxError, Flow, WriteError};
 use sluice_jq::Program;
 
@@ -74,8 +76,21 @@ fn key_text(value: &Value) -> Option<String> {
     }
 }
 
+/// Tells the sink's health at once when librdkafka finds every broker away, rather than when a
+/// write times out.
+struct Watch(Connector);
+
+impl ClientContext for Watch {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(sink = %self.0.name(), %error, reason, "Kafka client error");
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.0.down(&reason);
+        }
+    }
+}
+
 struct Producer {
-    producer: FutureProducer,
+    producer: FutureProducer<Watch>,
     topic: String,
     key: Option<Program>,
 }
@@ -146,7 +161,8 @@ impl Sink for KafkaSink {
             .set("compression.type", &self.compression)
             .set("linger.ms", self.linger.as_millis().to_string());
         super::connection_settings(&mut config, &self.brokers, self.tls.as_ref(), &self.options)?;
-        let producer: FutureProducer = config.create()?;
+        let producer: FutureProducer<Watch> =
+            config.create_with_context(Watch(Connector::new(&ctx.name)))?;
         Ok(attach(
             input,
             ctx,

@@ -72,8 +72,13 @@ pub fn produce(topic: &str, messages: &[(String, String)]) {
 
 /// Every message of `topic`'s partition 0, read from the start until none comes for `quiet`.
 pub fn read_all(topic: &str, quiet: Duration) -> Vec<String> {
+    read_all_from(BROKERS, topic, quiet)
+}
+
+/// [`read_all`] from the broker at `brokers`.
+pub fn read_all_from(brokers: &str, topic: &str, quiet: Duration) -> Vec<String> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", BROKERS)
+        .set("bootstrap.servers", brokers)
         .set("group.id", format!("{topic}-reader"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")

@@ -559,6 +559,9 @@ pub struct PrivateServer {
     /// Whether it speaks TLS only, with the certificates of [`make_certificates`] in its folder,
     /// and asks every client for one.
     tls: bool,
+    /// A file of its folder holding the server's process id, when the command starts it as a
+    /// child of its own (RabbitMQ's script starts the Erlang VM).
+    pid_file: Option<&'static str>,
 }
 
 impl PrivateServer {
@@ -699,6 +702,7 @@ impl PrivateServer {
             serves,
             server: std::sync::Mutex::new(None),
             tls,
+            pid_file: None,
         };
         if tls {
             make_certificates(&server.dir.path().display().to_string());
@@ -707,8 +711,11 @@ impl PrivateServer {
         server
     }
 
-    /// Its address.
+    /// Its address (with RabbitMQ's default user).
     pub fn url(&self) -> String {
+        if self.scheme == "amqp" {
+            return format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port);
+        }
         format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
@@ -729,6 +736,9 @@ impl PrivateServer {
 
     /// Kills the server (SIGKILL: connections cut, as in a crash).
     pub fn halt(&self) {
+        if let Some(pid) = self.server_pid() {
+            signal(pid, "KILL");
+        }
         if let Some(mut child) = self.server.lock().expect("lock").take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -738,9 +748,59 @@ impl PrivateServer {
     /// Sends `sig` (`STOP`, `CONT`) to the server: a stopped server keeps its connections open
     /// and answers nothing, as behind a cut network.
     pub fn signal(&self, sig: &str) {
-        if let Some(child) = self.server.lock().expect("lock").as_ref() {
-            signal(child.id(), sig);
+        let pid = self
+            .server_pid()
+            .or_else(|| self.server.lock().expect("lock").as_ref().map(Child::id));
+        if let Some(pid) = pid {
+            signal(pid, sig);
         }
+    }
+
+    /// The server's process id, from its pid file, if it has one.
+    fn server_pid(&self) -> Option<u32> {
+        let file = self.dir.path().join(self.pid_file?);
+        std::fs::read_to_string(file).ok()?.trim().parse().ok()
+    }
+
+    /// A RabbitMQ node of its own (its own node name, ports, database and logs), which keeps
+    /// durable queues and persistent messages on disk across a kill.
+    pub fn rabbitmq() -> PrivateServer {
+        let serves = |rabbit: &PrivateServer| {
+            std::net::TcpStream::connect(("127.0.0.1", rabbit.port)).is_ok()
+        };
+        let mut server = PrivateServer::start_advertising(
+            "amqp",
+            false,
+            serves,
+            |dir, port, _| {
+                let d = dir.display();
+                std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("plugins");
+                std::fs::write(
+                    dir.join("rabbitmq.conf"),
+                    format!("listeners.tcp.default = 127.0.0.1:{port}\n"),
+                )
+                .expect("config");
+                let mut c = Command::new("/usr/lib/rabbitmq/bin/rabbitmq-server");
+                c.current_dir(dir)
+                    .env("RABBITMQ_NODENAME", format!("sluice-test-{port}@localhost"))
+                    .env("RABBITMQ_NODE_PORT", port.to_string())
+                    .env("RABBITMQ_DIST_PORT", free_port().to_string())
+                    .env("RABBITMQ_CONFIG_FILE", format!("{d}/rabbitmq.conf"))
+                    .env("RABBITMQ_CONF_ENV_FILE", format!("{d}/rabbitmq-env.conf"))
+                    .env("RABBITMQ_MNESIA_BASE", format!("{d}/mnesia"))
+                    .env("RABBITMQ_LOG_BASE", format!("{d}/log"))
+                    .env(
+                        "RABBITMQ_ENABLED_PLUGINS_FILE",
+                        format!("{d}/enabled_plugins"),
+                    )
+                    .env("RABBITMQ_PID_FILE", format!("{d}/rabbitmq.pid"))
+                    .env("HOME", dir);
+                c
+            },
+            None,
+        );
+        server.pid_file = Some("rabbitmq.pid");
+        server
     }
 
     /// Runs a command with redis-cli on the server; what it printed, if it ran.
