@@ -34,8 +34,10 @@ fuzz_target!(|data: &[u8]| {
     if jobs.is_empty() {
         return;
     }
+    // Opened outside the runtime's `block_on`, which opening blocks on.
+    let store: &SqliteStore = &STORE;
     RUNTIME.block_on(async {
-        let Ok(enqueued) = STORE.enqueue(jobs.clone()).await else {
+        let Ok(enqueued) = store.enqueue(jobs.clone()).await else {
             // Refused as a whole (an empty kind, say): nothing to read back.
             return;
         };
@@ -44,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
             let Enqueued::Inserted(id) = outcome else {
                 continue;
             };
-            let stored = STORE.get(id).await.expect("get").expect("the job is there");
+            let stored = store.get(id).await.expect("get").expect("the job is there");
             assert_eq!(stored.kind, job.kind);
             assert_eq!(stored.args, job.args, "arguments stored as given");
             assert_eq!(stored.queue, job.queue);
