@@ -4,7 +4,7 @@
 //! panic.
 #![no_main]
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use libfuzzer_sys::fuzz_target;
 use sluice_jobs::store::{Admin, Enqueued, Queue, SqliteStore, Store};
@@ -17,13 +17,17 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
         .expect("runtime")
 });
 
-static STORE: LazyLock<SqliteStore> = LazyLock::new(|| {
+/// The store, and how many inputs it has taken: a fresh one every 1,000, so that memory stays
+/// within libFuzzer's limit.
+static STORE: Mutex<Option<(SqliteStore, u32)>> = Mutex::new(None);
+
+fn fresh_store() -> SqliteStore {
     RUNTIME.block_on(async {
         let store = SqliteStore::open("sqlite::memory:").await.expect("store");
         store.migrate().await.expect("migrate");
         store
     })
-});
+}
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -34,8 +38,18 @@ fuzz_target!(|data: &[u8]| {
     if jobs.is_empty() {
         return;
     }
-    // Opened outside the runtime's `block_on`, which opening blocks on.
-    let store: &SqliteStore = &STORE;
+    let mut slot = STORE.lock().expect("store");
+    if slot.as_ref().is_none_or(|(_, taken)| *taken >= 1_000) {
+        // Closed inside the runtime, opened outside its `block_on` (which opening blocks on).
+        let old = slot.take();
+        RUNTIME.block_on(async move { drop(old) });
+        *slot = Some((fresh_store(), 0));
+    }
+    let Some((store, taken)) = slot.as_mut() else {
+        return;
+    };
+    *taken += 1;
+    let store = &*store;
     RUNTIME.block_on(async {
         let Ok(enqueued) = store.enqueue(jobs.clone()).await else {
             // Refused as a whole (an empty kind, say): nothing to read back.

@@ -176,7 +176,7 @@ mod tests {
 
     #[cfg(feature = "http")]
     #[test]
-    fn a_server_key_that_is_not_pem_is_refused() {
+    fn a_server_certificate_that_is_not_pem_is_refused() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let cert = dir.path().join("cert.pem");
         let key = dir.path().join("key.pem");
@@ -188,6 +188,6 @@ mod tests {
             client_ca_file: None,
         };
         let err = tls.acceptor().err().expect("not PEM");
-        assert!(err.contains("`key_file`"), "{err}");
+        assert!(err.contains("holds no PEM certificate"), "{err}");
     }
 }

@@ -194,29 +194,58 @@ fn redis_seqs(redis: &PrivateServer) -> Vec<u64> {
 fn a_pipeline_waits_out_a_nats_outage_and_dead_letters_nothing() {
     let nats = PrivateServer::nats();
     // A second pipeline reads the stream (creating it) into a file, through the outage too.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let read = dir.path().join("read.jsonl");
-    let reader = write(
-        dir.path(),
-        "reader.yaml",
-        &format!(
-            "sources:\n  seen: {{ type: nats, url: \"{}\", stream: SEEN, subjects: [seen], \
-             consumer: reader }}\nsinks:\n  out: {{ type: file, inputs: [seen], path: {} }}\n",
-            nats.url(),
-            read.display()
-        ),
-    );
-    let reading = common::start(&reader);
+    let reader = Reader::start(&format!(
+        "type: nats, url: \"{}\", stream: SEEN, subjects: [seen], consumer: reader",
+        nats.url()
+    ));
     let sink = format!("type: nats, url: \"{}\", subject: seen", nats.url());
-    let seqs = || {
-        lines(&read)
+    pipeline_rides_out(&nats, "nats", &sink, || reader.seqs());
+    reader.stop();
+}
+
+/// A pipeline reading a service back into a file, through an outage too.
+struct Reader {
+    dir: tempfile::TempDir,
+    running: Running,
+}
+
+impl Reader {
+    /// Starts one with `source` (its options, flow style).
+    fn start(source: &str) -> Reader {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pipeline = write(
+            dir.path(),
+            "reader.yaml",
+            &format!(
+                "sources:\n  seen: {{ {source} }}\n\
+                 sinks:\n  out: {{ type: file, inputs: [seen], path: read.jsonl }}\n"
+            ),
+        );
+        let running = Running(Some(
+            Command::new(SLUICE)
+                .args(["run", "--quiet", &pipeline])
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("sluice"),
+        ));
+        Reader { dir, running }
+    }
+
+    /// The `seq` of every event read so far.
+    fn seqs(&self) -> Vec<u64> {
+        lines(&self.dir.path().join("read.jsonl"))
             .iter()
             .filter_map(|event| event["seq"].as_u64())
             .collect()
-    };
-    pipeline_rides_out(&nats, "nats", &sink, seqs);
-    let out = reading.interrupt();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+
+    /// Stops it (SIGINT), checking it ends well.
+    fn stop(self) {
+        let out = self.running.interrupt();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
 }
 
 #[test]
@@ -224,29 +253,13 @@ fn a_pipeline_waits_out_a_rabbitmq_outage_and_dead_letters_nothing() {
     let rabbit = PrivateServer::rabbitmq();
     // A second pipeline consumes the queue (declaring it) into a file, through the outage too;
     // the writer's publishes are confirmed only once a queue took them.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let read = dir.path().join("read.jsonl");
-    let reader = write(
-        dir.path(),
-        "reader.yaml",
-        &format!(
-            "sources:\n  seen: {{ type: amqp, url: \"{}\", queue: seen }}\n\
-             sinks:\n  out: {{ type: file, inputs: [seen], path: {} }}\n",
-            rabbit.url(),
-            read.display()
-        ),
-    );
-    let reading = common::start(&reader);
+    let reader = Reader::start(&format!(
+        "type: amqp, url: \"{}\", queue: seen",
+        rabbit.url()
+    ));
     let sink = format!("type: amqp, url: \"{}\", routing_key: seen", rabbit.url());
-    let seqs = || {
-        lines(&read)
-            .iter()
-            .filter_map(|event| event["seq"].as_u64())
-            .collect()
-    };
-    pipeline_rides_out(&rabbit, "rabbitmq", &sink, seqs);
-    let out = reading.interrupt();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    pipeline_rides_out(&rabbit, "rabbitmq", &sink, || reader.seqs());
+    reader.stop();
 }
 
 #[test]
