@@ -3,11 +3,11 @@
 //! recursive function that never ends) fails that event with the reason instead of holding its
 //! stage, or the process's memory, for ever.
 //!
-//! A step is a call of a function defined in jq (the standard library's loops are such
-//! functions: `repeat`, `while`, `until`, `recurse`, `limit`…, and so are the program's own
-//! `def`s) or a number that `range` yields. Every definition gets a call of the native `_tick`
-//! in front of its body: the standard ones on their parsed form, the program's own in its text,
-//! found with jaq's lexer. The same check bounds the stack an evaluation may use to
+//! A step is a call of a function defined in jq that calls itself (the standard library's loops
+//! are such functions: `repeat`, `while`, `until`, `recurse`…; so may the program's own `def`s),
+//! or a number that `range` yields. Those definitions get a call of the native `_tick` in front
+//! of their body: the standard ones on their parsed form (those that call themselves only),
+//! the program's own in its text, found with jaq's lexer (all of them). The same check bounds the stack an evaluation may use to
 //! [`MAX_STACK`] bytes, so that recursion that does not end in a tail call (`def f: [f]; f`)
 //! fails the event too, rather than overflowing the thread's stack, which would abort the
 //! process. The native evaluator has no loops: its cost is bounded by the event, except for a
@@ -120,25 +120,30 @@ fn range<'a>(from: Val, to: Val, by: Val) -> impl Iterator<Item = Result<Val, Ex
     })
 }
 
-/// A definition of the standard library that takes a step per call, as do the definitions
-/// local to it (the `rec` of `def repeat(f): def rec: f, rec; rec;`).
+/// A definition of the standard library that takes a step per call if it calls itself (only
+/// those can loop: one that does not ends once the recursive ones it calls do), as do its
+/// local definitions that call themselves (the `rec` of `def repeat(f): def rec: f, rec; rec;`).
 pub(crate) fn counted(def: Def<&'static str>) -> Def<&'static str> {
-    Def {
-        body: ticking(def.body),
-        ..def
-    }
-}
-
-fn ticking(body: Term<&'static str>) -> Term<&'static str> {
-    let body = match body {
+    let recursive = calls_itself(&def);
+    let body = match def.body {
         Term::Def(defs, rest) => Term::Def(defs.into_iter().map(counted).collect(), rest),
         other => other,
     };
-    Term::BinOp(
-        Box::new(Term::Call("_tick", Vec::new())),
-        BinaryOp::Pipe(None),
-        Box::new(body),
-    )
+    let body = if recursive {
+        Term::BinOp(
+            Box::new(Term::Call("_tick", Vec::new())),
+            BinaryOp::Pipe(None),
+            Box::new(body),
+        )
+    } else {
+        body
+    };
+    Def { body, ..def }
+}
+
+/// Whether `def`'s body calls `def` (its parsed form, printed, holds `Call("name", …)`).
+fn calls_itself(def: &Def<&'static str>) -> bool {
+    format!("{:?}", def.body).contains(&format!("Call({:?}, ", def.name))
 }
 
 /// `code` with `_tick |` at the start of each of its definitions' bodies, or `None` when it
@@ -190,6 +195,21 @@ fn find_bodies(code: &str, tokens: &[Token<&str>], bodies: &mut Vec<usize>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_standard_definitions_that_call_themselves_take_a_step() {
+        let defs: Vec<_> = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .map(counted)
+            .collect();
+        let ticks = |name: &str| {
+            let def = defs.iter().find(|d| d.name == name).expect(name);
+            format!("{:?}", def.body).contains("Call(\"_tick\", [])")
+        };
+        assert!(ticks("recurse"), "a loop");
+        assert!(ticks("repeat"), "its local `rec`");
+        assert!(!ticks("map"), "no loop of its own");
+    }
 
     #[test]
     fn every_definition_of_a_program_takes_a_step() {
