@@ -22,11 +22,22 @@
 //! | `sluice_stage_in_flight` | gauge | items being processed (calls awaiting a response) |
 //! | `sluice_stage_busy_ratio` | gauge | busy time over wall time in the last sampling interval |
 //!
+//! A Prometheus recorder renders a histogram as a summary unless it is given buckets: give it
+//! [`LATENCY_BUCKETS`] for `sluice_stage_latency_seconds` (the `sluice` binary does), so that
+//! the latencies of several processes can be summed.
+//!
 //! Cheap per-item stages time a whole batch and record its mean per item, so the hot path reads
 //! the clock twice per batch rather than per item. The stats weigh that mean by the batch's
 //! items; the facade histogram gets it once (a recorder keeps every sample until it is
 //! scraped, with a clock reading each, which at a million items a second costs more than the
 //! stage's own work).
+
+/// The buckets of `sluice_stage_latency_seconds`, in seconds: from 1 µs (a map over a batch) to
+/// 30 s (a sink waiting for its service), about three to a decade.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.000_001, 0.000_002, 0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5,
+    0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

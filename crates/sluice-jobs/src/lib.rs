@@ -30,7 +30,7 @@
 pub mod clock;
 pub mod handlers;
 pub mod job;
-mod metrics;
+pub mod metrics;
 pub mod schedule;
 pub mod store;
 pub mod worker;

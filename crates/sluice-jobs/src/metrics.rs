@@ -19,9 +19,26 @@
 //! | `sluice_job_wait_seconds` | histogram | queue | from due to started |
 //! | `sluice_job_run_seconds` | histogram | queue, kind | handler run time |
 
+//!
+//! A Prometheus recorder renders a histogram as a summary unless it is given buckets: give it
+//! [`WAIT_BUCKETS`] and [`RUN_BUCKETS`] (the `sluice` binary does).
+
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
+
+/// The buckets of `sluice_job_wait_seconds`, in seconds: from an idle worker's pickup (1 ms) to
+/// a backlog of hours.
+pub const WAIT_BUCKETS: &[f64] = &[
+    0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    300.0, 900.0, 3_600.0, 14_400.0,
+];
+
+/// The buckets of `sluice_job_run_seconds`, in seconds: from a no-op (100 µs) to an hour.
+pub const RUN_BUCKETS: &[f64] = &[
+    0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    300.0, 900.0, 3_600.0,
+];
 
 use crate::job::NewJob;
 use crate::store::params::{Enqueued, QueueStats};

@@ -12,7 +12,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sluice_connect::http::listener::{self, Limits};
 use sluice_connect::tls::ServerTls;
 use sluice_core::health::{self, State};
@@ -55,7 +55,24 @@ async fn serve(addr: SocketAddr, tls: Option<&ServerTls>) -> anyhow::Result<()> 
         .map(ServerTls::acceptor)
         .transpose()
         .map_err(|e| anyhow::anyhow!("the admin server's TLS: {e}"))?;
-    let handle = PrometheusBuilder::new()
+    let buckets = [
+        (
+            "sluice_stage_latency_seconds",
+            sluice_core::stats::LATENCY_BUCKETS,
+        ),
+        (
+            "sluice_job_wait_seconds",
+            sluice_jobs::metrics::WAIT_BUCKETS,
+        ),
+        ("sluice_job_run_seconds", sluice_jobs::metrics::RUN_BUCKETS),
+    ];
+    let mut builder = PrometheusBuilder::new();
+    for (name, bounds) in buckets {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.to_owned()), bounds)
+            .context("histogram buckets")?;
+    }
+    let handle = builder
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     let listener = tokio::net::TcpListener::bind(addr)

@@ -300,8 +300,11 @@ sinks:
         metrics.contains(r#"sluice_stage_items_in_total{pipeline="endless",stage="odd"}"#),
         "{metrics}"
     );
+    // A histogram with buckets (a summary could not be summed across processes).
     assert!(
-        metrics.contains("sluice_stage_latency_seconds"),
+        metrics.contains(
+            r#"sluice_stage_latency_seconds_bucket{pipeline="endless",stage="odd",le="0.001"}"#
+        ),
         "{metrics}"
     );
     let out = child.interrupt();

@@ -422,5 +422,13 @@ fn worker_rides_out(service: &dyn Service, name: &str, store: &str) {
         twice <= 16 * 2,
         "at most the jobs held by the worker run again: {twice}"
     );
+    // Wait and run times are histograms with buckets, which Prometheus can sum across workers.
+    let (_, metrics) = request("GET", &addr, "/metrics", b"").expect("metrics");
+    for series in [
+        r#"sluice_job_wait_seconds_bucket{queue="default",le="0.001"}"#,
+        r#"sluice_job_run_seconds_bucket{queue="default",kind="record",le="0.001"}"#,
+    ] {
+        assert!(metrics.contains(series), "no {series} in:\n{metrics}");
+    }
     worker.interrupt();
 }
