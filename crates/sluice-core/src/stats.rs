@@ -21,6 +21,7 @@
 //! | `sluice_stage_queue_capacity` | gauge | the input channel's bound |
 //! | `sluice_stage_in_flight` | gauge | items being processed (calls awaiting a response) |
 //! | `sluice_stage_busy_ratio` | gauge | busy time over wall time in the last sampling interval |
+//! | `sluice_stage_circuit_state` | gauge | a stage with a circuit breaker: 0 closed, 1 open, 2 half-open |
 //!
 //! A Prometheus recorder renders a histogram as a summary unless it is given buckets: give it
 //! [`LATENCY_BUCKETS`] for `sluice_stage_latency_seconds` (the `sluice` binary does), so that
@@ -219,6 +220,11 @@ impl StageMetrics {
 
     pub(crate) fn name(&self) -> Arc<str> {
         self.stats.name_arc()
+    }
+
+    /// Records the state of the stage's circuit breaker.
+    pub(crate) fn circuit(&self, state: crate::policy::CircuitState) {
+        gauge!("sluice_stage_circuit_state", &self.stats.labels()).set(state.as_gauge());
     }
 
     /// A counter of this stage's own (for operator-specific events such as cache hits).

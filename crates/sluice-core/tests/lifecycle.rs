@@ -149,6 +149,50 @@ fn stages_export_metrics_through_the_facade() {
     }
 }
 
+#[test]
+fn a_stage_with_a_circuit_breaker_exports_its_state() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let p = Pipeline::new("guarded");
+            let (errors, failed) = p.error_output::<u32>();
+            let rejected = tokio::spawn(failed.count());
+            let breaker = sluice_core::CircuitBreaker::new(sluice_core::BreakerConfig {
+                min_calls: 2,
+                window: 2,
+                ..sluice_core::BreakerConfig::default()
+            });
+            p.from_iter(0..10u32)
+                .stage("service")
+                .circuit_breaker(breaker)
+                .errors_to(errors)
+                .call(1, |_: &u32| async {
+                    Err::<u32, _>("503 service unavailable")
+                })
+                .run()
+                .await
+                .expect("ran");
+            assert_eq!(rejected.await.expect("joined").expect("counted"), 10);
+        });
+    });
+    let state = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .find(|(key, ..)| key.key().name() == "sluice_stage_circuit_state")
+        .map(|(.., value)| value);
+    assert_eq!(
+        state,
+        Some(DebugValue::Gauge(1.0.into())),
+        "open after two failures of two"
+    );
+}
+
 #[tokio::test]
 async fn report_prints_one_row_per_stage() {
     let p = Pipeline::new("summary");

@@ -131,7 +131,11 @@ impl Policy {
         let mut attempts: u32 = 0;
         loop {
             attempts = attempts.saturating_add(1);
-            let err = match self.attempt(item, call).await {
+            let result = self.attempt(item, call).await;
+            if let Some(breaker) = &self.breaker {
+                metrics.circuit(breaker.state());
+            }
+            let err = match result {
                 Ok(value) => return (Ok(value), attempts),
                 Err(err) => err,
             };
