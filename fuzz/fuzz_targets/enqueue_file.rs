@@ -68,6 +68,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(stored.max_attempts, job.max_attempts);
             assert_eq!(stored.unique_key, job.unique_key);
             assert_eq!(stored.partition_key, job.partition_key);
+            assert_eq!(stored.traceparent, job.traceparent);
         }
     });
 });

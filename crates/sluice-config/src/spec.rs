@@ -243,6 +243,43 @@ pub struct Settings {
         deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     pub shutdown_timeout: Option<Duration>,
+    /// Where the pipeline's traces go. Defaults to the `OTEL_*` variables.
+    #[serde(default)]
+    pub tracing: Option<TracingSpec>,
+}
+
+/// Where traces go: an OTLP collector. Each setting left out is read from its standard
+/// OpenTelemetry variable (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL`,
+/// `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`); tracing is off
+/// while no endpoint is set either way.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TracingSpec {
+    /// The collector: `http://HOST:4317` for gRPC, `http://HOST:4318` for HTTP (the path
+    /// `/v1/traces` is added to an address that has none).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// How spans are sent. Defaults to `http/protobuf`.
+    #[serde(default)]
+    pub protocol: Option<OtlpProtocol>,
+    /// The `service.name` of every span. Defaults to `sluice`.
+    #[serde(default)]
+    pub service_name: Option<String>,
+    /// The share of new traces recorded, from 0 to 1; a trace continued from a caller follows
+    /// the caller's decision. Defaults to 1.
+    #[serde(default)]
+    pub sample_ratio: Option<f64>,
+}
+
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum OtlpProtocol {
+    /// Protobuf over gRPC (port 4317 by convention).
+    #[serde(rename = "grpc")]
+    Grpc,
+    /// Protobuf over HTTP (port 4318 by convention).
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
 }
 
 /// A parsed pipeline file.
@@ -301,6 +338,7 @@ impl PipelineSpec {
             capacity: None,
             batch_size: None,
             shutdown_timeout: None,
+            tracing: None,
         };
         let mut components = Vec::new();
         let mut tests = None;

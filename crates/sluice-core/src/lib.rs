@@ -13,7 +13,8 @@
 //!   [`ErrorOutput`], for a dead-letter sink; a panic fails only its item;
 //! - [`ack`]nowledgements: an acking source learns each item's final [`Outcome`] only once it
 //!   is final, through fan-out, batches and windows;
-//! - clean shutdown ([`Pipeline::shutdown`]) and per-stage metrics ([`stats`]).
+//! - clean shutdown ([`Pipeline::shutdown`]), per-stage metrics ([`stats`]) and traces
+//!   ([`trace`]).
 //!
 //! The crate touches no network, file system or database: connectors and the job queue are
 //! built on it in other crates.
@@ -47,6 +48,7 @@ mod pipeline;
 pub mod policy;
 mod shutdown;
 pub mod stats;
+pub mod trace;
 pub mod window;
 
 pub use ack::{AckToken, Acked, Outcome};

@@ -158,6 +158,10 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     /// When it ended (succeeded, dead or cancelled).
     pub finished_at: Option<DateTime<Utc>>,
+    /// The W3C trace context of its enqueueing (`00-TRACE_ID-SPAN_ID-FLAGS`): the parent of its
+    /// first attempt's span, and linked from later attempts'. Set when tracing is on, or when
+    /// the job was enqueued with one.
+    pub traceparent: Option<String>,
 }
 
 /// A job to enqueue: `NewJob::new("send_email", json!({...})).queue("mail").run_in(…)`.
@@ -189,6 +193,11 @@ pub struct NewJob {
     /// A key whose jobs share a concurrency limit set on the worker. Defaults to none.
     #[serde(default)]
     pub partition_key: Option<String>,
+    /// The W3C trace context the job belongs to (`00-TRACE_ID-SPAN_ID-FLAGS`). With tracing on,
+    /// enqueueing starts a span under it (or under the current span, without one) and stores
+    /// that span's context instead. Defaults to none.
+    #[serde(default)]
+    pub traceparent: Option<String>,
 }
 
 fn default_queue() -> String {
@@ -211,6 +220,7 @@ impl NewJob {
             run_at: None,
             unique_key: None,
             partition_key: None,
+            traceparent: None,
         }
     }
 
@@ -253,6 +263,12 @@ impl NewJob {
     /// Puts it in a concurrency partition.
     pub fn partition_key(mut self, key: impl Into<String>) -> NewJob {
         self.partition_key = Some(key.into());
+        self
+    }
+
+    /// Makes it part of the trace `traceparent` names (a W3C `traceparent`).
+    pub fn traceparent(mut self, traceparent: impl Into<String>) -> NewJob {
+        self.traceparent = Some(traceparent.into());
         self
     }
 

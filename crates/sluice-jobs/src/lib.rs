@@ -33,6 +33,7 @@ pub mod job;
 pub mod metrics;
 pub mod schedule;
 pub mod store;
+mod trace;
 pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -10,6 +10,7 @@ mod cli;
 mod commands;
 mod progress;
 mod telemetry;
+mod traces;
 
 use std::process::ExitCode;
 

@@ -41,7 +41,7 @@ use sluice_jobs::worker::{KindConfig, Retention};
 use sluice_jobs::{JobState, NewJob, QueueConfig, Schedule, Store, Worker, WorkerBuilder};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Loc};
-use crate::spec::JitterSpec;
+use crate::spec::{JitterSpec, TracingSpec};
 
 /// The worker file, as written.
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +77,9 @@ pub struct WorkerFile {
     /// How long finished jobs are kept.
     #[serde(default)]
     retention: Option<RetentionSpec>,
+    /// Where the worker's traces go. Defaults to the `OTEL_*` variables.
+    #[serde(default)]
+    pub tracing: Option<TracingSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,7 +1,8 @@
 //! The `exec` handler: runs a command with the job's arguments (JSON) on its standard input;
 //! exit status 0 is success. The command sees the job in `SLUICE_JOB_ID`, `SLUICE_JOB_KIND`,
-//! `SLUICE_JOB_QUEUE` and `SLUICE_JOB_ATTEMPT`; the tail of its standard error is the error of
-//! a failed attempt. A cancelled job's command is killed.
+//! `SLUICE_JOB_QUEUE` and `SLUICE_JOB_ATTEMPT`, and, with tracing on, the attempt's span in
+//! `TRACEPARENT`; the tail of its standard error is the error of a failed attempt. A cancelled
+//! job's command is killed.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -67,6 +68,9 @@ async fn exec(
         }
     };
     let meta = job.job();
+    if let Some(traceparent) = job.traceparent() {
+        cmd.env("TRACEPARENT", traceparent);
+    }
     cmd.envs(env)
         .env("SLUICE_JOB_ID", meta.id.to_string())
         .env("SLUICE_JOB_KIND", &meta.kind)

@@ -1,5 +1,6 @@
 //! The `http` handler: POSTs the job's arguments (JSON) to a URL; a `2xx` answer is success. The
-//! request carries the job in `x-sluice-job-id`, `x-sluice-job-kind` and `x-sluice-job-attempt`.
+//! request carries the job in `x-sluice-job-id`, `x-sluice-job-kind` and `x-sluice-job-attempt`,
+//! and, with tracing on, the attempt's span in `traceparent`.
 //! A `429` or `503` answer with `Retry-After` retries the job after that delay; any other
 //! answer fails the attempt with the status and the tail of the body.
 
@@ -63,6 +64,9 @@ impl Request {
             .header("x-sluice-job-kind", &meta.kind)
             .header("x-sluice-job-attempt", meta.attempt.to_string())
             .body(serde_json::to_vec(job.args())?);
+        if let Some(traceparent) = job.traceparent() {
+            request = request.header("traceparent", traceparent);
+        }
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }

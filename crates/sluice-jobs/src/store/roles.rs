@@ -9,7 +9,7 @@ use super::params::{
     ListParams, PruneParams, QueueStats, RetryParams,
 };
 use crate::job::{Job, JobId, NewJob};
-use crate::metrics;
+use crate::{metrics, trace};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,9 +39,15 @@ pub enum StoreError {
 #[async_trait]
 pub trait Queue: Send + Sync {
     /// Adds jobs, in order; a job whose unique key is pending is not added. Counts them in
-    /// `sluice_jobs_enqueued_total`. (Stores implement [`insert`](Self::insert).)
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
-        let results = self.insert(&jobs).await?;
+    /// `sluice_jobs_enqueued_total` and, with tracing on, starts a producer span for each
+    /// (docs/observability.md). (Stores implement [`insert`](Self::insert).)
+    async fn enqueue(&self, mut jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+        let producing = trace::produce(&mut jobs);
+        let results = self.insert(&jobs).await;
+        if let Some(producing) = producing {
+            producing.finish(results.as_deref());
+        }
+        let results = results?;
         metrics::enqueued(&jobs, &results);
         Ok(results)
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::handler::{Action, HandlerError, JobContext, KindConfig};
 use super::state::{Inner, Running, Slots, Stop};
@@ -14,6 +15,7 @@ use crate::clock::after;
 use crate::job::Job;
 use crate::metrics::{self, Event};
 use crate::store::{Completion, Outcome};
+use crate::trace;
 
 /// How an attempt ended, before it is recorded.
 enum Ended {
@@ -22,6 +24,20 @@ enum Ended {
     TimedOut(Duration),
     Stopped(Stop),
     NoHandler,
+}
+
+impl Ended {
+    /// The kind of error of an attempt that failed (its span's `error.type`).
+    fn error_type(&self) -> Option<&'static str> {
+        match self {
+            Ended::Returned(Ok(Action::RetryAfter(_))) => Some("retry_after"),
+            Ended::Returned(Err(_)) => Some("handler_error"),
+            Ended::Panicked(_) => Some("panic"),
+            Ended::TimedOut(_) => Some("timeout"),
+            Ended::NoHandler => Some("no_handler"),
+            Ended::Returned(Ok(_)) | Ended::Stopped(_) => None,
+        }
+    }
 }
 
 /// A finished attempt on its way to the store, with its recording slot, given back once it is
@@ -66,12 +82,21 @@ pub(super) async fn execute(
     let now = inner.clock.now();
     metrics::waited(&job.queue, (now - job.run_at).to_std().unwrap_or_default());
     let started = Instant::now();
+    let attempt = trace::attempt(&job, &inner.name);
+    let log_span = attempt
+        .as_ref()
+        .map_or_else(tracing::Span::none, trace::Attempt::log_span);
     let config = inner.kinds.get(&job.kind);
     let ended = match (slot, config) {
         (None, _) => Ended::Stopped(stop.get().copied().unwrap_or(Stop::Shutdown)),
         (Some(_), None) => Ended::NoHandler,
         (Some(_slot), Some((handler, config))) => {
-            let mut task = tokio::spawn(handler.run(JobContext::new(job.clone(), token.clone())));
+            let context = JobContext::new(
+                job.clone(),
+                token.clone(),
+                attempt.as_ref().and_then(trace::Attempt::traceparent),
+            );
+            let mut task = tokio::spawn(handler.run(context).instrument(log_span.clone()));
             let timeout = async {
                 match config.timeout {
                     Some(limit) => tokio::time::sleep(limit).await,
@@ -107,7 +132,12 @@ pub(super) async fn execute(
         running.len()
     };
     metrics::running(&job.queue, running_now);
-    let Some(outcome) = outcome(inner, &job, ended, config.map(|(_, c)| c)) else {
+    let error_type = ended.error_type();
+    let outcome = log_span.in_scope(|| outcome(inner, &job, ended, config.map(|(_, c)| c)));
+    if let Some(attempt) = attempt {
+        attempt.end(outcome.as_ref(), error_type);
+    }
+    let Some(outcome) = outcome else {
         return;
     };
     let discard = inner.keeps_none(&job.queue, outcome.state());

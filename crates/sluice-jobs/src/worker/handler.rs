@@ -35,11 +35,26 @@ pub enum Action {
 pub struct JobContext {
     job: Arc<Job>,
     cancel: CancellationToken,
+    traceparent: Option<String>,
 }
 
 impl JobContext {
-    pub(crate) fn new(job: Arc<Job>, cancel: CancellationToken) -> JobContext {
-        JobContext { job, cancel }
+    pub(crate) fn new(
+        job: Arc<Job>,
+        cancel: CancellationToken,
+        traceparent: Option<String>,
+    ) -> JobContext {
+        JobContext {
+            job,
+            cancel,
+            traceparent,
+        }
+    }
+
+    /// The W3C `traceparent` of this attempt's span, to pass on to what the handler calls so
+    /// that its work joins the trace; `None` while tracing is off.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.traceparent.as_deref()
     }
 
     /// The job's arguments.

@@ -64,7 +64,8 @@ macro_rules! conformance {
             cancel_waiting_and_running_jobs, retry_and_discard_by_hand, list_and_stats,
             prune_deletes_old_final_jobs_in_batches, schedules_fire_once_per_tick,
             concurrent_claims_never_share_a_job, wait_wakes_on_enqueue_from_another_handle,
-            bulk_enqueue_keeps_order, discarding_completions_delete_final_jobs);
+            bulk_enqueue_keeps_order, discarding_completions_delete_final_jobs,
+            the_trace_context_is_kept_with_the_job);
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
         $(
@@ -1022,4 +1023,44 @@ pub(crate) async fn discarding_completions_delete_final_jobs(h: Harness) {
         2,
         "the discarded job no longer holds its partition"
     );
+}
+
+pub(crate) async fn the_trace_context_is_kept_with_the_job(h: Harness) {
+    let store = h.store.as_ref();
+    let given = |n: u8| format!("00-4bf92f3577b34da6a3ce929d0e0e47{n:02x}-00f067aa0ba902b7-01");
+    let results = store
+        .enqueue(vec![
+            NewJob::new("plain", json!(1)).traceparent(given(1)),
+            NewJob::new("unique", json!(2))
+                .unique_key("k")
+                .traceparent(given(2)),
+            NewJob::new("untraced", json!(3)),
+        ])
+        .await
+        .expect("enqueue");
+    let fired = store
+        .fire(FireParams {
+            name: "traced".to_owned(),
+            tick: h.clock_now(),
+            job: NewJob::new("cron", json!(4)).traceparent(given(4)),
+        })
+        .await
+        .expect("fire")
+        .expect("fired");
+    let mut ids: Vec<JobId> = results.iter().map(|r| r.id()).collect();
+    ids.push(fired.id());
+    let mut kept = Vec::new();
+    for id in &ids {
+        kept.push(fetch(store, *id).await.traceparent);
+    }
+    assert_eq!(kept, vec![Some(given(1)), Some(given(2)), None, Some(given(4))]);
+    let claimed = store.claim(claim("default", 10, "w")).await.expect("claim");
+    let mut seen: Vec<(JobId, Option<String>)> = claimed
+        .into_iter()
+        .map(|job| (job.id, job.traceparent))
+        .collect();
+    seen.sort();
+    let mut expected: Vec<(JobId, Option<String>)> = ids.into_iter().zip(kept).collect();
+    expected.sort();
+    assert_eq!(seen, expected, "claims carry it");
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args as ClapArgs, Subcommand};
 use serde_json::Value;
 use sluice_jobs::store::{Cancelled, ListParams, PruneParams, RetryParams};
-use sluice_jobs::{Job, JobId, JobState, NewJob};
+use sluice_jobs::{Job, JobId, JobState, NewJob, Store};
 
 use super::store::{StoreArg, open};
 
@@ -107,7 +107,7 @@ struct EnqueueArgs {
     args: Option<String>,
     /// Read jobs from this JSON-lines file (`-` for standard input): one object per line, with
     /// `kind` and optionally `args`, `queue`, `priority`, `max_attempts`, `run_at`,
-    /// `unique_key`, `partition_key`.
+    /// `unique_key`, `partition_key`, `traceparent`.
     #[arg(long)]
     file: Option<PathBuf>,
     /// The queue.
@@ -125,6 +125,11 @@ struct EnqueueArgs {
     /// Run after this long (`90s`, `2h`).
     #[arg(long, value_parser = sluice_event::duration::parse)]
     run_in: Option<Duration>,
+    /// The trace the jobs belong to (a W3C `traceparent`); a command run by the `exec` handler
+    /// finds its job's in `TRACEPARENT`, so the jobs it enqueues join that trace. A line of
+    /// `--file` with its own `traceparent` keeps it.
+    #[arg(long, env = "TRACEPARENT")]
+    traceparent: Option<String>,
     /// At most one pending job with this key.
     #[arg(long)]
     unique_key: Option<String>,
@@ -138,35 +143,12 @@ pub(crate) async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.store, None).await?;
     match args.command {
         JobsCommand::Enqueue(enqueue) => {
-            let jobs = match &enqueue.file {
-                Some(file) => read_jobs(file)?,
-                None => vec![one_job(&enqueue)?],
-            };
-            let mut inserted = 0;
-            let mut duplicates = 0;
-            for chunk in jobs.chunks(1000) {
-                for result in store.enqueue(chunk.to_vec()).await? {
-                    match result {
-                        sluice_jobs::Enqueued::Inserted(id) => {
-                            inserted += 1;
-                            if enqueue.file.is_none() {
-                                println!("{id}");
-                            }
-                        }
-                        sluice_jobs::Enqueued::Duplicate(id) => {
-                            duplicates += 1;
-                            eprintln!(
-                                "job {id} with the same unique key is pending; nothing added"
-                            );
-                        }
-                    }
-                }
+            let traces = crate::traces::start(None, &|name| std::env::var(name).ok())?;
+            let enqueued = enqueue_jobs(store.as_ref(), &enqueue).await;
+            if let Some(traces) = traces {
+                traces.stop().await;
             }
-            if enqueue.file.is_some() {
-                println!(
-                    "{inserted} jobs enqueued, {duplicates} duplicates of pending unique keys"
-                );
-            }
+            enqueued?;
         }
         JobsCommand::List {
             queue,
@@ -288,6 +270,41 @@ pub(crate) async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Enqueues the job the arguments describe, or every job of their file.
+async fn enqueue_jobs(store: &dyn Store, enqueue: &EnqueueArgs) -> anyhow::Result<()> {
+    let mut jobs = match &enqueue.file {
+        Some(file) => read_jobs(file)?,
+        None => vec![one_job(enqueue)?],
+    };
+    if let Some(traceparent) = &enqueue.traceparent {
+        for job in jobs.iter_mut().filter(|job| job.traceparent.is_none()) {
+            job.traceparent = Some(traceparent.clone());
+        }
+    }
+    let mut inserted = 0;
+    let mut duplicates = 0;
+    for chunk in jobs.chunks(1000) {
+        for result in store.enqueue(chunk.to_vec()).await? {
+            match result {
+                sluice_jobs::Enqueued::Inserted(id) => {
+                    inserted += 1;
+                    if enqueue.file.is_none() {
+                        println!("{id}");
+                    }
+                }
+                sluice_jobs::Enqueued::Duplicate(id) => {
+                    duplicates += 1;
+                    eprintln!("job {id} with the same unique key is pending; nothing added");
+                }
+            }
+        }
+    }
+    if enqueue.file.is_some() {
+        println!("{inserted} jobs enqueued, {duplicates} duplicates of pending unique keys");
+    }
+    Ok(())
+}
+
 fn one_job(args: &EnqueueArgs) -> anyhow::Result<NewJob> {
     let kind = args.kind.clone().unwrap_or_default();
     let json = match &args.args {
@@ -384,6 +401,10 @@ fn print_job(job: &Job) {
     println!(
         "partition key: {}",
         job.partition_key.as_deref().unwrap_or("-")
+    );
+    println!(
+        "trace:         {}",
+        job.traceparent.as_deref().unwrap_or("-")
     );
     if job.errors.is_empty() {
         println!("errors:        none");

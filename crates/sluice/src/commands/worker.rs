@@ -38,6 +38,9 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         Err(problems) => return Ok(report(&problems)),
     };
     args.admin.serve().await?;
+    let traces = crate::traces::start(settings.file.tracing.as_ref(), &|name| {
+        std::env::var(name).ok()
+    })?;
     let store = open(&args.store, settings.file.store.as_deref()).await?;
     let builder = match settings.worker(store.clone()) {
         Ok(builder) => builder,
@@ -62,6 +65,9 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         "worker stopped: {} succeeded, {} failed attempts, {} dead, {} cancelled, {} released",
         report.succeeded, report.failed, report.dead, report.cancelled, report.released
     );
+    if let Some(traces) = traces {
+        traces.stop().await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -174,6 +174,12 @@ impl PostgresStore {
                         .map(|(_, j)| j.partition_key.clone())
                         .collect::<Vec<Option<String>>>(),
                 )
+                .bind(
+                    plain
+                        .iter()
+                        .map(|(_, j)| j.traceparent.clone())
+                        .collect::<Vec<Option<String>>>(),
+                )
                 .bind(now)
                 .fetch_all(&mut *conn)
                 .await
@@ -195,6 +201,7 @@ impl PostgresStore {
                     .bind(job.run_at.unwrap_or(now))
                     .bind(&job.unique_key)
                     .bind(&job.partition_key)
+                    .bind(&job.traceparent)
                     .bind(now)
                     .fetch_optional(&mut *conn)
                     .await
@@ -497,6 +504,7 @@ fn job(row: &PgRow) -> Result<Job, StoreError> {
             partition_key: row.try_get("partition_key")?,
             created_at: row.try_get("created_at")?,
             finished_at: row.try_get("finished_at")?,
+            traceparent: row.try_get("traceparent")?,
         })
     };
     decode().map_err(sql::error)

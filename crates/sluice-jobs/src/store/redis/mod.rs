@@ -35,7 +35,7 @@ const CHUNK: usize = 1000;
 
 /// The fields of a job hash that make a [`Job`], in the order the scripts return them (the
 /// Lua helpers receive this list as `FIELDS`).
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 17] = [
     "id",
     "queue",
     "kind",
@@ -52,6 +52,7 @@ const FIELDS: [&str; 16] = [
     "partition_key",
     "created_at",
     "finished_at",
+    "traceparent",
 ];
 
 /// A job hash's [`FIELDS`], `None` where missing.
@@ -435,7 +436,7 @@ impl Store for RedisStore {
 }
 
 /// One job's arguments to the enqueue and fire scripts.
-fn job_args(job: &NewJob, now: DateTime<Utc>) -> [String; 8] {
+fn job_args(job: &NewJob, now: DateTime<Utc>) -> [String; 9] {
     [
         job.queue.clone(),
         job.kind.clone(),
@@ -445,6 +446,7 @@ fn job_args(job: &NewJob, now: DateTime<Utc>) -> [String; 8] {
         millis(job.run_at.unwrap_or(now)).to_string(),
         job.unique_key.clone().unwrap_or_default(),
         job.partition_key.clone().unwrap_or_default(),
+        job.traceparent.clone().unwrap_or_default(),
     ]
 }
 
@@ -513,6 +515,7 @@ fn job(row: Row) -> Result<Job, StoreError> {
         partition_key,
         created_at,
         finished_at,
+        traceparent,
     ]: [Field; FIELDS.len()] = std::array::from_fn(|_| values.next().unwrap_or(("", None)));
     Ok(Job {
         id: parsed(id)?,
@@ -531,5 +534,6 @@ fn job(row: Row) -> Result<Job, StoreError> {
         partition_key: optional(partition_key),
         created_at: from_millis(parsed(created_at)?),
         finished_at: time(finished_at)?,
+        traceparent: optional(traceparent),
     })
 }

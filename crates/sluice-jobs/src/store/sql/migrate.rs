@@ -13,17 +13,29 @@ pub(crate) struct Migration {
 
 /// SQLite's migrations.
 #[cfg(feature = "sqlite")]
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../../../migrations/sqlite/0001_jobs.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../../../migrations/sqlite/0001_jobs.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../../../migrations/sqlite/0002_traceparent.sql"),
+    },
+];
 
 /// PostgreSQL's migrations.
 #[cfg(feature = "postgres")]
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../../../migrations/postgres/0001_jobs.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../../../migrations/postgres/0001_jobs.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../../../migrations/postgres/0002_traceparent.sql"),
+    },
+];
 
 /// Applies the `migrations` not yet recorded, on `conn`, inside the transaction (holding
 /// whatever lock keeps other processes out) that the store opened.

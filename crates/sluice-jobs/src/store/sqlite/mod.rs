@@ -470,6 +470,7 @@ async fn insert(
             .bind(millis(job.run_at.unwrap_or(now)))
             .bind(&job.unique_key)
             .bind(&job.partition_key)
+            .bind(&job.traceparent)
             .bind(millis(now))
             .fetch_optional(&mut *conn)
             .await
@@ -499,6 +500,7 @@ fn row_json(job: &NewJob, now: DateTime<Utc>) -> Value {
         "max_attempts": job.max_attempts,
         "run_at": millis(job.run_at.unwrap_or(now)),
         "partition_key": job.partition_key,
+        "traceparent": job.traceparent,
     })
 }
 
@@ -533,5 +535,6 @@ fn job(row: &SqliteRow) -> Result<Job, StoreError> {
         partition_key: row.try_get("partition_key").map_err(sql::error)?,
         created_at: from_millis(number("created_at")?),
         finished_at: time("finished_at")?,
+        traceparent: row.try_get("traceparent").map_err(sql::error)?,
     })
 }

@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics;
 use crate::store::FireParams;
 use crate::worker::state::{Inner, nap};
+use crate::{metrics, trace};
 
 pub(crate) async fn schedule_loop(inner: Arc<Inner>, stop: CancellationToken) {
     if inner.schedules.is_empty() {
@@ -25,12 +25,18 @@ pub(crate) async fn schedule_loop(inner: Arc<Inner>, stop: CancellationToken) {
             if tick <= started || *last == Some(tick) {
                 continue;
             }
+            let mut job = schedule.job().clone();
+            let producing = trace::produce(std::slice::from_mut(&mut job));
             let fire = FireParams {
                 name: schedule.name().to_owned(),
                 tick,
-                job: schedule.job().clone(),
+                job,
             };
-            match inner.call("fire", inner.store.fire(fire)).await {
+            let fired = inner.call("fire", inner.store.fire(fire)).await;
+            if let Some(producing) = producing {
+                producing.finish(fired.as_ref().map(Option::as_slice));
+            }
+            match fired {
                 Ok(result) => {
                     *last = Some(tick);
                     if let Some(enqueued) = result {

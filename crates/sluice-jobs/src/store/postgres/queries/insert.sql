@@ -1,9 +1,9 @@
 -- Inserts jobs without a unique key, in order, all at once; returns their ids.
 INSERT INTO sluice_jobs (queue, kind, args, priority, state, max_attempts, run_at, partition_key,
-    created_at)
-SELECT queue, kind, args, priority, state, max_attempts, run_at, partition_key, $9
+    traceparent, created_at)
+SELECT queue, kind, args, priority, state, max_attempts, run_at, partition_key, traceparent, $10
 FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::smallint[], $5::text[], $6::int[],
-    $7::timestamptz[], $8::text[]) WITH ORDINALITY
-    AS t(queue, kind, args, priority, state, max_attempts, run_at, partition_key, n)
+    $7::timestamptz[], $8::text[], $9::text[]) WITH ORDINALITY
+    AS t(queue, kind, args, priority, state, max_attempts, run_at, partition_key, traceparent, n)
 ORDER BY n
 RETURNING id

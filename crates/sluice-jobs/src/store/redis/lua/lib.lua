@@ -97,7 +97,7 @@ local function finish(jk, id, queue, m, state, now)
 end
 
 -- Inserts one job; the caller wakes the queue and records it in P:queues.
-local function insert(now, queue, kind, args, priority, max_attempts, run_at, uk, pk)
+local function insert(now, queue, kind, args, priority, max_attempts, run_at, uk, pk, tp)
   if uk ~= '' then
     local existing = redis.call('HGET', key('unique'), uk)
     if existing then
@@ -113,7 +113,7 @@ local function insert(now, queue, kind, args, priority, max_attempts, run_at, uk
   redis.call('HSET', jk, 'id', id, 'queue', queue, 'kind', kind, 'args', args, 'priority', priority,
     'state', state, 'attempt', 0, 'max_attempts', max_attempts, 'run_at', run_at, 'lease_until', '',
     'worker', '', 'errors', '[]', 'unique_key', uk, 'partition_key', pk, 'cancel_requested', 0,
-    'created_at', now, 'finished_at', '')
+    'created_at', now, 'finished_at', '', 'traceparent', tp)
   if state == 'available' then
     redis.call('ZADD', key('q', queue, 'available'), avail_score(priority, run_at), pad(id))
   else

@@ -1,0 +1,471 @@
+//! Traces sent to an OpenTelemetry collector over OTLP (gRPC or HTTP/protobuf), configured by a
+//! pipeline or worker file's `tracing` settings and the standard `OTEL_*` variables; off while
+//! neither names an endpoint.
+//!
+//! Spans go through a bounded queue to one exporting task, so tracing never holds the work up:
+//! when the queue is full or an export fails (a collector down or slow) the spans are dropped and
+//! counted in `sluice_trace_spans_dropped_total`, and the work goes on at its own pace.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use metrics::counter;
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{
+    Sampler, SdkTracerProvider, Span, SpanData, SpanExporter, SpanProcessor,
+};
+use sluice_config::spec::{OtlpProtocol, TracingSpec};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Spans waiting for export at most; past it new spans are dropped.
+const QUEUE: usize = 4096;
+/// Spans sent in one export at most.
+const BATCH: usize = 512;
+/// How long spans wait for more to fill a batch.
+const LINGER: Duration = Duration::from_secs(1);
+/// How long one export may take before its spans are dropped.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stop waits for the spans still queued to be sent.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Tracing, once started: stop it to send what is queued.
+pub(crate) struct Traces {
+    provider: SdkTracerProvider,
+    exporting: JoinHandle<()>,
+}
+
+/// The settings that apply: the file's where it sets them, else the environment's.
+#[derive(Debug, Clone, PartialEq)]
+struct Resolved {
+    endpoint: String,
+    protocol: OtlpProtocol,
+    service_name: Option<String>,
+    sampler: SamplerSpec,
+}
+
+/// Which traces are recorded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SamplerSpec {
+    /// Every new trace, or this share of them; a continued trace follows its parent's choice
+    /// when `parent_based`.
+    Ratio { ratio: f64, parent_based: bool },
+    /// No new trace; a continued trace follows its parent's choice when `parent_based`.
+    Off { parent_based: bool },
+}
+
+/// Starts tracing as `file` and `env` say; `None` when they name no endpoint. Must run inside
+/// the runtime (the exporting task starts on it).
+pub(crate) fn start(
+    file: Option<&TracingSpec>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<Traces>> {
+    let Some(settings) = resolve(file.cloned().unwrap_or_default(), env)? else {
+        return Ok(None);
+    };
+    sluice_connect::tls::install_provider();
+    let mut exporter = match settings.protocol {
+        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(&settings.endpoint)
+            .with_timeout(EXPORT_TIMEOUT)
+            .build(),
+        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(&settings.endpoint)
+            .with_timeout(EXPORT_TIMEOUT)
+            .build(),
+    }
+    .with_context(|| format!("cannot send traces to {}", settings.endpoint))?;
+    let mut resource = Resource::builder();
+    if let Some(name) = &settings.service_name {
+        resource = resource.with_service_name(name.clone());
+    }
+    let resource = resource
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .build();
+    exporter.set_resource(&resource);
+    let (spans, queued) = mpsc::channel(QUEUE);
+    let exporting = tokio::spawn(export(exporter, queued));
+    let provider = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_sampler(settings.sampler.sampler())
+        .with_span_processor(Queue {
+            spans: Mutex::new(Some(spans)),
+        })
+        .build();
+    let scope = InstrumentationScope::builder("sluice")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build();
+    sluice_core::trace::install(BoxedTracer::new(Box::new(
+        provider.tracer_with_scope(scope),
+    )));
+    tracing::info!(endpoint = %settings.endpoint, protocol = ?settings.protocol, "sending traces");
+    Ok(Some(Traces {
+        provider,
+        exporting,
+    }))
+}
+
+impl Traces {
+    /// Sends the spans still queued (for at most a few seconds), then stops.
+    pub(crate) async fn stop(self) {
+        // Closes the queue: the exporting task sends what is in it, then ends.
+        let _ = self.provider.shutdown();
+        if tokio::time::timeout(FLUSH_TIMEOUT, self.exporting)
+            .await
+            .is_err()
+        {
+            tracing::warn!("spans still queued at exit were not sent: the collector is slow");
+        }
+    }
+}
+
+/// The environment's settings under the file's.
+fn resolve(
+    file: TracingSpec,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<Resolved>> {
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    if var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        || var("OTEL_TRACES_EXPORTER").is_some_and(|v| v.eq_ignore_ascii_case("none"))
+    {
+        return Ok(None);
+    }
+    let protocol = match file.protocol {
+        Some(protocol) => protocol,
+        None => match var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            .or_else(|| var("OTEL_EXPORTER_OTLP_PROTOCOL"))
+            .as_deref()
+        {
+            None | Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
+            Some("grpc") => OtlpProtocol::Grpc,
+            Some(other) => bail!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL is `{other}`; Sluice sends `grpc` or `http/protobuf`"
+            ),
+        },
+    };
+    // The traces endpoint is taken as it is; the general one is a base, as for the file's.
+    let endpoint = match (file.endpoint, var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
+        (Some(base), _) => base_endpoint(&base, protocol),
+        (None, Some(exact)) => exact,
+        (None, None) => match var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            Some(base) => base_endpoint(&base, protocol),
+            None => return Ok(None),
+        },
+    };
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        bail!("the traces endpoint `{endpoint}` is not an address; write http://HOST:PORT");
+    }
+    let sampler = match file.sample_ratio {
+        Some(ratio) if (0.0..=1.0).contains(&ratio) => SamplerSpec::Ratio {
+            ratio,
+            parent_based: true,
+        },
+        Some(ratio) => bail!("tracing.sample_ratio is {ratio}; write a number from 0 to 1"),
+        None => sampler_from_env(
+            var("OTEL_TRACES_SAMPLER").as_deref(),
+            var("OTEL_TRACES_SAMPLER_ARG").as_deref(),
+        )?,
+    };
+    let service_name = file.service_name.or_else(|| {
+        let named = var("OTEL_SERVICE_NAME").is_some()
+            || var("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|attrs| {
+                attrs
+                    .split(',')
+                    .any(|kv| kv.trim().starts_with("service.name="))
+            });
+        (!named).then(|| "sluice".to_owned())
+    });
+    Ok(Some(Resolved {
+        endpoint,
+        protocol,
+        service_name,
+        sampler,
+    }))
+}
+
+/// A base address with the signal's path, for HTTP; gRPC takes the base.
+fn base_endpoint(base: &str, protocol: OtlpProtocol) -> String {
+    let base = base.trim_end_matches('/');
+    match protocol {
+        OtlpProtocol::Grpc => base.to_owned(),
+        OtlpProtocol::HttpProtobuf => {
+            let has_path = base
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.contains('/'));
+            if has_path {
+                base.to_owned()
+            } else {
+                format!("{base}/v1/traces")
+            }
+        }
+    }
+}
+
+/// `OTEL_TRACES_SAMPLER` and its argument, as the specification names them.
+fn sampler_from_env(name: Option<&str>, arg: Option<&str>) -> anyhow::Result<SamplerSpec> {
+    let ratio = || -> anyhow::Result<f64> {
+        match arg {
+            None => Ok(1.0),
+            Some(text) => match text.trim().parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+                _ => bail!("OTEL_TRACES_SAMPLER_ARG is `{text}`; write a number from 0 to 1"),
+            },
+        }
+    };
+    Ok(match name.unwrap_or("parentbased_always_on") {
+        "always_on" => SamplerSpec::Ratio {
+            ratio: 1.0,
+            parent_based: false,
+        },
+        "always_off" => SamplerSpec::Off {
+            parent_based: false,
+        },
+        "traceidratio" => SamplerSpec::Ratio {
+            ratio: ratio()?,
+            parent_based: false,
+        },
+        "parentbased_always_on" => SamplerSpec::Ratio {
+            ratio: 1.0,
+            parent_based: true,
+        },
+        "parentbased_always_off" => SamplerSpec::Off { parent_based: true },
+        "parentbased_traceidratio" => SamplerSpec::Ratio {
+            ratio: ratio()?,
+            parent_based: true,
+        },
+        other => bail!(
+            "OTEL_TRACES_SAMPLER is `{other}`; write always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio"
+        ),
+    })
+}
+
+impl SamplerSpec {
+    fn sampler(self) -> Sampler {
+        let (root, parent_based) = match self {
+            SamplerSpec::Ratio {
+                ratio,
+                parent_based,
+            } if ratio >= 1.0 => (Sampler::AlwaysOn, parent_based),
+            SamplerSpec::Ratio {
+                ratio,
+                parent_based,
+            } => (Sampler::TraceIdRatioBased(ratio), parent_based),
+            SamplerSpec::Off { parent_based } => (Sampler::AlwaysOff, parent_based),
+        };
+        if parent_based {
+            Sampler::ParentBased(Box::new(root))
+        } else {
+            root
+        }
+    }
+}
+
+/// The span processor: ended spans into the bounded queue, or counted as dropped.
+#[derive(Debug)]
+struct Queue {
+    spans: Mutex<Option<mpsc::Sender<SpanData>>>,
+}
+
+impl SpanProcessor for Queue {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        let queued = self
+            .spans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|queue| queue.try_send(span).is_ok());
+        if !queued {
+            dropped("queue_full", 1);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        match self
+            .spans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            Some(_) => Ok(()),
+            None => Err(OTelSdkError::AlreadyShutdown),
+        }
+    }
+}
+
+/// Sends the queued spans in batches until the queue closes and is empty.
+async fn export(exporter: opentelemetry_otlp::SpanExporter, mut queued: mpsc::Receiver<SpanData>) {
+    let mut failing = false;
+    while let Some(first) = queued.recv().await {
+        let mut batch = Vec::with_capacity(BATCH);
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while batch.len() < BATCH {
+            match tokio::time::timeout_at(deadline, queued.recv()).await {
+                Ok(Some(span)) => batch.push(span),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let count = batch.len() as u64;
+        match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(batch)).await {
+            Ok(Ok(())) => {
+                counter!("sluice_trace_spans_exported_total").increment(count);
+                if std::mem::take(&mut failing) {
+                    tracing::info!("the trace collector takes spans again");
+                }
+            }
+            Ok(Err(error)) => {
+                dropped("export_failed", count);
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!(%error, "cannot send spans to the collector; dropping them until it takes them again");
+                }
+            }
+            Err(_) => {
+                dropped("export_failed", count);
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!(
+                        "the trace collector did not answer within {EXPORT_TIMEOUT:?}; dropping spans until it does"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn dropped(reason: &'static str, count: u64) {
+    counter!("sluice_trace_spans_dropped_total", "reason" => reason).increment(count);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn tracing_is_off_without_an_endpoint() {
+        assert_eq!(resolve(TracingSpec::default(), &env(&[])).ok(), Some(None));
+        let disabled = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ]);
+        assert_eq!(resolve(TracingSpec::default(), &disabled).ok(), Some(None));
+    }
+
+    #[test]
+    fn the_environment_fills_what_the_file_leaves_out() {
+        let vars = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ("OTEL_SERVICE_NAME", "orders"),
+        ]);
+        let resolved = resolve(TracingSpec::default(), &vars)
+            .expect("valid")
+            .expect("on");
+        assert_eq!(
+            resolved,
+            Resolved {
+                endpoint: "http://collector:4318/v1/traces".to_owned(),
+                protocol: OtlpProtocol::HttpProtobuf,
+                service_name: None,
+                sampler: SamplerSpec::Ratio {
+                    ratio: 0.25,
+                    parent_based: true
+                },
+            }
+        );
+        let file = TracingSpec {
+            endpoint: Some("http://other:4317".to_owned()),
+            protocol: Some(OtlpProtocol::Grpc),
+            service_name: Some("etl".to_owned()),
+            sample_ratio: Some(0.01),
+        };
+        let resolved = resolve(file, &vars).expect("valid").expect("on");
+        assert_eq!(
+            (
+                resolved.endpoint.as_str(),
+                resolved.protocol,
+                resolved.service_name.as_deref()
+            ),
+            ("http://other:4317", OtlpProtocol::Grpc, Some("etl"))
+        );
+        let exact = env(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://collector:4318/custom/path",
+        )]);
+        let resolved = resolve(TracingSpec::default(), &exact)
+            .expect("valid")
+            .expect("on");
+        assert_eq!(resolved.endpoint, "http://collector:4318/custom/path");
+        assert_eq!(resolved.service_name.as_deref(), Some("sluice"));
+    }
+
+    #[test]
+    fn bad_settings_say_what_to_write() {
+        let bad = [
+            (
+                &[
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                    ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+                ][..],
+                "Sluice sends `grpc` or `http/protobuf`",
+            ),
+            (
+                &[
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                    ("OTEL_TRACES_SAMPLER", "sometimes"),
+                ][..],
+                "write always_on",
+            ),
+            (
+                &[
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                    ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                    ("OTEL_TRACES_SAMPLER_ARG", "2"),
+                ][..],
+                "from 0 to 1",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")][..],
+                "write http://HOST:PORT",
+            ),
+        ];
+        for (vars, expected) in bad {
+            let lookup = |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            };
+            let err = resolve(TracingSpec::default(), &lookup).expect_err("refused");
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+        let file = TracingSpec {
+            endpoint: Some("http://c:4318".to_owned()),
+            sample_ratio: Some(1.5),
+            ..TracingSpec::default()
+        };
+        let err = resolve(file, &env(&[])).expect_err("refused");
+        assert!(err.to_string().contains("from 0 to 1"), "{err}");
+    }
+}

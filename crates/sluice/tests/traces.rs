@@ -1,0 +1,278 @@
+//! Traces end to end: the `sluice` binary sends its spans over OTLP (gRPC and HTTP/protobuf) to
+//! a receiver of the test's own, and their structure is checked: a job's enqueue, its first
+//! attempt (a child) and its retry (a new trace linked to the enqueue), with the messaging
+//! attributes; the context handed to what a handler runs; log lines naming their trace; and a
+//! collector that is down costing the work nothing but a counter.
+
+mod common;
+#[path = "common/otlp.rs"]
+mod otlp;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{DATABASE, SLUICE, free_port, psql, request, run_to_end, text, wait_until, write};
+use otlp::{CONSUMER, PRODUCER, Receiver, STATUS_ERROR, STATUS_OK, Span};
+
+/// `sluice ARGS` in `dir` with `env`, to its end.
+fn sluice(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let child = Command::new(SLUICE)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SLUICE_STORE")
+        .env_remove("TRACEPARENT")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sluice runs");
+    let out = run_to_end(child, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "sluice {args:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+fn named<'a>(spans: &'a [Span], kind: i32, attempt: &str) -> Vec<&'a Span> {
+    spans
+        .iter()
+        .filter(|s| {
+            s.kind == kind && (attempt.is_empty() || s.attr("sluice.job.attempt") == attempt)
+        })
+        .collect()
+}
+
+#[test]
+fn a_job_trace_runs_from_its_enqueue_through_every_attempt() {
+    let collector = Receiver::grpc();
+    let endpoint = collector.endpoint();
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The first attempt fails, the second succeeds; each writes the TRACEPARENT it was given.
+    write(
+        dir.path(),
+        "worker.yaml",
+        "kinds:\n  flaky:\n    handler: { type: exec, command: 'echo \"$TRACEPARENT\" >> seen.txt; [ -f done ] || { touch done; echo \"not yet\" >&2; exit 1; }' }\n    \
+         backoff: { initial: 10ms, max: 10ms }\n",
+    );
+    let id = text(
+        &sluice(
+            dir.path(),
+            &["jobs", "enqueue", "flaky", "--queue", "default"],
+            &env,
+        )
+        .stdout,
+    )
+    .trim()
+    .to_owned();
+    sluice(
+        dir.path(),
+        &["worker", "--config", "worker.yaml", "--exit-when-idle"],
+        &env,
+    );
+    let spans = collector.wait_for(Duration::from_secs(20), |spans| {
+        named(spans, PRODUCER, "").len() == 1 && named(spans, CONSUMER, "").len() == 2
+    });
+    let enqueue = named(&spans, PRODUCER, "")[0];
+    let first = named(&spans, CONSUMER, "1")[0];
+    let second = named(&spans, CONSUMER, "2")[0];
+
+    assert_eq!(enqueue.name, "send default");
+    assert_eq!(enqueue.attr("messaging.system"), "sluice");
+    assert_eq!(enqueue.attr("messaging.destination.name"), "default");
+    assert_eq!(enqueue.attr("messaging.message.id"), id);
+    assert_eq!(enqueue.attr("sluice.job.kind"), "flaky");
+    assert_eq!(
+        enqueue.resource.get("service.name").map(String::as_str),
+        Some("sluice")
+    );
+
+    // The first attempt is the enqueue's child, in its trace.
+    assert_eq!(first.name, "process default");
+    assert_eq!(
+        (first.trace_id.as_str(), first.parent_span_id.as_str()),
+        (enqueue.trace_id.as_str(), enqueue.span_id.as_str())
+    );
+    assert_eq!(first.attr("messaging.operation.type"), "process");
+    assert_eq!(first.attr("messaging.message.id"), id);
+    assert_eq!(first.attr("sluice.job.outcome"), "retryable");
+    assert_eq!(first.attr("error.type"), "handler_error");
+    assert_eq!(first.status_code, STATUS_ERROR);
+    assert!(first.status_message.contains("not yet"), "{first:?}");
+
+    // The retry starts a trace of its own, linked to the enqueue.
+    assert_ne!(second.trace_id, enqueue.trace_id);
+    assert!(second.parent_span_id.is_empty(), "{second:?}");
+    assert_eq!(
+        second.links,
+        vec![(enqueue.trace_id.clone(), enqueue.span_id.clone())]
+    );
+    assert_eq!(second.attr("sluice.job.outcome"), "succeeded");
+    assert_eq!(second.status_code, STATUS_OK);
+    assert!(second.attr("error.type").is_empty());
+
+    // Each attempt's command was given its own span's context.
+    let seen = std::fs::read_to_string(dir.path().join("seen.txt")).expect("seen");
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        vec![first.traceparent(), second.traceparent()]
+    );
+}
+
+#[test]
+fn a_job_enqueued_inside_a_trace_continues_it_over_http_on_postgresql() {
+    let schema = "sluice_traces";
+    psql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+    let store = format!("{DATABASE}?schema={schema}");
+    let collector = Receiver::http();
+    let endpoint = collector.endpoint();
+    let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_SERVICE_NAME", "billing"),
+        ("SLUICE_STORE", store.as_str()),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "worker.yaml",
+        "kinds:\n  charge:\n    handler: { type: exec, command: 'exit 4' }\n    max_attempts: 1\n",
+    );
+    sluice(dir.path(), &["jobs", "migrate"], &env);
+    let mut with_caller = env.to_vec();
+    with_caller.push(("TRACEPARENT", caller));
+    let id = text(
+        &sluice(
+            dir.path(),
+            &["jobs", "enqueue", "charge", "{\"cents\": 250}"],
+            &with_caller,
+        )
+        .stdout,
+    )
+    .trim()
+    .to_owned();
+    let shown: serde_json::Value = serde_json::from_str(&text(
+        &sluice(dir.path(), &["jobs", "show", &id, "--json"], &env).stdout,
+    ))
+    .expect("JSON job");
+    let worker = sluice(
+        dir.path(),
+        &[
+            "--log-format",
+            "json",
+            "worker",
+            "--config",
+            "worker.yaml",
+            "--exit-when-idle",
+        ],
+        &env,
+    );
+    let spans = collector.wait_for(Duration::from_secs(20), |spans| {
+        named(spans, PRODUCER, "").len() == 1 && named(spans, CONSUMER, "").len() == 1
+    });
+    let enqueue = named(&spans, PRODUCER, "")[0];
+    let attempt = named(&spans, CONSUMER, "")[0];
+    assert_eq!(
+        (enqueue.trace_id.as_str(), enqueue.parent_span_id.as_str()),
+        ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"),
+        "the enqueue continues the caller's trace"
+    );
+    assert_eq!(
+        shown["traceparent"],
+        enqueue.traceparent(),
+        "stored with the job"
+    );
+    assert_eq!(attempt.trace_id, enqueue.trace_id);
+    assert_eq!(attempt.parent_span_id, enqueue.span_id);
+    assert_eq!(attempt.attr("sluice.job.outcome"), "dead");
+    assert_eq!(attempt.status_code, STATUS_ERROR);
+    assert_eq!(
+        enqueue.resource.get("service.name").map(String::as_str),
+        Some("billing")
+    );
+
+    // The worker's line about the failed attempt names the attempt's span.
+    let logs = text(&worker.stderr);
+    let failed: serde_json::Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "job attempt failed")
+        .unwrap_or_else(|| panic!("a failed attempt is logged: {logs}"));
+    assert_eq!(failed["trace_id"], attempt.trace_id.as_str(), "{failed}");
+    assert_eq!(failed["span_id"], attempt.span_id.as_str(), "{failed}");
+    psql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+}
+
+#[test]
+fn a_collector_that_is_down_costs_the_work_nothing_but_a_counter() {
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", dead.as_str())];
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "worker.yaml",
+        "queues:\n  default: { concurrency: 20 }\nkinds:\n  noop:\n    handler: { type: exec, command: 'true' }\n",
+    );
+    let lines: String = (0..200)
+        .map(|n| format!("{{\"kind\": \"noop\", \"args\": {n}}}\n"))
+        .collect();
+    write(dir.path(), "jobs.jsonl", &lines);
+    sluice(
+        dir.path(),
+        &["jobs", "enqueue", "--file", "jobs.jsonl"],
+        &env,
+    );
+    let admin = format!("127.0.0.1:{}", free_port());
+    let worker = Command::new(SLUICE)
+        .args(["worker", "--config", "worker.yaml", "--admin-addr", &admin])
+        .current_dir(dir.path())
+        .env_remove("SLUICE_STORE")
+        .envs(env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("worker runs");
+    let worker = common::Running(Some(worker));
+    let metrics = || {
+        request("GET", &admin, "/metrics", b"")
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    };
+    let value = |text: &str, series: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    wait_until(
+        Duration::from_secs(60),
+        || {
+            let text = metrics();
+            value(
+                &text,
+                "sluice_jobs_succeeded_total{queue=\"default\",kind=\"noop\"}",
+            ) >= 200.0
+                && value(
+                    &text,
+                    "sluice_trace_spans_dropped_total{reason=\"export_failed\"}",
+                ) >= 1.0
+        },
+        metrics,
+    );
+    let out = worker.interrupt();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let logs = text(&out.stderr);
+    assert_eq!(
+        logs.matches("cannot send spans to the collector").count(),
+        1,
+        "the collector being down is said once: {logs}"
+    );
+}
