@@ -62,12 +62,16 @@ struct TraceIds {
 }
 
 impl Visit for TraceIds {
-    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+    fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            "trace_id" => self.trace_id = Some(format!("{value:?}")),
-            "span_id" => self.span_id = Some(format!("{value:?}")),
+            "trace_id" => self.trace_id = Some(value.to_owned()),
+            "span_id" => self.span_id = Some(value.to_owned()),
             _ => {}
         }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        self.record_str(field, &format!("{value:?}"));
     }
 }
 
@@ -122,7 +126,9 @@ where
         match line.trim_end().strip_suffix('}') {
             Some(object) => writeln!(
                 writer,
-                "{object},\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\"}}"
+                "{object},\"trace_id\":{},\"span_id\":{}}}",
+                serde_json::Value::from(trace_id),
+                serde_json::Value::from(span_id)
             ),
             None => writer.write_str(&line),
         }

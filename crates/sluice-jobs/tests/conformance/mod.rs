@@ -1053,7 +1053,10 @@ pub(crate) async fn the_trace_context_is_kept_with_the_job(h: Harness) {
     for id in &ids {
         kept.push(fetch(store, *id).await.traceparent);
     }
-    assert_eq!(kept, vec![Some(given(1)), Some(given(2)), None, Some(given(4))]);
+    assert_eq!(
+        kept,
+        vec![Some(given(1)), Some(given(2)), None, Some(given(4))]
+    );
     let claimed = store.claim(claim("default", 10, "w")).await.expect("claim");
     let mut seen: Vec<(JobId, Option<String>)> = claimed
         .into_iter()
