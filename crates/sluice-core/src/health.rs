@@ -5,7 +5,8 @@
 //! job worker's store is up after a call that reached it and down after one that did not. A
 //! connector that has not tried yet is `starting`. The states are per process. Going down is
 //! logged as a warning with the reason, and coming back as news; the attempts in between are
-//! not, however many.
+//! not, however many. The gauge `sluice_connector_up{connector}` is 1 while a connector is up
+//! and 0 otherwise.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -47,6 +48,7 @@ impl Connector {
     pub fn new(name: &str) -> Connector {
         let name: Arc<str> = Arc::from(name);
         states().insert(name.clone(), State::Starting);
+        publish(&name, &State::Starting);
         Connector(name)
     }
 
@@ -76,9 +78,16 @@ impl Connector {
             _ => {}
         }
         if all.get(&self.0) != Some(&state) {
+            publish(&self.0, &state);
             all.insert(self.0.clone(), state);
         }
     }
+}
+
+/// Sets a connector's `sluice_connector_up` gauge.
+fn publish(name: &Arc<str>, state: &State) {
+    let up = if *state == State::Up { 1.0 } else { 0.0 };
+    metrics::gauge!("sluice_connector_up", "connector" => name.to_string()).set(up);
 }
 
 /// Every connector's state, by name.

@@ -1,0 +1,231 @@
+//! `docs/metrics.md` is the specification of every metric: a pipeline and a worker on each store
+//! are scraped, and what they export must be exactly what it lists (names, types, labels), as
+//! far as each run meets the conditions it gives.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{DATABASE, PrivateServer, SLUICE, free_port, psql, request, text, wait_until, write};
+
+/// One metric as the specification gives it.
+#[derive(Debug)]
+struct Spec {
+    kind: String,
+    labels: BTreeSet<String>,
+    when: String,
+}
+
+/// The tables of `docs/metrics.md`, by metric name.
+fn specification() -> BTreeMap<String, Spec> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/metrics.md");
+    let text = std::fs::read_to_string(&path).expect("docs/metrics.md");
+    text.lines()
+        .filter(|l| l.starts_with("| `sluice_"))
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let name = cells[1].trim_matches('`').to_owned();
+            let labels = cells[3]
+                .split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            (
+                name,
+                Spec {
+                    kind: cells[2].to_owned(),
+                    labels,
+                    when: cells[4].to_owned(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// What a scrape holds: each metric's type and the label names of its series.
+fn exported(scrape: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let mut metrics: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for line in scrape.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split_whitespace();
+            if let (Some(name), Some(kind)) = (parts.next(), parts.next()) {
+                metrics.entry(name.to_owned()).or_default().0 = kind.to_owned();
+            }
+            continue;
+        }
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let series = line.split_whitespace().next().unwrap_or_default();
+        let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| {
+                name.strip_suffix(suffix)
+                    .filter(|base| metrics.get(*base).is_some_and(|m| m.0 == "histogram"))
+            })
+            .unwrap_or(name);
+        let names = labels
+            .trim_end_matches('}')
+            .split(',')
+            .filter_map(|pair| pair.split_once('=').map(|(k, _)| k.to_owned()))
+            .filter(|k| k != "le");
+        metrics.entry(base.to_owned()).or_default().1.extend(names);
+    }
+    metrics
+}
+
+/// Checks a scrape against the specification, for a run that met the conditions `met`.
+fn check(scrape: &str, spec: &BTreeMap<String, Spec>, met: &[&str], families: &[&str]) {
+    let got = exported(scrape);
+    for (name, (kind, labels)) in &got {
+        let Some(spec) = spec.get(name) else {
+            panic!("{name} is exported but docs/metrics.md does not list it:\n{scrape}");
+        };
+        assert_eq!(kind, &spec.kind, "{name}: the type");
+        assert_eq!(labels, &spec.labels, "{name}: the labels");
+    }
+    for (name, spec) in spec {
+        let in_family = families.iter().any(|f| name.starts_with(f));
+        if in_family && met.contains(&spec.when.as_str()) {
+            assert!(
+                got.contains_key(name),
+                "{name} ({}) is listed but not exported:\n{scrape}",
+                spec.when
+            );
+        }
+    }
+}
+
+fn scrape(admin: &str) -> String {
+    request("GET", admin, "/metrics", b"")
+        .map(|(_, body)| body)
+        .unwrap_or_default()
+}
+
+/// Runs `sluice ARGS` in `dir` until its `/metrics` at `admin` shows what `ready` looks for;
+/// returns that scrape and stops the process.
+fn scrape_once(dir: &Path, args: &[&str], admin: &str, ready: impl Fn(&str) -> bool) -> String {
+    let child = Command::new(SLUICE)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SLUICE_STORE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sluice runs");
+    let running = common::Running(Some(child));
+    wait_until(
+        Duration::from_secs(30),
+        || ready(&scrape(admin)),
+        || scrape(admin),
+    );
+    let scraped = scrape(admin);
+    running.interrupt();
+    scraped
+}
+
+#[test]
+fn a_pipeline_exports_exactly_what_the_specification_lists() {
+    let spec = specification();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = format!("127.0.0.1:{}", free_port());
+    // Every call is refused (404 from the admin server itself), so the breaker opens and the
+    // events go to the dead letters.
+    write(
+        dir.path(),
+        "pipeline.yaml",
+        &format!(
+            "sources:\n  numbers: {{ type: generator, rate: 200 }}\n\
+             transforms:\n  lookup:\n    type: http_call\n    inputs: [numbers]\n    url: http://{admin}/missing\n    target: .user\n    \
+             circuit_breaker: {{ failure_ratio: 0.5, min_calls: 5, window: 10, open_for: 1s }}\n\
+             sinks:\n  out: {{ type: file, inputs: [lookup], path: out.jsonl }}\n  dead: {{ type: file, inputs: [lookup.errors], path: dead.jsonl }}\n"
+        ),
+    );
+    let scraped = scrape_once(
+        dir.path(),
+        &["run", "pipeline.yaml", "--quiet", "--admin-addr", &admin],
+        &admin,
+        |text| {
+            text.contains("sluice_stage_circuit_state{")
+                && text
+                    .contains("sluice_stage_errors_total{pipeline=\"pipeline\",stage=\"lookup\"} ")
+        },
+    );
+    check(
+        &scraped,
+        &spec,
+        &["always", "breaker"],
+        &["sluice_stage_", "sluice_connector_"],
+    );
+}
+
+/// Runs a worker on `store` with a kind that succeeds and one that fails twice, scrapes it once
+/// both have run, and checks the scrape.
+fn worker_exports_what_is_listed(store: &str) {
+    let spec = specification();
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "worker.yaml",
+        "kinds:\n  ok:\n    handler: { type: exec, command: 'true' }\n  \
+         bad:\n    handler: { type: exec, command: 'exit 1' }\n    max_attempts: 2\n    backoff: { initial: 10ms, max: 10ms }\n",
+    );
+    let jobs = |args: &[&str]| {
+        let out = Command::new(SLUICE)
+            .args(["jobs", "--store", store])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("sluice runs");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    jobs(&["migrate"]);
+    jobs(&["enqueue", "ok"]);
+    jobs(&["enqueue", "bad"]);
+    let admin = format!("127.0.0.1:{}", free_port());
+    let scraped = scrape_once(
+        dir.path(),
+        &[
+            "worker",
+            "--store",
+            store,
+            "--config",
+            "worker.yaml",
+            "--admin-addr",
+            &admin,
+        ],
+        &admin,
+        |text| text.contains("sluice_jobs_dead_total{") && text.contains("sluice_jobs{"),
+    );
+    check(
+        &scraped,
+        &spec,
+        &["always", "failure"],
+        &["sluice_jobs", "sluice_job_", "sluice_connector_"],
+    );
+}
+
+#[test]
+fn a_worker_on_sqlite_exports_exactly_what_the_specification_lists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    worker_exports_what_is_listed(&format!("sqlite://{}/jobs.db", dir.path().display()));
+}
+
+#[test]
+fn a_worker_on_postgresql_exports_exactly_what_the_specification_lists() {
+    let schema = "sluice_metrics_spec";
+    psql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+    worker_exports_what_is_listed(&format!("{DATABASE}?schema={schema}"));
+    psql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+}
+
+#[test]
+fn a_worker_on_redis_exports_exactly_what_the_specification_lists() {
+    let redis = PrivateServer::redis();
+    worker_exports_what_is_listed(&redis.url());
+}
