@@ -538,6 +538,13 @@ fn where_jq_and_jaq_differ() {
             json!({}),
             Ok(vec![json!("xx"), json!(1)]),
         ),
+        // Found by the jq fuzz target: jq cuts a number past a 64-bit integer's range to its
+        // least value before `%`; the native evaluator took the nearest value.
+        (
+            "(55555555555555555556 % 55555555277), (5 % 5.5e19), ((-5.5e19) % 7)",
+            json!({}),
+            Ok(vec![json!(-27545207739_i64), json!(5), json!(-1)]),
+        ),
         (
             "[\"\\(1, 2) \\(3, 4)\"]",
             json!({}),

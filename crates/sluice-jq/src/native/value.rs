@@ -126,8 +126,18 @@ pub(super) fn math(op: Math, a: Value, b: Value) -> Result<Value, Failure> {
                 Math::Mul => p * q,
                 Math::Div => p / q,
                 Math::Rem => {
-                    // As jq: both sides cut to whole numbers first.
-                    let (i, j) = (p as i64, q as i64);
+                    // As jq 1.6: both sides cut to whole numbers first, by C's cast, which on
+                    // x86-64 makes a number out of a 64-bit integer's range its least value.
+                    let cut = |v: f64| {
+                        if (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18)
+                            .contains(&v)
+                        {
+                            v as i64
+                        } else {
+                            i64::MIN
+                        }
+                    };
+                    let (i, j) = (cut(p), cut(q));
                     if j == 0 {
                         return fail(format!(
                             "{p} and {q} cannot be divided because the divisor is zero"
