@@ -35,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
         (Err(_), Err(_)) => true,
         _ => false,
     };
-    if agree {
+    // Sluice reads programs with jaq's grammar, where `%` binds tighter than `*` and `/`
+    // (docs/configuration.md): jq is no oracle for a program that mixes them.
+    let mixes_rem = code.contains('%') && (code.contains('*') || code.contains('/'));
+    if agree || mixes_rem {
         return;
     }
     let Some(jq) = jq_command(code, &data[at + 1..]) else {
@@ -50,17 +53,19 @@ fuzz_target!(|data: &[u8]| {
 
 /// What the `jq` command gives for `code` on `input`, if it is installed: its outputs as
 /// [`normal`] writes them, or `Err` when it fails.
+///
+/// The input goes through a file, not a pipe: a fuzz target has no Rust `main` to ignore
+/// SIGPIPE, so a `jq` that exits before reading its input would kill the fuzzer.
 fn jq_command(code: &str, input: &[u8]) -> Option<Result<Vec<String>, ()>> {
-    use std::io::Write;
-    let mut child = std::process::Command::new("jq")
+    let file = std::env::temp_dir().join(format!("sluice-fuzz-jq-{}.json", std::process::id()));
+    std::fs::write(&file, input).ok()?;
+    let out = std::process::Command::new("jq")
         .args(["-c", code])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
+        .arg(&file)
+        .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .spawn()
+        .output()
         .ok()?;
-    child.stdin.take()?.write_all(input).ok()?;
-    let out = child.wait_with_output().ok()?;
     if !out.status.success() {
         return Some(Err(()));
     }
