@@ -129,9 +129,8 @@ pub(super) fn math(op: Math, a: Value, b: Value) -> Result<Value, Failure> {
                     // As jq 1.6: both sides cut to whole numbers first, by C's cast, which on
                     // x86-64 makes a number out of a 64-bit integer's range its least value.
                     let cut = |v: f64| {
-                        if (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18)
-                            .contains(&v)
-                        {
+                        let limit = 2f64.powi(63);
+                        if (-limit..limit).contains(&v) {
                             v as i64
                         } else {
                             i64::MIN
