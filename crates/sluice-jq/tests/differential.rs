@@ -545,6 +545,13 @@ fn where_jq_and_jaq_differ() {
             json!({}),
             Ok(vec![json!(-27545207739_i64), json!(5), json!(-1)]),
         ),
+        // Found by the jq fuzz target: a number too large for a float was `null`; jq takes
+        // the largest float.
+        (
+            "(555e555555555 % 675), (1e308 * 10), (-555e555555555)",
+            json!({}),
+            Ok(vec![json!(-458), json!(f64::MAX), json!(-f64::MAX)]),
+        ),
         (
             "[\"\\(1, 2) \\(3, 4)\"]",
             json!({}),

@@ -8,8 +8,15 @@ use serde_json::{Map, Number, Value};
 
 use super::expr::{Failure, fail};
 
-/// A number as jq writes it: an integer when it is one, `null` for what JSON cannot hold.
+/// A number as jq writes it: an integer when it is one, the largest float for an infinity,
+/// `null` for not a number.
 pub fn number(f: f64) -> Value {
+    // JSON has no infinity: jq writes it as the largest number, and so does this.
+    let f = if f.is_infinite() {
+        f.signum() * f64::MAX
+    } else {
+        f
+    };
     if f.fract() == 0.0 && f.abs() < 9.0e15 {
         Value::from(f as i64)
     } else {
