@@ -321,7 +321,7 @@ fn pipeline_rides_out(service: &dyn Service, name: &str, sink: &str, seqs: impl 
         written.len() as u64
     };
     wait_until(
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || distinct() >= EVENTS,
         || format!("{} of {EVENTS} events read back", distinct()),
     );

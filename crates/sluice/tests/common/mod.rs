@@ -727,8 +727,9 @@ impl PrivateServer {
             .spawn()
             .expect(self.scheme);
         *self.server.lock().expect("lock") = Some(child);
+        // A RabbitMQ node boots in about 10 s on an idle machine, longer on a loaded one.
         wait_until(
-            Duration::from_secs(20),
+            Duration::from_secs(60),
             || (self.serves)(self),
             || format!("the private {} never served", self.scheme),
         );
