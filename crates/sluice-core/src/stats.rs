@@ -222,9 +222,10 @@ impl StageMetrics {
         self.stats.name_arc()
     }
 
-    /// Records the state of the stage's circuit breaker.
-    pub(crate) fn circuit(&self, state: crate::policy::CircuitState) {
-        gauge!("sluice_stage_circuit_state", &self.stats.labels()).set(state.as_gauge());
+    /// Records the state of the stage's circuit breaker, as its gauge value (0 closed, 1 open,
+    /// 2 half-open).
+    pub(crate) fn circuit(&self, state: f64) {
+        gauge!("sluice_stage_circuit_state", &self.stats.labels()).set(state);
     }
 
     /// A counter of this stage's own (for operator-specific events such as cache hits).

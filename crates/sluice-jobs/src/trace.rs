@@ -15,7 +15,7 @@ use opentelemetry::{Context, KeyValue};
 use sluice_core::trace;
 
 use crate::job::{Job, NewJob};
-use crate::store::{Enqueued, Outcome};
+use crate::store::params::{Enqueued, Outcome};
 
 /// The value of `messaging.system` on every job span.
 const SYSTEM: &str = "sluice";

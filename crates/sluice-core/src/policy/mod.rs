@@ -133,7 +133,7 @@ impl Policy {
             attempts = attempts.saturating_add(1);
             let result = self.attempt(item, call).await;
             if let Some(breaker) = &self.breaker {
-                metrics.circuit(breaker.state());
+                metrics.circuit(breaker.state().as_gauge());
             }
             let err = match result {
                 Ok(value) => return (Ok(value), attempts),
