@@ -9,8 +9,8 @@
 //!   that a backoff of hours does not stretch one trace over them. It ends with the attempt's
 //!   outcome (`sluice.job.outcome`) and, on a failure, `error.type` and an error status.
 
-use opentelemetry::global::BoxedSpan;
-use opentelemetry::trace::{Link, Span, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::global::{BoxedSpan, BoxedTracer};
+use opentelemetry::trace::{Link, Span, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use sluice_core::trace;
 
@@ -19,6 +19,28 @@ use crate::store::params::{Enqueued, Outcome};
 
 /// The value of `messaging.system` on every job span.
 const SYSTEM: &str = "sluice";
+
+/// The builder of a span `OPERATION QUEUE` of a job of `job_kind`, with the attributes every
+/// job span has, then `extra`.
+fn job_span(
+    tracer: &BoxedTracer,
+    kind: SpanKind,
+    operation: &'static str,
+    (queue, job_kind): (&str, &str),
+    extra: impl IntoIterator<Item = KeyValue>,
+) -> SpanBuilder {
+    let mut attributes = vec![
+        KeyValue::new("messaging.system", SYSTEM),
+        KeyValue::new("messaging.operation.type", operation),
+        KeyValue::new("messaging.destination.name", queue.to_owned()),
+        KeyValue::new("sluice.job.kind", job_kind.to_owned()),
+    ];
+    attributes.extend(extra);
+    tracer
+        .span_builder(format!("{operation} {queue}"))
+        .with_kind(kind)
+        .with_attributes(attributes)
+}
 
 /// The producer spans of jobs being enqueued, ended by [`Producing::finish`].
 pub(crate) struct Producing(Vec<BoxedSpan>);
@@ -31,19 +53,19 @@ pub(crate) fn produce(jobs: &mut [NewJob]) -> Option<Producing> {
     let spans = jobs
         .iter_mut()
         .map(|job| {
-            let parent = match job.traceparent.as_deref().and_then(trace::parse) {
-                Some(given) => Context::new().with_remote_span_context(given),
-                None => current.clone(),
+            let given = trace::remote_parent(job.traceparent.as_deref());
+            let parent = if given.has_active_span() {
+                given
+            } else {
+                current.clone()
             };
-            let builder = tracer
-                .span_builder(format!("send {}", job.queue))
-                .with_kind(SpanKind::Producer)
-                .with_attributes([
-                    KeyValue::new("messaging.system", SYSTEM),
-                    KeyValue::new("messaging.operation.type", "send"),
-                    KeyValue::new("messaging.destination.name", job.queue.clone()),
-                    KeyValue::new("sluice.job.kind", job.kind.clone()),
-                ]);
+            let builder = job_span(
+                tracer,
+                SpanKind::Producer,
+                "send",
+                (&job.queue, &job.kind),
+                [],
+            );
             let span = tracer.build_with_context(builder, &parent);
             job.traceparent = trace::traceparent(span.span_context()).or(job.traceparent.take());
             span
@@ -88,26 +110,24 @@ pub(crate) struct Attempt {
 /// off.
 pub(crate) fn attempt(job: &Job, worker: &str) -> Option<Attempt> {
     let tracer = trace::tracer()?;
-    let mut builder = tracer
-        .span_builder(format!("process {}", job.queue))
-        .with_kind(SpanKind::Consumer)
-        .with_attributes([
-            KeyValue::new("messaging.system", SYSTEM),
-            KeyValue::new("messaging.operation.type", "process"),
-            KeyValue::new("messaging.destination.name", job.queue.clone()),
+    let mut builder = job_span(
+        tracer,
+        SpanKind::Consumer,
+        "process",
+        (&job.queue, &job.kind),
+        [
             KeyValue::new("messaging.message.id", job.id.to_string()),
             KeyValue::new("messaging.client.id", worker.to_owned()),
-            KeyValue::new("sluice.job.kind", job.kind.clone()),
             KeyValue::new("sluice.job.attempt", i64::from(job.attempt)),
-        ]);
-    let enqueued = job.traceparent.as_deref().and_then(trace::parse);
-    let parent = match enqueued {
-        Some(producer) if job.attempt <= 1 => Context::new().with_remote_span_context(producer),
-        Some(producer) => {
+        ],
+    );
+    let parent = if job.attempt <= 1 {
+        trace::remote_parent(job.traceparent.as_deref())
+    } else {
+        if let Some(producer) = job.traceparent.as_deref().and_then(trace::parse) {
             builder = builder.with_links(vec![Link::with_context(producer)]);
-            Context::new()
         }
-        None => Context::new(),
+        Context::new()
     };
     Some(Attempt {
         span: tracer.build_with_context(builder, &parent),

@@ -321,25 +321,22 @@ async fn export(exporter: opentelemetry_otlp::SpanExporter, mut queued: mpsc::Re
             }
         }
         let count = batch.len() as u64;
-        match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(batch)).await {
-            Ok(Ok(())) => {
+        let failure = match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(batch)).await {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(_) => Some(format!("no answer within {EXPORT_TIMEOUT:?}")),
+        };
+        match failure {
+            None => {
                 counter!("sluice_trace_spans_exported_total").increment(count);
                 if std::mem::take(&mut failing) {
                     tracing::info!("the trace collector takes spans again");
                 }
             }
-            Ok(Err(error)) => {
+            Some(error) => {
                 dropped("export_failed", count);
                 if !std::mem::replace(&mut failing, true) {
                     tracing::warn!(%error, "cannot send spans to the collector; dropping them until it takes them again");
-                }
-            }
-            Err(_) => {
-                dropped("export_failed", count);
-                if !std::mem::replace(&mut failing, true) {
-                    tracing::warn!(
-                        "the trace collector did not answer within {EXPORT_TIMEOUT:?}; dropping spans until it does"
-                    );
                 }
             }
         }

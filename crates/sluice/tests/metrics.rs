@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{DATABASE, PrivateServer, SLUICE, free_port, psql, request, text, wait_until, write};
+use common::{DATABASE, PrivateServer, SLUICE, free_port, psql, scrape, text, wait_until, write};
 
 /// One metric as the specification gives it.
 #[derive(Debug)]
@@ -99,12 +99,6 @@ fn check(scrape: &str, spec: &BTreeMap<String, Spec>, met: &[&str], families: &[
             );
         }
     }
-}
-
-fn scrape(admin: &str) -> String {
-    request("GET", admin, "/metrics", b"")
-        .map(|(_, body)| body)
-        .unwrap_or_default()
 }
 
 /// Runs `sluice ARGS` in `dir` until its `/metrics` at `admin` shows what `ready` looks for;

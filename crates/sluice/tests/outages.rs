@@ -99,15 +99,11 @@ fn wait_down(addr: &str, connector: &str) {
 /// How many events the stage `stage` of the process whose admin server is at `addr` has
 /// written, by its metrics.
 fn written_by(addr: &str, stage: &str) -> u64 {
-    let Ok((_, metrics)) = request("GET", addr, "/metrics", b"") else {
-        return 0;
-    };
-    let series = format!("sluice_stage_items_out_total{{pipeline=\"outage\",stage=\"{stage}\"}} ");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&series))
-        .and_then(|count| count.trim().parse().ok())
-        .unwrap_or(0)
+    let written = common::series(
+        &common::scrape(addr),
+        &format!("sluice_stage_items_out_total{{pipeline=\"outage\",stage=\"{stage}\"}}"),
+    );
+    written as u64
 }
 
 /// Keeps the service away for [`OUTAGE`], checking the process stays up.

@@ -12,7 +12,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{DATABASE, SLUICE, free_port, psql, request, run_to_end, text, wait_until, write};
+use common::{
+    DATABASE, SLUICE, free_port, psql, run_to_end, scrape, series, text, wait_until, write,
+};
 use otlp::{CONSUMER, PRODUCER, Receiver, STATUS_ERROR, STATUS_OK, Span};
 
 /// `sluice ARGS` in `dir` with `env`, to its end.
@@ -240,32 +242,20 @@ fn a_collector_that_is_down_costs_the_work_nothing_but_a_counter() {
         .spawn()
         .expect("worker runs");
     let worker = common::Running(Some(worker));
-    let metrics = || {
-        request("GET", &admin, "/metrics", b"")
-            .map(|(_, body)| body)
-            .unwrap_or_default()
-    };
-    let value = |text: &str, series: &str| -> f64 {
-        text.lines()
-            .find(|l| l.starts_with(series))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    };
     wait_until(
         Duration::from_secs(60),
         || {
-            let text = metrics();
-            value(
+            let text = scrape(&admin);
+            series(
                 &text,
                 "sluice_jobs_succeeded_total{queue=\"default\",kind=\"noop\"}",
             ) >= 200.0
-                && value(
+                && series(
                     &text,
                     "sluice_trace_spans_dropped_total{reason=\"export_failed\"}",
                 ) >= 1.0
         },
-        metrics,
+        || scrape(&admin),
     );
     let out = worker.interrupt();
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -203,6 +203,22 @@ pub fn request(
     Ok((status, body))
 }
 
+/// What `/metrics` at `addr` serves now; empty when it does not answer.
+pub fn scrape(addr: &str) -> String {
+    request("GET", addr, "/metrics", b"")
+        .map(|(_, body)| body)
+        .unwrap_or_default()
+}
+
+/// The value of `series` (a name with its labels, as written) in a scrape; 0 when absent.
+pub fn series(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Sends raw bytes to `addr` and reads the answer until the server closes or `limit` passes.
 pub fn raw(addr: &str, bytes: &[u8], limit: Duration) -> String {
     use std::io::{Read, Write};
