@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let body = bytes::Bytes::copy_from_slice(data);
     let source: Arc<str> = Arc::from("hooks");
     for codec in [Codec::Json, Codec::Lines, Codec::Csv] {
-        let decoded = decode_body(&body, codec, &source, u64::MAX);
+        let decoded = decode_body(&body, codec, &source, u64::MAX, None);
         assert_eq!(decoded.accepted + decoded.refused, decoded.records.len());
         assert_eq!(decoded.reason.is_some(), decoded.refused > 0);
         let start = body.as_ptr() as usize;

@@ -243,6 +243,9 @@ pub struct Settings {
         deserialize_with = "sluice_event::duration::deserialize_option"
     )]
     pub shutdown_timeout: Option<Duration>,
+    /// Where the pipeline's traces go. Defaults to the `OTEL_*` variables.
+    #[serde(default)]
+    pub tracing: Option<TracingSpec>,
 }
 
 /// Where traces go: an OTLP collector. Each setting left out is read from its standard
@@ -335,6 +338,7 @@ impl PipelineSpec {
             capacity: None,
             batch_size: None,
             shutdown_timeout: None,
+            tracing: None,
         };
         let mut components = Vec::new();
         let mut tests = None;

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::component::{BuiltSource, Progress, Source, SourceContext};
 use sluice_core::BoxError;
+use sluice_core::trace::{self, SpanKind};
 use sluice_event::{Event, Origin, Position};
 
 /// What the generator makes.
@@ -85,6 +86,7 @@ impl Maker {
         Event::new(value).with_origin(Arc::new(Origin {
             source: Arc::clone(&self.origin_source),
             position: Position::Sequence(seq),
+            trace: trace::receive(&self.origin_source, SpanKind::Internal, || None, Vec::new),
         }))
     }
 

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::batch::Batch;
+use crate::trace::StageSpans;
 
 /// Depth accounting shared by both ends, read by the stage metrics.
 #[derive(Debug)]
@@ -67,6 +68,8 @@ impl<T> Clone for Sender<T> {
 pub(crate) struct Receiver<T> {
     rx: mpsc::UnboundedReceiver<Batch<T>>,
     gauge: Arc<ChannelGauge>,
+    /// The spans of the stage reading it, when it is traced.
+    spans: Option<Box<StageSpans<T>>>,
 }
 
 /// A send failed because the receiver is gone; the batch is handed back.
@@ -87,7 +90,11 @@ pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             tx,
             gauge: Arc::clone(&gauge),
         },
-        Receiver { rx, gauge },
+        Receiver {
+            rx,
+            gauge,
+            spans: None,
+        },
     )
 }
 
@@ -114,20 +121,41 @@ impl<T> Receiver<T> {
     ///
     /// Cancel-safe: a batch is either returned or left in the channel.
     pub(crate) async fn recv(&mut self) -> Option<Batch<T>> {
+        if let Some(spans) = &mut self.spans {
+            spans.done();
+        }
         let batch = self.rx.recv().await?;
-        self.gauge
-            .permits
-            .add_permits(self.gauge.permits_for(batch.len()) as usize);
-        Some(batch)
+        Some(self.took(batch))
     }
 
     /// The next batch if one is waiting.
     pub(crate) fn try_recv(&mut self) -> Option<Batch<T>> {
+        if let Some(spans) = &mut self.spans {
+            spans.done();
+        }
         let batch = self.rx.try_recv().ok()?;
+        Some(self.took(batch))
+    }
+
+    fn took(&mut self, batch: Batch<T>) -> Batch<T> {
         self.gauge
             .permits
             .add_permits(self.gauge.permits_for(batch.len()) as usize);
-        Some(batch)
+        if let Some(spans) = &mut self.spans {
+            spans.took(&batch);
+        }
+        batch
+    }
+
+    /// Gives each sampled item a span in the stage reading this channel (see
+    /// [`StageSpans`]); nothing while tracing is off.
+    pub(crate) fn traced(
+        mut self,
+        stage: Arc<str>,
+        context_of: fn(&T) -> Option<&opentelemetry::trace::SpanContext>,
+    ) -> Receiver<T> {
+        self.spans = StageSpans::new(stage, context_of).map(Box::new);
+        self
     }
 
     /// The shared depth accounting, for metrics.

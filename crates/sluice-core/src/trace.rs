@@ -5,24 +5,193 @@
 //! endpoint is configured; until then [`tracer`] is `None` and no span is started anywhere. A
 //! trace context crosses a process boundary as a `traceparent` string
 //! (<https://www.w3.org/TR/trace-context/>): [`traceparent`] writes one, [`parse`] reads one.
+//!
+//! # Events
+//! Whether an event is traced is decided once, where a source reads it ([`receive`]): by its
+//! parent's choice when it arrived with a trace context, else by the sampling ratio, before any
+//! span is built, so that the events not sampled cost nothing more. A sampled event carries the
+//! context of its source's span; each stage it passes gives it a span
+//! ([`Stage::traced`](crate::Stage::traced)), and every span of it is kept (the sampler asks
+//! [`decided_at_source`]).
 
 use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use opentelemetry::Context;
+pub use opentelemetry::KeyValue;
 use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{
+    Span, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer,
+};
+pub use opentelemetry::trace::{SpanContext, SpanKind};
 
-static TRACER: OnceLock<BoxedTracer> = OnceLock::new();
+use crate::batch::Batch;
 
-/// Turns tracing on for the life of the process: every span Sluice starts goes to `tracer`.
-/// Returns `false`, and changes nothing, when a tracer was installed already.
-pub fn install(tracer: BoxedTracer) -> bool {
-    TRACER.set(tracer).is_ok()
+/// Tracing, once installed.
+struct Tracing {
+    tracer: BoxedTracer,
+    sampling: Sampling,
+}
+
+static TRACING: OnceLock<Tracing> = OnceLock::new();
+
+/// Which traces are recorded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// The share of new traces recorded, from 0 to 1.
+    pub ratio: f64,
+    /// Whether a trace continued from elsewhere follows the choice its parent made (else it is
+    /// sampled by `ratio` too).
+    pub parent_based: bool,
+}
+
+impl Sampling {
+    /// Every trace.
+    pub const ALWAYS: Sampling = Sampling {
+        ratio: 1.0,
+        parent_based: true,
+    };
+
+    /// Whether a new span under `parent` (a remote one, or none) starts a recorded trace.
+    pub fn sample(&self, parent: Option<&SpanContext>) -> bool {
+        match parent {
+            Some(parent) if self.parent_based => parent.is_sampled(),
+            _ => self.ratio >= 1.0 || (self.ratio > 0.0 && fastrand::f64() < self.ratio),
+        }
+    }
+}
+
+/// Turns tracing on for the life of the process: every span Sluice starts goes to `tracer`, and
+/// events are sampled by `sampling`. Returns `false`, and changes nothing, when a tracer was
+/// installed already.
+pub fn install(tracer: BoxedTracer, sampling: Sampling) -> bool {
+    TRACING.set(Tracing { tracer, sampling }).is_ok()
 }
 
 /// The installed tracer; `None` while tracing is off.
 pub fn tracer() -> Option<&'static BoxedTracer> {
-    TRACER.get()
+    TRACING.get().map(|t| &t.tracer)
+}
+
+/// The mark, in a span's parent context, of a span of an event sampled where it was read.
+#[derive(Debug, Clone, Copy)]
+struct DecidedAtSource;
+
+/// Whether `parent` is the context of an event that was sampled where it was read: a sampler
+/// keeps every such span, so that an event's trace is whole.
+pub fn decided_at_source(parent: &Context) -> bool {
+    parent.get::<DecidedAtSource>().is_some()
+}
+
+/// The parent context of a span of a sampled event whose context is `event`.
+pub fn event_parent(event: &SpanContext) -> Context {
+    Context::new()
+        .with_remote_span_context(event.clone())
+        .with_value(DecidedAtSource)
+}
+
+/// Starts the trace of a record a source read, as [the module](self) says: `traceparent` gives
+/// the context it arrived with, if any (asked only while tracing is on); `attributes` those of
+/// the source's span (a span of `kind` named after the source, asked only when the record is
+/// sampled). Returns the context the record's event carries: its source span's when sampled,
+/// the one it arrived with when not (so that sinks pass it on), and `None` when tracing is off
+/// or there is neither.
+pub fn receive(
+    source: &str,
+    kind: SpanKind,
+    traceparent: impl FnOnce() -> Option<String>,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
+) -> Option<Box<SpanContext>> {
+    let tracing = TRACING.get()?;
+    let remote = traceparent().as_deref().and_then(parse);
+    if !tracing.sampling.sample(remote.as_ref()) {
+        return remote.map(Box::new);
+    }
+    let parent = remote.map_or_else(Context::new, |r| Context::new().with_remote_span_context(r));
+    let builder = tracing
+        .tracer
+        .span_builder(source.to_owned())
+        .with_kind(kind)
+        .with_attributes(attributes());
+    let mut span = tracing
+        .tracer
+        .build_with_context(builder, &parent.with_value(DecidedAtSource));
+    let context = span.span_context().clone();
+    span.end();
+    context.is_valid().then(|| Box::new(context))
+}
+
+/// The spans of one stage for the sampled items of the batches it takes: each covers the time
+/// from the stage taking the item's batch to the stage asking for the next one.
+pub(crate) struct StageSpans<T> {
+    stage: std::sync::Arc<str>,
+    context_of: fn(&T) -> Option<&SpanContext>,
+    open: Vec<SpanContext>,
+    batch: usize,
+    since: SystemTime,
+}
+
+impl<T> StageSpans<T> {
+    /// The spans of stage `stage`, whose items carry their context as `context_of` reads it;
+    /// `None` while tracing is off.
+    pub(crate) fn new(
+        stage: std::sync::Arc<str>,
+        context_of: fn(&T) -> Option<&SpanContext>,
+    ) -> Option<StageSpans<T>> {
+        TRACING.get()?;
+        Some(StageSpans {
+            stage,
+            context_of,
+            open: Vec::new(),
+            batch: 0,
+            since: SystemTime::now(),
+        })
+    }
+
+    /// The stage took `batch`: its sampled items' spans start.
+    pub(crate) fn took(&mut self, batch: &Batch<T>) {
+        let context_of = self.context_of;
+        self.open.extend(
+            batch
+                .items
+                .iter()
+                .filter_map(context_of)
+                .filter(|c| c.is_sampled())
+                .cloned(),
+        );
+        if !self.open.is_empty() {
+            self.batch = batch.len();
+            self.since = SystemTime::now();
+        }
+    }
+
+    /// The stage is done with the batch it took: the open spans end.
+    pub(crate) fn done(&mut self) {
+        let Some(tracing) = TRACING.get().filter(|_| !self.open.is_empty()) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for event in self.open.drain(..) {
+            let builder = tracing
+                .tracer
+                .span_builder(self.stage.to_string())
+                .with_start_time(self.since)
+                .with_attributes([
+                    KeyValue::new("sluice.stage", self.stage.to_string()),
+                    KeyValue::new("sluice.batch.size", self.batch as i64),
+                ]);
+            tracing
+                .tracer
+                .build_with_context(builder, &event_parent(&event))
+                .end_with_timestamp(now);
+        }
+    }
+}
+
+impl<T> Drop for StageSpans<T> {
+    fn drop(&mut self) {
+        self.done();
+    }
 }
 
 /// The `traceparent` of a span (`00-TRACE_ID-SPAN_ID-FLAGS`); `None` for an invalid context

@@ -8,6 +8,7 @@
 //!   "failed_at": "2026-11-24T06:30:00.123Z",
 //!   "source": "events",
 //!   "position": {"file": "data/events.jsonl", "line": 17, "offset": 2048},
+//!   "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
 //!   "event": {"the": "original event"},
 //!   "raw": "the original bytes, when the record never became an event"
 //! }
@@ -15,7 +16,7 @@
 //!
 //! `event` is present when the failed item was an event, `raw` when it was a record that did not
 //! decode (its bytes as UTF-8, invalid sequences replaced). `source` and `position` are present
-//! when known.
+//! when known, `trace_id` when the item carried a trace context (tracing is on).
 
 use std::time::SystemTime;
 
@@ -56,6 +57,12 @@ fn record<T>(failed: &Failed<T>, origin: Option<&Origin>, key: &str, payload: Va
         if !position.is_null() {
             out.insert("position".into(), position);
         }
+        if let Some(trace) = &origin.trace {
+            out.insert(
+                "trace_id".into(),
+                Value::String(trace.trace_id().to_string()),
+            );
+        }
     }
     out.insert(key.into(), payload);
     Event::new(Value::Object(out))
@@ -78,6 +85,10 @@ mod tests {
                 line: 3,
                 offset: 40,
             },
+            trace: sluice_core::trace::parse(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            )
+            .map(Box::new),
         });
         let item = Record {
             bytes: Bytes::from_static(b"{oops"),
@@ -97,6 +108,7 @@ mod tests {
         assert_eq!(v["error"], "invalid JSON");
         assert_eq!(v["position"]["line"], 3);
         assert_eq!(v["source"], "events");
+        assert_eq!(v["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
         assert!(v["failed_at"].as_str().is_some_and(|t| t.ends_with('Z')));
     }
 }

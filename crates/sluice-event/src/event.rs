@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use sluice_core::trace::SpanContext;
 
 /// Where an event came from, for dead-letter records and checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -20,6 +21,10 @@ pub struct Origin {
     pub source: Arc<str>,
     /// The position inside it.
     pub position: Position,
+    /// The trace context the event carries, while tracing is on: its source's span when it is
+    /// sampled, the context it arrived with when it is not (see [`sluice_core::trace`]). Boxed,
+    /// so that it costs one word while tracing is off.
+    pub trace: Option<Box<SpanContext>>,
 }
 
 /// A position inside a source.
@@ -147,6 +152,17 @@ impl Event {
     /// Where the event came from, if known.
     pub fn origin(&self) -> Option<&Origin> {
         self.origin.as_deref()
+    }
+
+    /// The trace context the event carries, if any (see [`Origin::trace`]).
+    pub fn trace_context(&self) -> Option<&SpanContext> {
+        self.origin.as_deref()?.trace.as_deref()
+    }
+
+    /// The `traceparent` of the trace context the event carries, for a sink to send on.
+    pub fn traceparent(&self) -> Option<String> {
+        self.trace_context()
+            .and_then(sluice_core::trace::traceparent)
     }
 
     /// The value, parsing the bytes the first time.

@@ -13,14 +13,17 @@ use anyhow::{Context as _, bail};
 use metrics::counter;
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{
-    Sampler, SdkTracerProvider, Span, SpanData, SpanExporter, SpanProcessor,
+    Sampler, SamplingDecision, SamplingResult, SdkTracerProvider, ShouldSample, Span, SpanData,
+    SpanExporter, SpanProcessor,
 };
 use sluice_config::spec::{OtlpProtocol, TracingSpec};
+use sluice_core::trace::Sampling;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -47,17 +50,7 @@ struct Resolved {
     endpoint: String,
     protocol: OtlpProtocol,
     service_name: Option<String>,
-    sampler: SamplerSpec,
-}
-
-/// Which traces are recorded.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum SamplerSpec {
-    /// Every new trace, or this share of them; a continued trace follows its parent's choice
-    /// when `parent_based`.
-    Ratio { ratio: f64, parent_based: bool },
-    /// No new trace; a continued trace follows its parent's choice when `parent_based`.
-    Off { parent_based: bool },
+    sampling: Sampling,
 }
 
 /// Starts tracing as `file` and `env` say; `None` when they name no endpoint. Must run inside
@@ -96,7 +89,7 @@ pub(crate) fn start(
     let exporting = tokio::spawn(export(exporter, queued));
     let provider = SdkTracerProvider::builder()
         .with_resource(resource)
-        .with_sampler(settings.sampler.sampler())
+        .with_sampler(EventsWhole(standard(settings.sampling)))
         .with_span_processor(Queue {
             spans: Mutex::new(Some(spans)),
         })
@@ -104,9 +97,10 @@ pub(crate) fn start(
     let scope = InstrumentationScope::builder("sluice")
         .with_version(env!("CARGO_PKG_VERSION"))
         .build();
-    sluice_core::trace::install(BoxedTracer::new(Box::new(
-        provider.tracer_with_scope(scope),
-    )));
+    sluice_core::trace::install(
+        BoxedTracer::new(Box::new(provider.tracer_with_scope(scope))),
+        settings.sampling,
+    );
     tracing::info!(endpoint = %settings.endpoint, protocol = ?settings.protocol, "sending traces");
     Ok(Some(Traces {
         provider,
@@ -164,8 +158,8 @@ fn resolve(
     if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
         bail!("the traces endpoint `{endpoint}` is not an address; write http://HOST:PORT");
     }
-    let sampler = match file.sample_ratio {
-        Some(ratio) if (0.0..=1.0).contains(&ratio) => SamplerSpec::Ratio {
+    let sampling = match file.sample_ratio {
+        Some(ratio) if (0.0..=1.0).contains(&ratio) => Sampling {
             ratio,
             parent_based: true,
         },
@@ -188,7 +182,7 @@ fn resolve(
         endpoint,
         protocol,
         service_name,
-        sampler,
+        sampling,
     }))
 }
 
@@ -211,7 +205,7 @@ fn base_endpoint(base: &str, protocol: OtlpProtocol) -> String {
 }
 
 /// `OTEL_TRACES_SAMPLER` and its argument, as the specification names them.
-fn sampler_from_env(name: Option<&str>, arg: Option<&str>) -> anyhow::Result<SamplerSpec> {
+fn sampler_from_env(name: Option<&str>, arg: Option<&str>) -> anyhow::Result<Sampling> {
     let ratio = || -> anyhow::Result<f64> {
         match arg {
             None => Ok(1.0),
@@ -221,50 +215,62 @@ fn sampler_from_env(name: Option<&str>, arg: Option<&str>) -> anyhow::Result<Sam
             },
         }
     };
-    Ok(match name.unwrap_or("parentbased_always_on") {
-        "always_on" => SamplerSpec::Ratio {
-            ratio: 1.0,
-            parent_based: false,
-        },
-        "always_off" => SamplerSpec::Off {
-            parent_based: false,
-        },
-        "traceidratio" => SamplerSpec::Ratio {
-            ratio: ratio()?,
-            parent_based: false,
-        },
-        "parentbased_always_on" => SamplerSpec::Ratio {
-            ratio: 1.0,
-            parent_based: true,
-        },
-        "parentbased_always_off" => SamplerSpec::Off { parent_based: true },
-        "parentbased_traceidratio" => SamplerSpec::Ratio {
-            ratio: ratio()?,
-            parent_based: true,
-        },
+    let (ratio, parent_based) = match name.unwrap_or("parentbased_always_on") {
+        "always_on" => (1.0, false),
+        "always_off" => (0.0, false),
+        "traceidratio" => (ratio()?, false),
+        "parentbased_always_on" => (1.0, true),
+        "parentbased_always_off" => (0.0, true),
+        "parentbased_traceidratio" => (ratio()?, true),
         other => bail!(
             "OTEL_TRACES_SAMPLER is `{other}`; write always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio"
         ),
+    };
+    Ok(Sampling {
+        ratio,
+        parent_based,
     })
 }
 
-impl SamplerSpec {
-    fn sampler(self) -> Sampler {
-        let (root, parent_based) = match self {
-            SamplerSpec::Ratio {
-                ratio,
-                parent_based,
-            } if ratio >= 1.0 => (Sampler::AlwaysOn, parent_based),
-            SamplerSpec::Ratio {
-                ratio,
-                parent_based,
-            } => (Sampler::TraceIdRatioBased(ratio), parent_based),
-            SamplerSpec::Off { parent_based } => (Sampler::AlwaysOff, parent_based),
-        };
-        if parent_based {
-            Sampler::ParentBased(Box::new(root))
-        } else {
-            root
+/// The standard sampler for `sampling`: by trace id for a new trace, by the parent's choice for
+/// a continued one when parent-based.
+fn standard(sampling: Sampling) -> Sampler {
+    let root = match sampling.ratio {
+        r if r >= 1.0 => Sampler::AlwaysOn,
+        r if r <= 0.0 => Sampler::AlwaysOff,
+        r => Sampler::TraceIdRatioBased(r),
+    };
+    if sampling.parent_based {
+        Sampler::ParentBased(Box::new(root))
+    } else {
+        root
+    }
+}
+
+/// The standard sampler, except that every span of an event sampled where it was read is kept
+/// (see [`sluice_core::trace`]): an event's trace is whole or not there.
+#[derive(Debug, Clone)]
+struct EventsWhole(Sampler);
+
+impl ShouldSample for EventsWhole {
+    fn should_sample(
+        &self,
+        parent: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        match parent.filter(|parent| sluice_core::trace::decided_at_source(parent)) {
+            Some(parent) => SamplingResult {
+                decision: SamplingDecision::RecordAndSample,
+                attributes: Vec::new(),
+                trace_state: parent.span().span_context().trace_state().clone(),
+            },
+            None => self
+                .0
+                .should_sample(parent, trace_id, name, kind, attributes, links),
         }
     }
 }
@@ -386,7 +392,7 @@ mod tests {
                 endpoint: "http://collector:4318/v1/traces".to_owned(),
                 protocol: OtlpProtocol::HttpProtobuf,
                 service_name: None,
-                sampler: SamplerSpec::Ratio {
+                sampling: Sampling {
                     ratio: 0.25,
                     parent_based: true
                 },

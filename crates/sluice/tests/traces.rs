@@ -1,10 +1,14 @@
 //! Traces end to end: the `sluice` binary sends its spans over OTLP (gRPC and HTTP/protobuf) to
 //! a receiver of the test's own, and their structure is checked: a job's enqueue, its first
 //! attempt (a child) and its retry (a new trace linked to the enqueue), with the messaging
-//! attributes; the context handed to what a handler runs; log lines naming their trace; and a
-//! collector that is down costing the work nothing but a counter.
+//! attributes; the context handed to what a handler runs; log lines naming their trace; an
+//! event's trace from an HTTP request through a pipeline, a Kafka topic and a second pipeline;
+//! the share of events sampled; and a collector that is down costing the work nothing but a
+//! counter.
 
 mod common;
+#[path = "common/kafka.rs"]
+mod kafka;
 #[path = "common/otlp.rs"]
 mod otlp;
 
@@ -13,9 +17,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{
-    DATABASE, SLUICE, free_port, psql, run_to_end, scrape, series, text, wait_until, write,
+    DATABASE, SLUICE, free_port, lines, psql, raw, run_to_end, scrape, series, start_with, text,
+    wait_until, write,
 };
-use otlp::{CONSUMER, PRODUCER, Receiver, STATUS_ERROR, STATUS_OK, Span};
+use otlp::{CLIENT, CONSUMER, INTERNAL, PRODUCER, Receiver, SERVER, STATUS_ERROR, STATUS_OK, Span};
 
 /// `sluice ARGS` in `dir` with `env`, to its end.
 fn sluice(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -264,5 +269,202 @@ fn a_collector_that_is_down_costs_the_work_nothing_but_a_counter() {
         logs.matches("cannot send spans to the collector").count(),
         1,
         "the collector being down is said once: {logs}"
+    );
+}
+
+/// The one span named `name`, failing the test with every span when there is not exactly one.
+fn the<'a>(spans: &'a [Span], name: &str) -> &'a Span {
+    let found: Vec<&Span> = spans.iter().filter(|s| s.name == name).collect();
+    assert_eq!(found.len(), 1, "one span `{name}` in {spans:#?}");
+    found[0]
+}
+
+#[test]
+fn an_event_trace_runs_from_an_http_request_through_kafka_into_a_second_pipeline() {
+    let collector = Receiver::http();
+    let endpoint = collector.endpoint();
+    let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())];
+    let topic = format!("sluice-traces-{}", std::process::id());
+    kafka::create_topic(&topic, 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let dead = dir.path().join("dead.jsonl");
+    let first = write(
+        dir.path(),
+        "first.yaml",
+        &format!(
+            "sources:\n  api:\n    type: http\n    address: {addr}\n    path: /orders\n\
+             transforms:\n  total:\n    type: jq\n    inputs: [api]\n    program: '.total = .price * .qty'\n\
+             sinks:\n  topic:\n    type: kafka\n    inputs: [total]\n    brokers: {}\n    topic: {topic}\n\
+             \x20 dead:\n    type: file\n    inputs: [total.errors]\n    path: {}\n",
+            kafka::BROKERS,
+            dead.display()
+        ),
+    );
+    let out = dir.path().join("out.jsonl");
+    let second = write(
+        dir.path(),
+        "second.yaml",
+        &format!(
+            "pipeline:\n  tracing: {{ service_name: fulfilment }}\n\
+             sources:\n  orders:\n    type: kafka\n    brokers: {}\n    topics: [{topic}]\n    group: traces\n\
+             transforms:\n  big:\n    type: filter\n    inputs: [orders]\n    condition: '.total > 10'\n\
+             sinks:\n  out:\n    type: file\n    inputs: [big]\n    path: {}\n",
+            kafka::BROKERS,
+            out.display()
+        ),
+    );
+    let first = start_with(&first, &env);
+    let second = start_with(&second, &env);
+    let caller = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let body = r#"[{"price": 4, "qty": 5}, {"price": "four", "qty": 5}]"#;
+    let request = format!(
+        "POST /orders HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         traceparent: 00-{}-{}-01\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        caller.0,
+        caller.1,
+        body.len()
+    );
+    wait_until(
+        Duration::from_secs(30),
+        || raw(&addr, request.as_bytes(), Duration::from_secs(10)).starts_with("HTTP/1.1 20"),
+        || "the HTTP source takes the request".to_owned(),
+    );
+    wait_until(
+        Duration::from_secs(60),
+        || out.exists() && lines(&out).len() == 1,
+        || format!("{:?}", std::fs::read_to_string(&out)),
+    );
+    let spans = collector.wait_for(Duration::from_secs(30), |spans| {
+        [
+            "api",
+            "api.decode",
+            "total",
+            "topic write",
+            "orders",
+            "orders.decode",
+            "big",
+            "out write",
+        ]
+        .iter()
+        .all(|name| spans.iter().any(|s| s.name == *name))
+    });
+    drop((first.interrupt(), second.interrupt()));
+    let spans: Vec<Span> = spans
+        .into_iter()
+        .filter(|s| s.trace_id == caller.0)
+        .collect();
+
+    // The request's span continues the caller's trace; every stage of the first pipeline is
+    // its child, the write too (linked to each event it carried).
+    let api = the(&spans, "api");
+    assert_eq!((api.kind, api.parent_span_id.as_str()), (SERVER, caller.1));
+    assert_eq!(api.attr("http.request.method"), "POST");
+    for name in ["api.decode", "total"] {
+        let stage = the(&spans, name);
+        assert_eq!(
+            (stage.kind, stage.parent_span_id.as_str()),
+            (INTERNAL, api.span_id.as_str()),
+            "{name}"
+        );
+        assert_eq!(stage.attr("sluice.stage"), name);
+    }
+    let write_span = the(&spans, "topic write");
+    assert_eq!(write_span.kind, CLIENT);
+    assert_eq!(write_span.parent_span_id, api.span_id);
+    assert_eq!(
+        write_span.links,
+        vec![(api.trace_id.clone(), api.span_id.clone())]
+    );
+
+    // The second pipeline read the context from the message's header: the same trace.
+    let orders = the(&spans, "orders");
+    assert_eq!(
+        (orders.kind, orders.parent_span_id.as_str()),
+        (CONSUMER, api.span_id.as_str())
+    );
+    assert_eq!(orders.attr("messaging.system"), "kafka");
+    assert_eq!(orders.attr("messaging.destination.name"), topic);
+    assert_eq!(
+        orders.resource.get("service.name").map(String::as_str),
+        Some("fulfilment")
+    );
+    for name in ["orders.decode", "big", "out write"] {
+        assert_eq!(the(&spans, name).parent_span_id, orders.span_id, "{name}");
+    }
+
+    // The order that failed keeps its trace id in its dead-letter record.
+    let dead = lines(&dead);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["trace_id"], caller.0);
+    assert_eq!(dead[0]["stage"], "total");
+}
+
+#[test]
+fn a_pipeline_traces_the_share_of_events_its_file_asks_for() {
+    let collector = Receiver::grpc();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.jsonl");
+    let pipeline = write(
+        dir.path(),
+        "sampled.yaml",
+        &format!(
+            "pipeline:\n  tracing: {{ endpoint: '{}', protocol: grpc, sample_ratio: 0.1 }}\n\
+             sources:\n  numbers:\n    type: generator\n    count: 2000\n\
+             transforms:\n  odd:\n    type: filter\n    inputs: [numbers]\n    condition: '.seq % 2 == 1'\n\
+             sinks:\n  out:\n    type: file\n    inputs: [odd]\n    path: {}\n",
+            collector.endpoint(),
+            out.display()
+        ),
+    );
+    let run = common::run(&pipeline, Duration::from_secs(60));
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(lines(&out).len(), 1000);
+    // The spans still queued were sent before the run ended.
+    let spans = collector.spans();
+    let sampled: Vec<&Span> = spans.iter().filter(|s| s.name == "numbers").collect();
+    // 2,000 events at 0.1: 200 expected; outside 120..=280 is a chance below one in 10^9.
+    assert!(
+        (120..=280).contains(&sampled.len()),
+        "{} sampled",
+        sampled.len()
+    );
+    for source in &sampled {
+        let children: Vec<&str> = spans
+            .iter()
+            .filter(|s| s.parent_span_id == source.span_id)
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(
+            children.iter().filter(|n| **n == "odd").count(),
+            1,
+            "{children:?}"
+        );
+        assert!(
+            source.parent_span_id.is_empty() && children.len() <= 2,
+            "{children:?}"
+        );
+    }
+    let linked: usize = spans
+        .iter()
+        .filter(|s| s.name == "out write")
+        .map(|s| s.links.len())
+        .sum();
+    let odd = sampled
+        .iter()
+        .filter(|s| {
+            spans.iter().any(|w| {
+                w.name == "out write" && w.links.contains(&(s.trace_id.clone(), s.span_id.clone()))
+            })
+        })
+        .count();
+    assert_eq!(
+        linked, odd,
+        "each write links the sampled events it carried, once"
+    );
+    assert!(
+        odd > 0 && odd < sampled.len(),
+        "the odd half was written: {odd} of {}",
+        sampled.len()
     );
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use sluice_core::Pipeline;
-use sluice_event::Event;
+use sluice_event::{Event, Origin, Position};
 use sluice_jobs::handlers::{Command, ExecHandler, HttpHandler};
 use sluice_jobs::worker::{Action, Handler, HandlerError, JobContext, KindConfig, WorkerBuilder};
 
@@ -88,7 +88,8 @@ impl HandlerSpec {
 }
 
 /// Runs a pipeline per job: the job's arguments are the one event of the pipeline's source;
-/// the attempt fails if any event fails in the pipeline.
+/// the attempt fails if any event fails in the pipeline. The event continues the attempt's
+/// trace through the pipeline's stages.
 #[derive(Clone)]
 pub struct PipelineHandler {
     name: String,
@@ -126,9 +127,15 @@ impl Handler for PipelineHandler {
 impl PipelineHandler {
     async fn run_one(&self, job: &JobContext) -> Result<Action, HandlerError> {
         let pipeline = Pipeline::new(format!("{}#{}", self.name, job.job().id));
-        let built = self
-            .graph
-            .build_fed(pipeline, vec![Event::new(job.args().clone())])?;
+        let event = Event::new(job.args().clone()).with_origin(Arc::new(Origin {
+            source: Arc::from(self.name.as_str()),
+            position: Position::None,
+            trace: job
+                .traceparent()
+                .and_then(sluice_core::trace::parse)
+                .map(Box::new),
+        }));
+        let built = self.graph.build_fed(pipeline, vec![event])?;
         let report = tokio::select! {
             report = built.pipeline.run() => report?,
             () = job.cancelled() => return Err("stopped".into()),

@@ -8,6 +8,7 @@
 
 use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection};
 use serde::Deserialize;
 use sluice_core::{BoxError, Flow, WriteError};
@@ -81,6 +82,17 @@ impl sluice_core::Sink<Event> for Publisher {
         for event in events {
             body.clear();
             event.write_json(&mut body);
+            let mut properties = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type("application/json".into());
+            if let Some(traceparent) = event.traceparent() {
+                let mut headers = FieldTable::default();
+                headers.insert(
+                    "traceparent".into(),
+                    AMQPValue::LongString(traceparent.into()),
+                );
+                properties = properties.with_headers(headers);
+            }
             let confirm = channel
                 .basic_publish(
                     exchange.as_str().into(),
@@ -91,9 +103,7 @@ impl sluice_core::Sink<Event> for Publisher {
                         ..BasicPublishOptions::default()
                     },
                     &body,
-                    BasicProperties::default()
-                        .with_delivery_mode(2)
-                        .with_content_type("application/json".into()),
+                    properties,
                 )
                 .await
                 .map_err(|e| WriteError::Batch(e.into()))?;

@@ -25,7 +25,7 @@ use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::component::source::{from_reader, reconnecting};
+use crate::component::source::{from_reader, received, reconnecting};
 use crate::component::{BuiltSource, Source, SourceContext};
 use crate::tls::ClientTls;
 use sluice_core::health::Connector;
@@ -183,6 +183,18 @@ impl Reader {
         });
         let origin = Arc::new(Origin {
             source: self.source.clone(),
+            trace: received(&self.source, ("rabbitmq", &self.queue), || {
+                match delivery
+                    .properties
+                    .headers()
+                    .as_ref()?
+                    .inner()
+                    .get("traceparent")?
+                {
+                    AMQPValue::LongString(value) => Some(value.to_string()),
+                    _ => None,
+                }
+            }),
             position: Position::Message {
                 subject: self.queue.clone(),
                 sequence: delivery.delivery_tag,

@@ -11,7 +11,10 @@ use std::time::Duration;
 use sluice_core::{BoxError, Flow, Operators, Pipeline, Policy, Stage, WriteError};
 
 use crate::error_output;
+use opentelemetry::global::BoxedSpan;
+use opentelemetry::trace::{Link, Span as _, Status, Tracer as _};
 use sluice_core::health::Connector;
+use sluice_core::trace::{self, KeyValue, SpanKind};
 use sluice_event::Event;
 
 /// A sink type's configured instance.
@@ -98,6 +101,29 @@ fn wire<S: sluice_core::Sink<Event>>(
     (stage, sink, errors)
 }
 
+/// The span of sink `sink` writing `events` when any of them is sampled: a child of the first
+/// sampled event's context, linked to every sampled event's (a batch carries events of many
+/// traces).
+fn write_span(sink: &str, events: &[Event]) -> Option<BoxedSpan> {
+    let tracer = trace::tracer()?;
+    let links: Vec<Link> = events
+        .iter()
+        .filter_map(Event::trace_context)
+        .filter(|c| c.is_sampled())
+        .map(|c| Link::with_context(c.clone()))
+        .collect();
+    let parent = trace::event_parent(&links.first()?.span_context);
+    let builder = tracer
+        .span_builder(format!("{sink} write"))
+        .with_kind(SpanKind::Client)
+        .with_attributes([
+            KeyValue::new("sluice.stage", sink.to_owned()),
+            KeyValue::new("sluice.batch.size", events.len() as i64),
+        ])
+        .with_links(links);
+    Some(tracer.build_with_context(builder, &parent))
+}
+
 /// A sink whose batches tell its [health](sluice_core::health): up when written, down when a
 /// batch fails as a whole or gets no answer within the timeout.
 #[derive(Clone)]
@@ -109,6 +135,7 @@ struct Watched<S> {
 
 impl<S: sluice_core::Sink<Event>> sluice_core::Sink<Event> for Watched<S> {
     async fn write(&mut self, events: &[Event]) -> Result<(), WriteError> {
+        let span = write_span(self.health.name(), events);
         let result = match tokio::time::timeout(self.timeout, self.sink.write(events)).await {
             Ok(result) => result,
             Err(_) => Err(WriteError::Batch(
@@ -118,6 +145,19 @@ impl<S: sluice_core::Sink<Event>> sluice_core::Sink<Event> for Watched<S> {
         match &result {
             Err(WriteError::Batch(err)) => self.health.down(err),
             _ => self.health.up(),
+        }
+        if let Some(mut span) = span {
+            match &result {
+                Err(WriteError::Batch(err)) => {
+                    span.set_attribute(KeyValue::new("error.type", "batch"));
+                    span.set_status(Status::error(err.to_string()));
+                }
+                Err(WriteError::Items(failed)) => {
+                    span.set_attribute(KeyValue::new("sluice.sink.rejected", failed.len() as i64));
+                }
+                _ => {}
+            }
+            span.end();
         }
         result
     }

@@ -201,13 +201,39 @@ pub(crate) async fn reconnecting<F, Fut>(
     }
 }
 
+/// The trace context of a message a broker source read (see [`sluice_core::trace::receive`]):
+/// the span of source `source` receiving it from `destination` (a topic, subject, queue or
+/// stream) of `system`, under the context the message's `traceparent` header names.
+#[cfg(any(
+    feature = "kafka",
+    feature = "redis",
+    feature = "nats",
+    feature = "amqp"
+))]
+pub(crate) fn received(
+    source: &str,
+    (system, destination): (&'static str, &str),
+    traceparent: impl FnOnce() -> Option<String>,
+) -> Option<Box<sluice_core::trace::SpanContext>> {
+    use sluice_core::trace::{KeyValue, SpanKind};
+    sluice_core::trace::receive(source, SpanKind::Consumer, traceparent, || {
+        vec![
+            KeyValue::new("messaging.system", system),
+            KeyValue::new("messaging.operation.type", "receive"),
+            KeyValue::new("messaging.destination.name", destination.to_owned()),
+        ]
+    })
+}
+
 /// The decode stage of a byte-oriented source.
 pub(crate) fn decode(
     ctx: &SourceContext,
     raw: Flow<Record>,
     codec: Codec,
 ) -> (Flow<Event>, Option<Flow<Event>>) {
-    let stage = raw.stage(format!("{}.decode", ctx.name));
+    let stage = raw
+        .stage(format!("{}.decode", ctx.name))
+        .traced(|record: &Record| record.origin.trace.as_deref());
     if ctx.errors_wired {
         let (errors, failed) = ctx.pipeline.error_output::<Record>();
         let events = stage

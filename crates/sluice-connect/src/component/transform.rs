@@ -22,9 +22,13 @@ pub struct TransformContext {
 }
 
 impl TransformContext {
-    /// The component's stage on `input`, wired to its error output when that is read.
+    /// The component's stage on `input`, wired to its error output when that is read, and
+    /// giving each sampled event a span while tracing is on.
     pub fn stage(&self, input: Flow<Event>) -> (Stage<Event>, Option<Flow<Event>>) {
-        let stage = input.stage(&self.name).policy(self.policy.clone());
+        let stage = input
+            .stage(&self.name)
+            .policy(self.policy.clone())
+            .traced(Event::trace_context);
         error_output::wire(
             stage,
             &self.pipeline,

@@ -4,6 +4,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use sluice_core::trace::{self, KeyValue, SpanKind};
 use sluice_core::{AckToken, Acked};
 
 use sluice_event::codec::Record;
@@ -167,6 +168,17 @@ pub(crate) fn to_records(
                     line: line.number,
                     offset: line.offset,
                 },
+                trace: trace::receive(
+                    source,
+                    SpanKind::Internal,
+                    || None,
+                    || {
+                        vec![
+                            KeyValue::new("file.path", path.to_string()),
+                            KeyValue::new("sluice.line", line.number as i64),
+                        ]
+                    },
+                ),
             });
             let record = Record {
                 bytes: line.bytes,

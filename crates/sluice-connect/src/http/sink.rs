@@ -93,6 +93,10 @@ impl Poster {
         for (k, v) in &self.config.headers {
             request = request.header(k, v);
         }
+        // A request carries many events; it continues the trace of the first that has one.
+        if let Some(traceparent) = events.iter().find_map(Event::traceparent) {
+            request = request.header("traceparent", traceparent);
+        }
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) if e.is_builder() => return Err(WriteError::refused(events.len(), e)),

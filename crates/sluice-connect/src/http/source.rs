@@ -17,10 +17,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use sluice_core::trace::{self, KeyValue, SpanContext, SpanKind};
 use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::{mpsc, oneshot};
 
@@ -217,8 +218,15 @@ pub struct DecodedBody {
 /// Decodes the body of the `request`-th request to `source`: splits it into records (a JSON
 /// array into its elements, else one JSON value, else one record per line) and decodes each,
 /// so that the sender hears what was refused; a refused record carries its reason to the
-/// error output rather than being decoded again.
-pub fn decode_body(body: &Bytes, codec: Codec, source: &Arc<str>, request: u64) -> DecodedBody {
+/// error output rather than being decoded again. Every record carries the request's trace
+/// context, `trace`.
+pub fn decode_body(
+    body: &Bytes,
+    codec: Codec,
+    source: &Arc<str>,
+    request: u64,
+    trace: Option<&SpanContext>,
+) -> DecodedBody {
     let parts = split(body, codec);
     let mut refused = 0;
     let mut reason = None;
@@ -229,6 +237,7 @@ pub fn decode_body(body: &Bytes, codec: Codec, source: &Arc<str>, request: u64) 
             position: Position::Sequence(
                 request.saturating_mul(1_000_000).saturating_add(i as u64),
             ),
+            trace: trace.cloned().map(Box::new),
         });
         let mut record = Record {
             bytes,
@@ -259,10 +268,24 @@ fn answer(status: StatusCode, body: &serde_json::Value) -> Answer {
     (status, format!("{body}\n"))
 }
 
-async fn accept(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer {
+async fn accept(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Answer {
     let request = shared
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let trace = trace::receive(
+        &shared.source,
+        SpanKind::Server,
+        || {
+            let value = headers.get("traceparent")?.to_str().ok()?;
+            Some(value.to_owned())
+        },
+        || {
+            vec![
+                KeyValue::new("http.request.method", "POST"),
+                KeyValue::new("http.request.body.size", body.len() as i64),
+            ]
+        },
+    );
     let (done, outcome) = oneshot::channel();
     let token = if shared.acknowledgements {
         AckToken::new(move |o| {
@@ -276,7 +299,13 @@ async fn accept(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer {
         accepted,
         refused,
         reason,
-    } = decode_body(&body, shared.codec, &shared.source, request);
+    } = decode_body(
+        &body,
+        shared.codec,
+        &shared.source,
+        request,
+        trace.as_deref(),
+    );
     if accepted == 0 {
         // Nothing in the body is an event: the sender's mistake, and nothing is kept.
         let error = reason.map_or_else(|| "the body holds no events".to_owned(), |r| r.to_string());

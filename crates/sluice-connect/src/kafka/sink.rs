@@ -14,6 +14,7 @@ use std::time::Duration;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::Deserialize;
 use serde_json::Value;
@@ -109,9 +110,16 @@ impl sluice_core::Sink<Event> for Producer {
             };
             let mut body = Vec::new();
             event.write_json(&mut body);
+            let traceparent = event.traceparent();
             let mut record = FutureRecord::to(&self.topic).payload(&body);
             if let Some(key) = &key {
                 record = record.key(key);
+            }
+            if let Some(traceparent) = &traceparent {
+                record = record.headers(OwnedHeaders::new().insert(Header {
+                    key: "traceparent",
+                    value: Some(traceparent),
+                }));
             }
             match self.producer.send_result(record) {
                 Ok(report) => reports.push((at, report)),

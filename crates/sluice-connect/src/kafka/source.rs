@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::offsets::{Context, OffsetStore, Offsets, ResumePoints, commit_loop};
-use crate::component::source::from_reader;
+use crate::component::source::{from_reader, received};
 use crate::component::{BuiltSource, Source, SourceContext};
 use crate::tls::ClientTls;
 use sluice_core::health::Connector;
@@ -305,6 +305,10 @@ impl Reader {
             bytes,
             origin: Arc::new(Origin {
                 source: self.source.clone(),
+                trace: received(&self.source, ("kafka", message.topic()), || {
+                    let header = message.headers()?.iter().find(|h| h.key == "traceparent")?;
+                    Some(String::from_utf8_lossy(header.value?).into_owned())
+                }),
                 position,
             }),
             header: None,

@@ -57,7 +57,16 @@ impl sluice_core::Sink<Event> for Publisher {
         for (at, event) in events.iter().enumerate() {
             let mut body = Vec::new();
             event.write_json(&mut body);
-            match js.publish(self.config.subject.clone(), body.into()).await {
+            let published = match event.traceparent() {
+                Some(traceparent) => {
+                    let mut headers = async_nats::HeaderMap::new();
+                    headers.insert("traceparent", traceparent.as_str());
+                    js.publish_with_headers(self.config.subject.clone(), headers, body.into())
+                        .await
+                }
+                None => js.publish(self.config.subject.clone(), body.into()).await,
+            };
+            match published {
                 Ok(ack) => pending.push((at, ack)),
                 Err(e) if too_large(&e) => refused.push((at, e.into())),
                 Err(e) => return Err(WriteError::Batch(e.into())),

@@ -21,7 +21,7 @@ use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::component::source::{from_reader, reconnecting};
+use crate::component::source::{from_reader, received, reconnecting};
 use crate::component::{BuiltSource, Source, SourceContext};
 use crate::tls::ClientTls;
 use sluice_core::health::Connector;
@@ -210,6 +210,10 @@ impl Reader {
         });
         let origin = Arc::new(Origin {
             source: self.source.clone(),
+            trace: received(&self.source, ("nats", message.subject.as_str()), || {
+                let value = message.headers.as_ref()?.get("traceparent")?;
+                Some(value.as_str().to_owned())
+            }),
             position: Position::Message {
                 subject: Arc::from(message.subject.as_str()),
                 sequence,

@@ -24,7 +24,7 @@ use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::component::source::{from_reader, reconnecting};
+use crate::component::source::{from_reader, received, reconnecting};
 use crate::component::{BuiltSource, Source, SourceContext};
 use crate::tls::ClientTls;
 use sluice_core::health::Connector;
@@ -308,6 +308,9 @@ impl Reader {
                 });
                 let origin = Arc::new(Origin {
                     source: self.source.clone(),
+                    trace: received(&self.source, ("redis", &self.stream), || {
+                        redis::from_redis_value_ref(entry.map.get("traceparent")?).ok()
+                    }),
                     position: Position::Entry {
                         stream: self.stream.clone(),
                         id: Arc::from(entry.id.as_str()),

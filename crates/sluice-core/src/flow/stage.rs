@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use opentelemetry::trace::SpanContext;
+
 use crate::channel::{Receiver, Sender};
 use crate::context::StageCtx;
 use crate::error::Failed;
@@ -38,6 +40,7 @@ pub struct Stage<T> {
     capacity: Option<usize>,
     policy: Policy,
     errors: Option<ErrorOutput<T>>,
+    traced: Option<fn(&T) -> Option<&SpanContext>>,
 }
 
 impl<T: Send + 'static> Flow<T> {
@@ -59,6 +62,7 @@ impl<T: Send + 'static> Stage<T> {
             capacity: None,
             policy: Policy::default(),
             errors: None,
+            traced: None,
         }
     }
 
@@ -118,6 +122,15 @@ impl<T: Send + 'static> Stage<T> {
         self
     }
 
+    /// Gives each sampled item a span in this stage while tracing is on (see
+    /// [`trace`](crate::trace)): `context_of` reads the trace context an item carries. The span,
+    /// named after the stage, covers the time from the stage taking the item's batch to the
+    /// stage asking for the next one.
+    pub fn traced(mut self, context_of: fn(&T) -> Option<&SpanContext>) -> Stage<T> {
+        self.traced = Some(context_of);
+        self
+    }
+
     /// Whether any policy is set (stages then take their policy-aware path).
     pub(crate) fn has_policy(&self) -> bool {
         !self.policy.is_empty()
@@ -148,11 +161,16 @@ impl<T: Send + 'static> Stage<T> {
             name,
             policy,
             errors,
+            traced,
             ..
         } = self;
         let (errors_tx, errors_live) = errors.map(|e| (e.sender, e.live)).unzip();
         let stats = pipeline.add_stage(name.as_deref().unwrap_or(kind), kind);
         stats.set_input(rx.gauge());
+        let rx = match traced {
+            Some(context_of) => rx.traced(stats.name_arc(), context_of),
+            None => rx,
+        };
         let cancel = pipeline.cancel();
         let batch_size = pipeline.config().batch_size;
         pipeline.spawn(stats.name_arc(), async move {

@@ -45,6 +45,9 @@ pub(crate) async fn run(
         Err(problems) => return Ok(report(&problems)),
     };
     admin.serve().await?;
+    let traces = crate::traces::start(graph.spec.settings.tracing.as_ref(), &|name| {
+        std::env::var(name).ok()
+    })?;
     let built = graph
         .build(pipeline_for(&graph, file))
         .map_err(|e| anyhow::anyhow!("cannot start the pipeline: {e}"))?;
@@ -53,6 +56,9 @@ pub(crate) async fn run(
         .flatten();
     let pipeline = built.pipeline.clone();
     let result = pipeline.run().await;
+    if let Some(traces) = traces {
+        traces.stop().await;
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

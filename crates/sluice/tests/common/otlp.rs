@@ -17,7 +17,13 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use prost::Message;
 
-/// The OTLP span kinds the tests look for.
+/// The OTLP span kinds the tests look for: internal work.
+pub const INTERNAL: i32 = 1;
+/// A server span.
+pub const SERVER: i32 = 2;
+/// A client span.
+pub const CLIENT: i32 = 3;
+/// A producer span.
 pub const PRODUCER: i32 = 4;
 /// A consumer span.
 pub const CONSUMER: i32 = 5;
