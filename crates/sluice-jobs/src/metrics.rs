@@ -16,6 +16,8 @@
 //! | `sluice_jobs_store_errors_total` | counter | op | failed store calls (the worker backs off) |
 //! | `sluice_jobs_running` | gauge | queue | jobs this worker runs now |
 //! | `sluice_jobs` | gauge | queue, state | jobs in the store per state (sampled) |
+//! | `sluice_jobs_oldest_available_age_seconds` | gauge | queue | how long the oldest available job has been due (sampled) |
+//! | `sluice_worker_slots` | gauge | queue | jobs this worker may run at once |
 //! | `sluice_job_wait_seconds` | histogram | queue | from due to started |
 //! | `sluice_job_run_seconds` | histogram | queue, kind | handler run time |
 
@@ -98,6 +100,11 @@ pub(crate) fn running(queue: &str, n: usize) {
     gauge!("sluice_jobs_running", "queue" => queue.to_owned()).set(n as f64);
 }
 
+/// Sets how many jobs this worker may run at once in `queue`.
+pub(crate) fn slots(queue: &str, n: usize) {
+    gauge!("sluice_worker_slots", "queue" => queue.to_owned()).set(n as f64);
+}
+
 /// Records how long a job waited past its due time before it started.
 pub(crate) fn waited(queue: &str, wait: Duration) {
     histogram!("sluice_job_wait_seconds", "queue" => queue.to_owned()).record(wait.as_secs_f64());
@@ -117,5 +124,9 @@ pub(crate) fn states(stats: &[QueueStats]) {
             gauge!("sluice_jobs", "queue" => queue.queue.clone(), "state" => state.as_str())
                 .set(n as f64);
         }
+        let age = queue.oldest_available.map_or(0.0, |due| {
+            (chrono::Utc::now() - due).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        gauge!("sluice_jobs_oldest_available_age_seconds", "queue" => queue.queue.clone()).set(age);
     }
 }

@@ -294,7 +294,7 @@ fn an_event_trace_runs_from_an_http_request_through_kafka_into_a_second_pipeline
         "first.yaml",
         &format!(
             "sources:\n  api:\n    type: http\n    address: {addr}\n    path: /orders\n\
-             transforms:\n  total:\n    type: jq\n    inputs: [api]\n    program: '.total = .price * .qty'\n\
+             transforms:\n  total:\n    type: jq\n    inputs: [api]\n    program: '.total = .price + .qty'\n\
              sinks:\n  topic:\n    type: kafka\n    inputs: [total]\n    brokers: {}\n    topic: {topic}\n\
              \x20 dead:\n    type: file\n    inputs: [total.errors]\n    path: {}\n",
             kafka::BROKERS,
@@ -308,7 +308,7 @@ fn an_event_trace_runs_from_an_http_request_through_kafka_into_a_second_pipeline
         &format!(
             "pipeline:\n  tracing: {{ service_name: fulfilment }}\n\
              sources:\n  orders:\n    type: kafka\n    brokers: {}\n    topics: [{topic}]\n    group: traces\n\
-             transforms:\n  big:\n    type: filter\n    inputs: [orders]\n    condition: '.total > 10'\n\
+             transforms:\n  big:\n    type: filter\n    inputs: [orders]\n    condition: '.total > 5'\n\
              sinks:\n  out:\n    type: file\n    inputs: [big]\n    path: {}\n",
             kafka::BROKERS,
             out.display()
@@ -327,9 +327,11 @@ fn an_event_trace_runs_from_an_http_request_through_kafka_into_a_second_pipeline
     );
     wait_until(
         Duration::from_secs(30),
-        || raw(&addr, request.as_bytes(), Duration::from_secs(10)).starts_with("HTTP/1.1 20"),
-        || "the HTTP source takes the request".to_owned(),
+        || std::net::TcpStream::connect(&addr).is_ok(),
+        || "the HTTP source listens".to_owned(),
     );
+    let answer = raw(&addr, request.as_bytes(), Duration::from_secs(10));
+    assert!(answer.starts_with("HTTP/1.1 20"), "{answer}");
     wait_until(
         Duration::from_secs(60),
         || out.exists() && lines(&out).len() == 1,
@@ -355,19 +357,23 @@ fn an_event_trace_runs_from_an_http_request_through_kafka_into_a_second_pipeline
         .filter(|s| s.trace_id == caller.0)
         .collect();
 
-    // The request's span continues the caller's trace; every stage of the first pipeline is
-    // its child, the write too (linked to each event it carried).
+    // The request's span continues the caller's trace; each of its two events has a span in
+    // every stage of the first pipeline, a child of the request's; the write too (linked to
+    // the one event it carried: the other failed).
     let api = the(&spans, "api");
     assert_eq!((api.kind, api.parent_span_id.as_str()), (SERVER, caller.1));
     assert_eq!(api.attr("http.request.method"), "POST");
     for name in ["api.decode", "total"] {
-        let stage = the(&spans, name);
-        assert_eq!(
-            (stage.kind, stage.parent_span_id.as_str()),
-            (INTERNAL, api.span_id.as_str()),
-            "{name}"
-        );
-        assert_eq!(stage.attr("sluice.stage"), name);
+        let stage: Vec<&Span> = spans.iter().filter(|s| s.name == name).collect();
+        assert_eq!(stage.len(), 2, "a span per event in `{name}`: {spans:#?}");
+        for span in stage {
+            assert_eq!(
+                (span.kind, span.parent_span_id.as_str()),
+                (INTERNAL, api.span_id.as_str()),
+                "{name}"
+            );
+            assert_eq!(span.attr("sluice.stage"), name);
+        }
     }
     let write_span = the(&spans, "topic write");
     assert_eq!(write_span.kind, CLIENT);

@@ -194,6 +194,9 @@ pub struct QueueStats {
     pub queue: String,
     /// Jobs per state (states with none are left out).
     pub counts: BTreeMap<String, u64>,
+    /// When the oldest available job was due: how long the queue keeps work waiting. `None`
+    /// when no job is available.
+    pub oldest_available: Option<DateTime<Utc>>,
 }
 
 /// Parameters of [`Queue::heartbeat`](super::Queue::heartbeat).
@@ -221,17 +224,20 @@ pub struct FireParams {
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 /// Gathers `(queue, state, count)` rows, ordered by queue, into one [`QueueStats`] per queue.
 pub(crate) fn group_stats(
-    rows: impl IntoIterator<Item = (String, String, u64)>,
+    rows: impl IntoIterator<Item = (String, String, u64, Option<i64>)>,
 ) -> Vec<QueueStats> {
     let mut stats: Vec<QueueStats> = Vec::new();
-    for (queue, state, count) in rows {
+    for (queue, state, count, oldest) in rows {
         if stats.last().is_none_or(|s| s.queue != queue) {
             stats.push(QueueStats {
                 queue,
-                counts: BTreeMap::new(),
+                ..QueueStats::default()
             });
         }
         if let Some(last) = stats.last_mut() {
+            if state == JobState::Available.as_str() {
+                last.oldest_available = oldest.and_then(DateTime::from_timestamp_millis);
+            }
             *last.counts.entry(state).or_default() += count;
         }
     }
@@ -291,11 +297,21 @@ mod tests {
 
     #[test]
     fn stats_rows_group_by_queue() {
-        let rows = [("a", "available", 2), ("a", "dead", 1), ("b", "running", 3)]
-            .map(|(q, s, n)| (q.to_owned(), s.to_owned(), n));
+        let rows = [
+            ("a", "available", 2, Some(1_700_000_000_000)),
+            ("a", "dead", 1, Some(1)),
+            ("b", "running", 3, Some(2)),
+        ]
+        .map(|(q, s, n, t)| (q.to_owned(), s.to_owned(), n, t));
         let stats = group_stats(rows);
         assert_eq!(stats.len(), 2);
         assert_eq!(stats[0].counts.get("dead"), Some(&1));
+        assert_eq!(
+            stats[0].oldest_available.map(|t| t.timestamp_millis()),
+            Some(1_700_000_000_000),
+            "the oldest available job's due time, not another state's"
+        );
         assert_eq!(stats[1].queue, "b");
+        assert_eq!(stats[1].oldest_available, None);
     }
 }

@@ -113,6 +113,7 @@ impl Worker {
             .queues
             .iter()
             .flat_map(|queue| {
+                crate::metrics::slots(&queue.name, queue.concurrency);
                 let slots = Slots {
                     held: Arc::new(Semaphore::new(queue.concurrency + queue.prefetch)),
                     running: Arc::new(Semaphore::new(queue.concurrency)),

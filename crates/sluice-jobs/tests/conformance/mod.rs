@@ -65,7 +65,7 @@ macro_rules! conformance {
             prune_deletes_old_final_jobs_in_batches, schedules_fire_once_per_tick,
             concurrent_claims_never_share_a_job, wait_wakes_on_enqueue_from_another_handle,
             bulk_enqueue_keeps_order, discarding_completions_delete_final_jobs,
-            the_trace_context_is_kept_with_the_job);
+            the_trace_context_is_kept_with_the_job, stats_give_the_oldest_available_job);
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
         $(
@@ -1066,4 +1066,43 @@ pub(crate) async fn the_trace_context_is_kept_with_the_job(h: Harness) {
     let mut expected: Vec<(JobId, Option<String>)> = ids.into_iter().zip(kept).collect();
     expected.sort();
     assert_eq!(seen, expected, "claims carry it");
+}
+
+pub(crate) async fn stats_give_the_oldest_available_job(h: Harness) {
+    let store = h.store.as_ref();
+    let now = h.clock_now();
+    let ago = |secs: i64| now - chrono::Duration::seconds(secs);
+    store
+        .enqueue(vec![
+            NewJob::new("old", json!(1)).queue("aged").run_at(ago(120)),
+            NewJob::new("urgent", json!(2))
+                .queue("aged")
+                .priority(5)
+                .run_at(ago(30)),
+            NewJob::new("low", json!(3))
+                .queue("aged")
+                .priority(-3)
+                .run_at(ago(60)),
+            NewJob::new("later", json!(4))
+                .queue("aged")
+                .run_at(ago(-3600)),
+            NewJob::new("later", json!(5))
+                .queue("idle")
+                .run_at(ago(-3600)),
+        ])
+        .await
+        .expect("enqueue");
+    let stats = store.stats().await.expect("stats");
+    let oldest = |queue: &str| {
+        stats
+            .iter()
+            .find(|s| s.queue == queue)
+            .map(|s| s.oldest_available.map(|t| t.timestamp_millis()))
+    };
+    assert_eq!(
+        oldest("aged"),
+        Some(Some(ago(120).timestamp_millis())),
+        "the earliest due time among every priority: {stats:?}"
+    );
+    assert_eq!(oldest("idle"), Some(None), "no job available: {stats:?}");
 }

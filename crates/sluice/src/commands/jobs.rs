@@ -211,11 +211,12 @@ pub(crate) async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string(&stats)?);
             } else {
                 println!(
-                    "{:<20} {}",
+                    "{:<20} {} {:>12}",
                     "QUEUE",
                     JobState::ALL
                         .map(|s| format!("{:>10}", s.as_str()))
-                        .join("")
+                        .join(""),
+                    "OLDEST DUE"
                 );
                 for queue in &stats {
                     let counts: String = JobState::ALL
@@ -224,7 +225,14 @@ pub(crate) async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
                             format!("{:>10}", queue.counts.get(s.as_str()).copied().unwrap_or(0))
                         })
                         .collect();
-                    println!("{:<20} {counts}", queue.queue);
+                    let oldest = queue.oldest_available.map_or_else(
+                        || "-".to_owned(),
+                        |due| {
+                            let waited = (chrono::Utc::now() - due).to_std().unwrap_or_default();
+                            format!("{}s ago", waited.as_secs())
+                        },
+                    );
+                    println!("{:<20} {counts} {oldest:>12}", queue.queue);
                 }
             }
         }

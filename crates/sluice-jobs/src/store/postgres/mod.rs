@@ -384,7 +384,7 @@ impl Admin for PostgresStore {
     }
 
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {
-        sql::read::stats(&self.pool).await
+        sql::read::stats(&self.pool, include_str!("queries/stats.sql")).await
     }
 
     async fn retry(&self, params: RetryParams) -> Result<u64, StoreError> {

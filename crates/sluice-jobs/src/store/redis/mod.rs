@@ -368,8 +368,11 @@ impl Admin for RedisStore {
     }
 
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {
-        let rows: Vec<(String, String, u64)> = self.run(&self.scripts.stats, Vec::new()).await?;
-        Ok(group_stats(rows))
+        let rows: Vec<(String, String, u64, i64)> =
+            self.run(&self.scripts.stats, Vec::new()).await?;
+        Ok(group_stats(rows.into_iter().map(|(q, s, n, oldest)| {
+            (q, s, n, (oldest >= 0).then_some(oldest))
+        })))
     }
 
     async fn retry(&self, params: RetryParams) -> Result<u64, StoreError> {

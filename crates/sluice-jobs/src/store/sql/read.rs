@@ -59,20 +59,23 @@ where
     rows.iter().map(job).collect()
 }
 
-/// Jobs per queue and state.
-pub(crate) async fn stats<DB>(pool: &Pool<DB>) -> Result<Vec<QueueStats>, StoreError>
+/// Jobs per queue and state, by `query` (the dialect's): rows of queue, state, count and the
+/// earliest due time in milliseconds.
+pub(crate) async fn stats<DB>(
+    pool: &Pool<DB>,
+    query: &'static str,
+) -> Result<Vec<QueueStats>, StoreError>
 where
     DB: Database,
     DB::Arguments: IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    (String, String, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (String, String, i64, Option<i64>): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
-    let rows: Vec<(String, String, i64)> = sqlx::query_as::<DB, _>(include_str!("stats.sql"))
+    let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as::<DB, _>(query)
         .fetch_all(pool)
         .await
         .map_err(error)?;
-    Ok(crate::store::params::group_stats(
-        rows.into_iter()
-            .map(|(q, s, n)| (q, s, u64::try_from(n).unwrap_or(0))),
-    ))
+    Ok(crate::store::params::group_stats(rows.into_iter().map(
+        |(q, s, n, oldest)| (q, s, u64::try_from(n).unwrap_or(0), oldest),
+    )))
 }
