@@ -2,7 +2,8 @@
 # Starts the services the integration tests talk to, each only if it is not answering already:
 #   postgres (127.0.0.1:5432, trust auth, database `test`), redis (6379),
 #   nats with JetStream (4222), rabbitmq (5672, guest/guest), kafka (a Kafka-protocol broker,
-#   tansu, on 9092; SQLite in /var/lib/sluice-tansu).
+#   tansu, on 9092; SQLite in /var/lib/sluice-tansu); and Prometheus's binaries (prometheus,
+#   promtool), which the dashboard test runs on a port of its own.
 # On a machine without them it installs Debian's packages first (needs root and apt).
 #
 #   scripts/services.sh                 # all of them
@@ -96,8 +97,19 @@ start_kafka() {
   wait_for kafka 9092
 }
 
+install_prometheus() {
+  need curl curl
+  if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
+    echo "prometheus: installed"
+    return
+  fi
+  echo "installing prometheus" >&2
+  if [ $apt_updated = 0 ]; then apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+}
+
 services=("$@")
-[ ${#services[@]} -gt 0 ] || services=(postgres redis nats rabbitmq kafka)
+[ ${#services[@]} -gt 0 ] || services=(postgres redis nats rabbitmq kafka prometheus)
 for service in "${services[@]}"; do
   case $service in
     postgres) start_postgres ;;
@@ -105,6 +117,7 @@ for service in "${services[@]}"; do
     nats) start_nats ;;
     rabbitmq) start_rabbitmq ;;
     kafka) start_kafka ;;
-    *) echo "unknown service '$service'; expected postgres, redis, nats, rabbitmq or kafka" >&2; exit 2 ;;
+    prometheus) install_prometheus ;;
+    *) echo "unknown service '$service'; expected postgres, redis, nats, rabbitmq, kafka or prometheus" >&2; exit 2 ;;
   esac
 done

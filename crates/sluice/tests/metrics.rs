@@ -200,7 +200,12 @@ fn worker_exports_what_is_listed(store: &str) {
         &scraped,
         &spec,
         &["always", "failure"],
-        &["sluice_jobs", "sluice_job_", "sluice_worker_", "sluice_connector_"],
+        &[
+            "sluice_jobs",
+            "sluice_job_",
+            "sluice_worker_",
+            "sluice_connector_",
+        ],
     );
 }
 

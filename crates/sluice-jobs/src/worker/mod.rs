@@ -109,6 +109,8 @@ impl Worker {
             tokio::spawn(stats_loop(inner.clone(), background.clone())),
         ];
         let tasks = TaskTracker::new();
+        // Zero from the start, so that a rate over it is 0 rather than missing.
+        crate::metrics::rescued(0);
         let claimers: Vec<_> = inner
             .queues
             .iter()
