@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # JSON ETL: EVENTS JSON lines (web-service logs made by bench/events.yaml) through parse ->
 # filter -> jq transform -> serialize to a file (bench/json_etl.yaml), with `workers: 1` and
-# `workers: 2`.
-# Prints events/s and peak RSS (/usr/bin/time) for each, and the peak RSS for twice the input
-# to show that memory does not grow with it.
+# `workers: 2`, and with `workers: 1` traced at a 1% sample (spans sent over OTLP/HTTP to
+# bench/otlp_sink.py, which counts them).
+# Prints events/s and peak RSS (/usr/bin/time) for each, the cost of tracing, and the peak RSS
+# for twice the input to show that memory does not grow with it.
 #
 #   bench/json_etl.sh                 # EVENTS=2000000 ROUNDS=3
 set -euo pipefail
@@ -20,20 +21,36 @@ sluice=${SLUICE:-$root/target/release/sluice}
 input=$out/events-$events.jsonl
 [ -f "$input" ] || EVENTS=$events EVENTS_OUTPUT=$input "$sluice" run --quiet bench/events.yaml
 
-run() { # workers input -> "seconds rss_kib"
-  /usr/bin/time -f "%e %M" -o "$out/time.txt" env JSON_ETL_WORKERS="$1" JSON_ETL_INPUT="$2" \
-    JSON_ETL_OUTPUT="$out/json_etl.jsonl" "$sluice" run --quiet bench/json_etl.yaml
+run() { # workers input [VAR=value...] -> "seconds rss_kib"
+  local workers=$1 input=$2
+  shift 2
+  /usr/bin/time -f "%e %M" -o "$out/time.txt" env JSON_ETL_WORKERS="$workers" JSON_ETL_INPUT="$input" \
+    JSON_ETL_OUTPUT="$out/json_etl.jsonl" "$@" "$sluice" run --quiet bench/json_etl.yaml
   cat "$out/time.txt"
 }
+
+# The collector of the traced runs.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 "$root/bench/otlp_sink.py" "$port" "$out/otlp_sink.txt" &
+sink=$!
+trap 'kill $sink 2>/dev/null || true' EXIT
+traced=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$port" OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01)
 
 log=$out/json_etl.log
 : >"$log"
 for round in $(seq "$rounds"); do
-  for workers in 1 2; do
-    read -r seconds rss < <(run "$workers" "$input")
-    echo "variant=workers_$workers events=$events seconds=$seconds items_per_s=$(python3 -c "print(round($events / $seconds))") rss_kib=$rss" | tee -a "$log"
+  for variant in workers_1 workers_2 workers_1_traced_1pct; do
+    case $variant in
+      workers_1) read -r seconds rss < <(run 1 "$input") ;;
+      workers_2) read -r seconds rss < <(run 2 "$input") ;;
+      workers_1_traced_1pct) read -r seconds rss < <(run 1 "$input" "${traced[@]}") ;;
+    esac
+    echo "variant=$variant events=$events seconds=$seconds items_per_s=$(python3 -c "print(round($events / $seconds))") rss_kib=$rss" | tee -a "$log"
   done
 done
+kill $sink
+wait $sink || true
+echo "spans received by the collector over $rounds traced runs: $(cat "$out/otlp_sink.txt")"
 kept=$(wc -l <"$out/json_etl.jsonl")
 echo "events kept and written: $kept"
 
@@ -55,6 +72,10 @@ two = statistics.median(rate["workers_2"])
 peak = max(max(v) for v in rss.values()) / 1024
 print(f"{'events/s with 2 workers (median)':<44} {two:>12,.0f}  target >= 1,000,000: {'met' if two >= 1e6 else 'MISSED'}")
 print(f"{'peak RSS, any run':<44} {peak:>10.1f} MiB  target < 100 MiB: {'met' if peak < 100 else 'MISSED'}")
+one = statistics.median(rate["workers_1"])
+traced = statistics.median(rate["workers_1_traced_1pct"])
+cost = (one - traced) / one * 100
+print(f"{'cost of tracing 1% (1 worker, medians)':<44} {cost:>11.1f} %  target < 3%: {'met' if cost < 3 else 'MISSED'}")
 single = max(rss["workers_2"]) / 1024
 double = max(rss["workers_2_double_input"]) / 1024
 print(f"{'peak RSS, 2 workers: input x1 / x2':<44} {single:>6.1f} / {double:.1f} MiB")
