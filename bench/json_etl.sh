@@ -25,7 +25,7 @@ run() { # workers input [VAR=value...] -> "seconds rss_kib"
   local workers=$1 input=$2
   shift 2
   /usr/bin/time -f "%e %M" -o "$out/time.txt" env JSON_ETL_WORKERS="$workers" JSON_ETL_INPUT="$input" \
-    JSON_ETL_OUTPUT="$out/json_etl.jsonl" "$@" "$sluice" run --quiet bench/json_etl.yaml
+    JSON_ETL_OUTPUT="$out/json_etl.jsonl" "$@" "$sluice" run --quiet bench/json_etl.yaml 2>"$out/run.err"
   cat "$out/time.txt"
 }
 
@@ -34,7 +34,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 python3 "$root/bench/otlp_sink.py" "$port" "$out/otlp_sink.txt" &
 sink=$!
 trap 'kill $sink 2>/dev/null || true' EXIT
-traced=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$port" OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01)
+traced=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$port" OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01 RUST_LOG=warn,sluice::traces=info)
 
 log=$out/json_etl.log
 : >"$log"
@@ -43,7 +43,9 @@ for round in $(seq "$rounds"); do
     case $variant in
       workers_1) read -r seconds rss < <(run 1 "$input") ;;
       workers_2) read -r seconds rss < <(run 2 "$input") ;;
-      workers_1_traced_1pct) read -r seconds rss < <(run 1 "$input" "${traced[@]}") ;;
+      workers_1_traced_1pct)
+        read -r seconds rss < <(run 1 "$input" "${traced[@]}")
+        grep -o 'traces sent.*' "$out/run.err" | sed 's/\x1b\[[0-9;]*m//g' ;;
     esac
     echo "variant=$variant events=$events seconds=$seconds items_per_s=$(python3 -c "print(round($events / $seconds))") rss_kib=$rss" | tee -a "$log"
   done

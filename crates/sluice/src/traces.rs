@@ -6,7 +6,8 @@
 //! when the queue is full or an export fails (a collector down or slow) the spans are dropped and
 //! counted in `sluice_trace_spans_dropped_total`, and the work goes on at its own pace.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -24,13 +25,15 @@ use opentelemetry_sdk::trace::{
 };
 use sluice_config::spec::{OtlpProtocol, TracingSpec};
 use sluice_core::trace::Sampling;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 /// Spans waiting for export at most; past it new spans are dropped.
 const QUEUE: usize = 4096;
 /// Spans sent in one export at most.
 const BATCH: usize = 512;
+/// Exports under way at once at most.
+const IN_FLIGHT: usize = 4;
 /// How long spans wait for more to fill a batch.
 const LINGER: Duration = Duration::from_secs(1);
 /// How long one export may take before its spans are dropped.
@@ -119,6 +122,11 @@ impl Traces {
         {
             tracing::warn!("spans still queued at exit were not sent: the collector is slow");
         }
+        tracing::info!(
+            exported = EXPORTED.load(Ordering::Relaxed),
+            dropped = DROPPED.load(Ordering::Relaxed),
+            "traces sent"
+        );
     }
 }
 
@@ -313,9 +321,12 @@ impl SpanProcessor for Queue {
     }
 }
 
-/// Sends the queued spans in batches until the queue closes and is empty.
+/// Sends the queued spans in batches, up to [`IN_FLIGHT`] at once, until the queue closes and
+/// is empty and every export has ended.
 async fn export(exporter: opentelemetry_otlp::SpanExporter, mut queued: mpsc::Receiver<SpanData>) {
-    let mut failing = false;
+    let exporter = Arc::new(exporter);
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let failing = Arc::new(AtomicBool::new(false));
     while let Some(first) = queued.recv().await {
         let mut batch = Vec::with_capacity(BATCH);
         batch.push(first);
@@ -326,31 +337,60 @@ async fn export(exporter: opentelemetry_otlp::SpanExporter, mut queued: mpsc::Re
                 Ok(None) | Err(_) => break,
             }
         }
-        let count = batch.len() as u64;
-        let failure = match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(batch)).await {
-            Ok(Ok(())) => None,
-            Ok(Err(error)) => Some(error.to_string()),
-            Err(_) => Some(format!("no answer within {EXPORT_TIMEOUT:?}")),
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            break;
         };
-        match failure {
-            None => {
-                counter!("sluice_trace_spans_exported_total").increment(count);
-                if std::mem::take(&mut failing) {
-                    tracing::info!("the trace collector takes spans again");
-                }
+        let (exporter, failing) = (Arc::clone(&exporter), Arc::clone(&failing));
+        tokio::spawn(async move {
+            send(&exporter, batch, &failing).await;
+            drop(slot);
+        });
+    }
+    // Every export has ended once every slot is free again.
+    let _ = slots.acquire_many(IN_FLIGHT as u32).await;
+}
+
+/// Sends one batch, counting it exported or dropped, and saying when the collector stops
+/// and starts taking spans.
+async fn send(
+    exporter: &opentelemetry_otlp::SpanExporter,
+    batch: Vec<SpanData>,
+    failing: &AtomicBool,
+) {
+    let count = batch.len() as u64;
+    let failure = match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(batch)).await {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(error.to_string()),
+        Err(_) => Some(format!("no answer within {EXPORT_TIMEOUT:?}")),
+    };
+    match failure {
+        None => {
+            exported(count);
+            if failing.swap(false, Ordering::Relaxed) {
+                tracing::info!("the trace collector takes spans again");
             }
-            Some(error) => {
-                dropped("export_failed", count);
-                if !std::mem::replace(&mut failing, true) {
-                    tracing::warn!(%error, "cannot send spans to the collector; dropping them until it takes them again");
-                }
+        }
+        Some(error) => {
+            dropped("export_failed", count);
+            if !failing.swap(true, Ordering::Relaxed) {
+                tracing::warn!(%error, "cannot send spans to the collector; dropping them until it takes them again");
             }
         }
     }
 }
 
+/// Spans exported and dropped by this process, for the line said at exit.
+static EXPORTED: AtomicU64 = AtomicU64::new(0);
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+fn exported(count: u64) {
+    counter!("sluice_trace_spans_exported_total").increment(count);
+    EXPORTED.fetch_add(count, Ordering::Relaxed);
+}
+
 fn dropped(reason: &'static str, count: u64) {
     counter!("sluice_trace_spans_dropped_total", "reason" => reason).increment(count);
+    DROPPED.fetch_add(count, Ordering::Relaxed);
 }
 
 #[cfg(test)]
