@@ -262,6 +262,50 @@ mod tests {
     const GIVEN: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
     #[test]
+    fn a_continued_trace_follows_its_parent_and_a_new_one_the_ratio() {
+        let sampled = parse(GIVEN).expect("valid");
+        let unsampled =
+            parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").expect("valid");
+        let none = Sampling {
+            ratio: 0.0,
+            parent_based: true,
+        };
+        assert!(none.sample(Some(&sampled)), "the parent chose to record");
+        assert!(!none.sample(None), "a ratio of 0 starts no trace");
+        assert!(
+            !Sampling::ALWAYS.sample(Some(&unsampled)),
+            "the parent chose not to"
+        );
+        assert!(Sampling::ALWAYS.sample(None));
+        let own = Sampling {
+            ratio: 0.0,
+            parent_based: false,
+        };
+        assert!(
+            !own.sample(Some(&sampled)),
+            "not parent-based: the ratio decides"
+        );
+        let tenth = Sampling {
+            ratio: 0.1,
+            parent_based: true,
+        };
+        let kept = (0..100_000).filter(|_| tenth.sample(None)).count();
+        // 10,000 expected; outside 9,000..=11,000 is a chance far below one in a billion.
+        assert!((9_000..=11_000).contains(&kept), "{kept}");
+    }
+
+    #[test]
+    fn while_tracing_is_off_nothing_is_traced() {
+        // No test of this crate installs a tracer.
+        assert!(receive("s", SpanKind::Internal, || Some(GIVEN.to_owned()), Vec::new).is_none());
+        assert!(StageSpans::<u32>::new(std::sync::Arc::from("s"), |_| None).is_none());
+        assert!(decided_at_source(&event_parent(
+            &parse(GIVEN).expect("valid")
+        )));
+        assert!(!decided_at_source(&remote_parent(Some(GIVEN))));
+    }
+
+    #[test]
     fn a_traceparent_reads_and_writes_back_the_same() {
         let span = parse(GIVEN).expect("valid");
         assert!(span.is_remote() && span.is_sampled());
