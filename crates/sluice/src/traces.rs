@@ -25,8 +25,7 @@ use opentelemetry_sdk::trace::{
 };
 use sluice_config::spec::{OtlpProtocol, TracingSpec};
 use sluice_core::trace::Sampling;
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinHandle;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Spans waiting for export at most; past it new spans are dropped.
 const QUEUE: usize = 4096;
@@ -44,7 +43,8 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Tracing, once started: stop it to send what is queued.
 pub(crate) struct Traces {
     provider: SdkTracerProvider,
-    exporting: JoinHandle<()>,
+    /// Resolves when the exporting thread has sent what was queued.
+    exporting: oneshot::Receiver<()>,
 }
 
 /// The settings that apply: the file's where it sets them, else the environment's.
@@ -56,8 +56,7 @@ struct Resolved {
     sampling: Sampling,
 }
 
-/// Starts tracing as `file` and `env` say; `None` when they name no endpoint. Must run inside
-/// the runtime (the exporting task starts on it).
+/// Starts tracing as `file` and `env` say; `None` when they name no endpoint.
 pub(crate) fn start(
     file: Option<&TracingSpec>,
     env: &dyn Fn(&str) -> Option<String>,
@@ -66,20 +65,6 @@ pub(crate) fn start(
         return Ok(None);
     };
     sluice_connect::tls::install_provider();
-    let mut exporter = match settings.protocol {
-        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(&settings.endpoint)
-            .with_timeout(EXPORT_TIMEOUT)
-            .build(),
-        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(&settings.endpoint)
-            .with_timeout(EXPORT_TIMEOUT)
-            .build(),
-    }
-    .with_context(|| format!("cannot send traces to {}", settings.endpoint))?;
     let mut resource = Resource::builder();
     if let Some(name) = &settings.service_name {
         resource = resource.with_service_name(name.clone());
@@ -87,9 +72,8 @@ pub(crate) fn start(
     let resource = resource
         .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
         .build();
-    exporter.set_resource(&resource);
     let (spans, queued) = mpsc::channel(QUEUE);
-    let exporting = tokio::spawn(export(exporter, queued));
+    let exporting = exporting_thread(&settings, resource.clone(), queued)?;
     let provider = SdkTracerProvider::builder()
         .with_resource(resource)
         .with_sampler(EventsWhole(standard(settings.sampling)))
@@ -128,6 +112,66 @@ impl Traces {
             "traces sent"
         );
     }
+}
+
+/// Starts the thread that exports the `queued` spans. It runs a runtime of its own, so that
+/// the stages keeping the process's runtime busy never starve it (on the shared runtime, a
+/// pipeline holding both cores left it too few turns to send a 1% sample). Fails when the
+/// exporter cannot be built.
+fn exporting_thread(
+    settings: &Resolved,
+    resource: Resource,
+    queued: mpsc::Receiver<SpanData>,
+) -> anyhow::Result<oneshot::Receiver<()>> {
+    let (protocol, endpoint) = (settings.protocol, settings.endpoint.clone());
+    let (built_tx, built_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("sluice-traces".to_owned())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = built_tx.send(Err(anyhow::Error::from(error)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let built = match protocol {
+                    OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+                        .with_tonic()
+                        .with_endpoint(&endpoint)
+                        .with_timeout(EXPORT_TIMEOUT)
+                        .build(),
+                    OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+                        .with_http()
+                        .with_protocol(Protocol::HttpBinary)
+                        .with_endpoint(&endpoint)
+                        .with_timeout(EXPORT_TIMEOUT)
+                        .build(),
+                };
+                match built {
+                    Ok(mut exporter) => {
+                        exporter.set_resource(&resource);
+                        let _ = built_tx.send(Ok(()));
+                        export(exporter, queued).await;
+                    }
+                    Err(error) => {
+                        let _ = built_tx.send(Err(anyhow::Error::from(error)));
+                    }
+                }
+            });
+            let _ = done_tx.send(());
+        })
+        .context("cannot start the thread that sends traces")?;
+    built_rx
+        .recv()
+        .context("the thread that sends traces stopped")?
+        .with_context(|| format!("cannot send traces to {}", settings.endpoint))?;
+    Ok(done_rx)
 }
 
 /// The environment's settings under the file's.
