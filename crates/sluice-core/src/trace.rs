@@ -12,7 +12,7 @@
 //! span is built, so that the events not sampled cost nothing more. A sampled event carries the
 //! context of its source's span; each stage it passes gives it a span
 //! ([`Stage::traced`](crate::Stage::traced)), and every span of it is kept (the sampler asks
-//! [`decided_at_source`]).
+//! [`decided`]). A job's attempt is decided the same way ([`sampled_parent`]).
 
 use std::sync::OnceLock;
 use std::time::SystemTime;
@@ -73,21 +73,36 @@ pub fn tracer() -> Option<&'static BoxedTracer> {
     TRACING.get().map(|t| &t.tracer)
 }
 
-/// The mark, in a span's parent context, of a span of an event sampled where it was read.
+/// The mark, in a span's parent context, of a span whose sampling was decided before it was
+/// built: a span of a sampled event, or a job attempt sampled by [`sampled_parent`].
 #[derive(Debug, Clone, Copy)]
-struct DecidedAtSource;
+struct Decided;
 
-/// Whether `parent` is the context of an event that was sampled where it was read: a sampler
-/// keeps every such span, so that an event's trace is whole.
-pub fn decided_at_source(parent: &Context) -> bool {
-    parent.get::<DecidedAtSource>().is_some()
+/// Whether a span under `parent` was decided to be recorded before it was built: a sampler
+/// keeps every such span, so that an event's trace is whole and a decision is made once.
+pub fn decided(parent: &Context) -> bool {
+    parent.get::<Decided>().is_some()
 }
 
 /// The parent context of a span of a sampled event whose context is `event`.
 pub fn event_parent(event: &SpanContext) -> Context {
     Context::new()
         .with_remote_span_context(event.clone())
-        .with_value(DecidedAtSource)
+        .with_value(Decided)
+}
+
+/// Decides, before anything is built, whether a new span under `parent` (a remote span, or
+/// none for a new trace) is recorded: the context to build it under when it is, `None` when it
+/// is not or tracing is off.
+pub fn sampled_parent(parent: Option<&SpanContext>) -> Option<Context> {
+    let tracing = TRACING.get()?;
+    if !tracing.sampling.sample(parent) {
+        return None;
+    }
+    let context = parent.map_or_else(Context::new, |p| {
+        Context::new().with_remote_span_context(p.clone())
+    });
+    Some(context.with_value(Decided))
 }
 
 /// Starts the trace of a record a source read, as [the module](self) says: `traceparent` gives
@@ -102,20 +117,16 @@ pub fn receive(
     traceparent: impl FnOnce() -> Option<String>,
     attributes: impl FnOnce() -> Vec<KeyValue>,
 ) -> Option<Box<SpanContext>> {
-    let tracing = TRACING.get()?;
+    let tracer = tracer()?;
     let remote = traceparent().as_deref().and_then(parse);
-    if !tracing.sampling.sample(remote.as_ref()) {
+    let Some(parent) = sampled_parent(remote.as_ref()) else {
         return remote.map(Box::new);
-    }
-    let parent = remote.map_or_else(Context::new, |r| Context::new().with_remote_span_context(r));
-    let builder = tracing
-        .tracer
+    };
+    let builder = tracer
         .span_builder(source.to_owned())
         .with_kind(kind)
         .with_attributes(attributes());
-    let mut span = tracing
-        .tracer
-        .build_with_context(builder, &parent.with_value(DecidedAtSource));
+    let mut span = tracer.build_with_context(builder, &parent);
     let context = span.span_context().clone();
     span.end();
     context.is_valid().then(|| Box::new(context))
@@ -299,10 +310,9 @@ mod tests {
         // No test of this crate installs a tracer.
         assert!(receive("s", SpanKind::Internal, || Some(GIVEN.to_owned()), Vec::new).is_none());
         assert!(StageSpans::<u32>::new(std::sync::Arc::from("s"), |_| None).is_none());
-        assert!(decided_at_source(&event_parent(
-            &parse(GIVEN).expect("valid")
-        )));
-        assert!(!decided_at_source(&remote_parent(Some(GIVEN))));
+        assert!(sampled_parent(parse(GIVEN).as_ref()).is_none());
+        assert!(decided(&event_parent(&parse(GIVEN).expect("valid"))));
+        assert!(!decided(&remote_parent(Some(GIVEN))));
     }
 
     #[test]

@@ -107,9 +107,13 @@ pub(crate) struct Attempt {
 }
 
 /// Starts the span of `job`'s current attempt under worker `worker`; nothing when tracing is
-/// off.
+/// off or the attempt is not sampled (decided before anything is built: by the enqueue's choice
+/// for a first attempt, by the ratio for a retry, which starts a trace of its own).
 pub(crate) fn attempt(job: &Job, worker: &str) -> Option<Attempt> {
     let tracer = trace::tracer()?;
+    let producer = job.traceparent.as_deref().and_then(trace::parse);
+    let first = job.attempt <= 1;
+    let parent = trace::sampled_parent(producer.as_ref().filter(|_| first))?;
     let mut builder = job_span(
         tracer,
         SpanKind::Consumer,
@@ -121,14 +125,9 @@ pub(crate) fn attempt(job: &Job, worker: &str) -> Option<Attempt> {
             KeyValue::new("sluice.job.attempt", i64::from(job.attempt)),
         ],
     );
-    let parent = if job.attempt <= 1 {
-        trace::remote_parent(job.traceparent.as_deref())
-    } else {
-        if let Some(producer) = job.traceparent.as_deref().and_then(trace::parse) {
-            builder = builder.with_links(vec![Link::with_context(producer)]);
-        }
-        Context::new()
-    };
+    if let Some(producer) = producer.filter(|_| !first) {
+        builder = builder.with_links(vec![Link::with_context(producer)]);
+    }
     Some(Attempt {
         span: tracer.build_with_context(builder, &parent),
     })

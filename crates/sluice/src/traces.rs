@@ -299,8 +299,9 @@ fn standard(sampling: Sampling) -> Sampler {
     }
 }
 
-/// The standard sampler, except that every span of an event sampled where it was read is kept
-/// (see [`sluice_core::trace`]): an event's trace is whole or not there.
+/// The standard sampler, except that a span sampled before it was built (an event's, an
+/// attempt's: see [`sluice_core::trace`]) is kept: a decision is made once, and an event's
+/// trace is whole or not there.
 #[derive(Debug, Clone)]
 struct EventsWhole(Sampler);
 
@@ -314,7 +315,7 @@ impl ShouldSample for EventsWhole {
         attributes: &[KeyValue],
         links: &[Link],
     ) -> SamplingResult {
-        match parent.filter(|parent| sluice_core::trace::decided_at_source(parent)) {
+        match parent.filter(|parent| sluice_core::trace::decided(parent)) {
             Some(parent) => SamplingResult {
                 decision: SamplingDecision::RecordAndSample,
                 attributes: Vec::new(),
