@@ -14,16 +14,16 @@
 //! ([`Stage::traced`](crate::Stage::traced)), and every span of it is kept (the sampler asks
 //! [`decided`]). A job's attempt is decided the same way ([`sampled_parent`]).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
-use opentelemetry::Context;
 pub use opentelemetry::KeyValue;
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{
     Span, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer,
 };
 pub use opentelemetry::trace::{SpanContext, SpanKind};
+use opentelemetry::{Context, StringValue};
 
 use crate::batch::Batch;
 
@@ -46,12 +46,6 @@ pub struct Sampling {
 }
 
 impl Sampling {
-    /// Every trace.
-    pub const ALWAYS: Sampling = Sampling {
-        ratio: 1.0,
-        parent_based: true,
-    };
-
     /// Whether a new span under `parent` (a remote one, or none) starts a recorded trace.
     pub fn sample(&self, parent: Option<&SpanContext>) -> bool {
         match parent {
@@ -135,7 +129,7 @@ pub fn receive(
 /// The spans of one stage for the sampled items of the batches it takes: each covers the time
 /// from the stage taking the item's batch to the stage asking for the next one.
 pub(crate) struct StageSpans<T> {
-    stage: std::sync::Arc<str>,
+    stage: Arc<str>,
     context_of: fn(&T) -> Option<&SpanContext>,
     open: Vec<SpanContext>,
     batch: usize,
@@ -146,7 +140,7 @@ impl<T> StageSpans<T> {
     /// The spans of stage `stage`, whose items carry their context as `context_of` reads it;
     /// `None` while tracing is off.
     pub(crate) fn new(
-        stage: std::sync::Arc<str>,
+        stage: Arc<str>,
         context_of: fn(&T) -> Option<&SpanContext>,
     ) -> Option<StageSpans<T>> {
         TRACING.get()?;
@@ -188,7 +182,7 @@ impl<T> StageSpans<T> {
                 .span_builder(self.stage.to_string())
                 .with_start_time(self.since)
                 .with_attributes([
-                    KeyValue::new("sluice.stage", self.stage.to_string()),
+                    KeyValue::new("sluice.stage", StringValue::from(Arc::clone(&self.stage))),
                     KeyValue::new("sluice.batch.size", self.batch as i64),
                 ]);
             tracing
@@ -281,13 +275,14 @@ mod tests {
             ratio: 0.0,
             parent_based: true,
         };
+        let every = Sampling {
+            ratio: 1.0,
+            parent_based: true,
+        };
         assert!(none.sample(Some(&sampled)), "the parent chose to record");
         assert!(!none.sample(None), "a ratio of 0 starts no trace");
-        assert!(
-            !Sampling::ALWAYS.sample(Some(&unsampled)),
-            "the parent chose not to"
-        );
-        assert!(Sampling::ALWAYS.sample(None));
+        assert!(!every.sample(Some(&unsampled)), "the parent chose not to");
+        assert!(every.sample(None));
         let own = Sampling {
             ratio: 0.0,
             parent_based: false,
@@ -309,7 +304,7 @@ mod tests {
     fn while_tracing_is_off_nothing_is_traced() {
         // No test of this crate installs a tracer.
         assert!(receive("s", SpanKind::Internal, || Some(GIVEN.to_owned()), Vec::new).is_none());
-        assert!(StageSpans::<u32>::new(std::sync::Arc::from("s"), |_| None).is_none());
+        assert!(StageSpans::<u32>::new(Arc::from("s"), |_| None).is_none());
         assert!(sampled_parent(parse(GIVEN).as_ref()).is_none());
         assert!(decided(&event_parent(&parse(GIVEN).expect("valid"))));
         assert!(!decided(&remote_parent(Some(GIVEN))));

@@ -6,8 +6,8 @@
 //! when the queue is full or an export fails (a collector down or slow) the spans are dropped and
 //! counted in `sluice_trace_spans_dropped_total`, and the work goes on at its own pace.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -25,14 +25,12 @@ use opentelemetry_sdk::trace::{
 };
 use sluice_config::spec::{OtlpProtocol, TracingSpec};
 use sluice_core::trace::Sampling;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 /// Spans waiting for export at most; past it new spans are dropped.
 const QUEUE: usize = 4096;
 /// Spans sent in one export at most.
 const BATCH: usize = 512;
-/// Exports under way at once at most.
-const IN_FLIGHT: usize = 4;
 /// How long spans wait for more to fill a batch.
 const LINGER: Duration = Duration::from_secs(1);
 /// How long one export may take before its spans are dropped.
@@ -366,12 +364,9 @@ impl SpanProcessor for Queue {
     }
 }
 
-/// Sends the queued spans in batches, up to [`IN_FLIGHT`] at once, until the queue closes and
-/// is empty and every export has ended.
+/// Sends the queued spans in batches until the queue closes and is empty.
 async fn export(exporter: opentelemetry_otlp::SpanExporter, mut queued: mpsc::Receiver<SpanData>) {
-    let exporter = Arc::new(exporter);
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    let failing = Arc::new(AtomicBool::new(false));
+    let mut failing = false;
     while let Some(first) = queued.recv().await {
         let mut batch = Vec::with_capacity(BATCH);
         batch.push(first);
@@ -382,17 +377,8 @@ async fn export(exporter: opentelemetry_otlp::SpanExporter, mut queued: mpsc::Re
                 Ok(None) | Err(_) => break,
             }
         }
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-            break;
-        };
-        let (exporter, failing) = (Arc::clone(&exporter), Arc::clone(&failing));
-        tokio::spawn(async move {
-            send(&exporter, batch, &failing).await;
-            drop(slot);
-        });
+        send(&exporter, batch, &mut failing).await;
     }
-    // Every export has ended once every slot is free again.
-    let _ = slots.acquire_many(IN_FLIGHT as u32).await;
 }
 
 /// Sends one batch, counting it exported or dropped, and saying when the collector stops
@@ -400,7 +386,7 @@ async fn export(exporter: opentelemetry_otlp::SpanExporter, mut queued: mpsc::Re
 async fn send(
     exporter: &opentelemetry_otlp::SpanExporter,
     batch: Vec<SpanData>,
-    failing: &AtomicBool,
+    failing: &mut bool,
 ) {
     let count = batch.len() as u64;
     let failure = match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(batch)).await {
@@ -411,13 +397,13 @@ async fn send(
     match failure {
         None => {
             exported(count);
-            if failing.swap(false, Ordering::Relaxed) {
+            if std::mem::take(failing) {
                 tracing::info!("the trace collector takes spans again");
             }
         }
         Some(error) => {
             dropped("export_failed", count);
-            if !failing.swap(true, Ordering::Relaxed) {
+            if !std::mem::replace(failing, true) {
                 tracing::warn!(%error, "cannot send spans to the collector; dropping them until it takes them again");
             }
         }

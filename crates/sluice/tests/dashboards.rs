@@ -11,24 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Running, SLUICE, free_port, text, wait_until, write};
+use common::{
+    OK_AND_BAD_KINDS, Running, free_port, jobs_in, refused_lookup_pipeline, start_in, text,
+    wait_until, write,
+};
 
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
-}
-
-/// `sluice ARGS` in `dir`, running.
-fn sluice(dir: &Path, args: &[&str]) -> Running {
-    Running(Some(
-        Command::new(SLUICE)
-            .args(args)
-            .current_dir(dir)
-            .env_remove("SLUICE_STORE")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sluice runs"),
-    ))
 }
 
 /// What Prometheus at `addr` answers to the instant query `query`: its result series.
@@ -132,42 +121,20 @@ fn every_dashboard_panel_and_alert_finds_its_data_in_a_real_prometheus() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pipeline_admin = format!("127.0.0.1:{}", free_port());
     let worker_admin = format!("127.0.0.1:{}", free_port());
-    // Every call of `lookup` is refused (404 from the admin server), so its breaker opens and
-    // events go to the dead letters; `tag` passes them all.
-    write(
-        dir.path(),
-        "pipeline.yaml",
-        &format!(
-            "sources:\n  numbers: {{ type: generator, rate: 200 }}\n\
-             transforms:\n  tag: {{ type: jq, inputs: [numbers], program: '.tagged = true' }}\n  \
-             lookup:\n    type: http_call\n    inputs: [tag]\n    url: http://{pipeline_admin}/missing\n    target: .user\n    \
-             circuit_breaker: {{ failure_ratio: 0.5, min_calls: 5, window: 10, open_for: 1s }}\n\
-             sinks:\n  out: {{ type: file, inputs: [lookup], path: out.jsonl }}\n  \
-             dead: {{ type: file, inputs: [lookup.errors], path: dead.jsonl }}\n"
-        ),
-    );
-    // A job every second succeeds; the bad ones fail twice and die.
+    refused_lookup_pipeline(dir.path(), &pipeline_admin);
+    // Besides `ok` and `bad`, a job of `ok` every second from a schedule (the enqueue rate).
     write(
         dir.path(),
         "worker.yaml",
-        "kinds:\n  ok:\n    handler: { type: exec, command: 'true' }\n  \
-         bad:\n    handler: { type: exec, command: 'exit 1' }\n    max_attempts: 2\n    backoff: { initial: 10ms, max: 10ms }\n\
-         schedules:\n  tick: { cron: '* * * * * *', job: { kind: ok } }\n",
+        &format!(
+            "{OK_AND_BAD_KINDS}schedules:\n  tick: {{ cron: '* * * * * *', job: {{ kind: ok }} }}\n"
+        ),
     );
     let store = format!("sqlite://{}/jobs.db", dir.path().display());
-    for args in [
-        &["jobs", "--store", &store, "migrate"][..],
-        &["jobs", "--store", &store, "enqueue", "bad"],
-        &["jobs", "--store", &store, "enqueue", "bad"],
-    ] {
-        let out = Command::new(SLUICE)
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .expect("sluice runs");
-        assert!(out.status.success(), "{}", text(&out.stderr));
+    for args in [&["migrate"][..], &["enqueue", "bad"], &["enqueue", "bad"]] {
+        jobs_in(dir.path(), &store, args);
     }
-    let pipeline = sluice(
+    let pipeline = start_in(
         dir.path(),
         &[
             "run",
@@ -176,8 +143,9 @@ fn every_dashboard_panel_and_alert_finds_its_data_in_a_real_prometheus() {
             "--admin-addr",
             &pipeline_admin,
         ],
+        &[],
     );
-    let worker = sluice(
+    let worker = start_in(
         dir.path(),
         &[
             "worker",
@@ -188,6 +156,7 @@ fn every_dashboard_panel_and_alert_finds_its_data_in_a_real_prometheus() {
             "--admin-addr",
             &worker_admin,
         ],
+        &[],
     );
 
     // The shipped configuration, scraping every second, with the test's targets.

@@ -6,10 +6,12 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{DATABASE, PrivateServer, SLUICE, free_port, psql, scrape, text, wait_until, write};
+use common::{
+    DATABASE, OK_AND_BAD_KINDS, PrivateServer, free_port, jobs_in, psql, refused_lookup_pipeline,
+    scrape, start_in, wait_until, write,
+};
 
 /// One metric as the specification gives it.
 #[derive(Debug)]
@@ -104,15 +106,7 @@ fn check(scrape: &str, spec: &BTreeMap<String, Spec>, met: &[&str], families: &[
 /// Runs `sluice ARGS` in `dir` until its `/metrics` at `admin` shows what `ready` looks for;
 /// returns that scrape and stops the process.
 fn scrape_once(dir: &Path, args: &[&str], admin: &str, ready: impl Fn(&str) -> bool) -> String {
-    let child = Command::new(SLUICE)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("SLUICE_STORE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sluice runs");
-    let running = common::Running(Some(child));
+    let running = start_in(dir, args, &[]);
     wait_until(
         Duration::from_secs(30),
         || ready(&scrape(admin)),
@@ -128,18 +122,7 @@ fn a_pipeline_exports_exactly_what_the_specification_lists() {
     let spec = specification();
     let dir = tempfile::tempdir().expect("tempdir");
     let admin = format!("127.0.0.1:{}", free_port());
-    // Every call is refused (404 from the admin server itself), so the breaker opens and the
-    // events go to the dead letters.
-    write(
-        dir.path(),
-        "pipeline.yaml",
-        &format!(
-            "sources:\n  numbers: {{ type: generator, rate: 200 }}\n\
-             transforms:\n  lookup:\n    type: http_call\n    inputs: [numbers]\n    url: http://{admin}/missing\n    target: .user\n    \
-             circuit_breaker: {{ failure_ratio: 0.5, min_calls: 5, window: 10, open_for: 1s }}\n\
-             sinks:\n  out: {{ type: file, inputs: [lookup], path: out.jsonl }}\n  dead: {{ type: file, inputs: [lookup.errors], path: dead.jsonl }}\n"
-        ),
-    );
+    refused_lookup_pipeline(dir.path(), &admin);
     let scraped = scrape_once(
         dir.path(),
         &["run", "pipeline.yaml", "--quiet", "--admin-addr", &admin],
@@ -163,24 +146,10 @@ fn a_pipeline_exports_exactly_what_the_specification_lists() {
 fn worker_exports_what_is_listed(store: &str) {
     let spec = specification();
     let dir = tempfile::tempdir().expect("tempdir");
-    write(
-        dir.path(),
-        "worker.yaml",
-        "kinds:\n  ok:\n    handler: { type: exec, command: 'true' }\n  \
-         bad:\n    handler: { type: exec, command: 'exit 1' }\n    max_attempts: 2\n    backoff: { initial: 10ms, max: 10ms }\n",
-    );
-    let jobs = |args: &[&str]| {
-        let out = Command::new(SLUICE)
-            .args(["jobs", "--store", store])
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .expect("sluice runs");
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    };
-    jobs(&["migrate"]);
-    jobs(&["enqueue", "ok"]);
-    jobs(&["enqueue", "bad"]);
+    write(dir.path(), "worker.yaml", OK_AND_BAD_KINDS);
+    for args in [&["migrate"][..], &["enqueue", "ok"], &["enqueue", "bad"]] {
+        jobs_in(dir.path(), store, args);
+    }
     let admin = format!("127.0.0.1:{}", free_port());
     let scraped = scrape_once(
         dir.path(),

@@ -13,28 +13,19 @@ mod kafka;
 mod otlp;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use common::{
-    DATABASE, SLUICE, free_port, lines, psql, raw, run_to_end, scrape, series, start_with, text,
+    DATABASE, free_port, lines, psql, raw, run_to_end, scrape, series, start_in, start_with, text,
     wait_until, write,
 };
 use otlp::{CLIENT, CONSUMER, INTERNAL, PRODUCER, Receiver, SERVER, STATUS_ERROR, STATUS_OK, Span};
 
 /// `sluice ARGS` in `dir` with `env`, to its end.
 fn sluice(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let child = Command::new(SLUICE)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("SLUICE_STORE")
-        .env_remove("TRACEPARENT")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sluice runs");
-    let out = run_to_end(child, Duration::from_secs(60));
+    let mut running = start_in(dir, args, env);
+    let out = run_to_end(running.0.take().expect("started"), Duration::from_secs(60));
     assert!(
         out.status.success(),
         "sluice {args:?}: {}{}",
@@ -237,16 +228,11 @@ fn a_collector_that_is_down_costs_the_work_nothing_but_a_counter() {
         &env,
     );
     let admin = format!("127.0.0.1:{}", free_port());
-    let worker = Command::new(SLUICE)
-        .args(["worker", "--config", "worker.yaml", "--admin-addr", &admin])
-        .current_dir(dir.path())
-        .env_remove("SLUICE_STORE")
-        .envs(env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("worker runs");
-    let worker = common::Running(Some(worker));
+    let worker = start_in(
+        dir.path(),
+        &["worker", "--config", "worker.yaml", "--admin-addr", &admin],
+        &env,
+    );
     wait_until(
         Duration::from_secs(60),
         || {

@@ -126,6 +126,57 @@ pub fn start_with(pipeline: &str, env: &[(&str, &str)]) -> Running {
     start_args(&["run", "--quiet", pipeline], env)
 }
 
+/// Starts `sluice ARGS` in `dir` with environment variables, without the caller's
+/// `SLUICE_STORE` and `TRACEPARENT`.
+pub fn start_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
+    Running(Some(
+        Command::new(SLUICE)
+            .args(args)
+            .current_dir(dir)
+            .env_remove("SLUICE_STORE")
+            .env_remove("TRACEPARENT")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sluice"),
+    ))
+}
+
+/// Runs `sluice jobs --store STORE ARGS` in `dir`, failing the test if it fails.
+pub fn jobs_in(dir: &Path, store: &str, args: &[&str]) {
+    let out = Command::new(SLUICE)
+        .args(["jobs", "--store", store])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("sluice runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// A pipeline (`pipeline.yaml` in `dir`) that exercises failures: a generator at 200 events/s
+/// through `tag` (jq) into `lookup`, an `http_call` with a circuit breaker to
+/// `http://ADMIN/missing`, which the admin server at `admin` answers 404, so the breaker opens
+/// and every event goes to the dead letters (`dead.jsonl`).
+pub fn refused_lookup_pipeline(dir: &Path, admin: &str) {
+    write(
+        dir,
+        "pipeline.yaml",
+        &format!(
+            "sources:\n  numbers: {{ type: generator, rate: 200 }}\n\
+             transforms:\n  tag: {{ type: jq, inputs: [numbers], program: '.tagged = true' }}\n  \
+             lookup:\n    type: http_call\n    inputs: [tag]\n    url: http://{admin}/missing\n    target: .user\n    \
+             circuit_breaker: {{ failure_ratio: 0.5, min_calls: 5, window: 10, open_for: 1s }}\n\
+             sinks:\n  out: {{ type: file, inputs: [lookup], path: out.jsonl }}\n  \
+             dead: {{ type: file, inputs: [lookup.errors], path: dead.jsonl }}\n"
+        ),
+    );
+}
+
+/// The kinds of a worker file that exercise failures: `ok` succeeds, `bad` fails twice and dies.
+pub const OK_AND_BAD_KINDS: &str = "kinds:\n  ok:\n    handler: { type: exec, command: 'true' }\n  \
+     bad:\n    handler: { type: exec, command: 'exit 1' }\n    max_attempts: 2\n    backoff: { initial: 10ms, max: 10ms }\n";
+
 /// Starts `sluice ARGS` with environment variables.
 fn start_args(args: &[&str], env: &[(&str, &str)]) -> Running {
     Running(Some(
