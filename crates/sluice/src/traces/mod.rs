@@ -2,11 +2,14 @@
 //! pipeline or worker file's `tracing` settings and the standard `OTEL_*` variables; off while
 //! neither names an endpoint.
 //!
-//! Spans go through a bounded queue to one exporting task, so tracing never holds the work up:
-//! when the queue is full or an export fails (a collector down or slow) the spans are dropped and
-//! counted in `sluice_trace_spans_dropped_total`, and the work goes on at its own pace.
+//! Spans go through a bounded queue ([`queue`]) to one exporting thread ([`otlp`]), so tracing
+//! never holds the work up: when the queue is full or an export fails (a collector down or slow)
+//! the spans are dropped and counted in `sluice_trace_spans_dropped_total`, and the work goes on
+//! at its own pace.
 
-use std::sync::Mutex;
+mod otlp;
+mod queue;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -16,25 +19,17 @@ use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
-use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{
-    Sampler, SamplingDecision, SamplingResult, SdkTracerProvider, ShouldSample, Span, SpanData,
-    SpanExporter, SpanProcessor,
+    Sampler, SamplingDecision, SamplingResult, SdkTracerProvider, ShouldSample,
 };
 use sluice_config::spec::{OtlpProtocol, TracingSpec};
 use sluice_core::trace::Sampling;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-/// Spans waiting for export at most; past it new spans are dropped.
-const QUEUE: usize = 4096;
-/// Spans sent in one export at most.
-const BATCH: usize = 512;
-/// How long spans wait for more to fill a batch.
-const LINGER: Duration = Duration::from_secs(1);
-/// How long one export may take before its spans are dropped.
-const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+use otlp::Exporter;
+use queue::{EXPORT_TIMEOUT, Queue};
+
 /// How long a stop waits for the spans still queued to be sent.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -52,6 +47,8 @@ struct Resolved {
     protocol: OtlpProtocol,
     service_name: Option<String>,
     sampling: Sampling,
+    /// Sent with every export (an API key, say).
+    headers: Vec<(String, String)>,
 }
 
 /// Starts tracing as `file` and `env` say; `None` when they name no endpoint.
@@ -62,7 +59,6 @@ pub(crate) fn start(
     let Some(settings) = resolve(file.cloned().unwrap_or_default(), env)? else {
         return Ok(None);
     };
-    sluice_connect::tls::install_provider();
     let mut resource = Resource::builder();
     if let Some(name) = &settings.service_name {
         resource = resource.with_service_name(name.clone());
@@ -70,14 +66,12 @@ pub(crate) fn start(
     let resource = resource
         .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
         .build();
-    let (spans, queued) = mpsc::channel(QUEUE);
-    let exporting = exporting_thread(&settings, resource.clone(), queued)?;
+    let queue = Queue::default();
+    let exporting = exporting_thread(&settings, resource.clone(), queue.clone())?;
     let provider = SdkTracerProvider::builder()
         .with_resource(resource)
         .with_sampler(EventsWhole(standard(settings.sampling)))
-        .with_span_processor(Queue {
-            spans: Mutex::new(Some(spans)),
-        })
+        .with_span_processor(queue)
         .build();
     let scope = InstrumentationScope::builder("sluice")
         .with_version(env!("CARGO_PKG_VERSION"))
@@ -96,7 +90,7 @@ pub(crate) fn start(
 impl Traces {
     /// Sends the spans still queued (for at most a few seconds), then stops.
     pub(crate) async fn stop(self) {
-        // Closes the queue: the exporting task sends what is in it, then ends.
+        // Closes the queue: the exporting thread sends what is in it, then ends.
         let _ = self.provider.shutdown();
         if tokio::time::timeout(FLUSH_TIMEOUT, self.exporting)
             .await
@@ -119,9 +113,10 @@ impl Traces {
 fn exporting_thread(
     settings: &Resolved,
     resource: Resource,
-    queued: mpsc::Receiver<SpanData>,
+    queued: Queue,
 ) -> anyhow::Result<oneshot::Receiver<()>> {
-    let (protocol, endpoint) = (settings.protocol, settings.endpoint.clone());
+    let settings = settings.clone();
+    let endpoint = settings.endpoint.clone();
     let (built_tx, built_rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = oneshot::channel();
     std::thread::Builder::new()
@@ -138,27 +133,19 @@ fn exporting_thread(
                 }
             };
             runtime.block_on(async move {
-                let built = match protocol {
-                    OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-                        .with_tonic()
-                        .with_endpoint(&endpoint)
-                        .with_timeout(EXPORT_TIMEOUT)
-                        .build(),
-                    OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-                        .with_http()
-                        .with_protocol(Protocol::HttpBinary)
-                        .with_endpoint(&endpoint)
-                        .with_timeout(EXPORT_TIMEOUT)
-                        .build(),
-                };
-                match built {
-                    Ok(mut exporter) => {
-                        exporter.set_resource(&resource);
+                match Exporter::new(
+                    settings.protocol,
+                    &settings.endpoint,
+                    &settings.headers,
+                    EXPORT_TIMEOUT,
+                    &resource,
+                ) {
+                    Ok(exporter) => {
                         let _ = built_tx.send(Ok(()));
-                        export(exporter, queued).await;
+                        queue::export(exporter, queued).await;
                     }
                     Err(error) => {
-                        let _ = built_tx.send(Err(anyhow::Error::from(error)));
+                        let _ = built_tx.send(Err(error));
                     }
                 }
             });
@@ -168,7 +155,7 @@ fn exporting_thread(
     built_rx
         .recv()
         .context("the thread that sends traces stopped")?
-        .with_context(|| format!("cannot send traces to {}", settings.endpoint))?;
+        .with_context(|| format!("cannot send traces to {endpoint}"))?;
     Ok(done_rx)
 }
 
@@ -228,11 +215,15 @@ fn resolve(
             });
         (!named).then(|| "sluice".to_owned())
     });
+    let headers = var("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+        .or_else(|| var("OTEL_EXPORTER_OTLP_HEADERS"))
+        .map_or_else(|| Ok(Vec::new()), |text| otlp::headers(&text))?;
     Ok(Some(Resolved {
         endpoint,
         protocol,
         service_name,
         sampling,
+        headers,
     }))
 }
 
@@ -326,90 +317,6 @@ impl ShouldSample for EventsWhole {
     }
 }
 
-/// The span processor: ended spans into the bounded queue, or counted as dropped.
-#[derive(Debug)]
-struct Queue {
-    spans: Mutex<Option<mpsc::Sender<SpanData>>>,
-}
-
-impl SpanProcessor for Queue {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
-
-    fn on_end(&self, span: SpanData) {
-        let queued = self
-            .spans
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|queue| queue.try_send(span).is_ok());
-        if !queued {
-            dropped("queue_full", 1);
-        }
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        match self
-            .spans
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        {
-            Some(_) => Ok(()),
-            None => Err(OTelSdkError::AlreadyShutdown),
-        }
-    }
-}
-
-/// Sends the queued spans in batches until the queue closes and is empty.
-async fn export(exporter: opentelemetry_otlp::SpanExporter, mut queued: mpsc::Receiver<SpanData>) {
-    let mut failing = false;
-    while let Some(first) = queued.recv().await {
-        let mut batch = Vec::with_capacity(BATCH);
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + LINGER;
-        while batch.len() < BATCH {
-            match tokio::time::timeout_at(deadline, queued.recv()).await {
-                Ok(Some(span)) => batch.push(span),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        send(&exporter, batch, &mut failing).await;
-    }
-}
-
-/// Sends one batch, counting it exported or dropped, and saying when the collector stops
-/// and starts taking spans.
-async fn send(
-    exporter: &opentelemetry_otlp::SpanExporter,
-    batch: Vec<SpanData>,
-    failing: &mut bool,
-) {
-    let count = batch.len() as u64;
-    let failure = match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(batch)).await {
-        Ok(Ok(())) => None,
-        Ok(Err(error)) => Some(error.to_string()),
-        Err(_) => Some(format!("no answer within {EXPORT_TIMEOUT:?}")),
-    };
-    match failure {
-        None => {
-            exported(count);
-            if std::mem::take(failing) {
-                tracing::info!("the trace collector takes spans again");
-            }
-        }
-        Some(error) => {
-            dropped("export_failed", count);
-            if !std::mem::replace(failing, true) {
-                tracing::warn!(%error, "cannot send spans to the collector; dropping them until it takes them again");
-            }
-        }
-    }
-}
-
 /// Spans exported and dropped by this process, for the line said at exit.
 static EXPORTED: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
@@ -467,6 +374,7 @@ mod tests {
                     ratio: 0.25,
                     parent_based: true
                 },
+                headers: Vec::new(),
             }
         );
         let file = TracingSpec {
