@@ -51,6 +51,7 @@ fn a_job_trace_runs_from_its_enqueue_through_every_attempt() {
     let env = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cr%3Dt"),
     ];
     let dir = tempfile::tempdir().expect("tempdir");
     // The first attempt fails, the second succeeds; each writes the TRACEPARENT it was given.
@@ -122,6 +123,12 @@ fn a_job_trace_runs_from_its_enqueue_through_every_attempt() {
         seen.lines().collect::<Vec<_>>(),
         vec![first.traceparent(), second.traceparent()]
     );
+    // Every export carried the header the environment names, its value decoded.
+    let keys = collector.api_keys();
+    assert!(
+        !keys.is_empty() && keys.iter().all(|k| k == "s3cr=t"),
+        "{keys:?}"
+    );
 }
 
 #[test]
@@ -134,6 +141,7 @@ fn a_job_enqueued_inside_a_trace_continues_it_over_http_on_postgresql() {
     let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     let env = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=s3cr%3Dt"),
         ("OTEL_SERVICE_NAME", "billing"),
         ("SLUICE_STORE", store.as_str()),
     ];
@@ -205,6 +213,11 @@ fn a_job_enqueued_inside_a_trace_continues_it_over_http_on_postgresql() {
         .unwrap_or_else(|| panic!("a failed attempt is logged: {logs}"));
     assert_eq!(failed["trace_id"], attempt.trace_id.as_str(), "{failed}");
     assert_eq!(failed["span_id"], attempt.span_id.as_str(), "{failed}");
+    let keys = collector.api_keys();
+    assert!(
+        !keys.is_empty() && keys.iter().all(|k| k == "s3cr=t"),
+        "{keys:?}"
+    );
     psql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
 }
 

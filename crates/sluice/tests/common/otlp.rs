@@ -62,21 +62,24 @@ impl Span {
 }
 
 type Spans = Arc<Mutex<Vec<Span>>>;
+/// The `x-api-key` header of each export request, as received.
+type Keys = Arc<Mutex<Vec<String>>>;
 
 /// A receiver listening on 127.0.0.1; stops when dropped.
 pub struct Receiver {
     port: u16,
     spans: Spans,
+    keys: Keys,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Receiver {
     /// A receiver taking OTLP over gRPC.
     pub fn grpc() -> Receiver {
-        Receiver::start(|listener, spans| {
+        Receiver::start(|listener, spans, keys| {
             Box::pin(async move {
                 let _ = tonic::transport::Server::builder()
-                    .add_service(TraceServiceServer::new(Collector(spans)))
+                    .add_service(TraceServiceServer::new(Collector(spans, keys)))
                     .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
                     .await;
             })
@@ -85,27 +88,30 @@ impl Receiver {
 
     /// A receiver taking OTLP over HTTP (protobuf bodies posted to `/v1/traces`).
     pub fn http() -> Receiver {
-        Receiver::start(|listener, spans| {
+        Receiver::start(|listener, spans, keys| {
             Box::pin(async move {
                 let app = axum::Router::new().route(
                     "/v1/traces",
-                    axum::routing::post(move |body: axum::body::Bytes| async move {
-                        match ExportTraceServiceRequest::decode(body) {
-                            Ok(request) => {
-                                keep(&spans, request);
-                                (
-                                    axum::http::StatusCode::OK,
-                                    [("content-type", "application/x-protobuf")],
-                                    ExportTraceServiceResponse::default().encode_to_vec(),
-                                )
+                    axum::routing::post(
+                        move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                            seen_key(&keys, headers.get("x-api-key").map(|v| v.as_bytes()));
+                            match ExportTraceServiceRequest::decode(body) {
+                                Ok(request) => {
+                                    keep(&spans, request);
+                                    (
+                                        axum::http::StatusCode::OK,
+                                        [("content-type", "application/x-protobuf")],
+                                        ExportTraceServiceResponse::default().encode_to_vec(),
+                                    )
+                                }
+                                Err(_) => (
+                                    axum::http::StatusCode::BAD_REQUEST,
+                                    [("content-type", "text/plain")],
+                                    b"not an ExportTraceServiceRequest".to_vec(),
+                                ),
                             }
-                            Err(_) => (
-                                axum::http::StatusCode::BAD_REQUEST,
-                                [("content-type", "text/plain")],
-                                b"not an ExportTraceServiceRequest".to_vec(),
-                            ),
-                        }
-                    }),
+                        },
+                    ),
                 );
                 let _ = axum::serve(listener, app).await;
             })
@@ -116,6 +122,7 @@ impl Receiver {
         serve: impl FnOnce(
             tokio::net::TcpListener,
             Spans,
+            Keys,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
     ) -> Receiver {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -124,14 +131,16 @@ impl Receiver {
             .build()
             .expect("a runtime for the receiver");
         let spans = Spans::default();
+        let keys = Keys::default();
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("a port for the receiver");
         let port = listener.local_addr().expect("bound").port();
-        runtime.spawn(serve(listener, spans.clone()));
+        runtime.spawn(serve(listener, spans.clone(), keys.clone()));
         Receiver {
             port,
             spans,
+            keys,
             runtime: Some(runtime),
         }
     }
@@ -144,6 +153,14 @@ impl Receiver {
     /// The spans received so far.
     pub fn spans(&self) -> Vec<Span> {
         self.spans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The `x-api-key` header of each export request received (empty where it had none).
+    pub fn api_keys(&self) -> Vec<String> {
+        self.keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
@@ -168,7 +185,7 @@ impl Drop for Receiver {
     }
 }
 
-struct Collector(Spans);
+struct Collector(Spans, Keys);
 
 #[tonic::async_trait]
 impl TraceService for Collector {
@@ -176,9 +193,19 @@ impl TraceService for Collector {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        seen_key(
+            &self.1,
+            request.metadata().get("x-api-key").map(|v| v.as_bytes()),
+        );
         keep(&self.0, request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
+}
+
+fn seen_key(keys: &Keys, key: Option<&[u8]>) {
+    keys.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(String::from_utf8_lossy(key.unwrap_or_default()).into_owned());
 }
 
 fn keep(spans: &Spans, request: ExportTraceServiceRequest) {
