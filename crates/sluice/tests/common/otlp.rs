@@ -94,7 +94,12 @@ impl Receiver {
                     "/v1/traces",
                     axum::routing::post(
                         move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
-                            seen_key(&keys, headers.get("x-api-key").map(|v| v.as_bytes()));
+                            seen_key(
+                                &keys,
+                                headers
+                                    .get("x-api-key")
+                                    .map(axum::http::HeaderValue::as_bytes),
+                            );
                             match ExportTraceServiceRequest::decode(body) {
                                 Ok(request) => {
                                     keep(&spans, request);
@@ -195,7 +200,10 @@ impl TraceService for Collector {
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         seen_key(
             &self.1,
-            request.metadata().get("x-api-key").map(|v| v.as_bytes()),
+            request
+                .metadata()
+                .get("x-api-key")
+                .map(tonic::metadata::MetadataValue::as_bytes),
         );
         keep(&self.0, request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
