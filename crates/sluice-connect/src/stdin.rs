@@ -83,7 +83,7 @@ impl Source for StdinSource {
         if let Err(err) = spawned {
             tracing::error!(%err, "cannot start the stdin reader thread");
         }
-        let (events, errors) = decoded(ctx, rx, self.codec);
+        let (events, errors) = decoded(ctx, rx, self.codec, None);
         Ok(BuiltSource {
             events,
             errors,

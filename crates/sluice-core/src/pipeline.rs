@@ -427,9 +427,12 @@ impl Pipeline {
         stats
     }
 
-    /// Registers a task to spawn when the pipeline runs. A stage added after the run started
-    /// cannot join it: it is dropped (its terminal, if any, then reports [`Error::NotRun`]).
-    pub(crate) fn spawn(&self, stage: Arc<str>, task: impl Future<Output = ()> + Send + 'static) {
+    /// Registers a task to spawn when the pipeline runs; the run waits for it as for its
+    /// stages, and names it `stage` when the shutdown deadline passes. Connectors register
+    /// their background work this way (a consumer's reader, which commits last). A task added
+    /// after the run started cannot join it: it is dropped (a stage's terminal, if any, then
+    /// reports [`Error::NotRun`]).
+    pub fn spawn(&self, stage: Arc<str>, task: impl Future<Output = ()> + Send + 'static) {
         let p = self.resolve();
         let mut state = p.lock();
         if state.started {

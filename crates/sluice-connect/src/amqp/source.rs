@@ -73,16 +73,17 @@ fn default_prefetch() -> u16 {
 impl Source for AmqpSource {
     /// Starts consuming when the pipeline runs; connects, and reconnects, by itself.
     fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
-        let (tx, rx) = mpsc::channel(4);
-        let reader = Reader {
-            health: Connector::new(&ctx.name),
-            config: self.clone(),
-            source: Arc::from(ctx.name.as_str()),
-            queue: Arc::from(self.queue.as_str()),
-            cancel: ctx.pipeline.cancel_token(),
-            tx,
-        };
-        Ok(from_reader(ctx, reader.run(), rx, self.codec))
+        Ok(from_reader(ctx, self.codec, |tx, cancel| {
+            Reader {
+                health: Connector::new(&ctx.name),
+                config: self.clone(),
+                source: Arc::from(ctx.name.as_str()),
+                queue: Arc::from(self.queue.as_str()),
+                cancel,
+                tx,
+            }
+            .run()
+        }))
     }
 }
 

@@ -11,8 +11,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::StreamExt;
 use sluice_core::{Acked, BoxError, Flow, Operators, Pipeline};
 use tokio::sync::mpsc;
-#[cfg(any(feature = "redis", feature = "nats", feature = "amqp"))]
+#[cfg(any(
+    feature = "kafka",
+    feature = "redis",
+    feature = "nats",
+    feature = "amqp"
+))]
 use tokio_util::sync::CancellationToken;
+use tokio_util::sync::DropGuard;
 
 use sluice_event::Event;
 use sluice_event::codec::{Codec, Record};
@@ -125,20 +131,22 @@ pub enum SourceError {
     },
 }
 
-/// Feeds batches of records from a reader thread into a flow, then decodes them.
+/// Feeds batches of records from a reader thread into a flow, then decodes them. `stop`, if
+/// given, is cancelled when the source stage ends (the pipeline downstream is gone).
 pub(crate) fn decoded(
     ctx: &SourceContext,
     records: mpsc::Receiver<Vec<Acked<Record>>>,
     codec: Codec,
+    stop: Option<DropGuard>,
 ) -> (Flow<Event>, Option<Flow<Event>>) {
-    let batches = futures::stream::unfold(records, |mut rx| async move {
+    let batches = futures::stream::unfold((records, stop), |(mut rx, stop)| async move {
         rx.recv()
             .await
-            .map(|batch| (futures::stream::iter(batch), rx))
+            .map(|batch| (futures::stream::iter(batch), (rx, stop)))
     })
     .flatten();
-    // The reader thread stops on shutdown by itself, after saving its checkpoint; the source
-    // ends when it does.
+    // The reader stops on shutdown by itself, after saving its checkpoint; the source ends
+    // when it does.
     let raw = ctx
         .pipeline
         .source(&ctx.name)
@@ -147,21 +155,31 @@ pub(crate) fn decoded(
     decode(ctx, raw, codec)
 }
 
-/// A broker source built: its reader task (spawned now) feeds `records`, which are decoded.
+/// A broker source built: `reader` is given the channel of records and the token that stops
+/// it (on shutdown, or when the source stage has ended), and runs as a task of the pipeline,
+/// so that the run ends only once the reader has finished its last chores (a final commit,
+/// leaving a consumer group).
 #[cfg(any(
     feature = "kafka",
     feature = "redis",
     feature = "nats",
     feature = "amqp"
 ))]
-pub(crate) fn from_reader(
+pub(crate) fn from_reader<Fut>(
     ctx: &SourceContext,
-    reader: impl std::future::Future<Output = ()> + Send + 'static,
-    records: mpsc::Receiver<Vec<Acked<Record>>>,
     codec: Codec,
-) -> BuiltSource {
-    tokio::spawn(reader);
-    let (events, errors) = decoded(ctx, records, codec);
+    reader: impl FnOnce(mpsc::Sender<Vec<Acked<Record>>>, CancellationToken) -> Fut,
+) -> BuiltSource
+where
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(4);
+    let stop = ctx.pipeline.cancel_token().child_token();
+    ctx.pipeline.spawn(
+        Arc::from(format!("{} reader", ctx.name)),
+        reader(tx, stop.clone()),
+    );
+    let (events, errors) = decoded(ctx, rx, codec, Some(stop.drop_guard()));
     BuiltSource {
         events,
         errors,

@@ -106,7 +106,7 @@ impl Source for FileSource {
         if let Err(err) = spawned {
             tracing::error!(source = %name, %err, "cannot start the file reader thread");
         }
-        let (events, errors) = decoded(ctx, rx, self.codec);
+        let (events, errors) = decoded(ctx, rx, self.codec, None);
         Ok(BuiltSource {
             events,
             errors,

@@ -168,7 +168,7 @@ impl Source for HttpSource {
             tls,
             ctx.pipeline.cancel_token().cancelled_owned(),
         ));
-        let (events, errors) = decoded(ctx, rx, self.codec);
+        let (events, errors) = decoded(ctx, rx, self.codec, None);
         Ok(BuiltSource {
             events,
             errors,

@@ -1,6 +1,7 @@
 //! What the `kafka` source commits, and when: the offsets of each partition in flight, the
 //! rebalance callbacks that commit what is done before partitions go, the table of offsets an
-//! `exactly_once` source records in PostgreSQL, and the loop that commits.
+//! `exactly_once` source records in PostgreSQL, the loop that commits, and the consumer that
+//! leaves its group when it goes.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use rdkafka::consumer::{
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sluice_core::BoxError;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::postgres::exactly_once::{self as pg, Partition as PartitionId};
@@ -109,6 +111,54 @@ impl Offsets {
             .filter(|p| p.owned)
             .map(|p| p.pending.len())
             .sum()
+    }
+}
+
+/// The group's consumer. When the last reference to it goes, it is closed (it leaves the
+/// group) on a thread of its own, which then says so on `closed`: librdkafka can block a close
+/// for good (a rebalance callback's unassignment is never answered when another member leaves
+/// at the same moment), and a runtime thread blocked there would keep the process from exiting.
+pub(super) struct GroupConsumer {
+    consumer: Option<StreamConsumer<Context>>,
+    closed: Option<oneshot::Sender<()>>,
+}
+
+impl GroupConsumer {
+    /// The consumer, and what learns that it has closed.
+    pub(super) fn new(consumer: StreamConsumer<Context>) -> (GroupConsumer, oneshot::Receiver<()>) {
+        let (closed, on_close) = oneshot::channel();
+        let consumer = GroupConsumer {
+            consumer: Some(consumer),
+            closed: Some(closed),
+        };
+        (consumer, on_close)
+    }
+}
+
+impl std::ops::Deref for GroupConsumer {
+    type Target = StreamConsumer<Context>;
+
+    fn deref(&self) -> &StreamConsumer<Context> {
+        self.consumer
+            .as_ref()
+            .expect("the consumer is taken only when it is dropped")
+    }
+}
+
+impl Drop for GroupConsumer {
+    fn drop(&mut self) {
+        let (Some(consumer), Some(closed)) = (self.consumer.take(), self.closed.take()) else {
+            return;
+        };
+        let closing = std::thread::Builder::new()
+            .name("kafka-close".to_owned())
+            .spawn(move || {
+                drop(consumer);
+                let _ = closed.send(());
+            });
+        if let Err(err) = closing {
+            tracing::warn!(%err, "cannot start the thread that closes the Kafka consumer");
+        }
     }
 }
 
@@ -240,7 +290,7 @@ impl OffsetStore {
 /// Commits done offsets every `every`; after shutdown, until nothing is in flight (at most
 /// ten seconds), then once more.
 pub(super) async fn commit_loop(
-    consumer: Arc<StreamConsumer<Context>>,
+    consumer: Arc<GroupConsumer>,
     offsets: Arc<Offsets>,
     store: Option<OffsetStore>,
     every: Duration,

@@ -29,10 +29,10 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sluice_core::{AckToken, Acked, BoxError, Outcome};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::offsets::{Context, OffsetStore, Offsets, ResumePoints, commit_loop};
+use super::offsets::{Context, GroupConsumer, OffsetStore, Offsets, ResumePoints, commit_loop};
 use crate::component::source::{from_reader, received};
 use crate::component::{BuiltSource, Source, SourceContext};
 use crate::tls::ClientTls;
@@ -112,6 +112,9 @@ fn default_commit_interval() -> Duration {
     Duration::from_secs(1)
 }
 
+/// How long a stopping reader waits for its consumer to leave the group.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The most messages handed to the pipeline at once.
 const BATCH: usize = 1024;
 
@@ -176,24 +179,29 @@ impl Source for KafkaSource {
         })?;
         let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
-        let (tx, rx) = mpsc::channel(4);
-        let reader = Reader {
-            consumer: Arc::new(consumer),
-            offsets,
-            store,
-            source,
-            health,
-            metadata_field: self.metadata_field.clone(),
-            commit_interval: self.commit_interval,
-            cancel: ctx.pipeline.cancel_token(),
-            tx,
-        };
-        Ok(from_reader(ctx, reader.run(), rx, self.codec))
+        let (consumer, closed) = GroupConsumer::new(consumer);
+        Ok(from_reader(ctx, self.codec, |tx, cancel| {
+            Reader {
+                consumer: Arc::new(consumer),
+                closed,
+                offsets,
+                store,
+                source,
+                health,
+                metadata_field: self.metadata_field.clone(),
+                commit_interval: self.commit_interval,
+                cancel,
+                tx,
+            }
+            .run()
+        }))
     }
 }
 
 struct Reader {
-    consumer: Arc<StreamConsumer<Context>>,
+    consumer: Arc<GroupConsumer>,
+    /// Says when the consumer has left its group.
+    closed: oneshot::Receiver<()>,
     offsets: Arc<Offsets>,
     store: Option<OffsetStore>,
     health: Connector,
@@ -266,6 +274,15 @@ impl Reader {
         drop(stream);
         drop(self.tx);
         let _ = committer.await;
+        // Leaving the group at once hands its partitions to the other members now rather
+        // than when this member's session expires.
+        drop(self.consumer);
+        if tokio::time::timeout(LEAVE_TIMEOUT, self.closed)
+            .await
+            .is_err()
+        {
+            tracing::warn!(source = %self.source, timeout = ?LEAVE_TIMEOUT, "the Kafka consumer did not leave its group in time; its partitions go to the other members when its session expires");
+        }
     }
 
     /// The message's record, and the place in `groups` of its partition's group (added if

@@ -95,15 +95,16 @@ impl Source for NatsSource {
         if self.max_deliver == 0 {
             return Err("`max_deliver` must be at least 1".into());
         }
-        let (tx, rx) = mpsc::channel(4);
-        let reader = Reader {
-            health: Connector::new(&ctx.name),
-            config: self.clone(),
-            source: Arc::from(ctx.name.as_str()),
-            cancel: ctx.pipeline.cancel_token(),
-            tx,
-        };
-        Ok(from_reader(ctx, reader.run(), rx, self.codec))
+        Ok(from_reader(ctx, self.codec, |tx, cancel| {
+            Reader {
+                health: Connector::new(&ctx.name),
+                config: self.clone(),
+                source: Arc::from(ctx.name.as_str()),
+                cancel,
+                tx,
+            }
+            .run()
+        }))
     }
 }
 

@@ -111,19 +111,20 @@ impl Source for RedisStreamSource {
     /// Starts reading when the pipeline runs.
     fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
         let client = super::client(&self.url, self.tls.as_ref())?;
-        let (tx, rx) = mpsc::channel(4);
-        let reader = Reader {
-            health: Connector::new(&ctx.name),
-            client,
-            config: self.clone(),
-            consumer: self.consumer.clone().unwrap_or_else(host_name),
-            source: Arc::from(ctx.name.as_str()),
-            stream: Arc::from(self.stream.as_str()),
-            cancel: ctx.pipeline.cancel_token(),
-            tx,
-            in_flight: Arc::default(),
-        };
-        Ok(from_reader(ctx, reader.run(), rx, self.codec))
+        Ok(from_reader(ctx, self.codec, |tx, cancel| {
+            Reader {
+                health: Connector::new(&ctx.name),
+                client,
+                config: self.clone(),
+                consumer: self.consumer.clone().unwrap_or_else(host_name),
+                source: Arc::from(ctx.name.as_str()),
+                stream: Arc::from(self.stream.as_str()),
+                cancel,
+                tx,
+                in_flight: Arc::default(),
+            }
+            .run()
+        }))
     }
 }
 

@@ -87,7 +87,12 @@ pub fn run_to_end(mut child: Child, limit: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.kill();
-    panic!("sluice did not finish within {limit:?}");
+    let _ = child.wait();
+    let stderr = stderr.join().unwrap_or_default();
+    panic!(
+        "sluice did not finish within {limit:?}; it wrote:\n{}",
+        String::from_utf8_lossy(&stderr)
+    );
 }
 
 /// Reads `pipe` to its end on a thread of its own.
