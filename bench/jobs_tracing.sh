@@ -77,22 +77,5 @@ kill $sink
 wait $sink || true
 echo "spans received by the collector: $(cat "$out/otlp_sink.txt")"
 
-python3 - "$log" <<'PY'
-import re, statistics, sys
-rate, cpu = {}, {}
-for line in open(sys.argv[1]):
-    f = dict(re.findall(r"(\w+)=(\S+)", line))
-    rate.setdefault(f["variant"], []).append(float(f["items_per_s"]))
-    cpu.setdefault(f["variant"], []).append(float(f["cpu_s"]))
-print(f"{'variant':<16} {'jobs/s (median)':>16} {'worker CPU s (median)':>22}")
-for v in rate:
-    print(f"{v:<16} {statistics.median(rate[v]):>16,.0f} {statistics.median(cpu[v]):>22.2f}")
-base = statistics.median(rate["untraced"])
-base_cpu = statistics.median(cpu["untraced"])
-for v in ("traced_1pct", "traced_100pct"):
-    cost = (base - statistics.median(rate[v])) / base * 100
-    cost_cpu = (statistics.median(cpu[v]) - base_cpu) / base_cpu * 100
-    verdict = lambda c: f"target < 3%: {'met' if c < 3 else 'MISSED'}" if v == "traced_1pct" else ""
-    print(f"{'cost of ' + v + ' in jobs/s':<44} {cost:>6.1f} %  {verdict(cost)}")
-    print(f"{'cost of ' + v + ' in worker CPU':<44} {cost_cpu:>6.1f} %  {verdict(cost_cpu)}")
-PY
+python3 "$root/bench/summarize.py" --costs "traced_1pct=traced_1pct/untraced:3" \
+  "traced_100pct=traced_100pct/untraced" <"$log"

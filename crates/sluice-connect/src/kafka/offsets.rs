@@ -118,20 +118,13 @@ impl Offsets {
 /// group) on a thread of its own, which then says so on `closed`: librdkafka can block a close
 /// for good (a rebalance callback's unassignment is never answered when another member leaves
 /// at the same moment), and a runtime thread blocked there would keep the process from exiting.
-pub(super) struct GroupConsumer {
-    consumer: Option<StreamConsumer<Context>>,
-    closed: Option<oneshot::Sender<()>>,
-}
+pub(super) struct GroupConsumer(Option<(StreamConsumer<Context>, oneshot::Sender<()>)>);
 
 impl GroupConsumer {
     /// The consumer, and what learns that it has closed.
     pub(super) fn new(consumer: StreamConsumer<Context>) -> (GroupConsumer, oneshot::Receiver<()>) {
         let (closed, on_close) = oneshot::channel();
-        let consumer = GroupConsumer {
-            consumer: Some(consumer),
-            closed: Some(closed),
-        };
-        (consumer, on_close)
+        (GroupConsumer(Some((consumer, closed))), on_close)
     }
 }
 
@@ -139,15 +132,17 @@ impl std::ops::Deref for GroupConsumer {
     type Target = StreamConsumer<Context>;
 
     fn deref(&self) -> &StreamConsumer<Context> {
-        self.consumer
+        &self
+            .0
             .as_ref()
             .expect("the consumer is taken only when it is dropped")
+            .0
     }
 }
 
 impl Drop for GroupConsumer {
     fn drop(&mut self) {
-        let (Some(consumer), Some(closed)) = (self.consumer.take(), self.closed.take()) else {
+        let Some((consumer, closed)) = self.0.take() else {
             return;
         };
         let closing = std::thread::Builder::new()
