@@ -14,6 +14,7 @@ use chrono_tz::Tz;
 use croner::Cron;
 
 use crate::job::NewJob;
+use crate::store::registry::ScheduleInfo;
 
 /// A job to enqueue at every tick of a cron pattern.
 #[derive(Clone)]
@@ -91,6 +92,16 @@ impl Schedule {
     /// The job each tick enqueues.
     pub fn job(&self) -> &NewJob {
         &self.job
+    }
+
+    /// The schedule as workers report it to the store's registry.
+    pub fn info(&self) -> ScheduleInfo {
+        ScheduleInfo {
+            name: self.name.clone(),
+            cron: self.pattern.clone(),
+            timezone: self.zone.name().to_owned(),
+            job: self.job.clone(),
+        }
     }
 
     /// The latest tick at or before `now`.

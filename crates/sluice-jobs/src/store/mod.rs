@@ -16,6 +16,8 @@
 //! - [`Maintenance`]: the worker's chores: rescue jobs whose lease expired, fire schedules,
 //!   prune finished jobs.
 //! - [`Admin`]: what an operator does: read jobs and counts, retry, cancel, discard.
+//! - [`Registry`]: what the store keeps for operators beside jobs: paused queues, the workers
+//!   and their schedules, jobs ended and wait times per minute.
 //! - [`Store`]: the three together, with the store's kind and schema: what `Arc<dyn Store>`
 //!   holds.
 //!
@@ -35,21 +37,23 @@ pub mod params;
 mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
+pub mod registry;
 mod roles;
+pub mod select;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use params::{
-    Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat, HeartbeatParams,
-    ListParams, Outcome, PruneParams, QueueStats, RetryParams,
+    ArgsMatch, Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat,
+    HeartbeatParams, ListParams, Outcome, PruneParams, QueueStats, RetryParams,
 };
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
-pub use roles::{Admin, Maintenance, Queue, Store, StoreError};
+pub use roles::{Admin, Maintenance, Queue, Registry, Store, StoreError};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

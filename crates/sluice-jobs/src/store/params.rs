@@ -1,10 +1,12 @@
 //! The store's vocabulary: what its methods take and give back.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::job::{JobId, JobState, NewJob};
 
@@ -137,8 +139,8 @@ pub enum Cancelled {
     NotPending,
 }
 
-/// Which jobs [`Store::list`] returns, newest first.
-#[derive(Debug, Clone, Default)]
+/// Which jobs [`Store::list`] returns, newest first: those matching every filter given.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListParams {
     /// Only this queue.
     pub queue: Option<String>,
@@ -146,8 +148,73 @@ pub struct ListParams {
     pub state: Option<JobState>,
     /// Only this kind.
     pub kind: Option<String>,
+    /// Only jobs with this unique key.
+    pub unique_key: Option<String>,
+    /// Only jobs with this partition key.
+    pub partition_key: Option<String>,
+    /// Only jobs whose args hold this value at this path.
+    pub args: Option<ArgsMatch>,
+    /// Only jobs older than this one (smaller ids): the page after a page that ended with it.
+    pub before: Option<JobId>,
     /// At most this many.
     pub limit: u32,
+}
+
+/// A value inside a job's args: `user.id=42` matches `{"user": {"id": 42}}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgsMatch {
+    /// Object keys (or array indexes, for arrays) from the top of the args.
+    pub path: Vec<String>,
+    /// The value found there: a string, number, boolean or null.
+    pub value: Value,
+}
+
+impl FromStr for ArgsMatch {
+    type Err = String;
+
+    /// Reads `PATH=VALUE`: PATH is keys joined by dots; VALUE is JSON (`42`, `true`, `"42"`),
+    /// or else a string.
+    fn from_str(text: &str) -> Result<ArgsMatch, String> {
+        let expected = "expected PATH=VALUE, such as `user.id=42` or `to=ada@example.com`";
+        let (path, value) = text
+            .split_once('=')
+            .ok_or_else(|| format!("`{text}` has no `=`; {expected}"))?;
+        let path: Vec<String> = path.trim().split('.').map(str::to_owned).collect();
+        if path.iter().any(String::is_empty) {
+            return Err(format!("`{text}` has an empty key in its path; {expected}"));
+        }
+        let value = serde_json::from_str::<Value>(value.trim())
+            .unwrap_or_else(|_| Value::String(value.trim().to_owned()));
+        if value.is_object() || value.is_array() {
+            return Err(format!(
+                "`{text}` compares with an object or array; only strings, numbers, booleans and null are matched"
+            ));
+        }
+        Ok(ArgsMatch { path, value })
+    }
+}
+
+impl ArgsMatch {
+    /// The path as SQLite's JSON functions read it: `$."user"."id"`, array indexes as `[0]`.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn sqlite_path(&self) -> String {
+        let mut path = String::from("$");
+        for key in &self.path {
+            if key.bytes().all(|b| b.is_ascii_digit()) {
+                path = format!("{path}[{key}]");
+            } else {
+                path = format!("{path}.\"{key}\"");
+            }
+        }
+        path
+    }
+
+    /// The path as a JSON array of its keys (PostgreSQL's `#>` reads it; so does Redis's list
+    /// script).
+    #[cfg(any(feature = "postgres", feature = "redis"))]
+    pub(crate) fn json_path(&self) -> String {
+        Value::from(self.path.clone()).to_string()
+    }
 }
 
 /// Which jobs [`Store::retry`] makes available again.

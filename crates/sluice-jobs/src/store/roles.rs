@@ -1,13 +1,16 @@
 //! The store's roles, one trait each, and its error.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::params::{
     Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat, HeartbeatParams,
     ListParams, PruneParams, QueueStats, RetryParams,
 };
+use super::registry::{MinuteStats, Paused, WorkerBeat, WorkerInfo};
 use crate::job::{Job, JobId, NewJob};
 use crate::{metrics, trace};
 
@@ -56,7 +59,8 @@ pub trait Queue: Send + Sync {
     async fn insert(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError>;
 
     /// Moves up to `limit` runnable jobs of a queue (available, or scheduled and retryable jobs
-    /// that are due) to running for `worker`, highest priority first, then oldest.
+    /// that are due) to running for `worker`, highest priority first, then oldest; none while
+    /// the queue is paused.
     async fn claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError>;
 
     /// Records how running jobs ended; returns how many completions were applied (one whose
@@ -110,9 +114,39 @@ pub trait Admin: Send + Sync {
     async fn discard(&self, ids: &[JobId]) -> Result<u64, StoreError>;
 }
 
+/// What a store keeps beside jobs for the people who operate them (see
+/// [`registry`](super::registry)): paused queues, workers, their minute counts, schedule ticks.
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// Pauses `queue`: from the next claim on, claims of it take nothing; running jobs finish.
+    /// Returns whether it was running (not paused already).
+    async fn pause(&self, queue: &str) -> Result<bool, StoreError>;
+
+    /// Resumes `queue` and wakes the workers waiting on it. Returns whether it was paused.
+    async fn resume(&self, queue: &str) -> Result<bool, StoreError>;
+
+    /// The paused queues, by name.
+    async fn paused(&self) -> Result<Vec<Paused>, StoreError>;
+
+    /// Records a worker's report of itself and its latest minute counts (replacing what it
+    /// reported before for the same minutes); forgets workers and minutes older than
+    /// [`REGISTRY_KEEP`](super::registry::REGISTRY_KEEP).
+    async fn beat(&self, beat: WorkerBeat) -> Result<(), StoreError>;
+
+    /// The workers that reported within [`REGISTRY_KEEP`](super::registry::REGISTRY_KEEP), by
+    /// name, live or gone.
+    async fn workers(&self) -> Result<Vec<WorkerInfo>, StoreError>;
+
+    /// Each queue's minutes from `since` on, summed over workers, by queue then minute.
+    async fn minutes(&self, since: DateTime<Utc>) -> Result<Vec<MinuteStats>, StoreError>;
+
+    /// The last tick fired of each cron schedule.
+    async fn ticks(&self) -> Result<BTreeMap<String, DateTime<Utc>>, StoreError>;
+}
+
 /// A place jobs live: every role, its kind and its schema.
 #[async_trait]
-pub trait Store: Queue + Maintenance + Admin + 'static {
+pub trait Store: Queue + Maintenance + Admin + Registry + 'static {
     /// `sqlite`, `postgres` or `redis`.
     fn kind(&self) -> &'static str;
 

@@ -9,6 +9,7 @@ use sluice_core::health::Connector;
 use super::config::{QueueConfig, Retention};
 use super::handler::{Handler, KindConfig};
 use super::state::{Counters, Inner, Worker};
+use super::tally::Tally;
 use crate::clock::{Clock, SystemClock};
 use crate::job::JobState;
 use crate::schedule::Schedule;
@@ -46,6 +47,7 @@ impl Worker {
             schedule_every: Duration::from_secs(1),
             prune_every: Duration::from_secs(60),
             stats_every: Duration::from_secs(15),
+            beat_every: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
         }
@@ -73,6 +75,7 @@ pub struct WorkerBuilder {
     schedule_every: Duration,
     prune_every: Duration,
     stats_every: Duration,
+    beat_every: Duration,
     shutdown_timeout: Duration,
     clock: Arc<dyn Clock>,
 }
@@ -159,6 +162,13 @@ impl WorkerBuilder {
         self
     }
 
+    /// Reports to the store's registry (what the console shows of workers and throughput)
+    /// every `interval`. Defaults to 5 s.
+    pub fn beat_every(mut self, interval: Duration) -> WorkerBuilder {
+        self.beat_every = interval.max(Duration::from_millis(100));
+        self
+    }
+
     /// At shutdown, lets running jobs finish for up to `timeout`, then releases them.
     /// Defaults to 30 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> WorkerBuilder {
@@ -208,10 +218,12 @@ impl WorkerBuilder {
                 schedule_every: self.schedule_every,
                 prune_every: self.prune_every,
                 stats_every: self.stats_every,
+                beat_every: self.beat_every,
                 shutdown_timeout: self.shutdown_timeout,
                 clock: self.clock,
                 running: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
+                tally: Tally::default(),
                 health: Connector::new("job store"),
             }),
         })
@@ -220,11 +232,20 @@ impl WorkerBuilder {
 
 /// `HOST-PID-RANDOM`.
 fn default_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    format!(
+        "{}-{}-{:04x}",
+        hostname(),
+        std::process::id(),
+        fastrand::u16(..)
+    )
+}
+
+/// The machine's name, or `worker` when it has none.
+pub(super) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "worker".to_owned());
-    format!("{host}-{}-{:04x}", std::process::id(), fastrand::u16(..))
+        .unwrap_or_else(|| "worker".to_owned())
 }

@@ -80,7 +80,9 @@ pub(super) async fn execute(
         slot = slots.running.clone().acquire_owned() => slot.ok(),
     };
     let now = inner.clock.now();
-    metrics::waited(&job.queue, (now - job.run_at).to_std().unwrap_or_default());
+    let wait = (now - job.run_at).to_std().unwrap_or_default();
+    metrics::waited(&job.queue, wait);
+    inner.tally.waited(&job.queue, now, wait);
     let started = Instant::now();
     let attempt = trace::attempt(&job, &inner.name);
     let log_span = attempt
@@ -163,6 +165,7 @@ fn outcome(inner: &Inner, job: &Job, ended: Ended, config: Option<&KindConfig>) 
     };
     let failed = |error: String, delay: Option<Duration>| {
         event(Event::Failed, &counters.failed);
+        inner.tally.failed(&job.queue, now);
         let allowed = config
             .and_then(|c| c.max_attempts)
             .map_or(job.max_attempts, |cap| cap.min(job.max_attempts));
@@ -186,6 +189,7 @@ fn outcome(inner: &Inner, job: &Job, ended: Ended, config: Option<&KindConfig>) 
     Some(match ended {
         Ended::Returned(Ok(Action::Complete)) => {
             event(Event::Succeeded, &counters.succeeded);
+            inner.tally.succeeded(&job.queue, now);
             Outcome::Succeeded
         }
         Ended::Returned(Ok(Action::RetryAfter(delay))) => failed(

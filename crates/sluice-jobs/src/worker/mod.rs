@@ -9,7 +9,10 @@
 //!   any job: a live worker's lease never expires, so a rescue never races it);
 //! - a **scheduler** that fires cron [`Schedule`]s, once per tick across all workers;
 //! - a **pruner** that deletes finished jobs after their retention, in batches;
-//! - a **sampler** that publishes job counts per queue and state as gauges.
+//! - a **sampler** that publishes job counts per queue and state as gauges;
+//! - a **registrar** that reports the worker to the store's registry every few seconds (its
+//!   queues and busy slots, kinds, schedules, and per-minute counts of jobs ended and waits),
+//!   for the console.
 //!
 //! Completions are sent to the store in batches by one task, which retries them while the
 //! store is away. Shutdown stops claiming, lets running jobs finish until a deadline, then
@@ -27,6 +30,7 @@ mod execute;
 mod handler;
 mod maintenance;
 mod state;
+mod tally;
 
 pub use builder::{WorkerBuilder, WorkerError};
 pub use config::{QueueConfig, Retention};
@@ -43,7 +47,9 @@ use tokio_util::task::TaskTracker;
 
 use claim::{TWO_CLAIMERS, claim_loop};
 use complete::complete_loop;
-use maintenance::{heartbeat_loop, prune_loop, rescue_loop, schedule_loop, stats_loop};
+use maintenance::{
+    heartbeat_loop, prune_loop, register_loop, rescue_loop, schedule_loop, stats_loop,
+};
 use state::{Slots, Stop};
 
 /// What a worker did, returned when it stops.
@@ -111,24 +117,38 @@ impl Worker {
         let tasks = TaskTracker::new();
         // Zero from the start, so that a rate over it is 0 rather than missing.
         crate::metrics::rescued(0);
-        let claimers: Vec<_> = inner
+        let slots: Vec<(QueueConfig, Slots)> = inner
             .queues
             .iter()
-            .flat_map(|queue| {
+            .map(|queue| {
                 crate::metrics::slots(&queue.name, queue.concurrency);
                 let slots = Slots {
                     held: Arc::new(Semaphore::new(queue.concurrency + queue.prefetch)),
                     running: Arc::new(Semaphore::new(queue.concurrency)),
                     recording: Arc::new(Semaphore::new(queue.concurrency)),
                 };
+                (queue.clone(), slots)
+            })
+            .collect();
+        let registrar = tokio::spawn(register_loop(
+            inner.clone(),
+            slots
+                .iter()
+                .map(|(queue, slots)| (queue.name.clone(), queue.concurrency, slots.clone()))
+                .collect(),
+            background.clone(),
+        ));
+        let claimers: Vec<_> = slots
+            .into_iter()
+            .flat_map(|(queue, slots)| {
                 let two = queue.concurrency >= TWO_CLAIMERS && inner.store.concurrent_claims();
                 let loops = if two { 2 } else { 1 };
-                (0..loops).map(move |_| (queue, slots.clone()))
+                (0..loops).map(move |_| (queue.clone(), slots.clone()))
             })
             .map(|(queue, slots)| {
                 tokio::spawn(claim_loop(
                     inner.clone(),
-                    queue.clone(),
+                    queue,
                     slots,
                     shutdown.clone(),
                     done_tx.clone(),
@@ -171,6 +191,8 @@ impl Worker {
         for chore in chores {
             let _ = chore.await;
         }
+        // Its last report, marking it stopped, carries the counts of its last jobs.
+        let _ = registrar.await;
         let c = &inner.counters;
         let report = WorkerReport {
             succeeded: c.succeeded.load(Ordering::Relaxed),

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{QueueConfig, Retention};
 use super::handler::{Handler, KindConfig};
+use super::tally::Tally;
 use crate::clock::Clock;
 use crate::job::{JobId, JobState};
 use crate::schedule::Schedule;
@@ -37,10 +38,12 @@ pub(crate) struct Inner {
     pub(crate) schedule_every: Duration,
     pub(crate) prune_every: Duration,
     pub(crate) stats_every: Duration,
+    pub(crate) beat_every: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) running: Mutex<HashMap<JobId, Running>>,
     pub(crate) counters: Counters,
+    pub(crate) tally: Tally,
     /// The store's state on `/ready`.
     pub(crate) health: Connector,
 }

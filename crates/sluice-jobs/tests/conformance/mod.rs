@@ -2,6 +2,13 @@
 //! clock the test moves by hand. `tests/sqlite.rs`, `tests/postgres.rs` and `tests/redis.rs`
 //! run it on their store through [`conformance!`].
 
+mod registry;
+
+pub(crate) use registry::{
+    listings_filter_by_keys_and_args_and_page, paused_queues_claim_nothing_until_resumed,
+    schedule_ticks_are_read_back, workers_report_with_their_minute_counts,
+};
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,7 +72,9 @@ macro_rules! conformance {
             prune_deletes_old_final_jobs_in_batches, schedules_fire_once_per_tick,
             concurrent_claims_never_share_a_job, wait_wakes_on_enqueue_from_another_handle,
             bulk_enqueue_keeps_order, discarding_completions_delete_final_jobs,
-            the_trace_context_is_kept_with_the_job, stats_give_the_oldest_available_job);
+            the_trace_context_is_kept_with_the_job, stats_give_the_oldest_available_job,
+            paused_queues_claim_nothing_until_resumed, listings_filter_by_keys_and_args_and_page,
+            workers_report_with_their_minute_counts, schedule_ticks_are_read_back);
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
         $(
@@ -77,7 +86,7 @@ macro_rules! conformance {
     };
 }
 
-fn claim(queue: &str, limit: u32, worker: &str) -> ClaimParams {
+pub(crate) fn claim(queue: &str, limit: u32, worker: &str) -> ClaimParams {
     ClaimParams {
         queue: queue.to_owned(),
         limit,
@@ -96,7 +105,7 @@ fn done(id: JobId, worker: &str, outcome: Outcome) -> Completion {
     }
 }
 
-async fn enqueue_one(store: &dyn Store, job: NewJob) -> JobId {
+pub(crate) async fn enqueue_one(store: &dyn Store, job: NewJob) -> JobId {
     store.enqueue(vec![job]).await.expect("enqueue")[0].id()
 }
 

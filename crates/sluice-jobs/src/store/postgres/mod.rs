@@ -17,6 +17,8 @@
 
 mod listen;
 
+mod registry;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,8 +32,8 @@ use sqlx::{AssertSqlSafe, Postgres, Row};
 
 use self::listen::Wakes;
 use super::params::{
-    Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat, HeartbeatParams,
-    ListParams, PruneParams, QueueStats, RetryParams,
+    ArgsMatch, Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat,
+    HeartbeatParams, ListParams, PruneParams, QueueStats, RetryParams,
 };
 use super::params::{LEASE_EXPIRED, completion_rows};
 use super::roles::{Admin, Maintenance, Queue, Store, StoreError};
@@ -380,7 +382,14 @@ impl Admin for PostgresStore {
     }
 
     async fn list(&self, params: ListParams) -> Result<Vec<Job>, StoreError> {
-        sql::read::list(&self.pool, include_str!("queries/list.sql"), params, job).await
+        sql::read::list(
+            &self.pool,
+            include_str!("queries/list.sql"),
+            params,
+            ArgsMatch::json_path,
+            job,
+        )
+        .await
     }
 
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {

@@ -13,6 +13,8 @@
 //! The address may name a key prefix: `redis://host:6379/0?prefix=jobs` keeps the keys under
 //! `{jobs}:` (default `{sluice}:`).
 
+mod registry;
+
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -22,8 +24,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, Client, Script};
 
 use super::params::{
-    Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat, HeartbeatParams,
-    ListParams, PruneParams, QueueStats, RetryParams,
+    ArgsMatch, Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat,
+    HeartbeatParams, ListParams, PruneParams, QueueStats, RetryParams,
 };
 use super::params::{LEASE_EXPIRED, completion_rows, group_stats};
 use super::roles::{Admin, Maintenance, Queue, Store, StoreError};
@@ -72,6 +74,8 @@ struct Scripts {
     stats: Script,
     list: Script,
     fire: Script,
+    beat: Script,
+    minutes: Script,
 }
 
 impl Scripts {
@@ -96,6 +100,8 @@ impl Scripts {
             stats: script(include_str!("lua/stats.lua")),
             list: script(include_str!("lua/list.lua")),
             fire: script(include_str!("lua/fire.lua")),
+            beat: script(include_str!("lua/beat.lua")),
+            minutes: script(include_str!("lua/minutes.lua")),
         }
     }
 }
@@ -360,6 +366,15 @@ impl Admin for RedisStore {
                         .map(|s| s.as_str().to_owned())
                         .unwrap_or_default(),
                     params.kind.unwrap_or_default(),
+                    params.unique_key.unwrap_or_default(),
+                    params.partition_key.unwrap_or_default(),
+                    params
+                        .args
+                        .as_ref()
+                        .map(ArgsMatch::json_path)
+                        .unwrap_or_default(),
+                    params.args.map(|a| a.value.to_string()).unwrap_or_default(),
+                    params.before.map(|id| id.to_string()).unwrap_or_default(),
                     params.limit.to_string(),
                 ],
             )

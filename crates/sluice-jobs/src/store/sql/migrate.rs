@@ -22,6 +22,10 @@ pub(crate) const SQLITE: &[Migration] = &[
         version: 2,
         sql: include_str!("../../../migrations/sqlite/0002_traceparent.sql"),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("../../../migrations/sqlite/0003_registry.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations.
@@ -34,6 +38,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration {
         version: 2,
         sql: include_str!("../../../migrations/postgres/0002_traceparent.sql"),
+    },
+    Migration {
+        version: 3,
+        sql: include_str!("../../../migrations/postgres/0003_registry.sql"),
     },
 ];
 

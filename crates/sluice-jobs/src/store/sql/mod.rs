@@ -1,8 +1,9 @@
-//! What the SQL stores share: error mapping, the reads of the admin side, when to promote due
-//! jobs, the order of claims, and the migration runner.
+//! What the SQL stores share: error mapping, the reads of the admin side, the registry, when to
+//! promote due jobs, the order of claims, and the migration runner.
 
 pub(crate) mod migrate;
 pub(crate) mod read;
+pub(crate) mod registry;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -5,7 +5,7 @@ use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type};
 
 use super::error;
 use crate::job::{Job, JobId};
-use crate::store::params::{ListParams, QueueStats};
+use crate::store::params::{ArgsMatch, ListParams, QueueStats};
 use crate::store::roles::StoreError;
 
 /// Reads a job from a row of the store's own columns.
@@ -32,12 +32,14 @@ where
     row.as_ref().map(job).transpose()
 }
 
-/// The jobs `params` picks, by `query` (`list.sql`: queue, state, kind and limit, the first
-/// three `NULL` for any).
+/// The jobs `params` picks, by `query` (`list.sql`: queue, state, kind, unique key, partition
+/// key, args path and value, the id to list below, and limit; `NULL` for any), the args path
+/// written as the dialect reads it by `path`.
 pub(crate) async fn list<DB>(
     pool: &Pool<DB>,
     query: &'static str,
     params: ListParams,
+    path: fn(&ArgsMatch) -> String,
     job: RowReader<DB>,
 ) -> Result<Vec<Job>, StoreError>
 where
@@ -46,12 +48,23 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     Option<String>: Encode<'static, DB> + Type<DB>,
     Option<&'static str>: Encode<'static, DB> + Type<DB>,
+    Option<i64>: Encode<'static, DB> + Type<DB>,
     i64: Encode<'static, DB> + Type<DB>,
 {
+    let (args_path, args_value) = params
+        .args
+        .as_ref()
+        .map(|args| (path(args), args.value.to_string()))
+        .unzip();
     let rows = sqlx::query::<DB>(query)
         .bind(params.queue)
         .bind(params.state.map(crate::job::JobState::as_str))
         .bind(params.kind)
+        .bind(params.unique_key)
+        .bind(params.partition_key)
+        .bind(args_path)
+        .bind(args_value)
+        .bind(params.before)
         .bind(i64::from(params.limit))
         .fetch_all(pool)
         .await

@@ -7,6 +7,8 @@
 //! Waiting workers learn of other processes' commits from `PRAGMA data_version`, and of their
 //! own process's at once.
 
+mod registry;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +24,8 @@ use sqlx::{ConnectOptions, Row, Sqlite};
 use tokio::sync::{Mutex, Notify};
 
 use super::params::{
-    Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat, HeartbeatParams,
-    ListParams, PruneParams, QueueStats, RetryParams,
+    ArgsMatch, Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat,
+    HeartbeatParams, ListParams, PruneParams, QueueStats, RetryParams,
 };
 use super::params::{LEASE_EXPIRED, completion_rows};
 use super::roles::{Admin, Maintenance, Queue, Store, StoreError};
@@ -321,7 +323,14 @@ impl Admin for SqliteStore {
     }
 
     async fn list(&self, params: ListParams) -> Result<Vec<Job>, StoreError> {
-        sql::read::list(&self.pool, include_str!("queries/list.sql"), params, job).await
+        sql::read::list(
+            &self.pool,
+            include_str!("queries/list.sql"),
+            params,
+            ArgsMatch::sqlite_path,
+            job,
+        )
+        .await
     }
 
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {

@@ -1,7 +1,10 @@
 -- ARGV: prefix, queue, now, limit, worker, lease until, partition limit (-1 for none).
--- Returns the claimed jobs as arrays of their FIELDS.
+-- Returns the claimed jobs as arrays of their FIELDS; none while the queue is paused.
 local queue, now, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local worker, lease_until, plimit = ARGV[5], ARGV[6], tonumber(ARGV[7])
+if redis.call('HEXISTS', key('paused'), queue) == 1 then
+  return {}
+end
 promote(queue, now)
 local avail = key('q', queue, 'available')
 local chosen = {}

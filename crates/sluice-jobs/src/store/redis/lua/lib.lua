@@ -12,6 +12,11 @@
 --   P:unique                    unique key -> id of its pending job (hash)
 --   P:partitions                partition key -> running jobs (hash)
 --   P:schedules                 schedule name -> last tick fired (hash)
+--   P:paused                    paused queue -> since when (hash)
+--   P:workers                   worker name -> its last report (hash of JSON)
+--   P:worker_beats              worker names by time of last report (sorted set)
+--   P:minutes                   MINUTE|QUEUE|WORKER -> that minute's counts (hash of JSON)
+--   P:minute_fields             the fields of P:minutes by minute (sorted set)
 local P = ARGV[1]
 
 local function key(a, b, c)

@@ -1,28 +1,61 @@
--- ARGV: prefix, queue or '', state or '', kind or '', limit. Returns jobs, newest first, as
+-- ARGV: prefix, queue, state, kind, unique key, partition key, args path (a JSON array of
+-- keys), args value (JSON), id to list below, limit; '' for any. Returns jobs, newest first, as
 -- arrays of their FIELDS. Reads at most 100,000 ids per state and queue.
-local only, state, kind, limit = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local only, state, kind, uk, pk = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local path, value, before, limit = ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10])
 local states = {'scheduled', 'available', 'running', 'retryable', 'succeeded', 'dead', 'cancelled'}
 if state ~= '' then
   states = {state}
+end
+if path ~= '' then
+  path = cjson.decode(path)
+  value = cjson.decode(value)
+end
+if before ~= '' then
+  before = pad(tonumber(before))
 end
 local members = {}
 for _, queue in ipairs(redis.call('SMEMBERS', key('queues'))) do
   if only == '' or only == queue then
     for _, st in ipairs(states) do
       for _, m in ipairs(redis.call('ZRANGE', key('q', queue, st), 0, 99999)) do
-        table.insert(members, m)
+        if before == '' or m < before then
+          table.insert(members, m)
+        end
       end
     end
   end
 end
 table.sort(members, function(a, b) return a > b end)
+
+-- Whether the args (JSON) hold `value` at `path`.
+local function holds(args)
+  local ok, at = pcall(cjson.decode, args)
+  if not ok then
+    return false
+  end
+  for _, k in ipairs(path) do
+    if type(at) ~= 'table' then
+      return false
+    end
+    local child = at[k]
+    if child == nil and tonumber(k) then
+      child = at[tonumber(k) + 1]
+    end
+    at = child
+  end
+  return at == value
+end
+
 local out = {}
 for _, m in ipairs(members) do
   if #out >= limit then
     break
   end
   local jk = jkey(tonumber(m))
-  if kind == '' or redis.call('HGET', jk, 'kind') == kind then
+  local f = redis.call('HMGET', jk, 'kind', 'unique_key', 'partition_key', 'args')
+  if (kind == '' or f[1] == kind) and (uk == '' or f[2] == uk) and (pk == '' or f[3] == pk)
+      and (path == '' or holds(f[4])) then
     table.insert(out, read(jk))
   end
 end

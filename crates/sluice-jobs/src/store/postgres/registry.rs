@@ -1,0 +1,54 @@
+//! The PostgreSQL store's registry: the statements both SQL stores share (`sql::registry`).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::PostgresStore;
+use crate::store::registry::{MinuteStats, Paused, WorkerBeat, WorkerInfo};
+use crate::store::roles::{Registry, StoreError};
+use crate::store::sql::{self, registry as shared};
+
+#[async_trait]
+impl Registry for PostgresStore {
+    async fn pause(&self, queue: &str) -> Result<bool, StoreError> {
+        shared::set_paused(&self.pool, queue, true, self.now()).await
+    }
+
+    /// Wakes the queue's waiting workers, on every machine.
+    async fn resume(&self, queue: &str) -> Result<bool, StoreError> {
+        let resumed = shared::set_paused(&self.pool, queue, false, self.now()).await?;
+        sqlx::query(include_str!("queries/notify.sql"))
+            .bind(&self.prefix)
+            .bind([queue])
+            .execute(&self.pool)
+            .await
+            .map_err(sql::error)?;
+        Ok(resumed)
+    }
+
+    async fn paused(&self) -> Result<Vec<Paused>, StoreError> {
+        shared::paused(&self.pool).await
+    }
+
+    async fn beat(&self, beat: WorkerBeat) -> Result<(), StoreError> {
+        shared::beat(&self.pool, beat, self.now()).await
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerInfo>, StoreError> {
+        shared::workers(&self.pool).await
+    }
+
+    async fn minutes(&self, since: DateTime<Utc>) -> Result<Vec<MinuteStats>, StoreError> {
+        shared::minutes(&self.pool, since).await
+    }
+
+    async fn ticks(&self) -> Result<BTreeMap<String, DateTime<Utc>>, StoreError> {
+        shared::ticks(
+            &self.pool,
+            "SELECT name, floor(extract(epoch FROM last_tick) * 1000)::bigint FROM sluice_schedules",
+        )
+        .await
+    }
+}
