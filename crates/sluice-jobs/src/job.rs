@@ -123,6 +123,11 @@ pub struct AttemptError {
     pub error: String,
 }
 
+/// The attempts a job is allowed: its own `max_attempts`, or its kind's `cap` when lower.
+pub fn attempt_limit(max_attempts: u32, cap: Option<u32>) -> u32 {
+    cap.map_or(max_attempts, |cap| cap.min(max_attempts))
+}
+
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {

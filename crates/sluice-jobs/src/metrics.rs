@@ -17,6 +17,7 @@
 //! | `sluice_jobs_running` | gauge | queue | jobs this worker runs now |
 //! | `sluice_jobs` | gauge | queue, state | jobs in the store per state (sampled) |
 //! | `sluice_jobs_oldest_available_age_seconds` | gauge | queue | how long the oldest available job has been due (sampled) |
+//! | `sluice_jobs_queue_paused` | gauge | queue | 1 while the queue is paused (sampled) |
 //! | `sluice_worker_slots` | gauge | queue | jobs this worker may run at once |
 //! | `sluice_job_wait_seconds` | histogram | queue | from due to started |
 //! | `sluice_job_run_seconds` | histogram | queue, kind | handler run time |
@@ -128,5 +129,12 @@ pub(crate) fn states(stats: &[QueueStats]) {
             (chrono::Utc::now() - due).num_milliseconds().max(0) as f64 / 1000.0
         });
         gauge!("sluice_jobs_oldest_available_age_seconds", "queue" => queue.queue.clone()).set(age);
+        gauge!("sluice_jobs_queue_paused", "queue" => queue.queue.clone()).set(
+            if queue.paused_since.is_some() {
+                1.0
+            } else {
+                0.0
+            },
+        );
     }
 }

@@ -118,9 +118,11 @@ fn failures_are_retried_then_dead_and_can_be_retried_by_hand() {
     let shown = ok(dir.path(), &["jobs", "show", &id]);
     assert!(shown.contains("state:         dead"), "{shown}");
     assert!(
-        shown.contains("attempt:       2 of 5"),
+        shown.contains("attempt:       2 of 2 (the kind's limit; the job allows 5)"),
         "the kind caps attempts at 2: {shown}"
     );
+    let listed = ok(dir.path(), &["jobs", "list", "--kind", "flaky"]);
+    assert!(listed.contains(" 2/2 "), "{listed}");
     assert_eq!(
         shown
             .matches("the command exited with status 3: no route to flaky")
@@ -255,4 +257,122 @@ fn unique_jobs_are_enqueued_once_while_pending() {
         text(&out.stderr)
     );
     assert_eq!(jobs(dir.path()).len(), 1);
+}
+
+#[test]
+fn a_paused_queue_claims_nothing_until_it_is_resumed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "worker.yaml",
+        "kinds:\n  ok:\n    handler: { type: exec, command: 'true' }\n",
+    );
+    write(
+        dir.path(),
+        "jobs.jsonl",
+        "{\"args\": {\"n\": 1}}\n{\"args\": {\"n\": 2}}\n{\"kind\": \"ok\", \"args\": {\"n\": 3}}\n",
+    );
+    assert_eq!(
+        ok(
+            dir.path(),
+            &["jobs", "enqueue", "ok", "--file", "jobs.jsonl"]
+        )
+        .trim(),
+        "3 jobs enqueued, 0 duplicates of pending unique keys",
+        "lines without a kind take the one on the command line"
+    );
+    assert!(ok(dir.path(), &["jobs", "pause", "default"]).contains("paused"));
+    let worker = common::start_in(dir.path(), &["worker", "--config", "worker.yaml"], &[]);
+    let stats = || -> Value {
+        serde_json::from_str(&ok(dir.path(), &["jobs", "stats", "--json"])).expect("JSON")
+    };
+    common::wait_until(
+        Duration::from_secs(20),
+        || {
+            ok(dir.path(), &["jobs", "workers", "--json"])
+                .lines()
+                .any(|l| l.contains("\"stopped_at\":null"))
+        },
+        || ok(dir.path(), &["jobs", "workers"]),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let paused = stats();
+    assert_eq!(
+        paused[0]["counts"],
+        serde_json::json!({"available": 3}),
+        "{paused}"
+    );
+    assert!(paused[0]["paused_since"].is_string(), "{paused}");
+    assert!(ok(dir.path(), &["jobs", "stats"]).contains("since"));
+    assert!(ok(dir.path(), &["jobs", "resume", "default"]).contains("resumed"));
+    common::wait_until(
+        Duration::from_secs(20),
+        || stats()[0]["counts"] == serde_json::json!({"succeeded": 3}),
+        || stats().to_string(),
+    );
+    let out = worker.interrupt();
+    assert!(
+        text(&out.stderr).contains("worker stopped: 3 succeeded"),
+        "{}",
+        text(&out.stderr)
+    );
+    let workers = ok(dir.path(), &["jobs", "workers"]);
+    assert!(
+        workers.contains("stopped") && workers.contains("default 0/10"),
+        "{workers}"
+    );
+}
+
+#[test]
+fn jobs_are_retried_cancelled_and_discarded_by_filter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jobs_file: String = (0..6)
+        .map(|i| {
+            format!(
+                "{{\"kind\": \"{}\", \"args\": {{\"user\": {{\"id\": {i}}}}}, \"queue\": \"{}\"}}\n",
+                if i % 2 == 0 { "even" } else { "odd" },
+                if i < 3 { "a" } else { "b" }
+            )
+        })
+        .collect();
+    write(dir.path(), "jobs.jsonl", &jobs_file);
+    ok(dir.path(), &["jobs", "enqueue", "--file", "jobs.jsonl"]);
+    let out = sluice(dir.path(), &["jobs", "cancel", "--kind", "even"]);
+    assert!(text(&out.stderr).contains("3 jobs match the filter"));
+    assert_eq!(text(&out.stdout).matches(": cancelled").count(), 3);
+    let listed = ok(
+        dir.path(),
+        &["jobs", "list", "--args", "user.id=4", "--json"],
+    );
+    let job: Value = serde_json::from_str(listed.trim()).expect("one job");
+    assert_eq!(job["state"], "cancelled");
+    assert_eq!(
+        ok(
+            dir.path(),
+            &["jobs", "retry", "--state", "cancelled", "--queue", "a"]
+        )
+        .trim(),
+        "2 jobs made available",
+        "jobs 0 and 2"
+    );
+    assert_eq!(
+        ok(dir.path(), &["jobs", "discard", "--state", "cancelled"]).trim(),
+        "1 jobs deleted"
+    );
+    assert_eq!(jobs(dir.path()).len(), 5);
+    let out = sluice(dir.path(), &["jobs", "discard", "1", "--queue", "a"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("not both"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = sluice(dir.path(), &["jobs", "cancel"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("by id, or give a filter"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = sluice(dir.path(), &["jobs", "list", "--args", "user.id"]);
+    assert!(text(&out.stderr).contains("expected PATH=VALUE"));
+    assert_eq!(jobs(dir.path()).len(), 5, "refused requests change nothing");
 }

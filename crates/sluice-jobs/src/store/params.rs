@@ -264,6 +264,10 @@ pub struct QueueStats {
     /// When the oldest available job was due: how long the queue keeps work waiting. `None`
     /// when no job is available.
     pub oldest_available: Option<DateTime<Utc>>,
+    /// Since when the queue is paused; `None` while it runs. (Filled by
+    /// [`queue_stats`](super::registry::queue_stats); [`Admin::stats`](super::Admin::stats)
+    /// leaves it `None`.)
+    pub paused_since: Option<DateTime<Utc>>,
 }
 
 /// Parameters of [`Queue::heartbeat`](super::Queue::heartbeat).

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::roles::StoreError;
+use super::params::QueueStats;
+use super::roles::{Store, StoreError};
 use crate::job::NewJob;
 
 /// How long a worker that stopped beating, or stopped, stays listed as gone, and how long
@@ -187,6 +188,34 @@ pub fn merge_minutes(rows: impl IntoIterator<Item = MinuteStats>) -> Vec<MinuteS
             .or_insert(row);
     }
     merged.into_values().collect()
+}
+
+/// Job counts per queue and state with each queue's pause, paused queues without jobs
+/// included, by queue.
+pub async fn queue_stats(store: &dyn Store) -> Result<Vec<QueueStats>, StoreError> {
+    let mut stats = store.stats().await?;
+    for paused in store.paused().await? {
+        match stats.iter_mut().find(|s| s.queue == paused.queue) {
+            Some(queue) => queue.paused_since = Some(paused.since),
+            None => stats.push(QueueStats {
+                queue: paused.queue,
+                paused_since: Some(paused.since),
+                ..QueueStats::default()
+            }),
+        }
+    }
+    stats.sort_by(|a, b| a.queue.cmp(&b.queue));
+    Ok(stats)
+}
+
+/// The attempts a job of `kind` with its own limit `max_attempts` is allowed, given what
+/// `workers` report of the kind: the lowest cap any of them sets, when lower.
+pub fn attempts_allowed(kind: &str, max_attempts: u32, workers: &[WorkerInfo]) -> u32 {
+    let cap = workers
+        .iter()
+        .filter_map(|w| w.kinds.get(kind).and_then(|k| k.max_attempts))
+        .min();
+    crate::job::attempt_limit(max_attempts, cap)
 }
 
 /// A registry value as the stores keep it: JSON text.

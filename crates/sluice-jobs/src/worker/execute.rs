@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::handler::{Action, HandlerError, JobContext, KindConfig};
 use super::state::{Inner, Running, Slots, Stop};
 use crate::clock::after;
-use crate::job::Job;
+use crate::job::{Job, attempt_limit};
 use crate::metrics::{self, Event};
 use crate::store::{Completion, Outcome};
 use crate::trace;
@@ -166,9 +166,7 @@ fn outcome(inner: &Inner, job: &Job, ended: Ended, config: Option<&KindConfig>) 
     let failed = |error: String, delay: Option<Duration>| {
         event(Event::Failed, &counters.failed);
         inner.tally.failed(&job.queue, now);
-        let allowed = config
-            .and_then(|c| c.max_attempts)
-            .map_or(job.max_attempts, |cap| cap.min(job.max_attempts));
+        let allowed = attempt_limit(job.max_attempts, config.and_then(|c| c.max_attempts));
         let retry_at = (job.attempt < allowed).then(|| {
             let delay = delay.unwrap_or_else(|| {
                 config

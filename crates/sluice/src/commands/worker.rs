@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args as ClapArgs;
 use sluice_config::worker::WorkerSettings;
+use sluice_jobs::store::registry::queue_stats;
 use sluice_jobs::{JobState, Store};
 
 use super::problems::report;
@@ -94,16 +95,18 @@ async fn shutdown_signal() {
     }
 }
 
-/// Resolves once `queues` have no available, running or retryable job (checked twice, 200 ms
-/// apart, so a job between two states is not missed).
+/// Resolves once `queues` have no available (in a queue that runs), running or retryable job
+/// (checked twice, 200 ms apart, so a job between two states is not missed).
 async fn idle(store: Arc<dyn Store>, queues: Vec<String>) {
     let mut quiet = 0;
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let busy = match store.stats().await {
+        let busy = match queue_stats(store.as_ref()).await {
             Ok(stats) => stats.iter().filter(|s| queues.contains(&s.queue)).any(|s| {
+                let runs = s.paused_since.is_none();
                 [JobState::Available, JobState::Running, JobState::Retryable]
                     .iter()
+                    .filter(|&&state| runs || state != JobState::Available)
                     .any(|state| s.counts.get(state.as_str()).is_some_and(|&n| n > 0))
             }),
             Err(_) => true,

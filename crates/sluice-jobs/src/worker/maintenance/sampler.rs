@@ -1,4 +1,5 @@
-//! The sampler: publishes the store's job counts per queue and state as gauges.
+//! The sampler: publishes the store's job counts per queue and state, and which queues are
+//! paused, as gauges.
 
 use std::sync::Arc;
 
@@ -9,7 +10,13 @@ use crate::worker::state::{Inner, nap};
 
 pub(crate) async fn stats_loop(inner: Arc<Inner>, stop: CancellationToken) {
     loop {
-        match inner.call("stats", inner.store.stats()).await {
+        match inner
+            .call(
+                "stats",
+                crate::store::registry::queue_stats(inner.store.as_ref()),
+            )
+            .await
+        {
             Ok(stats) => metrics::states(&stats),
             Err(e) => {
                 tracing::debug!(error = %e, "cannot read job counts");
