@@ -1,12 +1,16 @@
 //! The admin HTTP server: `/metrics` (Prometheus text), `/health` (the process answers) and
-//! `/ready` (no connector is down: `200`, else `503`, with each connector's state in JSON).
+//! `/ready` (no connector is down: `200`, else `503`, with each connector's state in JSON);
+//! beside a job store (`sluice worker`, `sluice ui`), the web console and its API
+//! ([`sluice_console`]).
 //!
 //! It binds the address it is given (`--admin-addr`), over HTTPS when given a certificate and
-//! key (`--admin-tls-cert`, `--admin-tls-key`), and changes nothing: every endpoint is a read.
-//! It serves until the process ends, with the limits of every Sluice listener ([`listener`]).
+//! key (`--admin-tls-cert`, `--admin-tls-key`). Only the console changes anything, and only for
+//! the bearer of the admin token (`--admin-token-file`, or `SLUICE_ADMIN_TOKEN`). It serves
+//! until the process ends, with the limits of every Sluice listener ([`listener`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
@@ -15,7 +19,9 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sluice_connect::http::listener::{self, Limits};
 use sluice_connect::tls::ServerTls;
+use sluice_console::{Console, Token};
 use sluice_core::health::{self, State};
+use sluice_jobs::Store;
 
 /// Where and how the admin server listens: the options of `sluice run` and `sluice worker`.
 #[derive(Debug, Clone, clap::Args)]
@@ -29,11 +35,45 @@ pub(crate) struct AdminArgs {
     /// The private key of `--admin-tls-cert` (PEM).
     #[arg(long, env = "SLUICE_ADMIN_TLS_KEY", requires = "admin_tls_cert")]
     admin_tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    token: TokenArg,
+}
+
+/// The admin token, which lets the console change jobs and queues.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TokenArg {
+    /// Allow changes in the console to whoever sends the token this file holds (else the
+    /// `SLUICE_ADMIN_TOKEN` variable's); without one, the console is read-only.
+    #[arg(long, env = "SLUICE_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+}
+
+impl TokenArg {
+    /// The token, from the file or else `SLUICE_ADMIN_TOKEN`; `None`: read-only.
+    fn token(&self) -> anyhow::Result<Option<Token>> {
+        match &self.admin_token_file {
+            Some(file) => {
+                let text = std::fs::read_to_string(file).with_context(|| {
+                    format!("cannot read the admin token file {}", file.display())
+                })?;
+                let token = Token::new(&text).with_context(|| {
+                    format!(
+                        "the admin token file {} is empty: write the token in it",
+                        file.display()
+                    )
+                })?;
+                Ok(Some(token))
+            }
+            None => Ok(std::env::var("SLUICE_ADMIN_TOKEN")
+                .ok()
+                .and_then(|text| Token::new(&text))),
+        }
+    }
 }
 
 impl AdminArgs {
-    /// Starts the admin server if an address is given.
-    pub(crate) async fn serve(&self) -> anyhow::Result<()> {
+    /// Starts the admin server if an address is given, with the console over `store` if given.
+    pub(crate) async fn serve(&self, store: Option<Arc<dyn Store>>) -> anyhow::Result<()> {
         let Some(addr) = self.admin_addr else {
             return Ok(());
         };
@@ -45,12 +85,48 @@ impl AdminArgs {
             }),
             _ => None,
         };
-        serve(addr, tls.as_ref()).await
+        let console = match store {
+            Some(store) => Some(Console::new(store, self.token.token()?)),
+            None => None,
+        };
+        serve(addr, tls.as_ref(), console).await
     }
 }
 
-/// Installs the Prometheus recorder and serves the endpoints.
-async fn serve(addr: SocketAddr, tls: Option<&ServerTls>) -> anyhow::Result<()> {
+/// `sluice ui`: the console over a store, with no worker.
+#[derive(Debug, clap::Args)]
+pub(crate) struct UiArgs {
+    /// Listen on this address. Defaults to `127.0.0.1:9600`: this machine only.
+    #[arg(long, default_value = "127.0.0.1:9600")]
+    addr: SocketAddr,
+    #[command(flatten)]
+    token: TokenArg,
+}
+
+/// Serves the console over `store` at the address `args` give, until Ctrl-C or SIGTERM.
+pub(crate) async fn ui(args: &UiArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let token = args.token.token()?;
+    let writable = token.is_some();
+    serve(args.addr, None, Some(Console::new(store, token))).await?;
+    eprintln!(
+        "the console is at http://{}/ ({}); Ctrl-C stops it",
+        args.addr,
+        if writable {
+            "changes need the admin token"
+        } else {
+            "read-only: give --admin-token-file to allow changes"
+        }
+    );
+    crate::commands::shutdown_signal().await;
+    Ok(())
+}
+
+/// Installs the Prometheus recorder and serves the endpoints, and the console if given.
+async fn serve(
+    addr: SocketAddr,
+    tls: Option<&ServerTls>,
+    console: Option<Console>,
+) -> anyhow::Result<()> {
     let tls = tls
         .map(ServerTls::acceptor)
         .transpose()
@@ -78,15 +154,15 @@ async fn serve(addr: SocketAddr, tls: Option<&ServerTls>) -> anyhow::Result<()> 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} for the admin server"))?;
-    tracing::info!(%addr, https = tls.is_some(), "admin server: /metrics, /health, /ready");
-    // Every endpoint is a GET: a body is never needed.
+    tracing::info!(%addr, https = tls.is_some(), console = console.is_some(), "admin server: /metrics, /health, /ready");
+    // The largest body is the console's list of job ids (10,000 at most).
     let limits = Limits {
-        max_body_size: 64 * 1024,
+        max_body_size: 1024 * 1024,
         ..Limits::default()
     };
     tokio::spawn(listener::serve(
         listener,
-        router(handle),
+        router(handle, console),
         limits,
         None,
         tls,
@@ -95,11 +171,15 @@ async fn serve(addr: SocketAddr, tls: Option<&ServerTls>) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn router(handle: PrometheusHandle) -> Router {
-    Router::new()
+fn router(handle: PrometheusHandle, console: Option<Console>) -> Router {
+    let admin = Router::new()
         .route("/metrics", get(move || std::future::ready(handle.render())))
         .route("/health", get(|| async { "ok\n" }))
-        .route("/ready", get(|| async { ready() }))
+        .route("/ready", get(|| async { ready() }));
+    match console {
+        Some(console) => admin.merge(sluice_console::router(console)),
+        None => admin,
+    }
 }
 
 /// Each connector's state; ready unless one is down.

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sluice_config::draw::Format;
 
 use crate::admin::AdminArgs;
-use crate::commands::{graph, jobs, run, test, validate, worker};
+use crate::commands::{graph, jobs, run, test, ui, validate, worker};
 use crate::telemetry::LogFormat;
 
 /// Sluice: move and process data concurrently.
@@ -64,6 +64,9 @@ enum Command {
     Jobs(jobs::JobsArgs),
     /// Run jobs: claim them from the store and run their handlers until Ctrl-C or SIGTERM.
     Worker(worker::WorkerArgs),
+    /// Serve the web console over a job store (queues, jobs, schedules, workers), with no
+    /// worker running.
+    Ui(ui::UiCommandArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -92,5 +95,6 @@ pub(crate) async fn execute(args: Args) -> anyhow::Result<ExitCode> {
         Command::Test { file } => test::test(&file).await,
         Command::Jobs(args) => jobs::jobs(args).await,
         Command::Worker(args) => worker::worker(args).await,
+        Command::Ui(args) => ui::ui(args).await,
     }
 }

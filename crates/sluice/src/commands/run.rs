@@ -44,7 +44,7 @@ pub(crate) async fn run(
         Ok(graph) => graph,
         Err(problems) => return Ok(report(&problems)),
     };
-    admin.serve().await?;
+    admin.serve(None).await?;
     let traces = crate::traces::start(graph.spec.settings.tracing.as_ref(), &|name| {
         std::env::var(name).ok()
     })?;

@@ -38,11 +38,11 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         Ok(settings) => settings,
         Err(problems) => return Ok(report(&problems)),
     };
-    args.admin.serve().await?;
     let traces = crate::traces::start(settings.file.tracing.as_ref(), &|name| {
         std::env::var(name).ok()
     })?;
     let store = open(&args.store, settings.file.store.as_deref()).await?;
+    args.admin.serve(Some(store.clone())).await?;
     let builder = match settings.worker(store.clone()) {
         Ok(builder) => builder,
         Err(problems) => return Ok(report(&problems)),
@@ -57,7 +57,7 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let report = worker
         .run_until(async move {
             tokio::select! {
-                () = shutdown_signal() => {}
+                () = super::shutdown_signal() => {}
                 () = idle(store, queues), if exit_when_idle => {}
             }
         })
@@ -70,29 +70,6 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         traces.stop().await;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves at Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// Resolves once `queues` have no available (in a queue that runs), running or retryable job
