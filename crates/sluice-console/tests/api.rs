@@ -57,7 +57,7 @@ fn get(path: &str) -> Request<Body> {
     Request::get(path).body(Body::empty()).expect("request")
 }
 
-fn post(path: &str, token: Option<&str>, body: Value) -> Request<Body> {
+fn post(path: &str, token: Option<&str>, body: &Value) -> Request<Body> {
     let mut request = Request::post(path)
         .header("content-type", "application/json")
         .header("host", "127.0.0.1:9600");
@@ -126,7 +126,7 @@ async fn changes_need_the_token_and_refusals_change_nothing() {
     let (status, body) = call(
         &f.store,
         None,
-        post("/api/v1/queues/a/pause", Some("t"), json!({})),
+        post("/api/v1/queues/a/pause", Some("t"), &json!({})),
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
@@ -138,26 +138,18 @@ async fn changes_need_the_token_and_refusals_change_nothing() {
     let (status, _) = call(
         &f.store,
         Some("t"),
-        post(
-            "/api/v1/jobs/actions/cancel",
-            Some("x"),
-            discard_all.clone(),
-        ),
+        post("/api/v1/jobs/actions/cancel", Some("x"), &discard_all),
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = call(
         &f.store,
         Some("t"),
-        post("/api/v1/jobs/actions/cancel", None, discard_all.clone()),
+        post("/api/v1/jobs/actions/cancel", None, &discard_all),
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let mut forged = post(
-        "/api/v1/jobs/actions/cancel",
-        Some("t"),
-        discard_all.clone(),
-    );
+    let mut forged = post("/api/v1/jobs/actions/cancel", Some("t"), &discard_all);
     forged
         .headers_mut()
         .insert("origin", "http://evil.example".parse().expect("header"));
@@ -173,7 +165,7 @@ async fn changes_need_the_token_and_refusals_change_nothing() {
         let (status, answer) = call(
             &f.store,
             Some("t"),
-            post("/api/v1/jobs/actions/cancel", Some("t"), body.clone()),
+            post("/api/v1/jobs/actions/cancel", Some("t"), &body),
         )
         .await;
         assert!(status.is_client_error(), "{body}: {status} {answer}");
@@ -184,7 +176,7 @@ async fn changes_need_the_token_and_refusals_change_nothing() {
         post(
             "/api/v1/jobs/actions/explode",
             Some("t"),
-            json!({"ids": [1]}),
+            &json!({"ids": [1]}),
         ),
     )
     .await;
@@ -195,7 +187,7 @@ async fn changes_need_the_token_and_refusals_change_nothing() {
         post(
             "/api/v1/jobs/actions/cancel",
             Some("t"),
-            json!({"ids": (0..10_001).collect::<Vec<_>>()}),
+            &json!({"ids": (0..10_001).collect::<Vec<_>>()}),
         ),
     )
     .await;
@@ -211,7 +203,7 @@ async fn changes_need_the_token_and_refusals_change_nothing() {
     let (status, body) = call(
         &f.store,
         Some("t"),
-        post("/api/v1/jobs/actions/cancel", Some("t"), discard_all),
+        post("/api/v1/jobs/actions/cancel", Some("t"), &discard_all),
     )
     .await;
     assert_eq!(
@@ -225,7 +217,7 @@ async fn changes_need_the_token_and_refusals_change_nothing() {
         post(
             "/api/v1/jobs/actions/discard",
             Some("t"),
-            json!({"filter": {"state": "cancelled", "kind": "even"}}),
+            &json!({"filter": {"state": "cancelled", "kind": "even"}}),
         ),
     )
     .await;
@@ -233,7 +225,7 @@ async fn changes_need_the_token_and_refusals_change_nothing() {
     let (_, body) = call(
         &f.store,
         Some("t"),
-        post("/api/v1/queues/b/pause", Some("t"), json!({})),
+        post("/api/v1/queues/b/pause", Some("t"), &json!({})),
     )
     .await;
     assert_eq!(body, json!({"queue": "b", "paused": true, "changed": true}));
