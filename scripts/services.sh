@@ -2,12 +2,14 @@
 # Starts the services the integration tests talk to, each only if it is not answering already:
 #   postgres (127.0.0.1:5432, trust auth, database `test`), redis (6379),
 #   nats with JetStream (4222), rabbitmq (5672, guest/guest), kafka (a Kafka-protocol broker,
-#   tansu, on 9092; SQLite in /var/lib/sluice-tansu); and Prometheus's binaries (prometheus,
-#   promtool), which the dashboard test runs on a port of its own.
+#   tansu, on 9092; SQLite in /var/lib/sluice-tansu); Prometheus's binaries (prometheus,
+#   promtool), which the dashboard test runs on a port of its own; and for the console's browser
+#   tests, Chromium and playwright-core.
 # On a machine without them it installs Debian's packages first (needs root and apt).
 #
 #   scripts/services.sh                 # all of them
 #   scripts/services.sh postgres redis  # some
+#   scripts/services.sh browser         # Chromium and playwright-core only
 set -euo pipefail
 
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -108,8 +110,24 @@ install_prometheus() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 }
 
+# The console's browser tests: Debian's Chromium, and playwright-core from npm (the version in
+# crates/sluice/tests/browser/package-lock.json) to drive it. Playwright's own browser download
+# is never used.
+install_browser() {
+  need chromium chromium
+  need node nodejs
+  need npm npm
+  local dir=crates/sluice/tests/browser
+  if [ -d "$dir/node_modules/playwright-core" ]; then
+    echo "browser: chromium and playwright-core installed"
+    return
+  fi
+  echo "installing playwright-core into $dir" >&2
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+}
+
 services=("$@")
-[ ${#services[@]} -gt 0 ] || services=(postgres redis nats rabbitmq kafka prometheus)
+[ ${#services[@]} -gt 0 ] || services=(postgres redis nats rabbitmq kafka prometheus browser)
 for service in "${services[@]}"; do
   case $service in
     postgres) start_postgres ;;
@@ -118,6 +136,7 @@ for service in "${services[@]}"; do
     rabbitmq) start_rabbitmq ;;
     kafka) start_kafka ;;
     prometheus) install_prometheus ;;
-    *) echo "unknown service '$service'; expected postgres, redis, nats, rabbitmq, kafka or prometheus" >&2; exit 2 ;;
+    browser) install_browser ;;
+    *) echo "unknown service '$service'; expected postgres, redis, nats, rabbitmq, kafka, prometheus or browser" >&2; exit 2 ;;
   esac
 done

@@ -67,8 +67,8 @@ function waited(time) {
 
 function ms(value) {
   if (value === null || value === undefined) return '-';
-  if (value < 1000) return '≤' + value + ' ms';
-  return '≤' + (value / 1000) + ' s';
+  if (value < 1000) return '≤' + value + 'ms';
+  return '≤' + (value / 1000) + 's';
 }
 
 function when(time) {
@@ -171,7 +171,7 @@ async function overview(params) {
         h('th', { class: 'num' }, 'wait p50 · p99'), h('th', { class: 'num' }, 'oldest waiting'),
         h('th', { class: 'num' }, 'workers'), h('th', {}, ''))),
       h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 15 }, 'No queue has jobs yet.')))),
-    h('h2', {}, 'Throughput, last ', window, ' ',
+    h('h2', {}, 'Jobs ended per ', window === 'hour' ? 'minute, last hour' : '15 minutes, last day', ' · ',
       h('a', { href: '#/?window=hour', class: window === 'hour' ? 'on' : '' }, 'hour'), ' · ',
       h('a', { href: '#/?window=day', class: window === 'day' ? 'on' : '' }, 'day')),
     chart(throughput),

@@ -38,7 +38,8 @@ fn summary<'a>(minutes: impl Iterator<Item = &'a MinuteStats>) -> Value {
     })
 }
 
-/// `GET /api/v1/queues`: every queue with jobs, a pause or a minute counted in the last day.
+/// `GET /api/v1/queues`: every queue with jobs, a pause, a live worker or a minute counted in
+/// the last day.
 async fn overview(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
     let store = console.store.as_ref();
     let now = Utc::now();
@@ -47,6 +48,12 @@ async fn overview(State(console): State<Console>) -> Result<Json<Value>, ApiErro
     let workers = store.workers().await?;
     let mut names: Vec<&str> = stats.iter().map(|s| s.queue.as_str()).collect();
     names.extend(minutes.iter().map(|m| m.queue.as_str()));
+    names.extend(
+        workers
+            .iter()
+            .filter(|w| w.live(now))
+            .flat_map(|w| w.queues.iter().map(|q| q.name.as_str())),
+    );
     names.sort_unstable();
     names.dedup();
     let hour_ago = now - Duration::hours(1);

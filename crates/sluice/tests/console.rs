@@ -1,0 +1,142 @@
+//! The jobs console in a real browser, against a real worker on each store: the scenarios of
+//! `tests/browser/console.mjs` (Playwright driving Debian's Chromium), which `scripts/services.sh
+//! browser` installs. Screenshots go to `target/console/`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{DATABASE, free_port, psql, run_to_end, start_in, text, wait_until, write};
+use serde_json::Value;
+
+const WORKER: &str = "\
+queues:
+  default: { concurrency: 4 }
+  slow: { concurrency: 2 }
+kinds:
+  ok:
+    handler: { type: exec, command: 'true' }
+  junk:
+    handler: { type: exec, command: 'true' }
+  flaky:
+    handler: { type: exec, command: 'test -f flag' }
+    max_attempts: 1
+schedules:
+  nightly:
+    cron: '0 3 * * *'
+    timezone: Europe/Paris
+    job: { kind: ok }
+";
+
+const TOKEN: &str = "console-test-token";
+
+fn browser_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"))
+}
+
+/// `sluice jobs --store STORE ARGS` in `dir`; its standard output.
+fn jobs(dir: &Path, store: &str, args: &[&str]) -> String {
+    let out = Command::new(common::SLUICE)
+        .args(["jobs", "--store", store])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("sluice runs");
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn count(dir: &Path, store: &str, queue: &str, state: &str) -> u64 {
+    let stats: Value = serde_json::from_str(&jobs(dir, store, &["stats", "--json"])).expect("JSON");
+    stats
+        .as_array()
+        .and_then(|queues| queues.iter().find(|q| q["queue"] == queue))
+        .and_then(|q| q["counts"][state].as_u64())
+        .unwrap_or(0)
+}
+
+/// Seeds `store`, starts a worker serving the console on it, and runs the browser scenarios.
+fn console_scenarios(name: &str, store: &str) {
+    assert!(
+        browser_dir().join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run scripts/services.sh browser"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "worker.yaml", WORKER);
+    write(
+        dir.path(),
+        "jobs.jsonl",
+        "{\"kind\": \"junk\"}\n{\"kind\": \"junk\"}\n{\"kind\": \"junk\"}\n{\"kind\": \"ok\"}\n{\"kind\": \"ok\"}\n{\"kind\": \"flaky\"}\n",
+    );
+    jobs(dir.path(), store, &["migrate"]);
+    jobs(dir.path(), store, &["enqueue", "--file", "jobs.jsonl"]);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let worker = start_in(
+        dir.path(),
+        &[
+            "worker",
+            "--config",
+            "worker.yaml",
+            "--store",
+            store,
+            "--admin-addr",
+            &addr,
+        ],
+        &[("SLUICE_ADMIN_TOKEN", TOKEN)],
+    );
+    wait_until(
+        Duration::from_secs(30),
+        || {
+            count(dir.path(), store, "default", "succeeded") == 5
+                && count(dir.path(), store, "default", "dead") == 1
+        },
+        || jobs(dir.path(), store, &["stats"]),
+    );
+    let shots = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/console"));
+    let node = Command::new("node")
+        .arg(browser_dir().join("console.mjs"))
+        .env("CONSOLE_URL", format!("http://{addr}"))
+        .env("TOKEN", TOKEN)
+        .env("SLUICE", common::SLUICE)
+        .env("STORE", store)
+        .env("WORKDIR", dir.path())
+        .env("SHOTS", shots)
+        .env("NAME", name)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let out = run_to_end(node, Duration::from_secs(240));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    drop(worker);
+}
+
+#[test]
+fn the_console_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    console_scenarios(
+        "sqlite",
+        &format!("sqlite://{}/jobs.db", dir.path().display()),
+    );
+}
+
+#[test]
+fn the_console_on_postgres() {
+    let schema = "sluice_console";
+    psql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+    console_scenarios("postgres", &format!("{DATABASE}?schema={schema}"));
+    psql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+}
+
+#[test]
+fn the_console_on_redis() {
+    let prefix = format!("sluice-console-{}", std::process::id());
+    console_scenarios("redis", &format!("redis://127.0.0.1:6379?prefix={prefix}"));
+}
