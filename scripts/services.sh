@@ -4,7 +4,7 @@
 #   nats with JetStream (4222), rabbitmq (5672, guest/guest), kafka (a Kafka-protocol broker,
 #   tansu, on 9092; SQLite in /var/lib/sluice-tansu); Prometheus's binaries (prometheus,
 #   promtool), which the dashboard test runs on a port of its own; and for the console's browser
-#   tests, Chromium and playwright-core.
+#   tests, Chromium and playwright-core, and schemathesis for the check of its API.
 # On a machine without them it installs Debian's packages first (needs root and apt).
 #
 #   scripts/services.sh                 # all of them
@@ -126,8 +126,19 @@ install_browser() {
   (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 }
 
+# The check of the console's API against its OpenAPI document.
+install_schemathesis() {
+  if command -v st >/dev/null; then
+    echo "schemathesis: installed"
+    return
+  fi
+  echo "installing schemathesis" >&2
+  python3 -m pip install --quiet --disable-pip-version-check schemathesis==4.32.5
+  hash -r
+}
+
 services=("$@")
-[ ${#services[@]} -gt 0 ] || services=(postgres redis nats rabbitmq kafka prometheus browser)
+[ ${#services[@]} -gt 0 ] || services=(postgres redis nats rabbitmq kafka prometheus browser schemathesis)
 for service in "${services[@]}"; do
   case $service in
     postgres) start_postgres ;;
@@ -137,6 +148,7 @@ for service in "${services[@]}"; do
     kafka) start_kafka ;;
     prometheus) install_prometheus ;;
     browser) install_browser ;;
-    *) echo "unknown service '$service'; expected postgres, redis, nats, rabbitmq, kafka, prometheus or browser" >&2; exit 2 ;;
+    schemathesis) install_schemathesis ;;
+    *) echo "unknown service '$service'; expected postgres, redis, nats, rabbitmq, kafka, prometheus, browser or schemathesis" >&2; exit 2 ;;
   esac
 done

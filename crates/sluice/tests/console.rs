@@ -1,6 +1,7 @@
 //! The jobs console in a real browser, against a real worker on each store: the scenarios of
 //! `tests/browser/console.mjs` (Playwright driving Debian's Chromium), which `scripts/services.sh
-//! browser` installs. Screenshots go to `target/console/`.
+//! browser` installs. Screenshots go to `target/console/`. And its API against its OpenAPI
+//! document, by schemathesis (`scripts/services.sh schemathesis`).
 
 mod common;
 
@@ -139,4 +140,70 @@ fn the_console_on_postgres() {
 fn the_console_on_redis() {
     let prefix = format!("sluice-console-{}", std::process::id());
     console_scenarios("redis", &format!("redis://127.0.0.1:6379?prefix={prefix}"));
+}
+
+/// Every request schemathesis makes from the OpenAPI document, with and without the token, gets
+/// an answer the document describes, and never a 5xx.
+#[test]
+fn the_api_keeps_to_its_openapi_document() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}/jobs.db", dir.path().display());
+    write(
+        dir.path(),
+        "jobs.jsonl",
+        "{\"kind\": \"a\", \"args\": {\"user\": {\"id\": 1}}, \"unique_key\": \"u1\"}\n{\"kind\": \"b\", \"queue\": \"q\", \"run_at\": \"2100-01-01T00:00:00Z\"}\n",
+    );
+    jobs(dir.path(), &store, &["enqueue", "--file", "jobs.jsonl"]);
+    let token = write(dir.path(), "token", TOKEN);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _ui = start_in(
+        dir.path(),
+        &[
+            "ui",
+            "--store",
+            &store,
+            "--addr",
+            &addr,
+            "--admin-token-file",
+            &token,
+        ],
+        &[],
+    );
+    let url = format!("http://{addr}/api/v1/openapi.json");
+    wait_until(
+        Duration::from_secs(20),
+        || std::net::TcpStream::connect(&addr).is_ok(),
+        || "the console does not answer".to_owned(),
+    );
+    for auth in [Some(format!("Authorization: Bearer {TOKEN}")), None] {
+        let mut st = Command::new("st");
+        st.args([
+            "run",
+            &url,
+            "--checks",
+            "all",
+            "--max-examples",
+            "40",
+            "--seed",
+            "1",
+        ]);
+        if let Some(header) = &auth {
+            st.args(["-H", header]);
+        }
+        let out = st
+            .current_dir(dir.path())
+            .output()
+            .expect("schemathesis (`st`) runs: scripts/services.sh schemathesis installs it");
+        assert!(
+            out.status.success(),
+            "schemathesis ({}): {}{}",
+            if auth.is_some() {
+                "with the token"
+            } else {
+                "without"
+            },
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
 }

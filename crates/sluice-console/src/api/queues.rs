@@ -173,7 +173,7 @@ async fn pause_or_resume(
         }
     };
     may_change(console.token.as_ref(), &headers)?;
-    if queue.trim().is_empty() || queue.len() > 200 {
+    if queue.is_empty() || queue.len() > 200 {
         return Err(ApiError::BadRequest(
             "a queue name is 1 to 200 characters".to_owned(),
         ));

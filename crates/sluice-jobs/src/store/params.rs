@@ -172,24 +172,24 @@ pub struct ArgsMatch {
 impl FromStr for ArgsMatch {
     type Err = String;
 
-    /// Reads `PATH=VALUE`: PATH is keys joined by dots; VALUE is JSON (`42`, `true`, `"42"`),
-    /// or else a string.
+    /// Reads `PATH=VALUE`: PATH is keys joined by dots (none empty, none with `"`); VALUE is a
+    /// JSON string, number, boolean or null (`42`, `true`, `"42"`), or else a string (so
+    /// `to=ada@example.com` and `tag={x}` compare with those strings).
     fn from_str(text: &str) -> Result<ArgsMatch, String> {
         let expected = "expected PATH=VALUE, such as `user.id=42` or `to=ada@example.com`";
         let (path, value) = text
             .split_once('=')
             .ok_or_else(|| format!("`{text}` has no `=`; {expected}"))?;
-        let path: Vec<String> = path.trim().split('.').map(str::to_owned).collect();
-        if path.iter().any(String::is_empty) {
-            return Err(format!("`{text}` has an empty key in its path; {expected}"));
-        }
-        let value = serde_json::from_str::<Value>(value.trim())
-            .unwrap_or_else(|_| Value::String(value.trim().to_owned()));
-        if value.is_object() || value.is_array() {
+        let path: Vec<String> = path.split('.').map(str::to_owned).collect();
+        if path.iter().any(|key| key.is_empty() || key.contains('"')) {
             return Err(format!(
-                "`{text}` compares with an object or array; only strings, numbers, booleans and null are matched"
+                "`{text}` has an empty key, or a key with `\"`, in its path; {expected}"
             ));
         }
+        let value = serde_json::from_str::<Value>(value.trim())
+            .ok()
+            .filter(|v| !v.is_object() && !v.is_array())
+            .unwrap_or_else(|| Value::String(value.to_owned()));
         Ok(ArgsMatch { path, value })
     }
 }
