@@ -228,7 +228,8 @@ async function jobs(params) {
     h('table', { id: 'jobs' },
       h('thead', {}, h('tr', {}, h('th', {}, ''), h('th', { class: 'num' }, 'id'), h('th', {}, 'state'), h('th', {}, 'queue'),
         h('th', {}, 'kind'), h('th', { class: 'num' }, 'attempt'), h('th', {}, 'run at'), h('th', {}, 'last error'))),
-      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 8 }, 'No job matches.')))),
+      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 8 },
+        page.next_before ? 'No job matches among these; a search by args reads 100,000 jobs at a time: go on with "older".' : 'No job matches.')))),
     nav,
   ];
 }

@@ -15,6 +15,7 @@
 mod api;
 mod assets;
 mod auth;
+mod counts;
 
 use std::sync::Arc;
 
@@ -28,12 +29,17 @@ pub use auth::Token;
 pub struct Console {
     store: Arc<dyn Store>,
     token: Option<Token>,
+    counts: Arc<counts::Counts>,
 }
 
 impl Console {
     /// A console over `store`, read-only unless `token` is given.
     pub fn new(store: Arc<dyn Store>, token: Option<Token>) -> Console {
-        Console { store, token }
+        Console {
+            store,
+            token,
+            counts: Arc::default(),
+        }
     }
 }
 

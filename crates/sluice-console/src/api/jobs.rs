@@ -22,6 +22,11 @@ pub(crate) const MAX_PAGE: u32 = 500;
 /// The most ids one action names.
 const MAX_IDS: usize = 10_000;
 
+/// How many ids one page of a search by a value in the args spans at most. Such a search reads
+/// every job in its span (no index serves it), so a page answers in bounded time however large
+/// the store; when it finds fewer jobs than asked, its `next_before` goes on below its span.
+const SEARCH_SPAN: JobId = 100_000;
+
 pub(super) fn routes() -> Router<Console> {
     Router::new()
         .route("/api/v1/jobs", get(list))
@@ -59,6 +64,7 @@ impl Filter {
             partition_key: given(self.partition_key),
             args,
             before: None,
+            after: None,
             limit,
         })
     }
@@ -100,7 +106,8 @@ impl<'a> JobView<'a> {
     }
 }
 
-/// `GET /api/v1/jobs`: a page of jobs, newest first, and the `before` of the next page.
+/// `GET /api/v1/jobs`: a page of jobs, newest first, and the `before` of the next page (for a
+/// search by args, the next span when this one held fewer jobs than asked).
 async fn list(
     State(console): State<Console>,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -120,17 +127,38 @@ async fn list(
         partition_key: q.partition_key,
         args: q.args,
     };
-    let params = ListParams {
+    let mut params = ListParams {
         before: q.before,
         ..filter.params(limit)?
     };
-    let jobs = console.store.list(params).await?;
+    if params.args.is_some() {
+        let top = match q.before {
+            Some(before) => before,
+            None => newest(&console).await? + 1,
+        };
+        params.after = Some(top - SEARCH_SPAN).filter(|&after| after > 0);
+    }
+    let jobs = console.store.list(params.clone()).await?;
     let workers = console.store.workers().await?;
-    let next = (jobs.len() == limit as usize)
-        .then(|| jobs.last().map(|j| j.id))
-        .flatten();
+    let next = match (jobs.len() == limit as usize, jobs.last(), params.after) {
+        (true, Some(last), _) => Some(last.id),
+        (_, _, Some(after)) => Some(after + 1),
+        _ => None,
+    };
     let views: Vec<JobView<'_>> = jobs.iter().map(|j| JobView::new(j, &workers)).collect();
     Ok(Json(json!({ "jobs": views, "next_before": next })))
+}
+
+/// The id of the newest job, 0 with none.
+async fn newest(console: &Console) -> Result<JobId, ApiError> {
+    let newest = console
+        .store
+        .list(ListParams {
+            limit: 1,
+            ..ListParams::default()
+        })
+        .await?;
+    Ok(newest.first().map_or(0, |job| job.id))
 }
 
 /// `GET /api/v1/jobs/{id}`: the job, the worker it ran on, and the schedules that enqueue jobs
@@ -247,6 +275,7 @@ async fn act(
             })
         }
     };
+    console.counts.forget();
     tracing::info!(%action, matched, "console: jobs changed");
     Ok(Json(answer))
 }

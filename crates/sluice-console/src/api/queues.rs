@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_jobs::store::registry::{MinuteStats, minute_of, queue_stats, wait_quantile};
+use sluice_jobs::store::registry::{MinuteStats, minute_of, wait_quantile};
 
 use super::{ApiError, rejected};
 use crate::Console;
@@ -43,7 +43,7 @@ fn summary<'a>(minutes: impl Iterator<Item = &'a MinuteStats>) -> Value {
 async fn overview(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
     let store = console.store.as_ref();
     let now = Utc::now();
-    let stats = queue_stats(store).await?;
+    let (stats, counted_at) = console.counts.get(&console.store).await?;
     let minutes = store.minutes(now - Duration::days(1)).await?;
     let workers = store.workers().await?;
     let mut names: Vec<&str> = stats.iter().map(|s| s.queue.as_str()).collect();
@@ -79,7 +79,7 @@ async fn overview(State(console): State<Console>) -> Result<Json<Value>, ApiErro
         .collect();
     let live = workers.iter().filter(|w| w.live(now)).count();
     Ok(Json(
-        json!({ "at": now, "queues": queues, "live_workers": live }),
+        json!({ "at": now, "counted_at": counted_at, "queues": queues, "live_workers": live }),
     ))
 }
 
@@ -184,6 +184,7 @@ async fn pause_or_resume(
     } else {
         store.resume(&queue).await?
     };
+    console.counts.forget();
     tracing::info!(%queue, %action, changed, "console: queue changed");
     Ok(Json(
         json!({ "queue": queue, "paused": pause, "changed": changed }),

@@ -118,6 +118,7 @@ async fn fire(
         ))
     })?;
     let enqueued = console.store.enqueue(vec![info.job.clone()]).await?;
+    console.counts.forget();
     let id = enqueued.first().map(|e| e.id());
     tracing::info!(schedule = %name, job = ?id, "console: schedule fired by hand");
     Ok(Json(json!({ "schedule": name, "job": id })))

@@ -31,3 +31,9 @@ CREATE INDEX IF NOT EXISTS sluice_jobs_unique_keys
     ON sluice_jobs (unique_key) WHERE unique_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sluice_jobs_partition_keys
     ON sluice_jobs (partition_key) WHERE partition_key IS NOT NULL;
+
+-- Which queues, kinds and states go together (a queue without available jobs, say), so that
+-- a listing of a rare combination reads the index of its state rather than every job, newest
+-- first, looking for one. Taken by ANALYZE, as autovacuum runs it.
+CREATE STATISTICS IF NOT EXISTS sluice_jobs_queue_kind_state (mcv) ON queue, kind, state
+    FROM sluice_jobs;

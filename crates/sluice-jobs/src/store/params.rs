@@ -156,6 +156,8 @@ pub struct ListParams {
     pub args: Option<ArgsMatch>,
     /// Only jobs older than this one (smaller ids): the page after a page that ended with it.
     pub before: Option<JobId>,
+    /// Only jobs newer than this one (larger ids): bounds how far back a search reads.
+    pub after: Option<JobId>,
     /// At most this many.
     pub limit: u32,
 }

@@ -45,6 +45,12 @@ use crate::metrics;
 /// A key for the advisory lock that serializes migrations.
 const MIGRATION_LOCK: i64 = 0x736c_7569_6365;
 
+/// How listings filter on a value inside the args.
+const ARGS_FILTER: sql::read::ArgsFilter = sql::read::ArgsFilter {
+    condition: "args #> ARRAY(SELECT jsonb_array_elements_text({path}::text::jsonb)) = {value}::text::jsonb",
+    path: ArgsMatch::json_path,
+};
+
 /// Jobs kept in PostgreSQL. See the [module docs](self).
 pub struct PostgresStore {
     pool: PgPool,
@@ -382,14 +388,7 @@ impl Admin for PostgresStore {
     }
 
     async fn list(&self, params: ListParams) -> Result<Vec<Job>, StoreError> {
-        sql::read::list(
-            &self.pool,
-            include_str!("queries/list.sql"),
-            params,
-            ArgsMatch::json_path,
-            job,
-        )
-        .await
+        sql::read::list(&self.pool, &ARGS_FILTER, params, job).await
     }
 
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {

@@ -375,6 +375,7 @@ impl Admin for RedisStore {
                         .unwrap_or_default(),
                     params.args.map(|a| a.value.to_string()).unwrap_or_default(),
                     params.before.map(|id| id.to_string()).unwrap_or_default(),
+                    params.after.map(|id| id.to_string()).unwrap_or_default(),
                     params.limit.to_string(),
                 ],
             )

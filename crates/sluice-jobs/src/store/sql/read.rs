@@ -32,43 +32,84 @@ where
     row.as_ref().map(job).transpose()
 }
 
-/// The jobs `params` picks, by `query` (`list.sql`: queue, state, kind, unique key, partition
-/// key, args path and value, the id to list below, and limit; `NULL` for any), the args path
-/// written as the dialect reads it by `path`.
+/// How a dialect writes a listing's filter on a value inside the args.
+pub(crate) struct ArgsFilter {
+    /// The condition, with `{path}` and `{value}` where the placeholders of the path and of
+    /// the value (JSON text) go.
+    pub(crate) condition: &'static str,
+    /// The path as the condition reads it.
+    pub(crate) path: fn(&ArgsMatch) -> String,
+}
+
+/// A value bound to a listing's statement.
+enum Bind {
+    Text(String),
+    Number(i64),
+}
+
+/// The jobs `params` picks, newest first. The statement names only the filters given (the
+/// state as a literal, one of a fixed set), so that each database plans it with the indexes
+/// that serve those filters, partial ones included.
 pub(crate) async fn list<DB>(
     pool: &Pool<DB>,
-    query: &'static str,
+    args: &ArgsFilter,
     params: ListParams,
-    path: fn(&ArgsMatch) -> String,
     job: RowReader<DB>,
 ) -> Result<Vec<Job>, StoreError>
 where
     DB: Database,
     DB::Arguments: IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    Option<String>: Encode<'static, DB> + Type<DB>,
-    Option<&'static str>: Encode<'static, DB> + Type<DB>,
-    Option<i64>: Encode<'static, DB> + Type<DB>,
+    String: Encode<'static, DB> + Type<DB>,
     i64: Encode<'static, DB> + Type<DB>,
 {
-    let (args_path, args_value) = params
-        .args
-        .as_ref()
-        .map(|args| (path(args), args.value.to_string()))
-        .unzip();
-    let rows = sqlx::query::<DB>(query)
-        .bind(params.queue)
-        .bind(params.state.map(crate::job::JobState::as_str))
-        .bind(params.kind)
-        .bind(params.unique_key)
-        .bind(params.partition_key)
-        .bind(args_path)
-        .bind(args_value)
-        .bind(params.before)
-        .bind(i64::from(params.limit))
-        .fetch_all(pool)
-        .await
-        .map_err(error)?;
+    let mut sql = String::from("SELECT * FROM sluice_jobs WHERE TRUE");
+    let mut binds = Vec::new();
+    let mut placeholder = |bind: Bind| {
+        binds.push(bind);
+        format!("${}", binds.len())
+    };
+    if let Some(state) = params.state {
+        sql.push_str(&format!(" AND state = '{}'", state.as_str()));
+    }
+    for (column, value) in [
+        ("queue", params.queue),
+        ("kind", params.kind),
+        ("unique_key", params.unique_key),
+        ("partition_key", params.partition_key),
+    ] {
+        if let Some(value) = value {
+            sql.push_str(&format!(
+                " AND {column} = {}",
+                placeholder(Bind::Text(value))
+            ));
+        }
+    }
+    if let Some(matching) = &params.args {
+        let path = placeholder(Bind::Text((args.path)(matching)));
+        let value = placeholder(Bind::Text(matching.value.to_string()));
+        let condition = args
+            .condition
+            .replace("{path}", &path)
+            .replace("{value}", &value);
+        sql.push_str(&format!(" AND {condition}"));
+    }
+    if let Some(before) = params.before {
+        sql.push_str(&format!(" AND id < {}", placeholder(Bind::Number(before))));
+    }
+    if let Some(after) = params.after {
+        sql.push_str(&format!(" AND id > {}", placeholder(Bind::Number(after))));
+    }
+    let limit = placeholder(Bind::Number(i64::from(params.limit)));
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
+    let mut query = sqlx::query::<DB>(sqlx::AssertSqlSafe(sql));
+    for bind in binds {
+        query = match bind {
+            Bind::Text(text) => query.bind(text),
+            Bind::Number(n) => query.bind(n),
+        };
+    }
+    let rows = query.fetch_all(pool).await.map_err(error)?;
     rows.iter().map(job).collect()
 }
 

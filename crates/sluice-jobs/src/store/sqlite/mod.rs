@@ -36,6 +36,12 @@ use crate::job::{Job, JobId, NewJob};
 /// How often a waiting worker looks for other processes' commits.
 const WATCH_INTERVAL: Duration = Duration::from_millis(5);
 
+/// How listings filter on a value inside the args.
+const ARGS_FILTER: sql::read::ArgsFilter = sql::read::ArgsFilter {
+    condition: "json_type(args, {path}) IS json_type({value}, '$') AND json_extract(args, {path}) IS json_extract({value}, '$')",
+    path: ArgsMatch::sqlite_path,
+};
+
 /// Jobs kept in one file. See the [module docs](self).
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -323,14 +329,7 @@ impl Admin for SqliteStore {
     }
 
     async fn list(&self, params: ListParams) -> Result<Vec<Job>, StoreError> {
-        sql::read::list(
-            &self.pool,
-            include_str!("queries/list.sql"),
-            params,
-            ArgsMatch::sqlite_path,
-            job,
-        )
-        .await
+        sql::read::list(&self.pool, &ARGS_FILTER, params, job).await
     }
 
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {

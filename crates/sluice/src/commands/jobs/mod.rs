@@ -146,6 +146,7 @@ impl Filter {
             partition_key: self.partition_key.clone(),
             args: self.args.clone(),
             before: None,
+            after: None,
             limit,
         }
     }

@@ -1,8 +1,9 @@
 -- ARGV: prefix, queue, state, kind, unique key, partition key, args path (a JSON array of
--- keys), args value (JSON), id to list below, limit; '' for any. Returns jobs, newest first, as
+-- keys), args value (JSON), id to list below, id to list above, limit; '' for any. Returns jobs, newest first, as
 -- arrays of their FIELDS. Reads at most 100,000 ids per state and queue.
 local only, state, kind, uk, pk = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local path, value, before, limit = ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10])
+local path, value, before, after = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local limit = tonumber(ARGV[11])
 local states = {'scheduled', 'available', 'running', 'retryable', 'succeeded', 'dead', 'cancelled'}
 if state ~= '' then
   states = {state}
@@ -14,12 +15,15 @@ end
 if before ~= '' then
   before = pad(tonumber(before))
 end
+if after ~= '' then
+  after = pad(tonumber(after))
+end
 local members = {}
 for _, queue in ipairs(redis.call('SMEMBERS', key('queues'))) do
   if only == '' or only == queue then
     for _, st in ipairs(states) do
       for _, m in ipairs(redis.call('ZRANGE', key('q', queue, st), 0, 99999)) do
-        if before == '' or m < before then
+        if (before == '' or m < before) and (after == '' or m > after) then
           table.insert(members, m)
         end
       end
