@@ -43,7 +43,7 @@ async function until(what, check, limit = 30000) {
   }
 }
 
-const shot = (page, name) => page.screenshot({ path: join(SHOTS, `${NAME}-${name}.png`), fullPage: true });
+const shot = (page, name) => page.locator('body').screenshot({ path: join(SHOTS, `${NAME}-${name}.png`) });
 
 // Clicks a button that asks for confirmation, and confirms.
 async function confirmClick(page, locator) {
