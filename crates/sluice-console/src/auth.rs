@@ -5,8 +5,6 @@ use std::fmt;
 
 use axum::http::{HeaderMap, header};
 
-use crate::api::ApiError;
-
 /// The admin token: whoever sends it may change jobs and queues. Never printed.
 #[derive(Clone)]
 pub struct Token(String);
@@ -40,22 +38,40 @@ pub(crate) fn authorized(token: Option<&Token>, headers: &HeaderMap) -> bool {
     matches!((token, given), (Some(token), Some(given)) if token.matches(given.trim()))
 }
 
+/// Why a change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No token is configured: the console is read-only.
+    ReadOnly,
+    /// The request comes from a page of another site.
+    CrossSite,
+    /// The request lacks the token, or carries a wrong one.
+    NoToken,
+}
+
+impl Refusal {
+    /// What the person is told.
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            Refusal::ReadOnly => {
+                "the console is read-only: start it with --admin-token-file FILE or SLUICE_ADMIN_TOKEN to allow changes"
+            }
+            Refusal::CrossSite => "a request from another site is refused",
+            Refusal::NoToken => "this needs the admin token, as `Authorization: Bearer TOKEN`",
+        }
+    }
+}
+
 /// Lets a change through only with the token, and only from the console's own origin.
-pub(crate) fn may_change(token: Option<&Token>, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn may_change(token: Option<&Token>, headers: &HeaderMap) -> Result<(), Refusal> {
     let Some(expected) = token else {
-        return Err(ApiError::Forbidden(
-            "the console is read-only: start it with --admin-token-file FILE or SLUICE_ADMIN_TOKEN to allow changes".to_owned(),
-        ));
+        return Err(Refusal::ReadOnly);
     };
     if cross_site(headers) {
-        return Err(ApiError::Forbidden(
-            "a request from another site is refused".to_owned(),
-        ));
+        return Err(Refusal::CrossSite);
     }
     if !authorized(Some(expected), headers) {
-        return Err(ApiError::Unauthorized(
-            "this needs the admin token, as `Authorization: Bearer TOKEN`".to_owned(),
-        ));
+        return Err(Refusal::NoToken);
     }
     Ok(())
 }
@@ -122,7 +138,7 @@ mod tests {
         ] {
             assert!(may_change(token, &bad).is_err(), "{bad:?}");
         }
-        assert!(may_change(None, &ok).is_err(), "no token: read-only");
+        assert_eq!(may_change(None, &ok), Err(Refusal::ReadOnly));
         assert!(Token::new("  ").is_none());
         assert_eq!(format!("{:?}", Token::new("x")), "Some(Token(****))");
     }

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use sluice_jobs::Store;
 use sluice_jobs::store::QueueStats;
-use sluice_jobs::store::registry::queue_stats;
 
 use crate::api::ApiError;
 
@@ -75,7 +74,7 @@ impl Counts {
     async fn count(&self, store: &dyn Store) -> Result<Count, sluice_jobs::StoreError> {
         let at = Utc::now();
         let taken = Instant::now();
-        let stats = Arc::new(queue_stats(store).await?);
+        let stats = Arc::new(store.queue_stats().await?);
         let count = Count { taken, at, stats };
         *self
             .last

@@ -16,7 +16,7 @@ use serde_json::json;
 use sluice_jobs::StoreError;
 
 use crate::Console;
-use crate::auth::authorized;
+use crate::auth::{Refusal, authorized};
 
 /// The OpenAPI document of this API.
 const OPENAPI: &str = include_str!("openapi.json");
@@ -59,6 +59,16 @@ pub(crate) enum ApiError {
     NotFound(String),
     /// The store failed.
     Store(StoreError),
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        let message = refusal.message().to_owned();
+        match refusal {
+            Refusal::NoToken => ApiError::Unauthorized(message),
+            Refusal::ReadOnly | Refusal::CrossSite => ApiError::Forbidden(message),
+        }
+    }
 }
 
 impl From<StoreError> for ApiError {

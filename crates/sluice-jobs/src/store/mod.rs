@@ -32,6 +32,7 @@
 //! before completing it runs again.
 
 mod address;
+mod error;
 pub mod params;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -45,6 +46,7 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use error::StoreError;
 pub use params::{
     ArgsMatch, Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat,
     HeartbeatParams, ListParams, Outcome, PruneParams, QueueStats, RetryParams,
@@ -53,7 +55,7 @@ pub use params::{
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
-pub use roles::{Admin, Maintenance, Queue, Registry, Store, StoreError};
+pub use roles::{Admin, Maintenance, Queue, Registry, Store};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

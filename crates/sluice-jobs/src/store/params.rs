@@ -267,7 +267,7 @@ pub struct QueueStats {
     /// when no job is available.
     pub oldest_available: Option<DateTime<Utc>>,
     /// Since when the queue is paused; `None` while it runs. (Filled by
-    /// [`queue_stats`](super::registry::queue_stats); [`Admin::stats`](super::Admin::stats)
+    /// [`Store::queue_stats`](super::Store::queue_stats); [`Admin::stats`](super::Admin::stats)
     /// leaves it `None`.)
     pub paused_since: Option<DateTime<Utc>>,
 }

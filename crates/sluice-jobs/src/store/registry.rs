@@ -10,8 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::params::QueueStats;
-use super::roles::{Store, StoreError};
+use super::error::StoreError;
 use crate::job::NewJob;
 
 /// How long a worker that stopped beating, or stopped, stays listed as gone, and how long
@@ -188,24 +187,6 @@ pub fn merge_minutes(rows: impl IntoIterator<Item = MinuteStats>) -> Vec<MinuteS
             .or_insert(row);
     }
     merged.into_values().collect()
-}
-
-/// Job counts per queue and state with each queue's pause, paused queues without jobs
-/// included, by queue.
-pub async fn queue_stats(store: &dyn Store) -> Result<Vec<QueueStats>, StoreError> {
-    let mut stats = store.stats().await?;
-    for paused in store.paused().await? {
-        match stats.iter_mut().find(|s| s.queue == paused.queue) {
-            Some(queue) => queue.paused_since = Some(paused.since),
-            None => stats.push(QueueStats {
-                queue: paused.queue,
-                paused_since: Some(paused.since),
-                ..QueueStats::default()
-            }),
-        }
-    }
-    stats.sort_by(|a, b| a.queue.cmp(&b.queue));
-    Ok(stats)
 }
 
 /// The attempts a job of `kind` with its own limit `max_attempts` is allowed, given what

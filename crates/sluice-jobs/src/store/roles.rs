@@ -1,4 +1,4 @@
-//! The store's roles, one trait each, and its error.
+//! The store's roles, one trait each.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::error::StoreError;
 use super::params::{
     Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat, HeartbeatParams,
     ListParams, PruneParams, QueueStats, RetryParams,
@@ -13,30 +14,6 @@ use super::params::{
 use super::registry::{MinuteStats, Paused, WorkerBeat, WorkerInfo};
 use crate::job::{Job, JobId, NewJob};
 use crate::{metrics, trace};
-
-/// Why a store call failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The database or server could not be reached, or the connection broke. Workers back off
-    /// and try again.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    /// The store refused the request (a constraint, a malformed value).
-    #[error("store rejected the request: {0}")]
-    Rejected(String),
-    /// The store's contents are not what this version expects (run `sluice jobs migrate`).
-    #[error("store schema: {0}")]
-    Schema(String),
-    /// The address of the store is not understood.
-    #[error("`{url}` is not a store address: {reason}")]
-    Address {
-        /// What was given.
-        url: String,
-        /// What is expected.
-        reason: String,
-    },
-}
 
 /// A job's life as producers and workers drive it.
 #[async_trait]
@@ -158,4 +135,22 @@ pub trait Store: Queue + Maintenance + Admin + Registry + 'static {
 
     /// Creates or upgrades the schema. Idempotent.
     async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Job counts per queue and state with each queue's pause, paused queues without jobs
+    /// included, by queue.
+    async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
+        let mut stats = self.stats().await?;
+        for paused in self.paused().await? {
+            match stats.iter_mut().find(|s| s.queue == paused.queue) {
+                Some(queue) => queue.paused_since = Some(paused.since),
+                None => stats.push(QueueStats {
+                    queue: paused.queue,
+                    paused_since: Some(paused.since),
+                    ..QueueStats::default()
+                }),
+            }
+        }
+        stats.sort_by(|a, b| a.queue.cmp(&b.queue));
+        Ok(stats)
+    }
 }

@@ -4,8 +4,9 @@
 //! alone, and one that stopped matching is acted on only if the action still applies to it
 //! (retry, cancel and discard each check the job's state).
 
+use super::error::StoreError;
 use super::params::ListParams;
-use super::roles::{Admin, StoreError};
+use super::roles::Admin;
 use crate::job::JobId;
 
 /// Jobs read per page.

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use clap::Args as ClapArgs;
 use sluice_config::worker::WorkerSettings;
-use sluice_jobs::store::registry::queue_stats;
 use sluice_jobs::{JobState, Store};
 
 use super::problems::report;
@@ -78,7 +77,7 @@ async fn idle(store: Arc<dyn Store>, queues: Vec<String>) {
     let mut quiet = 0;
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let busy = match queue_stats(store.as_ref()).await {
+        let busy = match store.queue_stats().await {
             Ok(stats) => stats.iter().filter(|s| queues.contains(&s.queue)).any(|s| {
                 let runs = s.paused_since.is_none();
                 [JobState::Available, JobState::Running, JobState::Retryable]

@@ -31,12 +31,13 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Postgres, Row};
 
 use self::listen::Wakes;
+use super::error::StoreError;
 use super::params::{
     ArgsMatch, Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat,
     HeartbeatParams, ListParams, PruneParams, QueueStats, RetryParams,
 };
 use super::params::{LEASE_EXPIRED, completion_rows};
-use super::roles::{Admin, Maintenance, Queue, Store, StoreError};
+use super::roles::{Admin, Maintenance, Queue, Store};
 use super::sql::{self, migrate};
 use crate::clock::{Clock, SystemClock, after};
 use crate::job::{AttemptError, Job, JobId, NewJob};

@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::PostgresStore;
+use crate::store::error::StoreError;
 use crate::store::registry::{MinuteStats, Paused, WorkerBeat, WorkerInfo};
-use crate::store::roles::{Registry, StoreError};
+use crate::store::roles::Registry;
 use crate::store::sql::{self, registry as shared};
 
 #[async_trait]

@@ -23,12 +23,13 @@ use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Script};
 
+use super::error::StoreError;
 use super::params::{
     ArgsMatch, Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat,
     HeartbeatParams, ListParams, PruneParams, QueueStats, RetryParams,
 };
 use super::params::{LEASE_EXPIRED, completion_rows, group_stats};
-use super::roles::{Admin, Maintenance, Queue, Store, StoreError};
+use super::roles::{Admin, Maintenance, Queue, Store};
 use crate::clock::{Clock, SystemClock, after, from_millis, millis};
 use crate::job::{Job, JobId, NewJob};
 

@@ -8,10 +8,11 @@ use chrono::{DateTime, Utc};
 
 use super::{RedisStore, error};
 use crate::clock::{from_millis, millis};
+use crate::store::error::StoreError;
 use crate::store::registry::{
     MinuteStats, Paused, REGISTRY_KEEP, WorkerBeat, WorkerInfo, from_json, merge_minutes, to_json,
 };
-use crate::store::roles::{Registry, StoreError};
+use crate::store::roles::Registry;
 
 #[async_trait]
 impl Registry for RedisStore {

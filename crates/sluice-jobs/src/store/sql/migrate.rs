@@ -3,7 +3,7 @@
 
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Type};
 
-use crate::store::roles::StoreError;
+use crate::store::error::StoreError;
 
 /// One migration: its number and its SQL (statements separated by `;` at line ends).
 pub(crate) struct Migration {

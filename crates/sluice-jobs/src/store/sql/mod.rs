@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use super::roles::StoreError;
+use super::error::StoreError;
 use crate::job::{Job, JobState};
 
 /// How often claims promote a queue's due scheduled and retryable jobs, at most, per process.

@@ -5,8 +5,8 @@ use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type};
 
 use super::error;
 use crate::job::{Job, JobId};
+use crate::store::error::StoreError;
 use crate::store::params::{ArgsMatch, ListParams, QueueStats};
-use crate::store::roles::StoreError;
 
 /// Reads a job from a row of the store's own columns.
 pub(crate) type RowReader<DB> = fn(&<DB as Database>::Row) -> Result<Job, StoreError>;

@@ -8,10 +8,10 @@ use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Typ
 
 use super::error;
 use crate::clock::{from_millis, millis};
+use crate::store::error::StoreError;
 use crate::store::registry::{
     MinuteStats, Paused, REGISTRY_KEEP, WorkerBeat, WorkerInfo, from_json, merge_minutes, to_json,
 };
-use crate::store::roles::StoreError;
 
 /// Pauses (`pause`) or resumes `queue` as of `now`; whether that changed anything.
 pub(crate) async fn set_paused<DB>(

@@ -23,12 +23,13 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Row, Sqlite};
 use tokio::sync::{Mutex, Notify};
 
+use super::error::StoreError;
 use super::params::{
     ArgsMatch, Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat,
     HeartbeatParams, ListParams, PruneParams, QueueStats, RetryParams,
 };
 use super::params::{LEASE_EXPIRED, completion_rows};
-use super::roles::{Admin, Maintenance, Queue, Store, StoreError};
+use super::roles::{Admin, Maintenance, Queue, Store};
 use super::sql::{self, migrate};
 use crate::clock::{Clock, SystemClock, after, from_millis, millis};
 use crate::job::{Job, JobId, NewJob};

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use clap::{Args as ClapArgs, Subcommand};
-use sluice_jobs::store::registry::queue_stats;
 use sluice_jobs::store::{ArgsMatch, Cancelled, ListParams, PruneParams, RetryParams, select};
 use sluice_jobs::{JobId, JobState, Store};
 
@@ -280,7 +279,7 @@ pub(crate) async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
             }
         }
         JobsCommand::Stats { json } => {
-            let stats = queue_stats(store.as_ref()).await?;
+            let stats = store.queue_stats().await?;
             if json {
                 println!("{}", serde_json::to_string(&stats)?);
             } else {
