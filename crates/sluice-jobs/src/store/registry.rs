@@ -231,13 +231,18 @@ mod tests {
     fn waits_fall_in_buckets_and_quantiles_read_their_bounds() {
         let at = DateTime::from_timestamp(1_700_000_030, 0).unwrap_or_default();
         let mut minute = MinuteStats::new("q", at);
-        assert_eq!(minute.minute.timestamp(), 1_700_000_020);
+        assert_eq!(minute.minute.timestamp(), 1_699_999_980);
         for ms in [0, 1, 3, 3, 7, 40, 40, 40, 40, 7_200_000] {
             minute.waited(std::time::Duration::from_millis(ms));
         }
         assert_eq!(minute.waits[0], 2, "0 and 1 ms");
         assert_eq!(minute.waits[2], 2, "3 ms twice, in the 5 ms bucket");
-        assert_eq!(wait_quantile(&minute.waits, 0.5), Some(50));
+        assert_eq!(
+            wait_quantile(&minute.waits, 0.5),
+            Some(10),
+            "the 5th of 10 waited 7 ms"
+        );
+        assert_eq!(wait_quantile(&minute.waits, 0.6), Some(50));
         assert_eq!(wait_quantile(&minute.waits, 0.1), Some(1));
         assert_eq!(
             wait_quantile(&minute.waits, 0.99),

@@ -1,7 +1,6 @@
 //! The worker's minute counts per queue (jobs that succeeded, attempts that failed, how long
 //! jobs waited), which the registrar sends to the store's registry.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -9,22 +8,30 @@ use chrono::{DateTime, Utc};
 
 use crate::store::registry::{MinuteStats, minute_of};
 
-/// Each queue's minutes being counted, each with whether it changed since it was last sent.
-type Minutes = HashMap<(String, DateTime<Utc>), (MinuteStats, bool)>;
-
-/// The minute counts of one worker.
+/// The minute counts of one worker: each queue's current and recent minutes, each with whether
+/// it changed since it was last sent. A few entries (queues times two), looked up by a scan
+/// that allocates nothing: this runs for every job.
 #[derive(Default)]
-pub(crate) struct Tally(Mutex<Minutes>);
+pub(crate) struct Tally(Mutex<Vec<(MinuteStats, bool)>>);
 
 impl Tally {
     fn record(&self, queue: &str, at: DateTime<Utc>, count: impl FnOnce(&mut MinuteStats)) {
+        let start = minute_of(at);
         let mut minutes = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (minute, changed) = minutes
-            .entry((queue.to_owned(), minute_of(at)))
-            .or_insert_with(|| (MinuteStats::new(queue, at), false));
+        let index = match minutes
+            .iter()
+            .position(|(m, _)| m.minute == start && m.queue == queue)
+        {
+            Some(index) => index,
+            None => {
+                minutes.push((MinuteStats::new(queue, at), false));
+                minutes.len() - 1
+            }
+        };
+        let (minute, changed) = &mut minutes[index];
         count(minute);
         *changed = true;
     }
@@ -52,11 +59,11 @@ impl Tally {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = minute_of(now);
-        minutes.retain(|(_, start), (_, changed)| {
-            *changed || current - *start <= chrono::Duration::minutes(1)
+        minutes.retain(|(minute, changed)| {
+            *changed || current - minute.minute <= chrono::Duration::minutes(1)
         });
         minutes
-            .values_mut()
+            .iter_mut()
             .filter(|(_, changed)| *changed)
             .map(|(minute, changed)| {
                 *changed = false;
@@ -67,12 +74,15 @@ impl Tally {
 
     /// Marks `minutes` changed again (they could not be sent).
     pub(crate) fn unsent(&self, minutes: &[MinuteStats]) {
-        let mut kept = self
+        let mut counted = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for minute in minutes {
-            if let Some((_, changed)) = kept.get_mut(&(minute.queue.clone(), minute.minute)) {
+        for (kept, changed) in counted.iter_mut() {
+            if minutes
+                .iter()
+                .any(|m| m.minute == kept.minute && m.queue == kept.queue)
+            {
                 *changed = true;
             }
         }
