@@ -12,7 +12,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{lines, run, seqs, start, text, wait_until, write};
+use common::{free_port, lines, request, run, seqs, start, start_in, text, wait_until, write};
 
 const EVENTS: u64 = 2000;
 
@@ -53,7 +53,19 @@ fn a_consumer_killed_mid_stream_loses_nothing_and_failures_reach_the_dead_letter
              \x20   retry: {{ max_attempts: 40, initial: 250ms, max: 1s }}\n"
         ),
     );
-    let dead = start(&dead_reader);
+    // The dead-letter queue must exist before the first rejection: the broker drops a message
+    // dead-lettered to a queue that does not exist yet.
+    let admin = format!("127.0.0.1:{}", free_port());
+    let dead = start_in(
+        dir.path(),
+        &["run", "--quiet", "--admin-addr", &admin, &dead_reader],
+        &[],
+    );
+    wait_until(
+        Duration::from_secs(30),
+        || request("GET", &admin, "/ready", b"").is_ok_and(|(status, _)| status == 200),
+        || "the dead-letter reader never became ready".to_owned(),
+    );
     let first = start(&consumer);
     // The producer's retries cover the moment before the consumer has declared its queue: a
     // message no queue takes comes back and fails its batch.

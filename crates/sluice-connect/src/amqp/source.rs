@@ -125,7 +125,6 @@ impl Reader {
     async fn read(&self) -> Result<(), BoxError> {
         let connection = super::connect(&self.config.url, self.config.tls.as_ref()).await?;
         let channel = connection.create_channel().await?;
-        self.health.up();
         channel
             .queue_declare(
                 self.config.queue.as_str().into(),
@@ -149,6 +148,8 @@ impl Reader {
                 FieldTable::default(),
             )
             .await?;
+        // Ready once consuming: the queue (and what it dead-letters to) exists from here on.
+        self.health.up();
         let settle = settler();
         loop {
             let next = tokio::select! {
