@@ -5,11 +5,13 @@
 //! the component then counts and logs its failures.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use sluice_connect::blackhole::BlackholeSink;
 use sluice_connect::component::{
     Component, Progress, Sink, SinkContext, SourceContext, TransformContext,
 };
+use sluice_core::probe::Probe;
 use sluice_core::{BoxError, Flow, Operators, Pipeline, Policy};
 use sluice_event::Event;
 
@@ -45,6 +47,9 @@ pub struct Built {
     pub pipeline: Pipeline,
     /// Progress of the sources that know their size.
     pub progress: Vec<(String, Progress)>,
+    /// Every output built: (component, output name or `None` for the main one), with the
+    /// probe that counts its events and samples them for live views (`sluice top`, `tap`).
+    pub outputs: Vec<(String, Option<String>, Arc<Probe<Event>>)>,
 }
 
 /// Checks the wiring: inputs that exist, no cycles, nothing unread. A component whose options
@@ -293,6 +298,7 @@ impl Graph {
         }
         let mut ready: HashMap<OutputId, Vec<Flow<Event>>> = HashMap::new();
         let mut progress = Vec::new();
+        let mut outputs = Vec::new();
         for i in self.order() {
             let spec = &self.spec.components[i];
             if !only.contains(&spec.name) {
@@ -397,6 +403,9 @@ impl Graph {
             }
             for (output, flow) in made {
                 let id = (spec.name.clone(), output);
+                let probe = Probe::new(Event::to_json_string);
+                let flow = flow.probe(&probe);
+                outputs.push((id.0.clone(), id.1.clone(), probe));
                 let n = readers.get(&id).copied().unwrap_or(0);
                 let mut copies = match n {
                     // Nobody reads it: the events are discarded (and acknowledged).
@@ -416,7 +425,11 @@ impl Graph {
                 ready.insert(id, copies);
             }
         }
-        Ok(Built { pipeline, progress })
+        Ok(Built {
+            pipeline,
+            progress,
+            outputs,
+        })
     }
 }
 

@@ -54,7 +54,7 @@ impl Refusal {
     pub(crate) fn message(self) -> &'static str {
         match self {
             Refusal::ReadOnly => {
-                "the console is read-only: start it with --admin-token-file FILE or SLUICE_ADMIN_TOKEN to allow changes"
+                "the console is read-only: start it with --admin-token-file FILE or SLUICE_ADMIN_TOKEN to allow changes and live samples of events"
             }
             Refusal::CrossSite => "a request from another site is refused",
             Refusal::NoToken => "this needs the admin token, as `Authorization: Bearer TOKEN`",

@@ -38,7 +38,7 @@ async fn call(
     token: Option<&str>,
     request: Request<Body>,
 ) -> (StatusCode, Value) {
-    let console = Console::new(store.clone(), token.and_then(Token::new));
+    let console = Console::new(token.and_then(Token::new)).store(store.clone());
     let response = router(console).oneshot(request).await.expect("answer");
     let status = response.status();
     let bytes = response
@@ -255,7 +255,7 @@ async fn changes_need_the_token_and_refusals_change_nothing() {
 #[tokio::test]
 async fn the_pages_and_the_openapi_document_are_served() {
     let f = fixture().await;
-    let console = Console::new(f.store.clone(), None);
+    let console = Console::new(None).store(f.store.clone());
     let response = router(console.clone())
         .oneshot(get("/"))
         .await

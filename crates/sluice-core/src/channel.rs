@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::batch::Batch;
+use crate::probe::Probe;
 use crate::trace::StageSpans;
 
 /// Depth accounting shared by both ends, read by the stage metrics.
@@ -70,6 +71,8 @@ pub(crate) struct Receiver<T> {
     gauge: Arc<ChannelGauge>,
     /// The spans of the stage reading it, when it is traced.
     spans: Option<Box<StageSpans<T>>>,
+    /// What counts and samples the items taken, when the channel is probed.
+    probe: Option<Arc<Probe<T>>>,
 }
 
 /// A send failed because the receiver is gone; the batch is handed back.
@@ -94,6 +97,7 @@ pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             rx,
             gauge,
             spans: None,
+            probe: None,
         },
     )
 }
@@ -144,7 +148,16 @@ impl<T> Receiver<T> {
         if let Some(spans) = &mut self.spans {
             spans.took(&batch);
         }
+        if let Some(probe) = &self.probe {
+            probe.saw(&batch.items);
+        }
         batch
+    }
+
+    /// Counts and samples every item taken from here on with `probe`.
+    pub(crate) fn probed(mut self, probe: Arc<Probe<T>>) -> Receiver<T> {
+        self.probe = Some(probe);
+        self
     }
 
     /// Gives each sampled item a span in the stage reading this channel (see

@@ -13,8 +13,8 @@
 //!   [`ErrorOutput`], for a dead-letter sink; a panic fails only its item;
 //! - [`ack`]nowledgements: an acking source learns each item's final [`Outcome`] only once it
 //!   is final, through fan-out, batches and windows;
-//! - clean shutdown ([`Pipeline::shutdown`]), per-stage metrics ([`stats`]) and traces
-//!   ([`trace`]).
+//! - clean shutdown ([`Pipeline::shutdown`]), per-stage metrics ([`stats`]), traces
+//!   ([`trace`]) and [`probe`]s that count and sample a flow for live views.
 //!
 //! The crate touches no network, file system or database: connectors and the job queue are
 //! built on it in other crates.
@@ -46,6 +46,7 @@ pub mod keyed;
 mod operators;
 mod pipeline;
 pub mod policy;
+pub mod probe;
 mod shutdown;
 pub mod stats;
 pub mod trace;
@@ -63,7 +64,7 @@ pub use pipeline::{Pipeline, PipelineConfig, RunReport};
 pub use policy::{
     Backoff, Balancer, BreakerConfig, Cache, CircuitBreaker, Jitter, Policy, RateLimit, Retry,
 };
-pub use stats::{StageSnapshot, StageStats};
+pub use stats::{LatencyWindow, StageSnapshot, StageStats};
 pub use window::{Window, WindowResult};
 
 /// What a program that builds flows needs in scope: `use sluice_core::prelude::*`.

@@ -187,6 +187,32 @@ impl StageStats {
     }
 }
 
+/// A stage's latency over successive intervals: each [`LatencyWindow::advance`] gives the
+/// median and 99th percentile of what was recorded since the one before (the live views'
+/// "latency over the last minutes", where [`StageSnapshot`] has the whole run's).
+#[derive(Debug, Default)]
+pub struct LatencyWindow {
+    seen: Option<Histogram<u64>>,
+}
+
+impl LatencyWindow {
+    /// The p50 and p99 of the items recorded by `stats` since the last call; `None` when none
+    /// was.
+    pub fn advance(&mut self, stats: &StageStats) -> Option<(Duration, Duration)> {
+        let now = stats.latency_ns.lock().ok()?.clone();
+        let mut interval = now.clone();
+        if let Some(seen) = self.seen.replace(now) {
+            interval.subtract(&seen).ok()?;
+        }
+        (!interval.is_empty()).then(|| {
+            (
+                Duration::from_nanos(interval.value_at_quantile(0.5)),
+                Duration::from_nanos(interval.value_at_quantile(0.99)),
+            )
+        })
+    }
+}
+
 /// The recording side of a running stage: stats plus facade handles, made once at start.
 #[derive(Clone)]
 pub(crate) struct StageMetrics {
@@ -361,5 +387,23 @@ mod tests {
             (990..=1010).contains(&p50),
             "mean per item is 1 µs, got {p50} ns"
         );
+    }
+
+    #[test]
+    fn a_latency_window_reads_only_what_came_since_the_last_one() {
+        let stats = Arc::new(StageStats::new(Arc::from("p"), Arc::from("s"), "map"));
+        let m = StageMetrics::start(Arc::clone(&stats));
+        let mut window = LatencyWindow::default();
+        assert_eq!(window.advance(&stats), None);
+        m.latency(Duration::from_millis(100));
+        let (p50, _) = window.advance(&stats).expect("one item");
+        assert!(p50 >= Duration::from_millis(99), "{p50:?}");
+        m.latency(Duration::from_micros(10));
+        let (p50, p99) = window.advance(&stats).expect("one more");
+        assert!(
+            p99 < Duration::from_millis(1),
+            "the slow item is past: {p50:?} {p99:?}"
+        );
+        assert_eq!(window.advance(&stats), None);
     }
 }

@@ -1,7 +1,7 @@
 //! The admin HTTP server: `/metrics` (Prometheus text), `/health` (the process answers) and
 //! `/ready` (no connector is down: `200`, else `503`, with each connector's state in JSON);
-//! beside a job store (`sluice worker`, `sluice ui`), the web console and its API
-//! ([`sluice_console`]).
+//! beside a running pipeline (`sluice run`) or a job store (`sluice worker`, `sluice ui`), the
+//! web console and its API ([`sluice_console`]).
 //!
 //! It binds the address it is given (`--admin-addr`), over HTTPS when given a certificate and
 //! key (`--admin-tls-cert`, `--admin-tls-key`). Only the console changes anything, and only for
@@ -19,9 +19,11 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sluice_connect::http::listener::{self, Limits};
 use sluice_connect::tls::ServerTls;
+use sluice_console::live::LivePipeline;
 use sluice_console::{Console, Token};
 use sluice_core::health::{self, State};
 use sluice_jobs::Store;
+use tokio_rustls::TlsAcceptor;
 
 /// Where and how the admin server listens: the options of `sluice run` and `sluice worker`.
 #[derive(Debug, Clone, clap::Args)]
@@ -72,10 +74,12 @@ impl TokenArg {
 }
 
 impl AdminArgs {
-    /// Starts the admin server if an address is given, with the console over `store` if given.
-    pub(crate) async fn serve(&self, store: Option<Arc<dyn Store>>) -> anyhow::Result<()> {
+    /// Installs the metrics recorder and binds the address, if one is given. Done before a
+    /// pipeline or worker is built, so that every metric it makes is recorded; then
+    /// [`Admin::serve`] serves what it built.
+    pub(crate) async fn bind(&self) -> anyhow::Result<Option<Admin>> {
         let Some(addr) = self.admin_addr else {
-            return Ok(());
+            return Ok(None);
         };
         let tls = match (&self.admin_tls_cert, &self.admin_tls_key) {
             (Some(cert_file), Some(key_file)) => Some(ServerTls {
@@ -85,11 +89,97 @@ impl AdminArgs {
             }),
             _ => None,
         };
-        let console = match store {
-            Some(store) => Some(Console::new(store, self.token.token()?)),
-            None => None,
+        Ok(Some(
+            Admin::bind(addr, tls.as_ref(), self.token.token()?).await?,
+        ))
+    }
+}
+
+/// The admin server, bound and not serving yet.
+pub(crate) struct Admin {
+    listener: tokio::net::TcpListener,
+    handle: PrometheusHandle,
+    tls: Option<TlsAcceptor>,
+    token: Option<Token>,
+}
+
+impl Admin {
+    /// Installs the Prometheus recorder and binds `addr`.
+    async fn bind(
+        addr: SocketAddr,
+        tls: Option<&ServerTls>,
+        token: Option<Token>,
+    ) -> anyhow::Result<Admin> {
+        let tls = tls
+            .map(ServerTls::acceptor)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("the admin server's TLS: {e}"))?;
+        let buckets = [
+            (
+                "sluice_stage_latency_seconds",
+                sluice_core::stats::LATENCY_BUCKETS,
+            ),
+            (
+                "sluice_job_wait_seconds",
+                sluice_jobs::metrics::WAIT_BUCKETS,
+            ),
+            ("sluice_job_run_seconds", sluice_jobs::metrics::RUN_BUCKETS),
+        ];
+        let mut builder = PrometheusBuilder::new();
+        for (name, bounds) in buckets {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full(name.to_owned()), bounds)
+                .context("histogram buckets")?;
+        }
+        let handle = builder
+            .install_recorder()
+            .context("cannot install the metrics recorder")?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for the admin server"))?;
+        Ok(Admin {
+            listener,
+            handle,
+            tls,
+            token,
+        })
+    }
+
+    /// Serves `/metrics`, `/health`, `/ready`, and the console over `store` and `pipelines`
+    /// when there is either, until the process ends.
+    pub(crate) fn serve(self, store: Option<Arc<dyn Store>>, pipelines: Vec<LivePipeline>) {
+        let console = (store.is_some() || !pipelines.is_empty()).then(|| {
+            let console = Console::new(self.token);
+            let console = match store {
+                Some(store) => console.store(store),
+                None => console,
+            };
+            if pipelines.is_empty() {
+                console
+            } else {
+                console.pipelines(pipelines)
+            }
+        });
+        let addr = self.listener.local_addr().ok();
+        tracing::info!(
+            ?addr,
+            https = self.tls.is_some(),
+            console = console.is_some(),
+            "admin server: /metrics, /health, /ready"
+        );
+        // The largest body is the console's list of job ids (10,000 at most).
+        let limits = Limits {
+            max_body_size: 1024 * 1024,
+            ..Limits::default()
         };
-        serve(addr, tls.as_ref(), console).await
+        tokio::spawn(listener::serve(
+            self.listener,
+            router(self.handle, console),
+            limits,
+            None,
+            self.tls,
+            std::future::pending(),
+        ));
     }
 }
 
@@ -107,7 +197,9 @@ pub(crate) struct UiArgs {
 pub(crate) async fn ui(args: &UiArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
     let token = args.token.token()?;
     let writable = token.is_some();
-    serve(args.addr, None, Some(Console::new(store, token))).await?;
+    Admin::bind(args.addr, None, token)
+        .await?
+        .serve(Some(store), Vec::new());
     eprintln!(
         "the console is at http://{}/ ({}); Ctrl-C stops it",
         args.addr,
@@ -118,56 +210,6 @@ pub(crate) async fn ui(args: &UiArgs, store: Arc<dyn Store>) -> anyhow::Result<(
         }
     );
     crate::commands::shutdown_signal().await;
-    Ok(())
-}
-
-/// Installs the Prometheus recorder and serves the endpoints, and the console if given.
-async fn serve(
-    addr: SocketAddr,
-    tls: Option<&ServerTls>,
-    console: Option<Console>,
-) -> anyhow::Result<()> {
-    let tls = tls
-        .map(ServerTls::acceptor)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("the admin server's TLS: {e}"))?;
-    let buckets = [
-        (
-            "sluice_stage_latency_seconds",
-            sluice_core::stats::LATENCY_BUCKETS,
-        ),
-        (
-            "sluice_job_wait_seconds",
-            sluice_jobs::metrics::WAIT_BUCKETS,
-        ),
-        ("sluice_job_run_seconds", sluice_jobs::metrics::RUN_BUCKETS),
-    ];
-    let mut builder = PrometheusBuilder::new();
-    for (name, bounds) in buckets {
-        builder = builder
-            .set_buckets_for_metric(Matcher::Full(name.to_owned()), bounds)
-            .context("histogram buckets")?;
-    }
-    let handle = builder
-        .install_recorder()
-        .context("cannot install the metrics recorder")?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} for the admin server"))?;
-    tracing::info!(%addr, https = tls.is_some(), console = console.is_some(), "admin server: /metrics, /health, /ready");
-    // The largest body is the console's list of job ids (10,000 at most).
-    let limits = Limits {
-        max_body_size: 1024 * 1024,
-        ..Limits::default()
-    };
-    tokio::spawn(listener::serve(
-        listener,
-        router(handle, console),
-        limits,
-        None,
-        tls,
-        std::future::pending(),
-    ));
     Ok(())
 }
 

@@ -40,13 +40,20 @@ impl Kind {
     }
 }
 
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Kind {
+    /// `source`, `transform` or `sink`.
+    pub fn name(self) -> &'static str {
+        match self {
             Kind::Source => "source",
             Kind::Transform => "transform",
             Kind::Sink => "sink",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -138,8 +138,8 @@ async fn list(
         };
         params.after = Some(top - SEARCH_SPAN).filter(|&after| after > 0);
     }
-    let jobs = console.store.list(params.clone()).await?;
-    let workers = console.store.workers().await?;
+    let jobs = console.jobs()?.store.list(params.clone()).await?;
+    let workers = console.jobs()?.store.workers().await?;
     let next = match (jobs.len() == limit as usize, jobs.last(), params.after) {
         (true, Some(last), _) => Some(last.id),
         (_, _, Some(after)) => Some(after + 1),
@@ -152,6 +152,7 @@ async fn list(
 /// The id of the newest job, 0 with none.
 async fn newest(console: &Console) -> Result<JobId, ApiError> {
     let newest = console
+        .jobs()?
         .store
         .list(ListParams {
             limit: 1,
@@ -172,11 +173,12 @@ async fn show(
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("`{id}` is not a job id (a number)")))?;
     let job = console
+        .jobs()?
         .store
         .get(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("there is no job {id}")))?;
-    let workers = console.store.workers().await?;
+    let workers = console.jobs()?.store.workers().await?;
     let now = chrono::Utc::now();
     let ran_on = job.worker.as_ref().and_then(|name| {
         workers
@@ -222,7 +224,7 @@ async fn act(
     }
     may_change(console.token.as_ref(), &headers)?;
     let Json(selection) = body.map_err(rejected)?;
-    let store = console.store.as_ref();
+    let store = console.jobs()?.store.as_ref();
     let ids = match (selection.ids, selection.filter) {
         (Some(ids), None) if ids.len() <= MAX_IDS => ids,
         (Some(ids), None) => {
@@ -275,7 +277,7 @@ async fn act(
             })
         }
     };
-    console.counts.forget();
+    console.jobs()?.counts.forget();
     tracing::info!(%action, matched, "console: jobs changed");
     Ok(Json(answer))
 }

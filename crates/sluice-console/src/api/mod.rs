@@ -3,6 +3,7 @@
 //! filter, page too large, missing token) and 5xx only when the store fails.
 
 mod jobs;
+mod pipelines;
 mod queues;
 mod workers;
 
@@ -30,16 +31,19 @@ pub(crate) fn router(console: Console) -> Router {
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
         .merge(jobs::routes())
+        .merge(pipelines::routes())
         .merge(queues::routes())
         .merge(workers::routes())
         .fallback(|| async { ApiError::NotFound("no such page or API call".to_owned()) })
         .with_state(console)
 }
 
-/// The store's kind, Sluice's version, and what this request may do.
+/// What the console shows (the store's kind, or none; the pipelines running), Sluice's
+/// version, and what this request may do.
 async fn info(State(console): State<Console>, headers: HeaderMap) -> Json<serde_json::Value> {
     Json(json!({
-        "store": console.store.kind(),
+        "store": console.jobs.as_ref().map(|jobs| jobs.store.kind()),
+        "pipelines": console.live.as_ref().map_or_else(Vec::new, |live| live.names()),
         "version": env!("CARGO_PKG_VERSION"),
         "writable": console.token.is_some(),
         "authorized": authorized(console.token.as_ref(), &headers),

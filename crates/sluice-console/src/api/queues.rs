@@ -41,9 +41,10 @@ fn summary<'a>(minutes: impl Iterator<Item = &'a MinuteStats>) -> Value {
 /// `GET /api/v1/queues`: every queue with jobs, a pause, a live worker or a minute counted in
 /// the last day.
 async fn overview(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
-    let store = console.store.as_ref();
+    let store = console.jobs()?.store.as_ref();
     let now = Utc::now();
-    let (stats, counted_at) = console.counts.get(&console.store).await?;
+    let jobs = console.jobs()?;
+    let (stats, counted_at) = jobs.counts.get(&jobs.store).await?;
     let minutes = store.minutes(now - Duration::days(1)).await?;
     let workers = store.workers().await?;
     let mut names: Vec<&str> = stats.iter().map(|s| s.queue.as_str()).collect();
@@ -110,7 +111,7 @@ async fn throughput(
     let steps = (span.num_seconds() / step.num_seconds()) as usize;
     // The first step starts so that the last one holds the current minute.
     let first = minute_of(now) + Duration::minutes(1) - step * i32::try_from(steps).unwrap_or(0);
-    let minutes = console.store.minutes(first).await?;
+    let minutes = console.jobs()?.store.minutes(first).await?;
     let mut series: BTreeMap<&str, Vec<MinuteStats>> = BTreeMap::new();
     for minute in &minutes {
         let buckets = series.entry(minute.queue.as_str()).or_insert_with(|| {
@@ -178,13 +179,13 @@ async fn pause_or_resume(
             "a queue name is 1 to 200 characters".to_owned(),
         ));
     }
-    let store = console.store.as_ref();
+    let store = console.jobs()?.store.as_ref();
     let changed = if pause {
         store.pause(&queue).await?
     } else {
         store.resume(&queue).await?
     };
-    console.counts.forget();
+    console.jobs()?.counts.forget();
     tracing::info!(%queue, %action, changed, "console: queue changed");
     Ok(Json(
         json!({ "queue": queue, "paused": pause, "changed": changed }),

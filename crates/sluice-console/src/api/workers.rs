@@ -27,7 +27,7 @@ pub(super) fn routes() -> Router<Console> {
 /// `live`, `stopped` (it said so) or `gone` (it stopped reporting).
 async fn workers(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
     let now = Utc::now();
-    let mut workers = console.store.workers().await?;
+    let mut workers = console.jobs()?.store.workers().await?;
     workers.sort_by_key(|w| (!w.live(now), std::cmp::Reverse(w.beat_at)));
     let views: Vec<Value> = workers
         .iter()
@@ -50,7 +50,7 @@ async fn reported(
     console: &Console,
 ) -> Result<BTreeMap<String, (ScheduleInfo, Vec<String>)>, ApiError> {
     let now = Utc::now();
-    let mut workers = console.store.workers().await?;
+    let mut workers = console.jobs()?.store.workers().await?;
     workers.sort_by_key(|w| !w.live(now));
     let mut schedules: BTreeMap<String, (ScheduleInfo, Vec<String>)> = BTreeMap::new();
     for worker in &workers {
@@ -72,7 +72,7 @@ async fn reported(
 async fn schedules(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
     let now = Utc::now();
     let reported = reported(&console).await?;
-    let ticks = console.store.ticks().await?;
+    let ticks = console.jobs()?.store.ticks().await?;
     let mut names: Vec<&String> = reported.keys().chain(ticks.keys()).collect();
     names.sort_unstable();
     names.dedup();
@@ -117,8 +117,12 @@ async fn fire(
             "no worker reports a schedule `{name}` (its job is known only to the workers that run it)"
         ))
     })?;
-    let enqueued = console.store.enqueue(vec![info.job.clone()]).await?;
-    console.counts.forget();
+    let enqueued = console
+        .jobs()?
+        .store
+        .enqueue(vec![info.job.clone()])
+        .await?;
+    console.jobs()?.counts.forget();
     let id = enqueued.first().map(|e| e.id());
     tracing::info!(schedule = %name, job = ?id, "console: schedule fired by hand");
     Ok(Json(json!({ "schedule": name, "job": id })))

@@ -25,8 +25,11 @@ pub(crate) mod source;
 pub(crate) mod stage;
 pub(crate) mod transform;
 
+use std::sync::Arc;
+
 use crate::channel::Receiver;
 use crate::pipeline::{LiveFlow, Pipeline};
+use crate::probe::Probe;
 
 /// A stream of `T` flowing out of one stage of a [`Pipeline`]; [`Operators`](crate::Operators) extend it.
 ///
@@ -54,5 +57,14 @@ impl<T: Send + 'static> Flow<T> {
     /// The pipeline this flow belongs to.
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
+    }
+
+    /// Counts, and samples for listeners, every item of this flow with `probe`, in the stage
+    /// that reads it: no stage is added (see [`crate::probe`]).
+    pub fn probe(self, probe: &Arc<Probe<T>>) -> Flow<T> {
+        Flow {
+            rx: self.rx.probed(Arc::clone(probe)),
+            ..self
+        }
     }
 }

@@ -5,7 +5,11 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use sluice_config::Graph;
+use std::sync::Arc;
+
+use sluice_config::{Built, Graph};
+use sluice_console::live::{LiveComponent, LivePipeline};
+use sluice_core::probe::Tap;
 use sluice_core::{Pipeline, PipelineConfig};
 
 use super::pipeline_file::load;
@@ -33,6 +37,38 @@ fn pipeline_for(graph: &Graph, file: &Path) -> Pipeline {
     Pipeline::with_config(name, config)
 }
 
+/// The pipeline as the console shows it while it runs: its components, their settings (secrets
+/// masked) and the probes on their outputs.
+fn live(graph: &Graph, built: &Built) -> LivePipeline {
+    let components = graph
+        .spec
+        .components
+        .iter()
+        .map(|c| LiveComponent {
+            name: c.name.clone(),
+            kind: c.kind.name(),
+            type_name: c.type_name.clone(),
+            workers: c.common.workers.unwrap_or(1).max(1),
+            settings: c.settings(),
+            inputs: c
+                .inputs
+                .iter()
+                .map(|i| (i.component.clone(), i.output.clone()))
+                .collect(),
+            outputs: built
+                .outputs
+                .iter()
+                .filter(|(component, _, _)| *component == c.name)
+                .map(|(_, output, probe)| (output.clone(), Arc::clone(probe) as Arc<dyn Tap>))
+                .collect(),
+        })
+        .collect();
+    LivePipeline {
+        pipeline: built.pipeline.clone(),
+        components,
+    }
+}
+
 pub(crate) async fn run(
     file: &Path,
     sets: &[String],
@@ -44,13 +80,16 @@ pub(crate) async fn run(
         Ok(graph) => graph,
         Err(problems) => return Ok(report(&problems)),
     };
-    admin.serve(None).await?;
+    let admin = admin.bind().await?;
     let traces = crate::traces::start(graph.spec.settings.tracing.as_ref(), &|name| {
         std::env::var(name).ok()
     })?;
     let built = graph
         .build(pipeline_for(&graph, file))
         .map_err(|e| anyhow::anyhow!("cannot start the pipeline: {e}"))?;
+    if let Some(admin) = admin {
+        admin.serve(None, vec![live(&graph, &built)]);
+    }
     let bar = (!quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .then(|| crate::progress::show(&built.progress))
         .flatten();

@@ -41,7 +41,9 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         std::env::var(name).ok()
     })?;
     let store = open(&args.store, settings.file.store.as_deref()).await?;
-    args.admin.serve(Some(store.clone())).await?;
+    if let Some(admin) = args.admin.bind().await? {
+        admin.serve(Some(store.clone()), Vec::new());
+    }
     let builder = match settings.worker(store.clone()) {
         Ok(builder) => builder,
         Err(problems) => return Ok(report(&problems)),
