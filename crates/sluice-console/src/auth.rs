@@ -16,6 +16,11 @@ impl Token {
         (!text.is_empty()).then(|| Token(text.to_owned()))
     }
 
+    /// The token's text, for a client to send (`sluice tap`); never to be printed.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+
     /// Whether `given` is this token, compared in time independent of where they differ.
     fn matches(&self, given: &str) -> bool {
         let (a, b) = (self.0.as_bytes(), given.as_bytes());

@@ -52,7 +52,7 @@ pub(crate) struct TokenArg {
 
 impl TokenArg {
     /// The token, from the file or else `SLUICE_ADMIN_TOKEN`; `None`: read-only.
-    fn token(&self) -> anyhow::Result<Option<Token>> {
+    pub(crate) fn token(&self) -> anyhow::Result<Option<Token>> {
         match &self.admin_token_file {
             Some(file) => {
                 let text = std::fs::read_to_string(file).with_context(|| {

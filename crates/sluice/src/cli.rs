@@ -64,6 +64,12 @@ enum Command {
     Jobs(jobs::JobsArgs),
     /// Run jobs: claim them from the store and run their handlers until Ctrl-C or SIGTERM.
     Worker(worker::WorkerArgs),
+    /// Watch a running process's pipelines (its `--admin-addr`): every component's events per
+    /// second, errors, queue and busy ratio, refreshed every second, the bottleneck marked.
+    Top(crate::live::top::TopArgs),
+    /// Print a live sample of the events leaving a component of a running pipeline, as JSON
+    /// lines (needs the admin token).
+    Tap(crate::live::tap::TapArgs),
     /// Serve the web console over a job store (queues, jobs, schedules, workers), with no
     /// worker running.
     Ui(ui::UiCommandArgs),
@@ -96,5 +102,7 @@ pub(crate) async fn execute(args: Args) -> anyhow::Result<ExitCode> {
         Command::Jobs(args) => jobs::jobs(args).await,
         Command::Worker(args) => worker::worker(args).await,
         Command::Ui(args) => ui::ui(args).await,
+        Command::Top(args) => crate::live::top::top(args).await,
+        Command::Tap(args) => crate::live::tap::tap(args).await,
     }
 }

@@ -8,6 +8,7 @@
 mod admin;
 mod cli;
 mod commands;
+mod live;
 mod progress;
 mod telemetry;
 mod traces;
