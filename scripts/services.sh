@@ -4,7 +4,8 @@
 #   nats with JetStream (4222), rabbitmq (5672, guest/guest), kafka (a Kafka-protocol broker,
 #   tansu, on 9092; SQLite in /var/lib/sluice-tansu); Prometheus's binaries (prometheus,
 #   promtool), which the dashboard test runs on a port of its own; and for the console's browser
-#   tests, Chromium and playwright-core, and schemathesis for the check of its API.
+#   tests, Chromium and playwright-core, and schemathesis for the check of its API; tmux, in
+#   which the tests of `sluice top` run it.
 # On a machine without them it installs Debian's packages first (needs root and apt).
 #
 #   scripts/services.sh                 # all of them
@@ -137,8 +138,14 @@ install_schemathesis() {
   hash -r
 }
 
+# The terminal the tests of `sluice top` run it in.
+install_terminal() {
+  need tmux tmux
+  echo "terminal: tmux installed"
+}
+
 services=("$@")
-[ ${#services[@]} -gt 0 ] || services=(postgres redis nats rabbitmq kafka prometheus browser schemathesis)
+[ ${#services[@]} -gt 0 ] || services=(postgres redis nats rabbitmq kafka prometheus browser schemathesis terminal)
 for service in "${services[@]}"; do
   case $service in
     postgres) start_postgres ;;
@@ -149,6 +156,7 @@ for service in "${services[@]}"; do
     prometheus) install_prometheus ;;
     browser) install_browser ;;
     schemathesis) install_schemathesis ;;
-    *) echo "unknown service '$service'; expected postgres, redis, nats, rabbitmq, kafka, prometheus, browser or schemathesis" >&2; exit 2 ;;
+    terminal) install_terminal ;;
+    *) echo "unknown service '$service'; expected postgres, redis, nats, rabbitmq, kafka, prometheus, browser, schemathesis or terminal" >&2; exit 2 ;;
   esac
 done

@@ -93,8 +93,8 @@ pub(crate) async fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
                     KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                         break Ok(ExitCode::SUCCESS)
                     }
-                    KeyCode::Char('s') | KeyCode::Right => view.sort = (view.sort + 1) % COLUMNS.len(),
-                    KeyCode::Left => view.sort = (view.sort + COLUMNS.len() - 1) % COLUMNS.len(),
+                    KeyCode::Char('s') | KeyCode::Right => view.sort = next_sort(view.sort, 1),
+                    KeyCode::Left => view.sort = next_sort(view.sort, COLUMNS.len() - 1),
                     KeyCode::Char('r') => view.ascending = !view.ascending,
                     _ => continue,
                 },
@@ -108,6 +108,18 @@ pub(crate) async fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
     };
     ratatui::restore();
     outcome
+}
+
+/// The column `step` places on from `sort` (`1`: the next, `COLUMNS.len() - 1`: the one
+/// before) among those that sort, the first (the file's order) included.
+fn next_sort(sort: usize, step: usize) -> usize {
+    let mut next = sort;
+    loop {
+        next = (next + step) % COLUMNS.len();
+        if next == 0 || COLUMNS[next].1.is_some() {
+            return next;
+        }
+    }
 }
 
 fn draw(frame: &mut Frame<'_>, view: &View) {
@@ -289,6 +301,13 @@ fn latency(value: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn sorting_moves_over_the_columns_that_sort() {
+        assert_eq!(COLUMNS[next_sort(0, 1)].0, "IN/s");
+        assert_eq!(next_sort(next_sort(0, 1), COLUMNS.len() - 1), 0);
+        assert_eq!(COLUMNS[next_sort(0, COLUMNS.len() - 1)].0, "P99");
+    }
 
     #[test]
     fn figures_are_short() {
