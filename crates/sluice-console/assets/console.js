@@ -4,7 +4,8 @@
 
 const STATES = ['scheduled', 'available', 'running', 'retryable', 'succeeded', 'dead', 'cancelled'];
 const REFRESH_MS = 2000;
-let info = { writable: false, authorized: false, store: '' };
+const LIVE_REFRESH_MS = 1000;
+let info = { writable: false, authorized: false, store: null, pipelines: [] };
 let timer = null;
 
 // ---- helpers -------------------------------------------------------------------------------
@@ -302,14 +303,20 @@ async function route() {
   clearTimeout(timer);
   const [path, query] = (location.hash.slice(1) || '/').split('?');
   const params = new URLSearchParams(query || '');
-  const parts = path.split('/').filter(Boolean);
-  const name = parts[0] || 'overview';
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const name = parts[0] || (info.store ? 'overview' : 'pipelines');
+  if (sample.controller && !(name === 'pipelines' && parts[2])) {
+    sample.controller.abort();
+    sample.key = null;
+  }
   for (const link of document.querySelectorAll('nav a')) {
     link.classList.toggle('on', link.dataset.page === name);
   }
   let content;
   try {
-    if (name === 'overview') content = await overview(params);
+    if (name === 'pipelines' && parts[2]) content = await componentPage(parts[1], parts[2]);
+    else if (name === 'pipelines') content = await pipelinesPage();
+    else if (name === 'overview') content = await overview(params);
     else if (name === 'jobs' && parts[1]) content = await job(parts[1]);
     else if (name === 'jobs') content = await jobs(params);
     else if (name === 'schedules') content = await schedules();
@@ -321,14 +328,14 @@ async function route() {
   document.getElementById('page').replaceChildren(...content);
   // Pages refresh themselves, but not under an open dialog, and not the jobs list, which keeps
   // what the person has typed and ticked until they ask again.
-  if (!(name === 'jobs' && !parts[1])) refreshLater();
+  if (!(name === 'jobs' && !parts[1])) refreshLater(name === 'pipelines' ? LIVE_REFRESH_MS : REFRESH_MS);
 }
 
-function refreshLater() {
+function refreshLater(every) {
   timer = setTimeout(() => {
-    if (document.querySelector('dialog[open]')) refreshLater();
+    if (document.querySelector('dialog[open]')) refreshLater(every);
     else route();
-  }, REFRESH_MS);
+  }, every);
 }
 
 async function loadInfo() {
@@ -337,12 +344,17 @@ async function loadInfo() {
   } catch (e) {
     notice(e.message, 'error');
   }
-  document.getElementById('store').textContent = `${info.store} store · v${info.version || ''}`;
+  const shown = [info.store ? `${info.store} store` : null, info.pipelines.length ? `pipeline ${info.pipelines.join(', ')}` : null];
+  document.getElementById('store').textContent = `${shown.filter(Boolean).join(' · ')} · v${info.version || ''}`;
+  for (const link of document.querySelectorAll('nav a')) {
+    link.hidden = link.dataset.page === 'pipelines' ? !info.pipelines.length : !info.store;
+  }
+  document.getElementById('search').hidden = !info.store;
   const button = document.getElementById('auth');
   if (!info.writable) {
     button.textContent = 'read-only';
     button.disabled = true;
-    button.title = 'Start the console with --admin-token-file or SLUICE_ADMIN_TOKEN to allow changes';
+    button.title = 'Start the console with --admin-token-file or SLUICE_ADMIN_TOKEN to allow changes and live samples';
   } else if (info.authorized) {
     button.textContent = 'Sign out';
     button.disabled = false;
@@ -366,6 +378,7 @@ document.getElementById('auth').addEventListener('click', async () => {
     document.getElementById('token').value = '';
   }
   notice('');
+  sample.key = null;
   await loadInfo();
   route();
 });

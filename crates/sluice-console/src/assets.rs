@@ -24,7 +24,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// `/`, `/console.js`, `/console.css`.
+/// `/`, `/console.js`, `/pipelines.js`, `/console.css`.
 pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route(
@@ -42,6 +42,15 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
                 asset(
                     "text/javascript; charset=utf-8",
                     include_str!("../assets/console.js"),
+                )
+            }),
+        )
+        .route(
+            "/pipelines.js",
+            get(|| async {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("../assets/pipelines.js"),
                 )
             }),
         )

@@ -6,6 +6,7 @@
 //!
 //! - events in: what its inputs' outputs carried (a source: what it read);
 //! - events out: what its outputs carried, the error output aside (a sink: what it wrote);
+//!   an output counts what the component sends into it;
 //! - errors: its stages' failures after retries; dead letters: what its `errors` output carried;
 //! - queue: the input channel of its first stage, items waiting of its capacity;
 //! - busy: the time its stages spent working per second of wall time, per worker (0 to 1);

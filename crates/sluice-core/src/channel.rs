@@ -11,8 +11,8 @@
 //! back, so its tokens can be completed as unfinished. When every sender is gone the receiver
 //! drains what is queued and then reports the end of the stream.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{Semaphore, mpsc};
 
@@ -54,6 +54,7 @@ impl ChannelGauge {
 pub(crate) struct Sender<T> {
     tx: mpsc::UnboundedSender<Batch<T>>,
     gauge: Arc<ChannelGauge>,
+    probe: Arc<OnceLock<Arc<Probe<T>>>>,
 }
 
 impl<T> Clone for Sender<T> {
@@ -61,6 +62,7 @@ impl<T> Clone for Sender<T> {
         Sender {
             tx: self.tx.clone(),
             gauge: Arc::clone(&self.gauge),
+            probe: Arc::clone(&self.probe),
         }
     }
 }
@@ -71,8 +73,9 @@ pub(crate) struct Receiver<T> {
     gauge: Arc<ChannelGauge>,
     /// The spans of the stage reading it, when it is traced.
     spans: Option<Box<StageSpans<T>>>,
-    /// What counts and samples the items taken, when the channel is probed.
-    probe: Option<Arc<Probe<T>>>,
+    /// What counts and samples the items sent, once the channel is probed (before the
+    /// pipeline runs): shared with the senders.
+    probe: Arc<OnceLock<Arc<Probe<T>>>>,
 }
 
 /// A send failed because the receiver is gone; the batch is handed back.
@@ -88,16 +91,18 @@ pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         max_depth: AtomicUsize::new(0),
     });
     let (tx, rx) = mpsc::unbounded_channel();
+    let probe = Arc::new(OnceLock::new());
     (
         Sender {
             tx,
             gauge: Arc::clone(&gauge),
+            probe: Arc::clone(&probe),
         },
         Receiver {
             rx,
             gauge,
             spans: None,
-            probe: None,
+            probe,
         },
     )
 }
@@ -116,6 +121,9 @@ impl<T> Sender<T> {
         self.gauge
             .max_depth
             .fetch_max(self.gauge.depth(), Ordering::Relaxed);
+        if let Some(probe) = self.probe.get() {
+            probe.saw(&batch.items);
+        }
         self.tx.send(batch).map_err(|e| SendError(e.0))
     }
 }
@@ -148,15 +156,13 @@ impl<T> Receiver<T> {
         if let Some(spans) = &mut self.spans {
             spans.took(&batch);
         }
-        if let Some(probe) = &self.probe {
-            probe.saw(&batch.items);
-        }
         batch
     }
 
-    /// Counts and samples every item taken from here on with `probe`.
-    pub(crate) fn probed(mut self, probe: Arc<Probe<T>>) -> Receiver<T> {
-        self.probe = Some(probe);
+    /// Counts and samples every item sent into the channel with `probe`; a channel takes one
+    /// probe, the first.
+    pub(crate) fn probed(self, probe: Arc<Probe<T>>) -> Receiver<T> {
+        let _ = self.probe.set(probe);
         self
     }
 

@@ -1,8 +1,8 @@
 //! Probes: what passes one point of a flow, counted, and sampled for whoever listens.
 //!
 //! A [`Probe`] sits on a flow's channel ([`Flow::probe`](crate::Flow::probe)), not in a stage of
-//! its own: the stage that reads the channel counts each batch it takes (one atomic addition)
-//! and, only while someone listens, formats a sample of its items for each listener. A
+//! its own: the stage that writes to the channel counts each batch it sends (one atomic
+//! addition) and, only while someone listens, formats a sample of its items for each listener. A
 //! listener ([`Sample`]) gets at most `rate` items a second into a buffer of its own; what does
 //! not fit is dropped and counted, so a slow listener loses samples and never slows the flow.
 //!
@@ -97,7 +97,7 @@ impl<T> Probe<T> {
         })
     }
 
-    /// Called by the reading stage for each batch it takes.
+    /// Called by the writing stage for each batch it sends.
     #[inline]
     pub(crate) fn saw(&self, items: &[T]) {
         self.passed.fetch_add(items.len() as u64, Ordering::Relaxed);
@@ -196,7 +196,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_probe_on_a_flow_sees_what_its_reader_takes() {
+    async fn a_probe_on_a_flow_sees_what_its_writer_sends() {
         let probe = Probe::new(text);
         let mut sample = probe.listen(1000.0, 100);
         let sum = Flow::from_iter(1..=10u64)

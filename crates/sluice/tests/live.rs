@@ -3,7 +3,9 @@
 //! the bottleneck), `sluice tap` (the events it prints are the stage's events; its dead letters
 //! from the `errors` output; refused without the token), and `sluice top` under tmux (every
 //! component listed, figures changing, the bottleneck marked; its message when the address is
-//! dead). tmux comes from `scripts/services.sh terminal`.
+//! dead); and the graph in a real browser (`tests/browser/pipeline.mjs`: Playwright driving
+//! Debian's Chromium, screenshots in `target/console/`). tmux comes from `scripts/services.sh
+//! terminal`, the browser from `scripts/services.sh browser`.
 
 mod common;
 
@@ -325,5 +327,34 @@ fn top_says_when_the_address_does_not_answer_and_keeps_trying() {
         Duration::from_secs(30),
         || row(&top.screen(), "slow").is_some() && !top.screen().contains("nothing answers"),
         || top.screen(),
+    );
+}
+
+#[test]
+fn the_graph_in_a_browser_marks_the_bottleneck_and_samples_a_stage() {
+    let browser = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"));
+    assert!(
+        browser.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run scripts/services.sh browser"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_running, addr) = start_pipeline(dir.path());
+    let shots = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/console"));
+    let node = Command::new("node")
+        .arg(browser.join("pipeline.mjs"))
+        .env("CONSOLE_URL", format!("http://{addr}"))
+        .env("TOKEN", TOKEN)
+        .env("SHOTS", shots)
+        .env("NAME", "pipeline")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let out = common::run_to_end(node, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
     );
 }

@@ -60,7 +60,7 @@ impl<T: Send + 'static> Flow<T> {
     }
 
     /// Counts, and samples for listeners, every item of this flow with `probe`, in the stage
-    /// that reads it: no stage is added (see [`crate::probe`]).
+    /// that writes it: no stage is added (see [`crate::probe`]). A flow takes one probe.
     pub fn probe(self, probe: &Arc<Probe<T>>) -> Flow<T> {
         Flow {
             rx: self.rx.probed(Arc::clone(probe)),
