@@ -238,7 +238,7 @@ async fn changes_need_the_token_and_refusals_change_nothing() {
     let (_, info) = call(&f.store, Some("t"), get("/api/v1/info")).await;
     assert_eq!(
         info,
-        json!({"store": "sqlite", "version": env!("CARGO_PKG_VERSION"), "writable": true, "authorized": false})
+        json!({"store": "sqlite", "pipelines": [], "version": env!("CARGO_PKG_VERSION"), "writable": true, "authorized": false})
     );
     let remaining = f
         .store
