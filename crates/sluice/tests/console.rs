@@ -175,35 +175,5 @@ fn the_api_keeps_to_its_openapi_document() {
         || std::net::TcpStream::connect(&addr).is_ok(),
         || "the console does not answer".to_owned(),
     );
-    for auth in [Some(format!("Authorization: Bearer {TOKEN}")), None] {
-        let mut st = Command::new("st");
-        st.args([
-            "run",
-            &url,
-            "--checks",
-            "all",
-            "--max-examples",
-            "40",
-            "--seed",
-            "1",
-        ]);
-        if let Some(header) = &auth {
-            st.args(["-H", header]);
-        }
-        let out = st
-            .current_dir(dir.path())
-            .output()
-            .expect("schemathesis (`st`) runs: scripts/services.sh schemathesis installs it");
-        assert!(
-            out.status.success(),
-            "schemathesis ({}): {}{}",
-            if auth.is_some() {
-                "with the token"
-            } else {
-                "without"
-            },
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-    }
+    common::schemathesis(dir.path(), &url, TOKEN, &[]);
 }

@@ -5,7 +5,8 @@
 //! component listed, figures changing, the bottleneck marked; its message when the address is
 //! dead); and the graph in a real browser (`tests/browser/pipeline.mjs`: Playwright driving
 //! Debian's Chromium, screenshots in `target/console/`). tmux comes from `scripts/services.sh
-//! terminal`, the browser from `scripts/services.sh browser`.
+//! terminal`, the browser from `scripts/services.sh browser`. And the pipeline calls of the
+//! console's API against its OpenAPI document, by schemathesis.
 
 mod common;
 
@@ -356,5 +357,19 @@ fn the_graph_in_a_browser_marks_the_bottleneck_and_samples_a_stage() {
         "{}{}",
         text(&out.stdout),
         text(&out.stderr)
+    );
+}
+
+/// Every request schemathesis makes from the OpenAPI document to a console over a running
+/// pipeline gets an answer the document describes, never a 5xx (the job calls: 404).
+#[test]
+fn the_pipeline_api_keeps_to_its_openapi_document() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_running, addr) = start_pipeline(dir.path());
+    common::schemathesis(
+        dir.path(),
+        &format!("http://{addr}/api/v1/openapi.json"),
+        TOKEN,
+        &["tap"],
     );
 }

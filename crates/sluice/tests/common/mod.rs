@@ -230,6 +230,48 @@ impl Drop for Running {
     }
 }
 
+/// Checks the API whose OpenAPI document is at `url` with schemathesis (`st`, which
+/// `scripts/services.sh schemathesis` installs): every check, 40 examples per operation from a
+/// fixed seed, with the admin token `token` and without; no 5xx, every answer as described. The
+/// operations named in `streaming` (by operation id) answer without end, so they are checked
+/// without the token only, where they are refused.
+pub fn schemathesis(dir: &Path, url: &str, token: &str, streaming: &[&str]) {
+    for with_token in [true, false] {
+        let mut st = Command::new("st");
+        st.args([
+            "run",
+            url,
+            "--checks",
+            "all",
+            "--max-examples",
+            "40",
+            "--seed",
+            "1",
+        ]);
+        if with_token {
+            st.args(["-H", &format!("Authorization: Bearer {token}")]);
+            for operation in streaming {
+                st.args(["--exclude-operation-id", operation]);
+            }
+        }
+        let out = st
+            .current_dir(dir)
+            .output()
+            .expect("schemathesis (`st`) runs: scripts/services.sh schemathesis installs it");
+        assert!(
+            out.status.success(),
+            "schemathesis ({}): {}{}",
+            if with_token {
+                "with the token"
+            } else {
+                "without"
+            },
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+}
+
 /// A plain HTTP/1.1 request: the status and body of the answer.
 pub fn request(
     method: &str,
