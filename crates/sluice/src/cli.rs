@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sluice_config::draw::Format;
 
 use crate::admin::AdminArgs;
-use crate::commands::{graph, jobs, run, test, ui, validate, worker};
+use crate::commands::{dead_letters, graph, jobs, run, test, ui, validate, worker};
 use crate::telemetry::LogFormat;
 
 /// Sluice: move and process data concurrently.
@@ -60,6 +60,8 @@ enum Command {
         /// The pipeline file.
         file: PathBuf,
     },
+    /// See what a pipeline's dead letters hold.
+    DeadLetters(dead_letters::DeadLettersArgs),
     /// Enqueue, inspect and manage durable jobs.
     Jobs(jobs::JobsArgs),
     /// Run jobs: claim them from the store and run their handlers until Ctrl-C or SIGTERM.
@@ -100,6 +102,7 @@ pub(crate) async fn execute(args: Args) -> anyhow::Result<ExitCode> {
         ),
         Command::Test { file } => test::test(&file).await,
         Command::Jobs(args) => jobs::jobs(args).await,
+        Command::DeadLetters(args) => dead_letters::dead_letters(args),
         Command::Worker(args) => worker::worker(args).await,
         Command::Ui(args) => ui::ui(args).await,
         Command::Top(args) => crate::live::top::top(args).await,

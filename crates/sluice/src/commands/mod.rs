@@ -1,6 +1,7 @@
 //! The `sluice` subcommands, one file each, and what they share: reading a pipeline file,
 //! printing problems, opening the job store, waiting for Ctrl-C or SIGTERM.
 
+pub(crate) mod dead_letters;
 pub(crate) mod graph;
 pub(crate) mod jobs;
 mod pipeline_file;
