@@ -1,6 +1,8 @@
 //! The console's API through its router, on a SQLite store: answers, refusals, and that a
 //! refused request changes nothing.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -39,14 +41,7 @@ async fn call(
     request: Request<Body>,
 ) -> (StatusCode, Value) {
     let console = Console::new(token.and_then(Token::new)).store(store.clone());
-    let response = router(console).oneshot(request).await.expect("answer");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, bytes) = common::answer(console, request).await;
     (
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),

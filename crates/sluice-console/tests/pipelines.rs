@@ -2,19 +2,19 @@
 //! graph and figures, a component's page, a live sample for the bearer of the token, and 404s
 //! for what it does not have (job calls, unknown components and outputs).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures::StreamExt;
-use http_body_util::BodyExt;
 use serde_json::Value;
 use sluice_console::live::{LiveComponent, LivePipeline};
-use sluice_console::{Console, Token, router};
+use sluice_console::{Console, Token};
 use sluice_core::probe::{Probe, Tap};
 use sluice_core::{Operators, Pipeline};
-use tower::ServiceExt;
 
 fn number(n: &u64) -> String {
     n.to_string()
@@ -68,17 +68,7 @@ fn console(token: Option<&str>) -> (Console, Pipeline) {
 }
 
 async fn call(console: &Console, request: Request<Body>) -> (StatusCode, String) {
-    let response = router(console.clone())
-        .oneshot(request)
-        .await
-        .expect("answer");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, bytes) = common::answer(console.clone(), request).await;
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
