@@ -29,12 +29,12 @@ pub struct Graph {
     pub(crate) instances: Vec<Component>,
 }
 
-/// Where a test run puts events in and takes them out.
+/// Where a test run or a replay puts events in, and a test takes them out.
 #[derive(Default)]
 pub(crate) struct Overrides {
-    /// Components whose output (for a source) or input (for a transform or sink) is replaced
-    /// by these events.
-    pub(crate) feeds: HashMap<String, Vec<Event>>,
+    /// Flows of the same pipeline that replace a source's output, or join the inputs of a
+    /// transform or sink (merged with those of its inputs that are built).
+    pub(crate) feeds: HashMap<String, Flow<Event>>,
     /// Outputs to copy into collectors, with where each copy goes.
     pub(crate) taps: Vec<(OutputId, tokio::sync::mpsc::UnboundedSender<Event>)>,
     /// Replace sinks by blackholes (tests write nowhere).
@@ -265,7 +265,8 @@ impl Graph {
             .into());
         };
         let mut overrides = Overrides::default();
-        overrides.feeds.insert((*source).to_owned(), events);
+        let feed = pipeline.source(*source).from_iter(events);
+        overrides.feeds.insert((*source).to_owned(), feed);
         self.build_only(pipeline, overrides, &self.spec.names())
     }
 
@@ -279,9 +280,7 @@ impl Graph {
         // How many times each output is read.
         let mut readers: HashMap<OutputId, usize> = HashMap::new();
         for c in &self.spec.components {
-            if !only.contains(&c.name)
-                || (overrides.feeds.contains_key(&c.name) && c.kind != Kind::Source)
-            {
+            if !only.contains(&c.name) {
                 continue;
             }
             for input in &c.inputs {
@@ -309,14 +308,9 @@ impl Graph {
                 |output: &str| readers.contains_key(&(spec.name.clone(), Some(output.to_owned())));
             let mut made: Vec<(Option<String>, Flow<Event>)> = Vec::new();
             let mut fed = overrides.feeds.remove(&spec.name);
-            let input = match (spec.kind, fed.take_if(|_| spec.kind != Kind::Source)) {
-                (Kind::Source, _) => None,
-                (_, Some(events)) => Some(
-                    pipeline
-                        .source(format!("{}.test-input", spec.name))
-                        .from_iter(events),
-                ),
-                (_, None) => {
+            let input = match spec.kind {
+                Kind::Source => None,
+                _ => {
                     let mut flows: Vec<Flow<Event>> = spec
                         .inputs
                         .iter()
@@ -325,6 +319,7 @@ impl Graph {
                                 .get_mut(&(input.component.clone(), input.output.clone()))
                                 .and_then(Vec::pop)
                         })
+                        .chain(fed.take())
                         .collect();
                     match flows.len() {
                         0 => None,
@@ -342,8 +337,8 @@ impl Graph {
             };
             match instance {
                 Component::Source(source) => {
-                    if let Some(events) = fed {
-                        made.push((None, pipeline.source(&spec.name).from_iter(events)));
+                    if let Some(flow) = fed {
+                        made.push((None, flow));
                     } else {
                         let ctx = SourceContext {
                             pipeline: pipeline.clone(),

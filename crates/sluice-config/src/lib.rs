@@ -31,6 +31,7 @@ mod graph;
 pub mod interpolate;
 mod load;
 pub mod node;
+pub mod replay;
 mod settings;
 pub mod spec;
 pub mod testing;

@@ -22,7 +22,6 @@
 //! be there with that value (keys not written are not checked), and there must be exactly as
 //! many events as expected. `count` checks only how many.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use serde::Deserialize;
@@ -178,14 +177,15 @@ impl Graph {
     }
 
     async fn run_test(&self, test: Test) -> TestResult {
+        let pipeline = Pipeline::new(format!("test: {}", test.name));
         let mut overrides = Overrides {
             mute_sinks: true,
             ..Overrides::default()
         };
-        overrides.feeds.insert(
-            test.into.clone(),
-            test.events.into_iter().map(Event::new).collect(),
-        );
+        let feed = pipeline
+            .source(format!("{}.test-input", test.into))
+            .from_iter(test.events.into_iter().map(Event::new).collect::<Vec<_>>());
+        overrides.feeds.insert(test.into.clone(), feed);
         let mut collectors = Vec::new();
         for (reference, _) in &test.expect {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -195,7 +195,6 @@ impl Graph {
             collectors.push(rx);
         }
         let downstream = self.downstream(&test.into);
-        let pipeline = Pipeline::new(format!("test: {}", test.name));
         let run = match self.build_only(pipeline, overrides, &downstream) {
             Ok(built) => built
                 .pipeline
@@ -221,22 +220,6 @@ impl Graph {
         TestResult {
             name: test.name,
             failures,
-        }
-    }
-
-    /// `name` and every component that reads from it, directly or not.
-    fn downstream(&self, name: &str) -> HashSet<String> {
-        let mut set = HashSet::from([name.to_owned()]);
-        loop {
-            let before = set.len();
-            for c in &self.spec.components {
-                if c.inputs.iter().any(|i| set.contains(&i.component)) {
-                    set.insert(c.name.clone());
-                }
-            }
-            if set.len() == before {
-                return set;
-            }
         }
     }
 }

@@ -129,7 +129,14 @@ async fn a_pipeline_console_shows_figures_and_samples_only_for_the_token() {
         .collect();
     assert_eq!(sampled.len(), 3);
     assert!(sampled.iter().all(|n| n % 2 == 0), "doubled: {sampled:?}");
-    for bad in ["rate=0", "rate=20000", "limit=0", "limit=x", "nope=1"] {
+    for bad in [
+        "rate=0",
+        "rate=20000",
+        "limit=0",
+        "limit=1000000001",
+        "limit=x",
+        "nope=1",
+    ] {
         let (status, _) = call(
             &console,
             get(

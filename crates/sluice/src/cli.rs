@@ -102,7 +102,7 @@ pub(crate) async fn execute(args: Args) -> anyhow::Result<ExitCode> {
         ),
         Command::Test { file } => test::test(&file).await,
         Command::Jobs(args) => jobs::jobs(args).await,
-        Command::DeadLetters(args) => dead_letters::dead_letters(args),
+        Command::DeadLetters(args) => dead_letters::dead_letters(args).await,
         Command::Worker(args) => worker::worker(args).await,
         Command::Ui(args) => ui::ui(args).await,
         Command::Top(args) => crate::live::top::top(args).await,

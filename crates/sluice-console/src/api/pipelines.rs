@@ -20,6 +20,9 @@ use crate::auth::may_change;
 /// The most events a tap may ask for a second.
 const MAX_RATE: f64 = 10_000.0;
 
+/// The most events a tap may ask for in all.
+const MAX_LIMIT: u64 = 1_000_000_000;
+
 /// Events a tap holds for a slow reader before it drops the next ones.
 const TAP_BUFFER: usize = 1024;
 
@@ -97,8 +100,10 @@ async fn tap(
             "rate must be above 0 and at most {MAX_RATE} events a second"
         )));
     }
-    if params.limit == Some(0) {
-        return Err(ApiError::BadRequest("limit must be at least 1".to_owned()));
+    if params.limit.is_some_and(|l| l == 0 || l > MAX_LIMIT) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be from 1 to {MAX_LIMIT}"
+        )));
     }
     let live = console
         .live

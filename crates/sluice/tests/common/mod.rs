@@ -148,6 +148,12 @@ pub fn start_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
     ))
 }
 
+/// Runs `sluice ARGS` in `dir` to its end, failing the test past `limit`.
+pub fn run_in(dir: &Path, args: &[&str], limit: Duration) -> Output {
+    let mut running = start_in(dir, args, &[]);
+    run_to_end(running.0.take().expect("started"), limit)
+}
+
 /// Runs `sluice jobs --store STORE ARGS` in `dir`, failing the test if it fails.
 pub fn jobs_in(dir: &Path, store: &str, args: &[&str]) {
     let out = Command::new(SLUICE)

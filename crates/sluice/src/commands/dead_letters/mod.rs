@@ -2,8 +2,9 @@
 //!
 //! `inspect` reads dead-letter records (the JSON lines an error output writes, see
 //! [`sluice_event::dead_letter`]) and summarises them by stage and error, with when they
-//! failed and samples of each.
+//! failed and samples of each; `replay` sends them back into the components they failed at.
 
+mod replay;
 mod summary;
 
 use std::io::BufRead;
@@ -36,11 +37,15 @@ enum DeadLettersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Send the dead letters a `file` sink holds back into the components they failed at,
+    /// once the cause is fixed; each is done with once its event is final again.
+    Replay(replay::ReplayArgs),
 }
 
 /// Runs `sluice dead-letters …`.
-pub(crate) fn dead_letters(args: DeadLettersArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn dead_letters(args: DeadLettersArgs) -> anyhow::Result<ExitCode> {
     match args.command {
+        DeadLettersCommand::Replay(args) => replay::replay(args).await,
         DeadLettersCommand::Inspect {
             files,
             samples,
