@@ -65,6 +65,15 @@ fn post(path: &str, token: Option<&str>, body: &Value) -> Request<Body> {
 #[tokio::test]
 async fn lists_filter_and_page_and_bad_queries_get_400() {
     let f = fixture().await;
+    // A search by args from the lowest id there can be reads nothing, and does not overflow.
+    let (status, page) = call(
+        &f.store,
+        None,
+        get("/api/v1/jobs?args=n%3D1&before=-9223372036854775808"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["jobs"], json!([]));
     let (status, page) = call(&f.store, None, get("/api/v1/jobs?kind=even&limit=2")).await;
     assert_eq!(status, StatusCode::OK);
     let ids: Vec<i64> = page["jobs"]

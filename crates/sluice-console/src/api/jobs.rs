@@ -136,7 +136,7 @@ async fn list(
             Some(before) => before,
             None => newest(&console).await? + 1,
         };
-        params.after = Some(top - SEARCH_SPAN).filter(|&after| after > 0);
+        params.after = Some(top.saturating_sub(SEARCH_SPAN)).filter(|&after| after > 0);
     }
     let jobs = console.jobs()?.store.list(params.clone()).await?;
     let workers = console.jobs()?.store.workers().await?;
