@@ -23,6 +23,21 @@ use sluice_event::codec::{Codec, Record};
 use crate::graph::{Built, Graph, Overrides};
 use crate::spec::Kind;
 
+/// Where a sink keeps its dead letters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeadLetterStore {
+    /// The file of a `file` sink.
+    File(PathBuf),
+    /// The topic of a `kafka` sink, with the options a `kafka` source needs to reach it
+    /// (`brokers`, `tls`, `options`, as the sink has them).
+    Kafka {
+        /// The topic.
+        topic: String,
+        /// The sink's connection options.
+        connection: serde_json::Map<String, Value>,
+    },
+}
+
 /// Which dead letters a replay takes; the others stay dead letters.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayFilter {
@@ -50,8 +65,8 @@ pub fn component_of(stage: &str) -> &str {
 }
 
 impl Graph {
-    /// The file that the `file` sink `sink` writes dead letters to, or what is wrong.
-    pub fn dead_letter_file(&self, sink: &str) -> Result<PathBuf, String> {
+    /// Where the sink `sink` keeps its dead letters, or what is wrong.
+    pub fn dead_letter_store(&self, sink: &str) -> Result<DeadLetterStore, String> {
         let spec = self
             .spec
             .component(sink)
@@ -66,17 +81,32 @@ impl Graph {
                 "sink `{sink}` reads no `errors` output: it holds no dead letters"
             ));
         }
-        if spec.type_name != "file" {
-            return Err(format!(
-                "sink `{sink}` is a `{}` sink: dead letters are replayed from a `file` sink",
-                spec.type_name
-            ));
+        let option = |key: &str| {
+            spec.node
+                .get(key)
+                .and_then(|p| p.as_str())
+                .map(str::to_owned)
+        };
+        match spec.type_name.as_str() {
+            "file" => option("path")
+                .map(|p| DeadLetterStore::File(PathBuf::from(p)))
+                .ok_or_else(|| format!("sink `{sink}` has no `path`")),
+            "kafka" => {
+                let topic =
+                    option("topic").ok_or_else(|| format!("sink `{sink}` has no `topic`"))?;
+                let options = spec.node.to_json("", &mut HashMap::new());
+                let mut connection = serde_json::Map::new();
+                for key in ["brokers", "tls", "options"] {
+                    if let Some(value) = options.get(key) {
+                        connection.insert(key.to_owned(), value.clone());
+                    }
+                }
+                Ok(DeadLetterStore::Kafka { topic, connection })
+            }
+            other => Err(format!(
+                "sink `{sink}` is a `{other}` sink: dead letters are replayed from a `file` or `kafka` sink"
+            )),
         }
-        spec.node
-            .get("path")
-            .and_then(|p| p.as_str())
-            .map(PathBuf::from)
-            .ok_or_else(|| format!("sink `{sink}` has no `path`"))
     }
 
     /// The components whose failures the sink `sink` holds (it reads their `errors` outputs):

@@ -1,12 +1,16 @@
 //! `sluice dead-letters inspect` on what a pipeline's error outputs wrote: every failure
 //! counted under its stage and error, with samples; a missing file is a clear error. And
-//! `replay`: the dead letters of a fixed pipeline sent back, through a SIGKILL.
+//! `replay`: the dead letters of a fixed pipeline sent back from a file and from a Kafka topic
+//! (the broker at 127.0.0.1:9092 that `scripts/services.sh` starts), through a SIGKILL.
 
 // The replay's figures are the test's report, on standard error.
 #![allow(clippy::print_stderr)]
 
 mod common;
+#[path = "common/kafka.rs"]
+mod kafka;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -73,80 +77,122 @@ fn inspect_counts_each_stage_and_error_with_samples() {
     );
 }
 
-/// A pipeline whose jq step fails one event in ten, then fixed and its dead letters replayed
-/// through a rate limit, the replay killed (SIGKILL) half way and started again: every event
-/// reaches the sink, and the dead letters are gone.
-#[test]
-fn a_replay_killed_half_way_resumes_and_every_dead_letter_reaches_the_sink() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pipeline = |name: &str, program: &str, paced: bool| {
-        let (step, into) = if paced {
-            (
-                "  paced: { type: rate_limit, inputs: [check], rate: 200, per: 1s }\n",
-                "paced",
-            )
-        } else {
-            ("", "check")
-        };
-        write(
-            dir.path(),
-            name,
-            &format!(
-                "sources:\n  numbers: {{ type: generator, count: 2000 }}\n\
-                 transforms:\n  check: {{ type: jq, inputs: [numbers], program: '{program}' }}\n{step}\
-                 sinks:\n  out: {{ type: file, inputs: [{into}], path: out.jsonl }}\n  \
-                 dead: {{ type: file, inputs: [check.errors], path: dead.jsonl }}\n"
-            ),
+/// Writes the pipeline `name` in `dir`: 2,000 generated events through `check` (the jq
+/// `program`), paced at 200 a second when `paced`, into `out.jsonl`; `check`'s failures into
+/// the sink `dead` (`dead` is its type and options).
+fn pipeline(dir: &Path, name: &str, program: &str, paced: bool, dead: &str) -> String {
+    let (step, into) = if paced {
+        (
+            "  paced: { type: rate_limit, inputs: [check], rate: 200, per: 1s }\n",
+            "paced",
         )
+    } else {
+        ("", "check")
     };
+    write(
+        dir,
+        name,
+        &format!(
+            "pipeline: {{ name: orders }}\n\
+             sources:\n  numbers: {{ type: generator, count: 2000 }}\n\
+             transforms:\n  check: {{ type: jq, inputs: [numbers], program: '{program}' }}\n{step}\
+             sinks:\n  out: {{ type: file, inputs: [{into}], path: out.jsonl }}\n  \
+             dead: {{ inputs: [check.errors], {dead} }}\n"
+        ),
+    )
+}
+
+/// A pipeline whose jq step fails one event in ten writes its 200 dead letters to the sink
+/// `dead`; fixed, the dead letters are replayed through a rate limit, the replay killed
+/// (SIGKILL) a quarter of the way and run again: every event reaches the sink. Returns the
+/// replay's command, to run again.
+fn replay_through_a_kill(dir: &Path, dead: &str) -> Vec<String> {
     let broken = pipeline(
+        dir,
         "broken.yaml",
         "if .seq % 10 == 0 then error(\"poison\") else . end",
         false,
+        dead,
     );
-    let fixed = pipeline("fixed.yaml", ".fixed = true", true);
-    let out = common::run_in(
-        dir.path(),
-        &["run", "--quiet", &broken],
+    let fixed = pipeline(dir, "fixed.yaml", ".fixed = true", true, dead);
+    let out = common::run_in(dir, &["run", "--quiet", &broken], Duration::from_secs(60));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let received = dir.join("out.jsonl");
+    assert_eq!(common::seqs(&received).len(), 1800);
+
+    let replay: Vec<String> = ["dead-letters", "replay", fixed.as_str(), "--from", "dead"]
+        .map(str::to_owned)
+        .to_vec();
+    let args: Vec<&str> = replay.iter().map(String::as_str).collect();
+    let dry = common::run_in(
+        dir,
+        &[&args[..], &["--dry-run"]].concat(),
         Duration::from_secs(60),
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let received = dir.path().join("out.jsonl");
-    assert_eq!(common::seqs(&received).len(), 1800);
-    assert_eq!(common::lines(&dir.path().join("dead.jsonl")).len(), 200);
-
-    let replay = ["dead-letters", "replay", fixed.as_str(), "--from", "dead"];
-    let first = common::start_in(dir.path(), &replay, &[]);
+    assert!(
+        text(&dry.stdout).contains("to replay: 200 dead letters"),
+        "{}{}",
+        text(&dry.stdout),
+        text(&dry.stderr)
+    );
+    let first = common::start_in(dir, &args, &[]);
     common::wait_until(
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || common::seqs(&received).len() >= 1850,
         || format!("{} events so far", common::seqs(&received).len()),
     );
     first.kill();
     assert!(
-        dir.path().join("dead.jsonl.replaying").exists(),
-        "the file aside is kept for the next replay"
+        common::seqs(&received).len() < 2000,
+        "killed before the end"
     );
-    let out = common::run_in(dir.path(), &replay, Duration::from_secs(60));
+    let out = common::run_in(dir, &args, Duration::from_secs(60));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("resuming the replay"),
-        "{}",
-        text(&out.stderr)
+    assert_eq!(
+        common::seqs(&received).len(),
+        2000,
+        "every event reached the sink"
     );
-    let seqs = common::seqs(&received);
-    assert_eq!(seqs.len(), 2000, "every event reached the sink");
     let lines = common::lines(&received).len();
     eprintln!(
-        "replayed 200 dead letters through a SIGKILL: {} lines for 2000 events ({} written twice)",
-        lines,
+        "replayed 200 dead letters through a SIGKILL: {lines} lines for 2000 events ({} written twice)",
         lines - 2000
     );
+    replay
+}
+
+#[test]
+fn a_file_replay_killed_half_way_resumes_and_every_dead_letter_reaches_the_sink() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    replay_through_a_kill(dir.path(), "type: file, path: dead.jsonl");
     assert!(!dir.path().join("dead.jsonl.replaying").exists());
     assert!(!dir.path().join("dead.jsonl.replaying.checkpoint").exists());
     assert_eq!(
         std::fs::metadata(dir.path().join("dead.jsonl")).map_or(0, |m| m.len()),
         0,
         "no dead letter is left"
+    );
+}
+
+#[test]
+fn a_kafka_replay_killed_half_way_resumes_and_every_dead_letter_reaches_the_sink() {
+    let topic = format!("sluice-dead-{}", std::process::id());
+    kafka::create_topic(&topic, 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let replay = replay_through_a_kill(
+        dir.path(),
+        &format!("type: kafka, brokers: {}, topic: {topic}", kafka::BROKERS),
+    );
+    // The group is at the end of the topic: another replay takes nothing.
+    let received = dir.path().join("out.jsonl");
+    let before = common::lines(&received).len();
+    let args: Vec<&str> = replay.iter().map(String::as_str).collect();
+    let out = common::run_in(dir.path(), &args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        common::lines(&received).len(),
+        before,
+        "{}",
+        text(&out.stderr)
     );
 }

@@ -290,6 +290,7 @@ pub(super) async fn commit_loop(
     store: Option<OffsetStore>,
     every: Duration,
     cancel: CancellationToken,
+    finished: CancellationToken,
 ) {
     let commit = async |mode: CommitMode| {
         let done = offsets.committable(None);
@@ -309,6 +310,7 @@ pub(super) async fn commit_loop(
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
+            () = finished.cancelled(), if offsets.in_flight() == 0 => break,
             () = tokio::time::sleep(every) => commit(CommitMode::Async).await,
         }
     }

@@ -17,7 +17,7 @@
 //! With `metadata_field`, each event (a JSON object) gets that field holding the message's
 //! `topic`, `partition`, `offset`, `timestamp` (milliseconds), `key` and `headers`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,6 +85,11 @@ pub struct KafkaSource {
     /// Defaults to none.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// Stop once every partition of the topics has been read up to where it ended when the
+    /// source started (from the group's committed offsets, or from `start`): a finite read of
+    /// what is there now, as `sluice dead-letters replay` does. Defaults to false (read on).
+    #[serde(default)]
+    pub stop_at_end: bool,
     /// Exactly-once into PostgreSQL: the database and table of the `postgres` sink (with
     /// `exactly_once: true`) that keeps this source's offsets. Defaults to none.
     #[serde(default)]
@@ -183,6 +188,7 @@ impl Source for KafkaSource {
         Ok(from_reader(ctx, self.codec, |tx, cancel| {
             Reader {
                 consumer: Arc::new(consumer),
+                stop_at_end: self.stop_at_end.then(|| self.topics.clone()),
                 closed,
                 offsets,
                 store,
@@ -200,6 +206,8 @@ impl Source for KafkaSource {
 
 struct Reader {
     consumer: Arc<GroupConsumer>,
+    /// With `stop_at_end`: the topics, whose ends are taken when reading starts.
+    stop_at_end: Option<Vec<String>>,
     /// Says when the consumer has left its group.
     closed: oneshot::Receiver<()>,
     offsets: Arc<Offsets>,
@@ -228,15 +236,24 @@ impl Reader {
                 }
             }
         }
+        let mut ends = match self.stop_at_end.take() {
+            Some(topics) => match self.ends(topics).await {
+                Some(ends) => Some(ends),
+                None => return,
+            },
+            None => None,
+        };
+        let finished = CancellationToken::new();
         let committer = tokio::spawn(commit_loop(
             self.consumer.clone(),
             self.offsets.clone(),
             self.store.take(),
             self.commit_interval,
             self.cancel.clone(),
+            finished.clone(),
         ));
         let mut stream = self.consumer.stream();
-        loop {
+        while ends.as_ref().is_none_or(|e| !e.is_empty()) {
             let next = tokio::select! {
                 () = self.cancel.cancelled() => break,
                 next = stream.next() => next,
@@ -262,6 +279,14 @@ impl Reader {
                     _ => break,
                 }
             }
+            if let Some(ends) = &mut ends {
+                for group in &groups {
+                    let key = (group.topic.to_string(), group.partition);
+                    if ends.get(&key).is_some_and(|end| group.last + 1 >= *end) {
+                        ends.remove(&key);
+                    }
+                }
+            }
             if self
                 .tx
                 .send(self.acknowledged(batch, &groups))
@@ -273,6 +298,8 @@ impl Reader {
         }
         drop(stream);
         drop(self.tx);
+        // Read to the end: what is read is committed once done, however long that takes.
+        finished.cancel();
         let _ = committer.await;
         // Leaving the group at once hands its partitions to the other members now rather
         // than when this member's session expires.
@@ -282,6 +309,34 @@ impl Reader {
             .is_err()
         {
             tracing::warn!(source = %self.source, timeout = ?LEAVE_TIMEOUT, "the Kafka consumer did not leave its group in time; its partitions go to the other members when its session expires");
+        }
+    }
+
+    /// With `stop_at_end`: the partitions of `topics` that hold messages past the group's
+    /// committed offsets, each with its end (the offset after its last message) now; `None`
+    /// when the pipeline stopped while they could not be had.
+    async fn ends(&self, topics: Vec<String>) -> Option<HashMap<(String, i32), i64>> {
+        let mut pause = sluice_core::policy::Reconnect::default();
+        loop {
+            let consumer = self.consumer.clone();
+            let topics = topics.clone();
+            let found = tokio::task::spawn_blocking(move || ends(&consumer, &topics)).await;
+            match found {
+                Ok(Ok(ends)) => {
+                    tracing::info!(source = %self.source, partitions = ends.len(), "reading up to the end of the topics");
+                    return Some(ends);
+                }
+                Ok(Err(err)) => {
+                    self.health.down(&err);
+                    let delay = pause.after_failure();
+                    tracing::warn!(source = %self.source, %err, retry_in = ?delay, "cannot learn where the topics end; retrying");
+                    tokio::select! {
+                        () = self.cancel.cancelled() => return None,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+                Err(_) => return None,
+            }
         }
     }
 
@@ -366,6 +421,46 @@ impl Reader {
             })
             .collect()
     }
+}
+
+/// The partitions of `topics` with messages past the group's committed offsets (or from the
+/// oldest kept, for a partition with none), each with the offset after its last message.
+fn ends(
+    consumer: &GroupConsumer,
+    topics: &[String],
+) -> rdkafka::error::KafkaResult<HashMap<(String, i32), i64>> {
+    use rdkafka::{Offset, TopicPartitionList};
+    let timeout = Duration::from_secs(10);
+    let mut partitions = TopicPartitionList::new();
+    let mut highs = HashMap::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                let (low, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
+                if high > low {
+                    highs.insert((topic.clone(), p.id()), (low, high));
+                    partitions.add_partition(topic, p.id());
+                }
+            }
+        }
+    }
+    let committed = consumer.committed_offsets(partitions, timeout)?;
+    let mut ends = HashMap::new();
+    for element in committed.elements() {
+        let key = (element.topic().to_owned(), element.partition());
+        let Some(&(low, high)) = highs.get(&key) else {
+            continue;
+        };
+        let from = match element.offset() {
+            Offset::Offset(at) => at.max(low),
+            _ => low,
+        };
+        if from < high {
+            ends.insert(key, high);
+        }
+    }
+    Ok(ends)
 }
 
 /// The payload with the message's metadata in `field`, if it is a JSON object; as it is

@@ -37,7 +37,7 @@ enum DeadLettersCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Send the dead letters a `file` sink holds back into the components they failed at,
+    /// Send the dead letters a `file` or `kafka` sink holds back into the components they failed at,
     /// once the cause is fixed; each is done with once its event is final again.
     Replay(replay::ReplayArgs),
 }

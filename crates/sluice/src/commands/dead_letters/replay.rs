@@ -1,7 +1,13 @@
-//! `sluice dead-letters replay PIPELINE --from SINK`: sends the dead letters a `file` sink holds
-//! back into the components they failed at (see [`sluice_config::replay`]).
+//! `sluice dead-letters replay PIPELINE --from SINK`: sends the dead letters a `file` or `kafka`
+//! sink holds back into the components they failed at (see [`sluice_config::replay`]).
 //!
-//! The file is first moved aside (`FILE.replaying`), so that events failing again, which the
+//! A topic is read by a `kafka` source in a consumer group of the replay's own
+//! (`sluice-replay-PIPELINE-SINK`), up to where the topic ended when the replay started (events
+//! failing again are written to the same topic, after that end); its offsets are committed as
+//! the replayed events become final, so a replay killed half way resumes from the group's
+//! place, and the next replay takes only what came since.
+//!
+//! A file is first moved aside (`FILE.replaying`), so that events failing again, which the
 //! pipeline writes to `FILE` as before, are not read again in the same replay. It is read with a
 //! checkpoint (`FILE.replaying.checkpoint`) that moves past a record only once its replayed
 //! event is final: a replay that is killed loses nothing, and the next one resumes the file
@@ -14,10 +20,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use sluice_config::Graph;
-use sluice_config::replay::{ReplayFilter, component_of};
-use sluice_connect::component::{Source, SourceContext};
-use sluice_connect::file::FileSource;
-use sluice_core::{Operators, Pipeline, PipelineConfig};
+use sluice_config::replay::{DeadLetterStore, ReplayFilter, component_of};
+use sluice_connect::component::{Component, Kind, SourceContext};
+use sluice_connect::registry;
+use sluice_core::{Flow, Operators, Pipeline, PipelineConfig};
+use sluice_event::Event;
 
 use super::summary::Summary;
 use crate::commands::pipeline_file::load;
@@ -28,7 +35,7 @@ use crate::commands::problems::report;
 pub(crate) struct ReplayArgs {
     /// The pipeline file (fixed, so that the events no longer fail).
     file: PathBuf,
-    /// The `file` sink whose dead letters are replayed.
+    /// The `file` or `kafka` sink whose dead letters are replayed.
     #[arg(long = "from", value_name = "SINK")]
     from: String,
     /// Only the dead letters of this component (or stage, such as `logs.decode`).
@@ -51,18 +58,77 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         Ok(graph) => graph,
         Err(problems) => return Ok(report(&problems)),
     };
-    let file = graph
-        .dead_letter_file(&args.from)
+    let store = graph
+        .dead_letter_store(&args.from)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
-    let aside = with_suffix(&file, ".replaying");
-    let checkpoint = with_suffix(&file, ".replaying.checkpoint");
     let filter = ReplayFilter {
         stage: args.stage.clone(),
         error: args.error.clone(),
     };
+    match store {
+        DeadLetterStore::File(file) => replay_file(&graph, &args, &filter, &file).await,
+        DeadLetterStore::Kafka { topic, connection } => {
+            // The group keeps the replay's place: a replay killed half way resumes there, and
+            // the next replay starts after what this one did.
+            let pipeline = graph.spec.settings.name.clone().unwrap_or_else(|| {
+                args.file
+                    .file_stem()
+                    .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+            });
+            let group = format!("sluice-replay-{pipeline}-{}", args.from);
+            let reader = |group: &str| {
+                let mut options = connection.clone();
+                options.insert("topics".into(), serde_json::json!([topic]));
+                options.insert("group".into(), serde_json::json!(group));
+                options.insert("stop_at_end".into(), serde_json::json!(true));
+                Reader {
+                    kind: "kafka",
+                    options: serde_json::Value::Object(options),
+                }
+            };
+            if args.dry_run {
+                // A group of its own, used once: the dry run moves nothing of the replay's.
+                let once = format!("{group}-dry-run-{}", std::process::id());
+                print!(
+                    "{}",
+                    dry_run(&graph, &args.from, &filter, &reader(&once), &topic).await?
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            Ok(run_replay(&graph, &args.from, &filter, &reader(&group))
+                .await?
+                .exit_code(&format!("the group {group} of topic {topic}")))
+        }
+    }
+}
+
+/// A file sink's replay: the file is moved aside, read with a checkpoint, and removed at the
+/// end.
+async fn replay_file(
+    graph: &Graph,
+    args: &ReplayArgs,
+    filter: &ReplayFilter,
+    file: &Path,
+) -> anyhow::Result<ExitCode> {
+    let aside = with_suffix(file, ".replaying");
+    let checkpoint = with_suffix(file, ".replaying.checkpoint");
     if args.dry_run {
-        let reading = if aside.exists() { &aside } else { &file };
-        print!("{}", dry_run(&graph, &args.from, reading, &filter)?);
+        let reading = if aside.exists() { &aside } else { file };
+        let reader = Reader {
+            kind: "file",
+            options: serde_json::json!({ "path": reading }),
+        };
+        print!(
+            "{}",
+            dry_run(
+                graph,
+                &args.from,
+                filter,
+                &reader,
+                &reading.display().to_string()
+            )
+            .await?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if aside.exists() {
@@ -70,14 +136,14 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             "resuming the replay of {} (an earlier replay did not finish)",
             aside.display()
         );
-    } else if std::fs::metadata(&file).map_or(true, |m| m.len() == 0) {
+    } else if std::fs::metadata(file).map_or(true, |m| m.len() == 0) {
         eprintln!(
             "nothing to replay: {} holds no dead letters",
             file.display()
         );
         return Ok(ExitCode::SUCCESS);
     } else {
-        std::fs::rename(&file, &aside).with_context(|| {
+        std::fs::rename(file, &aside).with_context(|| {
             format!(
                 "cannot move {} aside to {}",
                 file.display(),
@@ -85,33 +151,105 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     }
-    let name = format!("{}-replay", args.from);
+    let reader = Reader {
+        kind: "file",
+        options: serde_json::json!({ "path": aside, "checkpoint": checkpoint }),
+    };
+    let outcome = run_replay(graph, &args.from, filter, &reader).await?;
+    if outcome == Outcome::Done {
+        for done in [&aside, &checkpoint] {
+            if let Err(e) = std::fs::remove_file(done)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %done.display(), %e, "cannot remove a finished replay's file");
+            }
+        }
+        if std::fs::metadata(file).map_or(0, |m| m.len()) > 0 {
+            eprintln!(
+                "some events failed again: they are dead letters in {} once more",
+                file.display()
+            );
+        }
+    }
+    Ok(outcome.exit_code(&aside.display().to_string()))
+}
+
+/// The source that reads dead letters back: its type and options.
+struct Reader {
+    kind: &'static str,
+    options: serde_json::Value,
+}
+
+impl Reader {
+    /// Its flow of records on `pipeline`, with the lines that are not records merged in (they
+    /// are records of the reader's own decode stage, which no component takes, so they go back
+    /// as they are).
+    fn records(&self, pipeline: &Pipeline, name: &str) -> anyhow::Result<Flow<Event>> {
+        let registration = registry::find(Kind::Source, self.kind)
+            .ok_or_else(|| anyhow::anyhow!("this build has no `{}` source", self.kind))?;
+        let Ok(Component::Source(source)) = registration.read(self.options.clone()) else {
+            anyhow::bail!("cannot read dead letters with a `{}` source", self.kind);
+        };
+        let read = source
+            .build(&SourceContext {
+                pipeline: pipeline.clone(),
+                name: name.to_owned(),
+                errors_wired: true,
+            })
+            .map_err(|e| anyhow::anyhow!("cannot read the dead letters: {e}"))?;
+        Ok(match read.errors {
+            Some(errors) => read
+                .events
+                .stage(format!("{name}.merge"))
+                .merge_with(vec![errors]),
+            None => read.events,
+        })
+    }
+}
+
+/// How a replay ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Every record read is final.
+    Done,
+    /// Stopped (Ctrl-C, SIGTERM) before the end.
+    Stopped,
+    /// The pipeline failed.
+    Failed,
+}
+
+impl Outcome {
+    /// The exit code, having said where the replay resumes (`place`) if it did not finish.
+    fn exit_code(&self, place: &str) -> ExitCode {
+        match self {
+            Outcome::Done => ExitCode::SUCCESS,
+            Outcome::Stopped => {
+                eprintln!("stopped before the end; the replay resumes from {place} next time");
+                ExitCode::SUCCESS
+            }
+            Outcome::Failed => {
+                eprintln!("the replay resumes from {place} next time");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Runs the replay of what `reader` reads, and says how many records went where.
+async fn run_replay(
+    graph: &Graph,
+    sink: &str,
+    filter: &ReplayFilter,
+    reader: &Reader,
+) -> anyhow::Result<Outcome> {
+    let name = format!("{sink}-replay");
     let pipeline = Pipeline::with_config(
-        format!("replay of {}", args.from),
+        format!("replay of {sink}"),
         PipelineConfig::default().handle_signals(true),
     );
-    let reader: FileSource = serde_json::from_value(serde_json::json!({
-        "path": aside,
-        "checkpoint": checkpoint,
-    }))?;
-    let read = reader
-        .build(&SourceContext {
-            pipeline: pipeline.clone(),
-            name: name.clone(),
-            errors_wired: true,
-        })
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", aside.display()))?;
-    // Lines of the file that are not records go back as they are (they are records of the
-    // reader's own decode stage, which no component takes).
-    let records = match read.errors {
-        Some(errors) => read
-            .events
-            .stage(format!("{name}.merge"))
-            .merge_with(vec![errors]),
-        None => read.events,
-    };
+    let records = reader.records(&pipeline, &name)?;
     let built = graph
-        .build_replay(pipeline, records, &args.from, &filter)
+        .build_replay(pipeline, records, sink, filter)
         .map_err(|e| anyhow::anyhow!("cannot build the replay: {e}"))?;
     let result = built.pipeline.run().await;
     let report = match (&result, built.pipeline.report()) {
@@ -123,7 +261,7 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         if let Some(to) = stage.name.strip_suffix(".replayed")
             && stage.items_in > 0
         {
-            if to == args.from {
+            if to == sink {
                 eprintln!(
                     "{} records kept as dead letters (left out by the filter, or raw bytes that still do not decode)",
                     stage.items_in
@@ -133,35 +271,14 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    if let Err(e) = result {
-        eprintln!(
-            "error: {e}; the replay resumes from {} next time",
-            aside.display()
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    if report.cancelled {
-        eprintln!(
-            "stopped before the end; the replay resumes from {} next time",
-            aside.display()
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    for done in [&aside, &checkpoint] {
-        if let Err(e) = std::fs::remove_file(done)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(file = %done.display(), %e, "cannot remove a finished replay's file");
+    Ok(match result {
+        Err(e) => {
+            eprintln!("error: {e}");
+            Outcome::Failed
         }
-    }
-    let again = std::fs::metadata(&file).map_or(0, |m| m.len());
-    if again > 0 {
-        eprintln!(
-            "some events failed again: they are dead letters in {} once more",
-            file.display()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+        Ok(_) if report.cancelled => Outcome::Stopped,
+        Ok(_) => Outcome::Done,
+    })
 }
 
 /// `path` with `suffix` added to its file name.
@@ -171,35 +288,38 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// What a replay of `file` would do: the records per component they would go back to, and
-/// those that would stay.
-fn dry_run(
+/// What a replay would do with what `reader` reads (`what` names it): the records per
+/// component they would go back to, and those that would stay.
+async fn dry_run(
     graph: &Graph,
     sink: &str,
-    file: &Path,
     filter: &ReplayFilter,
+    reader: &Reader,
+    what: &str,
 ) -> anyhow::Result<String> {
-    use std::io::BufRead;
     let targets = graph.dead_letter_targets(sink);
-    let mut taken = Summary::new(1);
-    let mut kept = Summary::new(1);
-    let reader = std::io::BufReader::new(
-        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
-    );
-    for line in reader.lines() {
-        let line = line.with_context(|| format!("cannot read {}", file.display()))?;
-        let record: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        let stage = record["stage"].as_str().unwrap_or_default();
-        if targets.iter().any(|t| t == component_of(stage)) && filter.takes(&record) {
-            taken.add_line(&line);
-        } else {
-            kept.add_line(&line);
-        }
-    }
+    let pipeline = Pipeline::new(format!("dry run of the replay of {sink}"));
+    let records = reader.records(&pipeline, &format!("{sink}-replay"))?;
+    let filter = filter.clone();
+    let summaries = records
+        .fold(
+            (Summary::new(1), Summary::new(1)),
+            move |(mut taken, mut kept), record| {
+                let value = record.value();
+                let stage = value["stage"].as_str().unwrap_or_default();
+                if targets.iter().any(|t| t == component_of(stage)) && filter.takes(value) {
+                    taken.add(value);
+                } else {
+                    kept.add(value);
+                }
+                (taken, kept)
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the dead letters: {e}"))?;
     Ok(format!(
-        "would replay, from {}:\n{}\nwould keep as dead letters:\n{}",
-        file.display(),
-        taken.text("to replay"),
-        kept.text("to keep")
+        "would replay, from {what}:\n{}\nwould keep as dead letters:\n{}",
+        summaries.0.text("to replay"),
+        summaries.1.text("to keep")
     ))
 }
