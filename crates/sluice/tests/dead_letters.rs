@@ -103,7 +103,7 @@ fn pipeline(dir: &Path, name: &str, program: &str, paced: bool, dead: &str) -> S
 }
 
 /// A pipeline whose jq step fails one event in ten writes its 200 dead letters to the sink
-/// `dead`; fixed, the dead letters are replayed through a rate limit, the replay killed
+/// `dead`, where `inspect --from dead` counts them; fixed, the dead letters are replayed through a rate limit, the replay killed
 /// (SIGKILL) a quarter of the way and run again: every event reaches the sink. Returns the
 /// replay's command, to run again.
 fn replay_through_a_kill(dir: &Path, dead: &str) -> Vec<String> {
@@ -120,6 +120,17 @@ fn replay_through_a_kill(dir: &Path, dead: &str) -> Vec<String> {
     let received = dir.join("out.jsonl");
     assert_eq!(common::seqs(&received).len(), 1800);
 
+    let inspect = common::run_in(
+        dir,
+        &["dead-letters", "inspect", &fixed, "--from", "dead"],
+        Duration::from_secs(60),
+    );
+    assert!(
+        text(&inspect.stdout).contains("200 dead letters (200 events"),
+        "{}{}",
+        text(&inspect.stdout),
+        text(&inspect.stderr)
+    );
     let replay: Vec<String> = ["dead-letters", "replay", fixed.as_str(), "--from", "dead"]
         .map(str::to_owned)
         .to_vec();

@@ -16,6 +16,9 @@ use clap::{Args as ClapArgs, Subcommand};
 
 use summary::Summary;
 
+use super::pipeline_file::load;
+use super::problems::report;
+
 /// `sluice dead-letters …`.
 #[derive(Debug, ClapArgs)]
 pub(crate) struct DeadLettersArgs {
@@ -25,11 +28,20 @@ pub(crate) struct DeadLettersArgs {
 
 #[derive(Debug, Subcommand)]
 enum DeadLettersCommand {
-    /// Summarise dead-letter files by stage and error: how many, when, with samples.
+    /// Summarise dead letters by stage and error: how many, when, with samples. From files, or
+    /// with `--from SINK` from where a pipeline's sink keeps them (a file or a Kafka topic).
     Inspect {
-        /// Files of dead-letter records (JSON lines), as a `file` sink wrote them.
+        /// Files of dead-letter records (JSON lines), as a `file` sink wrote them; with
+        /// `--from`, the pipeline file.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The sink of the pipeline (the one file given) whose dead letters are read: a `file`
+        /// or `kafka` sink. Nothing is moved or committed.
+        #[arg(long = "from", value_name = "SINK")]
+        from: Option<String>,
+        /// Override a setting of the pipeline, as for `run` (with `--from`).
+        #[arg(long = "set", value_name = "KEY.PATH=VALUE", requires = "from")]
+        sets: Vec<String>,
         /// Samples kept per stage and error.
         #[arg(long, default_value_t = 3)]
         samples: usize,
@@ -48,22 +60,48 @@ pub(crate) async fn dead_letters(args: DeadLettersArgs) -> anyhow::Result<ExitCo
         DeadLettersCommand::Replay(args) => replay::replay(args).await,
         DeadLettersCommand::Inspect {
             files,
+            from: Some(sink),
+            sets,
             samples,
             json,
         } => {
+            let [file] = files.as_slice() else {
+                anyhow::bail!("with --from, give one pipeline file");
+            };
+            let graph = match load(file, &sets)? {
+                Ok(graph) => graph,
+                Err(problems) => return Ok(report(&problems)),
+            };
+            let (reader, what) = replay::Reader::once(&graph, file, &sink)?;
+            let (summary, _) = replay::summarize(&reader, &sink, samples, |_| true).await?;
+            show(&summary, &what, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        DeadLettersCommand::Inspect {
+            files,
+            from: None,
+            samples,
+            json,
+            ..
+        } => {
             for file in &files {
-                let summary = inspect(file, samples)?;
-                if json {
-                    let mut value = serde_json::to_value(&summary)?;
-                    value["file"] = serde_json::json!(file);
-                    println!("{value}");
-                } else {
-                    print!("{}", summary.text(&file.display().to_string()));
-                }
+                show(&inspect(file, samples)?, &file.display().to_string(), json)?;
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Prints a summary of the dead letters of `what`, as text or JSON.
+fn show(summary: &Summary, what: &str, json: bool) -> anyhow::Result<()> {
+    if json {
+        let mut value = serde_json::to_value(summary)?;
+        value["from"] = serde_json::json!(what);
+        println!("{value}");
+    } else {
+        print!("{}", summary.text(what));
+    }
+    Ok(())
 }
 
 /// Reads a file of dead-letter records line by line; memory holds the counts and samples only.

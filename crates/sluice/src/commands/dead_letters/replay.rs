@@ -175,12 +175,69 @@ async fn replay_file(
 }
 
 /// The source that reads dead letters back: its type and options.
-struct Reader {
+pub(super) struct Reader {
     kind: &'static str,
     options: serde_json::Value,
 }
 
+/// The consumer group of the replays of `sink` in the pipeline of `file`.
+fn replay_group(graph: &Graph, file: &Path, sink: &str) -> String {
+    let pipeline = graph.spec.settings.name.clone().unwrap_or_else(|| {
+        file.file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+    });
+    format!("sluice-replay-{pipeline}-{sink}")
+}
+
 impl Reader {
+    /// A reader of `topic` in `group`, up to where the topic ends now.
+    fn kafka(
+        connection: &serde_json::Map<String, serde_json::Value>,
+        topic: &str,
+        group: &str,
+    ) -> Reader {
+        let mut options = connection.clone();
+        options.insert("topics".into(), serde_json::json!([topic]));
+        options.insert("group".into(), serde_json::json!(group));
+        options.insert("stop_at_end".into(), serde_json::json!(true));
+        Reader {
+            kind: "kafka",
+            options: serde_json::Value::Object(options),
+        }
+    }
+
+    /// A reader of every dead letter the sink `sink` of the pipeline in `file` holds now, that
+    /// moves nothing (a file aside if a replay left one, else the file; a topic in a group used
+    /// once), and what it reads, for a person.
+    pub(super) fn once(graph: &Graph, file: &Path, sink: &str) -> anyhow::Result<(Reader, String)> {
+        let store = graph
+            .dead_letter_store(sink)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        Ok(match store {
+            DeadLetterStore::File(path) => {
+                let aside = with_suffix(&path, ".replaying");
+                let reading = if aside.exists() { aside } else { path };
+                let what = reading.display().to_string();
+                let reader = Reader {
+                    kind: "file",
+                    options: serde_json::json!({ "path": reading }),
+                };
+                (reader, what)
+            }
+            DeadLetterStore::Kafka { topic, connection } => {
+                let group = format!(
+                    "{}-read-once-{}",
+                    replay_group(graph, file, sink),
+                    std::process::id()
+                );
+                (
+                    Reader::kafka(&connection, &topic, &group),
+                    format!("topic {topic}"),
+                )
+            }
+        })
+    }
+
     /// Its flow of records on `pipeline`, with the lines that are not records merged in (they
     /// are records of the reader's own decode stage, which no component takes, so they go back
     /// as they are).
@@ -298,16 +355,35 @@ async fn dry_run(
     what: &str,
 ) -> anyhow::Result<String> {
     let targets = graph.dead_letter_targets(sink);
-    let pipeline = Pipeline::new(format!("dry run of the replay of {sink}"));
-    let records = reader.records(&pipeline, &format!("{sink}-replay"))?;
     let filter = filter.clone();
-    let summaries = records
+    let (taken, kept) = summarize(reader, sink, 1, move |record| {
+        let stage = record["stage"].as_str().unwrap_or_default();
+        targets.iter().any(|t| t == component_of(stage)) && filter.takes(record)
+    })
+    .await?;
+    Ok(format!(
+        "would replay, from {what}:\n{}\nwould keep as dead letters:\n{}",
+        taken.text("to replay"),
+        kept.text("to keep")
+    ))
+}
+
+/// Every record `reader` reads of the dead letters of `sink`, counted in two summaries (with
+/// `samples` each per stage and error): those `takes` takes, and the others.
+pub(super) async fn summarize(
+    reader: &Reader,
+    sink: &str,
+    samples: usize,
+    takes: impl Fn(&serde_json::Value) -> bool + Send + 'static,
+) -> anyhow::Result<(Summary, Summary)> {
+    let pipeline = Pipeline::new(format!("reading the dead letters of {sink}"));
+    let records = reader.records(&pipeline, &format!("{sink}-read"))?;
+    records
         .fold(
-            (Summary::new(1), Summary::new(1)),
+            (Summary::new(samples), Summary::new(samples)),
             move |(mut taken, mut kept), record| {
                 let value = record.value();
-                let stage = value["stage"].as_str().unwrap_or_default();
-                if targets.iter().any(|t| t == component_of(stage)) && filter.takes(value) {
+                if takes(value) {
                     taken.add(value);
                 } else {
                     kept.add(value);
@@ -316,10 +392,5 @@ async fn dry_run(
             },
         )
         .await
-        .map_err(|e| anyhow::anyhow!("cannot read the dead letters: {e}"))?;
-    Ok(format!(
-        "would replay, from {what}:\n{}\nwould keep as dead letters:\n{}",
-        summaries.0.text("to replay"),
-        summaries.1.text("to keep")
-    ))
+        .map_err(|e| anyhow::anyhow!("cannot read the dead letters: {e}"))
 }
