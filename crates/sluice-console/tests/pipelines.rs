@@ -1,6 +1,7 @@
-//! The console over a running pipeline only (as `sluice run --admin-addr` serves it): its
+//! The console over a running pipeline (as `sluice run --admin-addr` serves it): its
 //! graph and figures, a component's page, a live sample for the bearer of the token, and 404s
-//! for what it does not have (job calls, unknown components and outputs).
+//! for what it does not have (job calls, unknown components and outputs); and one over a
+//! pipeline and a job store, which shows both.
 
 mod common;
 
@@ -22,6 +23,15 @@ fn number(n: &u64) -> String {
 
 /// A pipeline `numbers` -> `double` -> nowhere, running until the test ends, and its console.
 fn console(token: Option<&str>) -> (Console, Pipeline) {
+    let (live, pipeline) = running();
+    (
+        Console::new(token.and_then(Token::new)).pipelines(vec![live]),
+        pipeline,
+    )
+}
+
+/// The pipeline `numbers` -> `double` -> nowhere, running until the test ends.
+fn running() -> (LivePipeline, Pipeline) {
     let pipeline = Pipeline::new("p");
     let numbers = Probe::new(number);
     let doubled = Probe::new(number);
@@ -61,10 +71,7 @@ fn console(token: Option<&str>) -> (Console, Pipeline) {
             ),
         ],
     };
-    (
-        Console::new(token.and_then(Token::new)).pipelines(vec![live]),
-        pipeline,
-    )
+    (live, pipeline)
 }
 
 async fn call(console: &Console, request: Request<Body>) -> (StatusCode, String) {
@@ -171,5 +178,37 @@ async fn a_read_only_console_samples_nothing() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    pipeline.shutdown();
+}
+
+/// A process with a pipeline and a job store shows both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_over_a_pipeline_and_a_store_shows_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let store: Arc<dyn sluice_jobs::Store> = Arc::new(
+        sluice_jobs::store::SqliteStore::open(&url)
+            .await
+            .expect("open"),
+    );
+    store
+        .enqueue(vec![sluice_jobs::NewJob::new(
+            "greet",
+            serde_json::json!({}),
+        )])
+        .await
+        .expect("enqueue");
+    let (live, pipeline) = running();
+    let console = Console::new(None).store(store).pipelines(vec![live]);
+    let (_, info) = call(&console, get("/api/v1/info", None)).await;
+    let info = json(&info);
+    assert_eq!(info["store"], "sqlite");
+    assert_eq!(info["pipelines"], serde_json::json!(["p"]));
+    let (status, jobs) = call(&console, get("/api/v1/jobs", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&jobs)["jobs"][0]["kind"], "greet");
+    let (status, overview) = call(&console, get("/api/v1/pipelines", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&overview)["pipelines"][0]["name"], "p");
     pipeline.shutdown();
 }
