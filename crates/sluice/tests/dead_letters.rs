@@ -93,11 +93,13 @@ fn pipeline(dir: &Path, name: &str, program: &str, paced: bool, dead: &str) -> S
         dir,
         name,
         &format!(
-            "pipeline: {{ name: orders }}\n\
+            "pipeline: {{ name: orders-{run} }}\n\
              sources:\n  numbers: {{ type: generator, count: 2000 }}\n\
              transforms:\n  check: {{ type: jq, inputs: [numbers], program: '{program}' }}\n{step}\
              sinks:\n  out: {{ type: file, inputs: [{into}], path: out.jsonl }}\n  \
-             dead: {{ inputs: [check.errors], {dead} }}\n"
+             dead: {{ inputs: [check.errors], {dead} }}\n",
+            // The replay's consumer group is named after the pipeline: one of this run's own.
+            run = std::process::id()
         ),
     )
 }
