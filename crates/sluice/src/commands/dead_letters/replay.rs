@@ -65,37 +65,22 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         stage: args.stage.clone(),
         error: args.error.clone(),
     };
+    if args.dry_run {
+        let (reader, what) = Reader::once(&graph, &args.file, &args.from)?;
+        print!(
+            "{}",
+            dry_run(&graph, &args.from, &filter, &reader, &what).await?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     match store {
-        DeadLetterStore::File(file) => replay_file(&graph, &args, &filter, &file).await,
+        DeadLetterStore::File(file) => replay_file(&graph, &args.from, &filter, &file).await,
         DeadLetterStore::Kafka { topic, connection } => {
             // The group keeps the replay's place: a replay killed half way resumes there, and
             // the next replay starts after what this one did.
-            let pipeline = graph.spec.settings.name.clone().unwrap_or_else(|| {
-                args.file
-                    .file_stem()
-                    .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
-            });
-            let group = format!("sluice-replay-{pipeline}-{}", args.from);
-            let reader = |group: &str| {
-                let mut options = connection.clone();
-                options.insert("topics".into(), serde_json::json!([topic]));
-                options.insert("group".into(), serde_json::json!(group));
-                options.insert("stop_at_end".into(), serde_json::json!(true));
-                Reader {
-                    kind: "kafka",
-                    options: serde_json::Value::Object(options),
-                }
-            };
-            if args.dry_run {
-                // A group of its own, used once: the dry run moves nothing of the replay's.
-                let once = format!("{group}-dry-run-{}", std::process::id());
-                print!(
-                    "{}",
-                    dry_run(&graph, &args.from, &filter, &reader(&once), &topic).await?
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            Ok(run_replay(&graph, &args.from, &filter, &reader(&group))
+            let group = replay_group(&graph, &args.file, &args.from);
+            let reader = Reader::kafka(&connection, &topic, &group);
+            Ok(run_replay(&graph, &args.from, &filter, &reader)
                 .await?
                 .exit_code(&format!("the group {group} of topic {topic}")))
         }
@@ -106,31 +91,12 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 /// end.
 async fn replay_file(
     graph: &Graph,
-    args: &ReplayArgs,
+    sink: &str,
     filter: &ReplayFilter,
     file: &Path,
 ) -> anyhow::Result<ExitCode> {
     let aside = with_suffix(file, ".replaying");
     let checkpoint = with_suffix(file, ".replaying.checkpoint");
-    if args.dry_run {
-        let reading = if aside.exists() { &aside } else { file };
-        let reader = Reader {
-            kind: "file",
-            options: serde_json::json!({ "path": reading }),
-        };
-        print!(
-            "{}",
-            dry_run(
-                graph,
-                &args.from,
-                filter,
-                &reader,
-                &reading.display().to_string()
-            )
-            .await?
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
     if aside.exists() {
         eprintln!(
             "resuming the replay of {} (an earlier replay did not finish)",
@@ -155,7 +121,7 @@ async fn replay_file(
         kind: "file",
         options: serde_json::json!({ "path": aside, "checkpoint": checkpoint }),
     };
-    let outcome = run_replay(graph, &args.from, filter, &reader).await?;
+    let outcome = run_replay(graph, sink, filter, &reader).await?;
     if outcome == Outcome::Done {
         for done in [&aside, &checkpoint] {
             if let Err(e) = std::fs::remove_file(done)
