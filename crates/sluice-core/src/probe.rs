@@ -33,7 +33,7 @@ impl<T> std::fmt::Debug for Probe<T> {
 }
 
 /// One listener: its buffer, its allowance of items (a token bucket refilled at `rate` a
-/// second, holding one second's worth) and what it lost.
+/// second, at least one, holding one second's worth) and what it lost.
 struct Listener {
     tx: mpsc::Sender<String>,
     rate: f64,
@@ -47,7 +47,7 @@ impl Listener {
     fn allow(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
         self.refilled = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate.max(1.0));
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -142,7 +142,7 @@ impl<T> Tap for Probe<T> {
         let listener = Listener {
             tx,
             rate,
-            tokens: rate.max(1.0),
+            tokens: rate,
             refilled: Instant::now(),
             dropped: Arc::clone(&dropped),
         };
