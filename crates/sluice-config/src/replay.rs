@@ -36,6 +36,22 @@ pub enum DeadLetterStore {
         /// The sink's connection options.
         connection: serde_json::Map<String, Value>,
     },
+    /// The table of a `postgres` sink, with the options a `postgres` source needs to read it
+    /// (`url` or `url_file`, and `columns`, as the sink has them).
+    Postgres {
+        /// The table.
+        table: String,
+        /// The sink's connection options and columns.
+        connection: serde_json::Map<String, Value>,
+    },
+    /// The stream of a `redis_stream` sink, with the options a `redis_stream` source needs to
+    /// read it (`url`, `tls`, `body_key`, as the sink has them).
+    Redis {
+        /// The stream's key.
+        stream: String,
+        /// The sink's connection options.
+        connection: serde_json::Map<String, Value>,
+    },
 }
 
 /// Which dead letters a replay takes; the others stay dead letters.
@@ -87,24 +103,32 @@ impl Graph {
                 .and_then(|p| p.as_str())
                 .map(str::to_owned)
         };
+        // The sink's options that a source reading what it wrote needs too.
+        let carried = |keys: &[&str]| {
+            let options = spec.node.to_json("", &mut HashMap::new());
+            keys.iter()
+                .filter_map(|&key| Some((key.to_owned(), options.get(key)?.clone())))
+                .collect::<serde_json::Map<String, Value>>()
+        };
         match spec.type_name.as_str() {
             "file" => option("path")
                 .map(|p| DeadLetterStore::File(PathBuf::from(p)))
                 .ok_or_else(|| format!("sink `{sink}` has no `path`")),
-            "kafka" => {
-                let topic =
-                    option("topic").ok_or_else(|| format!("sink `{sink}` has no `topic`"))?;
-                let options = spec.node.to_json("", &mut HashMap::new());
-                let mut connection = serde_json::Map::new();
-                for key in ["brokers", "tls", "options"] {
-                    if let Some(value) = options.get(key) {
-                        connection.insert(key.to_owned(), value.clone());
-                    }
-                }
-                Ok(DeadLetterStore::Kafka { topic, connection })
-            }
+            "kafka" => Ok(DeadLetterStore::Kafka {
+                topic: option("topic").ok_or_else(|| format!("sink `{sink}` has no `topic`"))?,
+                connection: carried(&["brokers", "tls", "options"]),
+            }),
+            "postgres" => Ok(DeadLetterStore::Postgres {
+                table: option("table").ok_or_else(|| format!("sink `{sink}` has no `table`"))?,
+                connection: carried(&["url", "url_file", "columns"]),
+            }),
+            "redis_stream" => Ok(DeadLetterStore::Redis {
+                stream: option("stream").ok_or_else(|| format!("sink `{sink}` has no `stream`"))?,
+                connection: carried(&["url", "tls", "body_key"]),
+            }),
             other => Err(format!(
-                "sink `{sink}` is a `{other}` sink: dead letters are replayed from a `file` or `kafka` sink"
+                "sink `{sink}` is a `{other}` sink: dead letters are read back from a `file`, \
+                 `kafka`, `postgres` or `redis_stream` sink"
             )),
         }
     }

@@ -74,6 +74,8 @@ pub const TYPES: &[Registration] = &[
     source::<crate::nats::NatsSource>("nats"),
     #[cfg(feature = "redis")]
     source::<crate::redis::RedisStreamSource>("redis_stream"),
+    #[cfg(feature = "postgres")]
+    source::<crate::postgres::PostgresSource>("postgres"),
     sink::<StdoutSink>("stdout"),
     sink::<FileSink>("file"),
     sink::<BlackholeSink>("blackhole"),

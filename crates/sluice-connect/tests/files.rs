@@ -23,6 +23,7 @@ fn source(path: &str, codec: Codec) -> FileSource {
         codec,
         follow: false,
         checkpoint: None,
+        checkpoint_interval: Duration::from_secs(1),
         poll_interval: Duration::from_millis(20),
         max_line_size: 64 * 1024,
     }

@@ -1,7 +1,8 @@
 //! `sluice dead-letters inspect` on what a pipeline's error outputs wrote: every failure
 //! counted under its stage and error, with samples; a missing file is a clear error. And
-//! `replay`: the dead letters of a fixed pipeline sent back from a file and from a Kafka topic
-//! (the broker at 127.0.0.1:9092 that `scripts/services.sh` starts), through a SIGKILL.
+//! `replay`: the dead letters of a fixed pipeline sent back from a file, a Kafka topic (the
+//! broker at 127.0.0.1:9092 that `scripts/services.sh` starts), a PostgreSQL table and a Redis
+//! stream (the machine's servers), through a SIGKILL.
 
 // The replay's figures are the test's report, on standard error.
 #![allow(clippy::print_stderr)]
@@ -208,4 +209,59 @@ fn a_kafka_replay_killed_half_way_resumes_and_every_dead_letter_reaches_the_sink
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn a_postgres_replay_killed_half_way_resumes_and_deletes_what_it_replayed() {
+    let table = format!("sluice_dead_{}", std::process::id());
+    common::psql(&format!(
+        "DROP TABLE IF EXISTS {table}; \
+         CREATE TABLE {table} (id bigserial PRIMARY KEY, stage text, error text, event jsonb, \
+         failed_at text, source text)"
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    replay_through_a_kill(
+        dir.path(),
+        &format!(
+            "type: postgres, url: \"{}\", table: {table}, columns: {{ stage: stage, error: error, \
+             event: event, failed_at: failed_at, source: source }}",
+            common::DATABASE
+        ),
+    );
+    assert_eq!(
+        common::psql(&format!("SELECT count(*) FROM {table}")).trim(),
+        "0",
+        "every replayed row is deleted"
+    );
+    common::psql(&format!("DROP TABLE {table}"));
+}
+
+#[test]
+fn a_redis_replay_killed_half_way_resumes_and_every_dead_letter_reaches_the_sink() {
+    let stream = format!("sluice-dead-{}", std::process::id());
+    let redis = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        assert!(out.status.success(), "redis-cli: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    redis(&["DEL", &stream]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let replay =
+        replay_through_a_kill(dir.path(), &format!("type: redis_stream, stream: {stream}"));
+    // The group is at the end of the stream: another replay takes nothing.
+    let received = dir.path().join("out.jsonl");
+    let before = common::lines(&received).len();
+    let args: Vec<&str> = replay.iter().map(String::as_str).collect();
+    let out = common::run_in(dir.path(), &args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        common::lines(&received).len(),
+        before,
+        "{}",
+        text(&out.stderr)
+    );
+    redis(&["DEL", &stream]);
 }

@@ -1,7 +1,8 @@
 //! The `postgres` sink end to end, on the machine's PostgreSQL (`scripts/services.sh` starts
 //! it): rows copied (plain inserts) and upserted in batches, rows the database refuses
 //! dead-lettered with its message while the rest of their batch commits, and a second run of
-//! the same upserts changing nothing.
+//! the same upserts changing nothing. And the `postgres` source: a table read once, its rows
+//! as events, left as they are or deleted as they are done.
 
 mod common;
 
@@ -132,4 +133,58 @@ fn a_sink_without_a_database_or_with_unsafe_names_is_refused_at_validation() {
         err.contains("pipeline.yaml:") && err.contains("is not a plain name"),
         "{err}"
     );
+}
+
+#[test]
+fn a_source_reads_a_table_once_and_deletes_the_rows_it_finished_when_asked() {
+    let table = format!("source_test_{}", std::process::id());
+    psql(&format!(
+        "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id int, name text, doc jsonb); \
+         INSERT INTO {table} SELECT n, 'n' || n, jsonb_build_object('even', n % 2 = 0) \
+         FROM generate_series(1, 1200) n"
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let read = |name: &str, options: &str, id: &str| {
+        let out = dir.path().join(format!("{name}.jsonl"));
+        let pipeline = write(
+            dir.path(),
+            &format!("{name}.yaml"),
+            &format!(
+                "sources:\n  rows: {{ type: postgres, url: \"{DATABASE}\", table: {table}{options} }}\n\
+                 transforms:\n  odd: {{ type: filter, inputs: [rows], condition: '{id} % 2 == 1' }}\n\
+                 sinks:\n  out: {{ type: file, inputs: [odd], path: {} }}\n",
+                out.display()
+            ),
+        );
+        let done = run_to_end(
+            common::start(&pipeline).0.take().expect("started"),
+            Duration::from_secs(60),
+        );
+        assert!(done.status.success(), "{}", text(&done.stderr));
+        lines(&out)
+    };
+    // Every column as its own field; the table is left as it is.
+    let events = read("all", "", ".id");
+    assert_eq!(events.len(), 600);
+    assert_eq!(
+        events[0],
+        serde_json::json!({"id": 1, "name": "n1", "doc": {"even": false}})
+    );
+    assert_eq!(
+        psql(&format!("SELECT count(*) FROM {table}")).trim(),
+        "1200"
+    );
+    // Mapped as a sink's columns; each row deleted once its event is final (filtered too).
+    let events = read(
+        "mapped",
+        ", columns: { id: key.id, doc: . }, delete_finished: true, batch_size: 100",
+        ".key.id",
+    );
+    assert_eq!(events.len(), 600);
+    assert_eq!(
+        events[0],
+        serde_json::json!({"key": {"id": 1}, "even": false})
+    );
+    assert_eq!(psql(&format!("SELECT count(*) FROM {table}")).trim(), "0");
+    psql(&format!("DROP TABLE {table}"));
 }

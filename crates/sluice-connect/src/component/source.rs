@@ -163,7 +163,8 @@ pub(crate) fn decoded(
     feature = "kafka",
     feature = "redis",
     feature = "nats",
-    feature = "amqp"
+    feature = "amqp",
+    feature = "postgres"
 ))]
 pub(crate) fn from_reader<Fut>(
     ctx: &SourceContext,
@@ -190,7 +191,12 @@ where
 /// Runs a broker source's `read` until it returns `Ok` (shutdown, or the pipeline is gone),
 /// and again after a pause ([`Reconnect`](sluice_core::policy::Reconnect)) each time it fails, counting and logging
 /// the failure and marking the source down: the source reconnects by itself.
-#[cfg(any(feature = "redis", feature = "nats", feature = "amqp"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "nats",
+    feature = "amqp",
+    feature = "postgres"
+))]
 pub(crate) async fn reconnecting<F, Fut>(
     health: &sluice_core::health::Connector,
     cancel: &CancellationToken,

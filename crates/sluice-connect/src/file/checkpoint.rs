@@ -1,11 +1,11 @@
 //! File checkpoints: how far each file has been *finished*, so a restart resumes there.
 //!
-//! Lines are read in chunks; each chunk's lines share one acknowledgement token. A chunk counts
-//! once every line of it has a final outcome (delivered, filtered, dead-lettered or rejected).
-//! The checkpoint of a file is the end of the longest run of counted chunks from where reading
-//! began, so a line is never skipped on restart: at worst a chunk is read again. The file is
-//! written atomically (a temporary file renamed over it) at most once a second and when the
-//! last token is done.
+//! Lines are read in chunks, cut into groups of at most [`GROUP`] lines; each group's lines
+//! share one acknowledgement token. A group counts once every line of it has a final outcome
+//! (delivered, filtered, dead-lettered or rejected). The checkpoint of a file is the end of the
+//! longest run of counted groups from where reading began, so a line is never skipped on
+//! restart: at worst a group is read again. The file is written atomically (a temporary file
+//! renamed over it) at most once per `interval` and when the last token is done.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sluice_core::AckToken;
+
+/// The most lines that share a token: what a restart reads again, at most, beyond the lines
+/// that were not finished.
+pub(crate) const GROUP: usize = 64;
 
 /// How far one file has been finished.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +44,8 @@ struct State {
     files: HashMap<String, FileState>,
     dirty: bool,
     last_write: Instant,
+    /// The least time between two writes.
+    interval: Duration,
 }
 
 /// The checkpoints of one source, shared by its reader and its tokens.
@@ -49,8 +55,9 @@ pub(crate) struct Checkpoints {
 }
 
 impl Checkpoints {
-    /// Loads `path` (a missing file means nothing is finished yet).
-    pub(crate) fn load(path: &Path) -> std::io::Result<Arc<Checkpoints>> {
+    /// Loads `path` (a missing file means nothing is finished yet); it is written at most once
+    /// per `interval`.
+    pub(crate) fn load(path: &Path, interval: Duration) -> std::io::Result<Arc<Checkpoints>> {
         let saved = match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice::<Saved>(&bytes).map_err(std::io::Error::other)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Saved::default(),
@@ -73,6 +80,7 @@ impl Checkpoints {
                 files,
                 dirty: false,
                 last_write: Instant::now(),
+                interval,
             }),
         }))
     }
@@ -93,7 +101,7 @@ impl Checkpoints {
         state.dirty = true;
     }
 
-    /// A token for the chunk of `file` from `start` to `end`: the checkpoint passes `end` once
+    /// A token for the group of lines of `file` from `start` to `end`: the checkpoint passes `end` once
     /// every holder of it is done.
     pub(crate) fn chunk(self: &Arc<Self>, file: &Arc<str>, start: u64, end: Mark) -> AckToken {
         self.lock()
@@ -131,7 +139,7 @@ impl Checkpoints {
         }
         if moved {
             state.dirty = true;
-            if state.last_write.elapsed() >= Duration::from_secs(1) {
+            if state.last_write.elapsed() >= state.interval {
                 self.write(&mut state);
             }
         }
@@ -192,7 +200,7 @@ mod tests {
     fn commits_only_contiguous_finished_chunks() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("cp.json");
-        let cp = Checkpoints::load(&path).expect("load");
+        let cp = Checkpoints::load(&path, Duration::from_secs(1)).expect("load");
         let file: Arc<str> = Arc::from("a.log");
         let first = cp.chunk(
             &file,
@@ -242,7 +250,7 @@ mod tests {
             "unfinished chunks hold it back"
         );
         cp.flush();
-        let again = Checkpoints::load(&path).expect("reload");
+        let again = Checkpoints::load(&path, Duration::from_secs(1)).expect("reload");
         assert_eq!(
             again.start("a.log"),
             Mark {

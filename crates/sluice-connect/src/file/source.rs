@@ -12,7 +12,7 @@ use sluice_core::{AckToken, Acked, BoxError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::checkpoint::{Checkpoints, Mark};
+use super::checkpoint::{Checkpoints, GROUP, Mark};
 use crate::component::source::decoded;
 use crate::component::{BuiltSource, Progress, Source, SourceContext, SourceError};
 use crate::file::lines::{Line, LineReader, MAX_LINE_SIZE, to_records};
@@ -43,6 +43,13 @@ pub struct FileSource {
     /// none (read from the beginning).
     #[serde(default)]
     pub checkpoint: Option<PathBuf>,
+    /// The least time between two writes of the checkpoint: what a killed process reads again
+    /// at most, beyond the lines it had not finished. Defaults to `1s`.
+    #[serde(
+        default = "default_checkpoint_interval",
+        deserialize_with = "sluice_event::duration::deserialize"
+    )]
+    pub checkpoint_interval: Duration,
     /// How often a followed file is checked for more data. Defaults to 250ms.
     #[serde(
         default = "default_poll",
@@ -53,6 +60,10 @@ pub struct FileSource {
 
 fn default_max_line_size() -> usize {
     MAX_LINE_SIZE
+}
+
+fn default_checkpoint_interval() -> Duration {
+    Duration::from_secs(1)
 }
 
 fn default_poll() -> Duration {
@@ -66,15 +77,16 @@ impl Source for FileSource {
         if files.is_empty() && !self.follow {
             return Err(SourceError::NoFiles(self.path.clone()).into());
         }
-        let checkpoints = match &self.checkpoint {
-            Some(path) => Some(
-                Checkpoints::load(path).map_err(|e| SourceError::Checkpoint {
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                })?,
-            ),
-            None => None,
-        };
+        let checkpoints =
+            match &self.checkpoint {
+                Some(path) => Some(Checkpoints::load(path, self.checkpoint_interval).map_err(
+                    |e| SourceError::Checkpoint {
+                        path: path.display().to_string(),
+                        reason: e.to_string(),
+                    },
+                )?),
+                None => None,
+            };
         let progress = (!self.follow).then(|| {
             let total = files
                 .iter()
@@ -308,29 +320,41 @@ impl Reader {
             input.header = Some(header_fields(&first.bytes));
             lines.remove(0);
         }
-        let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+        if lines.is_empty() {
             return true;
+        }
+        let Some(checkpoints) = &self.checkpoints else {
+            let batch = to_records(
+                lines,
+                &self.source,
+                &input.path,
+                input.header.as_ref(),
+                &AckToken::none(),
+            );
+            return self.tx.blocking_send(batch).is_ok();
         };
-        let token = match &self.checkpoints {
-            Some(c) => c.chunk(
-                &input.key,
-                first.offset,
-                Mark {
-                    offset: last.end,
-                    line: last.number,
-                },
-            ),
-            None => AckToken::none(),
-        };
-        let batch = to_records(
-            lines,
-            &self.source,
-            &input.path,
-            input.header.as_ref(),
-            &token,
-        );
-        // Each record holds its own share of the chunk's token.
-        token.complete(sluice_core::Outcome::Filtered);
+        let mut batch = Vec::with_capacity(lines.len());
+        let mut lines = lines.into_iter();
+        loop {
+            let group: Vec<Line> = lines.by_ref().take(GROUP).collect();
+            let (Some(first), Some(last)) = (group.first(), group.last()) else {
+                break;
+            };
+            let mark = Mark {
+                offset: last.end,
+                line: last.number,
+            };
+            let token = checkpoints.chunk(&input.key, first.offset, mark);
+            batch.extend(to_records(
+                group,
+                &self.source,
+                &input.path,
+                input.header.as_ref(),
+                &token,
+            ));
+            // Each record holds its own share of the group's token.
+            token.complete(sluice_core::Outcome::Filtered);
+        }
         self.tx.blocking_send(batch).is_ok()
     }
 }

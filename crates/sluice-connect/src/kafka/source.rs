@@ -123,6 +123,10 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most messages handed to the pipeline at once.
 const BATCH: usize = 1024;
 
+/// With `stop_at_end`: how long without a message before the consumer's position is checked
+/// against the ends.
+const END_CHECK: Duration = Duration::from_millis(500);
+
 /// The messages of one partition in one batch.
 struct Group {
     topic: Arc<str>,
@@ -257,6 +261,14 @@ impl Reader {
             let next = tokio::select! {
                 () = self.cancel.cancelled() => break,
                 next = stream.next() => next,
+                // A partition that ends with no message to read (a transaction's marker, records
+                // compacted away) is at its end once the consumer's position passes it.
+                () = tokio::time::sleep(END_CHECK), if ends.is_some() => {
+                    if let Some(ends) = &mut ends {
+                        self.passed(ends);
+                    }
+                    continue;
+                }
             };
             let message = match next {
                 Some(Ok(message)) => message,
@@ -309,6 +321,21 @@ impl Reader {
             .is_err()
         {
             tracing::warn!(source = %self.source, timeout = ?LEAVE_TIMEOUT, "the Kafka consumer did not leave its group in time; its partitions go to the other members when its session expires");
+        }
+    }
+
+    /// Takes out of `ends` the partitions the consumer's position has reached the end of.
+    fn passed(&self, ends: &mut HashMap<(String, i32), i64>) {
+        let Ok(positions) = self.consumer.position() else {
+            return;
+        };
+        for element in positions.elements() {
+            let key = (element.topic().to_owned(), element.partition());
+            if let rdkafka::Offset::Offset(at) = element.offset()
+                && ends.get(&key).is_some_and(|end| at >= *end)
+            {
+                ends.remove(&key);
+            }
         }
     }
 

@@ -1,11 +1,13 @@
-//! PostgreSQL: the `postgres` sink, and the table of Kafka offsets it shares with the `kafka`
+//! PostgreSQL: the `postgres` sink and source, and the table of Kafka offsets it shares with the `kafka`
 //! source for exactly-once delivery.
 
 pub(crate) mod exactly_once;
 mod sink;
+mod source;
 mod writer;
 
 pub use sink::{OnConflict, PostgresSink};
+pub use source::PostgresSource;
 
 use std::path::{Path, PathBuf};
 
@@ -62,6 +64,51 @@ pub(crate) fn refused_for_data(err: &sqlx::Error) -> bool {
         sqlx::Error::Encode(_) => true,
         _ => false,
     }
+}
+
+/// A quoted identifier; names are limited to letters, digits and `_` so that no quoting can be
+/// escaped.
+pub(crate) fn identifier(name: &str) -> Result<String, BoxError> {
+    let plain = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if plain {
+        Ok(format!("\"{name}\""))
+    } else {
+        Err(format!(
+            "`{name}` is not a plain name: use letters, digits and `_`, not starting with a digit"
+        )
+        .into())
+    }
+}
+
+/// `name` or `schema.name`, quoted.
+pub(crate) fn table_name(table: &str) -> Result<String, BoxError> {
+    let parts: Vec<String> = table.split('.').map(identifier).collect::<Result<_, _>>()?;
+    if parts.len() > 2 {
+        return Err(format!("table `{table}`: write `name` or `schema.name`").into());
+    }
+    Ok(parts.join("."))
+}
+
+/// The keys of a field path: `.` is the whole event, `a.b` the field `b` of `a`.
+pub(crate) fn field_path(path: &str) -> Result<Vec<String>, BoxError> {
+    let path = path.trim();
+    if path == "." {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = path
+        .trim_start_matches('.')
+        .split('.')
+        .map(str::to_owned)
+        .collect();
+    if keys.iter().any(String::is_empty) {
+        return Err(format!(
+            "field `{path}`: write a field name (`total`), a nested one (`order.total`) or `.`"
+        )
+        .into());
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]

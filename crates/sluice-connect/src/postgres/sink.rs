@@ -34,6 +34,7 @@ use serde::Deserialize;
 use sluice_core::{BoxError, Flow};
 
 use super::writer::{Method, Writer};
+use super::{field_path, identifier, table_name};
 use crate::component::sink::attach_writers;
 use crate::component::{BuiltSink, OptionError, Sink, SinkContext};
 use sluice_event::{Event, FieldPaths};
@@ -208,51 +209,6 @@ impl Sink for PostgresSink {
         };
         Ok(attach_writers(input, ctx, writers, writer))
     }
-}
-
-/// A quoted identifier; names are limited to letters, digits and `_` so that no quoting can be
-/// escaped.
-fn identifier(name: &str) -> Result<String, BoxError> {
-    let plain = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    if plain {
-        Ok(format!("\"{name}\""))
-    } else {
-        Err(format!(
-            "`{name}` is not a plain name: use letters, digits and `_`, not starting with a digit"
-        )
-        .into())
-    }
-}
-
-/// `name` or `schema.name`, quoted.
-fn table_name(table: &str) -> Result<String, BoxError> {
-    let parts: Vec<String> = table.split('.').map(identifier).collect::<Result<_, _>>()?;
-    if parts.len() > 2 {
-        return Err(format!("table `{table}`: write `name` or `schema.name`").into());
-    }
-    Ok(parts.join("."))
-}
-
-/// The keys of a field path: `.` is the whole event, `a.b` the field `b` of `a`.
-fn field_path(path: &str) -> Result<Vec<String>, BoxError> {
-    let path = path.trim();
-    if path == "." {
-        return Ok(Vec::new());
-    }
-    let keys: Vec<String> = path
-        .trim_start_matches('.')
-        .split('.')
-        .map(str::to_owned)
-        .collect();
-    if keys.iter().any(String::is_empty) {
-        return Err(format!(
-            "field `{path}`: write a field name (`total`), a nested one (`order.total`) or `.`"
-        )
-        .into());
-    }
-    Ok(keys)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The `redis_stream` source: reads a Redis stream as one consumer of a consumer group.
+//! The `redis_stream` source: reads a Redis stream as one consumer of a consumer group, or on
+//! its own.
 //!
 //! Several `sluice run` processes with the same `group` and different `consumer` names share a
 //! stream's entries. An entry is acknowledged (`XACK`) only once its event is final (delivered,
@@ -7,6 +8,10 @@
 //! stopped or killed), and every `claim_idle / 2` it takes over (`XAUTOCLAIM`) entries that
 //! have been pending longer than `claim_idle`, such as those of a consumer that died (entries
 //! it is still working on itself are not read twice).
+//!
+//! Without a `group`, the process reads the stream alone, from `start`, acknowledging nothing.
+//! With `stop_at_end`, either way, it reads up to the entry that was last when it started, then
+//! ends: a finite read of what the stream holds, which `sluice dead-letters` uses.
 //!
 //! The event is the entry's `body_key` field (default `body`), decoded with `codec`; an entry
 //! without that field becomes a JSON object of its fields. The address may carry a password
@@ -56,13 +61,17 @@ pub struct RedisStreamSource {
     pub tls: Option<ClientTls>,
     /// The stream's key.
     pub stream: String,
-    /// The consumer group (created, with the stream, if missing).
-    pub group: String,
+    /// The consumer group (created, with the stream, if missing). Without one, the stream is
+    /// read from `start` by this process alone and nothing is acknowledged: a restart reads
+    /// again from `start`. Defaults to none.
+    #[serde(default)]
+    pub group: Option<String>,
     /// This consumer's name in the group; keep it across restarts so that a restarted process
     /// takes back what it held. Defaults to the host name.
     #[serde(default)]
     pub consumer: Option<String>,
-    /// Where a group created by this source starts. Defaults to `earliest`.
+    /// Where a group created by this source starts, or where reading starts without a group.
+    /// Defaults to `earliest`.
     #[serde(default)]
     pub start: StreamStart,
     /// The field holding the event. Defaults to `body`.
@@ -80,6 +89,11 @@ pub struct RedisStreamSource {
         deserialize_with = "sluice_event::duration::deserialize"
     )]
     pub claim_idle: Duration,
+    /// Stop once the stream has been read up to the entry that was last when the source
+    /// started: a finite read of what is there now, as `sluice dead-letters replay` does.
+    /// Entries added since are left for the next read. Defaults to false (read on).
+    #[serde(default)]
+    pub stop_at_end: bool,
 }
 
 fn default_url() -> String {
@@ -110,6 +124,9 @@ const BLOCK: Duration = Duration::from_millis(500);
 impl Source for RedisStreamSource {
     /// Starts reading when the pipeline runs.
     fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
+        if self.group.is_none() && self.consumer.is_some() {
+            return Err("`consumer` names a consumer of a `group`: set `group` too".into());
+        }
         let client = super::client(&self.url, self.tls.as_ref())?;
         Ok(from_reader(ctx, self.codec, |tx, cancel| {
             Reader {
@@ -122,6 +139,8 @@ impl Source for RedisStreamSource {
                 cancel,
                 tx,
                 in_flight: Arc::default(),
+                after: Mutex::new(None),
+                end: tokio::sync::OnceCell::new(),
             }
             .run()
         }))
@@ -139,28 +158,81 @@ struct Reader {
     tx: mpsc::Sender<Vec<Acked<Record>>>,
     /// Ids of the entries this process is working on, which a claim must not send again.
     in_flight: Arc<Mutex<HashSet<String>>>,
+    /// Without a group: the id of the last entry sent (reading resumes after it).
+    after: Mutex<Option<String>>,
+    /// With `stop_at_end`: the id of the stream's last entry when reading started (`0-0` for
+    /// an empty stream).
+    end: tokio::sync::OnceCell<EntryId>,
+}
+
+/// An entry id, `MILLISECONDS-SEQUENCE`, in the order Redis gives them.
+type EntryId = (u64, u64);
+
+/// The parts of an entry id; an id Redis would not give sorts last.
+fn entry_id(id: &str) -> EntryId {
+    id.split_once('-')
+        .and_then(|(ms, seq)| Some((ms.parse().ok()?, seq.parse().ok()?)))
+        .unwrap_or((u64::MAX, u64::MAX))
 }
 
 impl Reader {
     async fn run(self) {
-        reconnecting(&self.health, &self.cancel, || self.read()).await;
+        let acker = self
+            .config
+            .group
+            .as_deref()
+            .map(|group| acker(self.client.clone(), self.stream.clone(), group.to_owned()));
+        let acks = acker.as_ref().map(|(acks, _)| acks.clone());
+        reconnecting(&self.health, &self.cancel, || self.read(acks.as_ref())).await;
+        // The source ends once the reader is gone; the last entries are acknowledged as the
+        // pipeline drains, and the run ends after that.
+        drop(self);
+        drop(acks);
+        if let Some((acks, task)) = acker {
+            drop(acks);
+            let _ = task.await;
+        }
     }
 
-    /// Reads until shutdown (`Ok`) or a connection error.
-    async fn read(&self) -> Result<(), BoxError> {
+    /// Reads until shutdown or the end (`Ok`) or a connection error.
+    async fn read(&self, acks: Option<&mpsc::UnboundedSender<String>>) -> Result<(), BoxError> {
         let mut conn = ConnectionManager::new(self.client.clone()).await?;
-        let mut blocking: MultiplexedConnection =
+        let blocking: MultiplexedConnection =
             self.client.get_multiplexed_async_connection().await?;
         self.health.up();
-        let start = match self.config.start {
-            StreamStart::Earliest => "0",
-            StreamStart::Latest => "$",
+        let end = if self.config.stop_at_end {
+            Some(
+                *self
+                    .end
+                    .get_or_try_init(|| last_id(&mut conn, &self.stream))
+                    .await?,
+            )
+        } else {
+            None
         };
+        match (&self.config.group, acks) {
+            (Some(group), Some(acks)) => self.read_group(group, acks, conn, blocking, end).await,
+            _ => self.read_plain(conn, blocking, end).await,
+        }
+    }
+
+    /// Reads as a consumer of `group`: its own pending entries first, then new ones.
+    async fn read_group(
+        &self,
+        group: &str,
+        acks: &mpsc::UnboundedSender<String>,
+        mut conn: ConnectionManager,
+        mut blocking: MultiplexedConnection,
+        end: Option<EntryId>,
+    ) -> Result<(), BoxError> {
         let created: redis::RedisResult<()> = redis::cmd("XGROUP")
             .arg("CREATE")
             .arg(&*self.stream)
-            .arg(&self.config.group)
-            .arg(start)
+            .arg(group)
+            .arg(match self.config.start {
+                StreamStart::Earliest => "0",
+                StreamStart::Latest => "$",
+            })
             .arg("MKSTREAM")
             .query_async(&mut conn)
             .await;
@@ -169,13 +241,12 @@ impl Reader {
         {
             return Err(err.into());
         }
-        let acks = self.acker(conn.clone());
         // What this consumer held when it last stopped, then new entries.
         let mut own = "0".to_owned();
         loop {
             let reply: StreamReadReply = redis::cmd("XREADGROUP")
                 .arg("GROUP")
-                .arg(&self.config.group)
+                .arg(group)
                 .arg(&self.consumer)
                 .arg("COUNT")
                 .arg(self.config.batch_size)
@@ -187,48 +258,113 @@ impl Reader {
             let entries: Vec<StreamId> = reply.keys.into_iter().flat_map(|k| k.ids).collect();
             let Some(last) = entries.last() else { break };
             own = last.id.clone();
-            if !self.send(entries, &acks).await {
+            if !self.send(entries, Some(acks)).await {
                 return Ok(());
             }
         }
         let claim_every = self.config.claim_idle / 2;
         let mut claimed_at = tokio::time::Instant::now();
         loop {
-            if claimed_at.elapsed() >= claim_every {
+            if end.is_none() && claimed_at.elapsed() >= claim_every {
                 claimed_at = tokio::time::Instant::now();
-                if !self.claim(&mut conn, &acks).await? {
+                if !self.claim(group, &mut conn, acks).await? {
                     return Ok(());
                 }
             }
             let mut command = redis::cmd("XREADGROUP");
             command
                 .arg("GROUP")
-                .arg(&self.config.group)
+                .arg(group)
                 .arg(&self.consumer)
                 .arg("COUNT")
-                .arg(self.config.batch_size)
-                .arg("BLOCK")
-                .arg(BLOCK.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(&*self.stream)
-                .arg(">");
-            let read = command.query_async::<Option<StreamReadReply>>(&mut blocking);
-            let reply = tokio::select! {
-                () = self.cancel.cancelled() => return Ok(()),
-                reply = read => reply?,
-            };
-            let entries: Vec<StreamId> = reply
-                .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
-                .unwrap_or_default();
-            if !entries.is_empty() && !self.send(entries, &acks).await {
+                .arg(self.config.batch_size);
+            if !self
+                .next(&mut command, &mut blocking, ">", end, Some(acks))
+                .await?
+            {
                 return Ok(());
             }
         }
     }
 
+    /// Reads without a group, from `start` or after the last entry sent; nothing is
+    /// acknowledged.
+    async fn read_plain(
+        &self,
+        mut conn: ConnectionManager,
+        mut blocking: MultiplexedConnection,
+        end: Option<EntryId>,
+    ) -> Result<(), BoxError> {
+        let resumed = self
+            .after
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut after = match (resumed, self.config.start) {
+            (Some(after), _) => after,
+            (None, StreamStart::Earliest) => "0-0".to_owned(),
+            (None, StreamStart::Latest) => {
+                let (ms, seq) = last_id(&mut conn, &self.stream).await?;
+                format!("{ms}-{seq}")
+            }
+        };
+        loop {
+            let mut command = redis::cmd("XREAD");
+            command.arg("COUNT").arg(self.config.batch_size);
+            if !self
+                .next(&mut command, &mut blocking, &after, end, None)
+                .await?
+            {
+                return Ok(());
+            }
+            if let Some(last) = self
+                .after
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+            {
+                after = last;
+            }
+        }
+    }
+
+    /// Completes `command` (an `XREAD` or `XREADGROUP` so far) to read the entries after `id`,
+    /// waiting for some unless it stops at `end`, and sends those up to `end`; `false` once
+    /// the read is over (shutdown, the pipeline gone, or the end reached).
+    async fn next(
+        &self,
+        command: &mut redis::Cmd,
+        blocking: &mut MultiplexedConnection,
+        id: &str,
+        end: Option<EntryId>,
+        acks: Option<&mpsc::UnboundedSender<String>>,
+    ) -> Result<bool, BoxError> {
+        if end.is_none() {
+            command.arg("BLOCK").arg(BLOCK.as_millis() as u64);
+        }
+        command.arg("STREAMS").arg(&*self.stream).arg(id);
+        let read = command.query_async::<Option<StreamReadReply>>(blocking);
+        let reply = tokio::select! {
+            () = self.cancel.cancelled() => return Ok(false),
+            reply = read => reply?,
+        };
+        let mut entries: Vec<StreamId> = reply
+            .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+            .unwrap_or_default();
+        let Some(end) = end else {
+            return Ok(entries.is_empty() || self.send(entries, acks).await);
+        };
+        // Entries past the end stay for the next read (in a group: pending, read again first).
+        let before = entries.len();
+        entries.retain(|e| entry_id(&e.id) <= end);
+        let reached = entries.len() < before || entries.is_empty();
+        Ok((entries.is_empty() || self.send(entries, acks).await) && !reached)
+    }
+
     /// Takes over entries pending longer than `claim_idle`; `false` once the pipeline is gone.
     async fn claim(
         &self,
+        group: &str,
         conn: &mut ConnectionManager,
         acks: &mpsc::UnboundedSender<String>,
     ) -> Result<bool, redis::RedisError> {
@@ -236,7 +372,7 @@ impl Reader {
         loop {
             let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
                 .arg(&*self.stream)
-                .arg(&self.config.group)
+                .arg(group)
                 .arg(&self.consumer)
                 .arg(self.config.claim_idle.as_millis() as u64)
                 .arg(&from)
@@ -246,7 +382,7 @@ impl Reader {
                 .await?;
             if !reply.claimed.is_empty() {
                 tracing::info!(source = %self.source, entries = reply.claimed.len(), "took over entries pending too long");
-                if !self.send(reply.claimed, acks).await {
+                if !self.send(reply.claimed, Some(acks)).await {
                     return Ok(false);
                 }
             }
@@ -257,28 +393,19 @@ impl Reader {
         }
     }
 
-    /// An acker task: acknowledges entries whose events are final, in batches.
-    fn acker(&self, mut conn: ConnectionManager) -> mpsc::UnboundedSender<String> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-        let stream = self.stream.clone();
-        let group = self.config.group.clone();
-        tokio::spawn(async move {
-            let mut ids = Vec::new();
-            while rx.recv_many(&mut ids, 1000).await > 0 {
-                let mut xack = redis::cmd("XACK");
-                xack.arg(&*stream).arg(&group).arg(&ids);
-                // An entry not acknowledged stays pending and comes back: at least once.
-                if let Err(err) = xack.query_async::<u64>(&mut conn).await {
-                    tracing::warn!(%err, entries = ids.len(), "cannot acknowledge entries; they will be read again");
-                }
-                ids.clear();
-            }
-        });
-        tx
-    }
-
-    /// Sends entries to the pipeline; `false` once it is gone.
-    async fn send(&self, entries: Vec<StreamId>, acks: &mpsc::UnboundedSender<String>) -> bool {
+    /// Sends entries to the pipeline, each acknowledged on `acks` once final (in a group);
+    /// `false` once the pipeline is gone.
+    async fn send(
+        &self,
+        entries: Vec<StreamId>,
+        acks: Option<&mpsc::UnboundedSender<String>>,
+    ) -> bool {
+        if let Some(last) = entries.last() {
+            *self
+                .after
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(last.id.clone());
+        }
         let fresh: Vec<StreamId> = {
             let mut in_flight = self
                 .in_flight
@@ -296,14 +423,16 @@ impl Reader {
             .into_iter()
             .map(|entry| {
                 let id = entry.id.clone();
-                let acks = acks.clone();
+                let acks = acks.cloned();
                 let in_flight = self.in_flight.clone();
                 let token = AckToken::new(move |outcome: Outcome| {
                     in_flight
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .remove(&id);
-                    if outcome.is_final() {
+                    if let Some(acks) = acks
+                        && outcome.is_final()
+                    {
                         let _ = acks.send(id);
                     }
                 });
@@ -328,6 +457,55 @@ impl Reader {
             .collect();
         self.tx.send(batch).await.is_ok()
     }
+}
+
+/// The id of the last entry of `stream`, `0-0` when it has none.
+async fn last_id(conn: &mut ConnectionManager, stream: &str) -> Result<EntryId, BoxError> {
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+        .arg(stream)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(conn)
+        .await?;
+    Ok(reply.ids.first().map_or((0, 0), |e| entry_id(&e.id)))
+}
+
+/// An acker task: acknowledges the entries of `group` whose events are final, in batches,
+/// until every sender is gone.
+fn acker(
+    client: redis::Client,
+    stream: Arc<str>,
+    group: String,
+) -> (mpsc::UnboundedSender<String>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let task = tokio::spawn(async move {
+        let mut conn: Option<ConnectionManager> = None;
+        let mut ids = Vec::new();
+        while rx.recv_many(&mut ids, 1000).await > 0 {
+            let done: Result<(), redis::RedisError> = async {
+                let conn = match &mut conn {
+                    Some(conn) => conn,
+                    None => conn.insert(ConnectionManager::new(client.clone()).await?),
+                };
+                redis::cmd("XACK")
+                    .arg(&*stream)
+                    .arg(&group)
+                    .arg(&ids)
+                    .query_async::<u64>(conn)
+                    .await
+                    .map(drop)
+            }
+            .await;
+            // An entry not acknowledged stays pending and comes back: at least once.
+            if let Err(err) = done {
+                tracing::warn!(%err, entries = ids.len(), "cannot acknowledge entries; they will be read again");
+            }
+            ids.clear();
+        }
+    });
+    (tx, task)
 }
 
 /// The event's bytes: the body field, or the entry's fields as a JSON object.

@@ -29,14 +29,15 @@ pub(crate) struct DeadLettersArgs {
 #[derive(Debug, Subcommand)]
 enum DeadLettersCommand {
     /// Summarise dead letters by stage and error: how many, when, with samples. From files, or
-    /// with `--from SINK` from where a pipeline's sink keeps them (a file or a Kafka topic).
+    /// with `--from SINK` from where a pipeline's sink keeps them (a file, a Kafka topic, a
+    /// PostgreSQL table or a Redis stream).
     Inspect {
         /// Files of dead-letter records (JSON lines), as a `file` sink wrote them; with
         /// `--from`, the pipeline file.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// The sink of the pipeline (the one file given) whose dead letters are read: a `file`
-        /// or `kafka` sink. Nothing is moved or committed.
+        /// The sink of the pipeline (the one file given) whose dead letters are read: a `file`,
+        /// `kafka`, `postgres` or `redis_stream` sink. Nothing is moved, committed or deleted.
         #[arg(long = "from", value_name = "SINK")]
         from: Option<String>,
         /// Override a setting of the pipeline, as for `run` (with `--from`).
@@ -49,8 +50,9 @@ enum DeadLettersCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Send the dead letters a `file` or `kafka` sink holds back into the components they failed at,
-    /// once the cause is fixed; each is done with once its event is final again.
+    /// Send the dead letters a `file`, `kafka`, `postgres` or `redis_stream` sink holds back into
+    /// the components they failed at, once the cause is fixed; each is done with once its event
+    /// is final again.
     Replay(replay::ReplayArgs),
 }
 

@@ -1,11 +1,16 @@
-//! `sluice dead-letters replay PIPELINE --from SINK`: sends the dead letters a `file` or `kafka`
-//! sink holds back into the components they failed at (see [`sluice_config::replay`]).
+//! `sluice dead-letters replay PIPELINE --from SINK`: sends the dead letters a `file`, `kafka`,
+//! `postgres` or `redis_stream` sink holds back into the components they failed at (see
+//! [`sluice_config::replay`]).
 //!
-//! A topic is read by a `kafka` source in a consumer group of the replay's own
-//! (`sluice-replay-PIPELINE-SINK`), up to where the topic ended when the replay started (events
-//! failing again are written to the same topic, after that end); its offsets are committed as
-//! the replayed events become final, so a replay killed half way resumes from the group's
-//! place, and the next replay takes only what came since.
+//! A topic or a stream is read by a `kafka` or `redis_stream` source in a consumer group of the
+//! replay's own (`sluice-replay-PIPELINE-SINK`), up to where it ended when the replay started
+//! (events failing again are written to the same topic or stream, after that end); offsets are
+//! committed (entries acknowledged) as the replayed events become final, so a replay killed half
+//! way resumes from the group's place, and the next replay takes only what came since.
+//!
+//! A table is read by a `postgres` source as it was when the replay started (events failing
+//! again are new rows, left for the next replay), and each row is deleted once its replayed
+//! event is final: a replay killed half way leaves exactly the rows not yet done.
 //!
 //! A file is first moved aside (`FILE.replaying`), so that events failing again, which the
 //! pipeline writes to `FILE` as before, are not read again in the same replay. It is read with a
@@ -35,7 +40,7 @@ use crate::commands::problems::report;
 pub(crate) struct ReplayArgs {
     /// The pipeline file (fixed, so that the events no longer fail).
     file: PathBuf,
-    /// The `file` or `kafka` sink whose dead letters are replayed.
+    /// The `file`, `kafka`, `postgres` or `redis_stream` sink whose dead letters are replayed.
     #[arg(long = "from", value_name = "SINK")]
     from: String,
     /// Only the dead letters of this component (or stage, such as `logs.decode`).
@@ -73,18 +78,16 @@ pub(crate) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    match store {
-        DeadLetterStore::File(file) => replay_file(&graph, &args.from, &filter, &file).await,
-        DeadLetterStore::Kafka { topic, connection } => {
-            // The group keeps the replay's place: a replay killed half way resumes there, and
-            // the next replay starts after what this one did.
-            let group = replay_group(&graph, &args.file, &args.from);
-            let reader = Reader::kafka(&connection, &topic, &group);
-            Ok(run_replay(&graph, &args.from, &filter, &reader)
-                .await?
-                .exit_code(&format!("the group {group} of topic {topic}")))
-        }
+    if let DeadLetterStore::File(file) = &store {
+        return replay_file(&graph, &args.from, &filter, file).await;
     }
+    // The group (or the rows deleted) keeps the replay's place: a replay killed half way
+    // resumes there, and the next replay starts after what this one did.
+    let group = replay_group(&graph, &args.file, &args.from);
+    let (reader, place) = Reader::of(&store, &group, true);
+    Ok(run_replay(&graph, &args.from, &filter, &reader)
+        .await?
+        .exit_code(&place))
 }
 
 /// A file sink's replay: the file is moved aside, read with a checkpoint, and removed at the
@@ -119,7 +122,11 @@ async fn replay_file(
     }
     let reader = Reader {
         kind: "file",
-        options: serde_json::json!({ "path": aside, "checkpoint": checkpoint }),
+        // A killed replay sends again at most the records it had not finished and those of its
+        // last tenth of a second.
+        options: serde_json::json!({
+            "path": aside, "checkpoint": checkpoint, "checkpoint_interval": "100ms",
+        }),
     };
     let outcome = run_replay(graph, sink, filter, &reader).await?;
     if outcome == Outcome::Done {
@@ -156,19 +163,66 @@ fn replay_group(graph: &Graph, file: &Path, sink: &str) -> String {
 }
 
 impl Reader {
-    /// A reader of `topic` in `group`, up to where the topic ends now.
-    fn kafka(
-        connection: &serde_json::Map<String, serde_json::Value>,
-        topic: &str,
-        group: &str,
-    ) -> Reader {
-        let mut options = connection.clone();
-        options.insert("topics".into(), serde_json::json!([topic]));
-        options.insert("group".into(), serde_json::json!(group));
-        options.insert("stop_at_end".into(), serde_json::json!(true));
-        Reader {
-            kind: "kafka",
-            options: serde_json::Value::Object(options),
+    /// A reader of what `store` holds now, and where it is, for a person. A topic is read in
+    /// `group`, up to where it ends now. When `replaying`, a stream is read in `group` too, and
+    /// each row of a table is deleted once done; else a stream is read on its own and a table
+    /// is left as it is.
+    fn of(store: &DeadLetterStore, group: &str, replaying: bool) -> (Reader, String) {
+        let with = |connection: &serde_json::Map<String, serde_json::Value>,
+                    more: serde_json::Value| {
+            let mut options = connection.clone();
+            if let serde_json::Value::Object(more) = more {
+                options.extend(more);
+            }
+            serde_json::Value::Object(options)
+        };
+        match store {
+            DeadLetterStore::File(path) => (
+                Reader {
+                    kind: "file",
+                    options: serde_json::json!({ "path": path }),
+                },
+                path.display().to_string(),
+            ),
+            DeadLetterStore::Kafka { topic, connection } => {
+                let options = serde_json::json!({
+                    "topics": [topic], "group": group, "stop_at_end": true,
+                    "commit_interval": "100ms",
+                });
+                (
+                    Reader {
+                        kind: "kafka",
+                        options: with(connection, options),
+                    },
+                    format!("the group {group} of topic {topic}"),
+                )
+            }
+            DeadLetterStore::Redis { stream, connection } => {
+                let mut options = serde_json::json!({ "stream": stream, "stop_at_end": true });
+                let mut place = format!("stream {stream}");
+                if replaying {
+                    options["group"] = serde_json::json!(group);
+                    options["consumer"] = serde_json::json!("replay");
+                    place = format!("the group {group} of {place}");
+                }
+                (
+                    Reader {
+                        kind: "redis_stream",
+                        options: with(connection, options),
+                    },
+                    place,
+                )
+            }
+            DeadLetterStore::Postgres { table, connection } => {
+                let options = serde_json::json!({ "table": table, "delete_finished": replaying });
+                (
+                    Reader {
+                        kind: "postgres",
+                        options: with(connection, options),
+                    },
+                    format!("table {table}"),
+                )
+            }
         }
     }
 
@@ -179,28 +233,18 @@ impl Reader {
         let store = graph
             .dead_letter_store(sink)
             .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let group = format!(
+            "{}-read-once-{}",
+            replay_group(graph, file, sink),
+            std::process::id()
+        );
         Ok(match store {
             DeadLetterStore::File(path) => {
                 let aside = with_suffix(&path, ".replaying");
-                let reading = if aside.exists() { aside } else { path };
-                let what = reading.display().to_string();
-                let reader = Reader {
-                    kind: "file",
-                    options: serde_json::json!({ "path": reading }),
-                };
-                (reader, what)
+                let reading = DeadLetterStore::File(if aside.exists() { aside } else { path });
+                Reader::of(&reading, &group, false)
             }
-            DeadLetterStore::Kafka { topic, connection } => {
-                let group = format!(
-                    "{}-read-once-{}",
-                    replay_group(graph, file, sink),
-                    std::process::id()
-                );
-                (
-                    Reader::kafka(&connection, &topic, &group),
-                    format!("topic {topic}"),
-                )
-            }
+            store => Reader::of(&store, &group, false),
         })
     }
 
