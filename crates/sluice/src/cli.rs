@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sluice_config::draw::Format;
 
 use crate::admin::AdminArgs;
+use crate::commands::store::StoreArg;
 use crate::commands::{dead_letters, graph, jobs, run, test, ui, validate, worker};
 use crate::telemetry::LogFormat;
 
@@ -38,6 +39,12 @@ enum Command {
         /// Exit with status 3 if any event failed (went to an error output or was rejected).
         #[arg(long)]
         fail_on_dead: bool,
+        /// Also run a worker, as this worker file says, in the same process, until the
+        /// pipeline ends; the console (`--admin-addr`) then shows both.
+        #[arg(long, value_name = "FILE")]
+        worker: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArg,
     },
     /// Check a pipeline file and report every problem, with file, line and column.
     Validate {
@@ -91,7 +98,12 @@ pub(crate) async fn execute(args: Args) -> anyhow::Result<ExitCode> {
             sets,
             admin,
             fail_on_dead,
-        } => run::run(&file, &sets, &admin, fail_on_dead, args.quiet).await,
+            worker,
+            store,
+        } => {
+            let worker = worker.map(|file| (file, store));
+            run::run(&file, &sets, &admin, worker.as_ref(), fail_on_dead, args.quiet).await
+        }
         Command::Validate { file, sets } => validate::validate(&file, &sets),
         Command::Graph { file, format } => graph::graph(
             &file,

@@ -6,7 +6,8 @@
 //! dead); and the graph in a real browser (`tests/browser/pipeline.mjs`: Playwright driving
 //! Debian's Chromium, screenshots in `target/console/`). tmux comes from `scripts/services.sh
 //! terminal`, the browser from `scripts/services.sh browser`. And the pipeline calls of the
-//! console's API against its OpenAPI document, by schemathesis.
+//! console's API against its OpenAPI document, by schemathesis; and a pipeline with a worker in
+//! one process (`sluice run --worker`), both in the console and in `sluice top`.
 
 mod common;
 
@@ -302,6 +303,60 @@ fn top_lists_every_component_with_moving_figures_and_marks_the_bottleneck() {
         || !top.screen().contains("sluice top"),
         || top.screen(),
     );
+}
+
+#[test]
+fn a_pipeline_and_a_worker_in_one_process_are_both_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    common::enqueue_records(dir.path(), &store, "", 30);
+    write(dir.path(), "pipeline.yaml", PIPELINE);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _running = start_in(
+        dir.path(),
+        &[
+            "run",
+            "--quiet",
+            "--admin-addr",
+            &addr,
+            "pipeline.yaml",
+            "--worker",
+            "worker.yaml",
+            "--store",
+            &store,
+        ],
+        &[],
+    );
+    wait_until(
+        Duration::from_secs(30),
+        || {
+            request("GET", &addr, "/api/v1/info", b"")
+                .ok()
+                .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
+                .is_some_and(|info| {
+                    info["store"] == "sqlite" && info["pipelines"] == serde_json::json!(["orders"])
+                })
+        },
+        || "the console never showed both".to_owned(),
+    );
+    let runs = dir.path().join("runs.jsonl");
+    wait_until(
+        Duration::from_secs(60),
+        || common::lines(&runs).len() >= 30,
+        || format!("{} jobs worked", common::lines(&runs).len()),
+    );
+    let top = Tmux::start(&addr);
+    wait_until(
+        Duration::from_secs(30),
+        || {
+            let screen = top.screen();
+            screen.contains("job queues")
+                && row(&screen, "default").is_some_and(|r| r.contains("30"))
+                && row(&screen, "slow").is_some()
+        },
+        || top.screen(),
+    );
+    top.keys("q");
 }
 
 #[test]

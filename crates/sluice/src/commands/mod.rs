@@ -7,7 +7,7 @@ pub(crate) mod jobs;
 mod pipeline_file;
 mod problems;
 pub(crate) mod run;
-mod store;
+pub(crate) mod store;
 pub(crate) mod test;
 pub(crate) mod ui;
 pub(crate) mod validate;

@@ -1,7 +1,7 @@
 //! `sluice run`: runs a pipeline until its sources end or Ctrl-C, then prints a summary per
-//! stage.
+//! stage; with `--worker`, a worker runs alongside until then.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,6 +14,8 @@ use sluice_core::{Pipeline, PipelineConfig};
 
 use super::pipeline_file::load;
 use super::problems::report;
+use super::store::StoreArg;
+use super::worker::{prepare, work};
 use crate::admin::AdminArgs;
 
 fn pipeline_for(graph: &Graph, file: &Path) -> Pipeline {
@@ -69,10 +71,13 @@ fn live(graph: &Graph, built: &Built) -> LivePipeline {
     }
 }
 
+/// Runs the pipeline of `file` (with `sets`), and the worker of `worker` (its file and store)
+/// alongside until the pipeline ends.
 pub(crate) async fn run(
     file: &Path,
     sets: &[String],
     admin: &AdminArgs,
+    worker: Option<&(PathBuf, StoreArg)>,
     fail_on_dead: bool,
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -81,20 +86,45 @@ pub(crate) async fn run(
         Err(problems) => return Ok(report(&problems)),
     };
     let admin = admin.bind().await?;
-    let traces = crate::traces::start(graph.spec.settings.tracing.as_ref(), &|name| {
-        std::env::var(name).ok()
-    })?;
+    let worker = match worker {
+        Some((file, store)) => match prepare(Some(file), &[], store).await? {
+            Ok(prepared) => Some(prepared),
+            Err(code) => return Ok(code),
+        },
+        None => None,
+    };
+    // The pipeline's tracing settings, else the worker file's.
+    let tracing = graph
+        .spec
+        .settings
+        .tracing
+        .as_ref()
+        .or_else(|| worker.as_ref()?.settings.file.tracing.as_ref());
+    let traces = crate::traces::start(tracing, &|name| std::env::var(name).ok())?;
     let built = graph
         .build(pipeline_for(&graph, file))
         .map_err(|e| anyhow::anyhow!("cannot start the pipeline: {e}"))?;
     if let Some(admin) = admin {
-        admin.serve(None, vec![live(&graph, &built)]);
+        admin.serve(
+            worker.as_ref().map(|w| w.store.clone()),
+            vec![live(&graph, &built)],
+        );
     }
+    let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
+    let working = worker.map(|w| {
+        tokio::spawn(work(w.worker, async move {
+            let _ = stopped.await;
+        }))
+    });
     let bar = (!quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .then(|| crate::progress::show(&built.progress))
         .flatten();
     let pipeline = built.pipeline.clone();
     let result = pipeline.run().await;
+    drop(stop_worker);
+    if let Some(working) = working {
+        let _ = working.await;
+    }
     if let Some(traces) = traces {
         traces.stop().await;
     }

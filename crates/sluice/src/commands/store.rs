@@ -13,8 +13,8 @@ const DEFAULT_STORE: &str = "sqlite://sluice-jobs.db";
 #[derive(Debug, Clone, ClapArgs)]
 pub(crate) struct StoreArg {
     /// The store: `sqlite://PATH`, `postgres://USER@HOST/DB[?schema=NAME]` or
-    /// `redis://HOST:PORT[?prefix=NAME]`. Defaults to `sqlite://sluice-jobs.db` (for `worker`,
-    /// to the worker file's `store`).
+    /// `redis://HOST:PORT[?prefix=NAME]`. Defaults to `sqlite://sluice-jobs.db` (with a worker
+    /// file, to its `store`).
     #[arg(long, env = "SLUICE_STORE", global = true)]
     pub(crate) store: Option<String>,
 }

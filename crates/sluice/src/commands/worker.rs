@@ -1,13 +1,13 @@
 //! `sluice worker`: runs jobs as a worker file says, until Ctrl-C or SIGTERM.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args as ClapArgs;
 use sluice_config::worker::WorkerSettings;
-use sluice_jobs::{JobState, Store};
+use sluice_jobs::{JobState, Store, Worker};
 
 use super::problems::report;
 use super::store::{StoreArg, open};
@@ -31,42 +31,78 @@ pub(crate) struct WorkerArgs {
     exit_when_idle: bool,
 }
 
-/// Runs `sluice worker`.
-pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let settings = match WorkerSettings::read(args.config.as_deref(), &args.sets) {
+/// A worker as its file says, over its store, ready to run.
+pub(crate) struct Prepared {
+    /// The worker.
+    pub(crate) worker: Worker,
+    /// Its store.
+    pub(crate) store: Arc<dyn Store>,
+    /// The queues it serves.
+    pub(crate) queues: Vec<String>,
+    /// The worker file's settings.
+    pub(crate) settings: WorkerSettings,
+}
+
+/// Reads the worker file `config` (with `sets`), opens its store (`store` over the file's),
+/// and builds the worker; `Err` with the exit code once the file's problems are reported.
+pub(crate) async fn prepare(
+    config: Option<&Path>,
+    sets: &[String],
+    store: &StoreArg,
+) -> anyhow::Result<Result<Prepared, ExitCode>> {
+    let settings = match WorkerSettings::read(config, sets) {
         Ok(settings) => settings,
-        Err(problems) => return Ok(report(&problems)),
+        Err(problems) => return Ok(Err(report(&problems))),
     };
-    let traces = crate::traces::start(settings.file.tracing.as_ref(), &|name| {
-        std::env::var(name).ok()
-    })?;
-    let store = open(&args.store, settings.file.store.as_deref()).await?;
-    if let Some(admin) = args.admin.bind().await? {
-        admin.serve(Some(store.clone()), Vec::new());
-    }
-    let builder = match settings.worker(store.clone()) {
-        Ok(builder) => builder,
-        Err(problems) => return Ok(report(&problems)),
+    let store = open(store, settings.file.store.as_deref()).await?;
+    let worker = match settings.worker(store.clone()) {
+        Ok(builder) => builder.build()?,
+        Err(problems) => return Ok(Err(report(&problems))),
     };
-    let worker = builder.build()?;
     let queues: Vec<String> = if settings.queues.is_empty() {
         vec!["default".to_owned()]
     } else {
         settings.queues.iter().map(|q| q.name.clone()).collect()
     };
-    let exit_when_idle = args.exit_when_idle;
-    let report = worker
-        .run_until(async move {
-            tokio::select! {
-                () = super::shutdown_signal() => {}
-                () = idle(store, queues), if exit_when_idle => {}
-            }
-        })
-        .await;
+    Ok(Ok(Prepared {
+        worker,
+        store,
+        queues,
+        settings,
+    }))
+}
+
+/// Runs `worker` until `stop` resolves, then says what it did.
+pub(crate) async fn work(worker: Worker, stop: impl std::future::Future) {
+    let report = worker.run_until(stop).await;
     eprintln!(
         "worker stopped: {} succeeded, {} failed attempts, {} dead, {} cancelled, {} released",
         report.succeeded, report.failed, report.dead, report.cancelled, report.released
     );
+}
+
+/// Runs `sluice worker`.
+pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let admin = args.admin.bind().await?;
+    let prepared = match prepare(args.config.as_deref(), &args.sets, &args.store).await? {
+        Ok(prepared) => prepared,
+        Err(code) => return Ok(code),
+    };
+    let traces = crate::traces::start(prepared.settings.file.tracing.as_ref(), &|name| {
+        std::env::var(name).ok()
+    })?;
+    if let Some(admin) = admin {
+        admin.serve(Some(prepared.store.clone()), Vec::new());
+    }
+    let (store, queues) = (prepared.store, prepared.queues);
+    let exit_when_idle = args.exit_when_idle;
+    work(prepared.worker, async move {
+        tokio::select! {
+            () = super::shutdown_signal() => {}
+            () = idle(store, queues), if exit_when_idle => {}
+        }
+    })
+    .await;
     if let Some(traces) = traces {
         traces.stop().await;
     }

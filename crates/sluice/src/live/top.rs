@@ -1,8 +1,9 @@
-//! `sluice top [ADDR]`: a terminal view of a running process's pipelines, refreshed every
-//! second from its admin server: each component's events in and out per second, errors, dead
-//! letters, input queue, busy ratio and latency, the bottleneck marked. Sortable by any column;
-//! plain text on any terminal, so it works over SSH. When the address does not answer it says
-//! so and keeps trying.
+//! `sluice top [ADDR]`: a terminal view of a running process's pipelines and job queues,
+//! refreshed every second from its admin server: each component's events in and out per
+//! second, errors, dead letters, input queue, busy ratio and latency, the bottleneck marked;
+//! each queue's jobs by state, jobs done in the last minute, wait and workers. Components sort
+//! by any column; plain text on any terminal, so it works over SSH. When the address does not
+//! answer it says so and keeps trying.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -46,6 +47,8 @@ struct View {
     addr: String,
     /// The last overview read, and when.
     last: Option<(Value, chrono::DateTime<chrono::Local>)>,
+    /// The last queues read, when the process has a job store.
+    queues: Vec<Value>,
     /// Why the last read failed, if it did.
     error: Option<String>,
     /// The column sorted by (an index of [`COLUMNS`]; 0: the file's order), and whether the
@@ -60,6 +63,7 @@ pub(crate) async fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
     let mut view = View {
         addr: client.base().to_owned(),
         last: None,
+        queues: Vec::new(),
         error: None,
         sort: 0,
         ascending: false,
@@ -79,13 +83,23 @@ pub(crate) async fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
     let outcome = loop {
         tokio::select! {
             _ = every.tick() => {
-                match client.json("/api/v1/pipelines", Duration::from_millis(900)).await {
+                let limit = Duration::from_millis(900);
+                let (overview, queues) = tokio::join!(
+                    client.json("/api/v1/pipelines", limit),
+                    client.json("/api/v1/queues", limit)
+                );
+                match overview {
                     Ok(overview) => {
                         view.last = Some((overview, chrono::Local::now()));
                         view.error = None;
                     }
                     Err(message) => view.error = Some(message),
                 }
+                // A process without a job store answers 404: it has no queues to show.
+                view.queues = queues
+                    .ok()
+                    .and_then(|q| q["queues"].as_array().cloned())
+                    .unwrap_or_default();
             }
             event = events.recv() => match event {
                 Some(Event::Key(key)) if key.kind == KeyEventKind::Press => match key.code {
@@ -129,10 +143,15 @@ fn draw(frame: &mut Frame<'_>, view: &View) {
         .and_then(|(o, _)| o["pipelines"].as_array().cloned())
         .unwrap_or_default();
     let mut constraints = vec![Constraint::Length(2)];
-    constraints.extend(pipelines.iter().map(|p| {
-        let rows = p["components"].as_array().map_or(0, Vec::len);
-        Constraint::Length(u16::try_from(rows + 4).unwrap_or(u16::MAX))
-    }));
+    let height = |rows: usize| Constraint::Length(u16::try_from(rows + 4).unwrap_or(u16::MAX));
+    constraints.extend(
+        pipelines
+            .iter()
+            .map(|p| height(p["components"].as_array().map_or(0, Vec::len))),
+    );
+    if !view.queues.is_empty() {
+        constraints.push(height(view.queues.len()));
+    }
     constraints.push(Constraint::Min(0));
     let areas = Layout::vertical(constraints).split(frame.area());
     let sorted_by = match COLUMNS[view.sort] {
@@ -162,13 +181,67 @@ fn draw(frame: &mut Frame<'_>, view: &View) {
             format!("{error}; retrying every second (is it running with --admin-addr?)"),
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ));
-    } else if view.last.is_some() && pipelines.is_empty() {
-        header.push(Line::raw("the process runs no pipeline"));
+    } else if view.last.is_some() && pipelines.is_empty() && view.queues.is_empty() {
+        header.push(Line::raw("the process runs no pipeline and has no job store"));
     }
     frame.render_widget(Paragraph::new(header).wrap(Wrap { trim: true }), areas[0]);
     for (pipeline, area) in pipelines.iter().zip(areas.iter().skip(1)) {
         frame.render_widget(table(pipeline, view), *area);
     }
+    if let Some(area) = areas.get(pipelines.len() + 1)
+        && !view.queues.is_empty()
+    {
+        frame.render_widget(queues(&view.queues), *area);
+    }
+}
+
+/// The job states shown for each queue, in a job's order.
+const STATES: &[&str] = &[
+    "available",
+    "scheduled",
+    "running",
+    "retryable",
+    "succeeded",
+    "dead",
+    "cancelled",
+];
+
+/// The job store's queues as a table, by name.
+fn queues(queues: &[Value]) -> Table<'static> {
+    let rows = queues.iter().map(|q| {
+        let mut cells = vec![format!(
+            "{}{}",
+            q["name"].as_str().unwrap_or_default(),
+            if q["paused_since"].is_null() {
+                ""
+            } else {
+                " (paused)"
+            }
+        )];
+        cells.extend(
+            STATES
+                .iter()
+                .map(|state| q["counts"][state].as_u64().unwrap_or(0).to_string()),
+        );
+        cells.push(q["live_workers"].as_u64().unwrap_or(0).to_string());
+        cells.push(latency(&q["last_hour"]["wait_p50_ms"]));
+        cells.push(q["last_hour"]["succeeded"].as_u64().unwrap_or(0).to_string());
+        Row::new(cells)
+    });
+    let mut names = vec!["QUEUE".to_owned()];
+    names.extend(STATES.iter().map(|s| s.to_uppercase()));
+    names.extend(["WORKERS", "WAIT P50", "DONE 1h"].map(str::to_owned));
+    let header = Row::new(names).style(Style::new().add_modifier(Modifier::BOLD));
+    let mut widths = vec![Constraint::Min(18)];
+    widths.extend(STATES.iter().map(|_| Constraint::Length(10)));
+    widths.extend([
+        Constraint::Length(8),
+        Constraint::Length(9),
+        Constraint::Length(9),
+    ]);
+    Table::new(rows, widths)
+        .header(header)
+        .block(Block::bordered().title(" job queues "))
 }
 
 /// One pipeline's components as a table.
