@@ -102,7 +102,15 @@ pub(crate) async fn execute(args: Args) -> anyhow::Result<ExitCode> {
             store,
         } => {
             let worker = worker.map(|file| (file, store));
-            run::run(&file, &sets, &admin, worker.as_ref(), fail_on_dead, args.quiet).await
+            run::run(
+                &file,
+                &sets,
+                &admin,
+                worker.as_ref(),
+                fail_on_dead,
+                args.quiet,
+            )
+            .await
         }
         Command::Validate { file, sets } => validate::validate(&file, &sets),
         Command::Graph { file, format } => graph::graph(

@@ -198,17 +198,7 @@ fn a_kafka_replay_killed_half_way_resumes_and_every_dead_letter_reaches_the_sink
         &format!("type: kafka, brokers: {}, topic: {topic}", kafka::BROKERS),
     );
     // The group is at the end of the topic: another replay takes nothing.
-    let received = dir.path().join("out.jsonl");
-    let before = common::lines(&received).len();
-    let args: Vec<&str> = replay.iter().map(String::as_str).collect();
-    let out = common::run_in(dir.path(), &args, Duration::from_secs(60));
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(
-        common::lines(&received).len(),
-        before,
-        "{}",
-        text(&out.stderr)
-    );
+    replays_nothing_more(dir.path(), &replay);
 }
 
 #[test]
@@ -239,23 +229,21 @@ fn a_postgres_replay_killed_half_way_resumes_and_deletes_what_it_replayed() {
 #[test]
 fn a_redis_replay_killed_half_way_resumes_and_every_dead_letter_reaches_the_sink() {
     let stream = format!("sluice-dead-{}", std::process::id());
-    let redis = |args: &[&str]| {
-        let out = Command::new("redis-cli")
-            .args(args)
-            .output()
-            .expect("redis-cli");
-        assert!(out.status.success(), "redis-cli: {}", text(&out.stderr));
-        text(&out.stdout)
-    };
-    redis(&["DEL", &stream]);
+    common::redis_cli(&["DEL", &stream]);
     let dir = tempfile::tempdir().expect("tempdir");
     let replay =
         replay_through_a_kill(dir.path(), &format!("type: redis_stream, stream: {stream}"));
     // The group is at the end of the stream: another replay takes nothing.
-    let received = dir.path().join("out.jsonl");
+    replays_nothing_more(dir.path(), &replay);
+    common::redis_cli(&["DEL", &stream]);
+}
+
+/// Runs the `replay` command again in `dir`: it sends nothing more to the sink.
+fn replays_nothing_more(dir: &Path, replay: &[String]) {
+    let received = dir.join("out.jsonl");
     let before = common::lines(&received).len();
     let args: Vec<&str> = replay.iter().map(String::as_str).collect();
-    let out = common::run_in(dir.path(), &args, Duration::from_secs(60));
+    let out = common::run_in(dir, &args, Duration::from_secs(60));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         common::lines(&received).len(),
@@ -263,5 +251,4 @@ fn a_redis_replay_killed_half_way_resumes_and_every_dead_letter_reaches_the_sink
         "{}",
         text(&out.stderr)
     );
-    redis(&["DEL", &stream]);
 }

@@ -8,21 +8,11 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::{lines, run, seqs, start, text, wait_until, write};
+use common::{lines, redis_cli, run, seqs, start, text, wait_until, write};
 
 const EVENTS: u64 = 2000;
-
-fn redis_cli(args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(args)
-        .output()
-        .expect("redis-cli");
-    assert!(out.status.success(), "redis-cli: {}", text(&out.stderr));
-    text(&out.stdout)
-}
 
 #[test]
 fn a_consumer_killed_mid_stream_loses_nothing() {

@@ -182,7 +182,9 @@ fn draw(frame: &mut Frame<'_>, view: &View) {
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ));
     } else if view.last.is_some() && pipelines.is_empty() && view.queues.is_empty() {
-        header.push(Line::raw("the process runs no pipeline and has no job store"));
+        header.push(Line::raw(
+            "the process runs no pipeline and has no job store",
+        ));
     }
     frame.render_widget(Paragraph::new(header).wrap(Wrap { trim: true }), areas[0]);
     for (pipeline, area) in pipelines.iter().zip(areas.iter().skip(1)) {
@@ -225,7 +227,12 @@ fn queues(queues: &[Value]) -> Table<'static> {
         );
         cells.push(q["live_workers"].as_u64().unwrap_or(0).to_string());
         cells.push(latency(&q["last_hour"]["wait_p50_ms"]));
-        cells.push(q["last_hour"]["succeeded"].as_u64().unwrap_or(0).to_string());
+        cells.push(
+            q["last_hour"]["succeeded"]
+                .as_u64()
+                .unwrap_or(0)
+                .to_string(),
+        );
         Row::new(cells)
     });
     let mut names = vec!["QUEUE".to_owned()];

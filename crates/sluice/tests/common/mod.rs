@@ -23,6 +23,17 @@ pub fn psql(sql: &str) -> String {
     text(&out.stdout)
 }
 
+/// Runs a command with redis-cli on the machine's Redis (`scripts/services.sh` starts it);
+/// returns what it printed. Fails the test if it does not run.
+pub fn redis_cli(args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    assert!(out.status.success(), "redis-cli: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
 /// Bytes as text, for messages.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
