@@ -277,6 +277,8 @@ impl Graph {
         mut overrides: Overrides,
         only: &HashSet<String>,
     ) -> Result<Built, BoxError> {
+        // Channels of events are weighed for the pipeline's memory limit.
+        sluice_event::weight::register();
         // How many times each output is read.
         let mut readers: HashMap<OutputId, usize> = HashMap::new();
         for c in &self.spec.components {

@@ -237,6 +237,14 @@ pub struct Settings {
     /// Most events in one batch between stages. Defaults to 1024.
     #[serde(default)]
     pub batch_size: Option<usize>,
+    /// Bytes the events waiting between stages may weigh together, shared out equally among
+    /// the channels; an event heavier than all of it goes to its source's error output.
+    /// Defaults to [`DEFAULT_MEMORY_LIMIT`].
+    #[serde(
+        default,
+        deserialize_with = "sluice_event::bytesize::deserialize_option"
+    )]
+    pub memory_limit: Option<usize>,
     /// How long a shutdown may drain before the rest is aborted. Defaults to `30s`.
     #[serde(
         default,
@@ -246,6 +254,27 @@ pub struct Settings {
     /// Where the pipeline's traces go. Defaults to the `OTEL_*` variables.
     #[serde(default)]
     pub tracing: Option<TracingSpec>,
+}
+
+/// The memory limit of a pipeline file that sets none: 16 MiB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 16 << 20;
+
+impl Settings {
+    /// The engine's settings for a pipeline of this file (its name aside).
+    pub fn pipeline_config(&self) -> sluice_core::PipelineConfig {
+        let mut config = sluice_core::PipelineConfig::default()
+            .memory_limit(self.memory_limit.unwrap_or(DEFAULT_MEMORY_LIMIT));
+        if let Some(c) = self.capacity {
+            config = config.capacity(c);
+        }
+        if let Some(b) = self.batch_size {
+            config = config.batch_size(b);
+        }
+        if let Some(t) = self.shutdown_timeout {
+            config = config.shutdown_timeout(t);
+        }
+        config
+    }
 }
 
 /// Where traces go: an OTLP collector. Each setting left out is read from its standard
@@ -337,6 +366,7 @@ impl PipelineSpec {
             name: None,
             capacity: None,
             batch_size: None,
+            memory_limit: None,
             shutdown_timeout: None,
             tracing: None,
         };

@@ -50,6 +50,7 @@ pub mod probe;
 mod shutdown;
 pub mod stats;
 pub mod trace;
+pub mod weigh;
 pub mod window;
 
 pub use ack::{AckToken, Acked, Outcome};

@@ -41,6 +41,11 @@ pub struct PipelineConfig {
     pub handle_signals: bool,
     /// How often gauges (queue depth, busy ratio, in flight) are sampled. Defaults to 1 s.
     pub sample_interval: Duration,
+    /// Bytes every channel of the run may hold together, shared out equally when the run
+    /// starts: a stage waits for its output channel's share as it waits for room, so the
+    /// items queued weigh at most this much (each weighed by [`crate::weigh`]). Defaults to
+    /// none (channels are bounded in items only).
+    pub memory_limit: Option<usize>,
 }
 
 impl Default for PipelineConfig {
@@ -51,6 +56,7 @@ impl Default for PipelineConfig {
             shutdown_timeout: Duration::from_secs(30),
             handle_signals: false,
             sample_interval: Duration::from_secs(1),
+            memory_limit: None,
         }
     }
 }
@@ -77,6 +83,12 @@ impl PipelineConfig {
     /// Sets [`handle_signals`](Self::handle_signals).
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.handle_signals = on;
+        self
+    }
+
+    /// Sets [`memory_limit`](Self::memory_limit), in bytes.
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = Some(bytes.max(1));
         self
     }
 
@@ -294,6 +306,9 @@ impl Pipeline {
                 };
             }
         };
+        if let Some(limit) = config.memory_limit {
+            p.share_memory(limit);
+        }
         let started = Instant::now();
         let mut running = JoinSet::new();
         let mut names = HashMap::new();
@@ -465,9 +480,26 @@ impl Pipeline {
         p.run().await
     }
 
-    /// A channel with `capacity` items, or the pipeline's default.
-    pub(crate) fn channel<T>(&self, capacity: Option<usize>) -> (Sender<T>, Receiver<T>) {
-        channel::bounded(capacity.unwrap_or(self.inner.config.capacity))
+    /// A channel with `capacity` items, or the pipeline's default; bounded in bytes as well
+    /// when the pipeline has a memory limit.
+    pub(crate) fn channel<T: 'static>(&self, capacity: Option<usize>) -> (Sender<T>, Receiver<T>) {
+        let config = &self.inner.config;
+        channel::bounded(
+            capacity.unwrap_or(config.capacity),
+            config.memory_limit.map(|_| crate::weigh::weigher::<T>()),
+        )
+    }
+
+    /// Shares `limit` bytes out equally among the channels the stages read.
+    fn share_memory(&self, limit: usize) {
+        let inputs: Vec<_> = self.stages().iter().filter_map(|s| s.input()).collect();
+        let share = limit / inputs.len().max(1);
+        for input in &inputs {
+            input.bound_bytes(share);
+        }
+        metrics::gauge!("sluice_pipeline_memory_limit_bytes", "pipeline" => self.name().to_owned())
+            .set(limit as f64);
+        tracing::debug!(pipeline = %self.name(), limit, channels = inputs.len(), share, "memory limit shared out");
     }
 
     pub(crate) fn cancel(&self) -> CancellationToken {

@@ -19,6 +19,9 @@
 //! | `sluice_stage_queue_depth` | gauge | items waiting in the stage's input channel |
 //! | `sluice_stage_queue_depth_max` | gauge | the most items that ever waited there |
 //! | `sluice_stage_queue_capacity` | gauge | the input channel's bound |
+//! | `sluice_stage_queue_bytes` | gauge | with a memory limit: bytes waiting in the input channel |
+//! | `sluice_stage_queue_capacity_bytes` | gauge | with a memory limit: the input channel's share of it |
+//! | `sluice_pipeline_memory_limit_bytes` | gauge | the pipeline's memory limit (label `pipeline` only) |
 //! | `sluice_stage_in_flight` | gauge | items being processed (calls awaiting a response) |
 //! | `sluice_stage_busy_ratio` | gauge | busy time over wall time in the last sampling interval |
 //! | `sluice_stage_circuit_state` | gauge | a stage with a circuit breaker: 0 closed, 1 open, 2 half-open |
@@ -143,6 +146,11 @@ impl StageStats {
 
     pub(crate) fn set_input(&self, gauge: Arc<ChannelGauge>) {
         let _ = self.input.set(gauge);
+    }
+
+    /// The channel the stage reads, if it reads one.
+    pub(crate) fn input(&self) -> Option<Arc<ChannelGauge>> {
+        self.input.get().cloned()
     }
 
     fn labels(&self) -> [(&'static str, String); 2] {
@@ -334,6 +342,7 @@ impl StageMetrics {
 pub(crate) struct SampledGauges {
     queue_depth: Gauge,
     queue_depth_max: Gauge,
+    queue_bytes: Gauge,
     busy_ratio: Gauge,
 }
 
@@ -342,10 +351,15 @@ impl SampledGauges {
         let labels = stats.labels();
         if let Some(input) = stats.input.get() {
             gauge!("sluice_stage_queue_capacity", &labels).set(input.capacity() as f64);
+            if input.byte_capacity() > 0 {
+                gauge!("sluice_stage_queue_capacity_bytes", &labels)
+                    .set(input.byte_capacity() as f64);
+            }
         }
         SampledGauges {
             queue_depth: gauge!("sluice_stage_queue_depth", &labels),
             queue_depth_max: gauge!("sluice_stage_queue_depth_max", &labels),
+            queue_bytes: gauge!("sluice_stage_queue_bytes", &labels),
             busy_ratio: gauge!("sluice_stage_busy_ratio", &labels),
         }
     }
@@ -355,6 +369,9 @@ impl SampledGauges {
         if let Some(input) = stats.input.get() {
             self.queue_depth.set(input.depth() as f64);
             self.queue_depth_max.set(input.max_depth() as f64);
+            if input.byte_capacity() > 0 {
+                self.queue_bytes.set(input.queued_bytes() as f64);
+            }
         }
         if !wall.is_zero() {
             self.busy_ratio.set(busy_ns as f64 / wall.as_nanos() as f64);

@@ -96,6 +96,53 @@ async fn backpressure_bounds_every_queue() {
     assert_eq!(report.stage("drain").expect("drain").items_in, 20_000);
 }
 
+/// A megabyte that counts how many of its kind are alive, and the most ever at once.
+struct Blob(#[allow(dead_code)] Vec<u8>);
+
+static ALIVE: AtomicU64 = AtomicU64::new(0);
+static MOST_ALIVE: AtomicU64 = AtomicU64::new(0);
+
+impl Blob {
+    fn new() -> Blob {
+        let alive = ALIVE.fetch_add(1, Ordering::SeqCst) + 1;
+        MOST_ALIVE.fetch_max(alive, Ordering::SeqCst);
+        Blob(vec![0; 1 << 20])
+    }
+}
+
+impl Drop for Blob {
+    fn drop(&mut self) {
+        ALIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_limit_bounds_the_bytes_queued_whatever_the_item_count() {
+    sluice_core::weigh::register::<Blob>(|b| b.0.len());
+    // 8 MiB over three channels (the last carries numbers): 2.7 MiB each, so batches of three
+    // blobs; items alone would let 200 wait.
+    let p = Pipeline::with_config("weighed", PipelineConfig::default().memory_limit(8 << 20));
+    let report = p
+        .from_iter((0..200).map(|_| Blob::new()))
+        .map(|b| b)
+        .stage("slow")
+        .call(1, |b: &Blob| {
+            let n = b.0.len();
+            async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                Ok::<_, std::io::Error>(n)
+            }
+        })
+        .run()
+        .await
+        .expect("ran");
+    assert_eq!(report.stage("drain").expect("drain").items_in, 200);
+    let most = MOST_ALIVE.load(Ordering::SeqCst);
+    // Queued: a batch of three in each of the two channels of blobs; in hand: the batch the
+    // source waits to send, the map's and the call's, and the one the call takes next.
+    assert!(most <= 16, "{most} blobs of 1 MiB were alive at once");
+}
+
 #[test]
 fn stages_export_metrics_through_the_facade() {
     let recorder = DebuggingRecorder::new();

@@ -16,6 +16,15 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, 
     }
 }
 
+/// Deserializes an optional byte size (`null` or absent: none).
+pub fn deserialize_option<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<usize>, D::Error> {
+    #[derive(Deserialize)]
+    struct Size(#[serde(deserialize_with = "deserialize")] usize);
+    Ok(Option::<Size>::deserialize(deserializer)?.map(|s| s.0))
+}
+
 /// Parses `text` as a byte size.
 pub fn parse(text: &str) -> Result<usize, String> {
     let t = text.trim();

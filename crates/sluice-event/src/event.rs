@@ -198,6 +198,17 @@ impl Event {
         std::mem::take(self.value_mut())
     }
 
+    /// About how many bytes the event holds: itself, the text it was read from, and its value
+    /// once built (what a pipeline's memory limit counts).
+    pub fn weight(&self) -> usize {
+        std::mem::size_of::<Event>()
+            + self.raw.as_ref().map_or(0, Bytes::len)
+            + self
+                .value
+                .get()
+                .map_or(0, |v| std::mem::size_of::<Value>() + crate::weight::heap(v))
+    }
+
     /// The original JSON text, if the value is unchanged and came from text.
     pub fn raw(&self) -> Option<&Bytes> {
         self.raw.as_ref()

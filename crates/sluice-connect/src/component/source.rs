@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::sync::DropGuard;
 
 use sluice_event::Event;
-use sluice_event::codec::{Codec, Record};
+use sluice_event::codec::{Codec, DecodeError, Record};
 
 /// A source type's configured instance.
 pub trait Source: Send + Sync {
@@ -258,16 +258,23 @@ pub(crate) fn decode(
     let stage = raw
         .stage(format!("{}.decode", ctx.name))
         .traced(|record: &Record| record.origin.trace.as_deref());
+    // A record heavier than the whole memory limit could never be sent on.
+    let limit = ctx.pipeline.config().memory_limit;
+    let decode = move |r: &Record| match limit {
+        Some(limit) if r.bytes.len() > limit => Err(DecodeError::TooLarge {
+            size: r.bytes.len(),
+            limit,
+        }),
+        _ => codec.decode(r),
+    };
     if ctx.errors_wired {
         let (errors, failed) = ctx.pipeline.error_output::<Record>();
-        let events = stage
-            .errors_to(errors)
-            .try_map(move |r: &Record| codec.decode(r));
+        let events = stage.errors_to(errors).try_map(decode);
         let dead = failed
             .stage(format!("{}.errors", ctx.name))
             .map(|f| sluice_event::dead_letter::from_record(&f));
         (events, Some(dead))
     } else {
-        (stage.try_map(move |r: &Record| codec.decode(r)), None)
+        (stage.try_map(decode), None)
     }
 }

@@ -1,10 +1,11 @@
 //! Sources: where a flow's items come from.
 //!
-//! A source pulls a batch of what is ready (up to the pipeline's batch size) and sends it on.
+//! A source pulls a batch of what is ready (up to the pipeline's batch size, and, with a memory
+//! limit, up to its output channel's share of it in bytes) and sends it on.
 //! On shutdown it stops pulling; what it already pulled is still sent, so it drains with the
 //! rest rather than being dropped.
 
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::ack::{AckToken, Acked};
@@ -13,6 +14,7 @@ use crate::channel::Sender;
 use crate::flow::Flow;
 use crate::pipeline::Pipeline;
 use crate::stats::StageMetrics;
+use crate::weigh::Weigher;
 
 /// A named source of a pipeline: `pipeline.source("orders").from_stream(…)`.
 pub struct Source {
@@ -83,7 +85,13 @@ impl Source {
             let mut items = iter.into_iter();
             while !ctx.cancel.is_cancelled() {
                 let started = std::time::Instant::now();
-                let batch: Vec<I::Item> = items.by_ref().take(ctx.batch_size).collect();
+                let mut batch = Vec::new();
+                let mut weight = 0;
+                while !ctx.full(batch.len(), weight) {
+                    let Some(item) = items.next() else { break };
+                    weight += ctx.weight(&item);
+                    batch.push(item);
+                }
                 if batch.is_empty() {
                     break;
                 }
@@ -112,15 +120,25 @@ impl Source {
     {
         let stop_on_shutdown = self.stop_on_shutdown;
         self.spawn(move |ctx| async move {
-            let mut chunks = std::pin::pin!(stream.ready_chunks(ctx.batch_size));
+            let mut stream = std::pin::pin!(stream.fuse());
             loop {
                 let next = tokio::select! {
                     biased;
                     () = ctx.cancel.cancelled(), if stop_on_shutdown => None,
-                    chunk = chunks.next() => chunk,
+                    first = stream.next() => first,
                 };
-                let Some(chunk) = next else { break };
-                let batch: Batch<T> = chunk.into_iter().map(|a| (a.item, a.ack)).collect();
+                let Some(first) = next else { break };
+                // What else is ready, up to the batch size and the channel's share in bytes.
+                let mut weight = ctx.weight(&first.item);
+                let mut batch = Batch::default();
+                batch.push(first.item, first.ack);
+                while !ctx.full(batch.len(), weight) {
+                    let Some(Some(item)) = stream.next().now_or_never() else {
+                        break;
+                    };
+                    weight += ctx.weight(&item.item);
+                    batch.push(item.item, item.ack);
+                }
                 if !ctx.emit(batch).await {
                     break;
                 }
@@ -163,10 +181,14 @@ impl Source {
         let batch_size = pipeline.config().batch_size.min(rx.gauge().capacity());
         pipeline.spawn(stats.name_arc(), async move {
             let metrics = StageMetrics::start(stats);
+            // The share is given when the run starts, before this runs.
+            let (weigh, share) = tx.byte_bound();
             body(SourceCtx {
                 metrics: metrics.clone(),
                 cancel,
                 batch_size,
+                weigh,
+                share,
                 tx,
             })
             .await;
@@ -181,10 +203,23 @@ struct SourceCtx<T> {
     metrics: StageMetrics,
     cancel: tokio_util::sync::CancellationToken,
     batch_size: usize,
+    /// What an item weighs, and the output channel's share in bytes (0: none).
+    weigh: Option<Weigher<T>>,
+    share: usize,
     tx: Sender<T>,
 }
 
 impl<T> SourceCtx<T> {
+    /// What `item` weighs, when the output channel is bounded in bytes.
+    fn weight(&self, item: &T) -> usize {
+        self.weigh.map_or(0, |w| w(item))
+    }
+
+    /// Whether a batch of `len` items weighing `weight` bytes is full.
+    fn full(&self, len: usize, weight: usize) -> bool {
+        len >= self.batch_size || (self.share > 0 && weight >= self.share)
+    }
+
     /// Sends a batch on; false once nobody downstream listens.
     async fn emit(&self, batch: Batch<T>) -> bool {
         let n = batch.len();

@@ -58,6 +58,16 @@ pub enum DecodeError {
     /// Refused by its source (see [`Record::refused`]).
     #[error("{0}")]
     Refused(Arc<str>),
+    /// Heavier than the pipeline's whole memory limit.
+    #[error(
+        "the record is {size} bytes, more than the pipeline's memory_limit of {limit} bytes; raise `pipeline.memory_limit` to take it"
+    )]
+    TooLarge {
+        /// The record's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl Codec {

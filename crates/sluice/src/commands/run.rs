@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use sluice_config::{Built, Graph};
 use sluice_console::live::{LiveComponent, LivePipeline};
+use sluice_core::Pipeline;
 use sluice_core::probe::Tap;
-use sluice_core::{Pipeline, PipelineConfig};
 
 use super::pipeline_file::load;
 use super::problems::report;
@@ -20,16 +20,7 @@ use crate::admin::AdminArgs;
 
 fn pipeline_for(graph: &Graph, file: &Path) -> Pipeline {
     let settings = &graph.spec.settings;
-    let mut config = PipelineConfig::default().handle_signals(true);
-    if let Some(c) = settings.capacity {
-        config = config.capacity(c);
-    }
-    if let Some(b) = settings.batch_size {
-        config = config.batch_size(b);
-    }
-    if let Some(t) = settings.shutdown_timeout {
-        config = config.shutdown_timeout(t);
-    }
+    let config = settings.pipeline_config().handle_signals(true);
     let name = settings.name.clone().unwrap_or_else(|| {
         file.file_stem().map_or_else(
             || "pipeline".to_owned(),

@@ -28,7 +28,7 @@ use sluice_config::Graph;
 use sluice_config::replay::{DeadLetterStore, ReplayFilter, component_of};
 use sluice_connect::component::{Component, Kind, SourceContext};
 use sluice_connect::registry;
-use sluice_core::{Flow, Operators, Pipeline, PipelineConfig};
+use sluice_core::{Flow, Operators, Pipeline};
 use sluice_event::Event;
 
 use super::summary::Summary;
@@ -312,7 +312,7 @@ async fn run_replay(
     let name = format!("{sink}-replay");
     let pipeline = Pipeline::with_config(
         format!("replay of {sink}"),
-        PipelineConfig::default().handle_signals(true),
+        graph.spec.settings.pipeline_config().handle_signals(true),
     );
     let records = reader.records(&pipeline, &name)?;
     let built = graph
