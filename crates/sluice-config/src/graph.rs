@@ -437,14 +437,22 @@ fn id_text(id: &OutputId) -> String {
     }
 }
 
-/// The policy from a component's `retry`: a component that `retries` (a sink, `http_call`)
-/// retries transient failures without end unless its `retry` says otherwise. A transform's
+/// The policy from a component's `retry` and `circuit_breaker`: a component that `retries` (a
+/// sink, `http_call`) retries transient failures without end unless its `retry` says otherwise. A transform's
 /// `timeout` joins it; a sink's goes to the sink, which reports a write that times out.
 fn policy(spec: &ComponentSpec, retries: bool) -> Policy {
-    match &spec.common.retry {
+    let policy = match &spec.common.retry {
         Some(retry) => Policy::new().retry(retry.to_retry()),
         None if retries => Policy::new().retry(RetrySpec::default().to_retry()),
         None => Policy::new(),
+    };
+    match &spec.common.circuit_breaker {
+        // A sink's events wait while its breaker is open; a transform's fail fast.
+        Some(breaker) if spec.kind == Kind::Sink => policy
+            .circuit_breaker(breaker.to_breaker())
+            .wait_while_open(),
+        Some(breaker) => policy.circuit_breaker(breaker.to_breaker()),
+        None => policy,
     }
 }
 

@@ -109,7 +109,7 @@ pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
                 if let Component::Transform(t) = &instance
                     && !t.retries()
                 {
-                    for key in ["retry", "timeout"] {
+                    for key in ["retry", "timeout", "circuit_breaker"] {
                         if let Some(node) = c.node.get(key) {
                             problems.push(diag(
                                 node.at,
@@ -118,6 +118,15 @@ pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
                             ));
                         }
                     }
+                }
+                if c.kind == Kind::Source
+                    && let Some(node) = c.node.get("circuit_breaker")
+                {
+                    problems.push(diag(
+                        node.at,
+                        &format!("{}.circuit_breaker", c.path()),
+                        "a source takes no `circuit_breaker`: it reconnects by itself, 100 ms doubling to 5 s; put the breaker on the sink or `http_call` that calls a failing service".to_owned(),
+                    ));
                 }
                 if c.kind == Kind::Sink
                     && let Some(node) = c.node.get("workers")

@@ -6,11 +6,14 @@
 //! connector that has not tried yet is `starting`. The states are per process. Going down is
 //! logged as a warning with the reason, and coming back as news; the attempts in between are
 //! not, however many. The gauge `sluice_connector_up{connector}` is 1 while a connector is up
-//! and 0 otherwise.
+//! and 0 otherwise. A connector guarded by a circuit breaker is down while the breaker is open
+//! or half-open, whatever its last attempt did.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+
+use crate::policy::{CircuitBreaker, CircuitState};
 
 /// What is known of a connector's service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +38,10 @@ impl fmt::Display for State {
 
 static STATES: LazyLock<Mutex<BTreeMap<Arc<str>, State>>> = LazyLock::new(Mutex::default);
 
+/// The breakers guarding connectors, by connector.
+static BREAKERS: LazyLock<Mutex<BTreeMap<Arc<str>, CircuitBreaker>>> =
+    LazyLock::new(Mutex::default);
+
 fn states() -> MutexGuard<'static, BTreeMap<Arc<str>, State>> {
     STATES.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -50,6 +57,14 @@ impl Connector {
         states().insert(name.clone(), State::Starting);
         publish(&name, &State::Starting);
         Connector(name)
+    }
+
+    /// Reports the connector down while `breaker` is open or half-open.
+    pub fn guarded_by(&self, breaker: &CircuitBreaker) {
+        BREAKERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(self.0.clone(), breaker.clone());
     }
 
     /// The connector's name.
@@ -92,9 +107,20 @@ fn publish(name: &Arc<str>, state: &State) {
 
 /// Every connector's state, by name.
 pub fn snapshot() -> BTreeMap<String, State> {
+    let breakers = BREAKERS.lock().unwrap_or_else(PoisonError::into_inner);
     states()
         .iter()
-        .map(|(name, state)| (name.to_string(), state.clone()))
+        .map(|(name, state)| {
+            let breaker = breakers.get(name).map(CircuitBreaker::state);
+            let state = match (breaker, state) {
+                (Some(CircuitState::Closed) | None, state) => state.clone(),
+                (Some(open), State::Down(reason)) => {
+                    State::Down(format!("circuit breaker {open}; last failure: {reason}"))
+                }
+                (Some(open), _) => State::Down(format!("circuit breaker {open}")),
+            };
+            (name.to_string(), state)
+        })
         .collect()
 }
 
@@ -116,5 +142,22 @@ mod tests {
         );
         sink.up();
         assert_eq!(snapshot()["health-test-sink"], State::Up);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connector_is_down_while_its_breaker_is_open() {
+        let sink = Connector::new("health-test-guarded");
+        let breaker = CircuitBreaker::new(crate::policy::BreakerConfig {
+            min_calls: 1,
+            window: 1,
+            ..crate::policy::BreakerConfig::default()
+        });
+        sink.guarded_by(&breaker);
+        sink.down(&"connection refused");
+        breaker.record(false);
+        assert_eq!(
+            snapshot()["health-test-guarded"].to_string(),
+            "down: circuit breaker open; last failure: connection refused"
+        );
     }
 }

@@ -16,6 +16,8 @@ struct Request {
     method: String,
     path: String,
     body: String,
+    /// When it came.
+    at: Instant,
 }
 
 /// A tiny HTTP/1.1 server on a thread: answers each request with `handler`.
@@ -85,6 +87,7 @@ fn serve(
             method,
             path,
             body: String::from_utf8_lossy(&body).into_owned(),
+            at: Instant::now(),
         };
         let n = {
             let mut log = log.lock().expect("lock");
@@ -468,6 +471,85 @@ sinks:
     let all: Vec<i64> = (0..20).collect();
     assert_eq!(delivered(&flaky), all, "every event enriched and posted");
     assert_eq!(delivered(&warming), all, "the sink without `retry` retried");
+}
+
+#[test]
+fn a_sink_breaker_stops_the_writes_for_a_while_and_shows_on_ready_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Fails its first four requests, then takes everything.
+    let service = Server::start(|_, n| {
+        if n <= 4 {
+            (503, "{}".into())
+        } else {
+            (200, "{}".into())
+        }
+    });
+    let admin = format!("127.0.0.1:{}", free_port());
+    let file = write(
+        dir.path(),
+        "breaker.yaml",
+        &format!(
+            r#"
+sources:
+  numbers: {{ type: generator, count: 20, rate: 50 }}
+sinks:
+  api:
+    type: http
+    inputs: [numbers]
+    url: "http://{}/ingest"
+    retry: {{ initial: 1ms, max: 5ms }}
+    circuit_breaker: {{ failure_ratio: 0.5, minimum_calls: 2, window: 2, open_for: 2s, half_open_calls: 1 }}
+  dead: {{ type: file, inputs: [api.errors], path: dead.jsonl }}
+"#,
+            service.addr
+        ),
+    );
+    let child = Command::new(SLUICE)
+        .args(["run", "--quiet", "--admin-addr", &admin, &file])
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    // While the breaker is open, /ready says so.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut said = None;
+    while said.is_none() && Instant::now() < deadline {
+        if let Ok((status, body)) = request("GET", &admin, "/ready", b"")
+            && body.contains("circuit breaker open")
+        {
+            said = Some((status, body));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = run_to_end(child, Duration::from_secs(60));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let (status, body) = said.expect("/ready showed the open breaker");
+    assert_eq!(status, 503, "{body}");
+    let requests = service.requests();
+    // Two failures open it for 2 s; each failed trial opens it again.
+    let gaps: Vec<Duration> = requests
+        .windows(2)
+        .take(4)
+        .map(|w| w[1].at.duration_since(w[0].at))
+        .collect();
+    assert!(gaps[0] < Duration::from_secs(1), "{gaps:?}");
+    assert!(
+        gaps[1..].iter().all(|g| *g >= Duration::from_millis(1900)),
+        "no write while open: {gaps:?}"
+    );
+    let delivered: std::collections::BTreeSet<i64> = requests
+        .iter()
+        .skip(4)
+        .flat_map(|r| r.body.lines().map(str::to_owned).collect::<Vec<_>>())
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+        .filter_map(|event| event["seq"].as_i64())
+        .collect();
+    assert_eq!(delivered, (0..20).collect(), "every event delivered");
+    assert_eq!(
+        lines(&dir.path().join("dead.jsonl")).len(),
+        0,
+        "nothing dead"
+    );
 }
 
 #[test]

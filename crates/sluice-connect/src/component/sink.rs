@@ -93,9 +93,13 @@ fn wire<S: sluice_core::Sink<Event>>(
         ctx.errors_wired,
         sluice_event::dead_letter::from_event,
     );
+    let health = Connector::new(&ctx.name);
+    if let Some(breaker) = ctx.policy.breaker() {
+        health.guarded_by(breaker);
+    }
     let sink = Watched {
         sink,
-        health: Connector::new(&ctx.name),
+        health,
         timeout: ctx.timeout.unwrap_or(WRITE_TIMEOUT),
     };
     (stage, sink, errors)

@@ -15,8 +15,8 @@
 //!
 //! `408`, `429`, `5xx` answers, connection errors and timeouts are retried, by default for as
 //! long as they last (`retry.max_attempts` or `max_elapsed` bound them); other `4xx` answers and
-//! URLs the event cannot fill fail the event at once. While the breaker is open events fail fast
-//! to the error output.
+//! URLs the event cannot fill fail the event at once. While the breaker (a common option, see
+//! `sluice_config::spec::BreakerSpec`) is open, events fail fast to the error output.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_core::{BoxError, BreakerConfig, Cache, CircuitBreaker, Flow, ItemError, Operators};
+use sluice_core::{BoxError, Cache, Flow, ItemError, Operators};
 use sluice_event::Event;
 
 use crate::component::{Transform, TransformContext, TransformOutputs};
@@ -64,46 +64,6 @@ fn default_cache_ttl() -> Duration {
     Duration::from_secs(300)
 }
 
-/// When to stop calling a failing service for a while.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BreakerSpec {
-    /// Share of failed calls that opens the breaker. Defaults to 0.5.
-    #[serde(default = "default_ratio")]
-    pub failure_ratio: f64,
-    /// Calls needed before the ratio counts. Defaults to 10.
-    #[serde(default = "default_min_calls")]
-    pub min_calls: usize,
-    /// Recent calls considered. Defaults to 20.
-    #[serde(default = "default_window")]
-    pub window: usize,
-    /// How long it stays open. Defaults to `30s`.
-    #[serde(
-        default = "default_open_for",
-        deserialize_with = "sluice_event::duration::deserialize"
-    )]
-    pub open_for: Duration,
-    /// Trial calls while half-open. Defaults to 3.
-    #[serde(default = "default_trials")]
-    pub half_open_calls: u32,
-}
-
-fn default_ratio() -> f64 {
-    0.5
-}
-fn default_min_calls() -> usize {
-    10
-}
-fn default_window() -> usize {
-    20
-}
-fn default_open_for() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_trials() -> u32 {
-    3
-}
-
 /// The `http_call` transform.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,9 +82,6 @@ pub struct HttpCallTransform {
     /// Keep answers by URL. Defaults to none.
     #[serde(default)]
     pub cache: Option<CacheSpec>,
-    /// Stop calling a failing service for a while. Defaults to none.
-    #[serde(default)]
-    pub circuit_breaker: Option<BreakerSpec>,
 }
 
 fn default_target() -> Target {
@@ -275,18 +232,8 @@ impl Transform for HttpCallTransform {
         ctx: &TransformContext,
     ) -> Result<TransformOutputs, BoxError> {
         let client = super::client(Duration::from_secs(300))?;
-        let mut policy = ctx.policy.clone();
-        if let Some(b) = &self.circuit_breaker {
-            policy = policy.circuit_breaker(CircuitBreaker::new(BreakerConfig {
-                failure_ratio: b.failure_ratio,
-                min_calls: b.min_calls,
-                window: b.window,
-                open_for: b.open_for,
-                half_open_calls: b.half_open_calls,
-            }));
-        }
         let ctx = TransformContext {
-            policy: policy.retry_if(retryable),
+            policy: ctx.policy.clone().retry_if(retryable),
             ..ctx.clone()
         };
         let (stage, errors) = ctx.stage(input);

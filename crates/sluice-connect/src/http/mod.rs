@@ -8,7 +8,7 @@ mod sink;
 mod source;
 
 pub use auth::{Auth, Guard};
-pub use call::{BreakerSpec, CacheSpec, HttpCallTransform, Method, Target, Template};
+pub use call::{CacheSpec, HttpCallTransform, Method, Target, Template};
 pub use sink::{BodyFormat, HttpSink};
 pub use source::{DecodedBody, HttpSource, decode_body};
 

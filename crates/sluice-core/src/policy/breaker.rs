@@ -31,6 +31,16 @@ pub enum CircuitState {
     HalfOpen,
 }
 
+impl fmt::Display for CircuitState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half-open",
+        })
+    }
+}
+
 impl CircuitState {
     /// 0 closed, 1 open, 2 half-open: the value of the `sluice_stage_circuit_state` gauge.
     pub fn as_gauge(self) -> f64 {
@@ -130,6 +140,21 @@ impl CircuitBreaker {
             State::Open { until } if Instant::now() >= *until => CircuitState::HalfOpen,
             State::Open { .. } => CircuitState::Open,
             State::HalfOpen { .. } => CircuitState::HalfOpen,
+        }
+    }
+
+    /// How long until a call may be admitted: until the breaker half-opens, or a moment while
+    /// its trial calls are all out; `None` when a call may go now.
+    pub fn closed_in(&self) -> Option<Duration> {
+        match &*self.lock() {
+            State::Open { until } => {
+                let now = Instant::now();
+                (now < *until).then(|| *until - now)
+            }
+            State::HalfOpen { admitted, .. } if *admitted >= self.config.half_open_calls => {
+                Some(Duration::from_millis(50))
+            }
+            State::Closed { .. } | State::HalfOpen { .. } => None,
         }
     }
 

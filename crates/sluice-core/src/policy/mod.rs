@@ -10,7 +10,8 @@
 //!    retryable and attempts and time remain.
 //! 3. **circuit breaker** ([`CircuitBreaker`]): an open breaker fails the attempt at once with
 //!    [`ItemError::CircuitOpen`], which is not retried by default, so the item goes straight to
-//!    the error output.
+//!    the error output; or, with [`Policy::wait_while_open`] (for sinks, whose items must not be
+//!    dead-lettered because a service is away), waits until it lets a trial call through.
 //! 4. **rate limit** ([`RateLimit`]): waits for the attempt's turn (GCRA).
 //! 5. **concurrency limit**: waits for one of N permits shared by the stage (or by every stage
 //!    given the same policy).
@@ -55,6 +56,7 @@ pub struct Policy {
     timeout: Option<Duration>,
     rate_limit: Option<RateLimit>,
     breaker: Option<CircuitBreaker>,
+    wait_while_open: bool,
     concurrency: Option<Arc<Semaphore>>,
 }
 
@@ -85,6 +87,13 @@ impl Policy {
     /// Fails fast while a breaker is open.
     pub fn circuit_breaker(mut self, breaker: CircuitBreaker) -> Policy {
         self.breaker = Some(breaker);
+        self
+    }
+
+    /// While the breaker is open, waits for it to let a trial call through instead of failing
+    /// the attempt: the calls stop for a while, and no item fails for it.
+    pub fn wait_while_open(mut self) -> Policy {
+        self.wait_while_open = true;
         self
     }
 
@@ -130,6 +139,14 @@ impl Policy {
         let started = Instant::now();
         let mut attempts: u32 = 0;
         loop {
+            if self.wait_while_open
+                && let Some(breaker) = &self.breaker
+            {
+                while let Some(wait) = breaker.closed_in() {
+                    metrics.circuit(breaker.state().as_gauge());
+                    tokio::time::sleep(wait).await;
+                }
+            }
             attempts = attempts.saturating_add(1);
             let result = self.attempt(item, call).await;
             if let Some(breaker) = &self.breaker {
@@ -137,6 +154,11 @@ impl Policy {
             }
             let err = match result {
                 Ok(value) => return (Ok(value), attempts),
+                // Another call took the trial: wait again, this was no attempt.
+                Err(ItemError::CircuitOpen) if self.wait_while_open => {
+                    attempts -= 1;
+                    continue;
+                }
                 Err(err) => err,
             };
             let delay = self
@@ -319,5 +341,46 @@ mod tests {
         let (result, attempts) = policy.execute(&(), &mut fail, &m).await;
         assert!(matches!(result, Err(ItemError::CircuitOpen)));
         assert_eq!(attempts, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_breaker_that_waits_pauses_the_calls_and_fails_nothing() {
+        let breaker = CircuitBreaker::new(BreakerConfig {
+            min_calls: 2,
+            window: 2,
+            open_for: Duration::from_secs(30),
+            half_open_calls: 1,
+            ..BreakerConfig::default()
+        });
+        let policy = Policy::new()
+            .circuit_breaker(breaker.clone())
+            .wait_while_open()
+            .retry(Retry::attempts(u32::MAX));
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let started = Instant::now();
+        // The service fails three times, then answers.
+        let mut flaky = |_: &()| {
+            let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if n < 3 {
+                    Err::<u32, BoxError>("down".into())
+                } else {
+                    Ok(n)
+                }
+            }
+        };
+        let (result, _) = policy.execute(&(), &mut flaky, &metrics()).await;
+        assert_eq!(result.expect("answered once the service was back"), 3);
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            4,
+            "no call while open"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_secs(60),
+            "open twice for 30 s: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(breaker.state(), CircuitState::Closed);
     }
 }

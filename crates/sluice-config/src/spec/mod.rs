@@ -17,7 +17,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 pub use sluice_connect::component::Kind;
-use sluice_core::{Backoff, Jitter, Retry};
+
+mod common;
+
+pub use common::{BreakerSpec, Common, JitterSpec, RetrySpec};
+pub(crate) use common::{COMMON_KEYS, COMMON_OPTIONS};
 
 use crate::diagnostic::{Diagnostic, Loc};
 use crate::node::{Node, NodeValue};
@@ -59,128 +63,6 @@ impl fmt::Display for InputRef {
         }
     }
 }
-
-/// Retry settings of a component.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RetrySpec {
-    /// Attempts in all, the first included. Defaults to no limit: a transient failure (the other
-    /// side away, timing out or overloaded) is retried for as long as it lasts, while
-    /// backpressure holds the sources. Permanent failures are never retried.
-    #[serde(default)]
-    pub max_attempts: Option<u32>,
-    /// The first delay. Defaults to `100ms`.
-    #[serde(
-        default = "default_initial",
-        deserialize_with = "sluice_event::duration::deserialize"
-    )]
-    pub initial: Duration,
-    /// The largest delay. Defaults to `10s`.
-    #[serde(
-        default = "default_max",
-        deserialize_with = "sluice_event::duration::deserialize"
-    )]
-    pub max: Duration,
-    /// Growth per retry. Defaults to 2.
-    #[serde(default = "default_multiplier")]
-    pub multiplier: f64,
-    /// Randomization: `full`, `equal` or `none`. Defaults to `full`.
-    #[serde(default)]
-    pub jitter: JitterSpec,
-    /// Give up after this long since the first attempt. Defaults to none.
-    #[serde(
-        default,
-        deserialize_with = "sluice_event::duration::deserialize_option"
-    )]
-    pub max_elapsed: Option<Duration>,
-}
-
-/// Backoff randomization.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum JitterSpec {
-    /// Uniform between zero and the delay.
-    #[default]
-    Full,
-    /// Half the delay plus up to the other half.
-    Equal,
-    /// The exact delay.
-    None,
-}
-
-impl From<JitterSpec> for Jitter {
-    fn from(spec: JitterSpec) -> Jitter {
-        match spec {
-            JitterSpec::Full => Jitter::Full,
-            JitterSpec::Equal => Jitter::Equal,
-            JitterSpec::None => Jitter::None,
-        }
-    }
-}
-
-fn default_initial() -> Duration {
-    Duration::from_millis(100)
-}
-fn default_max() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_multiplier() -> f64 {
-    2.0
-}
-
-impl Default for RetrySpec {
-    /// What a sink or `http_call` without `retry` does: transient failures retried without end.
-    fn default() -> Self {
-        RetrySpec {
-            max_attempts: None,
-            initial: default_initial(),
-            max: default_max(),
-            multiplier: default_multiplier(),
-            jitter: JitterSpec::default(),
-            max_elapsed: None,
-        }
-    }
-}
-
-impl RetrySpec {
-    /// The core retry policy.
-    pub fn to_retry(&self) -> Retry {
-        let backoff = Backoff::exponential(self.initial, self.max)
-            .multiplier(self.multiplier)
-            .jitter(self.jitter.into());
-        let retry = self
-            .max_attempts
-            .map_or_else(Retry::forever, Retry::attempts)
-            .backoff(backoff);
-        match self.max_elapsed {
-            Some(limit) => retry.max_elapsed(limit),
-            None => retry,
-        }
-    }
-}
-
-/// Options every transform and sink takes.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Common {
-    /// How many events at once (threads for CPU-bound transforms, calls in flight for
-    /// `http_call`). Defaults to 1.
-    #[serde(default)]
-    pub workers: Option<usize>,
-    /// Retry failed events. For sinks and `http_call` defaults to retrying transient failures
-    /// for as long as they last (the [`RetrySpec`] defaults); other components do not retry.
-    #[serde(default)]
-    pub retry: Option<RetrySpec>,
-    /// Fail an attempt that takes longer. Defaults to none.
-    #[serde(
-        default,
-        deserialize_with = "sluice_event::duration::deserialize_option"
-    )]
-    pub timeout: Option<Duration>,
-}
-
-/// The keys a component may have besides its type's options.
-pub(crate) const COMMON_KEYS: [&str; 5] = ["type", "inputs", "workers", "retry", "timeout"];
 
 /// One component as written.
 #[derive(Debug, Clone)]
@@ -530,7 +412,7 @@ fn component(
         value: NodeValue::Map(
             node.entries()
                 .iter()
-                .filter(|(k, _)| matches!(k.name.as_str(), "workers" | "retry" | "timeout"))
+                .filter(|(k, _)| COMMON_OPTIONS.contains(&k.name.as_str()))
                 .cloned()
                 .collect(),
         ),

@@ -1,0 +1,197 @@
+//! The options every transform and sink takes besides its type's own: `workers`, `retry`,
+//! `timeout` and `circuit_breaker`.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use sluice_core::{Backoff, BreakerConfig, CircuitBreaker, Jitter, Retry};
+
+/// Retry settings of a component.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Attempts in all, the first included. Defaults to no limit: a transient failure (the other
+    /// side away, timing out or overloaded) is retried for as long as it lasts, while
+    /// backpressure holds the sources. Permanent failures are never retried.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// The first delay. Defaults to `100ms`.
+    #[serde(
+        default = "default_initial",
+        deserialize_with = "sluice_event::duration::deserialize"
+    )]
+    pub initial: Duration,
+    /// The largest delay. Defaults to `10s`.
+    #[serde(
+        default = "default_max",
+        deserialize_with = "sluice_event::duration::deserialize"
+    )]
+    pub max: Duration,
+    /// Growth per retry. Defaults to 2.
+    #[serde(default = "default_multiplier")]
+    pub multiplier: f64,
+    /// Randomization: `full`, `equal` or `none`. Defaults to `full`.
+    #[serde(default)]
+    pub jitter: JitterSpec,
+    /// Give up after this long since the first attempt. Defaults to none.
+    #[serde(
+        default,
+        deserialize_with = "sluice_event::duration::deserialize_option"
+    )]
+    pub max_elapsed: Option<Duration>,
+}
+
+/// Backoff randomization.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum JitterSpec {
+    /// Uniform between zero and the delay.
+    #[default]
+    Full,
+    /// Half the delay plus up to the other half.
+    Equal,
+    /// The exact delay.
+    None,
+}
+
+impl From<JitterSpec> for Jitter {
+    fn from(spec: JitterSpec) -> Jitter {
+        match spec {
+            JitterSpec::Full => Jitter::Full,
+            JitterSpec::Equal => Jitter::Equal,
+            JitterSpec::None => Jitter::None,
+        }
+    }
+}
+
+fn default_initial() -> Duration {
+    Duration::from_millis(100)
+}
+fn default_max() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_multiplier() -> f64 {
+    2.0
+}
+
+impl Default for RetrySpec {
+    /// What a sink or `http_call` without `retry` does: transient failures retried without end.
+    fn default() -> Self {
+        RetrySpec {
+            max_attempts: None,
+            initial: default_initial(),
+            max: default_max(),
+            multiplier: default_multiplier(),
+            jitter: JitterSpec::default(),
+            max_elapsed: None,
+        }
+    }
+}
+
+impl RetrySpec {
+    /// The core retry policy.
+    pub fn to_retry(&self) -> Retry {
+        let backoff = Backoff::exponential(self.initial, self.max)
+            .multiplier(self.multiplier)
+            .jitter(self.jitter.into());
+        let retry = self
+            .max_attempts
+            .map_or_else(Retry::forever, Retry::attempts)
+            .backoff(backoff);
+        match self.max_elapsed {
+            Some(limit) => retry.max_elapsed(limit),
+            None => retry,
+        }
+    }
+}
+
+/// Circuit breaker settings of a component (`http_call` and sinks): stop calling a failing
+/// service for a while. A transform's events fail fast to its error output while it is open; a
+/// sink's wait, and the sink shows down on `/ready`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerSpec {
+    /// Share of failed calls that opens the breaker. Defaults to 0.5.
+    #[serde(default = "default_ratio")]
+    pub failure_ratio: f64,
+    /// Calls needed before the ratio counts. Defaults to 10.
+    #[serde(default = "default_min_calls", alias = "minimum_calls")]
+    pub min_calls: usize,
+    /// Recent calls considered. Defaults to 20.
+    #[serde(default = "default_window")]
+    pub window: usize,
+    /// How long it stays open. Defaults to `30s`.
+    #[serde(
+        default = "default_open_for",
+        deserialize_with = "sluice_event::duration::deserialize"
+    )]
+    pub open_for: Duration,
+    /// Trial calls while half-open. Defaults to 3.
+    #[serde(default = "default_trials")]
+    pub half_open_calls: u32,
+}
+
+fn default_ratio() -> f64 {
+    0.5
+}
+fn default_min_calls() -> usize {
+    10
+}
+fn default_window() -> usize {
+    20
+}
+fn default_open_for() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_trials() -> u32 {
+    3
+}
+
+impl BreakerSpec {
+    /// The breaker these settings describe.
+    pub fn to_breaker(&self) -> CircuitBreaker {
+        CircuitBreaker::new(BreakerConfig {
+            failure_ratio: self.failure_ratio,
+            min_calls: self.min_calls,
+            window: self.window,
+            open_for: self.open_for,
+            half_open_calls: self.half_open_calls,
+        })
+    }
+}
+
+/// Options every transform and sink takes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Common {
+    /// How many events at once (threads for CPU-bound transforms, calls in flight for
+    /// `http_call`). Defaults to 1.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Retry failed events. For sinks and `http_call` defaults to retrying transient failures
+    /// for as long as they last (the [`RetrySpec`] defaults); other components do not retry.
+    #[serde(default)]
+    pub retry: Option<RetrySpec>,
+    /// Fail an attempt that takes longer. Defaults to none.
+    #[serde(
+        default,
+        deserialize_with = "sluice_event::duration::deserialize_option"
+    )]
+    pub timeout: Option<Duration>,
+    /// Stop calling a failing service for a while (`http_call` and sinks). Defaults to none.
+    #[serde(default)]
+    pub circuit_breaker: Option<BreakerSpec>,
+}
+
+/// The options of [`Common`].
+pub(crate) const COMMON_OPTIONS: [&str; 4] = ["workers", "retry", "timeout", "circuit_breaker"];
+
+/// The keys a component may have besides its type's options.
+pub(crate) const COMMON_KEYS: [&str; 6] = [
+    "type",
+    "inputs",
+    COMMON_OPTIONS[0],
+    COMMON_OPTIONS[1],
+    COMMON_OPTIONS[2],
+    COMMON_OPTIONS[3],
+];
