@@ -54,6 +54,72 @@ pub enum DeadLetterStore {
     },
 }
 
+impl DeadLetterStore {
+    /// The store an address names, for reading it without a pipeline file:
+    /// `kafka://HOST:PORT[,HOST:PORT…]/TOPIC`, `postgres://USER@HOST/DB?table=NAME` (each
+    /// column a field) and `redis://HOST:PORT[/DB]?stream=NAME` (`rediss://` with TLS from the
+    /// system's authorities); `None` for anything else (a file's path), `Err` for an address of
+    /// one of those kinds that lacks its topic, table or stream.
+    pub fn from_url(text: &str) -> Option<Result<DeadLetterStore, String>> {
+        let (scheme, rest) = text.split_once("://")?;
+        let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
+        // The query without `key`, and the value `key` had there.
+        let take = |key: &str| {
+            let (taken, kept): (Vec<&str>, Vec<&str>) = query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .partition(|p| p.split_once('=').is_some_and(|(k, _)| k == key));
+            let value = taken
+                .first()
+                .and_then(|p| p.split_once('='))
+                .map(|(_, v)| v.to_owned())
+                .filter(|v| !v.is_empty());
+            let url = if kept.is_empty() {
+                format!("{scheme}://{address}")
+            } else {
+                format!("{scheme}://{address}?{}", kept.join("&"))
+            };
+            (value, url)
+        };
+        let options = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
+                .collect::<serde_json::Map<String, Value>>()
+        };
+        Some(match scheme {
+            "kafka" => match address.split_once('/') {
+                Some((brokers, topic)) if !brokers.is_empty() && !topic.is_empty() => {
+                    Ok(DeadLetterStore::Kafka {
+                        topic: topic.to_owned(),
+                        connection: options(&[("brokers", brokers)]),
+                    })
+                }
+                _ => Err(format!("`{text}`: write kafka://HOST:PORT/TOPIC")),
+            },
+            "postgres" | "postgresql" => match take("table") {
+                (Some(table), url) => Ok(DeadLetterStore::Postgres {
+                    table,
+                    connection: options(&[("url", &url)]),
+                }),
+                (None, _) => Err(format!(
+                    "`{text}`: name the table, as in postgres://USER@HOST/DB?table=dead_letters"
+                )),
+            },
+            "redis" | "rediss" => match take("stream") {
+                (Some(stream), url) => Ok(DeadLetterStore::Redis {
+                    stream,
+                    connection: options(&[("url", &url)]),
+                }),
+                (None, _) => Err(format!(
+                    "`{text}`: name the stream, as in redis://HOST:6379?stream=dead-letters"
+                )),
+            },
+            _ => return None,
+        })
+    }
+}
+
 /// Which dead letters a replay takes; the others stay dead letters.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayFilter {
@@ -296,6 +362,40 @@ mod tests {
         };
         assert!(by_error("invalid JSON").takes(&record));
         assert!(!by_error("timeout").takes(&record));
+    }
+
+    #[test]
+    fn an_address_names_a_topic_a_table_or_a_stream() {
+        let store = |text: &str| DeadLetterStore::from_url(text).map(|r| r.map_err(|_| ()));
+        assert_eq!(store("out/dead.jsonl"), None);
+        let Some(Ok(DeadLetterStore::Kafka { topic, connection })) =
+            store("kafka://a:9092,b:9092/dead")
+        else {
+            panic!("a topic")
+        };
+        assert_eq!(
+            (topic.as_str(), &connection["brokers"]),
+            ("dead", &json!("a:9092,b:9092"))
+        );
+        let Some(Ok(DeadLetterStore::Postgres { table, connection })) =
+            store("postgres://app@db/shop?sslmode=require&table=dead")
+        else {
+            panic!("a table")
+        };
+        assert_eq!(table, "dead");
+        assert_eq!(
+            connection["url"],
+            json!("postgres://app@db/shop?sslmode=require")
+        );
+        let Some(Ok(DeadLetterStore::Redis { stream, connection })) =
+            store("redis://127.0.0.1:6379/2?stream=dead")
+        else {
+            panic!("a stream")
+        };
+        assert_eq!(stream, "dead");
+        assert_eq!(connection["url"], json!("redis://127.0.0.1:6379/2"));
+        assert_eq!(store("kafka://a:9092"), Some(Err(())));
+        assert_eq!(store("postgres://app@db/shop"), Some(Err(())));
     }
 
     #[test]

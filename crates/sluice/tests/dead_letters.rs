@@ -109,7 +109,7 @@ fn pipeline(dir: &Path, name: &str, program: &str, paced: bool, dead: &str) -> S
 /// `dead`, where `inspect --from dead` counts them; fixed, the dead letters are replayed through a rate limit, the replay killed
 /// (SIGKILL) a quarter of the way and run again: every event reaches the sink. Returns the
 /// replay's command, to run again.
-fn replay_through_a_kill(dir: &Path, dead: &str) -> Vec<String> {
+fn replay_through_a_kill(dir: &Path, dead: &str, address: Option<&str>) -> Vec<String> {
     let broken = pipeline(
         dir,
         "broken.yaml",
@@ -134,6 +134,20 @@ fn replay_through_a_kill(dir: &Path, dead: &str) -> Vec<String> {
         text(&inspect.stdout),
         text(&inspect.stderr)
     );
+    // Read by its address, without the pipeline file.
+    if let Some(address) = address {
+        let inspect = common::run_in(
+            dir,
+            &["dead-letters", "inspect", address],
+            Duration::from_secs(60),
+        );
+        assert!(
+            text(&inspect.stdout).contains("200 dead letters (200 events"),
+            "{}{}",
+            text(&inspect.stdout),
+            text(&inspect.stderr)
+        );
+    }
     let replay: Vec<String> = ["dead-letters", "replay", fixed.as_str(), "--from", "dead"]
         .map(str::to_owned)
         .to_vec();
@@ -178,7 +192,7 @@ fn replay_through_a_kill(dir: &Path, dead: &str) -> Vec<String> {
 #[test]
 fn a_file_replay_killed_half_way_resumes_and_every_dead_letter_reaches_the_sink() {
     let dir = tempfile::tempdir().expect("tempdir");
-    replay_through_a_kill(dir.path(), "type: file, path: dead.jsonl");
+    replay_through_a_kill(dir.path(), "type: file, path: dead.jsonl", None);
     assert!(!dir.path().join("dead.jsonl.replaying").exists());
     assert!(!dir.path().join("dead.jsonl.replaying.checkpoint").exists());
     assert_eq!(
@@ -196,6 +210,7 @@ fn a_kafka_replay_killed_half_way_resumes_and_every_dead_letter_reaches_the_sink
     let replay = replay_through_a_kill(
         dir.path(),
         &format!("type: kafka, brokers: {}, topic: {topic}", kafka::BROKERS),
+        Some(&format!("kafka://{}/{topic}", kafka::BROKERS)),
     );
     // The group is at the end of the topic: another replay takes nothing.
     replays_nothing_more(dir.path(), &replay);
@@ -217,6 +232,7 @@ fn a_postgres_replay_killed_half_way_resumes_and_deletes_what_it_replayed() {
              event: event, failed_at: failed_at, source: source }}",
             common::DATABASE
         ),
+        Some(&format!("{}?table={table}", common::DATABASE)),
     );
     assert_eq!(
         common::psql(&format!("SELECT count(*) FROM {table}")).trim(),
@@ -231,8 +247,11 @@ fn a_redis_replay_killed_half_way_resumes_and_every_dead_letter_reaches_the_sink
     let stream = format!("sluice-dead-{}", std::process::id());
     common::redis_cli(&["DEL", &stream]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let replay =
-        replay_through_a_kill(dir.path(), &format!("type: redis_stream, stream: {stream}"));
+    let replay = replay_through_a_kill(
+        dir.path(),
+        &format!("type: redis_stream, stream: {stream}"),
+        Some(&format!("redis://127.0.0.1:6379?stream={stream}")),
+    );
     // The group is at the end of the stream: another replay takes nothing.
     replays_nothing_more(dir.path(), &replay);
     common::redis_cli(&["DEL", &stream]);

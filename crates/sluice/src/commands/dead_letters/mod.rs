@@ -1,7 +1,8 @@
 //! `sluice dead-letters …`: what a pipeline's dead letters hold.
 //!
 //! `inspect` reads dead-letter records (the JSON lines an error output writes, see
-//! [`sluice_event::dead_letter`]) and summarises them by stage and error, with when they
+//! [`sluice_event::dead_letter`]), from files, from addresses of a topic, a table or a stream,
+//! or from where a pipeline's sink keeps them, and summarises them by stage and error, with when they
 //! failed and samples of each; `replay` sends them back into the components they failed at.
 
 mod replay;
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
+use sluice_config::replay::DeadLetterStore;
 
 use summary::Summary;
 
@@ -28,12 +30,13 @@ pub(crate) struct DeadLettersArgs {
 
 #[derive(Debug, Subcommand)]
 enum DeadLettersCommand {
-    /// Summarise dead letters by stage and error: how many, when, with samples. From files, or
-    /// with `--from SINK` from where a pipeline's sink keeps them (a file, a Kafka topic, a
-    /// PostgreSQL table or a Redis stream).
+    /// Summarise dead letters by stage and error: how many, when, with samples. From files or
+    /// addresses, or with `--from SINK` from where a pipeline's sink keeps them (a file, a Kafka
+    /// topic, a PostgreSQL table or a Redis stream).
     Inspect {
-        /// Files of dead-letter records (JSON lines), as a `file` sink wrote them; with
-        /// `--from`, the pipeline file.
+        /// Files of dead-letter records (JSON lines), as a `file` sink wrote them, or addresses:
+        /// `kafka://HOST:PORT/TOPIC`, `postgres://USER@HOST/DB?table=NAME`,
+        /// `redis://HOST:PORT?stream=NAME`; with `--from`, the pipeline file.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// The sink of the pipeline (the one file given) whose dead letters are read: a `file`,
@@ -87,7 +90,18 @@ pub(crate) async fn dead_letters(args: DeadLettersArgs) -> anyhow::Result<ExitCo
             ..
         } => {
             for file in &files {
-                show(&inspect(file, samples)?, &file.display().to_string(), json)?;
+                let summary = match DeadLetterStore::from_url(&file.to_string_lossy()) {
+                    None => inspect(file, samples)?,
+                    Some(store) => {
+                        let store = store.map_err(|e| anyhow::anyhow!(e))?;
+                        let group = format!("sluice-inspect-{}", std::process::id());
+                        let (reader, _) = replay::Reader::of(&store, &group, false);
+                        replay::summarize(&reader, "inspect", samples, |_| true)
+                            .await?
+                            .0
+                    }
+                };
+                show(&summary, &file.display().to_string(), json)?;
             }
             Ok(ExitCode::SUCCESS)
         }

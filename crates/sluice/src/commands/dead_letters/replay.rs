@@ -167,7 +167,7 @@ impl Reader {
     /// `group`, up to where it ends now. When `replaying`, a stream is read in `group` too, and
     /// each row of a table is deleted once done; else a stream is read on its own and a table
     /// is left as it is.
-    fn of(store: &DeadLetterStore, group: &str, replaying: bool) -> (Reader, String) {
+    pub(super) fn of(store: &DeadLetterStore, group: &str, replaying: bool) -> (Reader, String) {
         let with = |connection: &serde_json::Map<String, serde_json::Value>,
                     more: serde_json::Value| {
             let mut options = connection.clone();
