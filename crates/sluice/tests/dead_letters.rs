@@ -123,30 +123,23 @@ fn replay_through_a_kill(dir: &Path, dead: &str, address: Option<&str>) -> Vec<S
     let received = dir.join("out.jsonl");
     assert_eq!(common::seqs(&received).len(), 1800);
 
-    let inspect = common::run_in(
-        dir,
-        &["dead-letters", "inspect", &fixed, "--from", "dead"],
-        Duration::from_secs(60),
-    );
-    assert!(
-        text(&inspect.stdout).contains("200 dead letters (200 events"),
-        "{}{}",
-        text(&inspect.stdout),
-        text(&inspect.stderr)
-    );
-    // Read by its address, without the pipeline file.
-    if let Some(address) = address {
+    let counts_200 = |args: &[&str]| {
         let inspect = common::run_in(
             dir,
-            &["dead-letters", "inspect", address],
+            &[&["dead-letters", "inspect"], args].concat(),
             Duration::from_secs(60),
         );
         assert!(
             text(&inspect.stdout).contains("200 dead letters (200 events"),
-            "{}{}",
+            "{args:?}: {}{}",
             text(&inspect.stdout),
             text(&inspect.stderr)
         );
+    };
+    counts_200(&[&fixed, "--from", "dead"]);
+    // Read by its address, without the pipeline file.
+    if let Some(address) = address {
+        counts_200(&[address]);
     }
     let replay: Vec<String> = ["dead-letters", "replay", fixed.as_str(), "--from", "dead"]
         .map(str::to_owned)
