@@ -1,4 +1,5 @@
-//! Properties over random inputs: ordering, window assignment, exactly-once acknowledgement.
+//! Properties over random inputs: ordering, window assignment, exactly-once acknowledgement,
+//! and acknowledgement only once every sink of a graph of broadcasts and merges has an item.
 
 mod common;
 
@@ -148,5 +149,70 @@ proptest! {
             prop_assert_eq!(log.outcome(id), expected, "item {}", id);
         }
         prop_assert_eq!(log.outcomes().len() as u64, n);
+    }
+
+    #[test]
+    fn a_graph_of_broadcasts_and_merges_acknowledges_each_item_once_after_every_sink_has_it(
+        n in 1u64..300,
+        steps in proptest::collection::vec((any::<bool>(), 2usize..4, any::<prop::sample::Index>(), any::<prop::sample::Index>()), 0..6),
+        batch in 1usize..64,
+        capacity in 1usize..128,
+    ) {
+        use std::collections::HashSet;
+        use std::sync::{Arc, Mutex};
+        use sluice_core::{AckToken, Acked, Flow};
+
+        type Seen = Arc<Mutex<HashSet<u64>>>;
+        let sinks: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        // Each item's outcomes, and whether every sink had it when each came.
+        let acks: Arc<Mutex<Vec<(u64, Outcome, bool)>>> = Arc::default();
+        let items: Vec<Acked<u64>> = (0..n)
+            .map(|id| {
+                let (sinks, acks) = (Arc::clone(&sinks), Arc::clone(&acks));
+                Acked::new(id, AckToken::new(move |outcome| {
+                    let everywhere = sinks
+                        .lock()
+                        .expect("lock")
+                        .iter()
+                        .all(|s| s.lock().expect("lock").contains(&id));
+                    acks.lock().expect("lock").push((id, outcome, everywhere));
+                }))
+            })
+            .collect();
+        let p = Pipeline::with_config("graph", config(batch, capacity));
+        let mut open: Vec<Flow<u64>> = vec![p.source("s").from_acked_stream(futures::stream::iter(items))];
+        for (split, ways, a, b) in steps {
+            let first = open.remove(a.index(open.len()));
+            if split || open.is_empty() {
+                open.extend(first.broadcast(ways));
+            } else {
+                let second = open.remove(b.index(open.len()));
+                open.push(first.merge_with([second]));
+            }
+        }
+        let runs: Vec<_> = open
+            .into_iter()
+            .map(|flow| {
+                let seen: Seen = Arc::default();
+                sinks.lock().expect("lock").push(Arc::clone(&seen));
+                flow.for_each(move |id| {
+                    seen.lock().expect("lock").insert(id);
+                })
+            })
+            .collect();
+        let sink_count = runs.len();
+        runtime().block_on(async {
+            for run in futures::future::join_all(runs).await {
+                run.expect("ran");
+            }
+        });
+        let acks = acks.lock().expect("lock").clone();
+        prop_assert_eq!(acks.len() as u64, n, "each item acknowledged once");
+        let ids: BTreeSet<u64> = acks.iter().map(|a| a.0).collect();
+        prop_assert_eq!(ids.len() as u64, n);
+        for (id, outcome, everywhere) in acks {
+            prop_assert_eq!(outcome, Outcome::Delivered, "item {}", id);
+            prop_assert!(everywhere, "item {} acknowledged before all {} sinks had it", id, sink_count);
+        }
     }
 }
