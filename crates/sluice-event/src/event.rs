@@ -206,7 +206,7 @@ impl Event {
             + self
                 .value
                 .get()
-                .map_or(0, |v| std::mem::size_of::<Value>() + crate::weight::heap(v))
+                .map_or(0, |v| std::mem::size_of::<Value>() + heap(v))
     }
 
     /// The original JSON text, if the value is unchanged and came from text.
@@ -407,6 +407,21 @@ impl PartialEq for Event {
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Event({})", self.to_json_string())
+    }
+}
+
+/// About how many bytes `value` holds on the heap: its strings, and a slot per element and per
+/// field with its key.
+fn heap(value: &Value) -> usize {
+    const SLOT: usize = std::mem::size_of::<Value>();
+    match value {
+        Value::String(s) => s.len(),
+        Value::Array(items) => items.iter().map(|v| SLOT + heap(v)).sum(),
+        Value::Object(fields) => fields
+            .iter()
+            .map(|(k, v)| k.len() + 2 * SLOT + heap(v))
+            .sum(),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
     }
 }
 

@@ -1,8 +1,6 @@
 //! What events and records weigh in a pipeline's channels, for its memory limit (see
 //! [`sluice_core::weigh`]).
 
-use serde_json::Value;
-
 use crate::Event;
 use crate::codec::Record;
 
@@ -12,21 +10,6 @@ use crate::codec::Record;
 pub fn register() {
     sluice_core::weigh::register::<Event>(Event::weight);
     sluice_core::weigh::register::<Record>(|r| std::mem::size_of::<Record>() + r.bytes.len());
-}
-
-/// About how many bytes `value` holds on the heap: its strings, and a slot per element and per
-/// field with its key.
-pub(crate) fn heap(value: &Value) -> usize {
-    const SLOT: usize = std::mem::size_of::<Value>();
-    match value {
-        Value::String(s) => s.len(),
-        Value::Array(items) => items.iter().map(|v| SLOT + heap(v)).sum(),
-        Value::Object(fields) => fields
-            .iter()
-            .map(|(k, v)| k.len() + 2 * SLOT + heap(v))
-            .sum(),
-        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
-    }
 }
 
 #[cfg(test)]
