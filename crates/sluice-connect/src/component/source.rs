@@ -225,6 +225,49 @@ pub(crate) async fn reconnecting<F, Fut>(
     }
 }
 
+/// Acknowledges finished records at their store, in batches: the ids sent to it are handed to
+/// `ack` up to 1,000 at a time, until every sender is gone. A batch that fails is logged; its
+/// records stay unacknowledged and are read again (at least once).
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) struct Acknowledger {
+    tx: mpsc::UnboundedSender<String>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[cfg(any(feature = "redis", feature = "postgres"))]
+impl Acknowledger {
+    /// Starts acknowledging with `ack`.
+    pub(crate) fn spawn<F, Fut>(mut ack: F) -> Acknowledger
+    where
+        F: FnMut(Vec<String>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), BoxError>> + Send,
+    {
+        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let task = tokio::spawn(async move {
+            let mut ids = Vec::new();
+            while rx.recv_many(&mut ids, 1000).await > 0 {
+                let records = ids.len();
+                if let Err(err) = ack(std::mem::take(&mut ids)).await {
+                    tracing::warn!(%err, records, "cannot acknowledge finished records; they will be read again");
+                }
+            }
+        });
+        Acknowledger { tx, task }
+    }
+
+    /// Where a record's token sends its id once the record is final.
+    pub(crate) fn sender(&self) -> mpsc::UnboundedSender<String> {
+        self.tx.clone()
+    }
+
+    /// Waits until every id sent is acknowledged: once every other sender (the reader's, the
+    /// records' tokens) is gone too, as the pipeline drains.
+    pub(crate) async fn finished(self) {
+        drop(self.tx);
+        let _ = self.task.await;
+    }
+}
+
 /// The trace context of a message a broker source read (see [`sluice_core::trace::receive`]):
 /// the span of source `source` receiving it from `destination` (a topic, subject, queue or
 /// stream) of `system`, under the context the message's `traceparent` header names.

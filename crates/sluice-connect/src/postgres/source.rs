@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{field_path, identifier, table_name};
-use crate::component::source::{from_reader, reconnecting};
+use crate::component::source::{Acknowledger, from_reader, reconnecting};
 use crate::component::{BuiltSource, OptionError, Source, SourceContext};
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};
@@ -131,8 +131,8 @@ impl Reader {
         cancel: CancellationToken,
         delete: bool,
     ) {
-        let deleter = delete.then(|| deleter(self.pool.clone(), self.table.clone()));
-        let finished = deleter.as_ref().map(|(rows, _)| rows.clone());
+        let deleter = delete.then(|| deleter(self.pool.clone(), &self.table));
+        let finished = deleter.as_ref().map(Acknowledger::sender);
         reconnecting(&self.health, &cancel, || {
             self.read(&tx, &cancel, finished.as_ref())
         })
@@ -141,9 +141,8 @@ impl Reader {
         // drains, and the run ends after that.
         drop(tx);
         drop(finished);
-        if let Some((rows, task)) = deleter {
-            drop(rows);
-            let _ = task.await;
+        if let Some(deleter) = deleter {
+            deleter.finished().await;
         }
     }
 
@@ -271,29 +270,22 @@ fn put(at: &mut Map<String, Value>, path: &[String], value: Value) {
     }
 }
 
-/// A deleter task: deletes the rows (by `ctid`) of `table` whose events are final, in batches,
-/// until every sender is gone.
-fn deleter(
-    pool: PgPool,
-    table: String,
-) -> (mpsc::UnboundedSender<String>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    let task = tokio::spawn(async move {
-        let delete = format!("DELETE FROM {table} WHERE ctid = ANY($1::text[]::tid[])");
-        let mut ctids = Vec::new();
-        while rx.recv_many(&mut ctids, 1000).await > 0 {
-            // A row not deleted is read again by the next run: at least once.
-            if let Err(err) = sqlx::query(AssertSqlSafe(delete.as_str()))
-                .bind(&ctids)
+/// Deletes the rows (by `ctid`) of `table` whose events are final; a row not deleted is read
+/// again by the next run.
+fn deleter(pool: PgPool, table: &str) -> Acknowledger {
+    let delete = Arc::new(format!(
+        "DELETE FROM {table} WHERE ctid = ANY($1::text[]::tid[])"
+    ));
+    Acknowledger::spawn(move |ctids| {
+        let (pool, delete) = (pool.clone(), Arc::clone(&delete));
+        async move {
+            sqlx::query(AssertSqlSafe(delete.as_str()))
+                .bind(ctids)
                 .execute(&pool)
-                .await
-            {
-                tracing::warn!(%err, rows = ctids.len(), "cannot delete finished rows; the next run reads them again");
-            }
-            ctids.clear();
+                .await?;
+            Ok(())
         }
-    });
-    (tx, task)
+    })
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::component::source::{from_reader, received, reconnecting};
+use crate::component::source::{Acknowledger, from_reader, received, reconnecting};
 use crate::component::{BuiltSource, Source, SourceContext};
 use crate::tls::ClientTls;
 use sluice_core::health::Connector;
@@ -182,15 +182,14 @@ impl Reader {
             .group
             .as_deref()
             .map(|group| acker(self.client.clone(), self.stream.clone(), group.to_owned()));
-        let acks = acker.as_ref().map(|(acks, _)| acks.clone());
+        let acks = acker.as_ref().map(Acknowledger::sender);
         reconnecting(&self.health, &self.cancel, || self.read(acks.as_ref())).await;
         // The source ends once the reader is gone; the last entries are acknowledged as the
         // pipeline drains, and the run ends after that.
         drop(self);
         drop(acks);
-        if let Some((acks, task)) = acker {
-            drop(acks);
-            let _ = task.await;
+        if let Some(acker) = acker {
+            acker.finished().await;
         }
     }
 
@@ -472,40 +471,31 @@ async fn last_id(conn: &mut ConnectionManager, stream: &str) -> Result<EntryId, 
     Ok(reply.ids.first().map_or((0, 0), |e| entry_id(&e.id)))
 }
 
-/// An acker task: acknowledges the entries of `group` whose events are final, in batches,
-/// until every sender is gone.
-fn acker(
-    client: redis::Client,
-    stream: Arc<str>,
-    group: String,
-) -> (mpsc::UnboundedSender<String>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    let task = tokio::spawn(async move {
-        let mut conn: Option<ConnectionManager> = None;
-        let mut ids = Vec::new();
-        while rx.recv_many(&mut ids, 1000).await > 0 {
-            let done: Result<(), redis::RedisError> = async {
-                let conn = match &mut conn {
-                    Some(conn) => conn,
-                    None => conn.insert(ConnectionManager::new(client.clone()).await?),
-                };
-                redis::cmd("XACK")
-                    .arg(&*stream)
-                    .arg(&group)
-                    .arg(&ids)
-                    .query_async::<u64>(conn)
-                    .await
-                    .map(drop)
-            }
-            .await;
-            // An entry not acknowledged stays pending and comes back: at least once.
-            if let Err(err) = done {
-                tracing::warn!(%err, entries = ids.len(), "cannot acknowledge entries; they will be read again");
-            }
-            ids.clear();
+/// Acknowledges (`XACK`) the entries of `group` whose events are final, connecting when first
+/// needed.
+fn acker(client: redis::Client, stream: Arc<str>, group: String) -> Acknowledger {
+    let conn = Arc::new(tokio::sync::OnceCell::new());
+    Acknowledger::spawn(move |ids| {
+        let (client, conn, stream, group) = (
+            client.clone(),
+            Arc::clone(&conn),
+            Arc::clone(&stream),
+            group.clone(),
+        );
+        async move {
+            let mut conn: ConnectionManager = conn
+                .get_or_try_init(|| ConnectionManager::new(client))
+                .await?
+                .clone();
+            redis::cmd("XACK")
+                .arg(&*stream)
+                .arg(&group)
+                .arg(&ids)
+                .query_async::<u64>(&mut conn)
+                .await?;
+            Ok(())
         }
-    });
-    (tx, task)
+    })
 }
 
 /// The event's bytes: the body field, or the entry's fields as a JSON object.
