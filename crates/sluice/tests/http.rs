@@ -511,16 +511,17 @@ sinks:
         .spawn()
         .expect("starts");
     // While the breaker is open, /ready says so.
-    let deadline = Instant::now() + Duration::from_secs(20);
     let mut said = None;
-    while said.is_none() && Instant::now() < deadline {
-        if let Ok((status, body)) = request("GET", &admin, "/ready", b"")
-            && body.contains("circuit breaker open")
-        {
-            said = Some((status, body));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_until(
+        Duration::from_secs(20),
+        || {
+            said = request("GET", &admin, "/ready", b"")
+                .ok()
+                .filter(|(_, body)| body.contains("circuit breaker open"));
+            said.is_some()
+        },
+        || "/ready never showed the open breaker".to_owned(),
+    );
     let output = run_to_end(child, Duration::from_secs(60));
     assert!(output.status.success(), "{}", text(&output.stderr));
     let (status, body) = said.expect("/ready showed the open breaker");

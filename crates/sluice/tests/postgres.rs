@@ -156,10 +156,7 @@ fn a_source_reads_a_table_once_and_deletes_the_rows_it_finished_when_asked() {
                 out.display()
             ),
         );
-        let done = run_to_end(
-            common::start(&pipeline).0.take().expect("started"),
-            Duration::from_secs(60),
-        );
+        let done = common::run(&pipeline, Duration::from_secs(60));
         assert!(done.status.success(), "{}", text(&done.stderr));
         lines(&out)
     };

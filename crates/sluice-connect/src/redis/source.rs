@@ -294,12 +294,7 @@ impl Reader {
         mut blocking: MultiplexedConnection,
         end: Option<EntryId>,
     ) -> Result<(), BoxError> {
-        let resumed = self
-            .after
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let mut after = match (resumed, self.config.start) {
+        let start = match (self.last_sent(), self.config.start) {
             (Some(after), _) => after,
             (None, StreamStart::Earliest) => "0-0".to_owned(),
             (None, StreamStart::Latest) => {
@@ -308,6 +303,7 @@ impl Reader {
             }
         };
         loop {
+            let after = self.last_sent().unwrap_or_else(|| start.clone());
             let mut command = redis::cmd("XREAD");
             command.arg("COUNT").arg(self.config.batch_size);
             if !self
@@ -316,15 +312,15 @@ impl Reader {
             {
                 return Ok(());
             }
-            if let Some(last) = self
-                .after
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone()
-            {
-                after = last;
-            }
         }
+    }
+
+    /// The id of the last entry sent, if any.
+    fn last_sent(&self) -> Option<String> {
+        self.after
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Completes `command` (an `XREAD` or `XREADGROUP` so far) to read the entries after `id`,
