@@ -15,6 +15,7 @@
 #[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod blackhole;
+pub mod buffer;
 pub mod component;
 pub mod error_output;
 pub mod file;

@@ -6,7 +6,8 @@
 //! fails becomes a [`dead_letter`] record, the same for every source, stage and sink. The
 //! [`duration`] and [`bytesize`] helpers read the durations (`250ms`) and byte sizes (`64KiB`)
 //! of configuration files, and a [`secret::Secret`] holds a token or password that never prints.
-//! [`weight`] says what events weigh in a pipeline bounded in bytes.
+//! [`weight`] says what events weigh in a pipeline bounded in bytes, and [`stored`] is an
+//! event's binary form for a disk buffer.
 
 pub mod bytesize;
 pub mod codec;
@@ -14,6 +15,7 @@ pub mod dead_letter;
 pub mod duration;
 mod event;
 pub mod secret;
+pub mod stored;
 pub mod weight;
 
 pub use event::{Event, Field, FieldPaths, Origin, Position};
