@@ -380,7 +380,19 @@ impl Graph {
                     }
                 }
                 Component::Sink(sink) => {
-                    let Some(input) = input else { continue };
+                    let Some(mut input) = input else { continue };
+                    if let Some(buffer) = &spec.common.buffer
+                        && !overrides.mute_sinks
+                    {
+                        let data_dir = self
+                            .spec
+                            .settings
+                            .data_dir
+                            .as_deref()
+                            .unwrap_or(std::path::Path::new(crate::spec::DEFAULT_DATA_DIR));
+                        let buffer = buffer.to_disk_buffer(data_dir, pipeline.name(), &spec.name);
+                        input = sluice_connect::buffer::disk_buffer(input, &spec.name, &buffer)?;
+                    }
                     let ctx = SinkContext {
                         pipeline: pipeline.clone(),
                         name: spec.name.clone(),

@@ -128,6 +128,18 @@ pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
                         "a source takes no `circuit_breaker`: it reconnects by itself, 100 ms doubling to 5 s; put the breaker on the sink or `http_call` that calls a failing service".to_owned(),
                     ));
                 }
+                if c.kind != Kind::Sink
+                    && let Some(node) = c.node.get("buffer")
+                {
+                    problems.push(diag(
+                        node.at,
+                        &format!("{}.buffer", c.path()),
+                        format!(
+                            "only a sink takes a `buffer`; put it on the sink that reads `{}`",
+                            c.name
+                        ),
+                    ));
+                }
                 if c.kind == Kind::Sink
                     && let Some(node) = c.node.get("workers")
                 {

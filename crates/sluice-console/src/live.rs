@@ -265,9 +265,14 @@ impl Watched {
                 .filter(|(_, s)| belongs(&s.name, &c.name))
                 .collect();
             let main = own.iter().find(|(_, s)| s.name == c.name);
-            let entry = own
+            // Where events come in: the merge of several inputs, else a sink's disk buffer,
+            // else the component itself.
+            let entry = ["merge", "buffer"]
                 .iter()
-                .find(|(_, s)| s.name == format!("{}.merge", c.name))
+                .find_map(|stage| {
+                    own.iter()
+                        .find(|(_, s)| s.name == format!("{}.{stage}", c.name))
+                })
                 .or(main);
             let queue = entry.map_or((0, 0), |(_, s)| (s.queue_depth, s.queue_capacity));
             queues.push(queue);

@@ -214,7 +214,7 @@ mod tests {
             assert_eq!(back.value(), &value);
             assert_eq!(back.origin(), Some(&*origin));
         }
-        assert_eq!(round_trip(&Event::new(value.clone())).origin(), None);
+        assert_eq!(round_trip(&Event::new(value)).origin(), None);
     }
 
     #[test]

@@ -136,8 +136,8 @@ fn a_pipeline_exports_exactly_what_the_specification_lists() {
     check(
         &scraped,
         &spec,
-        &["always", "breaker"],
-        &["sluice_stage_", "sluice_connector_"],
+        &["always", "breaker", "disk buffer"],
+        &["sluice_stage_", "sluice_connector_", "sluice_buffer_"],
     );
 }
 

@@ -1,6 +1,7 @@
 //! The options every transform and sink takes besides its type's own: `workers`, `retry`,
-//! `timeout` and `circuit_breaker`.
+//! `timeout`, `circuit_breaker` and (sinks only) `buffer`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -181,17 +182,94 @@ pub struct Common {
     /// Stop calling a failing service for a while (`http_call` and sinks). Defaults to none.
     #[serde(default)]
     pub circuit_breaker: Option<BreakerSpec>,
+    /// A buffer on disk in front of a sink. Defaults to none: the sink reads its share of the
+    /// pipeline's memory.
+    #[serde(default)]
+    pub buffer: Option<BufferSpec>,
 }
 
 /// The options of [`Common`].
-pub(crate) const COMMON_OPTIONS: [&str; 4] = ["workers", "retry", "timeout", "circuit_breaker"];
+pub(crate) const COMMON_OPTIONS: [&str; 5] =
+    ["workers", "retry", "timeout", "circuit_breaker", "buffer"];
 
 /// The keys a component may have besides its type's options.
-pub(crate) const COMMON_KEYS: [&str; 6] = [
+pub(crate) const COMMON_KEYS: [&str; 7] = [
     "type",
     "inputs",
     COMMON_OPTIONS[0],
     COMMON_OPTIONS[1],
     COMMON_OPTIONS[2],
     COMMON_OPTIONS[3],
+    COMMON_OPTIONS[4],
 ];
+
+/// A sink's buffer: `{ type: disk, max_size: 256MiB, when_full: block }`. Events are
+/// acknowledged upstream once synced to it, so a slow or failing sink holds back nobody else
+/// until it is full; a restart delivers what it holds.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BufferSpec {
+    /// Where the buffer is kept: `disk`, the only kind.
+    #[serde(rename = "type")]
+    pub kind: BufferKind,
+    /// The most bytes its files may hold. Defaults to `256MiB`; at least `1MiB`.
+    #[serde(
+        default = "default_max_size",
+        deserialize_with = "sluice_event::bytesize::deserialize"
+    )]
+    pub max_size: usize,
+    /// What it does when full: `block` (wait, holding back the sources) or `drop_newest`.
+    /// Defaults to `block`.
+    #[serde(default)]
+    pub when_full: WhenFullSpec,
+    /// Its directory. Defaults to `DATA_DIR/buffers/PIPELINE/SINK`, with the pipeline's
+    /// `data_dir`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+fn default_max_size() -> usize {
+    256 << 20
+}
+
+/// The kinds of buffer.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BufferKind {
+    /// Files on disk, synced before events are acknowledged.
+    Disk,
+}
+
+/// What a full buffer does.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFullSpec {
+    /// Wait for room.
+    #[default]
+    Block,
+    /// Drop the events that do not fit.
+    DropNewest,
+}
+
+impl BufferSpec {
+    /// The disk buffer of the sink `sink` of the pipeline `pipeline`, whose data directory is
+    /// `data_dir`.
+    pub fn to_disk_buffer(
+        &self,
+        data_dir: &std::path::Path,
+        pipeline: &str,
+        sink: &str,
+    ) -> sluice_connect::buffer::DiskBuffer {
+        sluice_connect::buffer::DiskBuffer {
+            path: self
+                .path
+                .clone()
+                .unwrap_or_else(|| data_dir.join("buffers").join(pipeline).join(sink)),
+            max_size: self.max_size as u64,
+            when_full: match self.when_full {
+                WhenFullSpec::Block => sluice_connect::buffer::WhenFull::Block,
+                WhenFullSpec::DropNewest => sluice_connect::buffer::WhenFull::DropNewest,
+            },
+        }
+    }
+}

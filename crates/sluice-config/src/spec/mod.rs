@@ -20,7 +20,9 @@ pub use sluice_connect::component::Kind;
 
 mod common;
 
-pub use common::{BreakerSpec, Common, JitterSpec, RetrySpec};
+pub use common::{
+    BreakerSpec, BufferKind, BufferSpec, Common, JitterSpec, RetrySpec, WhenFullSpec,
+};
 pub(crate) use common::{COMMON_KEYS, COMMON_OPTIONS};
 
 use crate::diagnostic::{Diagnostic, Loc};
@@ -136,7 +138,14 @@ pub struct Settings {
     /// Where the pipeline's traces go. Defaults to the `OTEL_*` variables.
     #[serde(default)]
     pub tracing: Option<TracingSpec>,
+    /// Where the pipeline keeps what must outlive it (sinks' disk buffers). Defaults to
+    /// [`DEFAULT_DATA_DIR`], in the working directory.
+    #[serde(default)]
+    pub data_dir: Option<std::path::PathBuf>,
 }
+
+/// The data directory of a pipeline file that sets none.
+pub const DEFAULT_DATA_DIR: &str = "sluice-data";
 
 /// The memory limit of a pipeline file that sets none: 16 MiB.
 pub const DEFAULT_MEMORY_LIMIT: usize = 16 << 20;
@@ -245,6 +254,7 @@ impl PipelineSpec {
             ));
         }
         let mut settings = Settings {
+            data_dir: None,
             name: None,
             capacity: None,
             batch_size: None,

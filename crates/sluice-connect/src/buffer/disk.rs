@@ -10,8 +10,8 @@
 //! The writer appends a batch's records to the last segment and syncs it (`fdatasync`) before
 //! the batch counts as written; the reader reads records up to what is synced. Each record the
 //! reader hands out has a token: when it is final the finished prefix moves on, the position is
-//! written (at most every 100 ms, and when the buffer is dropped) and whole segments behind it
-//! are removed, which makes room for a writer waiting for it.
+//! written (within 100 ms, and when the buffer is dropped) and whole segments behind it are
+//! removed, which makes room for a writer waiting for it.
 //!
 //! At start, the last segment is read through: a torn or corrupt tail (the end of a write cut
 //! by a crash, or damage) is cut off, counted and logged. Damage inside the buffer is found by
@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 use super::record::{self, Parsed};
 
 /// How often, at most, the finished position is written while records finish.
-const SAVE_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const SAVE_EVERY: Duration = Duration::from_millis(100);
 
 /// A place in the buffer: a byte of a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -316,6 +316,14 @@ impl Files {
         drop(state);
         if !behind.is_empty() {
             self.freed.notify_waiters();
+        }
+    }
+
+    /// Writes the finished place if it moved since it was last written.
+    pub(crate) fn save_if_moved(&self) {
+        let mut state = self.state();
+        if state.dirty {
+            self.save(&mut state);
         }
     }
 

@@ -110,6 +110,18 @@ pub fn disk_buffer(
             Duration::from_secs(5),
         )))
         .sink(writer);
+    // The finished place is written as records finish, at most every 100 ms; this writes the
+    // last move of a burst too, until the buffer is dropped.
+    let saver = Arc::downgrade(&files);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(disk::SAVE_EVERY).await;
+            match saver.upgrade() {
+                Some(files) => files.save_if_moved(),
+                None => return,
+            }
+        }
+    });
     let (at, expected) = files.start();
     let reader = Reader {
         files,

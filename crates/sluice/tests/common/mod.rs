@@ -189,7 +189,7 @@ pub fn refused_lookup_pipeline(dir: &Path, admin: &str) {
              transforms:\n  tag: {{ type: jq, inputs: [numbers], program: '.tagged = true' }}\n  \
              lookup:\n    type: http_call\n    inputs: [tag]\n    url: http://{admin}/missing\n    target: .user\n    \
              circuit_breaker: {{ failure_ratio: 0.5, min_calls: 5, window: 10, open_for: 1s }}\n\
-             sinks:\n  out: {{ type: file, inputs: [lookup], path: out.jsonl }}\n  \
+             sinks:\n  out: {{ type: file, inputs: [lookup], path: out.jsonl, buffer: {{ type: disk }} }}\n  \
              dead: {{ type: file, inputs: [lookup.errors], path: dead.jsonl }}\n"
         ),
     );
