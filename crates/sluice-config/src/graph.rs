@@ -16,7 +16,7 @@ use sluice_core::{BoxError, Flow, Operators, Pipeline, Policy};
 use sluice_event::Event;
 
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::spec::{ComponentSpec, Kind, PipelineSpec, RetrySpec};
+use crate::spec::{BreakerSpec, ComponentSpec, Kind, PipelineSpec, RetrySpec};
 
 /// An output of a component: (component, output name or `None` for the main one).
 pub(crate) type OutputId = (String, Option<String>);
@@ -346,6 +346,11 @@ impl Graph {
                             pipeline: pipeline.clone(),
                             name: spec.name.clone(),
                             errors_wired: wired("errors"),
+                            breaker: spec
+                                .common
+                                .circuit_breaker
+                                .as_ref()
+                                .map(BreakerSpec::to_breaker),
                         };
                         let built = source.build(&ctx)?;
                         made.push((None, built.events));

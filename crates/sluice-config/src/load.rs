@@ -119,13 +119,14 @@ pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
                         }
                     }
                 }
-                if c.kind == Kind::Source
+                if let Component::Source(source) = &instance
+                    && !source.reconnects()
                     && let Some(node) = c.node.get("circuit_breaker")
                 {
                     problems.push(diag(
                         node.at,
                         &format!("{}.circuit_breaker", c.path()),
-                        "a source takes no `circuit_breaker`: it reconnects by itself, 100 ms doubling to 5 s; put the breaker on the sink or `http_call` that calls a failing service".to_owned(),
+                        format!("a `{}` source takes no `circuit_breaker`: only sources that connect to a service and reconnect (`redis_stream`, `nats`, `amqp`, `postgres`) do; put the breaker on the sink or `http_call` that calls a failing service", c.type_name),
                     ));
                 }
                 if c.kind != Kind::Sink

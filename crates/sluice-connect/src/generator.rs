@@ -177,6 +177,7 @@ mod tests {
                 pipeline: Pipeline::new("gen"),
                 name: "gen".into(),
                 errors_wired: false,
+                breaker: None,
             };
             let source = GeneratorSource {
                 count: Some(1000),
@@ -205,6 +206,7 @@ mod tests {
             pipeline: Pipeline::new("gen"),
             name: "gen".into(),
             errors_wired: false,
+            breaker: None,
         };
         let source = GeneratorSource {
             count: Some(11),

@@ -14,6 +14,7 @@ fn ctx(p: &Pipeline, name: &str, errors: bool) -> SourceContext {
         pipeline: p.clone(),
         name: name.into(),
         errors_wired: errors,
+        breaker: None,
     }
 }
 

@@ -72,6 +72,11 @@ impl Connector {
         &self.0
     }
 
+    /// Whether its service answered last.
+    pub fn is_up(&self) -> bool {
+        states().get(&self.0) == Some(&State::Up)
+    }
+
     /// Its service answered.
     pub fn up(&self) {
         self.set(State::Up);

@@ -428,3 +428,109 @@ fn worker_rides_out(service: &dyn Service, name: &str, store: &str) {
     }
     worker.interrupt();
 }
+
+#[test]
+fn a_source_breaker_stops_reconnecting_while_open_and_closes_once_the_service_is_back() {
+    let redis = PrivateServer::redis();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.jsonl");
+    let pipeline = write(
+        dir.path(),
+        "outage.yaml",
+        &format!(
+            "sources:\n  orders:\n    type: redis_stream\n    url: \"{}\"\n    stream: orders\n    \
+             group: sluice\n    \
+             circuit_breaker: {{ failure_ratio: 0.5, minimum_calls: 2, window: 4, open_for: 3s, half_open_calls: 1 }}\n\
+             sinks:\n  out: {{ type: file, inputs: [orders], path: {} }}\n",
+            redis.url(),
+            out.display()
+        ),
+    );
+    let add = |from: u64| {
+        for seq in from..from + 10 {
+            redis.redis_cli(&[
+                "XADD",
+                "orders",
+                "*",
+                "body",
+                &format!("{{\"seq\":{seq}}}"),
+            ]);
+        }
+    };
+    let addr = format!("127.0.0.1:{}", free_port());
+    let run = Running(Some(
+        Command::new(SLUICE)
+            .args(["run", "--quiet", "--admin-addr", &addr, &pipeline])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sluice"),
+    ));
+    let state = || {
+        common::series(
+            &common::scrape(&addr),
+            "sluice_stage_circuit_state{pipeline=\"outage\",stage=\"orders\"}",
+        )
+    };
+    let errors = || {
+        common::series(
+            &common::scrape(&addr),
+            "sluice_source_errors_total{source=\"orders\"}",
+        )
+    };
+    wait_until(
+        Duration::from_secs(30),
+        || {
+            redis
+                .redis_cli(&["XINFO", "GROUPS", "orders"])
+                .contains("sluice")
+        },
+        || "the source never joined its group".into(),
+    );
+    add(0);
+    wait_until(
+        Duration::from_secs(30),
+        || lines(&out).len() == 10,
+        || format!("{} of 10 events read", lines(&out).len()),
+    );
+    redis.halt();
+    wait_until(
+        Duration::from_secs(30),
+        || state() == 1.0,
+        || format!("the breaker never opened: state {}", state()),
+    );
+    let (_, ready) = request("GET", &addr, "/ready", b"").expect("/ready");
+    assert!(ready.contains("circuit breaker open"), "{ready}");
+    // While open, no attempt is made: the count of failures stands still.
+    let failed = errors();
+    std::thread::sleep(Duration::from_millis(2_000));
+    assert_eq!(
+        errors(),
+        failed,
+        "no reconnection while the breaker is open"
+    );
+    redis.resume();
+    add(10);
+    // The entries read before the outage whose acknowledgement it cut come again.
+    let distinct = || {
+        let mut seqs: Vec<u64> = lines(&out)
+            .iter()
+            .filter_map(|l| l["seq"].as_u64())
+            .collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        seqs.len()
+    };
+    wait_until(
+        Duration::from_secs(30),
+        || distinct() == 20 && state() == 0.0,
+        || {
+            format!(
+                "{} of 20 events read, breaker state {} (a trial that reaches the service closes it)",
+                distinct(),
+                state()
+            )
+        },
+    );
+    drop(run);
+}

@@ -25,10 +25,10 @@ use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::component::source::{from_reader, received, reconnecting};
+use crate::component::source::{SourceConnection, from_reader, received, reconnecting};
 use crate::component::{BuiltSource, Source, SourceContext};
 use crate::tls::ClientTls;
-use sluice_core::health::Connector;
+
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};
 
@@ -71,11 +71,15 @@ fn default_prefetch() -> u16 {
 }
 
 impl Source for AmqpSource {
+    fn reconnects(&self) -> bool {
+        true
+    }
+
     /// Starts consuming when the pipeline runs; connects, and reconnects, by itself.
     fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
         Ok(from_reader(ctx, self.codec, |tx, cancel| {
             Reader {
-                health: Connector::new(&ctx.name),
+                health: ctx.connection(),
                 config: self.clone(),
                 source: Arc::from(ctx.name.as_str()),
                 queue: Arc::from(self.queue.as_str()),
@@ -108,7 +112,7 @@ impl AmqpSource {
 }
 
 struct Reader {
-    health: Connector,
+    health: SourceConnection,
     config: AmqpSource,
     source: Arc<str>,
     queue: Arc<str>,

@@ -35,6 +35,12 @@ pub trait Source: Send + Sync {
         true
     }
 
+    /// Whether it connects to a service and reconnects when that fails, so that a circuit
+    /// breaker may guard its connection. Defaults to no.
+    fn reconnects(&self) -> bool {
+        false
+    }
+
     /// Adds the source's stages to the pipeline.
     fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError>;
 }
@@ -49,6 +55,9 @@ pub struct SourceContext {
     /// Whether something reads the source's error output; if not, bad records are counted and
     /// logged.
     pub errors_wired: bool,
+    /// The circuit breaker on the source's connection to its service, if any (sources that
+    /// [reconnect](Source::reconnects) only).
+    pub breaker: Option<sluice_core::CircuitBreaker>,
 }
 
 /// A source, built.
@@ -188,9 +197,65 @@ where
     }
 }
 
+/// A source's hold on its service: its state on `/ready` (it derefs to its
+/// [`Connector`](sluice_core::health::Connector)), and the circuit breaker, if any, that stops
+/// it reconnecting for a while after too many failed attempts.
+#[cfg(any(
+    feature = "redis",
+    feature = "nats",
+    feature = "amqp",
+    feature = "postgres"
+))]
+pub(crate) struct SourceConnection {
+    health: sluice_core::health::Connector,
+    /// The breaker and its `sluice_stage_circuit_state` gauge.
+    breaker: Option<(sluice_core::CircuitBreaker, metrics::Gauge)>,
+}
+
+#[cfg(any(
+    feature = "redis",
+    feature = "nats",
+    feature = "amqp",
+    feature = "postgres"
+))]
+impl std::ops::Deref for SourceConnection {
+    type Target = sluice_core::health::Connector;
+
+    fn deref(&self) -> &Self::Target {
+        &self.health
+    }
+}
+
+impl SourceContext {
+    /// The connection of the source this context builds.
+    #[cfg(any(
+        feature = "redis",
+        feature = "nats",
+        feature = "amqp",
+        feature = "postgres"
+    ))]
+    pub(crate) fn connection(&self) -> SourceConnection {
+        let health = sluice_core::health::Connector::new(&self.name);
+        let breaker = self.breaker.clone().map(|breaker| {
+            health.guarded_by(&breaker);
+            let gauge = metrics::gauge!(
+                "sluice_stage_circuit_state",
+                "pipeline" => self.pipeline.name().to_owned(),
+                "stage" => self.name.clone(),
+            );
+            gauge.set(breaker.state().as_gauge());
+            (breaker, gauge)
+        });
+        SourceConnection { health, breaker }
+    }
+}
+
 /// Runs a broker source's `read` until it returns `Ok` (shutdown, or the pipeline is gone),
-/// and again after a pause ([`Reconnect`](sluice_core::policy::Reconnect)) each time it fails, counting and logging
-/// the failure and marking the source down: the source reconnects by itself.
+/// and again after a pause ([`Reconnect`](sluice_core::policy::Reconnect)) each time it fails,
+/// counting and logging the failure and marking the source down: the source reconnects by
+/// itself. With a circuit breaker, each attempt that never reached the service counts as a
+/// failed call and each that did as a successful one; while the breaker is open no attempt is
+/// made.
 #[cfg(any(
     feature = "redis",
     feature = "nats",
@@ -198,7 +263,7 @@ where
     feature = "postgres"
 ))]
 pub(crate) async fn reconnecting<F, Fut>(
-    health: &sluice_core::health::Connector,
+    connection: &SourceConnection,
     cancel: &CancellationToken,
     mut read: F,
 ) where
@@ -207,15 +272,53 @@ pub(crate) async fn reconnecting<F, Fut>(
 {
     let mut pause = sluice_core::policy::Reconnect::default();
     while !cancel.is_cancelled() {
-        match read().await {
+        if let Some((breaker, gauge)) = &connection.breaker {
+            while let Some(wait) = breaker.closed_in() {
+                gauge.set(breaker.state().as_gauge());
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+            // Closed or half-open: this attempt is a call (a trial one when half-open).
+            let _ = breaker.acquire();
+            gauge.set(breaker.state().as_gauge());
+        }
+        let result = match &connection.breaker {
+            None => read().await,
+            Some((breaker, gauge)) => {
+                // The call succeeds as soon as the service answers (a read lasts as long as
+                // its connection), and fails if it ends without having answered.
+                let mut reading = std::pin::pin!(read());
+                let mut answered = false;
+                let result = loop {
+                    tokio::select! {
+                        result = &mut reading => break result,
+                        () = tokio::time::sleep(std::time::Duration::from_millis(50)), if !answered => {
+                            if connection.is_up() {
+                                answered = true;
+                                breaker.record(true);
+                                gauge.set(breaker.state().as_gauge());
+                            }
+                        }
+                    }
+                };
+                if !answered {
+                    breaker.record(connection.is_up());
+                    gauge.set(breaker.state().as_gauge());
+                }
+                result
+            }
+        };
+        match result {
             Ok(()) => return,
             Err(err) => {
                 let delay = pause.after_failure();
-                let source = health.name();
+                let source = connection.name();
                 metrics::counter!("sluice_source_errors_total", "source" => source.to_owned())
                     .increment(1);
                 tracing::warn!(source, %err, retry_in = ?delay, "source cannot read; reconnecting");
-                health.down(&err);
+                connection.down(&err);
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     () = tokio::time::sleep(delay) => {}

@@ -21,10 +21,10 @@ use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::component::source::{from_reader, received, reconnecting};
+use crate::component::source::{SourceConnection, from_reader, received, reconnecting};
 use crate::component::{BuiltSource, Source, SourceContext};
 use crate::tls::ClientTls;
-use sluice_core::health::Connector;
+
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};
 
@@ -90,6 +90,10 @@ fn default_batch_size() -> usize {
 }
 
 impl Source for NatsSource {
+    fn reconnects(&self) -> bool {
+        true
+    }
+
     /// Starts reading when the pipeline runs; connects, and reconnects, by itself.
     fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
         if self.max_deliver == 0 {
@@ -97,7 +101,7 @@ impl Source for NatsSource {
         }
         Ok(from_reader(ctx, self.codec, |tx, cancel| {
             Reader {
-                health: Connector::new(&ctx.name),
+                health: ctx.connection(),
                 config: self.clone(),
                 source: Arc::from(ctx.name.as_str()),
                 cancel,
@@ -109,7 +113,7 @@ impl Source for NatsSource {
 }
 
 struct Reader {
-    health: Connector,
+    health: SourceConnection,
     config: NatsSource,
     source: Arc<str>,
     cancel: CancellationToken,

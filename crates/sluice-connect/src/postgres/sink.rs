@@ -206,6 +206,11 @@ impl Sink for PostgresSink {
             exactly_once: self.exactly_once.then(|| self.table.clone()),
             offsets_table: false,
             pool,
+            duplicates: metrics::counter!(
+                "sluice_sink_duplicates_total",
+                "pipeline" => ctx.pipeline.name().to_owned(),
+                "stage" => ctx.name.clone(),
+            ),
         };
         Ok(attach_writers(input, ctx, writers, writer))
     }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use sluice_core::health::Connector;
+
 use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Connection};
@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{field_path, identifier, table_name};
-use crate::component::source::{Acknowledger, from_reader, reconnecting};
+use crate::component::source::{Acknowledger, SourceConnection, from_reader, reconnecting};
 use crate::component::{BuiltSource, OptionError, Source, SourceContext};
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};
@@ -63,6 +63,10 @@ fn default_batch_size() -> usize {
 }
 
 impl Source for PostgresSource {
+    fn reconnects(&self) -> bool {
+        true
+    }
+
     /// Checks the options that need no database: names, paths, the address.
     fn check(&self) -> Vec<OptionError> {
         let mut problems = Vec::new();
@@ -95,7 +99,7 @@ impl Source for PostgresSource {
             None => None,
         };
         let reader = Reader {
-            health: Connector::new(&ctx.name),
+            health: ctx.connection(),
             pool: super::pool(self.url.as_deref(), self.url_file.as_ref(), 2)?,
             table: table_name(&self.table)?,
             columns,
@@ -111,7 +115,7 @@ impl Source for PostgresSource {
 }
 
 struct Reader {
-    health: Connector,
+    health: SourceConnection,
     pool: PgPool,
     /// The quoted table name.
     table: String,

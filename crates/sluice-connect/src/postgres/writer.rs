@@ -45,6 +45,8 @@ pub(super) struct Writer {
     /// Whether the table of offsets is known to exist.
     pub(super) offsets_table: bool,
     pub(super) pool: PgPool,
+    /// Events left out because the table had them already (`sluice_sink_duplicates_total`).
+    pub(super) duplicates: metrics::Counter,
 }
 
 /// Why a statement failed: the rows (split and try again) or everything else (the whole batch).
@@ -289,7 +291,9 @@ impl Writer {
             tx.rollback().await?;
             tx = conn.begin().await?;
             done = pg::lock(&mut tx, target, &partitions).await?;
+            let before = rows.len();
             rows.retain(|&at| !done.contains(offsets[at]));
+            self.duplicates.increment((before - rows.len()) as u64);
             refused = self.insert_all(&mut tx, events, &rows, true).await?;
         }
         let refused_at: HashSet<usize> = refused.iter().map(|(at, _)| *at).collect();

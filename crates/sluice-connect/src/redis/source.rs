@@ -29,10 +29,12 @@ use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::component::source::{Acknowledger, from_reader, received, reconnecting};
+use crate::component::source::{
+    Acknowledger, SourceConnection, from_reader, received, reconnecting,
+};
 use crate::component::{BuiltSource, Source, SourceContext};
 use crate::tls::ClientTls;
-use sluice_core::health::Connector;
+
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};
 
@@ -122,6 +124,10 @@ pub(crate) fn host_name() -> String {
 const BLOCK: Duration = Duration::from_millis(500);
 
 impl Source for RedisStreamSource {
+    fn reconnects(&self) -> bool {
+        true
+    }
+
     /// Starts reading when the pipeline runs.
     fn build(&self, ctx: &SourceContext) -> Result<BuiltSource, BoxError> {
         if self.group.is_none() && self.consumer.is_some() {
@@ -130,7 +136,7 @@ impl Source for RedisStreamSource {
         let client = super::client(&self.url, self.tls.as_ref())?;
         Ok(from_reader(ctx, self.codec, |tx, cancel| {
             Reader {
-                health: Connector::new(&ctx.name),
+                health: ctx.connection(),
                 client,
                 config: self.clone(),
                 consumer: self.consumer.clone().unwrap_or_else(host_name),
@@ -148,7 +154,7 @@ impl Source for RedisStreamSource {
 }
 
 struct Reader {
-    health: Connector,
+    health: SourceConnection,
     client: redis::Client,
     config: RedisStreamSource,
     consumer: String,

@@ -262,6 +262,7 @@ impl Reader {
                 pipeline: pipeline.clone(),
                 name: name.to_owned(),
                 errors_wired: true,
+                breaker: None,
             })
             .map_err(|e| anyhow::anyhow!("cannot read the dead letters: {e}"))?;
         Ok(match read.errors {
