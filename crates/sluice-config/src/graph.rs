@@ -374,6 +374,7 @@ impl Graph {
                         errors_wired: wired("errors"),
                         workers: spec.common.workers.unwrap_or(1).max(1),
                         policy: calls,
+                        ordered_by: spec.common.ordered_by.clone(),
                     };
                     let outputs = transform.build(input, &ctx)?;
                     if let Some(main) = outputs.main {

@@ -142,6 +142,15 @@ pub fn load(source: &Source<'_>) -> Result<Graph, Diagnostics> {
                     ));
                 }
                 if c.kind == Kind::Sink
+                    && let Some(node) = c.node.get("ordered_by")
+                {
+                    problems.push(diag(
+                        node.at,
+                        &format!("{}.ordered_by", c.path()),
+                        "a sink takes no `ordered_by`; it writes events in the order it gets them: put `ordered_by` on the transform with `workers` before it".to_owned(),
+                    ));
+                }
+                if c.kind == Kind::Sink
                     && let Some(node) = c.node.get("workers")
                 {
                     problems.push(diag(

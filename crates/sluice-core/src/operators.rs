@@ -134,6 +134,22 @@ pub trait Operators<T: Send + 'static>: sealed::Sealed<T> + Sized {
         parallel::parallel(self.into_stage(), workers, true, f)
     }
 
+    /// Applies `f` on `workers` threads at once, keeping the order of the items of each `key`:
+    /// each key's items go to one worker, and results leave as they are done. Short for
+    /// `stage.ordered_by(key).parallel(workers, f)`; see [`Stage::ordered_by`].
+    fn parallel_by_key<K: Hash, U: Send + 'static>(
+        self,
+        workers: usize,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+        f: impl FnMut(T) -> U + Clone + Send + 'static,
+    ) -> Flow<U> {
+        let stage = self
+            .into_stage()
+            .or_named("parallel_by_key")
+            .ordered_by(key);
+        parallel::parallel(stage, workers, true, f)
+    }
+
     /// Applies `f` on `workers` threads at once; results leave in the order they finish.
     fn parallel_unordered<U: Send + 'static>(
         self,

@@ -483,3 +483,66 @@ async fn try_flat_map_hands_failed_items_back_whole() {
         assert_eq!(dead, vec![("empty line".to_owned(), String::new())]);
     }
 }
+
+/// Whether each key's numbers appear in increasing order in `out` (pairs of key and number).
+fn in_order_per_key(out: &[(u32, u32)]) -> bool {
+    let mut last = std::collections::HashMap::new();
+    out.iter().all(|&(key, n)| {
+        let before = last.insert(key, n);
+        before.is_none_or(|b| b < n)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_ordered_by_key_keep_each_keys_order_and_a_slow_key_holds_back_only_itself() {
+    // Key 0 answers in 30 ms, the others at once; four calls in flight.
+    let items: Vec<(u32, u32)> = (0..200).map(|n| (n % 20, n)).collect();
+    let out = Flow::from_iter(items)
+        .stage("lookup")
+        .ordered_by(|&(key, _): &(u32, u32)| key)
+        .call(4, |&(key, n): &(u32, u32)| async move {
+            if key == 0 {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            Ok::<_, std::io::Error>((key, n))
+        })
+        .collect()
+        .await
+        .expect("ran");
+    assert_eq!(out.len(), 200);
+    assert!(in_order_per_key(&out), "{out:?}");
+    // The ten items of the slow key take 300 ms one after the other; the 190 others do not
+    // wait for them.
+    let last_fast = out.iter().rposition(|&(key, _)| key != 0).expect("fast");
+    let second_slow = out
+        .iter()
+        .filter(|&&(key, _)| key == 0)
+        .nth(1)
+        .and_then(|slow| out.iter().position(|x| x == slow))
+        .expect("slow");
+    assert!(last_fast < second_slow, "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_by_key_keeps_each_keys_order() {
+    let items: Vec<(u32, u32)> = (0..5000).map(|n| (n * 7919 % 13, n)).collect();
+    let out = Flow::from_iter(items)
+        .parallel_by_key(
+            3,
+            |&(key, _): &(u32, u32)| key,
+            |(key, n): (u32, u32)| {
+                if n % 100 == 0 {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                (key, n)
+            },
+        )
+        .collect()
+        .await
+        .expect("ran");
+    assert_eq!(out.len(), 5000);
+    assert!(in_order_per_key(&out));
+    let mut all: Vec<u32> = out.iter().map(|&(_, n)| n).collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..5000).collect::<Vec<_>>());
+}

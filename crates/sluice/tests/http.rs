@@ -711,3 +711,75 @@ fn http_job_handler_posts_arguments_and_retries_server_errors() {
         "{shown}"
     );
 }
+
+#[test]
+fn http_call_ordered_by_user_keeps_each_users_order_and_waits_only_for_the_slow_user() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // User 0's lookups take 100 ms; the others answer at once.
+    let server = Server::start(|request, _| {
+        let user = request.path.trim_start_matches("/users/").to_owned();
+        if user == "0" {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (200, format!("{{\"id\":{user}}}"))
+    });
+    let out = dir.path().join("out.jsonl");
+    let file = write(
+        dir.path(),
+        "ordered.yaml",
+        &format!(
+            r#"
+sources:
+  orders: {{ type: generator, count: 100 }}
+transforms:
+  keyed:
+    type: jq
+    inputs: [orders]
+    program: '.user = .seq % 5'
+  user:
+    type: http_call
+    inputs: [keyed]
+    url: "http://{}/users/{{{{ .user }}}}"
+    target: .customer
+    workers: 4
+    ordered_by: .user
+sinks:
+  out: {{ type: file, inputs: [user], path: "{}" }}
+"#,
+            server.addr,
+            out.display()
+        ),
+    );
+    let output = run_to_end(
+        Command::new(SLUICE)
+            .args(["run", "--quiet", &file])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts"),
+        Duration::from_secs(60),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events: Vec<(i64, i64)> = lines(&out)
+        .iter()
+        .map(|e| {
+            (
+                e["user"].as_i64().unwrap_or(-1),
+                e["seq"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(events.len(), 100);
+    for user in 0..5 {
+        let seqs: Vec<i64> = events.iter().filter(|e| e.0 == user).map(|e| e.1).collect();
+        assert!(seqs.is_sorted(), "user {user}: {seqs:?}");
+    }
+    // User 0's 20 lookups take 2 s one after the other; the 80 others do not wait for them.
+    let last_other = events.iter().rposition(|e| e.0 != 0).expect("others");
+    let second_slow = events.iter().filter(|e| e.0 == 0).nth(1).expect("slow");
+    let second_slow = events.iter().position(|e| e == second_slow).expect("there");
+    assert!(last_other < second_slow, "{events:?}");
+}

@@ -448,13 +448,7 @@ fn a_source_breaker_stops_reconnecting_while_open_and_closes_once_the_service_is
     );
     let add = |from: u64| {
         for seq in from..from + 10 {
-            redis.redis_cli(&[
-                "XADD",
-                "orders",
-                "*",
-                "body",
-                &format!("{{\"seq\":{seq}}}"),
-            ]);
+            redis.redis_cli(&["XADD", "orders", "*", "body", &format!("{{\"seq\":{seq}}}")]);
         }
     };
     let addr = format!("127.0.0.1:{}", free_port());

@@ -1,5 +1,5 @@
 //! The options every transform and sink takes besides its type's own: `workers`, `retry`,
-//! `timeout`, `circuit_breaker` and (sinks only) `buffer`.
+//! `timeout`, `circuit_breaker`, `ordered_by` (transforms) and `buffer` (sinks).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -186,14 +186,25 @@ pub struct Common {
     /// pipeline's memory.
     #[serde(default)]
     pub buffer: Option<BufferSpec>,
+    /// A jq expression giving each event's key (transforms): with `workers`, events with one
+    /// key keep their order and events with different keys run in parallel, so a slow key holds
+    /// back only its own events. Defaults to none: events keep their order overall.
+    #[serde(default)]
+    pub ordered_by: Option<sluice_jq::Program>,
 }
 
 /// The options of [`Common`].
-pub(crate) const COMMON_OPTIONS: [&str; 5] =
-    ["workers", "retry", "timeout", "circuit_breaker", "buffer"];
+pub(crate) const COMMON_OPTIONS: [&str; 6] = [
+    "workers",
+    "retry",
+    "timeout",
+    "circuit_breaker",
+    "buffer",
+    "ordered_by",
+];
 
 /// The keys a component may have besides its type's options.
-pub(crate) const COMMON_KEYS: [&str; 7] = [
+pub(crate) const COMMON_KEYS: [&str; 8] = [
     "type",
     "inputs",
     COMMON_OPTIONS[0],
@@ -201,6 +212,7 @@ pub(crate) const COMMON_KEYS: [&str; 7] = [
     COMMON_OPTIONS[2],
     COMMON_OPTIONS[3],
     COMMON_OPTIONS[4],
+    COMMON_OPTIONS[5],
 ];
 
 /// A sink's buffer: `{ type: disk, max_size: 256MiB, when_full: block }`. Events are

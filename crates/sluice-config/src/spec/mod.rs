@@ -436,10 +436,12 @@ fn component(
         }
     };
     if kind == Kind::Source
-        && let Some((k, _)) = node
-            .entries()
-            .iter()
-            .find(|(k, _)| matches!(k.name.as_str(), "workers" | "retry" | "timeout"))
+        && let Some((k, _)) = node.entries().iter().find(|(k, _)| {
+            matches!(
+                k.name.as_str(),
+                "workers" | "retry" | "timeout" | "ordered_by"
+            )
+        })
     {
         out.push(diag(
             k.at,

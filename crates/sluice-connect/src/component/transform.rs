@@ -19,16 +19,27 @@ pub struct TransformContext {
     pub workers: usize,
     /// `retry` and `timeout`.
     pub policy: Policy,
+    /// `ordered_by`: the key whose events keep their order when `workers` work at once (the
+    /// others keep the input's order overall).
+    pub ordered_by: Option<sluice_jq::Program>,
 }
 
 impl TransformContext {
     /// The component's stage on `input`, wired to its error output when that is read, and
     /// giving each sampled event a span while tracing is on.
     pub fn stage(&self, input: Flow<Event>) -> (Stage<Event>, Option<Flow<Event>>) {
-        let stage = input
+        let mut stage = input
             .stage(&self.name)
             .policy(self.policy.clone())
             .traced(Event::trace_context);
+        if let Some(key) = self.ordered_by.clone() {
+            // An event whose key fails to compute gets the key of the error: such events
+            // keep their order among themselves.
+            stage = stage.ordered_by(move |event: &Event| match key.outputs(event) {
+                Ok(values) => serde_json::Value::Array(values).to_string(),
+                Err(err) => err,
+            });
+        }
         error_output::wire(
             stage,
             &self.pipeline,

@@ -1,11 +1,12 @@
 //! `call`: asynchronous request/response per item (an HTTP lookup, a database query), with up
 //! to N calls in flight and the stage's policies around each (see [`crate::policy`]).
 //!
-//! The stage takes a batch from its input only when every item it holds has been launched, so
-//! it never holds more than one batch plus N calls. Completed calls are collected while they are
+//! The stage takes a batch from its input only when every item it holds has been launched (when
+//! it is [ordered by key](crate::Stage::ordered_by), while less than a batch waits), so it never
+//! holds more than one batch (two) plus N calls. Completed calls are collected while they are
 //! ready and sent on as one batch.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,13 +21,14 @@ use crate::channel::{Receiver, Sender};
 use crate::context::StageCtx;
 use crate::error::{BoxError, ItemError};
 use crate::flow::Flow;
-use crate::flow::stage::Stage;
+use crate::flow::stage::{KeyHash, Stage};
 use crate::policy::Cache;
 
 /// What a launched call resolves to: the item back, the result and the attempts made.
 type Called<T, U> = (T, Result<U, ItemError>, u32);
 
-/// A finished call: its place in the input, the item, its token, result, attempts and time.
+/// A finished call: its place in the input, the item, its token, result, attempts, time and
+/// key hash (0 when the stage is not ordered by key).
 type Done<T, U> = (
     u64,
     T,
@@ -34,7 +36,18 @@ type Done<T, U> = (
     Result<U, ItemError>,
     u32,
     std::time::Duration,
+    u64,
 );
+
+/// In what order a call stage's results leave.
+enum Order<T> {
+    /// The input's.
+    Input,
+    /// As they finish.
+    Finish,
+    /// The input's per key: one call per key at a time.
+    Key(KeyHash<T>),
+}
 
 /// The loop of a call stage; `launch` starts the policy-wrapped call of one item.
 ///
@@ -42,12 +55,16 @@ type Done<T, U> = (
 /// in a reorder buffer without holding a slot (so one slow call does not stall the others, and a
 /// least-loaded balancer sees the real load); calls running plus results waiting are bounded by
 /// four times the concurrency, so the buffer is bounded too.
+///
+/// Ordered by key, an item waits while a call of its key runs, and the next ones start; the
+/// stage takes more input while fewer than a batch of items wait, so a slow key holds back the
+/// others only once a batch of items wait behind it.
 async fn run_calls<T, U, V, Fut>(
     mut ctx: StageCtx<T>,
     mut rx: Receiver<T>,
     tx: Sender<V>,
     concurrency: usize,
-    ordered: bool,
+    order: Order<T>,
     launch: impl Fn(T) -> Fut,
     mut merge: impl FnMut(T, U) -> V,
 ) where
@@ -56,21 +73,34 @@ async fn run_calls<T, U, V, Fut>(
     Fut: Future<Output = Called<T, U>>,
 {
     let concurrency = concurrency.max(1);
+    let ordered = matches!(order, Order::Input);
     let window = if ordered {
         4 * concurrency
     } else {
         concurrency
     };
-    let mut queue: VecDeque<(T, AckToken)> = VecDeque::new();
+    let (key, room) = match &order {
+        Order::Key(key) => (Some(key), ctx.batch_size.max(1)),
+        Order::Input | Order::Finish => (None, 1),
+    };
+    let mut queue: VecDeque<(T, AckToken, u64)> = VecDeque::new();
+    let mut busy: HashSet<u64> = HashSet::new();
     let mut running = FuturesUnordered::new();
     let mut waiting: BTreeMap<u64, Done<T, U>> = BTreeMap::new();
     let (mut next_seq, mut next_out) = (0u64, 0u64);
     let mut input_done = false;
     loop {
         while running.len() < concurrency && running.len() + waiting.len() < window {
-            let Some((item, ack)) = queue.pop_front() else {
+            let next = match key {
+                Some(_) => queue.iter().position(|(_, _, k)| !busy.contains(k)),
+                None => (!queue.is_empty()).then_some(0),
+            };
+            let Some((item, ack, hash)) = next.and_then(|at| queue.remove(at)) else {
                 break;
             };
+            if key.is_some() {
+                busy.insert(hash);
+            }
             ctx.metrics.in_flight(1);
             let call = launch(item);
             let seq = next_seq;
@@ -78,17 +108,20 @@ async fn run_calls<T, U, V, Fut>(
             running.push(async move {
                 let started = Instant::now();
                 let (item, result, attempts) = call.await;
-                (seq, item, ack, result, attempts, started.elapsed())
+                (seq, item, ack, result, attempts, started.elapsed(), hash)
             });
         }
         let first = tokio::select! {
             biased;
             Some(done) = running.next(), if !running.is_empty() => done,
-            received = rx.recv(), if !input_done && queue.is_empty() => {
+            received = rx.recv(), if !input_done && queue.len() < room => {
                 match received {
                     Some(batch) => {
                         ctx.metrics.received(batch.len());
-                        queue.extend(batch);
+                        queue.extend(batch.into_iter().map(|(item, ack)| {
+                            let hash = key.map_or(0, |key| key(&item));
+                            (item, ack, hash)
+                        }));
                     }
                     None => input_done = true,
                 }
@@ -99,6 +132,7 @@ async fn run_calls<T, U, V, Fut>(
         let mut out = Batch::default();
         let mut finished = Some(first);
         while let Some(done) = finished {
+            busy.remove(&done.6);
             ctx.metrics.in_flight(-1);
             ctx.metrics.latency(done.5);
             ctx.metrics.busy(done.5 / concurrency as u32);
@@ -128,7 +162,7 @@ fn settle<T: Send + 'static, U, V>(
     done: Done<T, U>,
     merge: &mut impl FnMut(T, U) -> V,
 ) {
-    let (_, item, ack, result, attempts, _) = done;
+    let (_, item, ack, result, attempts, ..) = done;
     match result {
         Ok(value) => out.push(merge(item, value), ack),
         Err(err) => ctx.fail(item, ack, err, attempts),
@@ -301,10 +335,15 @@ fn calls<T: Send + Sync + 'static, U: Send + 'static, V: Send + 'static>(
     launcher: impl FnOnce(&StageCtx<T>) -> Launch<T, U> + Send + 'static,
     merge: impl FnMut(T, U) -> V + Send + 'static,
 ) -> Flow<V> {
+    let order = match (stage.key.clone(), ordered) {
+        (Some(key), _) => Order::Key(key),
+        (None, true) => Order::Input,
+        (None, false) => Order::Finish,
+    };
     let (tx, out) = stage.output();
     stage.spawn(kind, move |ctx, rx| {
         let launch = launcher(&ctx);
-        run_calls(ctx, rx, tx, concurrency, ordered, launch, merge)
+        run_calls(ctx, rx, tx, concurrency, order, launch, merge)
     });
     out
 }

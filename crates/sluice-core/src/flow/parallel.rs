@@ -14,6 +14,13 @@
 //! sequence number and a reorder buffer emits chunks in that order; a window of `2 × N` chunks
 //! (taken before a chunk, given back when it is emitted) bounds that buffer, so one slow chunk
 //! stalls the workers instead of growing memory.
+//!
+//! # Ordered by key
+//! A stage [ordered by key](crate::Stage::ordered_by) gives each worker a lane of its own: the
+//! stage's task splits each batch by the hash of each item's key and sends each part to its
+//! worker's lane (two batches deep), and each worker sends its results on as they are done. One
+//! key's items are worked in order by one worker; a slow key holds back its lane and, once the
+//! lane is full, the split.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,7 +35,7 @@ use crate::channel::{Receiver, Sender};
 use crate::context::StageCtx;
 use crate::error::BoxError;
 use crate::flow::Flow;
-use crate::flow::stage::Stage;
+use crate::flow::stage::{KeyHash, Stage};
 use crate::flow::transform::{Mapper, Step, TryFlatMapper, apply_batch};
 use crate::stats::StageMetrics;
 
@@ -123,6 +130,9 @@ fn spawn_workers<T: Send + 'static, U: Send + 'static, S: Step<T, U> + 'static>(
     step: impl Fn() -> S + Send + 'static,
 ) -> Flow<U> {
     let workers = workers.max(1);
+    if let Some(key) = stage.key.clone() {
+        return spawn_keyed_workers(stage, kind, workers, key, step);
+    }
     let (tx, out) = stage.output();
     stage.spawn(kind, move |ctx, rx| async move {
         let input = Arc::new(Mutex::new(Dispenser {
@@ -162,6 +172,71 @@ fn spawn_workers<T: Send + 'static, U: Send + 'static, S: Step<T, U> + 'static>(
         }
         // Every worker holds a sender: this ends when the last one is done.
         done.recv().await;
+    });
+    out
+}
+
+/// The stage of `workers` threads ordered by key: each reads its own lane.
+fn spawn_keyed_workers<T: Send + 'static, U: Send + 'static, S: Step<T, U> + 'static>(
+    stage: Stage<T>,
+    kind: &'static str,
+    workers: usize,
+    key: KeyHash<T>,
+    step: impl Fn() -> S + Send + 'static,
+) -> Flow<U> {
+    let (tx, out) = stage.output();
+    stage.spawn(kind, move |ctx, mut rx| async move {
+        let name = ctx.metrics.name();
+        let mut lanes = Vec::with_capacity(workers);
+        let mut threads = Vec::with_capacity(workers);
+        for i in 0..workers {
+            let (lane_tx, mut lane_rx) = mpsc::channel::<Batch<T>>(2);
+            let (mut ctx, tx, mut step) = (ctx.fork(), tx.clone(), step());
+            let spawned = std::thread::Builder::new()
+                .name(format!("sluice-{name}-{i}"))
+                .spawn(move || {
+                    while let Some(batch) = lane_rx.blocking_recv() {
+                        let out = apply_batch(batch, &mut step, &mut ctx);
+                        block_on(ctx.flush_failures());
+                        ctx.metrics.emitted(out.len());
+                        if block_on(tx.send(out)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            match spawned {
+                Ok(thread) => {
+                    lanes.push(lane_tx);
+                    threads.push(thread);
+                }
+                Err(err) => tracing::error!(stage = %name, %err, "cannot start a worker thread"),
+            }
+        }
+        drop(tx);
+        let n = lanes.len().max(1) as u64;
+        while let Some(batch) = rx.recv().await {
+            ctx.metrics.received(batch.len());
+            let mut parts: Vec<Batch<T>> = (0..lanes.len()).map(|_| Batch::default()).collect();
+            for (item, ack) in batch {
+                let lane = (key(&item) % n) as usize;
+                if let Some(part) = parts.get_mut(lane) {
+                    part.push(item, ack);
+                }
+            }
+            for (lane, part) in lanes.iter().zip(parts) {
+                if !part.is_empty() && lane.send(part).await.is_err() {
+                    return;
+                }
+            }
+        }
+        drop(lanes);
+        // The threads end once their lanes are drained.
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
     });
     out
 }

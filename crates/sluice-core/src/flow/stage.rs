@@ -1,6 +1,8 @@
 //! A stage before it is built: [`Stage`] (name, policies, error output, capacity), and the
 //! [`ErrorOutput`] its failures go to.
 
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::trace::SpanContext;
@@ -41,7 +43,12 @@ pub struct Stage<T> {
     policy: Policy,
     errors: Option<ErrorOutput<T>>,
     traced: Option<fn(&T) -> Option<&SpanContext>>,
+    /// With [`Stage::ordered_by`]: the hash of an item's key.
+    pub(crate) key: Option<KeyHash<T>>,
 }
+
+/// The hash of an item's key, for stages ordered by key.
+pub(crate) type KeyHash<T> = Arc<dyn Fn(&T) -> u64 + Send + Sync>;
 
 impl<T: Send + 'static> Flow<T> {
     /// Configures the next stage: its name, policies, error output and capacity.
@@ -63,6 +70,7 @@ impl<T: Send + 'static> Stage<T> {
             policy: Policy::default(),
             errors: None,
             traced: None,
+            key: None,
         }
     }
 
@@ -119,6 +127,26 @@ impl<T: Send + 'static> Stage<T> {
     /// reported [`Rejected`](crate::Outcome::Rejected) to their origins.
     pub fn errors_to(mut self, output: ErrorOutput<T>) -> Stage<T> {
         self.errors = Some(output);
+        self
+    }
+
+    /// Keeps the order of items per `key` instead of overall, in the operators that work on
+    /// several items at once ([`parallel`](crate::Operators::parallel) and its forms,
+    /// [`call`](crate::Operators::call) and [`enrich`](crate::Operators::enrich) and theirs):
+    /// items with one key are worked one after the other and leave in their input order;
+    /// items with different keys run in parallel and leave as they finish, so a slow key holds
+    /// back only its own items. `call` starts any item whose key has no call running; `parallel`
+    /// gives each key to one worker (by its hash), so a slow key also holds back the keys that
+    /// share its worker.
+    pub fn ordered_by<K: Hash>(
+        mut self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+    ) -> Stage<T> {
+        self.key = Some(Arc::new(move |item: &T| {
+            let mut hasher = std::hash::DefaultHasher::new();
+            key(item).hash(&mut hasher);
+            hasher.finish()
+        }));
         self
     }
 
