@@ -99,7 +99,6 @@ pub fn disk_buffer(
         next_seq,
         when_full: config.when_full,
         buf: Vec::new(),
-        payload: Vec::new(),
         metrics: metrics.clone(),
         warned: None,
     };
@@ -181,7 +180,6 @@ struct Writer {
     next_seq: u64,
     when_full: WhenFull,
     buf: Vec<u8>,
-    payload: Vec<u8>,
     metrics: Metrics,
     /// When dropping events was last logged.
     warned: Option<Instant>,
@@ -215,10 +213,10 @@ impl Sink<Event> for Writer {
         self.buf.clear();
         let mut records = 0;
         for event in events {
-            self.payload.clear();
-            stored::write(event, &mut self.payload);
             let before = self.buf.len();
-            record::encode(self.next_seq + records, &self.payload, &mut self.buf);
+            record::encode(self.next_seq + records, &mut self.buf, |out| {
+                stored::write(event, out);
+            });
             if self.when_full == WhenFull::DropNewest && !self.fits(self.buf.len(), records == 0) {
                 self.buf.truncate(before);
                 let dropped = events.len() as u64 - records;

@@ -2,7 +2,7 @@
 //! that a torn or corrupt part of a segment is found, and the next whole record after it too.
 //!
 //! ```text
-//! magic "SLB1" | seq: u64 LE | len: u32 LE | crc32c(seq, len, payload): u32 LE | payload
+//! magic "SLB1" | seq: u64 LE | len: u32 LE | crc32(seq, len, payload): u32 LE | payload
 //! ```
 //!
 //! Records are numbered without gaps by the writer: after a corrupt stretch, the number of the
@@ -17,24 +17,25 @@ pub(crate) const HEADER: usize = 20;
 /// The largest payload a record may have: a header claiming more is corrupt.
 pub(crate) const MAX_PAYLOAD: usize = 1 << 30;
 
-const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
-
-/// Appends the record `seq` holding `payload` to `out`.
-pub(crate) fn encode(seq: u64, payload: &[u8], out: &mut Vec<u8>) {
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+/// Appends the record `seq` to `out`, its payload written by `payload` (straight into `out`).
+pub(crate) fn encode(seq: u64, out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&checksum(seq, len, payload).to_le_bytes());
-    out.extend_from_slice(payload);
+    out.extend_from_slice(&[0; HEADER - 4]);
+    payload(out);
+    let len = u32::try_from(out.len() - start - HEADER).unwrap_or(u32::MAX);
+    let crc = checksum(seq, len, &out[start + HEADER..]);
+    out[start + 4..start + 12].copy_from_slice(&seq.to_le_bytes());
+    out[start + 12..start + 16].copy_from_slice(&len.to_le_bytes());
+    out[start + 16..start + 20].copy_from_slice(&crc.to_le_bytes());
 }
 
 fn checksum(seq: u64, len: u32, payload: &[u8]) -> u32 {
-    let mut digest = CRC.digest();
-    digest.update(&seq.to_le_bytes());
-    digest.update(&len.to_le_bytes());
-    digest.update(payload);
-    digest.finalize()
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&seq.to_le_bytes());
+    hasher.update(&len.to_le_bytes());
+    hasher.update(payload);
+    hasher.finalize()
 }
 
 /// What the bytes at the start of a buffer hold.
@@ -114,7 +115,7 @@ mod tests {
     fn records(payloads: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
         for (seq, payload) in payloads.iter().enumerate() {
-            encode(seq as u64 + 10, payload, &mut out);
+            encode(seq as u64 + 10, &mut out, |out| out.extend_from_slice(payload));
         }
         out
     }
@@ -172,7 +173,7 @@ mod tests {
         assert_eq!(resync(&bytes), Some(second));
         // The magic inside a payload is not taken for a record.
         let mut tricky = Vec::new();
-        encode(1, b"xxSLB1xx", &mut tricky);
+        encode(1, &mut tricky, |out| out.extend_from_slice(b"xxSLB1xx"));
         tricky[0] = b'X';
         assert_eq!(resync(&tricky), None);
     }
