@@ -99,8 +99,10 @@ impl Position {
 pub struct Event {
     /// The JSON text of `value`, as read; `None` once the value has been changed.
     raw: Option<Bytes>,
-    /// Boxed so that an event stays small to move between stages (56 bytes, not 120).
-    value: OnceLock<Box<Value>>,
+    /// Shared, so that a copy of the event (a fan-out) copies no value, and behind a pointer, so
+    /// that an event stays small to move between stages (56 bytes, not 120). Changed in place
+    /// when not shared.
+    value: OnceLock<Arc<Value>>,
     origin: Option<Arc<Origin>>,
 }
 
@@ -109,7 +111,7 @@ impl Event {
     pub fn new(value: Value) -> Event {
         Event {
             raw: None,
-            value: OnceLock::from(Box::new(value)),
+            value: OnceLock::from(Arc::new(value)),
             origin: None,
         }
     }
@@ -129,7 +131,7 @@ impl Event {
     pub fn derive(&self, value: Value) -> Event {
         Event {
             raw: None,
-            value: OnceLock::from(Box::new(value)),
+            value: OnceLock::from(Arc::new(value)),
             origin: self.origin.clone(),
         }
     }
@@ -168,7 +170,7 @@ impl Event {
     /// The value, parsing the bytes the first time.
     pub fn value(&self) -> &Value {
         self.value.get_or_init(|| {
-            Box::new(match &self.raw {
+            Arc::new(match &self.raw {
                 // The bytes were checked when the event was made; a failure here would be a bug
                 // in that check, and `null` is the value that makes it visible downstream.
                 Some(raw) => serde_json::from_slice(raw).unwrap_or(Value::Null),
@@ -182,7 +184,7 @@ impl Event {
         self.value();
         self.raw = None;
         match self.value.get_mut() {
-            Some(value) => value,
+            Some(value) => Arc::make_mut(value),
             None => unreachable!("value() initialized the cell"),
         }
     }
@@ -190,12 +192,18 @@ impl Event {
     /// Replaces the value.
     pub fn set_value(&mut self, value: Value) {
         self.raw = None;
-        self.value = OnceLock::from(Box::new(value));
+        self.value = OnceLock::from(Arc::new(value));
     }
 
-    /// Takes the value out, leaving `null`.
+    /// Takes the value out, leaving `null` (copying it only if another copy of the event
+    /// shares it).
     pub fn take_value(&mut self) -> Value {
-        std::mem::take(self.value_mut())
+        self.value();
+        self.raw = None;
+        match self.value.take() {
+            Some(value) => Arc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone()),
+            None => Value::Null,
+        }
     }
 
     /// About how many bytes the event holds: itself, the text it was read from, and its value
