@@ -448,6 +448,20 @@ mod tests {
     }
 
     #[test]
+    fn copies_share_a_value_until_one_changes_it() {
+        let original = Event::new(json!({"n": 1, "tags": ["a"]}));
+        let mut copy = original.clone();
+        assert!(std::ptr::eq(original.value(), copy.value()), "shared");
+        copy.value_mut()["n"] = json!(2);
+        assert_eq!(original.value()["n"], 1);
+        assert_eq!(copy.value()["n"], 2);
+        let mut other = original.clone();
+        assert_eq!(other.take_value(), json!({"n": 1, "tags": ["a"]}));
+        assert_eq!(other.value(), &Value::Null);
+        assert_eq!(original.value()["tags"][0], "a");
+    }
+
+    #[test]
     fn unchanged_events_write_their_original_bytes() {
         let raw = Bytes::from_static(br#"{"b":1,  "a":2}"#);
         let event = Event::from_json_bytes(raw.clone());
