@@ -102,8 +102,34 @@ pub struct Event {
     /// Shared, so that a copy of the event (a fan-out) copies no value, and behind a pointer, so
     /// that an event stays small to move between stages (56 bytes, not 120). Changed in place
     /// when not shared.
-    value: OnceLock<Arc<Value>>,
+    value: OnceLock<Arc<Shared>>,
     origin: Option<Arc<Origin>>,
+}
+
+/// A value and, once a copy of an event sharing it was written out, its JSON text: the other
+/// copies (other sinks of a fan-out) write that text instead of serializing again.
+struct Shared {
+    value: Value,
+    text: OnceLock<Bytes>,
+}
+
+impl Shared {
+    fn new(value: Value) -> Arc<Shared> {
+        Arc::new(Shared {
+            value,
+            text: OnceLock::new(),
+        })
+    }
+}
+
+impl Clone for Shared {
+    /// A copy to change: without the text.
+    fn clone(&self) -> Shared {
+        Shared {
+            value: self.value.clone(),
+            text: OnceLock::new(),
+        }
+    }
 }
 
 impl Event {
@@ -111,7 +137,7 @@ impl Event {
     pub fn new(value: Value) -> Event {
         Event {
             raw: None,
-            value: OnceLock::from(Arc::new(value)),
+            value: OnceLock::from(Shared::new(value)),
             origin: None,
         }
     }
@@ -131,7 +157,7 @@ impl Event {
     pub fn derive(&self, value: Value) -> Event {
         Event {
             raw: None,
-            value: OnceLock::from(Arc::new(value)),
+            value: OnceLock::from(Shared::new(value)),
             origin: self.origin.clone(),
         }
     }
@@ -169,14 +195,17 @@ impl Event {
 
     /// The value, parsing the bytes the first time.
     pub fn value(&self) -> &Value {
-        self.value.get_or_init(|| {
-            Arc::new(match &self.raw {
-                // The bytes were checked when the event was made; a failure here would be a bug
-                // in that check, and `null` is the value that makes it visible downstream.
-                Some(raw) => serde_json::from_slice(raw).unwrap_or(Value::Null),
-                None => Value::Null,
+        &self
+            .value
+            .get_or_init(|| {
+                Shared::new(match &self.raw {
+                    // The bytes were checked when the event was made; a failure here would be a
+                    // bug in that check, and `null` is the value that makes it visible downstream.
+                    Some(raw) => serde_json::from_slice(raw).unwrap_or(Value::Null),
+                    None => Value::Null,
+                })
             })
-        })
+            .value
     }
 
     /// The value, to change: the original bytes no longer match and are dropped.
@@ -184,7 +213,11 @@ impl Event {
         self.value();
         self.raw = None;
         match self.value.get_mut() {
-            Some(value) => Arc::make_mut(value),
+            Some(shared) => {
+                let shared = Arc::make_mut(shared);
+                shared.text = OnceLock::new();
+                &mut shared.value
+            }
             None => unreachable!("value() initialized the cell"),
         }
     }
@@ -192,7 +225,7 @@ impl Event {
     /// Replaces the value.
     pub fn set_value(&mut self, value: Value) {
         self.raw = None;
-        self.value = OnceLock::from(Arc::new(value));
+        self.value = OnceLock::from(Shared::new(value));
     }
 
     /// Takes the value out, leaving `null` (copying it only if another copy of the event
@@ -201,7 +234,9 @@ impl Event {
         self.value();
         self.raw = None;
         match self.value.take() {
-            Some(value) => Arc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone()),
+            Some(shared) => {
+                Arc::try_unwrap(shared).map_or_else(|shared| shared.value.clone(), |own| own.value)
+            }
             None => Value::Null,
         }
     }
@@ -211,10 +246,11 @@ impl Event {
     pub fn weight(&self) -> usize {
         std::mem::size_of::<Event>()
             + self.raw.as_ref().map_or(0, Bytes::len)
-            + self
-                .value
-                .get()
-                .map_or(0, |v| std::mem::size_of::<Value>() + heap(v))
+            + self.value.get().map_or(0, |shared| {
+                std::mem::size_of::<Shared>()
+                    + heap(&shared.value)
+                    + shared.text.get().map_or(0, Bytes::len)
+            })
     }
 
     /// The original JSON text, if the value is unchanged and came from text.
@@ -227,8 +263,21 @@ impl Event {
         match &self.raw {
             Some(raw) => out.extend_from_slice(raw),
             None => {
-                // Writing a `Value` to a `Vec` cannot fail: every map key is a string.
-                let _ = serde_json::to_writer(&mut *out, self.value());
+                self.value();
+                match self.value.get() {
+                    // Another copy may write it too: the text is kept for it.
+                    Some(shared) if Arc::strong_count(shared) > 1 => {
+                        out.extend_from_slice(shared.text.get_or_init(|| {
+                            let mut text = Vec::new();
+                            let _ = serde_json::to_writer(&mut text, &shared.value);
+                            Bytes::from(text)
+                        }));
+                    }
+                    // Writing a `Value` to a `Vec` cannot fail: every map key is a string.
+                    _ => {
+                        let _ = serde_json::to_writer(&mut *out, self.value());
+                    }
+                }
             }
         }
     }
@@ -455,6 +504,15 @@ mod tests {
         copy.value_mut()["n"] = json!(2);
         assert_eq!(original.value()["n"], 1);
         assert_eq!(copy.value()["n"], 2);
+        // A copy writes the text another copy wrote; a change drops it.
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        original.write_json(&mut first);
+        original.clone().write_json(&mut second);
+        assert_eq!(first, br#"{"n":1,"tags":["a"]}"#.to_vec());
+        assert_eq!(first, second);
+        let mut other = original.clone();
+        other.value_mut()["n"] = json!(3);
+        assert_eq!(other.to_json_string(), r#"{"n":3,"tags":["a"]}"#);
         let mut other = original.clone();
         assert_eq!(other.take_value(), json!({"n": 1, "tags": ["a"]}));
         assert_eq!(other.value(), &Value::Null);

@@ -115,7 +115,9 @@ mod tests {
     fn records(payloads: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
         for (seq, payload) in payloads.iter().enumerate() {
-            encode(seq as u64 + 10, &mut out, |out| out.extend_from_slice(payload));
+            encode(seq as u64 + 10, &mut out, |out| {
+                out.extend_from_slice(payload)
+            });
         }
         out
     }
