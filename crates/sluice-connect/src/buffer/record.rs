@@ -116,7 +116,7 @@ mod tests {
         let mut out = Vec::new();
         for (seq, payload) in payloads.iter().enumerate() {
             encode(seq as u64 + 10, &mut out, |out| {
-                out.extend_from_slice(payload)
+                out.extend_from_slice(payload);
             });
         }
         out
