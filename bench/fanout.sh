@@ -36,10 +36,10 @@ metric() {
   curl -s --max-time 2 "http://$1/metrics" | awk -v s="$2" 'index($0, s" ") == 1 { v = $2 } END { print v + 0 }'
 }
 
-# Writes pipeline `$1` with the sibling `$2` (none, slow, slow-buffered, down-buffered), the
-# slow receiver's rate `$3` (for the file's comment) and, for the buffer run, a generator count `$4`.
+# Writes pipeline `$1` with the sibling `$2` (none, slow, slow-buffered, down-buffered,
+# down-only) and, for the timed runs, a generator count `$3`.
 pipeline() {
-  local name=$1 sibling=$2 rate=${3:-1} count=${4:-}
+  local name=$1 sibling=$2 count=${3:-}
   {
     echo "pipeline: { name: $name, data_dir: $out/data-$name }"
     echo "sources:"
@@ -80,8 +80,8 @@ python3 "$root/bench/slow_http.py" "$slow_port" "$slow_rate" &
 receiver=$!
 trap 'kill $receiver 2>/dev/null || true' EXIT
 until curl -s -o /dev/null "http://127.0.0.1:$slow_port/"; do sleep 0.05; done
-pipeline slow slow "$slow_rate"
-pipeline slowbuf slow-buffered "$slow_rate"
+pipeline slow slow
+pipeline slowbuf slow-buffered
 pipeline downbuf down-buffered
 slow=$(rate_of slow)
 slowbuf=$(rate_of slowbuf)
@@ -99,8 +99,8 @@ timed() { # name stage -> seconds until the stage has written $events
   kill -INT $pid 2>/dev/null; wait $pid || true
   awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", e - s }'
 }
-pipeline buffer down-only 1 "$events"
-pipeline file none 1 "$events"
+pipeline buffer down-only "$events"
+pipeline file none "$events"
 buffer_s=$(timed buffer down.buffer)
 file_s=$(timed file fast)
 

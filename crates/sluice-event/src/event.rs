@@ -195,17 +195,19 @@ impl Event {
 
     /// The value, parsing the bytes the first time.
     pub fn value(&self) -> &Value {
-        &self
-            .value
-            .get_or_init(|| {
-                Shared::new(match &self.raw {
-                    // The bytes were checked when the event was made; a failure here would be a
-                    // bug in that check, and `null` is the value that makes it visible downstream.
-                    Some(raw) => serde_json::from_slice(raw).unwrap_or(Value::Null),
-                    None => Value::Null,
-                })
+        &self.shared().value
+    }
+
+    /// The shared value, made from the bytes the first time.
+    fn shared(&self) -> &Arc<Shared> {
+        self.value.get_or_init(|| {
+            Shared::new(match &self.raw {
+                // The bytes were checked when the event was made; a failure here would be a
+                // bug in that check, and `null` is the value that makes it visible downstream.
+                Some(raw) => serde_json::from_slice(raw).unwrap_or(Value::Null),
+                None => Value::Null,
             })
-            .value
+        })
     }
 
     /// The value, to change: the original bytes no longer match and are dropped.
@@ -263,20 +265,17 @@ impl Event {
         match &self.raw {
             Some(raw) => out.extend_from_slice(raw),
             None => {
-                self.value();
-                match self.value.get() {
+                let shared = self.shared();
+                if Arc::strong_count(shared) > 1 {
                     // Another copy may write it too: the text is kept for it.
-                    Some(shared) if Arc::strong_count(shared) > 1 => {
-                        out.extend_from_slice(shared.text.get_or_init(|| {
-                            let mut text = Vec::new();
-                            let _ = serde_json::to_writer(&mut text, &shared.value);
-                            Bytes::from(text)
-                        }));
-                    }
+                    out.extend_from_slice(shared.text.get_or_init(|| {
+                        let mut text = Vec::new();
+                        let _ = serde_json::to_writer(&mut text, &shared.value);
+                        Bytes::from(text)
+                    }));
+                } else {
                     // Writing a `Value` to a `Vec` cannot fail: every map key is a string.
-                    _ => {
-                        let _ = serde_json::to_writer(&mut *out, self.value());
-                    }
+                    let _ = serde_json::to_writer(&mut *out, &shared.value);
                 }
             }
         }

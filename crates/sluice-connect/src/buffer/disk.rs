@@ -10,8 +10,8 @@
 //! The writer appends a batch's records to the last segment and syncs it (`fdatasync`) before
 //! the batch counts as written; the reader reads records up to what is synced. Each record the
 //! reader hands out has a token: when it is final the finished prefix moves on, the position is
-//! written (within 100 ms, and when the buffer is dropped) and whole segments behind it are
-//! removed, which makes room for a writer waiting for it.
+//! written (within 100 ms, when segments are removed, and when the buffer is dropped) and whole
+//! segments behind it are removed, which makes room for a writer waiting for it.
 //!
 //! At start, the last segment is read through: a torn or corrupt tail (the end of a write cut
 //! by a crash, or damage) is cut off, counted and logged. Damage inside the buffer is found by
@@ -24,13 +24,13 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use super::record::{self, Parsed};
 
-/// How often, at most, the finished position is written while records finish.
+/// How often the finished place is written while it moves.
 pub(crate) const SAVE_EVERY: Duration = Duration::from_millis(100);
 
 /// A place in the buffer: a byte of a segment.
@@ -84,7 +84,7 @@ struct State {
     /// are final already: their number and end.
     next_ordinal: u64,
     out_of_order: BTreeMap<u64, (u64, Cursor)>,
-    saved: Instant,
+    /// The finished place moved since it was last written.
     dirty: bool,
 }
 
@@ -141,14 +141,7 @@ impl Files {
             };
         }
         // Segments wholly behind the finished place are left over from a removal cut short.
-        let behind: Vec<u64> = segments
-            .range(..finished.segment)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in behind {
-            segments.remove(&id);
-            fs::remove_file(segment_path(dir, id))?;
-        }
+        remove_behind(dir, &mut segments, finished.segment);
         let last = segments
             .keys()
             .next_back()
@@ -182,7 +175,6 @@ impl Files {
                 finished_seq,
                 next_ordinal: 0,
                 out_of_order: BTreeMap::new(),
-                saved: Instant::now(),
                 dirty: false,
             }),
             written: Notify::new(),
@@ -299,22 +291,15 @@ impl Files {
             }
         }
         state.dirty = true;
-        let behind: Vec<u64> = state
-            .segments
-            .range(..state.finished.segment)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &behind {
-            state.segments.remove(id);
-            if let Err(err) = fs::remove_file(self.segment_path(*id)) {
-                tracing::warn!(buffer = %self.dir.display(), segment = id, %err, "cannot remove a finished segment");
-            }
-        }
-        if state.saved.elapsed() >= SAVE_EVERY || !behind.is_empty() {
+        let finished = state.finished.segment;
+        let removed = remove_behind(&self.dir, &mut state.segments, finished);
+        // The place is written by a timer (see `disk_buffer`), and at once when segments go:
+        // a start then finds no place in a segment that is gone.
+        if removed {
             self.save(&mut state);
         }
         drop(state);
-        if !behind.is_empty() {
+        if removed {
             self.freed.notify_waiters();
         }
     }
@@ -328,7 +313,6 @@ impl Files {
     }
 
     fn save(&self, state: &mut State) {
-        state.saved = Instant::now();
         state.dirty = false;
         let text = format!(
             "{} {} {}\n",
@@ -393,7 +377,7 @@ fn repair_tail(dir: &Path, id: u64, recovery: &mut Recovery) -> io::Result<(u64,
     if at < bytes.len() {
         let tail = &bytes[at..];
         recovery.cut_bytes = tail.len() as u64;
-        recovery.cut_records = headers_in(tail);
+        recovery.cut_records = record::damaged(tail);
         File::options()
             .write(true)
             .open(&path)?
@@ -402,11 +386,17 @@ fn repair_tail(dir: &Path, id: u64, recovery: &mut Recovery) -> io::Result<(u64,
     Ok((at as u64, last))
 }
 
-/// How many record headers (magic, then room for a header) a damaged stretch holds.
-fn headers_in(bytes: &[u8]) -> u64 {
-    let magic = b"SLB1";
-    let count = memchr::memmem::find_iter(bytes, magic).count() as u64;
-    count.max(u64::from(!bytes.is_empty()))
+/// Removes the segments before `segment` (every record in them is finished); whether there
+/// were any. A file that cannot be removed is logged and forgotten.
+fn remove_behind(dir: &Path, segments: &mut BTreeMap<u64, u64>, segment: u64) -> bool {
+    let behind: Vec<u64> = segments.range(..segment).map(|(id, _)| *id).collect();
+    for id in &behind {
+        segments.remove(id);
+        if let Err(err) = fs::remove_file(segment_path(dir, *id)) {
+            tracing::warn!(buffer = %dir.display(), segment = id, %err, "cannot remove a finished segment");
+        }
+    }
+    !behind.is_empty()
 }
 
 /// Reads up to `len` bytes of segment `id` from `offset`.

@@ -186,11 +186,11 @@ struct Writer {
 }
 
 impl Writer {
-    /// Whether `bytes` more fit; `alone` when they may go into an empty buffer anyway (they
-    /// would never fit, and nothing is waiting to make room).
-    fn fits(&self, bytes: usize, alone: bool) -> bool {
-        self.files.size() + bytes as u64 <= self.files.max_size
-            || (alone && self.files.events() == 0)
+    /// Bytes that may be added now, and whether the buffer holds nothing unfinished (then a
+    /// write too large for the room goes in anyway: waiting would not make more).
+    fn room(&self) -> (u64, bool) {
+        let free = self.files.max_size.saturating_sub(self.files.size());
+        (free, self.files.events() == 0)
     }
 
     async fn wait_for_room(&self, bytes: usize) {
@@ -198,7 +198,8 @@ impl Writer {
             let freed = self.files.freed.notified();
             let mut freed = std::pin::pin!(freed);
             freed.as_mut().enable();
-            if self.fits(bytes, true) {
+            let (free, empty) = self.room();
+            if bytes as u64 <= free || empty {
                 return;
             }
             // Removals wake it; the timer covers a reader that finished records without
@@ -211,13 +212,19 @@ impl Writer {
 impl Sink<Event> for Writer {
     async fn write(&mut self, events: &[Event]) -> Result<(), WriteError> {
         self.buf.clear();
+        // Dropping decides per event against the room when the batch starts.
+        let room = (self.when_full == WhenFull::DropNewest).then(|| self.room());
         let mut records = 0;
         for event in events {
             let before = self.buf.len();
             record::encode(self.next_seq + records, &mut self.buf, |out| {
                 stored::write(event, out);
             });
-            if self.when_full == WhenFull::DropNewest && !self.fits(self.buf.len(), records == 0) {
+            // Into an empty buffer, the first record always goes.
+            let over = room.is_some_and(|(free, empty)| {
+                self.buf.len() as u64 > free && !(empty && records == 0)
+            });
+            if over {
                 self.buf.truncate(before);
                 let dropped = events.len() as u64 - records;
                 self.metrics.discarded.increment(dropped);
@@ -279,14 +286,11 @@ impl Sink<Event> for Writer {
         self.metrics.show(&self.files);
         Ok(())
     }
-
-    async fn flush(&mut self) -> Result<(), BoxError> {
-        self.files.close();
-        Ok(())
-    }
 }
 
 impl Drop for Writer {
+    /// The writer is dropped when its input has ended (or the stage was aborted): the reader
+    /// ends once it has read what was written.
     fn drop(&mut self) {
         self.files.close();
     }

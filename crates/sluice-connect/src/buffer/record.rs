@@ -108,6 +108,12 @@ pub(crate) fn resync(bytes: &[u8]) -> Option<usize> {
     None
 }
 
+/// How many records a damaged stretch held: the starts of records in it, and at least one.
+pub(crate) fn damaged(bytes: &[u8]) -> u64 {
+    let starts = memchr::memmem::find_iter(bytes, &MAGIC).count() as u64;
+    starts.max(u64::from(!bytes.is_empty()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -208,8 +208,52 @@ where
 ))]
 pub(crate) struct SourceConnection {
     health: sluice_core::health::Connector,
-    /// The breaker and its `sluice_stage_circuit_state` gauge.
-    breaker: Option<(sluice_core::CircuitBreaker, metrics::Gauge)>,
+    breaker: Option<ConnectionBreaker>,
+}
+
+/// The circuit breaker on a source's connection, and its `sluice_stage_circuit_state` gauge.
+#[cfg(any(
+    feature = "redis",
+    feature = "nats",
+    feature = "amqp",
+    feature = "postgres"
+))]
+struct ConnectionBreaker {
+    breaker: sluice_core::CircuitBreaker,
+    state: metrics::Gauge,
+}
+
+#[cfg(any(
+    feature = "redis",
+    feature = "nats",
+    feature = "amqp",
+    feature = "postgres"
+))]
+impl ConnectionBreaker {
+    /// Waits until an attempt may be made and counts it as a call (a trial one when
+    /// half-open); false if `cancel` fires first.
+    async fn admit(&self, cancel: &CancellationToken) -> bool {
+        while let Some(wait) = self.breaker.closed_in() {
+            self.show();
+            tokio::select! {
+                () = cancel.cancelled() => return false,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        let _ = self.breaker.acquire();
+        self.show();
+        true
+    }
+
+    /// Records the outcome of the attempt admitted.
+    fn record(&self, reached: bool) {
+        self.breaker.record(reached);
+        self.show();
+    }
+
+    fn show(&self) {
+        self.state.set(self.breaker.state().as_gauge());
+    }
 }
 
 #[cfg(any(
@@ -238,13 +282,16 @@ impl SourceContext {
         let health = sluice_core::health::Connector::new(&self.name);
         let breaker = self.breaker.clone().map(|breaker| {
             health.guarded_by(&breaker);
-            let gauge = metrics::gauge!(
-                "sluice_stage_circuit_state",
-                "pipeline" => self.pipeline.name().to_owned(),
-                "stage" => self.name.clone(),
-            );
-            gauge.set(breaker.state().as_gauge());
-            (breaker, gauge)
+            let guard = ConnectionBreaker {
+                breaker,
+                state: metrics::gauge!(
+                    "sluice_stage_circuit_state",
+                    "pipeline" => self.pipeline.name().to_owned(),
+                    "stage" => self.name.clone(),
+                ),
+            };
+            guard.show();
+            guard
         });
         SourceConnection { health, breaker }
     }
@@ -272,21 +319,12 @@ pub(crate) async fn reconnecting<F, Fut>(
 {
     let mut pause = sluice_core::policy::Reconnect::default();
     while !cancel.is_cancelled() {
-        if let Some((breaker, gauge)) = &connection.breaker {
-            while let Some(wait) = breaker.closed_in() {
-                gauge.set(breaker.state().as_gauge());
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    () = tokio::time::sleep(wait) => {}
-                }
-            }
-            // Closed or half-open: this attempt is a call (a trial one when half-open).
-            let _ = breaker.acquire();
-            gauge.set(breaker.state().as_gauge());
-        }
         let result = match &connection.breaker {
             None => read().await,
-            Some((breaker, gauge)) => {
+            Some(breaker) => {
+                if !breaker.admit(cancel).await {
+                    return;
+                }
                 // The call succeeds as soon as the service answers (a read lasts as long as
                 // its connection), and fails if it ends without having answered.
                 let mut reading = std::pin::pin!(read());
@@ -295,17 +333,15 @@ pub(crate) async fn reconnecting<F, Fut>(
                     tokio::select! {
                         result = &mut reading => break result,
                         () = tokio::time::sleep(std::time::Duration::from_millis(50)), if !answered => {
-                            if connection.is_up() {
-                                answered = true;
+                            answered = connection.is_up();
+                            if answered {
                                 breaker.record(true);
-                                gauge.set(breaker.state().as_gauge());
                             }
                         }
                     }
                 };
                 if !answered {
                     breaker.record(connection.is_up());
-                    gauge.set(breaker.state().as_gauge());
                 }
                 result
             }

@@ -151,9 +151,14 @@ fn lanes<T: Send + 'static>(
 
 /// The lane of `key` among `n`: stable for a given build of the program.
 pub(crate) fn lane_of<K: Hash + ?Sized>(key: &K, n: usize) -> usize {
+    (hash_of(key) % n.max(1) as u64) as usize
+}
+
+/// The hash of a key, for lanes and for stages ordered by key.
+pub(crate) fn hash_of<K: Hash + ?Sized>(key: &K) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
     key.hash(&mut hasher);
-    (hasher.finish() % n.max(1) as u64) as usize
+    hasher.finish()
 }
 
 impl<T: Send + 'static> Flow<T> {

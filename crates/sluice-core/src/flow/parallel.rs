@@ -155,16 +155,9 @@ fn spawn_workers<T: Send + 'static, U: Send + 'static, S: Step<T, U> + 'static>(
         for i in 0..workers {
             let (ctx, input, output, step) =
                 (ctx.fork(), Arc::clone(&input), output.clone(), step());
-            let done_tx = done_tx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("sluice-{name}-{i}"))
-                .spawn(move || {
-                    worker(ctx, &input, &output, step);
-                    drop(done_tx);
-                });
-            if let Err(err) = spawned {
-                tracing::error!(stage = %name, %err, "cannot start a worker thread");
-            }
+            start_worker(&name, i, done_tx.clone(), move || {
+                worker(ctx, &input, &output, step);
+            });
         }
         drop((output, done_tx));
         if let Some(reorder_rx) = reordered {
@@ -186,32 +179,27 @@ fn spawn_keyed_workers<T: Send + 'static, U: Send + 'static, S: Step<T, U> + 'st
 ) -> Flow<U> {
     let (tx, out) = stage.output();
     stage.spawn(kind, move |ctx, mut rx| async move {
+        let (done_tx, mut done) = mpsc::channel::<()>(1);
         let name = ctx.metrics.name();
         let mut lanes = Vec::with_capacity(workers);
-        let mut threads = Vec::with_capacity(workers);
         for i in 0..workers {
             let (lane_tx, mut lane_rx) = mpsc::channel::<Batch<T>>(2);
             let (mut ctx, tx, mut step) = (ctx.fork(), tx.clone(), step());
-            let spawned = std::thread::Builder::new()
-                .name(format!("sluice-{name}-{i}"))
-                .spawn(move || {
-                    while let Some(batch) = lane_rx.blocking_recv() {
-                        let out = apply_batch(batch, &mut step, &mut ctx);
-                        block_on(ctx.flush_failures());
-                        ctx.metrics.emitted(out.len());
-                        if block_on(tx.send(out)).is_err() {
-                            return;
-                        }
+            let started = start_worker(&name, i, done_tx.clone(), move || {
+                while let Some(batch) = lane_rx.blocking_recv() {
+                    let out = apply_batch(batch, &mut step, &mut ctx);
+                    block_on(ctx.flush_failures());
+                    ctx.metrics.emitted(out.len());
+                    if block_on(tx.send(out)).is_err() {
+                        return;
                     }
-                });
-            match spawned {
-                Ok(thread) => {
-                    lanes.push(lane_tx);
-                    threads.push(thread);
                 }
-                Err(err) => tracing::error!(stage = %name, %err, "cannot start a worker thread"),
+            });
+            if started {
+                lanes.push(lane_tx);
             }
         }
+        drop(done_tx);
         drop(tx);
         let n = lanes.len().max(1) as u64;
         while let Some(batch) = rx.recv().await {
@@ -230,15 +218,30 @@ fn spawn_keyed_workers<T: Send + 'static, U: Send + 'static, S: Step<T, U> + 'st
             }
         }
         drop(lanes);
-        // The threads end once their lanes are drained.
-        let _ = tokio::task::spawn_blocking(move || {
-            for thread in threads {
-                let _ = thread.join();
-            }
-        })
-        .await;
+        // Every worker holds a sender: this ends when the last has drained its lane.
+        done.recv().await;
     });
     out
+}
+
+/// Starts worker thread `i` of the stage `name` running `body`; the thread holds `done` until
+/// it ends. Whether it started (a failure is logged).
+fn start_worker(
+    name: &str,
+    i: usize,
+    done: mpsc::Sender<()>,
+    body: impl FnOnce() + Send + 'static,
+) -> bool {
+    let spawned = std::thread::Builder::new()
+        .name(format!("sluice-{name}-{i}"))
+        .spawn(move || {
+            body();
+            drop(done);
+        });
+    if let Err(err) = &spawned {
+        tracing::error!(stage = %name, %err, "cannot start a worker thread");
+    }
+    spawned.is_ok()
 }
 
 /// One worker thread: take a chunk, apply the function, pass the result on.

@@ -1,7 +1,7 @@
 //! A stage before it is built: [`Stage`] (name, policies, error output, capacity), and the
 //! [`ErrorOutput`] its failures go to.
 
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -143,9 +143,7 @@ impl<T: Send + 'static> Stage<T> {
         key: impl Fn(&T) -> K + Send + Sync + 'static,
     ) -> Stage<T> {
         self.key = Some(Arc::new(move |item: &T| {
-            let mut hasher = std::hash::DefaultHasher::new();
-            key(item).hash(&mut hasher);
-            hasher.finish()
+            crate::flow::fan::hash_of(&key(item))
         }));
         self
     }
