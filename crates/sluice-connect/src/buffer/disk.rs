@@ -272,7 +272,7 @@ impl Files {
 
     /// Record `ordinal` (in reading order) is final: its number is `seq` and it ends at
     /// `end`. Moves the finished place over every record final in order, removes the segments
-    /// left behind, and writes the position now and then.
+    /// left behind, and writes the position when it removed any.
     pub(crate) fn finish(&self, ordinal: u64, seq: u64, end: Cursor) {
         let mut state = self.state();
         if ordinal != state.next_ordinal {
