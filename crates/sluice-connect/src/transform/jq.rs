@@ -26,14 +26,7 @@ impl Transform for JqTransform {
     ) -> Result<TransformOutputs, BoxError> {
         let program = self.program.clone();
         Ok(per_event(input, ctx, move |event: Event| {
-            let mut outputs = Vec::with_capacity(1);
-            match program.each(&event, &mut |value| outputs.push(value)) {
-                Ok(()) => Ok(outputs
-                    .into_iter()
-                    .map(|value| event.derive(value))
-                    .collect::<Vec<_>>()),
-                Err(err) => Err((event, err)),
-            }
+            program.apply(event)
         }))
     }
 }

@@ -23,22 +23,21 @@ mod value;
 pub use value::number;
 pub(crate) use value::truthy;
 
-use std::collections::BTreeSet;
-
 use jaq_core::load::{Lexer, Parser};
 use serde_json::Value;
 use sluice_event::Event;
 
 use eval::{eval, eval_owned, truth};
 use expr::{Env, Expr, Failure};
-use raw::{pick, top_level_keys};
+use raw::Slots;
 use translate::translate;
 
 /// A compiled program and what it reads of its input.
 pub(crate) struct Native {
     expr: Expr,
-    /// The top-level keys the program reads, when it reads nothing else of the input.
-    keys: Option<BTreeSet<String>>,
+    /// The program reading the top-level keys it needs from an array of their values, when it
+    /// reads nothing else of the input.
+    slots: Option<Slots>,
     /// The program as edits of top-level fields, when it is only that.
     edit: Option<raw::Edit>,
 }
@@ -50,9 +49,9 @@ pub(crate) fn compile(code: &str) -> Option<Native> {
         .parse(jaq_core::load::Parser::term)
         .ok()?;
     let expr = translate(&term)?;
-    let keys = top_level_keys(&expr);
+    let slots = Slots::of(&expr);
     let edit = raw::edit_plan(&expr);
-    Some(Native { expr, keys, edit })
+    Some(Native { expr, slots, edit })
 }
 
 /// Runs the program on `event`, calling `out` with each output.
@@ -61,9 +60,9 @@ pub(crate) fn run(
     event: &Event,
     out: &mut dyn FnMut(Value),
 ) -> Result<(), String> {
-    with_input(program, event, |input| {
+    with_input(program, event, |expr, input| {
         let mut env = Env { vars: Vec::new() };
-        eval(&program.expr, input, &mut env, &mut |v| {
+        eval(expr, input, &mut env, &mut |v| {
             out(v);
             Ok(true)
         })
@@ -97,13 +96,13 @@ pub(crate) fn edit_raw(program: &Native, raw: &[u8]) -> Option<Result<Vec<u8>, S
 /// Whether the first output of the program on `event` is truthy.
 pub(crate) fn test(program: &Native, event: &Event) -> Result<bool, String> {
     let mut first = None;
-    with_input(program, event, |input| {
-        if let Some(result) = truth(&program.expr, input) {
+    with_input(program, event, |expr, input| {
+        if let Some(result) = truth(expr, input) {
             first = Some(result?);
             return Ok(());
         }
         let mut env = Env { vars: Vec::new() };
-        eval(&program.expr, input, &mut env, &mut |v| {
+        eval(expr, input, &mut env, &mut |v| {
             first = Some(truthy(&v));
             Ok(false)
         })
@@ -115,22 +114,24 @@ pub(crate) fn test(program: &Native, event: &Event) -> Result<bool, String> {
 /// Whether the program reads `event` by scanning some of its keys from its text (see
 /// `with_input`).
 pub(crate) fn scans_keys(program: &Native, event: &Event) -> bool {
-    event.raw().is_some() && program.keys.is_some()
+    event.raw().is_some() && program.slots.is_some()
 }
 
-/// Gives `f` the event's value, or, for an unchanged event and a program that reads only some
-/// top-level keys, an object of just those keys scanned from the original bytes.
+/// Gives `f` the program and the event's value, or, for an unchanged event and a program that
+/// reads only some top-level keys, the program reading slots and the values of just those keys
+/// scanned from the original bytes.
 fn with_input(
     program: &Native,
     event: &Event,
-    f: impl FnOnce(&Value) -> Result<(), Failure>,
+    f: impl FnOnce(&Expr, &Value) -> Result<(), Failure>,
 ) -> Result<(), String> {
-    let result = match (event.raw(), &program.keys) {
-        (Some(raw), Some(keys)) => match pick(raw, keys) {
-            Some(partial) => f(&partial),
-            None => f(event.value()),
-        },
-        _ => f(event.value()),
+    let picked = match (event.raw(), &program.slots) {
+        (Some(raw), Some(slots)) => slots.pick(raw).map(|values| (&slots.expr, values)),
+        _ => None,
+    };
+    let result = match picked {
+        Some((expr, values)) => f(expr, &values),
+        None => f(&program.expr, event.value()),
     };
     result.map_err(|e| e.to_string())
 }

@@ -12,80 +12,174 @@ use super::expr::{Builtin, Env, Expr, Failure, Key, ObjKey, Piece, Step};
 use super::outputs::{collect, first};
 use super::value::math;
 
-/// The top-level keys a program reads, if it reads the input only through them.
-pub(super) fn top_level_keys(expr: &Expr) -> Option<BTreeSet<String>> {
-    let mut keys = BTreeSet::new();
-    reads_only_keys(expr, &mut keys).then_some(keys)
+/// A program that reads its input only through top-level keys (`.level`, `.http.status`),
+/// rewritten to read them from an array of their values (`.[0]`, `.[1].status`): its input is
+/// then made from an event's text by [`Slots::pick`], with no map to build or hash.
+pub(super) struct Slots {
+    /// The keys, in the order of their places in the array.
+    pub(super) keys: Vec<String>,
+    /// The program reading the array.
+    pub(super) expr: Expr,
+}
+
+impl Slots {
+    /// The program `expr` reading slots, if it reads the input only through top-level keys.
+    pub(super) fn of(expr: &Expr) -> Option<Slots> {
+        let mut keys = Vec::new();
+        let expr = slotted(expr, &mut keys)?;
+        Some(Slots { keys, expr })
+    }
+
+    /// The values of the keys in the JSON object in `raw`, `null` for those it lacks, as the
+    /// array the program reads; `None` if `raw` is not an object. Only the wanted values are
+    /// parsed.
+    pub(super) fn pick(&self, raw: &[u8]) -> Option<Value> {
+        let mut values = vec![Value::Null; self.keys.len()];
+        let mut seen = vec![false; self.keys.len()];
+        let (mut found, mut ok) = (0, true);
+        scan(raw, |entry| {
+            if let Some(at) = self.keys.iter().position(|k| entry.is(k)) {
+                match serde_json::from_slice(&raw[entry.value]) {
+                    Ok(value) => values[at] = value,
+                    Err(_) => ok = false,
+                }
+                if !std::mem::replace(&mut seen[at], true) {
+                    found += 1;
+                }
+            }
+            ok && found < self.keys.len()
+        })?;
+        ok.then_some(Value::Array(values))
+    }
 }
 
 /// Whether `e`, evaluated on the root input, uses it only through `.key…` paths (collected).
 pub(super) fn reads_only_keys(e: &Expr, keys: &mut BTreeSet<String>) -> bool {
-    match e {
-        Expr::Literal(_) | Expr::Pattern(..) | Expr::Var(_) => true,
-        Expr::Identity | Expr::Assign(..) | Expr::Update(..) | Expr::UpdateMath(..) => false,
-        Expr::Path(base, steps) => match (&**base, steps.first()) {
-            (Expr::Identity, Some((Step::Key(k), _))) => {
-                keys.insert(k.clone());
-                steps[1..].iter().all(|(s, _)| match s {
-                    Step::Dynamic(d) => reads_only_keys(d, keys),
-                    _ => true,
-                })
+    let mut found = Vec::new();
+    let ok = slotted(e, &mut found).is_some();
+    keys.extend(found);
+    ok
+}
+
+/// `e` reading each top-level key of the root input from its place in an array (the place of
+/// the key in `keys`, added when new), if `e` uses the root only through `.key…` paths.
+fn slotted(e: &Expr, keys: &mut Vec<String>) -> Option<Expr> {
+    fn slot(key: &str, keys: &mut Vec<String>) -> i64 {
+        let at = keys.iter().position(|k| k == key).unwrap_or_else(|| {
+            keys.push(key.to_owned());
+            keys.len() - 1
+        });
+        at as i64
+    }
+    fn steps(steps: &[(Step, bool)], keys: &mut Vec<String>) -> Option<Vec<(Step, bool)>> {
+        steps
+            .iter()
+            .map(|(s, optional)| {
+                let step = match s {
+                    Step::Dynamic(d) => Step::Dynamic(slotted(d, keys)?),
+                    other => other.clone(),
+                };
+                Some((step, *optional))
+            })
+            .collect()
+    }
+    fn boxed(e: &Expr, keys: &mut Vec<String>) -> Option<Box<Expr>> {
+        slotted(e, keys).map(Box::new)
+    }
+    Some(match e {
+        Expr::Literal(_) | Expr::Pattern(..) | Expr::Var(_) => e.clone(),
+        Expr::Identity | Expr::Assign(..) | Expr::Update(..) | Expr::UpdateMath(..) => {
+            return None;
+        }
+        Expr::Path(base, path) => match (&**base, path.split_first()) {
+            (Expr::Identity, Some(((Step::Key(k), optional), rest))) => {
+                let mut all = vec![(Step::Index(slot(k, keys)), *optional)];
+                all.extend(steps(rest, keys)?);
+                Expr::Path(Box::new(Expr::Identity), all)
             }
-            (Expr::Identity, _) => false,
-            _ => {
-                reads_only_keys(base, keys)
-                    && steps.iter().all(|(s, _)| match s {
-                        Step::Dynamic(d) => reads_only_keys(d, keys),
-                        _ => true,
-                    })
-            }
+            (Expr::Identity, _) => return None,
+            _ => Expr::Path(boxed(base, keys)?, steps(path, keys)?),
         },
-        Expr::Str(pieces) => pieces.iter().all(|p| match p {
-            Piece::Text(_) => true,
-            Piece::Interp(e) => reads_only_keys(e, keys),
+        Expr::Str(pieces) => Expr::Str(
+            pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Text(_) => Some(p.clone()),
+                    Piece::Interp(e) => slotted(e, keys).map(Piece::Interp),
+                })
+                .collect::<Option<_>>()?,
+        ),
+        Expr::Array(inner) => Expr::Array(match inner {
+            Some(e) => Some(boxed(e, keys)?),
+            None => None,
         }),
-        Expr::Array(inner) => inner.as_ref().is_none_or(|e| reads_only_keys(e, keys)),
-        Expr::Object(entries) => entries.iter().all(|(k, v)| {
-            let key_ok = match k {
-                ObjKey::Static(name) => {
-                    if v.is_none() {
-                        keys.insert(name.clone());
-                    }
-                    true
-                }
-                ObjKey::Dynamic(e) => reads_only_keys(e, keys),
-                ObjKey::Var(_) => true,
-            };
-            key_ok && v.as_ref().is_none_or(|e| reads_only_keys(e, keys))
-        }),
-        Expr::Neg(e) => reads_only_keys(e, keys),
+        Expr::Object(entries) => Expr::Object(
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    let value = match v {
+                        Some(v) => Some(slotted(v, keys)?),
+                        // `{level}` reads `.level`.
+                        None => match k {
+                            ObjKey::Static(name) => Some(Expr::Path(
+                                Box::new(Expr::Identity),
+                                vec![(Step::Index(slot(name, keys)), false)],
+                            )),
+                            _ => None,
+                        },
+                    };
+                    let key = match k {
+                        ObjKey::Dynamic(e) => ObjKey::Dynamic(slotted(e, keys)?),
+                        other => other.clone(),
+                    };
+                    Some((key, value))
+                })
+                .collect::<Option<_>>()?,
+        ),
+        Expr::Neg(e) => Expr::Neg(boxed(e, keys)?),
         // The right side of a pipe reads the left side's output, not the root; with a binding
         // (`l as $v | r`) it reads the root.
-        Expr::Pipe(l, None, _) => reads_only_keys(l, keys),
-        Expr::Pipe(l, Some(_), r)
-        | Expr::Comma(l, r)
-        | Expr::Alt(l, r)
-        | Expr::Or(l, r)
-        | Expr::And(l, r)
-        | Expr::Math(_, l, r)
-        | Expr::Cmp(_, l, r) => reads_only_keys(l, keys) && reads_only_keys(r, keys),
-        Expr::If(branches, otherwise) => {
+        Expr::Pipe(l, None, r) => Expr::Pipe(boxed(l, keys)?, None, r.clone()),
+        Expr::Pipe(l, Some(v), r) => Expr::Pipe(boxed(l, keys)?, Some(v.clone()), boxed(r, keys)?),
+        Expr::Comma(l, r) => Expr::Comma(boxed(l, keys)?, boxed(r, keys)?),
+        Expr::Alt(l, r) => Expr::Alt(boxed(l, keys)?, boxed(r, keys)?),
+        Expr::Or(l, r) => Expr::Or(boxed(l, keys)?, boxed(r, keys)?),
+        Expr::And(l, r) => Expr::And(boxed(l, keys)?, boxed(r, keys)?),
+        Expr::Math(op, l, r) => Expr::Math(*op, boxed(l, keys)?, boxed(r, keys)?),
+        Expr::Cmp(op, l, r) => Expr::Cmp(*op, boxed(l, keys)?, boxed(r, keys)?),
+        Expr::If(branches, otherwise) => Expr::If(
             branches
                 .iter()
-                .all(|(c, t)| reads_only_keys(c, keys) && reads_only_keys(t, keys))
-                && otherwise.as_ref().is_none_or(|e| reads_only_keys(e, keys))
-        }
-        Expr::Try(body, catch) => {
-            reads_only_keys(body, keys) && catch.as_ref().is_none_or(|e| reads_only_keys(e, keys))
-        }
+                .map(|(c, t)| Some((slotted(c, keys)?, slotted(t, keys)?)))
+                .collect::<Option<_>>()?,
+            match otherwise {
+                Some(e) => Some(boxed(e, keys)?),
+                None => None,
+            },
+        ),
+        Expr::Try(body, catch) => Expr::Try(
+            boxed(body, keys)?,
+            match catch {
+                Some(e) => Some(boxed(e, keys)?),
+                None => None,
+            },
+        ),
         // Builtins act on the root itself; only `now`, `empty` and errors ignore it.
         Expr::Call(b, args) => {
-            matches!(
+            if !matches!(
                 b,
                 Builtin::Now | Builtin::Empty | Builtin::Error1 | Builtin::Error0
-            ) && args.iter().all(|a| reads_only_keys(a, keys))
+            ) {
+                return None;
+            }
+            Expr::Call(
+                *b,
+                args.iter()
+                    .map(|a| slotted(a, keys))
+                    .collect::<Option<_>>()?,
+            )
         }
-    }
+    })
 }
 
 /// One top-level entry of a JSON object's text: its key, and where the key (with its quotes)

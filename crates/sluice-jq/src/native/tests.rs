@@ -1,5 +1,7 @@
 //! The native evaluator against jq's behaviour, and its fast paths against its general one.
 
+use std::collections::BTreeSet;
+
 use super::raw::pick;
 use super::*;
 use serde_json::json;
@@ -146,10 +148,16 @@ fn outside_the_subset_falls_back() {
 #[test]
 fn reads_only_the_keys_a_condition_names() {
     let program = compile(r#".level == "ERROR" or (.http.status // 0) >= 500"#).expect("native");
-    let keys = program.keys.clone().expect("keys only");
-    assert_eq!(keys.into_iter().collect::<Vec<_>>(), vec!["http", "level"]);
-    assert!(compile(".slow = true").expect("native").keys.is_none());
-    assert!(compile("keys").expect("native").keys.is_none());
+    let slots = program.slots.as_ref().expect("keys only");
+    assert_eq!(slots.keys, vec!["level", "http"]);
+    assert_eq!(
+        slots.pick(br#"{"http":{"status":503},"level":"INFO","x":1}"#),
+        Some(json!(["INFO", {"status": 503}]))
+    );
+    assert_eq!(slots.pick(br#"{"x":1}"#), Some(json!([null, null])));
+    assert_eq!(slots.pick(b"[1]"), None);
+    assert!(compile(".slow = true").expect("native").slots.is_none());
+    assert!(compile("keys").expect("native").slots.is_none());
     let event = Event::from_json_bytes(bytes::Bytes::from_static(
         br#"{"level":"ERROR","big":[1,2,3]}"#,
     ));
