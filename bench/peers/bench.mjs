@@ -1,8 +1,12 @@
 // The peers of bench/jobs.sh, measured as crates/sluice-jobs/benches/throughput.rs measures
-// Sluice: enqueue JOBS no-op jobs in batches of 1,000; work them down; then, with the workers
-// idle, enqueue one job every 5 ms and measure enqueue -> start. Prints one line of figures.
+// Sluice: enqueue JOBS no-op jobs in batches of 1,000; on PostgreSQL, ANALYZE (as autovacuum
+// would before long, and as bench/jobs.sh does for Sluice); work them down; then, with the
+// workers idle, enqueue one job every 5 ms and measure enqueue -> start. Prints one line of
+// figures. Each peer runs with the settings its documentation gives for throughput, written
+// where it is set up below with the reason.
 //
 //   node bench.mjs graphile postgres://postgres@127.0.0.1:5432/test
+//   node bench.mjs pgboss postgres://postgres@127.0.0.1:5432/test
 //   node bench.mjs bullmq redis://127.0.0.1:6379
 import { performance } from "node:perf_hooks";
 
@@ -28,10 +32,12 @@ async function graphile() {
   const pg = (await import("pg")).default;
   // Its performance guide's batching: a local queue the pool fetches (and locks) jobs into, and
   // completions batched together; with those, the workers no longer need a connection each.
+  // GRAPHILE_CONCURRENCY (default 24) and a local queue of 500: the best of the settings tried
+  // on this machine (docs/jobs.md).
   const options = {
-    connectionString: url, concurrency, maxPoolSize: 10, noHandleSignals: true, pollInterval: 1000,
-    schema: "graphile_worker_bench", logger: quiet(),
-    preset: { worker: { localQueue: { size: 5 * concurrency }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+    connectionString: url, concurrency: graphileConcurrency, maxPoolSize: 10, noHandleSignals: true,
+    pollInterval: 1000, schema: "graphile_worker_bench", logger: quiet(),
+    preset: { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
   };
   await runMigrations(options);
   const client = new pg.Client({ connectionString: url });
@@ -47,6 +53,7 @@ async function graphile() {
     );
   }
   const inserts = jobs / ((performance.now() - started) / 1000);
+  await client.query("ANALYZE");
   const t0 = performance.now();
   const runner = await run({ ...options, taskList: { noop: async (payload) => noop(payload) } });
   await until(jobs);
@@ -59,7 +66,49 @@ async function graphile() {
   await until(jobs + samples);
   await runner.stop();
   await client.end();
-  return { inserts, worked, label: `concurrency=${concurrency}` };
+  return { inserts, worked, label: `concurrency=${graphileConcurrency}` };
+}
+
+async function pgboss() {
+  const { PgBoss } = await import("pg-boss");
+  // Its docs' settings for throughput: workers fetch batches (batchSize) and keep fetching while
+  // batches come back full (burstWhenBatchFull); several pollers per process
+  // (localConcurrency); LISTEN/NOTIFY wakes an idle worker when a job is sent (notify); jobs
+  // are deleted as soon as they complete (deleteAfterSeconds: 1, its least), as the tuned
+  // Sluice runs delete theirs.
+  const boss = new PgBoss({ connectionString: url, schema: "pgboss_bench", max: 10, useListenNotify: true });
+  boss.on("error", console.error);
+  await boss.start();
+  const queue = "noop";
+  await boss.deleteQueue(queue).catch(() => {});
+  await boss.createQueue(queue, { notify: true, deleteAfterSeconds: 1, retryLimit: 2 });
+  const started = performance.now();
+  for (let b = 0; b < jobs / 1000; b++) {
+    await boss.insert(queue, Array.from({ length: 1000 }, (_, i) => ({ data: { i } })));
+  }
+  const inserts = jobs / ((performance.now() - started) / 1000);
+  await boss.getDb().executeSql("ANALYZE");
+  // PGBOSS_BATCH (default 500): on this machine 25 per fetch works 16,000 jobs/s, 250 32,000,
+  // 500 33,000, 1,000 36,000 with a p99 pickup twice as long.
+  const batchSize = Number(process.env.PGBOSS_BATCH ?? 500);
+  const t0 = performance.now();
+  await boss.work(
+    queue,
+    { batchSize, localConcurrency: 4, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 },
+    async (batch) => {
+      for (const job of batch) noop(job.data);
+    },
+  );
+  await until(jobs);
+  const worked = jobs / ((performance.now() - t0) / 1000);
+  await sleep(300);
+  for (let i = 0; i < samples; i++) {
+    await boss.send(queue, { sent_us: nowUs() });
+    await sleep(5);
+  }
+  await until(jobs + samples);
+  await boss.stop({ graceful: true, wait: true });
+  return { inserts, worked, label: `batch=${batchSize}x4` };
 }
 
 async function bullmq() {
@@ -96,7 +145,8 @@ function quiet() {
   return { scope: () => ({ ...logger, scope }) , info() {}, debug() {}, warn() {}, error: console.error };
 }
 
-const result = mode === "graphile" ? await graphile() : await bullmq();
+const graphileConcurrency = Number(process.env.GRAPHILE_CONCURRENCY ?? 24);
+const result = await { graphile, pgboss, bullmq }[mode]();
 waits.sort((a, b) => a - b);
 console.log(
   `variant=${mode} jobs=${jobs} ${result.label} inserts_per_s=${Math.round(result.inserts)} ` +

@@ -12,6 +12,10 @@
 //! `removeOnComplete`), and claims up to four times its concurrency ahead (prefetch, as
 //! graphile-worker's local queue of five times its concurrency).
 //!
+//! `SLUICE_BENCH_AFTER_INSERT`, if set, is a shell command run between 1 and 2: `bench/jobs.sh`
+//! has PostgreSQL `ANALYZE` the table there, as it does for every PostgreSQL engine, so that
+//! each plans its claims with the same statistics.
+//!
 //! ```text
 //! cargo bench -p sluice-jobs --bench throughput -- sqlite:///tmp/bench.db
 //! SLUICE_BENCH_JOBS=100000 SLUICE_BENCH_CONCURRENCY=100 cargo bench … -- postgres://…?schema=bench
@@ -75,6 +79,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.enqueue(batch.clone()).await?;
     }
     let inserts_per_s = jobs as f64 / started.elapsed().as_secs_f64();
+    if let Ok(command) = std::env::var("SLUICE_BENCH_AFTER_INSERT") {
+        let status = std::process::Command::new("sh")
+            .args(["-c", &command])
+            .status()?;
+        if !status.success() {
+            return Err(format!("`{command}` failed: {status}").into());
+        }
+    }
 
     let done = Arc::new(AtomicUsize::new(0));
     let waits = Arc::new(Mutex::new(Vec::with_capacity(samples)));
