@@ -43,6 +43,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         sql: include_str!("../../../migrations/postgres/0003_registry.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("../../../migrations/postgres/0004_leases.sql"),
+    },
 ];
 
 /// Applies the `migrations` not yet recorded, on `conn`, inside the transaction (holding

@@ -1,6 +1,7 @@
--- Like claim.sql (nothing while the queue is paused), with at most $5 jobs running per partition key (counting those running
--- anywhere): each key's first jobs, found by a skip scan over the partition index, so a key with
--- a long backlog never hides the others; then jobs without a key.
+-- Like claim.sql (nothing while the queue is paused; `= ANY(ARRAY(…))` for the same reason),
+-- with at most $5 jobs running per partition key (counting those running anywhere): each key's
+-- first jobs, found by a skip scan over the partition index, so a key with a long backlog never
+-- hides the others; then jobs without a key.
 WITH RECURSIVE keys(k) AS (
     (SELECT partition_key FROM sluice_jobs WHERE queue = $1 AND state = 'available'
         AND partition_key IS NOT NULL ORDER BY partition_key LIMIT 1)
@@ -24,6 +25,6 @@ candidates AS (
         ORDER BY priority DESC, run_at, id LIMIT $2))
 UPDATE sluice_jobs SET state = 'running', attempt = attempt + 1, worker = $3, lease_until = $4
 WHERE state = 'available' AND NOT EXISTS (SELECT 1 FROM sluice_paused WHERE queue = $1)
-    AND id IN (
-    SELECT id FROM candidates ORDER BY priority DESC, run_at, id LIMIT $2)
+    AND id = ANY(ARRAY(
+    SELECT id FROM candidates ORDER BY priority DESC, run_at, id LIMIT $2))
 RETURNING *

@@ -1,4 +1,5 @@
--- Deletes up to $4 jobs in states $1 that ended before $2 (of queue $3, if given).
-DELETE FROM sluice_jobs WHERE id IN (
+-- Deletes up to $4 jobs in states $1 that ended before $2 (of queue $3, if given); `= ANY(ARRAY(…))`
+-- as in claim.sql.
+DELETE FROM sluice_jobs WHERE id = ANY(ARRAY(
     SELECT id FROM sluice_jobs WHERE state = ANY($1) AND finished_at < $2
-    AND ($3::text IS NULL OR queue = $3) LIMIT $4)
+    AND ($3::text IS NULL OR queue = $3) LIMIT $4))
