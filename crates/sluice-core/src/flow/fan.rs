@@ -6,7 +6,7 @@
 //! flow was dropped no longer receives anything; items that would have gone there are reported
 //! unfinished to their origins (they were not delivered everywhere they should have been).
 
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 
 use futures::StreamExt;
 
@@ -15,7 +15,7 @@ use crate::channel::{Receiver, Sender};
 use crate::context::StageCtx;
 use crate::error::ItemError;
 use crate::flow::Flow;
-use crate::flow::stage::Stage;
+use crate::flow::stage::{Stage, hash_of};
 use crate::flow::transform::{Slot, apply_batch};
 
 /// Lanes of a routing stage: one batch per output, filled item by item.
@@ -152,13 +152,6 @@ fn lanes<T: Send + 'static>(
 /// The lane of `key` among `n`: stable for a given build of the program.
 pub(crate) fn lane_of<K: Hash + ?Sized>(key: &K, n: usize) -> usize {
     (hash_of(key) % n.max(1) as u64) as usize
-}
-
-/// The hash of a key, for lanes and for stages ordered by key.
-pub(crate) fn hash_of<K: Hash + ?Sized>(key: &K) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    key.hash(&mut hasher);
-    hasher.finish()
 }
 
 impl<T: Send + 'static> Flow<T> {

@@ -1,7 +1,7 @@
 //! A stage before it is built: [`Stage`] (name, policies, error output, capacity), and the
 //! [`ErrorOutput`] its failures go to.
 
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +49,13 @@ pub struct Stage<T> {
 
 /// The hash of an item's key, for stages ordered by key.
 pub(crate) type KeyHash<T> = Arc<dyn Fn(&T) -> u64 + Send + Sync>;
+
+/// The hash of a key, for stages ordered by key and for the lanes of a partition by key.
+pub(crate) fn hash_of<K: Hash + ?Sized>(key: &K) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
 
 impl<T: Send + 'static> Flow<T> {
     /// Configures the next stage: its name, policies, error output and capacity.
@@ -142,9 +149,7 @@ impl<T: Send + 'static> Stage<T> {
         mut self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
     ) -> Stage<T> {
-        self.key = Some(Arc::new(move |item: &T| {
-            crate::flow::fan::hash_of(&key(item))
-        }));
+        self.key = Some(Arc::new(move |item: &T| hash_of(&key(item))));
         self
     }
 
