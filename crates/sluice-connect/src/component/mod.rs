@@ -8,6 +8,13 @@
 //! cannot say, `build`), one line in the [registry](crate::registry), and a cargo feature when it needs a heavy
 //! dependency. `docs/reference.yaml` shows every option; a test parses it.
 
+#[cfg(any(
+    feature = "redis",
+    feature = "nats",
+    feature = "amqp",
+    feature = "postgres"
+))]
+pub(crate) mod connection;
 pub(crate) mod sink;
 pub(crate) mod source;
 pub(crate) mod transform;

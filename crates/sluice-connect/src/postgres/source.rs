@@ -27,7 +27,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{field_path, identifier, table_name};
-use crate::component::source::{Acknowledger, SourceConnection, from_reader, reconnecting};
+use crate::component::connection::{SourceConnection, reconnecting};
+use crate::component::source::{Acknowledger, from_reader};
 use crate::component::{BuiltSource, OptionError, Source, SourceContext};
 use sluice_event::codec::{Codec, Record};
 use sluice_event::{Origin, Position};

@@ -29,9 +29,8 @@ use sluice_core::{AckToken, Acked, BoxError, Outcome};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::component::source::{
-    Acknowledger, SourceConnection, from_reader, received, reconnecting,
-};
+use crate::component::connection::{SourceConnection, reconnecting};
+use crate::component::source::{Acknowledger, from_reader, received};
 use crate::component::{BuiltSource, Source, SourceContext};
 use crate::tls::ClientTls;
 
