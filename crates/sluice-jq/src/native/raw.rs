@@ -34,22 +34,10 @@ impl Slots {
     /// array the program reads; `None` if `raw` is not an object. Only the wanted values are
     /// parsed.
     pub(super) fn pick(&self, raw: &[u8]) -> Option<Value> {
-        let mut values = vec![Value::Null; self.keys.len()];
-        let mut seen = vec![false; self.keys.len()];
-        let (mut found, mut ok) = (0, true);
-        scan(raw, |entry| {
-            if let Some(at) = self.keys.iter().position(|k| entry.is(k)) {
-                match serde_json::from_slice(&raw[entry.value]) {
-                    Ok(value) => values[at] = value,
-                    Err(_) => ok = false,
-                }
-                if !std::mem::replace(&mut seen[at], true) {
-                    found += 1;
-                }
-            }
-            ok && found < self.keys.len()
-        })?;
-        ok.then_some(Value::Array(values))
+        let values = values_of(raw, &self.keys)?;
+        Some(Value::Array(
+            values.into_iter().map(Option::unwrap_or_default).collect(),
+        ))
     }
 }
 
@@ -217,10 +205,31 @@ impl Entry<'_> {
     }
 }
 
-/// The one of `keys` that `entry` names.
-fn find<'k>(keys: &'k BTreeSet<String>, entry: &Entry<'_>) -> Option<&'k String> {
+/// The place in `keys` of the one `entry` names.
+fn find(keys: &[String], entry: &Entry<'_>) -> Option<usize> {
     keys.iter()
-        .find(|k| k.len() <= entry.plain.len() && entry.is(k))
+        .position(|k| k.len() <= entry.plain.len() && entry.is(k))
+}
+
+/// The values of `keys` in the JSON object in `raw`, in their order (none for a key it lacks);
+/// `None` if `raw` is not an object. Only the wanted values are parsed.
+fn values_of(raw: &[u8], keys: &[String]) -> Option<Vec<Option<Value>>> {
+    let mut values: Vec<Option<Value>> = vec![None; keys.len()];
+    let (mut found, mut ok) = (0, true);
+    scan(raw, |entry| {
+        if let Some(at) = find(keys, &entry) {
+            match serde_json::from_slice(&raw[entry.value]) {
+                Ok(value) => {
+                    if values[at].replace(value).is_none() {
+                        found += 1;
+                    }
+                }
+                Err(_) => ok = false,
+            }
+        }
+        ok && found < keys.len()
+    })?;
+    ok.then_some(values)
 }
 
 /// Calls `f` with each top-level entry of the JSON object in `raw`, until it returns false;
@@ -269,29 +278,23 @@ pub(super) fn scan<'a>(raw: &'a [u8], mut f: impl FnMut(Entry<'a>) -> bool) -> O
 
 /// An object with the `keys` of the JSON object in `raw` (those present); `None` if `raw` is
 /// not an object. Only the wanted values are parsed.
-pub(super) fn pick(raw: &[u8], keys: &BTreeSet<String>) -> Option<Value> {
+pub(super) fn pick(raw: &[u8], keys: &[String]) -> Option<Value> {
+    let values = values_of(raw, keys)?;
     let mut out = Map::with_capacity(keys.len() + 1);
-    let mut ok = true;
-    scan(raw, |entry| {
-        if let Some(name) = find(keys, &entry) {
-            match serde_json::from_slice(&raw[entry.value]) {
-                Ok(value) => {
-                    out.insert(name.clone(), value);
-                }
-                Err(_) => ok = false,
-            }
+    for (key, value) in keys.iter().zip(values) {
+        if let Some(value) = value {
+            out.insert(key.clone(), value);
         }
-        ok && out.len() < keys.len()
-    })?;
-    ok.then_some(Value::Object(out))
+    }
+    Some(Value::Object(out))
 }
 
 /// A program that only sets, updates and deletes top-level fields, reading only top-level
 /// fields: it can be run on an event's text, rewriting just those fields.
 pub(super) struct Edit {
     steps: Vec<EditStep>,
-    /// Every field the steps read or write.
-    keys: BTreeSet<String>,
+    /// Every field the steps read or write, once each.
+    keys: Vec<String>,
 }
 
 enum EditStep {
@@ -356,7 +359,10 @@ pub(super) fn edit_plan(expr: &Expr) -> Option<Edit> {
         }
         steps.push(step);
     }
-    Some(Edit { steps, keys })
+    Some(Edit {
+        steps,
+        keys: keys.into_iter().collect(),
+    })
 }
 
 impl Edit {
@@ -414,8 +420,8 @@ impl Edit {
         let mut written: BTreeSet<&str> = BTreeSet::new();
         let mut separator = false;
         scan(raw, |entry| {
-            if let Some(name) = find(&self.keys, &entry) {
-                if let Some((key, value)) = map.get_key_value(name) {
+            if let Some(at) = find(&self.keys, &entry) {
+                if let Some((key, value)) = map.get_key_value(&self.keys[at]) {
                     write_entry(&mut out, &mut separator, &raw[entry.key.clone()], value);
                     written.insert(key.as_str());
                 }

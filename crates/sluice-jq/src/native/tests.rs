@@ -1,7 +1,5 @@
 //! The native evaluator against jq's behaviour, and its fast paths against its general one.
 
-use std::collections::BTreeSet;
-
 use super::raw::pick;
 use super::*;
 use serde_json::json;
@@ -198,7 +196,7 @@ fn field_edits_run_on_the_text() {
 
 #[test]
 fn picks_top_level_keys_from_text() {
-    let keys: BTreeSet<String> = ["b", "d", "e!"].iter().map(|k| (*k).to_owned()).collect();
+    let keys: Vec<String> = ["b", "d", "e!"].iter().map(|k| (*k).to_owned()).collect();
     let raw = br#" { "a": {"x": "}]\"["}, "b" : [1, {"y": 2}], "c":"q\"uote", "d": -1.5e3, "e\u0021": null } "#;
     assert_eq!(
         pick(raw, &keys),
