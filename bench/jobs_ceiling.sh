@@ -20,12 +20,8 @@ mkdir -p "$out"
 
 scripts/services.sh postgres >/dev/null
 command -v pgbench >/dev/null || { echo "pgbench is needed: apt-get install -y postgresql-client" >&2; exit 1; }
-socket=${PGSOCKET:-/var/run/postgresql}
-if [ -S "$socket/.s.PGSQL.5432" ]; then
-  pg="postgres://postgres@localhost/test?host=$socket"
-else
-  pg="postgres://postgres@127.0.0.1:5432/test"
-fi
+source bench/postgres_url.sh
+pg=$(postgres_url)
 schema=sluice_ceiling
 queries=crates/sluice-jobs/src/store/postgres/queries
 
