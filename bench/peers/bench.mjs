@@ -27,6 +27,28 @@ const until = async (n) => {
 };
 const pct = (sorted, p) => sorted[Math.round((sorted.length - 1) * p)];
 
+// The measurement every peer goes through: the bulk inserts, ANALYZE where `analyze` is given,
+// the work, then the pickup samples. `peer` says how to insert a batch of 1,000, start the
+// workers, send one job and stop.
+async function measure(peer) {
+  const started = performance.now();
+  for (let b = 0; b < jobs / 1000; b++) await peer.insert(b);
+  const inserts = jobs / ((performance.now() - started) / 1000);
+  if (peer.analyze) await peer.analyze();
+  const t0 = performance.now();
+  await peer.start();
+  await until(jobs);
+  const worked = jobs / ((performance.now() - t0) / 1000);
+  await sleep(300);
+  for (let i = 0; i < samples; i++) {
+    await peer.send({ sent_us: nowUs() });
+    await sleep(5);
+  }
+  await until(jobs + samples);
+  await peer.stop();
+  return { inserts, worked, label: peer.label };
+}
+
 async function graphile() {
   const { run, runMigrations } = await import("graphile-worker");
   const pg = (await import("pg")).default;
@@ -43,30 +65,25 @@ async function graphile() {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   await client.query("DELETE FROM graphile_worker_bench._private_jobs");
-  const started = performance.now();
   const batch = JSON.stringify(Array.from({ length: 1000 }, (_, i) => ({ identifier: "noop", payload: { i } })));
-  for (let b = 0; b < jobs / 1000; b++) {
+  let runner;
+  return measure({
     // The bulk API: graphile_worker.add_jobs(job_spec[]).
-    await client.query(
+    insert: () => client.query(
       "SELECT graphile_worker_bench.add_jobs(array(SELECT json_populate_recordset(null::graphile_worker_bench.job_spec, $1::json)))",
       [batch],
-    );
-  }
-  const inserts = jobs / ((performance.now() - started) / 1000);
-  await client.query("ANALYZE");
-  const t0 = performance.now();
-  const runner = await run({ ...options, taskList: { noop: async (payload) => noop(payload) } });
-  await until(jobs);
-  const worked = jobs / ((performance.now() - t0) / 1000);
-  await sleep(300);
-  for (let i = 0; i < samples; i++) {
-    await client.query("SELECT graphile_worker_bench.add_job('noop', $1::json)", [JSON.stringify({ sent_us: nowUs() })]);
-    await sleep(5);
-  }
-  await until(jobs + samples);
-  await runner.stop();
-  await client.end();
-  return { inserts, worked, label: `concurrency=${graphileConcurrency}` };
+    ),
+    analyze: () => client.query("ANALYZE"),
+    start: async () => {
+      runner = await run({ ...options, taskList: { noop: async (payload) => noop(payload) } });
+    },
+    send: (payload) => client.query("SELECT graphile_worker_bench.add_job('noop', $1::json)", [JSON.stringify(payload)]),
+    stop: async () => {
+      await runner.stop();
+      await client.end();
+    },
+    label: `concurrency=${graphileConcurrency}`,
+  });
 }
 
 async function pgboss() {
@@ -82,33 +99,23 @@ async function pgboss() {
   const queue = "noop";
   await boss.deleteQueue(queue).catch(() => {});
   await boss.createQueue(queue, { notify: true, deleteAfterSeconds: 1, retryLimit: 2 });
-  const started = performance.now();
-  for (let b = 0; b < jobs / 1000; b++) {
-    await boss.insert(queue, Array.from({ length: 1000 }, (_, i) => ({ data: { i } })));
-  }
-  const inserts = jobs / ((performance.now() - started) / 1000);
-  await boss.getDb().executeSql("ANALYZE");
   // PGBOSS_BATCH (default 500): on this machine 25 per fetch works 16,000 jobs/s, 250 32,000,
   // 500 33,000, 1,000 36,000 with a p99 pickup twice as long.
   const batchSize = Number(process.env.PGBOSS_BATCH ?? 500);
-  const t0 = performance.now();
-  await boss.work(
-    queue,
-    { batchSize, localConcurrency: 4, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 },
-    async (batch) => {
-      for (const job of batch) noop(job.data);
-    },
-  );
-  await until(jobs);
-  const worked = jobs / ((performance.now() - t0) / 1000);
-  await sleep(300);
-  for (let i = 0; i < samples; i++) {
-    await boss.send(queue, { sent_us: nowUs() });
-    await sleep(5);
-  }
-  await until(jobs + samples);
-  await boss.stop({ graceful: true, wait: true });
-  return { inserts, worked, label: `batch=${batchSize}x4` };
+  return measure({
+    insert: () => boss.insert(queue, Array.from({ length: 1000 }, (_, i) => ({ data: { i } }))),
+    analyze: () => boss.getDb().executeSql("ANALYZE"),
+    start: () => boss.work(
+      queue,
+      { batchSize, localConcurrency: 4, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 },
+      async (batch) => {
+        for (const job of batch) noop(job.data);
+      },
+    ),
+    send: (payload) => boss.send(queue, payload),
+    stop: () => boss.stop({ graceful: true, wait: true }),
+    label: `batch=${batchSize}x4`,
+  });
 }
 
 async function bullmq() {
@@ -118,25 +125,20 @@ async function bullmq() {
   const queue = new Queue("sluice-bench", { connection });
   await queue.obliterate({ force: true });
   const opts = { removeOnComplete: true, removeOnFail: 1000 };
-  const started = performance.now();
-  for (let b = 0; b < jobs / 1000; b++) {
-    await queue.addBulk(Array.from({ length: 1000 }, (_, i) => ({ name: "noop", data: { i }, opts })));
-  }
-  const inserts = jobs / ((performance.now() - started) / 1000);
-  const t0 = performance.now();
-  const worker = new Worker("sluice-bench", async (job) => noop(job.data), { connection, concurrency });
-  await until(jobs);
-  const worked = jobs / ((performance.now() - t0) / 1000);
-  await sleep(300);
-  for (let i = 0; i < samples; i++) {
-    await queue.add("noop", { sent_us: nowUs() }, opts);
-    await sleep(5);
-  }
-  await until(jobs + samples);
-  await worker.close();
-  await queue.obliterate({ force: true });
-  await queue.close();
-  return { inserts, worked, label: `concurrency=${concurrency}` };
+  let worker;
+  return measure({
+    insert: () => queue.addBulk(Array.from({ length: 1000 }, (_, i) => ({ name: "noop", data: { i }, opts }))),
+    start: async () => {
+      worker = new Worker("sluice-bench", async (job) => noop(job.data), { connection, concurrency });
+    },
+    send: (payload) => queue.add("noop", payload, opts),
+    stop: async () => {
+      await worker.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+    },
+    label: `concurrency=${concurrency}`,
+  });
 }
 
 function quiet() {
