@@ -146,7 +146,10 @@ async fn until(reached: impl Fn() -> bool) {
 }
 
 /// Runs steps 1 to 4 on `engine`, or, in a helper process, lends it its workers.
-pub(crate) async fn run(engine: &mut impl Engine, settings: &Settings) -> Result<Option<Figures>, Error> {
+pub(crate) async fn run(
+    engine: &mut impl Engine,
+    settings: &Settings,
+) -> Result<Option<Figures>, Error> {
     if settings.helper {
         help(engine).await?;
         return Ok(None);
