@@ -13,8 +13,8 @@
 # prefetch) and tuned as the peers are (`sluice_STORE_tuned`: succeeded jobs deleted as they
 # end, as graphile-worker always does and BullMQ does with removeOnComplete; prefetch of four
 # times the concurrency, as graphile-worker's local queue of five times it). Then each store's
-# ceiling: its own claim and completion called back to back with no worker (batches of 100 and
-# 500, 1 to 4 loops; bench/jobs_ceiling.sh does the same for PostgreSQL with bare SQL).
+# ceiling, both ways: its own claim and completion called back to back with no worker (batches
+# of 100 and 500, 1 to 4 loops; bench/jobs_ceiling.sh does the same for PostgreSQL in bare SQL).
 #
 # It prints, per engine and process count, inserts/s, worked/s and p50/p99 pickup; each store's
 # ceiling and the fraction of it Sluice reaches; each engine's best; then the issue's targets
@@ -87,11 +87,15 @@ for _ in $(seq "$rounds"); do
   done
 done
 unset SLUICE_BENCH_PROCESSES
-fresh_sqlite "$db"
-SLUICE_BENCH_CEILING=1 "$bench" "sqlite://$db" | tee -a "$log"
-fresh_pg sluice_bench
-SLUICE_BENCH_CEILING=1 "$bench" "$(param "$pg" schema=sluice_bench)" | tee -a "$log"
-fresh_redis "{sluice-bench}"
-SLUICE_BENCH_CEILING=1 "$bench" "$redis?prefix=sluice-bench" | tee -a "$log"
+export SLUICE_BENCH_CEILING=1
+for tuned in 0 1; do
+  export SLUICE_BENCH_TUNED=$tuned
+  fresh_sqlite "$db"
+  "$bench" "sqlite://$db" | tee -a "$log"
+  fresh_pg sluice_bench
+  "$bench" "$(param "$pg" schema=sluice_bench)" | tee -a "$log"
+  fresh_redis "{sluice-bench}"
+  "$bench" "$redis?prefix=sluice-bench" | tee -a "$log"
+done
 
 python3 bench/jobs_summary.py "$log"

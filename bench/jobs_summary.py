@@ -16,8 +16,7 @@ for line in open(sys.argv[1]):
     if "variant" not in f:
         continue
     if f["variant"].startswith("ceiling_"):
-        store = f["variant"].removeprefix("ceiling_")
-        ceilings.setdefault(store, []).append(f)
+        ceilings.setdefault(f["variant"].removeprefix("ceiling_"), []).append(f)
     else:
         runs.setdefault((f["variant"], int(f.get("processes", 1))), []).append(f)
 
@@ -44,14 +43,14 @@ for name, (worked, processes) in best.items():
 
 if ceilings:
     print()
-    print(f"{'store ceiling':<24} {'jobs/s':>10}  {'best of':<22} Sluice defaults, tuned")
+    print(f"{'store ceiling':<24} {'jobs/s':>10}  {'best of':<22} {'Sluice reaches':>14}")
     for store, rows in ceilings.items():
         top = max(rows, key=lambda r: float(r["items_per_s"]))
         ceiling = float(top["items_per_s"])
-        share = "  ".join(f"{best[v][0] / ceiling:.0%}" if v in best else "n/a"
-                          for v in (f"sluice_{store}", f"sluice_{store}_tuned"))
+        ours = f"sluice_{store}"
+        share = f"{best[ours][0] / ceiling:.0%}" if ours in best else "n/a"
         where = f"batch {top['batch']}, {top['clients']} loops"
-        print(f"{store:<24} {ceiling:>10,.0f}  {where:<22} {share}")
+        print(f"{store:<24} {ceiling:>10,.0f}  {where:<22} {share:>14}")
 
 
 def verdict(met):

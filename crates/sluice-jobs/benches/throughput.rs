@@ -10,8 +10,9 @@
 //!
 //! `SLUICE_BENCH_CEILING=1` measures instead what the store itself does at most for this work:
 //! for batches of 100 and 500 and 1, 2 and 4 loops, JOBS jobs are enqueued and then claimed and
-//! completed (deleted) back to back by the loops, with no worker in between. Each line is
-//! `variant=ceiling_STORE batch=… clients=… items_per_s=…`.
+//! completed back to back by the loops, with no worker in between: kept as succeeded, as the
+//! defaults keep them (`ceiling_STORE`), or deleted with `SLUICE_BENCH_TUNED=1`
+//! (`ceiling_STORE_tuned`). Each line is `variant=ceiling_… batch=… clients=… items_per_s=…`.
 //!
 //! ```text
 //! cargo bench -p sluice-jobs --bench throughput -- sqlite:///tmp/bench.db
@@ -98,6 +99,8 @@ impl Engine for Sluice {
 /// The store's ceiling: claim and complete back to back, no worker in between.
 async fn ceiling(engine: &mut Sluice, jobs: usize) -> Result<(), Error> {
     let kind = engine.store.kind();
+    let tuned = if engine.tuned { "_tuned" } else { "" };
+    let discard = engine.tuned;
     for batch in [100u32, 500] {
         for clients in [1usize, 2, 4] {
             for _ in 0..jobs / 1000 {
@@ -129,7 +132,7 @@ async fn ceiling(engine: &mut Sluice, jobs: usize) -> Result<(), Error> {
                                 id: job.id,
                                 worker: worker.clone(),
                                 outcome: Outcome::Succeeded,
-                                discard: true,
+                                discard,
                             })
                             .collect();
                         store.complete(completions).await?;
@@ -142,7 +145,7 @@ async fn ceiling(engine: &mut Sluice, jobs: usize) -> Result<(), Error> {
             }
             let per_s = worked as f64 / started.elapsed().as_secs_f64();
             println!(
-                "variant=ceiling_{kind} batch={batch} clients={clients} items_per_s={per_s:.0}"
+                "variant=ceiling_{kind}{tuned} batch={batch} clients={clients} items_per_s={per_s:.0}"
             );
         }
     }
