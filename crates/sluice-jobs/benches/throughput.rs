@@ -8,6 +8,9 @@
 //! `removeOnComplete`), and claims up to four times its concurrency ahead (prefetch, as
 //! graphile-worker's local queue of five times its concurrency).
 //!
+//! `SLUICE_BENCH_PREFETCH` overrides the prefetch; `SLUICE_BENCH_LABEL` is appended to the
+//! variant's name (`bench/jobs_growth.sh` names its runs so).
+//!
 //! `SLUICE_BENCH_CEILING=1` measures instead what the store itself does at most for this work:
 //! for batches of 100 and 500 and 1, 2 and 4 loops, JOBS jobs are enqueued and then claimed and
 //! completed back to back by the loops, with no worker in between: kept as succeeded, as the
@@ -58,7 +61,10 @@ impl Engine for Sluice {
             .queue(
                 QueueConfig::new("default")
                     .concurrency(self.concurrency)
-                    .prefetch(if tuned { 4 * self.concurrency } else { 0 })
+                    .prefetch(harness::setting(
+                        "SLUICE_BENCH_PREFETCH",
+                        if tuned { 4 * self.concurrency } else { 0 },
+                    ))
                     .poll_interval(Duration::from_secs(1)),
             )
             .retention(Retention {
@@ -162,8 +168,9 @@ async fn main() -> Result<(), Error> {
     let tuned = harness::setting("SLUICE_BENCH_TUNED", 0) == 1;
     let store = sluice_jobs::store::open(&url).await?;
     store.migrate().await?;
+    let label = std::env::var("SLUICE_BENCH_LABEL").map_or(String::new(), |l| format!("_{l}"));
     let variant = format!(
-        "sluice_{}{}",
+        "sluice_{}{}{label}",
         store.kind(),
         if tuned { "_tuned" } else { "" }
     );

@@ -14,6 +14,7 @@
 //! | `sluice_jobs_released_total` | counter | queue, kind | running jobs given back at shutdown |
 //! | `sluice_jobs_rescued_total` | counter | | jobs taken back from workers whose lease expired |
 //! | `sluice_jobs_store_errors_total` | counter | op | failed store calls (the worker backs off) |
+//! | `sluice_jobs_store_tidied_total` | counter | | times this worker tidied the store (PostgreSQL: vacuumed the jobs table) |
 //! | `sluice_jobs_running` | gauge | queue | jobs this worker runs now |
 //! | `sluice_jobs` | gauge | queue, state | jobs in the store per state (sampled) |
 //! | `sluice_jobs_oldest_available_age_seconds` | gauge | queue | how long the oldest available job has been due (sampled) |
@@ -89,6 +90,11 @@ pub(crate) fn job_event(queue: &str, kind: &str, event: Event) {
 /// Counts rescued jobs.
 pub(crate) fn rescued(n: usize) {
     counter!("sluice_jobs_rescued_total").increment(n as u64);
+}
+
+/// Counts a tidying of the store.
+pub(crate) fn tidied() {
+    counter!("sluice_jobs_store_tidied_total").increment(1);
 }
 
 /// Counts a failed store call.

@@ -66,6 +66,14 @@ pub trait Maintenance: Send + Sync {
 
     /// Deletes ended jobs matching `params`; returns how many.
     async fn prune(&self, params: PruneParams) -> Result<u64, StoreError>;
+
+    /// Keeps the store fast while jobs churn through it; returns whether there was work.
+    /// PostgreSQL vacuums its jobs table once enough rows died (each claimed or ended job
+    /// leaves one, and claims would read past them until a vacuum); the other stores have
+    /// nothing to do.
+    async fn tidy(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 /// What an operator does to jobs.

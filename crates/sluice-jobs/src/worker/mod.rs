@@ -48,7 +48,7 @@ use tokio_util::task::TaskTracker;
 use claim::{TWO_CLAIMERS, claim_loop};
 use complete::complete_loop;
 use maintenance::{
-    heartbeat_loop, prune_loop, register_loop, rescue_loop, schedule_loop, stats_loop,
+    heartbeat_loop, prune_loop, register_loop, rescue_loop, schedule_loop, stats_loop, tidy_loop,
 };
 use state::{Slots, Stop};
 
@@ -112,6 +112,7 @@ impl Worker {
             tokio::spawn(rescue_loop(inner.clone(), background.clone())),
             tokio::spawn(schedule_loop(inner.clone(), background.clone())),
             tokio::spawn(prune_loop(inner.clone(), background.clone())),
+            tokio::spawn(tidy_loop(inner.clone(), background.clone())),
             tokio::spawn(stats_loop(inner.clone(), background.clone())),
         ];
         let tasks = TaskTracker::new();

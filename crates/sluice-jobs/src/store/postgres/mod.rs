@@ -380,6 +380,36 @@ impl Maintenance for PostgresStore {
             .map_err(sql::error)?;
         Ok(result.rows_affected())
     }
+
+    async fn tidy(&self) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(sql::error)?;
+        let due: bool = sqlx::query_scalar(include_str!("queries/vacuum_due.sql"))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(sql::error)?;
+        if !due {
+            return Ok(false);
+        }
+        // One worker at a time: the others find the lock taken and leave it.
+        let locked: bool = sqlx::query_scalar(include_str!("queries/vacuum_lock.sql"))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(sql::error)?;
+        if !locked {
+            return Ok(false);
+        }
+        // VACUUM runs outside any transaction, so as a simple query; SKIP_LOCKED leaves the
+        // table to an autovacuum already at it.
+        let vacuumed = sqlx::raw_sql("VACUUM (SKIP_LOCKED) sluice_jobs")
+            .execute(&mut *conn)
+            .await
+            .map_err(sql::error);
+        sqlx::query(include_str!("queries/vacuum_unlock.sql"))
+            .execute(&mut *conn)
+            .await
+            .map_err(sql::error)?;
+        vacuumed.map(|_| true)
+    }
 }
 
 #[async_trait]

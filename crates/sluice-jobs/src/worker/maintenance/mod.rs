@@ -1,6 +1,6 @@
 //! The worker's chores, each a loop beside the claim loops: renewing leases, rescuing jobs of
-//! workers that vanished, firing schedules, pruning finished jobs, sampling job counts, and
-//! reporting the worker to the store's registry.
+//! workers that vanished, firing schedules, pruning finished jobs, tidying the store, sampling
+//! job counts, and reporting the worker to the store's registry.
 
 mod heartbeat;
 mod pruner;
@@ -8,6 +8,7 @@ mod registrar;
 mod rescuer;
 mod sampler;
 mod scheduler;
+mod tidier;
 
 pub(super) use heartbeat::heartbeat_loop;
 pub(super) use pruner::prune_loop;
@@ -15,3 +16,4 @@ pub(super) use registrar::register_loop;
 pub(super) use rescuer::rescue_loop;
 pub(super) use sampler::stats_loop;
 pub(super) use scheduler::schedule_loop;
+pub(super) use tidier::tidy_loop;
