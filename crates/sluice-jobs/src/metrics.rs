@@ -16,7 +16,7 @@
 //! | `sluice_jobs_store_errors_total` | counter | op | failed store calls (the worker backs off) |
 //! | `sluice_jobs_store_tidied_total` | counter | | times this worker tidied the store (PostgreSQL: vacuumed the jobs table) |
 //! | `sluice_jobs_running` | gauge | queue | jobs this worker runs now |
-//! | `sluice_jobs` | gauge | queue, state | jobs in the store per state (sampled) |
+//! | `sluice_jobs` | gauge | queue, state | jobs in the store per state that can still run: available, scheduled, retryable, running (sampled) |
 //! | `sluice_jobs_oldest_available_age_seconds` | gauge | queue | how long the oldest available job has been due (sampled) |
 //! | `sluice_jobs_queue_paused` | gauge | queue | 1 while the queue is paused (sampled) |
 //! | `sluice_worker_slots` | gauge | queue | jobs this worker may run at once |
@@ -126,7 +126,10 @@ pub(crate) fn ran(queue: &str, kind: &str, run: Duration) {
 /// Publishes the store's job counts per queue and state.
 pub(crate) fn states(stats: &[QueueStats]) {
     for queue in stats {
-        for state in crate::job::JobState::ALL {
+        for state in crate::job::JobState::ALL
+            .into_iter()
+            .filter(|s| !s.is_final())
+        {
             let n = queue.counts.get(state.as_str()).copied().unwrap_or(0);
             gauge!("sluice_jobs", "queue" => queue.queue.clone(), "state" => state.as_str())
                 .set(n as f64);

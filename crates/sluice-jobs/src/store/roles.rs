@@ -12,7 +12,7 @@ use super::params::{
     ListParams, PruneParams, QueueStats, RetryParams,
 };
 use super::registry::{MinuteStats, Paused, WorkerBeat, WorkerInfo};
-use crate::job::{Job, JobId, NewJob};
+use crate::job::{Job, JobId, JobState, NewJob};
 use crate::{metrics, trace};
 
 /// A job's life as producers and workers drive it.
@@ -88,6 +88,19 @@ pub trait Admin: Send + Sync {
     /// Job counts per queue and state.
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError>;
 
+    /// Job counts per queue of the states that can still run (available, scheduled,
+    /// retryable, running): what a worker samples for its gauges. Unlike [`stats`](Self::stats),
+    /// it reads only the indexes of those states, however many finished jobs are kept.
+    async fn pending_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
+        let mut stats = self.stats().await?;
+        for queue in &mut stats {
+            queue
+                .counts
+                .retain(|state, _| state.parse::<JobState>().is_ok_and(|s| !s.is_final()));
+        }
+        Ok(stats)
+    }
+
     /// Makes jobs available to run now, with at least one attempt left, keeping their errors;
     /// returns how many. A job whose unique key is held by another pending job stays as it is.
     async fn retry(&self, params: RetryParams) -> Result<u64, StoreError>;
@@ -147,7 +160,19 @@ pub trait Store: Queue + Maintenance + Admin + Registry + 'static {
     /// Job counts per queue and state with each queue's pause, paused queues without jobs
     /// included, by queue.
     async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
-        let mut stats = self.stats().await?;
+        let stats = self.stats().await?;
+        self.with_pauses(stats).await
+    }
+
+    /// [`pending_stats`](Admin::pending_stats) with each queue's pause, as
+    /// [`queue_stats`](Self::queue_stats) gives them.
+    async fn pending_queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
+        let stats = self.pending_stats().await?;
+        self.with_pauses(stats).await
+    }
+
+    /// `stats` with each queue's pause, paused queues without jobs included, by queue.
+    async fn with_pauses(&self, mut stats: Vec<QueueStats>) -> Result<Vec<QueueStats>, StoreError> {
         for paused in self.paused().await? {
             match stats.iter_mut().find(|s| s.queue == paused.queue) {
                 Some(queue) => queue.paused_since = Some(paused.since),

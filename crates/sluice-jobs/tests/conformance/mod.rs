@@ -18,7 +18,7 @@ use futures::future::BoxFuture;
 use serde_json::json;
 use sluice_jobs::store::{
     Cancelled, ClaimParams, Completion, Enqueued, FireParams, HeartbeatParams, ListParams, Outcome,
-    PruneParams, RetryParams,
+    PruneParams, QueueStats, RetryParams,
 };
 use sluice_jobs::{Clock, Job, JobId, JobState, ManualClock, NewJob, Store};
 
@@ -74,7 +74,8 @@ macro_rules! conformance {
             bulk_enqueue_keeps_order, discarding_completions_delete_final_jobs,
             the_trace_context_is_kept_with_the_job, stats_give_the_oldest_available_job,
             paused_queues_claim_nothing_until_resumed, listings_filter_by_keys_and_args_and_page,
-            workers_report_with_their_minute_counts, schedule_ticks_are_read_back);
+            workers_report_with_their_minute_counts, schedule_ticks_are_read_back,
+            pending_stats_count_the_states_that_can_run);
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
         $(
@@ -1114,4 +1115,80 @@ pub(crate) async fn stats_give_the_oldest_available_job(h: Harness) {
         "the earliest due time among every priority: {stats:?}"
     );
     assert_eq!(oldest("idle"), Some(None), "no job available: {stats:?}");
+}
+
+pub(crate) async fn pending_stats_count_the_states_that_can_run(h: Harness) {
+    let store = h.store.as_ref();
+    let later = h.clock_now() + chrono::Duration::seconds(60);
+    enqueue_one(store, NewJob::new("k", json!("later")).run_at(later)).await;
+    enqueue_one(store, NewJob::new("k", json!("other")).queue("other")).await;
+    let ids: Vec<JobId> = store
+        .enqueue((0..6).map(|i| NewJob::new("k", json!(i))).collect())
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(Enqueued::id)
+        .collect();
+    store.claim(claim("default", 4, "w")).await.expect("claim");
+    let failed = |retry_at| Outcome::Failed {
+        error: "boom".into(),
+        retry_at,
+    };
+    store
+        .complete(vec![
+            done(ids[0], "w", Outcome::Succeeded),
+            done(ids[1], "w", failed(Some(later))),
+            done(ids[2], "w", failed(None)),
+        ])
+        .await
+        .expect("complete");
+    // Per queue: its counts above zero, and whether it has an oldest available job.
+    type Summary = Vec<(String, Vec<(String, u64)>, bool)>;
+    let counts = |stats: Vec<QueueStats>| -> Summary {
+        stats
+            .into_iter()
+            .map(|s| {
+                let counts = s.counts.into_iter().filter(|(_, n)| *n > 0).collect();
+                (s.queue, counts, s.oldest_available.is_some())
+            })
+            .collect()
+    };
+    let pending = counts(store.pending_stats().await.expect("pending stats"));
+    assert_eq!(
+        pending,
+        vec![
+            (
+                "default".to_owned(),
+                vec![
+                    ("available".to_owned(), 2),
+                    ("retryable".to_owned(), 1),
+                    ("running".to_owned(), 1),
+                    ("scheduled".to_owned(), 1)
+                ],
+                true
+            ),
+            ("other".to_owned(), vec![("available".to_owned(), 1)], true),
+        ]
+    );
+    let mut all = store.stats().await.expect("stats");
+    for queue in &mut all {
+        queue
+            .counts
+            .retain(|state, _| !["succeeded", "dead", "cancelled"].contains(&state.as_str()));
+    }
+    assert_eq!(
+        counts(all),
+        pending,
+        "the same as the full counts of those states"
+    );
+    let oldest = |stats: Vec<QueueStats>| {
+        stats
+            .into_iter()
+            .map(|s| s.oldest_available)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        oldest(store.pending_stats().await.expect("pending stats")),
+        oldest(store.stats().await.expect("stats"))
+    );
 }

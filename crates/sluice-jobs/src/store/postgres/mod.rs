@@ -426,6 +426,10 @@ impl Admin for PostgresStore {
         sql::read::stats(&self.pool, include_str!("queries/stats.sql")).await
     }
 
+    async fn pending_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
+        sql::read::stats(&self.pool, include_str!("queries/pending_stats.sql")).await
+    }
+
     async fn retry(&self, params: RetryParams) -> Result<u64, StoreError> {
         let (ids, queue, all_dead) = match params {
             RetryParams::Ids(ids) => (Some(ids), None, false),

@@ -10,7 +10,7 @@ use crate::worker::state::{Inner, nap};
 
 pub(crate) async fn stats_loop(inner: Arc<Inner>, stop: CancellationToken) {
     loop {
-        match inner.call("stats", inner.store.queue_stats()).await {
+        match inner.call("stats", inner.store.pending_queue_stats()).await {
             Ok(stats) => metrics::states(&stats),
             Err(e) => {
                 tracing::debug!(error = %e, "cannot read job counts");
