@@ -48,12 +48,8 @@ pg=$(postgres_url)
 redis=redis://127.0.0.1:6379
 analyze="psql -q '$pg' -c ANALYZE"
 
-bench=$(cargo bench -q -p sluice-jobs --bench throughput --no-run --message-format=json 2>/dev/null |
-  python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "throughput" and m.get("executable"):
-        print(m["executable"])')
+source bench/job_bench.sh
+bench=$(job_bench)
 cargo build -q --release --manifest-path bench/peers/apalis/Cargo.toml --target-dir "$root/target"
 apalis=$root/target/release/apalis-peer
 

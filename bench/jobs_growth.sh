@@ -36,12 +36,8 @@ case $pg in *\?*) ;; *) pg_store="$pg?schema=$schema" ;; esac
 redis="redis://127.0.0.1:6379?prefix=sluice-growth"
 db=$out/jobs-growth.db
 
-bench=$(cargo bench -q -p sluice-jobs --bench throughput --no-run --message-format=json 2>/dev/null |
-  python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "throughput" and m.get("executable"):
-        print(m["executable"])')
+source bench/job_bench.sh
+bench=$(job_bench)
 
 fresh() {
   case $1 in

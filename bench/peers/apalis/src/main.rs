@@ -116,29 +116,33 @@ impl Engine for Apalis {
             Ok::<(), std::io::Error>(())
         };
         let name = format!("bench-{}", std::process::id());
+        let concurrency = self.concurrency;
+        // One worker for either store's backend (their types differ).
+        macro_rules! spawn_worker {
+            ($backend:expr) => {
+                tokio::spawn(
+                    WorkerBuilder::new(name)
+                        .backend($backend)
+                        .parallelize(tokio::spawn)
+                        .concurrency(concurrency)
+                        .build(noop)
+                        .run_until(signal),
+                )
+            };
+        }
         let running = match &mut self.pool {
-            Pool::Postgres(pool) => {
-                let backend = PostgresStorage::new(pool)
+            Pool::Postgres(pool) => spawn_worker!(
+                PostgresStorage::new(pool)
                     .with_config(self.postgres_config())
-                    .with_pubsub();
-                let worker = WorkerBuilder::new(name)
-                    .backend(backend)
-                    .parallelize(tokio::spawn)
-                    .concurrency(self.concurrency)
-                    .build(noop);
-                tokio::spawn(worker.run_until(signal))
-            }
+                    .with_pubsub()
+            ),
             Pool::Sqlite(pool, callback) => {
                 let callback = callback.take().ok_or("started twice")?;
-                let backend = SqliteStorage::new(pool)
-                    .with_config(self.sqlite_config())
-                    .with_callback(callback);
-                let worker = WorkerBuilder::new(name)
-                    .backend(backend)
-                    .parallelize(tokio::spawn)
-                    .concurrency(self.concurrency)
-                    .build(noop);
-                tokio::spawn(worker.run_until(signal))
+                spawn_worker!(
+                    SqliteStorage::new(pool)
+                        .with_config(self.sqlite_config())
+                        .with_callback(callback)
+                )
             }
         };
         self.running = Some((stop, running));
