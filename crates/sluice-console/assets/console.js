@@ -257,6 +257,7 @@ async function job(id) {
       field('trace id', j.trace_id || '-'))),
     h('h2', {}, 'Args'),
     h('pre', { id: 'args' }, JSON.stringify(j.args, null, 2)),
+    ...(j.result === undefined ? [] : [h('h2', {}, 'Result'), h('pre', { id: 'result' }, JSON.stringify(j.result, null, 2))]),
     h('h2', {}, 'Attempts that failed'),
     j.errors.length
       ? h('table', { id: 'errors' }, h('thead', {}, h('tr', {}, h('th', { class: 'num' }, 'attempt'), h('th', {}, 'at'), h('th', {}, 'error'))),

@@ -139,6 +139,7 @@ async fn ceiling(engine: &mut Sluice, jobs: usize) -> Result<(), Error> {
                                 worker: worker.clone(),
                                 outcome: Outcome::Succeeded,
                                 discard,
+                                result: None,
                             })
                             .collect();
                         store.complete(completions).await?;

@@ -167,6 +167,12 @@ pub struct Job {
     /// first attempt's span, and linked from later attempts'. Set when tracing is on, or when
     /// the job was enqueued with one.
     pub traceparent: Option<String>,
+    /// What its handler returned when it succeeded ([`Action::CompleteWith`]), kept with the
+    /// job under the same retention.
+    ///
+    /// [`Action::CompleteWith`]: crate::Action::CompleteWith
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
 }
 
 /// A job to enqueue: `NewJob::new("send_email", json!({...})).queue("mail").run_in(…)`.

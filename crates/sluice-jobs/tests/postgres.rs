@@ -109,6 +109,7 @@ mod tidy {
                     worker: "w".to_owned(),
                     outcome: Outcome::Succeeded,
                     discard: false,
+                    result: None,
                 })
                 .collect();
             store.complete(ended).await.expect("complete");

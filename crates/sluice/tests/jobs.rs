@@ -376,3 +376,43 @@ fn jobs_are_retried_cancelled_and_discarded_by_filter() {
     assert!(text(&out.stderr).contains("expected PATH=VALUE"));
     assert_eq!(jobs(dir.path()).len(), 5, "refused requests change nothing");
 }
+
+#[test]
+fn a_succeeded_jobs_result_is_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = ok(dir.path(), &["jobs", "enqueue", "report"])
+        .trim()
+        .to_owned();
+    let url = format!("sqlite://{}", dir.path().join("sluice-jobs.db").display());
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            use sluice_jobs::store::{ClaimParams, Completion, Outcome};
+            let store = sluice_jobs::store::open(&url).await.expect("store");
+            let claimed = store
+                .claim(ClaimParams {
+                    queue: "default".to_owned(),
+                    limit: 1,
+                    worker: "w".to_owned(),
+                    lease: Duration::from_secs(30),
+                    partition_limit: None,
+                })
+                .await
+                .expect("claim");
+            store
+                .complete(vec![Completion {
+                    id: claimed[0].id,
+                    worker: "w".to_owned(),
+                    outcome: Outcome::Succeeded,
+                    discard: false,
+                    result: Some(serde_json::json!({"rows": 3})),
+                }])
+                .await
+                .expect("complete");
+        });
+    let shown = ok(dir.path(), &["jobs", "show", &id]);
+    assert!(shown.contains("result:        {\"rows\":3}"), "{shown}");
+    let job: Value =
+        serde_json::from_str(&ok(dir.path(), &["jobs", "show", &id, "--json"])).expect("JSON");
+    assert_eq!(job["result"], serde_json::json!({"rows": 3}));
+}

@@ -55,7 +55,7 @@ pub use params::{
 pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
-pub use roles::{Admin, Maintenance, Queue, Registry, Store};
+pub use roles::{Admin, Awaited, Maintenance, Queue, Registry, Store};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

@@ -100,6 +100,8 @@ pub struct Completion {
     /// Delete the job at once if the outcome is final, rather than keep it in its final state
     /// until the pruner comes (for queues that keep no finished jobs of that state).
     pub discard: bool,
+    /// What its handler returned, kept if the job succeeded.
+    pub result: Option<Value>,
 }
 
 /// What [`Store::heartbeat`] learned.
@@ -335,6 +337,8 @@ pub(crate) struct CompletionRow {
     pub(crate) error: Option<String>,
     /// Whether the job is deleted instead (a final state its queue does not keep).
     pub(crate) discard: bool,
+    /// The result to keep, as JSON text: only for a job that succeeded.
+    pub(crate) result: Option<String>,
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
@@ -356,6 +360,10 @@ pub(crate) fn completion_rows(completions: Vec<Completion>) -> Vec<CompletionRow
                 id: done.id,
                 worker: done.worker,
                 discard: done.discard && state.is_final(),
+                result: done
+                    .result
+                    .filter(|_| state == JobState::Succeeded)
+                    .map(|r| r.to_string()),
                 state,
                 run_at,
                 error,

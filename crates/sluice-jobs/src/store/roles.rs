@@ -142,6 +142,18 @@ pub trait Registry: Send + Sync {
     async fn ticks(&self) -> Result<BTreeMap<String, DateTime<Utc>>, StoreError>;
 }
 
+/// How a job [awaited](Store::await_job) turned out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Awaited {
+    /// It ended (succeeded, dead or cancelled): the job as stored, with its result or errors.
+    Ended(Job),
+    /// It is not in the store: deleted as it ended (its queue keeps no jobs of that state),
+    /// discarded, or never there.
+    Gone,
+    /// It had not ended when the wait ran out: the job as it was then.
+    Pending(Job),
+}
+
 /// A place jobs live: every role, its kind and its schema.
 #[async_trait]
 pub trait Store: Queue + Maintenance + Admin + Registry + 'static {
@@ -156,6 +168,28 @@ pub trait Store: Queue + Maintenance + Admin + Registry + 'static {
 
     /// Creates or upgrades the schema. Idempotent.
     async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Waits up to `timeout` for job `id` to end (succeed, die or be cancelled) and says how
+    /// it turned out: with its result, or every attempt's error. Reads the job every few
+    /// milliseconds at first, then every quarter second.
+    async fn await_job(&self, id: JobId, timeout: Duration) -> Result<Awaited, StoreError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let Some(job) = self.get(id).await? else {
+                return Ok(Awaited::Gone);
+            };
+            if job.state.is_final() {
+                return Ok(Awaited::Ended(job));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(Awaited::Pending(job));
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+    }
 
     /// Job counts per queue and state with each queue's pause, paused queues without jobs
     /// included, by queue.

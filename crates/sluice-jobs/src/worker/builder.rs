@@ -43,6 +43,7 @@ impl Worker {
                 },
             ],
             lease: Duration::from_secs(30),
+            max_result_size: DEFAULT_MAX_RESULT_SIZE,
             rescue_every: None,
             schedule_every: Duration::from_secs(1),
             prune_every: Duration::from_secs(60),
@@ -62,6 +63,9 @@ pub enum WorkerError {
     Invalid(String),
 }
 
+/// The largest handler result a worker keeps unless told otherwise: 64 KiB of JSON.
+pub const DEFAULT_MAX_RESULT_SIZE: usize = 64 * 1024;
+
 /// Builds a [`Worker`].
 pub struct WorkerBuilder {
     store: Arc<dyn Store>,
@@ -71,6 +75,7 @@ pub struct WorkerBuilder {
     schedules: Vec<Schedule>,
     retention: Vec<Retention>,
     lease: Duration,
+    max_result_size: usize,
     rescue_every: Option<Duration>,
     schedule_every: Duration,
     prune_every: Duration,
@@ -134,6 +139,13 @@ impl WorkerBuilder {
     /// rescued once its lease is over. Defaults to 30 s.
     pub fn lease(mut self, lease: Duration) -> WorkerBuilder {
         self.lease = lease;
+        self
+    }
+
+    /// Keeps a handler's result ([`Action::CompleteWith`](crate::Action::CompleteWith)) only up
+    /// to `bytes` of JSON; a larger one fails the attempt with its size. Defaults to 64 KiB.
+    pub fn max_result_size(mut self, bytes: usize) -> WorkerBuilder {
+        self.max_result_size = bytes;
         self
     }
 
@@ -212,6 +224,7 @@ impl WorkerBuilder {
                 schedules: self.schedules,
                 retention: self.retention,
                 lease: self.lease,
+                max_result_size: self.max_result_size,
                 rescue_every: self
                     .rescue_every
                     .unwrap_or_else(|| (self.lease / 6).min(Duration::from_secs(5))),

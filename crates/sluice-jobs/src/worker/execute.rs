@@ -134,6 +134,7 @@ pub(super) async fn execute(
         running.len()
     };
     metrics::running(&job.queue, running_now);
+    let (ended, result) = take_result(ended, inner.max_result_size);
     let error_type = ended.error_type();
     let outcome = log_span.in_scope(|| outcome(inner, &job, ended, config.map(|(_, c)| c)));
     if let Some(attempt) = attempt {
@@ -148,9 +149,30 @@ pub(super) async fn execute(
         worker: inner.name.clone(),
         outcome,
         discard,
+        result,
     };
     if let Ok(recording) = slots.recording.clone().acquire_owned().await {
         let _ = done.send((completion, recording));
+    }
+}
+
+/// Takes the result out of a handler's [`Action::CompleteWith`]: the attempt then ended as
+/// [`Action::Complete`] with that result, or failed if the result is over `limit` bytes.
+fn take_result(ended: Ended, limit: usize) -> (Ended, Option<serde_json::Value>) {
+    match ended {
+        Ended::Returned(Ok(Action::CompleteWith(result))) => {
+            let size = result.to_string().len();
+            if size > limit {
+                let error = format!(
+                    "the handler's result is {size} bytes of JSON, over the worker's limit of \
+                     {limit} (max_result_size)"
+                );
+                (Ended::Returned(Err(error.into())), None)
+            } else {
+                (Ended::Returned(Ok(Action::Complete)), Some(result))
+            }
+        }
+        ended => (ended, None),
     }
 }
 
@@ -185,7 +207,7 @@ fn outcome(inner: &Inner, job: &Job, ended: Ended, config: Option<&KindConfig>) 
         Outcome::Failed { error, retry_at }
     };
     Some(match ended {
-        Ended::Returned(Ok(Action::Complete)) => {
+        Ended::Returned(Ok(Action::Complete | Action::CompleteWith(_))) => {
             event(Event::Succeeded, &counters.succeeded);
             inner.tally.succeeded(&job.queue, now);
             Outcome::Succeeded

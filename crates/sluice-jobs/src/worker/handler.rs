@@ -21,6 +21,12 @@ pub type HandlerError = BoxError;
 pub enum Action {
     /// The job is done.
     Complete,
+    /// The job is done, with this result: kept with the job ([`Job::result`]) for whoever
+    /// awaits it, `sluice jobs show` and the console. A result over the worker's
+    /// [`max_result_size`](crate::WorkerBuilder::max_result_size) fails the attempt instead.
+    ///
+    /// [`Job::result`]: crate::Job::result
+    CompleteWith(serde_json::Value),
     /// This attempt failed; run the job again after this delay (if attempts remain).
     RetryAfter(Duration),
     /// Run the job again after this delay without counting this attempt (waiting on something

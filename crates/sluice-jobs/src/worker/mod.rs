@@ -32,7 +32,7 @@ mod maintenance;
 mod state;
 mod tally;
 
-pub use builder::{WorkerBuilder, WorkerError};
+pub use builder::{DEFAULT_MAX_RESULT_SIZE, WorkerBuilder, WorkerError};
 pub use config::{QueueConfig, Retention};
 pub use handler::{Action, Handler, HandlerError, JobContext, KindConfig};
 pub use state::Worker;

@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     pub(crate) schedules: Vec<Schedule>,
     pub(crate) retention: Vec<Retention>,
     pub(crate) lease: Duration,
+    /// The largest result kept, in bytes of JSON.
+    pub(crate) max_result_size: usize,
     pub(crate) rescue_every: Duration,
     pub(crate) schedule_every: Duration,
     pub(crate) prune_every: Duration,

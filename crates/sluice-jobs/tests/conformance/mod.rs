@@ -75,7 +75,7 @@ macro_rules! conformance {
             the_trace_context_is_kept_with_the_job, stats_give_the_oldest_available_job,
             paused_queues_claim_nothing_until_resumed, listings_filter_by_keys_and_args_and_page,
             workers_report_with_their_minute_counts, schedule_ticks_are_read_back,
-            pending_stats_count_the_states_that_can_run);
+            pending_stats_count_the_states_that_can_run, results_are_kept_with_succeeded_jobs);
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
         $(
@@ -103,7 +103,21 @@ fn done(id: JobId, worker: &str, outcome: Outcome) -> Completion {
         worker: worker.to_owned(),
         outcome,
         discard: false,
+        result: None,
     }
+}
+
+/// Enqueues `n` jobs of kind `k` and claims them all for worker `w`; returns their ids.
+async fn running(store: &dyn Store, n: u32) -> Vec<JobId> {
+    let ids = store
+        .enqueue((0..n).map(|i| NewJob::new("k", json!(i))).collect())
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(Enqueued::id)
+        .collect();
+    store.claim(claim("default", n, "w")).await.expect("claim");
+    ids
 }
 
 pub(crate) async fn enqueue_one(store: &dyn Store, job: NewJob) -> JobId {
@@ -765,14 +779,7 @@ pub(crate) async fn list_and_stats(h: Harness) {
 
 pub(crate) async fn prune_deletes_old_final_jobs_in_batches(h: Harness) {
     let store = h.store.as_ref();
-    let ids: Vec<JobId> = store
-        .enqueue((0..5).map(|i| NewJob::new("k", json!(i))).collect())
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(Enqueued::id)
-        .collect();
-    store.claim(claim("default", 5, "w")).await.expect("claim");
+    let ids = running(store, 5).await;
     store
         .complete(
             ids[..4]
@@ -1190,5 +1197,65 @@ pub(crate) async fn pending_stats_count_the_states_that_can_run(h: Harness) {
     assert_eq!(
         oldest(store.pending_stats().await.expect("pending stats")),
         oldest(store.stats().await.expect("stats"))
+    );
+}
+
+pub(crate) async fn results_are_kept_with_succeeded_jobs(h: Harness) {
+    let store = h.store.as_ref();
+    let ids = running(store, 3).await;
+    let with = |id, outcome, result| Completion {
+        result: Some(result),
+        ..done(id, "w", outcome)
+    };
+    store
+        .complete(vec![
+            with(
+                ids[0],
+                Outcome::Succeeded,
+                json!({"total": 3, "items": ["a", "b"]}),
+            ),
+            with(
+                ids[1],
+                Outcome::Failed {
+                    error: "boom".into(),
+                    retry_at: None,
+                },
+                json!("ignored"),
+            ),
+            with(ids[2], Outcome::Succeeded, json!(null)),
+        ])
+        .await
+        .expect("complete");
+    let result = |job: Job| (job.state, job.result);
+    assert_eq!(
+        result(fetch(store, ids[0]).await),
+        (
+            JobState::Succeeded,
+            Some(json!({"total": 3, "items": ["a", "b"]}))
+        )
+    );
+    assert_eq!(
+        result(fetch(store, ids[1]).await),
+        (JobState::Dead, None),
+        "only a success keeps a result"
+    );
+    assert_eq!(
+        result(fetch(store, ids[2]).await).0,
+        JobState::Succeeded,
+        "a null result is a success like any other"
+    );
+    let listed = store
+        .list(ListParams {
+            state: Some(JobState::Succeeded),
+            limit: 10,
+            ..ListParams::default()
+        })
+        .await
+        .expect("list");
+    assert!(
+        listed
+            .iter()
+            .any(|j| j.result == Some(json!({"total": 3, "items": ["a", "b"]}))),
+        "listings carry results too"
     );
 }

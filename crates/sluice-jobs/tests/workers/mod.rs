@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sluice_core::policy::Backoff;
 use sluice_jobs::schedule::Schedule;
-use sluice_jobs::store::{Cancelled, ListParams};
+use sluice_jobs::store::{Awaited, Cancelled, ListParams};
 use sluice_jobs::worker::{KindConfig, WorkerReport};
 use sluice_jobs::{
     Action, Clock, JobContext, JobId, JobState, ManualClock, NewJob, QueueConfig, Retention, Store,
@@ -30,7 +30,7 @@ macro_rules! workers {
                 a_dead_workers_jobs_are_rescued, running_jobs_can_be_cancelled,
                 shutdown_releases_unfinished_jobs, partition_limits_hold_across_workers,
                 cron_ticks_fire_once_with_two_workers, idle_workers_wake_on_enqueue,
-                prefetched_jobs_wait_for_a_slot);
+                prefetched_jobs_wait_for_a_slot, results_are_kept_and_awaited);
         }
     };
     (@cases $open:ident; $($case:ident),* $(,)?) => {
@@ -549,4 +549,76 @@ pub(crate) async fn prefetched_jobs_wait_for_a_slot(open: Open) {
         "the running job and the two waiting ones"
     );
     wait_for(store.as_ref(), &ids, |s| s == JobState::Available).await;
+}
+
+pub(crate) async fn results_are_kept_and_awaited(open: Open) {
+    let store = open("w_results".into(), system(), true).await;
+    let worker = Worker::builder(store.clone())
+        .queue(QueueConfig::new("default").concurrency(2))
+        .max_result_size(64)
+        .handler("sum", |job: JobContext| async move {
+            let numbers: Vec<i64> = serde_json::from_value(job.args().clone())?;
+            Ok(Action::CompleteWith(
+                json!({"sum": numbers.iter().sum::<i64>()}),
+            ))
+        })
+        .handler("big", |_job: JobContext| async {
+            Ok(Action::CompleteWith(json!("x".repeat(100))))
+        })
+        .build()
+        .expect("worker");
+    let (stop, handle) = spawn(worker);
+    let ids = enqueue(
+        store.as_ref(),
+        vec![
+            NewJob::new("sum", json!([1, 2, 3])),
+            NewJob::new("big", json!(null)).max_attempts(1),
+        ],
+    )
+    .await;
+    let wait = Duration::from_secs(20);
+    let Awaited::Ended(sum) = store.await_job(ids[0], wait).await.expect("await") else {
+        panic!("the job did not end");
+    };
+    assert_eq!(sum.state, JobState::Succeeded);
+    assert_eq!(sum.result, Some(json!({"sum": 6})));
+    assert_eq!(
+        fetch(store.as_ref(), ids[0]).await.result,
+        Some(json!({"sum": 6}))
+    );
+
+    let Awaited::Ended(big) = store.await_job(ids[1], wait).await.expect("await") else {
+        panic!("the job did not end");
+    };
+    assert_eq!(
+        big.state,
+        JobState::Dead,
+        "a result over the limit fails the attempt"
+    );
+    assert_eq!(big.result, None);
+    assert!(
+        big.errors[0]
+            .error
+            .contains("102 bytes of JSON, over the worker's limit of 64"),
+        "{:?}",
+        big.errors
+    );
+
+    let missing = store
+        .await_job(ids[1] + 1_000_000, wait)
+        .await
+        .expect("await");
+    assert_eq!(missing, Awaited::Gone);
+    stop.cancel();
+    handle.await.expect("worker");
+
+    let later = enqueue(store.as_ref(), vec![NewJob::new("sum", json!([1]))]).await;
+    let pending = store
+        .await_job(later[0], Duration::from_millis(50))
+        .await
+        .expect("await");
+    assert!(
+        matches!(&pending, Awaited::Pending(job) if job.state == JobState::Available),
+        "{pending:?}"
+    );
 }

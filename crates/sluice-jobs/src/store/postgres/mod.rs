@@ -308,6 +308,7 @@ impl Queue for PostgresStore {
             .bind(rows.iter().map(|r| r.run_at).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.error.as_deref()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.discard).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.result.as_deref()).collect::<Vec<_>>())
             .fetch_one(&self.pool)
             .await
             .map_err(sql::error)?;
@@ -548,6 +549,9 @@ fn job(row: &PgRow) -> Result<Job, StoreError> {
             created_at: row.try_get("created_at")?,
             finished_at: row.try_get("finished_at")?,
             traceparent: row.try_get("traceparent")?,
+            result: row
+                .try_get::<Option<Json<Value>>, _>("result")?
+                .map(|Json(result)| result),
         })
     };
     decode().map_err(sql::error)

@@ -38,7 +38,7 @@ const CHUNK: usize = 1000;
 
 /// The fields of a job hash that make a [`Job`], in the order the scripts return them (the
 /// Lua helpers receive this list as `FIELDS`).
-const FIELDS: [&str; 17] = [
+const FIELDS: [&str; 18] = [
     "id",
     "queue",
     "kind",
@@ -56,6 +56,7 @@ const FIELDS: [&str; 17] = [
     "created_at",
     "finished_at",
     "traceparent",
+    "result",
 ];
 
 /// A job hash's [`FIELDS`], `None` where missing.
@@ -237,6 +238,7 @@ impl Queue for RedisStore {
                         .map(|t| millis(t).to_string())
                         .unwrap_or_default(),
                     row.error.clone().unwrap_or_default(),
+                    row.result.clone().unwrap_or_default(),
                 ]);
             }
             applied += self.run::<u64>(&self.scripts.complete, args).await?;
@@ -536,6 +538,7 @@ fn job(row: Row) -> Result<Job, StoreError> {
         created_at,
         finished_at,
         traceparent,
+        result,
     ]: [Field; FIELDS.len()] = std::array::from_fn(|_| values.next().unwrap_or(("", None)));
     Ok(Job {
         id: parsed(id)?,
@@ -555,5 +558,9 @@ fn job(row: Row) -> Result<Job, StoreError> {
         created_at: from_millis(parsed(created_at)?),
         finished_at: time(finished_at)?,
         traceparent: optional(traceparent),
+        result: optional(result)
+            .map(|r| serde_json::from_str(&r))
+            .transpose()
+            .map_err(|e| StoreError::Schema(format!("field result: {e}")))?,
     })
 }

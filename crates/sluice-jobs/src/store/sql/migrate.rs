@@ -26,6 +26,10 @@ pub(crate) const SQLITE: &[Migration] = &[
         version: 3,
         sql: include_str!("../../../migrations/sqlite/0003_registry.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("../../../migrations/sqlite/0004_results.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations.
@@ -46,6 +50,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration {
         version: 4,
         sql: include_str!("../../../migrations/postgres/0004_leases.sql"),
+    },
+    Migration {
+        version: 5,
+        sql: include_str!("../../../migrations/postgres/0005_results.sql"),
     },
 ];
 

@@ -187,11 +187,19 @@ impl Queue for SqliteStore {
         Ok(jobs)
     }
 
-    /// Completions grouped by what they do (worker, new state, run time, error, discard): one
+    /// Completions grouped by what they do (worker, new state, run time, error, discard, result): one
     /// statement per group over its ids, usually one for a whole batch.
     async fn complete(&self, completions: Vec<Completion>) -> Result<u64, StoreError> {
         let now = self.now();
-        type Group = (String, &'static str, Option<i64>, Option<String>, bool);
+        // Completions alike are applied by one statement; each result is a group of its own.
+        type Group = (
+            String,
+            &'static str,
+            Option<i64>,
+            Option<String>,
+            bool,
+            Option<String>,
+        );
         let mut groups: HashMap<Group, Vec<JobId>> = HashMap::new();
         for row in completion_rows(completions) {
             let key = (
@@ -200,6 +208,7 @@ impl Queue for SqliteStore {
                 row.run_at.map(millis),
                 row.error,
                 row.discard,
+                row.result,
             );
             groups.entry(key).or_default().push(row.id);
         }
@@ -209,7 +218,7 @@ impl Queue for SqliteStore {
             .await
             .map_err(sql::error)?;
         let mut applied = 0;
-        for ((worker, state, run_at, error, discard), ids) in groups {
+        for ((worker, state, run_at, error, discard, result), ids) in groups {
             let ids = Value::from(ids).to_string();
             let statement = if discard {
                 sqlx::query(include_str!("queries/complete_discard.sql"))
@@ -224,6 +233,7 @@ impl Queue for SqliteStore {
                     .bind(error)
                     .bind(worker)
                     .bind(ids)
+                    .bind(result)
             };
             applied += statement
                 .execute(&mut *tx)
@@ -549,5 +559,11 @@ fn job(row: &SqliteRow) -> Result<Job, StoreError> {
         created_at: from_millis(number("created_at")?),
         finished_at: time("finished_at")?,
         traceparent: row.try_get("traceparent").map_err(sql::error)?,
+        result: row
+            .try_get::<Option<String>, _>("result")
+            .map_err(sql::error)?
+            .map(|r| serde_json::from_str(&r))
+            .transpose()
+            .map_err(|e| StoreError::Schema(format!("column result: {e}")))?,
     })
 }

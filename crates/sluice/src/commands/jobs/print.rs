@@ -66,6 +66,10 @@ pub(super) fn job(job: &Job, workers: &[WorkerInfo]) {
         "trace:         {}",
         job.traceparent.as_deref().unwrap_or("-")
     );
+    match &job.result {
+        Some(result) => println!("result:        {result}"),
+        None => println!("result:        -"),
+    }
     if job.errors.is_empty() {
         println!("errors:        none");
     } else {

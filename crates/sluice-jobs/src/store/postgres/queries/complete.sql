@@ -1,10 +1,10 @@
--- Applies a batch of completions ($3..$8, one row each), only to jobs still running for the
+-- Applies a batch of completions ($3..$9, one row each), only to jobs still running for the
 -- worker that reports them. A final state the queue keeps none of deletes the job instead; a
--- snoozed or released job gets its attempt back; an error is appended to the job's errors.
--- $1 is now, $2 its text.
+-- snoozed or released job gets its attempt back; an error is appended to the job's errors; a
+-- result (JSON text, given only for a success) is kept. $1 is now, $2 its text.
 WITH c AS (
     SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],
-        $8::bool[]) AS c(id, worker, state, run_at, error, discard)),
+        $8::bool[], $9::text[]) AS c(id, worker, state, run_at, error, discard, result)),
 discarded AS (
     DELETE FROM sluice_jobs AS j USING c
     WHERE c.discard AND j.id = c.id AND j.state = 'running' AND j.worker = c.worker
@@ -17,6 +17,7 @@ changed AS (
         attempt = CASE WHEN c.state IN ('scheduled', 'available') THEN j.attempt - 1 ELSE j.attempt END,
         worker = CASE WHEN c.state = 'available' THEN NULL ELSE j.worker END,
         lease_until = NULL,
+        result = coalesce(c.result::jsonb, j.result),
         errors = CASE WHEN c.error IS NULL THEN j.errors ELSE j.errors || jsonb_build_array(
             jsonb_build_object('attempt', j.attempt, 'at', $2::text, 'error', c.error)) END
     FROM c

@@ -1,5 +1,6 @@
 -- ARGV: prefix, now, now as text, then per completion: id, worker, new state (or 'discard' to
--- delete the job), run at or '', error or ''. Returns how many were applied.
+-- delete the job), run at or '', error or '', result (JSON text, for a success) or ''. Returns
+-- how many were applied.
 local now, at = tonumber(ARGV[2]), ARGV[3]
 local applied = 0
 -- Set members to move, per key, written at the end in one command each.
@@ -15,8 +16,9 @@ local function later(t, k, a, b)
     list[#list + 1] = b
   end
 end
-for i = 4, #ARGV, 5 do
-  local id, worker, state, run_at, err = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+for i = 4, #ARGV, 6 do
+  local id, worker, state, run_at, err, result = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+    ARGV[i + 4], ARGV[i + 5]
   local jk = jkey(id)
   local cur = redis.call('HMGET', jk, 'state', 'worker', 'queue', 'attempt', 'priority', 'partition_key', 'unique_key')
   if cur[1] == 'running' and cur[2] == worker then
@@ -34,6 +36,9 @@ for i = 4, #ARGV, 5 do
       redis.call('DEL', jk)
     elseif state == 'succeeded' or state == 'dead' or state == 'cancelled' then
       redis.call('HSET', jk, 'state', state, 'finished_at', now, 'lease_until', '')
+      if result ~= '' then
+        redis.call('HSET', jk, 'result', result)
+      end
       later(added, key('q', queue, state), now, m)
       release_unique(uk, id)
     elseif state == 'retryable' then
