@@ -94,4 +94,9 @@ for tuned in 0 1; do
   "$bench" "$redis?prefix=sluice-bench" | tee -a "$log"
 done
 
+# What the runs kept (a day's succeeded jobs) would otherwise stay on the shared servers.
+fresh_sqlite "$db"
+fresh_pg sluice_bench
+fresh_redis "{sluice-bench}"
+
 python3 bench/jobs_summary.py "$log"

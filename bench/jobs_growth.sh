@@ -90,9 +90,11 @@ log=$out/jobs_growth.log
 for store in sqlite postgres redis; do
   fresh "$store"; run "$store" base "$jobs"
   fresh "$store"; run "$store" 1m 1000000
-  [ "$store" = redis ] && continue
-  fresh "$store"; fill "$store" "1 hour"; run "$store" retained "$jobs"
-  fresh "$store"; fill "$store" "2 days"; run "$store" pruning "$jobs"
+  if [ "$store" != redis ]; then
+    fresh "$store"; fill "$store" "1 hour"; run "$store" retained "$jobs"
+    fresh "$store"; fill "$store" "2 days"; run "$store" pruning "$jobs"
+  fi
+  # What the runs kept (a day's succeeded jobs) would otherwise stay on the shared servers.
   fresh "$store"
 done
 

@@ -26,17 +26,30 @@ fn open(case: String, clock: Arc<dyn Clock>, fresh: bool) -> BoxFuture<'static, 
                 .get_multiplexed_async_connection()
                 .await
                 .expect("Redis is reachable");
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{{{prefix}}}:*"))
-                .query_async(&mut conn)
-                .await
-                .expect("keys");
-            if !keys.is_empty() {
-                let _: () = redis::cmd("DEL")
-                    .arg(keys)
+            // SCAN, not KEYS: a shared server may hold millions of other keys, and KEYS would
+            // block it (and time out) reading them all at once.
+            let mut cursor = 0u64;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{{{prefix}}}:*"))
+                    .arg("COUNT")
+                    .arg(10_000)
                     .query_async(&mut conn)
                     .await
-                    .expect("delete");
+                    .expect("scan");
+                if !keys.is_empty() {
+                    let _: () = redis::cmd("DEL")
+                        .arg(keys)
+                        .query_async(&mut conn)
+                        .await
+                        .expect("delete");
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
         }
         let store = RedisStore::connect(&format!("{}?prefix={prefix}", server()))
