@@ -103,9 +103,7 @@ impl Engine for Sluice {
 }
 
 /// The store's ceiling: claim and complete back to back, no worker in between.
-async fn ceiling(engine: &mut Sluice, jobs: usize) -> Result<(), Error> {
-    let kind = engine.store.kind();
-    let tuned = if engine.tuned { "_tuned" } else { "" };
+async fn ceiling(engine: &mut Sluice, jobs: usize, name: &str) -> Result<(), Error> {
     let discard = engine.tuned;
     for batch in [100u32, 500] {
         for clients in [1usize, 2, 4] {
@@ -152,7 +150,7 @@ async fn ceiling(engine: &mut Sluice, jobs: usize) -> Result<(), Error> {
             }
             let per_s = worked as f64 / started.elapsed().as_secs_f64();
             println!(
-                "variant=ceiling_{kind}{tuned} batch={batch} clients={clients} items_per_s={per_s:.0}"
+                "variant=ceiling_{name} batch={batch} clients={clients} items_per_s={per_s:.0}"
             );
         }
     }
@@ -169,12 +167,8 @@ async fn main() -> Result<(), Error> {
     let tuned = harness::setting("SLUICE_BENCH_TUNED", 0) == 1;
     let store = sluice_jobs::store::open(&url).await?;
     store.migrate().await?;
-    let label = std::env::var("SLUICE_BENCH_LABEL").map_or(String::new(), |l| format!("_{l}"));
-    let variant = format!(
-        "sluice_{}{}{label}",
-        store.kind(),
-        if tuned { "_tuned" } else { "" }
-    );
+    // `STORE` or `STORE_tuned`: what the run's lines are named after.
+    let name = format!("{}{}", store.kind(), if tuned { "_tuned" } else { "" });
     let mut engine = Sluice {
         store,
         concurrency: settings.concurrency,
@@ -185,10 +179,14 @@ async fn main() -> Result<(), Error> {
         running: None,
     };
     if harness::setting("SLUICE_BENCH_CEILING", 0) == 1 {
-        return ceiling(&mut engine, settings.jobs).await;
+        return ceiling(&mut engine, settings.jobs, &name).await;
     }
+    let label = std::env::var("SLUICE_BENCH_LABEL").map_or(String::new(), |l| format!("_{l}"));
     if let Some(figures) = harness::run(&mut engine, &settings).await? {
-        println!("{}", figures.line(&variant, &settings));
+        println!(
+            "{}",
+            figures.line(&format!("sluice_{name}{label}"), &settings)
+        );
     }
     Ok(())
 }

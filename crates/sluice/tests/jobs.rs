@@ -405,7 +405,10 @@ fn a_succeeded_jobs_result_is_shown() {
                     worker: "w".to_owned(),
                     outcome: Outcome::Succeeded,
                     discard: false,
-                    result: Some(serde_json::json!({"rows": 3})),
+                    result: Some(
+                        serde_json::value::to_raw_value(&serde_json::json!({"rows": 3}))
+                            .expect("JSON"),
+                    ),
                 }])
                 .await
                 .expect("complete");

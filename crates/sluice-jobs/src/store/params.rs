@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::job::{JobId, JobState, NewJob};
 
@@ -89,7 +90,7 @@ impl Outcome {
 }
 
 /// One finished job, for [`Store::complete`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Completion {
     /// The job.
     pub id: JobId,
@@ -100,8 +101,9 @@ pub struct Completion {
     /// Delete the job at once if the outcome is final, rather than keep it in its final state
     /// until the pruner comes (for queues that keep no finished jobs of that state).
     pub discard: bool,
-    /// What its handler returned, kept if the job succeeded.
-    pub result: Option<Value>,
+    /// What its handler returned, as JSON text (serialized once, by the worker that checked
+    /// its size), kept if the job succeeded.
+    pub result: Option<Box<RawValue>>,
 }
 
 /// What [`Store::heartbeat`] learned.
@@ -363,7 +365,7 @@ pub(crate) fn completion_rows(completions: Vec<Completion>) -> Vec<CompletionRow
                 result: done
                     .result
                     .filter(|_| state == JobState::Succeeded)
-                    .map(|r| r.to_string()),
+                    .map(|r| String::from(Box::<str>::from(r))),
                 state,
                 run_at,
                 error,

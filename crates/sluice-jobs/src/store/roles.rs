@@ -194,30 +194,31 @@ pub trait Store: Queue + Maintenance + Admin + Registry + 'static {
     /// Job counts per queue and state with each queue's pause, paused queues without jobs
     /// included, by queue.
     async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
-        let stats = self.stats().await?;
-        self.with_pauses(stats).await
+        Ok(with_pauses(self.stats().await?, self.paused().await?))
     }
 
     /// [`pending_stats`](Admin::pending_stats) with each queue's pause, as
     /// [`queue_stats`](Self::queue_stats) gives them.
     async fn pending_queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
-        let stats = self.pending_stats().await?;
-        self.with_pauses(stats).await
+        Ok(with_pauses(
+            self.pending_stats().await?,
+            self.paused().await?,
+        ))
     }
+}
 
-    /// `stats` with each queue's pause, paused queues without jobs included, by queue.
-    async fn with_pauses(&self, mut stats: Vec<QueueStats>) -> Result<Vec<QueueStats>, StoreError> {
-        for paused in self.paused().await? {
-            match stats.iter_mut().find(|s| s.queue == paused.queue) {
-                Some(queue) => queue.paused_since = Some(paused.since),
-                None => stats.push(QueueStats {
-                    queue: paused.queue,
-                    paused_since: Some(paused.since),
-                    ..QueueStats::default()
-                }),
-            }
+/// `stats` with each queue's pause, paused queues without jobs included, by queue.
+fn with_pauses(mut stats: Vec<QueueStats>, pauses: Vec<Paused>) -> Vec<QueueStats> {
+    for paused in pauses {
+        match stats.iter_mut().find(|s| s.queue == paused.queue) {
+            Some(queue) => queue.paused_since = Some(paused.since),
+            None => stats.push(QueueStats {
+                queue: paused.queue,
+                paused_since: Some(paused.since),
+                ..QueueStats::default()
+            }),
         }
-        stats.sort_by(|a, b| a.queue.cmp(&b.queue));
-        Ok(stats)
     }
+    stats.sort_by(|a, b| a.queue.cmp(&b.queue));
+    stats
 }

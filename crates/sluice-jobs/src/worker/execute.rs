@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -156,24 +157,25 @@ pub(super) async fn execute(
     }
 }
 
-/// Takes the result out of a handler's [`Action::CompleteWith`]: the attempt then ended as
-/// [`Action::Complete`] with that result, or failed if the result is over `limit` bytes.
-fn take_result(ended: Ended, limit: usize) -> (Ended, Option<serde_json::Value>) {
-    match ended {
-        Ended::Returned(Ok(Action::CompleteWith(result))) => {
-            let size = result.to_string().len();
-            if size > limit {
-                let error = format!(
-                    "the handler's result is {size} bytes of JSON, over the worker's limit of \
-                     {limit} (max_result_size)"
-                );
-                (Ended::Returned(Err(error.into())), None)
-            } else {
-                (Ended::Returned(Ok(Action::Complete)), Some(result))
-            }
+/// Takes the result out of a handler's [`Action::CompleteWith`], as the JSON text the store
+/// keeps: the attempt then ended as [`Action::Complete`] with that result, or failed if the
+/// result is over `limit` bytes.
+fn take_result(ended: Ended, limit: usize) -> (Ended, Option<Box<RawValue>>) {
+    let Ended::Returned(Ok(Action::CompleteWith(result))) = ended else {
+        return (ended, None);
+    };
+    let error = match serde_json::value::to_raw_value(&result) {
+        Ok(text) if text.get().len() <= limit => {
+            return (Ended::Returned(Ok(Action::Complete)), Some(text));
         }
-        ended => (ended, None),
-    }
+        Ok(text) => format!(
+            "the handler's result is {} bytes of JSON, over the worker's limit of {limit} \
+             (max_result_size)",
+            text.get().len()
+        ),
+        Err(e) => format!("the handler's result cannot be written as JSON: {e}"),
+    };
+    (Ended::Returned(Err(error.into())), None)
 }
 
 /// What to record for an attempt that ended so; `None` when the job is no longer this

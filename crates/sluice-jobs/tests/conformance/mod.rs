@@ -1203,8 +1203,8 @@ pub(crate) async fn pending_stats_count_the_states_that_can_run(h: Harness) {
 pub(crate) async fn results_are_kept_with_succeeded_jobs(h: Harness) {
     let store = h.store.as_ref();
     let ids = running(store, 3).await;
-    let with = |id, outcome, result| Completion {
-        result: Some(result),
+    let with = |id, outcome, result: serde_json::Value| Completion {
+        result: Some(serde_json::value::to_raw_value(&result).expect("JSON")),
         ..done(id, "w", outcome)
     };
     store
