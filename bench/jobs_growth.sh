@@ -28,27 +28,14 @@ mkdir -p "$out"
 
 scripts/services.sh postgres redis >/dev/null
 command -v sqlite3 >/dev/null || { echo "sqlite3 is needed: apt-get install -y sqlite3" >&2; exit 1; }
-source bench/postgres_url.sh
+source bench/job_bench.sh
 pg=$(postgres_url)
 schema=sluice_growth
-pg_store="$pg&schema=$schema"
-case $pg in *\?*) ;; *) pg_store="$pg?schema=$schema" ;; esac
-redis="redis://127.0.0.1:6379?prefix=sluice-growth"
-db=$out/jobs-growth.db
-
-source bench/job_bench.sh
+db=$out/$schema.db
 bench=$(job_bench)
 
-fresh() {
-  case $1 in
-    sqlite) rm -f "$db" "$db-wal" "$db-shm" ;;
-    postgres) psql -q "$pg" -c "DROP SCHEMA IF EXISTS $schema CASCADE" 2>/dev/null ;;
-    redis) redis-cli --scan --pattern "{sluice-growth}*" | xargs -r -n 1000 redis-cli del >/dev/null ;;
-  esac
-}
-url() {
-  case $1 in sqlite) echo "sqlite://$db" ;; postgres) echo "$pg_store" ;; redis) echo "$redis" ;; esac
-}
+fresh() { job_store_clear "$1" "$schema"; }
+url() { job_store_url "$1" "$schema"; }
 # Creates the store's tables (a run with no jobs), then writes `retained` succeeded jobs that
 # finished $2 ago.
 fill() {
@@ -77,11 +64,8 @@ SQL
       ;;
   esac
 }
-analyze() {
-  case $1 in postgres) echo "psql -q '$pg' -c 'ANALYZE $schema.sluice_jobs'" ;; *) echo true ;; esac
-}
 run() { # store label jobs
-  SLUICE_BENCH_LABEL=$2 SLUICE_BENCH_JOBS=$3 SLUICE_BENCH_AFTER_INSERT=$(analyze "$1") \
+  SLUICE_BENCH_LABEL=$2 SLUICE_BENCH_JOBS=$3 SLUICE_BENCH_AFTER_INSERT=$(job_store_analyze "$1" "$schema") \
     "$bench" "$(url "$1")" | tee -a "$log"
 }
 
