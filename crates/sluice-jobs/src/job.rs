@@ -14,7 +14,10 @@ pub type JobId = i64;
 /// Where a job is in its life.
 ///
 /// ```text
-///             enqueue (run_at in the future)        enqueue (now)
+///   ┌─────────┐ its last dependency ended (a workflow step)
+///   │ blocked ├──────────────────────────────────┐
+///   └─────────┘                                  │
+///             enqueue (run_at in the future)     ▼  enqueue (now)
 ///  ┌──────────┐  due: worker promotes  ┌───────────┐  claim  ┌─────────┐  success  ┌───────────┐
 ///  │scheduled ├───────────────────────►│ available ├────────►│ running ├──────────►│ succeeded │
 ///  └──────────┘                        └─────▲─────┘         └┬──┬──┬──┘           └───────────┘
@@ -28,6 +31,10 @@ pub type JobId = i64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
+    /// A workflow step waiting for the steps it depends on to end. The end of its last
+    /// dependency moves it to `available` (or `scheduled`, if it was given a later time); the
+    /// death or cancellation of one cancels it, unless it runs on dependency failure.
+    Blocked,
     /// Enqueued to run at a later time. A worker moves it to `available` when it is due (at
     /// claim time).
     Scheduled,
@@ -52,7 +59,8 @@ pub enum JobState {
 
 impl JobState {
     /// Every state, in the order of a job's life.
-    pub const ALL: [JobState; 7] = [
+    pub const ALL: [JobState; 8] = [
+        JobState::Blocked,
         JobState::Scheduled,
         JobState::Available,
         JobState::Running,
@@ -65,6 +73,7 @@ impl JobState {
     /// The state's name, as stored.
     pub fn as_str(self) -> &'static str {
         match self {
+            JobState::Blocked => "blocked",
             JobState::Scheduled => "scheduled",
             JobState::Available => "available",
             JobState::Running => "running",
@@ -79,7 +88,11 @@ impl JobState {
     pub fn is_pending(self) -> bool {
         matches!(
             self,
-            JobState::Scheduled | JobState::Available | JobState::Running | JobState::Retryable
+            JobState::Blocked
+                | JobState::Scheduled
+                | JobState::Available
+                | JobState::Running
+                | JobState::Retryable
         )
     }
 
@@ -173,6 +186,59 @@ pub struct Job {
     /// [`Action::CompleteWith`]: crate::Action::CompleteWith
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
+    /// Its place in a workflow, if it is a step of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Step>,
+}
+
+/// What a workflow step does when one of its dependencies ends dead or cancelled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DependencyFailure {
+    /// It is cancelled too, and so are the steps that would wait on it in turn.
+    #[default]
+    Cancel,
+    /// It counts the dependency as ended and runs once all have ended.
+    Run,
+}
+
+impl DependencyFailure {
+    /// Its name, as stored and written in workflow files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DependencyFailure::Cancel => "cancel",
+            DependencyFailure::Run => "run",
+        }
+    }
+}
+
+impl FromStr for DependencyFailure {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<DependencyFailure, String> {
+        match s {
+            "cancel" => Ok(DependencyFailure::Cancel),
+            "run" => Ok(DependencyFailure::Run),
+            _ => Err(format!(
+                "`{s}` is not a dependency failure; expected cancel or run"
+            )),
+        }
+    }
+}
+
+/// A job's place in a workflow ([`Workflow`](crate::workflow::Workflow)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// The workflow: the id of its first step.
+    pub workflow: JobId,
+    /// The step's name, unique in its workflow.
+    pub name: String,
+    /// The jobs it waits for, by id.
+    pub depends_on: Vec<JobId>,
+    /// How many of them have not ended yet.
+    pub waiting_on: u32,
+    /// What it does when one of them ends dead or cancelled.
+    pub on_dependency_failure: DependencyFailure,
 }
 
 /// A job to enqueue: `NewJob::new("send_email", json!({...})).queue("mail").run_in(…)`.
@@ -305,7 +371,7 @@ mod tests {
             "done"
                 .parse::<JobState>()
                 .expect_err("not a state")
-                .contains("expected one of scheduled")
+                .contains("expected one of blocked, scheduled")
         );
     }
 

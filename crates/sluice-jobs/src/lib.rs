@@ -35,11 +35,13 @@ pub mod schedule;
 pub mod store;
 mod trace;
 pub mod worker;
+pub mod workflow;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use job::{AttemptError, Job, JobId, JobState, NewJob};
+pub use job::{AttemptError, DependencyFailure, Job, JobId, JobState, NewJob, Step};
 pub use schedule::Schedule;
 pub use store::{Enqueued, Store, StoreError};
 pub use worker::{
     Action, HandlerError, JobContext, QueueConfig, Retention, Worker, WorkerBuilder, WorkerReport,
 };
+pub use workflow::{EnqueuedWorkflow, Workflow, WorkflowStep};

@@ -13,6 +13,7 @@ use super::params::{
 };
 use super::registry::{MinuteStats, Paused, WorkerBeat, WorkerInfo};
 use crate::job::{Job, JobId, JobState, NewJob};
+use crate::workflow::{EnqueuedWorkflow, Graph};
 use crate::{metrics, trace};
 
 /// A job's life as producers and workers drive it.
@@ -34,6 +35,35 @@ pub trait Queue: Send + Sync {
 
     /// Adds jobs, in order, as [`enqueue`](Self::enqueue) does, without counting them.
     async fn insert(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError>;
+
+    /// Adds a workflow's steps, all or none: those without dependencies ready to run, the
+    /// others blocked until theirs end (see [`workflow`](crate::workflow)). Counts and traces
+    /// them as [`enqueue`](Self::enqueue) does. (Stores implement
+    /// [`insert_workflow`](Self::insert_workflow).)
+    async fn enqueue_workflow(&self, mut graph: Graph) -> Result<EnqueuedWorkflow, StoreError> {
+        let producing = trace::produce(&mut graph.jobs);
+        let results = self
+            .insert_workflow(&graph)
+            .await
+            .map(|ids| ids.into_iter().map(Enqueued::Inserted).collect::<Vec<_>>());
+        if let Some(producing) = producing {
+            producing.finish(results.as_deref());
+        }
+        let results = results?;
+        metrics::enqueued(&graph.jobs, &results);
+        Ok(EnqueuedWorkflow {
+            id: results.first().map_or(0, |r| r.id()),
+            steps: graph
+                .names
+                .into_iter()
+                .zip(results.iter().map(|r| r.id()))
+                .collect(),
+        })
+    }
+
+    /// Adds a workflow's steps as [`enqueue_workflow`](Self::enqueue_workflow) does, without
+    /// counting them; returns their ids, in the graph's order (increasing).
+    async fn insert_workflow(&self, graph: &Graph) -> Result<Vec<JobId>, StoreError>;
 
     /// Moves up to `limit` runnable jobs of a queue (available, or scheduled and retryable jobs
     /// that are due) to running for `worker`, highest priority first, then oldest; none while

@@ -96,6 +96,7 @@ pub(super) async fn execute(
         (Some(_slot), Some((handler, config))) => {
             let context = JobContext::new(
                 job.clone(),
+                inner.store.clone(),
                 token.clone(),
                 attempt.as_ref().and_then(trace::Attempt::traceparent),
             );

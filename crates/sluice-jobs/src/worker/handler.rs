@@ -1,5 +1,6 @@
 //! What a handler is given and what it may answer.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use sluice_core::policy::Backoff;
 use tokio_util::sync::CancellationToken;
 
 use crate::job::Job;
+use crate::store::{Store, StoreError};
 
 /// Why a handler failed: any error. The worker records its text (with its sources) on the job
 /// and retries the job after the kind's backoff while attempts remain.
@@ -37,24 +39,57 @@ pub enum Action {
 }
 
 /// A running job, as its handler sees it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JobContext {
     job: Arc<Job>,
+    store: Arc<dyn Store>,
     cancel: CancellationToken,
     traceparent: Option<String>,
+}
+
+impl std::fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobContext")
+            .field("job", &self.job)
+            .field("store", &self.store.kind())
+            .field("cancelled", &self.cancel.is_cancelled())
+            .field("traceparent", &self.traceparent)
+            .finish()
+    }
 }
 
 impl JobContext {
     pub(crate) fn new(
         job: Arc<Job>,
+        store: Arc<dyn Store>,
         cancel: CancellationToken,
         traceparent: Option<String>,
     ) -> JobContext {
         JobContext {
             job,
+            store,
             cancel,
             traceparent,
         }
+    }
+
+    /// The results of the jobs this workflow step depends on, by step name: each one's
+    /// [`Action::CompleteWith`] value, `null` for one that returned none, or ended without
+    /// succeeding (a step that [runs on dependency failure](crate::DependencyFailure::Run)).
+    /// A dependency pruned or deleted as it ended (its queue keeps no succeeded jobs) is left
+    /// out. Empty for a job that is not a step.
+    pub async fn dependency_results(&self) -> Result<BTreeMap<String, Value>, StoreError> {
+        let mut results = BTreeMap::new();
+        let Some(step) = &self.job.step else {
+            return Ok(results);
+        };
+        for &id in &step.depends_on {
+            if let Some(job) = self.store.get(id).await? {
+                let name = job.step.map_or_else(|| id.to_string(), |s| s.name);
+                results.insert(name, job.result.unwrap_or(Value::Null));
+            }
+        }
+        Ok(results)
     }
 
     /// The W3C `traceparent` of this attempt's span, to pass on to what the handler calls so

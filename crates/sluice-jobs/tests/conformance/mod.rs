@@ -3,10 +3,16 @@
 //! run it on their store through [`conformance!`].
 
 mod registry;
+mod workflows;
 
 pub(crate) use registry::{
     listings_filter_by_keys_and_args_and_page, paused_queues_claim_nothing_until_resumed,
     schedule_ticks_are_read_back, workers_report_with_their_minute_counts,
+};
+pub(crate) use workflows::{
+    a_failed_dependency_cancels_its_dependents_down_the_graph,
+    cancelled_and_expired_steps_settle_their_dependents,
+    dependencies_ending_at_once_release_a_step_once, workflow_steps_wait_for_their_dependencies,
 };
 
 use std::collections::HashSet;
@@ -75,7 +81,11 @@ macro_rules! conformance {
             the_trace_context_is_kept_with_the_job, stats_give_the_oldest_available_job,
             paused_queues_claim_nothing_until_resumed, listings_filter_by_keys_and_args_and_page,
             workers_report_with_their_minute_counts, schedule_ticks_are_read_back,
-            pending_stats_count_the_states_that_can_run, results_are_kept_with_succeeded_jobs);
+            pending_stats_count_the_states_that_can_run, results_are_kept_with_succeeded_jobs,
+            workflow_steps_wait_for_their_dependencies,
+            a_failed_dependency_cancels_its_dependents_down_the_graph,
+            cancelled_and_expired_steps_settle_their_dependents,
+            dependencies_ending_at_once_release_a_step_once);
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
         $(
@@ -97,7 +107,7 @@ pub(crate) fn claim(queue: &str, limit: u32, worker: &str) -> ClaimParams {
     }
 }
 
-fn done(id: JobId, worker: &str, outcome: Outcome) -> Completion {
+pub(crate) fn done(id: JobId, worker: &str, outcome: Outcome) -> Completion {
     Completion {
         id,
         worker: worker.to_owned(),
@@ -129,7 +139,7 @@ pub(crate) async fn fetch(store: &dyn Store, id: JobId) -> Job {
     store.get(id).await.expect("get").expect("the job exists")
 }
 
-async fn state_of(store: &dyn Store, id: JobId) -> JobState {
+pub(crate) async fn state_of(store: &dyn Store, id: JobId) -> JobState {
     fetch(store, id).await.state
 }
 

@@ -18,6 +18,7 @@
 mod listen;
 
 mod registry;
+mod rows;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,9 +27,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, Postgres, Row};
+use sqlx::{AssertSqlSafe, Postgres};
 
 use self::listen::Wakes;
 use super::error::StoreError;
@@ -40,8 +41,10 @@ use super::params::{LEASE_EXPIRED, completion_rows};
 use super::roles::{Admin, Maintenance, Queue, Store};
 use super::sql::{self, migrate};
 use crate::clock::{Clock, SystemClock, after};
-use crate::job::{AttemptError, Job, JobId, NewJob};
+use crate::job::{Job, JobId, NewJob};
 use crate::metrics;
+use crate::workflow::Graph;
+use rows::job;
 
 /// A key for the advisory lock that serializes migrations.
 const MIGRATION_LOCK: i64 = 0x736c_7569_6365;
@@ -141,15 +144,8 @@ impl PostgresStore {
         jobs: &[NewJob],
     ) -> Result<Vec<Enqueued>, StoreError> {
         let now = self.now();
-        let mut queues: Vec<&str> = jobs.iter().map(|j| j.queue.as_str()).collect();
-        queues.sort_unstable();
-        queues.dedup();
-        sqlx::query(include_str!("queries/notify.sql"))
-            .bind(&self.prefix)
-            .bind(&queues)
-            .execute(&mut *conn)
-            .await
-            .map_err(sql::error)?;
+        self.notify(conn, jobs.iter().map(|j| j.queue.as_str()))
+            .await?;
         let mut results = vec![Enqueued::Inserted(0); jobs.len()];
         let (unique, plain): (Vec<_>, Vec<_>) = jobs
             .iter()
@@ -229,6 +225,24 @@ impl PostgresStore {
         Ok(results)
     }
 
+    /// Wakes the workers waiting on `queues` when the transaction on `conn` commits.
+    async fn notify<'q>(
+        &self,
+        conn: &mut PgConnection,
+        queues: impl Iterator<Item = &'q str>,
+    ) -> Result<(), StoreError> {
+        let mut queues: Vec<&str> = queues.collect();
+        queues.sort_unstable();
+        queues.dedup();
+        sqlx::query(include_str!("queries/notify.sql"))
+            .bind(&self.prefix)
+            .bind(&queues)
+            .execute(conn)
+            .await
+            .map_err(sql::error)?;
+        Ok(())
+    }
+
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
@@ -256,6 +270,61 @@ impl Queue for PostgresStore {
         let results = self.insert_in(&mut tx, jobs).await?;
         tx.commit().await.map_err(sql::error)?;
         Ok(results)
+    }
+
+    async fn insert_workflow(&self, graph: &Graph) -> Result<Vec<JobId>, StoreError> {
+        let now = self.now();
+        let mut tx = self.pool.begin().await.map_err(sql::error)?;
+        let ids: Vec<i64> = sqlx::query_scalar(include_str!("queries/take_ids.sql"))
+            .bind(i64::try_from(graph.len()).unwrap_or(i64::MAX))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(sql::error)?;
+        let jobs = &graph.jobs;
+        let texts = |f: &dyn Fn(usize) -> String| (0..jobs.len()).map(f).collect::<Vec<String>>();
+        let optional = |f: &dyn Fn(&NewJob) -> Option<String>| {
+            jobs.iter().map(f).collect::<Vec<Option<String>>>()
+        };
+        let id_list = |steps: &[usize]| Value::from(Graph::ids(steps, &ids)).to_string();
+        sqlx::query(include_str!("queries/insert_workflow.sql"))
+            .bind(&ids)
+            .bind(texts(&|i| jobs[i].queue.clone()))
+            .bind(texts(&|i| jobs[i].kind.clone()))
+            .bind(jobs.iter().map(|j| Json(&j.args)).collect::<Vec<_>>())
+            .bind(jobs.iter().map(|j| j.priority).collect::<Vec<i16>>())
+            .bind(texts(&|i| graph.initial_state(i, now).as_str().to_owned()))
+            .bind(
+                jobs.iter()
+                    .map(|j| attempts(j.max_attempts))
+                    .collect::<Vec<i32>>(),
+            )
+            .bind(
+                jobs.iter()
+                    .map(|j| j.run_at.unwrap_or(now))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(optional(&|j| j.partition_key.clone()))
+            .bind(optional(&|j| j.traceparent.clone()))
+            .bind(&graph.names)
+            .bind(texts(&|i| id_list(&graph.depends_on[i])))
+            .bind(texts(&|i| id_list(&graph.dependents[i])))
+            .bind(
+                graph
+                    .depends_on
+                    .iter()
+                    .map(|d| attempts(u32::try_from(d.len()).unwrap_or(u32::MAX)))
+                    .collect::<Vec<i32>>(),
+            )
+            .bind(texts(&|i| graph.on_failure[i].as_str().to_owned()))
+            .bind(now)
+            .bind(ids.first().copied())
+            .execute(&mut *tx)
+            .await
+            .map_err(sql::error)?;
+        self.notify(&mut tx, jobs.iter().map(|j| j.queue.as_str()))
+            .await?;
+        tx.commit().await.map_err(sql::error)?;
+        Ok(ids)
     }
 
     async fn claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
@@ -299,19 +368,21 @@ impl Queue for PostgresStore {
     async fn complete(&self, completions: Vec<Completion>) -> Result<u64, StoreError> {
         let now = self.now();
         let rows = completion_rows(completions);
-        let applied: i64 = sqlx::query_scalar(include_str!("queries/complete.sql"))
-            .bind(now)
-            .bind(now.to_rfc3339())
-            .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.worker.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.state.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.run_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.error.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.discard).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.result.as_deref()).collect::<Vec<_>>())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(sql::error)?;
+        let (applied, _settled): (i64, Option<i32>) =
+            sqlx::query_as(include_str!("queries/complete.sql"))
+                .bind(now)
+                .bind(now.to_rfc3339())
+                .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.worker.as_str()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.state.as_str()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.run_at).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.error.as_deref()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.discard).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.result.as_deref()).collect::<Vec<_>>())
+                .bind(&self.prefix)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(sql::error)?;
         Ok(u64::try_from(applied).unwrap_or_default())
     }
 
@@ -341,13 +412,15 @@ impl Queue for PostgresStore {
 impl Maintenance for PostgresStore {
     async fn rescue(&self) -> Result<Vec<JobId>, StoreError> {
         let now = self.now();
-        let mut ids: Vec<i64> = sqlx::query_scalar(include_str!("queries/rescue.sql"))
+        let rows: Vec<(i64, Option<i32>)> = sqlx::query_as(include_str!("queries/rescue.sql"))
             .bind(now)
             .bind(now.to_rfc3339())
             .bind(LEASE_EXPIRED)
+            .bind(&self.prefix)
             .fetch_all(&self.pool)
             .await
             .map_err(sql::error)?;
+        let mut ids: Vec<i64> = rows.into_iter().map(|(id, _)| id).collect();
         ids.sort_unstable();
         Ok(ids)
     }
@@ -445,23 +518,19 @@ impl Admin for PostgresStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(sql::error)?;
-        let mut woken = queues.clone();
-        woken.sort_unstable();
-        woken.dedup();
-        sqlx::query(include_str!("queries/notify.sql"))
-            .bind(&self.prefix)
-            .bind(&woken)
-            .execute(&mut *tx)
-            .await
-            .map_err(sql::error)?;
+        self.notify(&mut tx, queues.iter().map(String::as_str))
+            .await?;
         tx.commit().await.map_err(sql::error)?;
         Ok(queues.len() as u64)
     }
 
     async fn cancel(&self, ids: &[JobId]) -> Result<Vec<(JobId, Cancelled)>, StoreError> {
+        let now = self.now();
         let rows: Vec<(i64, String)> = sqlx::query_as(include_str!("queries/cancel.sql"))
             .bind(ids)
-            .bind(self.now())
+            .bind(now)
+            .bind(now.to_rfc3339())
+            .bind(&self.prefix)
             .fetch_all(&self.pool)
             .await
             .map_err(sql::error)?;
@@ -517,42 +586,4 @@ impl Store for PostgresStore {
 /// An attempt count as stored.
 fn attempts(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-/// A job from a row of `sluice_jobs`.
-fn job(row: &PgRow) -> Result<Job, StoreError> {
-    let get_count = |name: &str| {
-        row.try_get::<i32, _>(name)
-            .map(|n| u32::try_from(n).unwrap_or(0))
-    };
-    let decode = || -> Result<Job, sqlx::Error> {
-        let state: String = row.try_get("state")?;
-        let Json(args): Json<Value> = row.try_get("args")?;
-        let Json(errors): Json<Vec<AttemptError>> = row.try_get("errors")?;
-        Ok(Job {
-            id: row.try_get("id")?,
-            queue: row.try_get("queue")?,
-            kind: row.try_get("kind")?,
-            args,
-            priority: row.try_get("priority")?,
-            state: state
-                .parse()
-                .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
-            attempt: get_count("attempt")?,
-            max_attempts: get_count("max_attempts")?,
-            run_at: row.try_get("run_at")?,
-            lease_until: row.try_get("lease_until")?,
-            worker: row.try_get("worker")?,
-            errors,
-            unique_key: row.try_get("unique_key")?,
-            partition_key: row.try_get("partition_key")?,
-            created_at: row.try_get("created_at")?,
-            finished_at: row.try_get("finished_at")?,
-            traceparent: row.try_get("traceparent")?,
-            result: row
-                .try_get::<Option<Json<Value>>, _>("result")?
-                .map(|Json(result)| result),
-        })
-    };
-    decode().map_err(sql::error)
 }

@@ -14,6 +14,7 @@
 //! `{jobs}:` (default `{sluice}:`).
 
 mod registry;
+mod rows;
 
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
@@ -22,6 +23,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Script};
+use serde_json::Value;
 
 use super::error::StoreError;
 use super::params::{
@@ -30,15 +32,17 @@ use super::params::{
 };
 use super::params::{LEASE_EXPIRED, completion_rows, group_stats};
 use super::roles::{Admin, Maintenance, Queue, Store};
-use crate::clock::{Clock, SystemClock, after, from_millis, millis};
+use crate::clock::{Clock, SystemClock, after, millis};
 use crate::job::{Job, JobId, NewJob};
+use crate::workflow::Graph;
+use rows::{Row, job};
 
 /// The most jobs or ids sent to one script call.
 const CHUNK: usize = 1000;
 
 /// The fields of a job hash that make a [`Job`], in the order the scripts return them (the
 /// Lua helpers receive this list as `FIELDS`).
-const FIELDS: [&str; 18] = [
+const FIELDS: [&str; 23] = [
     "id",
     "queue",
     "kind",
@@ -57,10 +61,12 @@ const FIELDS: [&str; 18] = [
     "finished_at",
     "traceparent",
     "result",
+    "workflow_id",
+    "step",
+    "depends_on",
+    "waiting_on",
+    "on_dependency_failure",
 ];
-
-/// A job hash's [`FIELDS`], `None` where missing.
-type Row = Vec<Option<String>>;
 
 /// The scripts, each prefixed with the shared helpers.
 struct Scripts {
@@ -78,6 +84,7 @@ struct Scripts {
     fire: Script,
     beat: Script,
     minutes: Script,
+    workflow: Script,
 }
 
 impl Scripts {
@@ -104,6 +111,7 @@ impl Scripts {
             fire: script(include_str!("lua/fire.lua")),
             beat: script(include_str!("lua/beat.lua")),
             minutes: script(include_str!("lua/minutes.lua")),
+            workflow: script(include_str!("lua/workflow.lua")),
         }
     }
 }
@@ -199,6 +207,25 @@ impl Queue for RedisStore {
         Ok(results)
     }
 
+    async fn insert_workflow(&self, graph: &Graph) -> Result<Vec<JobId>, StoreError> {
+        let now = self.now();
+        let positions = |steps: &[usize]| {
+            Value::from(steps.iter().map(|s| s + 1).collect::<Vec<_>>()).to_string()
+        };
+        let mut args = vec![millis(now).to_string()];
+        for (i, job) in graph.jobs.iter().enumerate() {
+            args.extend(job_args(job, now));
+            args.extend([
+                graph.names[i].clone(),
+                positions(&graph.depends_on[i]),
+                positions(&graph.dependents[i]),
+                graph.on_failure[i].as_str().to_owned(),
+            ]);
+        }
+        let first: i64 = self.run(&self.scripts.workflow, args).await?;
+        Ok((first..).take(graph.len()).collect())
+    }
+
     async fn claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
         let now = self.now();
         let rows: Vec<Row> = self
@@ -229,11 +256,8 @@ impl Queue for RedisStore {
                 args.extend([
                     row.id.to_string(),
                     row.worker.clone(),
-                    if row.discard {
-                        "discard".to_owned()
-                    } else {
-                        row.state.as_str().to_owned()
-                    },
+                    row.state.as_str().to_owned(),
+                    if row.discard { "1" } else { "" }.to_owned(),
                     row.run_at
                         .map(|t| millis(t).to_string())
                         .unwrap_or_default(),
@@ -416,7 +440,8 @@ impl Admin for RedisStore {
     async fn cancel(&self, ids: &[JobId]) -> Result<Vec<(JobId, Cancelled)>, StoreError> {
         let mut results = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
-            let mut args = vec![millis(self.now()).to_string()];
+            let now = self.now();
+            let mut args = vec![millis(now).to_string(), now.to_rfc3339()];
             args.extend(chunk.iter().map(ToString::to_string));
             let out: Vec<String> = self.run(&self.scripts.cancel, args).await?;
             results.extend(chunk.iter().zip(out).map(|(&id, outcome)| {
@@ -478,89 +503,4 @@ fn enqueued((status, id): (i64, i64)) -> Enqueued {
     } else {
         Enqueued::Duplicate(id)
     }
-}
-
-/// One field of a job hash: its name (for messages) and its value, if present.
-type Field = (&'static str, Option<String>);
-
-fn text((name, value): Field) -> Result<String, StoreError> {
-    value.ok_or_else(|| StoreError::Schema(format!("job hash lacks `{name}`")))
-}
-
-fn optional((_, value): Field) -> Option<String> {
-    value.filter(|v| !v.is_empty())
-}
-
-fn parsed<T: std::str::FromStr>(field: Field) -> Result<T, StoreError>
-where
-    T::Err: std::fmt::Display,
-{
-    let name = field.0;
-    text(field)?
-        .parse()
-        .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
-}
-
-fn json<T: serde::de::DeserializeOwned>(field: Field) -> Result<T, StoreError> {
-    let name = field.0;
-    serde_json::from_str(&text(field)?)
-        .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
-}
-
-fn time(field: Field) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let name = field.0;
-    optional(field)
-        .map(|v| v.parse().map(from_millis))
-        .transpose()
-        .map_err(|e| StoreError::Schema(format!("job field `{name}`: {e}")))
-}
-
-/// A job from its hash's [`FIELDS`], in that order.
-fn job(row: Row) -> Result<Job, StoreError> {
-    let mut values = FIELDS
-        .into_iter()
-        .zip(row.into_iter().chain(std::iter::repeat(None)));
-    let [
-        id,
-        queue,
-        kind,
-        args,
-        priority,
-        state,
-        attempt,
-        max_attempts,
-        run_at,
-        lease_until,
-        worker,
-        errors,
-        unique_key,
-        partition_key,
-        created_at,
-        finished_at,
-        traceparent,
-        result,
-    ]: [Field; FIELDS.len()] = std::array::from_fn(|_| values.next().unwrap_or(("", None)));
-    Ok(Job {
-        id: parsed(id)?,
-        queue: text(queue)?,
-        kind: text(kind)?,
-        args: json(args)?,
-        priority: parsed(priority)?,
-        state: text(state)?.parse().map_err(StoreError::Schema)?,
-        attempt: parsed(attempt)?,
-        max_attempts: parsed(max_attempts)?,
-        run_at: from_millis(parsed(run_at)?),
-        lease_until: time(lease_until)?,
-        worker: optional(worker),
-        errors: json(errors)?,
-        unique_key: optional(unique_key),
-        partition_key: optional(partition_key),
-        created_at: from_millis(parsed(created_at)?),
-        finished_at: time(finished_at)?,
-        traceparent: optional(traceparent),
-        result: optional(result)
-            .map(|r| serde_json::from_str(&r))
-            .transpose()
-            .map_err(|e| StoreError::Schema(format!("field result: {e}")))?,
-    })
 }

@@ -30,6 +30,10 @@ pub(crate) const SQLITE: &[Migration] = &[
         version: 4,
         sql: include_str!("../../../migrations/sqlite/0004_results.sql"),
     },
+    Migration {
+        version: 5,
+        sql: include_str!("../../../migrations/sqlite/0005_workflows.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations.
@@ -54,6 +58,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration {
         version: 5,
         sql: include_str!("../../../migrations/postgres/0005_results.sql"),
+    },
+    Migration {
+        version: 6,
+        sql: include_str!("../../../migrations/postgres/0006_workflows.sql"),
     },
 ];
 
@@ -96,18 +104,28 @@ where
     Ok(())
 }
 
-/// The statements of a migration, without comments.
+/// The statements of a migration, without comments. A `;` at a line's end inside a
+/// dollar-quoted body (`$$ … $$`, a function's) does not end the statement.
 fn statements(sql: &str) -> impl Iterator<Item = String> + '_ {
-    sql.split(";\n")
-        .map(|stmt| {
-            stmt.lines()
-                .filter(|line| !line.trim_start().starts_with("--"))
-                .collect::<Vec<_>>()
-                .join("\n")
-                .trim()
-                .to_owned()
-        })
-        .filter(|stmt| !stmt.trim().is_empty())
+    let mut pieces = sql.split(";\n");
+    std::iter::from_fn(move || {
+        let mut stmt = pieces.next()?.to_owned();
+        while stmt.matches("$$").count() % 2 == 1 {
+            let Some(more) = pieces.next() else { break };
+            stmt.push_str(";\n");
+            stmt.push_str(more);
+        }
+        Some(stmt)
+    })
+    .map(|stmt| {
+        stmt.lines()
+            .filter(|line| !line.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .trim()
+            .to_owned()
+    })
+    .filter(|stmt| !stmt.trim().is_empty())
 }
 
 #[cfg(test)]
@@ -124,5 +142,15 @@ mod tests {
             stmts,
             vec!["CREATE TABLE t (a INT)", "CREATE INDEX i ON t (a)"]
         );
+    }
+
+    #[test]
+    fn function_bodies_stay_whole() {
+        let stmts: Vec<String> = statements(
+            "CREATE FUNCTION f() RETURNS INT LANGUAGE plpgsql AS $$\nBEGIN\n    RETURN 1;\nEND\n$$;\nSELECT 1;\n",
+        )
+        .collect();
+        assert_eq!(stmts.len(), 2, "{stmts:?}");
+        assert!(stmts[0].contains("RETURN 1;\nEND"), "{stmts:?}");
     }
 }

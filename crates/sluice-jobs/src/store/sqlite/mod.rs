@@ -8,6 +8,8 @@
 //! own process's at once.
 
 mod registry;
+mod rows;
+mod settle;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Row, Sqlite};
 use tokio::sync::{Mutex, Notify};
@@ -31,8 +33,11 @@ use super::params::{
 use super::params::{LEASE_EXPIRED, completion_rows};
 use super::roles::{Admin, Maintenance, Queue, Store};
 use super::sql::{self, migrate};
-use crate::clock::{Clock, SystemClock, after, from_millis, millis};
-use crate::job::{Job, JobId, NewJob};
+use crate::clock::{Clock, SystemClock, after, millis};
+use crate::job::{Job, JobId, JobState, NewJob};
+use crate::workflow::Graph;
+use rows::{insert, job};
+use settle::Settlement;
 
 /// How often a waiting worker looks for other processes' commits.
 const WATCH_INTERVAL: Duration = Duration::from_millis(5);
@@ -142,6 +147,19 @@ impl Queue for SqliteStore {
         Ok(results)
     }
 
+    async fn insert_workflow(&self, graph: &Graph) -> Result<Vec<JobId>, StoreError> {
+        let now = self.now();
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sql::error)?;
+        let ids = rows::insert_workflow(&mut tx, graph, now).await?;
+        tx.commit().await.map_err(sql::error)?;
+        self.enqueued.notify_waiters();
+        Ok(ids)
+    }
+
     async fn claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
         let now = self.now();
         let mut tx = self
@@ -218,14 +236,21 @@ impl Queue for SqliteStore {
             .await
             .map_err(sql::error)?;
         let mut applied = 0;
+        let mut ended = Settlement::default();
         for ((worker, state, run_at, error, discard, result), ids) in groups {
             let ids = Value::from(ids).to_string();
-            let statement = if discard {
-                sqlx::query(include_str!("queries/complete_discard.sql"))
+            let rows: Vec<(String, Option<String>)> = if discard {
+                sqlx::query_scalar(include_str!("queries/complete_discard.sql"))
                     .bind(worker)
                     .bind(ids)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(sql::error)?
+                    .into_iter()
+                    .map(|dependents| (state.to_owned(), dependents))
+                    .collect()
             } else {
-                sqlx::query(include_str!("queries/complete.sql"))
+                sqlx::query_as(include_str!("queries/complete.sql"))
                     .bind(millis(now))
                     .bind(now.to_rfc3339())
                     .bind(state)
@@ -234,14 +259,20 @@ impl Queue for SqliteStore {
                     .bind(worker)
                     .bind(ids)
                     .bind(result)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(sql::error)?
             };
-            applied += statement
-                .execute(&mut *tx)
-                .await
-                .map_err(sql::error)?
-                .rows_affected();
+            applied += rows.len() as u64;
+            for (state, dependents) in rows {
+                ended.ended(&state, dependents.as_deref())?;
+            }
         }
+        let woken = ended.settle(&mut tx, now).await?;
         tx.commit().await.map_err(sql::error)?;
+        if woken {
+            self.enqueued.notify_waiters();
+        }
         Ok(applied)
     }
 
@@ -286,13 +317,30 @@ impl Queue for SqliteStore {
 impl Maintenance for SqliteStore {
     async fn rescue(&self) -> Result<Vec<JobId>, StoreError> {
         let now = self.now();
-        let mut ids: Vec<i64> = sqlx::query_scalar(include_str!("queries/rescue.sql"))
-            .bind(millis(now))
-            .bind(now.to_rfc3339())
-            .bind(LEASE_EXPIRED)
-            .fetch_all(&self.pool)
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(sql::error)?;
+        let rows: Vec<(i64, String, Option<String>)> =
+            sqlx::query_as(include_str!("queries/rescue.sql"))
+                .bind(millis(now))
+                .bind(now.to_rfc3339())
+                .bind(LEASE_EXPIRED)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(sql::error)?;
+        let mut ended = Settlement::default();
+        let mut ids = Vec::with_capacity(rows.len());
+        for (id, state, dependents) in rows {
+            ended.ended(&state, dependents.as_deref())?;
+            ids.push(id);
+        }
+        let woken = ended.settle(&mut tx, now).await?;
+        tx.commit().await.map_err(sql::error)?;
+        if woken {
+            self.enqueued.notify_waiters();
+        }
         ids.sort_unstable();
         Ok(ids)
     }
@@ -371,21 +419,24 @@ impl Admin for SqliteStore {
     }
 
     async fn cancel(&self, ids: &[JobId]) -> Result<Vec<(JobId, Cancelled)>, StoreError> {
-        let now = millis(self.now());
+        let now = self.now();
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(sql::error)?;
         let mut results = Vec::with_capacity(ids.len());
+        let mut ended = Settlement::default();
         for &id in ids {
-            let cancelled = sqlx::query(include_str!("queries/cancel.sql"))
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(sql::error)?;
-            let outcome = if cancelled.rows_affected() > 0 {
+            let cancelled: Option<Option<String>> =
+                sqlx::query_scalar(include_str!("queries/cancel.sql"))
+                    .bind(millis(now))
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(sql::error)?;
+            let outcome = if let Some(dependents) = cancelled {
+                ended.ended(JobState::Cancelled.as_str(), dependents.as_deref())?;
                 Cancelled::Cancelled
             } else {
                 let requested = sqlx::query(include_str!("queries/cancel_running.sql"))
@@ -401,7 +452,11 @@ impl Admin for SqliteStore {
             };
             results.push((id, outcome));
         }
+        let woken = ended.settle(&mut tx, now).await?;
         tx.commit().await.map_err(sql::error)?;
+        if woken {
+            self.enqueued.notify_waiters();
+        }
         Ok(results)
     }
 
@@ -455,115 +510,4 @@ async fn partitioned_candidates(
             .await
             .map_err(sql::error)?;
     Ok(rows.into_iter().map(|(id, _, _)| id).collect())
-}
-
-/// Inserts `jobs` in order on `conn` (in its transaction), all but the pending duplicates of a
-/// unique key in one statement.
-async fn insert(
-    conn: &mut SqliteConnection,
-    jobs: &[NewJob],
-    now: DateTime<Utc>,
-) -> Result<Vec<Enqueued>, StoreError> {
-    let mut results = vec![Enqueued::Inserted(0); jobs.len()];
-    let (unique, plain): (Vec<_>, Vec<_>) = jobs
-        .iter()
-        .enumerate()
-        .partition(|(_, j)| j.unique_key.is_some());
-    if !plain.is_empty() {
-        let rows: Vec<Value> = plain.iter().map(|(_, job)| row_json(job, now)).collect();
-        let mut ids: Vec<i64> = sqlx::query_scalar(include_str!("queries/insert.sql"))
-            .bind(millis(now))
-            .bind(Value::Array(rows).to_string())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(sql::error)?;
-        ids.sort_unstable();
-        for ((index, _), id) in plain.iter().zip(ids) {
-            results[*index] = Enqueued::Inserted(id);
-        }
-    }
-    for (index, job) in unique {
-        let inserted: Option<i64> = sqlx::query_scalar(include_str!("queries/insert_unique.sql"))
-            .bind(&job.queue)
-            .bind(&job.kind)
-            .bind(job.args.to_string())
-            .bind(job.priority)
-            .bind(job.initial_state(now).as_str())
-            .bind(i64::from(job.max_attempts))
-            .bind(millis(job.run_at.unwrap_or(now)))
-            .bind(&job.unique_key)
-            .bind(&job.partition_key)
-            .bind(&job.traceparent)
-            .bind(millis(now))
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(sql::error)?;
-        results[index] = match inserted {
-            Some(id) => Enqueued::Inserted(id),
-            None => Enqueued::Duplicate(
-                sqlx::query_scalar(include_str!("queries/holder.sql"))
-                    .bind(&job.unique_key)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(sql::error)?,
-            ),
-        };
-    }
-    Ok(results)
-}
-
-/// A new job as the JSON object the bulk insert reads.
-fn row_json(job: &NewJob, now: DateTime<Utc>) -> Value {
-    serde_json::json!({
-        "queue": job.queue,
-        "kind": job.kind,
-        "args": job.args,
-        "priority": job.priority,
-        "state": job.initial_state(now).as_str(),
-        "max_attempts": job.max_attempts,
-        "run_at": millis(job.run_at.unwrap_or(now)),
-        "partition_key": job.partition_key,
-        "traceparent": job.traceparent,
-    })
-}
-
-/// A job from a row of `sluice_jobs`.
-fn job(row: &SqliteRow) -> Result<Job, StoreError> {
-    let text = |name: &str| row.try_get::<String, _>(name).map_err(sql::error);
-    let number = |name: &str| row.try_get::<i64, _>(name).map_err(sql::error);
-    let time = |name: &str| {
-        row.try_get::<Option<i64>, _>(name)
-            .map(|t| t.map(from_millis))
-            .map_err(sql::error)
-    };
-    let json = |name: &str| -> Result<Value, StoreError> {
-        serde_json::from_str(&text(name)?)
-            .map_err(|e| StoreError::Schema(format!("column {name}: {e}")))
-    };
-    Ok(Job {
-        id: number("id")?,
-        queue: text("queue")?,
-        kind: text("kind")?,
-        args: json("args")?,
-        priority: i16::try_from(number("priority")?).unwrap_or_default(),
-        state: sql::state(&text("state")?)?,
-        attempt: u32::try_from(number("attempt")?).unwrap_or_default(),
-        max_attempts: u32::try_from(number("max_attempts")?).unwrap_or_default(),
-        run_at: from_millis(number("run_at")?),
-        lease_until: time("lease_until")?,
-        worker: row.try_get("worker").map_err(sql::error)?,
-        errors: serde_json::from_value(json("errors")?)
-            .map_err(|e| StoreError::Schema(format!("column errors: {e}")))?,
-        unique_key: row.try_get("unique_key").map_err(sql::error)?,
-        partition_key: row.try_get("partition_key").map_err(sql::error)?,
-        created_at: from_millis(number("created_at")?),
-        finished_at: time("finished_at")?,
-        traceparent: row.try_get("traceparent").map_err(sql::error)?,
-        result: row
-            .try_get::<Option<String>, _>("result")
-            .map_err(sql::error)?
-            .map(|r| serde_json::from_str(&r))
-            .transpose()
-            .map_err(|e| StoreError::Schema(format!("column result: {e}")))?,
-    })
 }

@@ -1,14 +1,16 @@
 -- Applies a batch of completions ($3..$9, one row each), only to jobs still running for the
 -- worker that reports them. A final state the queue keeps none of deletes the job instead; a
 -- snoozed or released job gets its attempt back; an error is appended to the job's errors; a
--- result (JSON text, given only for a success) is kept. $1 is now, $2 its text.
+-- result (JSON text, given only for a success) is kept. $1 is now, $2 its text. The workflow
+-- steps waiting on jobs that ended are settled in the same statement ($10 prefixes the
+-- notifications of the queues it wakes). Returns how many completions were applied.
 WITH c AS (
     SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],
         $8::bool[], $9::text[]) AS c(id, worker, state, run_at, error, discard, result)),
 discarded AS (
     DELETE FROM sluice_jobs AS j USING c
     WHERE c.discard AND j.id = c.id AND j.state = 'running' AND j.worker = c.worker
-    RETURNING 1),
+    RETURNING c.state, j.dependents),
 changed AS (
     UPDATE sluice_jobs AS j SET
         state = c.state,
@@ -22,5 +24,12 @@ changed AS (
             jsonb_build_object('attempt', j.attempt, 'at', $2::text, 'error', c.error)) END
     FROM c
     WHERE NOT c.discard AND j.id = c.id AND j.state = 'running' AND j.worker = c.worker
-    RETURNING 1)
-SELECT (SELECT count(*) FROM discarded) + (SELECT count(*) FROM changed)
+    RETURNING j.state, j.dependents),
+ended AS (
+    SELECT * FROM discarded UNION ALL SELECT * FROM changed),
+kids AS (
+    SELECT d, ended.state <> 'succeeded' AS failed FROM ended, unnest(ended.dependents) AS d
+    WHERE ended.state IN ('succeeded', 'dead', 'cancelled'))
+SELECT (SELECT count(*) FROM ended),
+    (SELECT sluice_settle(array_agg(d), array_agg(failed), $1, $2, $10) FROM kids
+        HAVING count(*) > 0)

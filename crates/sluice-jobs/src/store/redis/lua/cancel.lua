@@ -1,14 +1,17 @@
--- ARGV: prefix, now, ids... Returns per id: 'cancelled', 'requested' or 'not_pending'.
-local now = tonumber(ARGV[2])
+-- ARGV: prefix, now, now as text, ids... Returns per id: 'cancelled', 'requested' or
+-- 'not_pending'. The workflow steps waiting on jobs cancelled are settled.
+local now, at = tonumber(ARGV[2]), ARGV[3]
 local out = {}
-for i = 3, #ARGV do
+local kids = {}
+for i = 4, #ARGV do
   local id = tonumber(ARGV[i])
   local jk = jkey(id)
   local cur = redis.call('HMGET', jk, 'state', 'queue')
   local state, queue, m = cur[1], cur[2], pad(id)
-  if state == 'scheduled' or state == 'available' or state == 'retryable' then
+  if state == 'blocked' or state == 'scheduled' or state == 'available' or state == 'retryable' then
     redis.call('ZREM', key('q', queue, state), m)
     finish(jk, id, queue, m, 'cancelled', now)
+    ended(kids, jk, 'cancelled')
     table.insert(out, 'cancelled')
   elseif state == 'running' then
     redis.call('HSET', jk, 'cancel_requested', 1)
@@ -17,4 +20,5 @@ for i = 3, #ARGV do
     table.insert(out, 'not_pending')
   end
 end
+settle(kids, now, at)
 return out

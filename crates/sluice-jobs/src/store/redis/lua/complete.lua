@@ -1,5 +1,6 @@
--- ARGV: prefix, now, now as text, then per completion: id, worker, new state (or 'discard' to
--- delete the job), run at or '', error or '', result (JSON text, for a success) or ''. Returns
+-- ARGV: prefix, now, now as text, then per completion: id, worker, new state, '1' to delete the
+-- job (a final state its queue keeps none of) or '', run at or '', error or '', result (JSON
+-- text, for a success) or ''. The workflow steps waiting on jobs that ended are settled. Returns
 -- how many were applied.
 local now, at = tonumber(ARGV[2]), ARGV[3]
 local applied = 0
@@ -16,9 +17,10 @@ local function later(t, k, a, b)
     list[#list + 1] = b
   end
 end
-for i = 4, #ARGV, 6 do
-  local id, worker, state, run_at, err, result = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
-    ARGV[i + 4], ARGV[i + 5]
+local kids = {}
+for i = 4, #ARGV, 7 do
+  local id, worker, state, discard, run_at, err, result = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2],
+    ARGV[i + 3] == '1', ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
   local jk = jkey(id)
   local cur = redis.call('HMGET', jk, 'state', 'worker', 'queue', 'attempt', 'priority', 'partition_key', 'unique_key')
   if cur[1] == 'running' and cur[2] == worker then
@@ -28,13 +30,17 @@ for i = 4, #ARGV, 6 do
     if pk ~= '' and redis.call('HINCRBY', key('partitions'), pk, -1) <= 0 then
       redis.call('HDEL', key('partitions'), pk)
     end
-    if err ~= '' and state ~= 'discard' then
+    local final = state == 'succeeded' or state == 'dead' or state == 'cancelled'
+    if final then
+      ended(kids, jk, state)
+    end
+    if err ~= '' and not discard then
       add_error(jk, cur[4], at, err)
     end
-    if state == 'discard' then
+    if discard then
       release_unique(uk, id)
       redis.call('DEL', jk)
-    elseif state == 'succeeded' or state == 'dead' or state == 'cancelled' then
+    elseif final then
       redis.call('HSET', jk, 'state', state, 'finished_at', now, 'lease_until', '')
       if result ~= '' then
         redis.call('HSET', jk, 'result', result)
@@ -61,4 +67,5 @@ end
 for k, pairs_ in pairs(added) do
   redis.call('ZADD', k, unpack(pairs_))
 end
+settle(kids, now, at)
 return applied

@@ -7,7 +7,8 @@
 --   P:queues                    queue names (set)
 --   P:q:QUEUE:STATE             the queue's jobs in STATE (sorted set of zero-padded ids):
 --                               available by priority then due time, scheduled and retryable
---                               by due time, running by lease expiry, final states by end time
+--                               by due time, running by lease expiry, final states by end time,
+--                               blocked workflow steps by id
 --   P:q:QUEUE:wake              a token that wakes one waiting worker (list of at most one)
 --   P:unique                    unique key -> id of its pending job (hash)
 --   P:partitions                partition key -> running jobs (hash)
@@ -101,6 +102,31 @@ local function finish(jk, id, queue, m, state, now)
   release_unique(redis.call('HGET', jk, 'unique_key'), id)
 end
 
+-- Writes job `id` in `state` (available, scheduled or blocked) and adds it to its state's set.
+local function write(id, state, now, queue, kind, args, priority, max_attempts, run_at, uk, pk, tp)
+  local jk = jkey(id)
+  redis.call('HSET', jk, 'id', id, 'queue', queue, 'kind', kind, 'args', args, 'priority', priority,
+    'state', state, 'attempt', 0, 'max_attempts', max_attempts, 'run_at', run_at, 'lease_until', '',
+    'worker', '', 'errors', '[]', 'unique_key', uk, 'partition_key', pk, 'cancel_requested', 0,
+    'created_at', now, 'finished_at', '', 'traceparent', tp)
+  if state == 'available' then
+    redis.call('ZADD', key('q', queue, 'available'), avail_score(priority, run_at), pad(id))
+  elseif state == 'scheduled' then
+    redis.call('ZADD', key('q', queue, 'scheduled'), run_at, pad(id))
+  else
+    redis.call('ZADD', key('q', queue, state), id, pad(id))
+  end
+  return jk
+end
+
+-- The state a job due at `run_at` starts in at `now`.
+local function initial_state(run_at, now)
+  if tonumber(run_at) > now then
+    return 'scheduled'
+  end
+  return 'available'
+end
+
 -- Inserts one job; the caller wakes the queue and records it in P:queues.
 local function insert(now, queue, kind, args, priority, max_attempts, run_at, uk, pk, tp)
   if uk ~= '' then
@@ -110,24 +136,64 @@ local function insert(now, queue, kind, args, priority, max_attempts, run_at, uk
     end
   end
   local id = redis.call('INCR', key('seq'))
-  local state = 'available'
-  if tonumber(run_at) > now then
-    state = 'scheduled'
-  end
-  local jk = jkey(id)
-  redis.call('HSET', jk, 'id', id, 'queue', queue, 'kind', kind, 'args', args, 'priority', priority,
-    'state', state, 'attempt', 0, 'max_attempts', max_attempts, 'run_at', run_at, 'lease_until', '',
-    'worker', '', 'errors', '[]', 'unique_key', uk, 'partition_key', pk, 'cancel_requested', 0,
-    'created_at', now, 'finished_at', '', 'traceparent', tp)
-  if state == 'available' then
-    redis.call('ZADD', key('q', queue, 'available'), avail_score(priority, run_at), pad(id))
-  else
-    redis.call('ZADD', key('q', queue, 'scheduled'), run_at, pad(id))
-  end
+  write(id, initial_state(run_at, now), now, queue, kind, args, priority, max_attempts, run_at, uk, pk, tp)
   if uk ~= '' then
     redis.call('HSET', key('unique'), uk, id)
   end
   return {1, id}
+end
+
+-- Settles the workflow steps waiting on jobs that just ended: `kids` lists {step id, whether the
+-- ended dependency failed}, a step once per ended dependency. Each blocked step counts its ended
+-- dependencies off `waiting_on`; the end that brings it to zero makes it available (or
+-- scheduled, if it was given a later time). A failed dependency cancels a step that does not
+-- run on dependency failure, and that cancellation settles the steps waiting on it in turn.
+local function settle(kids, now, at)
+  local i = 1
+  while i <= #kids do
+    local id, failed = kids[i][1], kids[i][2]
+    i = i + 1
+    local jk = jkey(id)
+    local cur = redis.call('HMGET', jk, 'state', 'queue', 'waiting_on', 'on_dependency_failure',
+      'run_at', 'priority', 'dependents', 'attempt')
+    if cur[1] == 'blocked' then
+      local queue, m = cur[2], pad(id)
+      local left = tonumber(cur[3]) - 1
+      if failed and cur[4] == 'cancel' then
+        redis.call('ZREM', key('q', queue, 'blocked'), m)
+        add_error(jk, cur[8], at, 'a job it depends on ended dead or cancelled')
+        finish(jk, id, queue, m, 'cancelled', now)
+        if cur[7] and cur[7] ~= '' then
+          for _, d in ipairs(cjson.decode(cur[7])) do
+            kids[#kids + 1] = {d, true}
+          end
+        end
+      elseif left > 0 then
+        redis.call('HSET', jk, 'waiting_on', left)
+      else
+        redis.call('ZREM', key('q', queue, 'blocked'), m)
+        local run_at = math.max(tonumber(cur[5]), now)
+        redis.call('HSET', jk, 'waiting_on', 0, 'run_at', run_at)
+        if run_at > now then
+          redis.call('HSET', jk, 'state', 'scheduled')
+          redis.call('ZADD', key('q', queue, 'scheduled'), run_at, m)
+        else
+          make_available(jk, queue, m, cur[6], run_at)
+          wake(queue)
+        end
+      end
+    end
+  end
+end
+
+-- Notes in `kids` the steps waiting on job `jk`, which ended in `state`.
+local function ended(kids, jk, state)
+  local dependents = redis.call('HGET', jk, 'dependents')
+  if dependents and dependents ~= '' then
+    for _, d in ipairs(cjson.decode(dependents)) do
+      kids[#kids + 1] = {d, state ~= 'succeeded'}
+    end
+  end
 end
 
 local function promote(queue, now)

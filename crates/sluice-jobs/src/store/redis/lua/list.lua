@@ -4,7 +4,7 @@
 local only, state, kind, uk, pk = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local path, value, before, after = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local limit = tonumber(ARGV[11])
-local states = {'scheduled', 'available', 'running', 'retryable', 'succeeded', 'dead', 'cancelled'}
+local states = {'blocked', 'scheduled', 'available', 'running', 'retryable', 'succeeded', 'dead', 'cancelled'}
 if state ~= '' then
   states = {state}
 end

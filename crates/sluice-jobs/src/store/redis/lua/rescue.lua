@@ -1,6 +1,8 @@
--- ARGV: prefix, now, now as text, error. Returns the ids of rescued jobs.
+-- ARGV: prefix, now, now as text, error. Returns the ids of rescued jobs. The workflow steps
+-- waiting on jobs that died are settled.
 local now, at, err = tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local out = {}
+local kids = {}
 for _, queue in ipairs(redis.call('SMEMBERS', key('queues'))) do
   local expired = redis.call('ZRANGEBYSCORE', key('q', queue, 'running'), '-inf', '(' .. now, 'LIMIT', 0, 1000)
   for _, m in ipairs(expired) do
@@ -11,6 +13,7 @@ for _, queue in ipairs(redis.call('SMEMBERS', key('queues'))) do
     add_error(jk, cur[1], at, err)
     if tonumber(cur[1]) >= tonumber(cur[2]) then
       finish(jk, id, queue, m, 'dead', now)
+      ended(kids, jk, 'dead')
     else
       redis.call('HSET', jk, 'state', 'retryable', 'run_at', now)
       redis.call('ZADD', key('q', queue, 'retryable'), now, m)
@@ -18,4 +21,5 @@ for _, queue in ipairs(redis.call('SMEMBERS', key('queues'))) do
     table.insert(out, id)
   end
 end
+settle(kids, now, at)
 return out

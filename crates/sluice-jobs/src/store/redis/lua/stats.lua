@@ -21,7 +21,7 @@ local out = {}
 local queues = redis.call('SMEMBERS', key('queues'))
 table.sort(queues)
 for _, queue in ipairs(queues) do
-  for _, state in ipairs({'scheduled', 'available', 'running', 'retryable', 'succeeded', 'dead', 'cancelled'}) do
+  for _, state in ipairs({'blocked', 'scheduled', 'available', 'running', 'retryable', 'succeeded', 'dead', 'cancelled'}) do
     local set = key('q', queue, state)
     local n = redis.call('ZCARD', set)
     if n > 0 then
