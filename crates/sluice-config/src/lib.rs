@@ -5,7 +5,7 @@
 //! every problem at once, with what to write instead), and builds it on the
 //! [`sluice_core`] engine with the components of [`sluice_connect`]. It also runs the tests
 //! written beside a pipeline ([`testing`]), draws its graph ([`draw`]), and reads the worker
-//! files of durable jobs ([`worker`]).
+//! files of durable jobs ([`worker`]) and their workflow files ([`workflow`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -36,6 +36,7 @@ mod settings;
 pub mod spec;
 pub mod testing;
 pub mod worker;
+pub mod workflow;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Loc};
 pub use graph::{Built, Graph};

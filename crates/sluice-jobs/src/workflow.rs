@@ -119,8 +119,22 @@ impl<'de> Deserialize<'de> for WorkflowStep {
 
 /// Why a workflow cannot be enqueued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("workflow: {0}")]
-pub struct WorkflowError(pub String);
+#[error("workflow: {message}")]
+pub struct WorkflowError {
+    /// The position of the step at fault, when one is.
+    pub step: Option<usize>,
+    /// What is wrong, and what to write instead.
+    pub message: String,
+}
+
+impl WorkflowError {
+    fn at(step: usize, message: String) -> WorkflowError {
+        WorkflowError {
+            step: Some(step),
+            message,
+        }
+    }
+}
 
 impl Workflow {
     /// A workflow without steps yet.
@@ -139,38 +153,51 @@ impl Workflow {
     /// while it waits).
     pub fn graph(self) -> Result<Graph, WorkflowError> {
         if self.steps.is_empty() {
-            return Err(WorkflowError(
-                "it has no steps; give at least one".to_owned(),
-            ));
+            return Err(WorkflowError {
+                step: None,
+                message: "it has no steps; give at least one".to_owned(),
+            });
         }
         let mut index = HashMap::with_capacity(self.steps.len());
         for (i, step) in self.steps.iter().enumerate() {
             if step.name.is_empty() {
-                return Err(WorkflowError(format!("step {} has an empty name", i + 1)));
+                return Err(WorkflowError::at(
+                    i,
+                    format!("step {} has an empty name", i + 1),
+                ));
             }
             if index.insert(step.name.as_str(), i).is_some() {
-                return Err(WorkflowError(format!(
-                    "two steps are named `{}`; give each step its own name",
-                    step.name
-                )));
+                return Err(WorkflowError::at(
+                    i,
+                    format!(
+                        "two steps are named `{}`; give each step its own name",
+                        step.name
+                    ),
+                ));
             }
             if step.job.unique_key.is_some() {
-                return Err(WorkflowError(format!(
-                    "step `{}` has a unique key; steps cannot have one (it would hold while the \
+                return Err(WorkflowError::at(
+                    i,
+                    format!(
+                        "step `{}` has a unique key; steps cannot have one (it would hold while the \
                      step waits)",
-                    step.name
-                )));
+                        step.name
+                    ),
+                ));
             }
         }
         let mut depends_on = Vec::with_capacity(self.steps.len());
-        for step in &self.steps {
+        for (i, step) in self.steps.iter().enumerate() {
             let mut deps = Vec::with_capacity(step.depends_on.len());
             for dep in &step.depends_on {
                 let Some(&d) = index.get(dep.as_str()) else {
-                    return Err(WorkflowError(format!(
-                        "step `{}` depends on `{dep}`, which is not a step of the workflow",
-                        step.name
-                    )));
+                    return Err(WorkflowError::at(
+                        i,
+                        format!(
+                            "step `{}` depends on `{dep}`, which is not a step of the workflow",
+                            step.name
+                        ),
+                    ));
                 };
                 deps.push(d);
             }
@@ -185,10 +212,13 @@ impl Workflow {
             }
         }
         if let Some(i) = in_cycle(&depends_on, &dependents) {
-            return Err(WorkflowError(format!(
-                "step `{}` waits on itself through its dependencies; a workflow cannot have a cycle",
-                self.steps[i].name
-            )));
+            return Err(WorkflowError::at(
+                i,
+                format!(
+                    "step `{}` waits on itself through its dependencies; a workflow cannot have a cycle",
+                    self.steps[i].name
+                ),
+            ));
         }
         let (names, rest): (Vec<String>, Vec<_>) = self
             .steps
@@ -295,7 +325,7 @@ mod tests {
 
     #[test]
     fn bad_graphs_say_what_to_change() {
-        let error = |w: Workflow| w.graph().expect_err("invalid").0;
+        let error = |w: Workflow| w.graph().expect_err("invalid").message;
         assert!(error(Workflow::new()).contains("no steps"));
         assert!(
             error(Workflow::new().step(step("a", &[])).step(step("a", &[])))

@@ -156,6 +156,8 @@ pub struct ListParams {
     pub unique_key: Option<String>,
     /// Only jobs with this partition key.
     pub partition_key: Option<String>,
+    /// Only the steps of this workflow (the id of its first step).
+    pub workflow: Option<JobId>,
     /// Only jobs whose args hold this value at this path.
     pub args: Option<ArgsMatch>,
     /// Only jobs older than this one (smaller ids): the page after a page that ended with it.

@@ -73,6 +73,26 @@ pub(crate) async fn workflow_steps_wait_for_their_dependencies(h: Harness) {
     );
     assert_eq!(shape.workflow, *steps.values().min().expect("steps"));
     assert_eq!(shape.on_dependency_failure, DependencyFailure::Cancel);
+    store
+        .enqueue(vec![NewJob::new("plain", Value::Null).queue("other")])
+        .await
+        .expect("enqueue");
+    let listed: Vec<JobId> = store
+        .list(ListParams {
+            workflow: Some(shape.workflow),
+            limit: 100,
+            ..ListParams::default()
+        })
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![c, b, a, d],
+        "a workflow's steps, newest first (ids in step order)"
+    );
     assert_eq!(fetch(store, a).await.state, JobState::Available);
     let stats = store.stats().await.expect("stats");
     assert_eq!(stats[0].counts.get("blocked"), Some(&3), "{stats:?}");

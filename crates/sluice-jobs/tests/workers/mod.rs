@@ -1,6 +1,6 @@
 //! Workers on every store: outcomes, rescue after a worker dies, cancellation, graceful
 //! shutdown, partition limits across workers, cron ticks fired once by two workers, and
-//! wake-ups, prefetch. `tests/sqlite.rs`, `tests/postgres.rs` and `tests/redis.rs` run it through
+//! wake-ups, prefetch, results and workflows. `tests/sqlite.rs`, `tests/postgres.rs` and `tests/redis.rs` run it through
 //! [`workers!`], given a function that opens a fresh store on a clock.
 
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use sluice_core::policy::Backoff;
 use sluice_jobs::schedule::Schedule;
 use sluice_jobs::store::{Awaited, Cancelled, ListParams};
 use sluice_jobs::worker::{KindConfig, WorkerReport};
+use sluice_jobs::workflow::{Workflow, WorkflowStep};
 use sluice_jobs::{
     Action, Clock, JobContext, JobId, JobState, ManualClock, NewJob, QueueConfig, Retention, Store,
     SystemClock, Worker,
@@ -30,7 +31,8 @@ macro_rules! workers {
                 a_dead_workers_jobs_are_rescued, running_jobs_can_be_cancelled,
                 shutdown_releases_unfinished_jobs, partition_limits_hold_across_workers,
                 cron_ticks_fire_once_with_two_workers, idle_workers_wake_on_enqueue,
-                prefetched_jobs_wait_for_a_slot, results_are_kept_and_awaited);
+                prefetched_jobs_wait_for_a_slot, results_are_kept_and_awaited,
+                workflow_steps_read_their_dependencies_results);
         }
     };
     (@cases $open:ident; $($case:ident),* $(,)?) => {
@@ -621,4 +623,55 @@ pub(crate) async fn results_are_kept_and_awaited(open: Open) {
         matches!(&pending, Awaited::Pending(job) if job.state == JobState::Available),
         "{pending:?}"
     );
+}
+
+pub(crate) async fn workflow_steps_read_their_dependencies_results(open: Open) {
+    let store = open("w_workflow".into(), system(), true).await;
+    let worker = Worker::builder(store.clone())
+        .queue(QueueConfig::new("default").concurrency(4))
+        .handler("count", |job: JobContext| async move {
+            Ok(Action::CompleteWith(json!({"rows": job.args()["rows"]})))
+        })
+        .handler("total", |job: JobContext| async move {
+            let results = job.dependency_results().await?;
+            let total: i64 = results.values().filter_map(|r| r["rows"].as_i64()).sum();
+            Ok(Action::CompleteWith(json!({
+                "total": total,
+                "from": results.keys().collect::<Vec<_>>(),
+            })))
+        })
+        .build()
+        .expect("worker");
+    let (stop, handle) = spawn(worker);
+    let count = |name: &str, rows: i64| {
+        WorkflowStep::new(name, NewJob::new("count", json!({"rows": rows})))
+    };
+    let enqueued = store
+        .enqueue_workflow(
+            Workflow::new()
+                .step(count("north", 3))
+                .step(count("south", 4))
+                .step(
+                    WorkflowStep::new("total", NewJob::new("total", json!(null)))
+                        .after(["north", "south"]),
+                )
+                .graph()
+                .expect("valid"),
+        )
+        .await
+        .expect("enqueue");
+    let wait = Duration::from_secs(20);
+    let Awaited::Ended(total) = store
+        .await_job(enqueued.steps["total"], wait)
+        .await
+        .expect("await")
+    else {
+        panic!("the last step did not end");
+    };
+    assert_eq!(
+        total.result,
+        Some(json!({"total": 7, "from": ["north", "south"]}))
+    );
+    stop.cancel();
+    handle.await.expect("worker");
 }

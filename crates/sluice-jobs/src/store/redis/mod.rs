@@ -404,6 +404,7 @@ impl Admin for RedisStore {
                     params.before.map(|id| id.to_string()).unwrap_or_default(),
                     params.after.map(|id| id.to_string()).unwrap_or_default(),
                     params.limit.to_string(),
+                    params.workflow.map(|id| id.to_string()).unwrap_or_default(),
                 ],
             )
             .await?;

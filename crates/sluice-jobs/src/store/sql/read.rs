@@ -94,6 +94,12 @@ where
             .replace("{value}", &value);
         sql.push_str(&format!(" AND {condition}"));
     }
+    if let Some(workflow) = params.workflow {
+        sql.push_str(&format!(
+            " AND workflow_id = {}",
+            placeholder(Bind::Number(workflow))
+        ));
+    }
     if let Some(before) = params.before {
         sql.push_str(&format!(" AND id < {}", placeholder(Bind::Number(before))));
     }

@@ -3,6 +3,7 @@
 mod enqueue;
 mod print;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use clap::{Args as ClapArgs, Subcommand};
 use sluice_jobs::store::{ArgsMatch, Cancelled, ListParams, PruneParams, RetryParams, select};
 use sluice_jobs::{JobId, JobState, Store};
 
+use super::problems::report;
 use super::store::{StoreArg, open};
 use enqueue::{EnqueueArgs, enqueue_jobs};
 
@@ -27,6 +29,15 @@ pub(crate) struct JobsArgs {
 enum JobsCommand {
     /// Add a job (`KIND [ARGS]`), or many from a JSON-lines file (`--file`).
     Enqueue(EnqueueArgs),
+    /// Add a workflow from a YAML or JSON file: named steps, each run once the steps it
+    /// `depends_on` have succeeded (docs/jobs.md#workflows).
+    Workflow {
+        /// The workflow file.
+        file: PathBuf,
+        /// Print JSON: the workflow's id and each step's job id.
+        #[arg(long)]
+        json: bool,
+    },
     /// List jobs, newest first.
     List {
         #[command(flatten)]
@@ -191,6 +202,18 @@ pub(crate) async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
                 traces.stop().await;
             }
             enqueued?;
+        }
+        JobsCommand::Workflow { file, json } => {
+            let graph = match sluice_config::workflow::read(&file) {
+                Ok(graph) => graph,
+                Err(problems) => return Ok(report(&problems)),
+            };
+            let enqueued = store.enqueue_workflow(graph).await?;
+            if json {
+                println!("{}", serde_json::to_string(&enqueued)?);
+            } else {
+                print::workflow(&enqueued);
+            }
         }
         JobsCommand::List {
             filter,

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sluice_jobs::store::QueueStats;
 use sluice_jobs::store::registry::{WorkerInfo, attempts_allowed};
-use sluice_jobs::{Job, JobState};
+use sluice_jobs::{EnqueuedWorkflow, Job, JobId, JobState};
 
 /// Jobs, one line each; the attempt limit is the one that applies given what `workers` say of
 /// each kind.
@@ -66,6 +66,20 @@ pub(super) fn job(job: &Job, workers: &[WorkerInfo]) {
         "trace:         {}",
         job.traceparent.as_deref().unwrap_or("-")
     );
+    if let Some(step) = &job.step {
+        println!("workflow:      {} (step `{}`)", step.workflow, step.name);
+        let ids: Vec<String> = step.depends_on.iter().map(ToString::to_string).collect();
+        println!(
+            "depends on:    {} ({} not ended; on dependency failure: {})",
+            if ids.is_empty() {
+                "-".to_owned()
+            } else {
+                ids.join(", ")
+            },
+            step.waiting_on,
+            step.on_dependency_failure.as_str()
+        );
+    }
     match &job.result {
         Some(result) => println!("result:        {result}"),
         None => println!("result:        -"),
@@ -137,5 +151,19 @@ pub(super) fn workers(workers: &[WorkerInfo], now: DateTime<Utc>) {
             (now - worker.beat_at).num_seconds().max(0),
             queues.join(", ")
         );
+    }
+}
+
+/// A workflow just enqueued: its id, then each step's job id and name.
+pub(super) fn workflow(enqueued: &EnqueuedWorkflow) {
+    println!(
+        "workflow {} enqueued with {} steps",
+        enqueued.id,
+        enqueued.steps.len()
+    );
+    let mut steps: Vec<(&String, &JobId)> = enqueued.steps.iter().collect();
+    steps.sort_by_key(|(_, id)| **id);
+    for (name, id) in steps {
+        println!("  {id:>8}  {name}");
     }
 }

@@ -1,9 +1,10 @@
 -- ARGV: prefix, queue, state, kind, unique key, partition key, args path (a JSON array of
--- keys), args value (JSON), id to list below, id to list above, limit; '' for any. Returns jobs, newest first, as
--- arrays of their FIELDS. Reads at most 100,000 ids per state and queue.
+-- keys), args value (JSON), id to list below, id to list above, limit, workflow; '' for any.
+-- Returns jobs, newest first, as arrays of their FIELDS. Reads at most 100,000 ids per state
+-- and queue; a workflow's steps (whose ids follow its own, taken together) are read by id.
 local only, state, kind, uk, pk = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local path, value, before, after = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local limit = tonumber(ARGV[11])
+local limit, workflow = tonumber(ARGV[11]), ARGV[12]
 local states = {'blocked', 'scheduled', 'available', 'running', 'retryable', 'succeeded', 'dead', 'cancelled'}
 if state ~= '' then
   states = {state}
@@ -19,12 +20,33 @@ if after ~= '' then
   after = pad(tonumber(after))
 end
 local members = {}
-for _, queue in ipairs(redis.call('SMEMBERS', key('queues'))) do
-  if only == '' or only == queue then
-    for _, st in ipairs(states) do
-      for _, m in ipairs(redis.call('ZRANGE', key('q', queue, st), 0, 99999)) do
-        if (before == '' or m < before) and (after == '' or m > after) then
-          table.insert(members, m)
+local function consider(m)
+  if (before == '' or m < before) and (after == '' or m > after) then
+    table.insert(members, m)
+  end
+end
+if workflow ~= '' then
+  -- Its steps' ids follow it, taken together: read up to the first job of another (a missing
+  -- id is a step pruned or discarded).
+  local first = tonumber(workflow)
+  local last = math.min(first + 99999, tonumber(redis.call('GET', key('seq')) or '0'))
+  for id = first, last do
+    local f = redis.call('HMGET', jkey(id), 'workflow_id', 'queue', 'state')
+    if f[2] then
+      if f[1] ~= workflow then
+        break
+      end
+      if (only == '' or only == f[2]) and (state == '' or state == f[3]) then
+        consider(pad(id))
+      end
+    end
+  end
+else
+  for _, queue in ipairs(redis.call('SMEMBERS', key('queues'))) do
+    if only == '' or only == queue then
+      for _, st in ipairs(states) do
+        for _, m in ipairs(redis.call('ZRANGE', key('q', queue, st), 0, 99999)) do
+          consider(m)
         end
       end
     end
