@@ -2,7 +2,7 @@
 // step. Every value from the store is set as text, never as HTML.
 'use strict';
 
-const STATES = ['scheduled', 'available', 'running', 'retryable', 'succeeded', 'dead', 'cancelled'];
+const STATES = ['blocked', 'scheduled', 'available', 'running', 'retryable', 'succeeded', 'dead', 'cancelled'];
 const REFRESH_MS = 2000;
 const LIVE_REFRESH_MS = 1000;
 let info = { writable: false, authorized: false, store: null, pipelines: [] };
@@ -180,11 +180,12 @@ async function overview(params) {
   ];
 }
 
-const FILTERS = ['queue', 'state', 'kind', 'unique_key', 'partition_key', 'args'];
+const FILTERS = ['queue', 'state', 'kind', 'unique_key', 'partition_key', 'workflow', 'args'];
 
 async function jobs(params) {
   const filter = {};
   for (const key of FILTERS) if (params.get(key)) filter[key] = params.get(key);
+  if (filter.workflow) filter.workflow = Number(filter.workflow);
   const query = new URLSearchParams(filter);
   if (params.get('before')) query.set('before', params.get('before'));
   query.set('limit', '50');
@@ -199,7 +200,7 @@ async function jobs(params) {
   } },
   h('select', { name: 'state', 'aria-label': 'State' }, h('option', { value: '' }, 'any state'),
     STATES.map((s) => h('option', { value: s, selected: filter.state === s }, s))),
-  ['queue', 'kind', 'unique_key', 'partition_key', 'args'].map((key) =>
+  ['queue', 'kind', 'unique_key', 'partition_key', 'workflow', 'args'].map((key) =>
     h('input', { name: key, value: filter[key] || '', 'aria-label': key,
       placeholder: key === 'args' ? 'args: PATH=VALUE' : key.replace('_', ' ') })),
   h('button', { type: 'submit' }, 'Filter'));
@@ -258,11 +259,34 @@ async function job(id) {
     h('h2', {}, 'Args'),
     h('pre', { id: 'args' }, JSON.stringify(j.args, null, 2)),
     ...(j.result === undefined ? [] : [h('h2', {}, 'Result'), h('pre', { id: 'result' }, JSON.stringify(j.result, null, 2))]),
+    ...(j.step ? await workflowSteps(j) : []),
     h('h2', {}, 'Attempts that failed'),
     j.errors.length
       ? h('table', { id: 'errors' }, h('thead', {}, h('tr', {}, h('th', { class: 'num' }, 'attempt'), h('th', {}, 'at'), h('th', {}, 'error'))),
         h('tbody', {}, j.errors.map((e) => h('tr', {}, h('td', { class: 'num' }, e.attempt), h('td', {}, when(e.at)), h('td', { class: 'error' }, e.error)))))
       : h('p', { class: 'muted' }, 'None.'),
+  ];
+}
+
+// The steps of the workflow job `j` belongs to: which waits on which, and where each is.
+async function workflowSteps(j) {
+  const page = await api('jobs?' + new URLSearchParams({ workflow: j.step.workflow, limit: '500' }).toString());
+  const steps = page.jobs.slice().reverse();
+  const names = new Map(steps.map((s) => [s.id, s.step.name]));
+  const rows = steps.map((s) => h('tr', { 'data-step': s.step.name, class: s.id === j.id ? 'current' : '' },
+    h('th', { scope: 'row' }, h('a', { href: '#/jobs/' + s.id }, s.step.name)),
+    h('td', { class: 'num' }, s.id),
+    h('td', {}, h('span', { class: 'badge ' + s.state }, s.state)),
+    h('td', {}, s.step.depends_on.length ? s.step.depends_on.map((d) => names.get(d) || `job ${d}`).join(', ') : '-'),
+    h('td', { class: 'num' }, s.state === 'blocked' ? s.step.waiting_on : '-'),
+    h('td', {}, s.step.on_dependency_failure)));
+  return [
+    h('h2', {}, `Workflow ${j.step.workflow} `, jobsLink({ workflow: j.step.workflow }, '(as a job list)')),
+    h('table', { id: 'workflow' },
+      h('thead', {}, h('tr', {}, ['step', 'id', 'state', 'waits on', 'still waiting on', 'on dependency failure']
+        .map((t) => h('th', {}, t)))),
+      h('tbody', {}, rows)),
+    ...(page.next_before ? [h('p', { class: 'muted' }, 'Only the last 500 steps are shown.')] : []),
   ];
 }
 

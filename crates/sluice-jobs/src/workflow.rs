@@ -275,6 +275,7 @@ impl Graph {
     }
 
     /// The state step `i` starts in at `now`: blocked while it has dependencies.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn initial_state(&self, i: usize, now: DateTime<Utc>) -> JobState {
         if self.depends_on[i].is_empty() {
             self.jobs[i].initial_state(now)
@@ -284,6 +285,7 @@ impl Graph {
     }
 
     /// The ids of step `i`'s dependencies (or dependents), given every step's id.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn ids(steps: &[usize], ids: &[JobId]) -> Vec<JobId> {
         steps.iter().map(|&s| ids[s]).collect()
     }

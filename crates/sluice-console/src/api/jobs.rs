@@ -43,6 +43,8 @@ struct Filter {
     kind: Option<String>,
     unique_key: Option<String>,
     partition_key: Option<String>,
+    /// The steps of one workflow.
+    workflow: Option<JobId>,
     /// `PATH=VALUE`, a value inside the args.
     args: Option<String>,
 }
@@ -62,6 +64,7 @@ impl Filter {
             kind: given(self.kind),
             unique_key: given(self.unique_key),
             partition_key: given(self.partition_key),
+            workflow: self.workflow,
             args,
             before: None,
             after: None,
@@ -79,6 +82,7 @@ struct ListQuery {
     kind: Option<String>,
     unique_key: Option<String>,
     partition_key: Option<String>,
+    workflow: Option<JobId>,
     args: Option<String>,
     before: Option<JobId>,
     limit: Option<u32>,
@@ -125,6 +129,7 @@ async fn list(
         kind: q.kind,
         unique_key: q.unique_key,
         partition_key: q.partition_key,
+        workflow: q.workflow,
         args: q.args,
     };
     let mut params = ListParams {

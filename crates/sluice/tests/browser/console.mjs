@@ -1,8 +1,9 @@
 // The console in a real browser (Debian's Chromium, driven by playwright-core), against a
 // running worker whose store `crates/sluice/tests/console.rs` seeded: the overview's counts
 // match the store, a dead job is retried from its page and succeeds, a paused queue claims
-// nothing and drains on resume, a bulk discard by filter removes exactly the matching jobs,
-// and without the token every action is refused. Screenshots go to $SHOTS.
+// nothing and drains on resume, a bulk discard by filter removes exactly the matching jobs, a
+// workflow's page shows which step waits on which and a cancel moves them, and without the
+// token every action is refused. Screenshots go to $SHOTS.
 //
 // Environment: CONSOLE_URL, TOKEN, SLUICE (the binary), STORE (its URL), WORKDIR (where the
 // worker runs: the `flaky` kind succeeds once WORKDIR/flag exists), SHOTS, NAME (the store's).
@@ -130,6 +131,34 @@ await step('schedules fire now, and the workers are listed', async () => {
   await page.goto(URL_ + '/#/workers');
   await page.locator('#workers tr.live').waitFor();
   await shot('workers');
+});
+
+await step('a workflow shows which step waits on which, and a cancel settles it', async () => {
+  // Queue `held` has no worker: the steps stay where the store puts them.
+  writeFileSync(join(env('WORKDIR'), 'flow.yaml'), [
+    'steps:',
+    '  - { name: fetch, kind: ok, queue: held }',
+    '  - { name: parse, kind: ok, queue: held, depends_on: [fetch] }',
+    '  - { name: report, kind: ok, queue: held, depends_on: [fetch, parse], on_dependency_failure: run }',
+    '',
+  ].join('\n'));
+  const { steps } = JSON.parse(jobs('workflow', 'flow.yaml', '--json'));
+  const row = (name) => page.locator(`#workflow tr[data-step="${name}"]`);
+  const badge = async (name) => (await row(name).locator('.badge').textContent());
+  await page.goto(URL_ + '/#/jobs/' + steps.report);
+  await row('report').waitFor();
+  assert.equal(await badge('fetch'), 'available');
+  assert.equal(await badge('parse'), 'blocked');
+  assert.equal(await badge('report'), 'blocked');
+  assert.match(await row('report').textContent(), /fetch, parse/);
+  await shot('workflow');
+  await page.locator(`#workflow a[href="#/jobs/${steps.fetch}"]`).click();
+  await until('the fetch step\'s page', async () => (await page.locator('h1').textContent()).startsWith(`Job ${steps.fetch}`));
+  await confirmClick(page, page.locator('.actions button', { hasText: /^Cancel$/ }));
+  await until('the fetch step is cancelled', async () => (await page.locator('#job-state').textContent()) === 'cancelled');
+  await until('parse is cancelled, report runs anyway', async () =>
+    (await badge('parse')) === 'cancelled' && (await badge('report')) === 'available');
+  await shot('workflow-cancelled');
 });
 
 await finish();

@@ -124,7 +124,8 @@ struct Filter {
     /// Only this queue.
     #[arg(long)]
     queue: Option<String>,
-    /// Only this state: scheduled, available, running, retryable, succeeded, dead, cancelled.
+    /// Only this state: blocked, scheduled, available, running, retryable, succeeded, dead,
+    /// cancelled.
     #[arg(long)]
     state: Option<JobState>,
     /// Only this kind.
@@ -136,6 +137,9 @@ struct Filter {
     /// Only jobs with this partition key.
     #[arg(long)]
     partition_key: Option<String>,
+    /// Only the steps of this workflow (its id: its first step's).
+    #[arg(long)]
+    workflow: Option<JobId>,
     /// Only jobs whose args hold a value at a path: `PATH=VALUE`, such as `user.id=42` or
     /// `to=ada@example.com`.
     #[arg(long = "args", value_name = "PATH=VALUE")]
@@ -154,6 +158,7 @@ impl Filter {
             kind: self.kind.clone(),
             unique_key: self.unique_key.clone(),
             partition_key: self.partition_key.clone(),
+            workflow: self.workflow,
             args: self.args.clone(),
             before: None,
             after: None,
