@@ -16,6 +16,10 @@
 # ceiling, both ways: its own claim and completion called back to back with no worker (batches
 # of 100 and 500, 1 to 4 loops; bench/jobs_ceiling.sh does the same for PostgreSQL in bare SQL).
 #
+# Then a workflow on each Sluice store and as a BullMQ flow (bench/peers/flow.mjs): one step
+# fanning out to WORKFLOW_WIDTH (default 10,000) steps and back into one, by one worker of
+# CONCURRENCY slots with the defaults, timed from the enqueue to the last step's end.
+#
 # It prints, per engine and process count, inserts/s, worked/s and p50/p99 pickup; each store's
 # ceiling and the fraction of it Sluice reaches; each engine's best; then the issue's targets
 # with "met" or "MISSED": Sluice with its defaults at 2x each peer's best on the same server,
@@ -81,6 +85,14 @@ unset SLUICE_BENCH_PROCESSES
 for tuned in 0 1; do
   SLUICE_BENCH_CEILING=1 SLUICE_BENCH_TUNED=$tuned sluice_runs
 done
+
+for store in sqlite postgres redis; do
+  job_store_clear "$store" sluice_bench
+  SLUICE_BENCH_WORKFLOW=${WORKFLOW_WIDTH:-10000} "$bench" "$(job_store_url "$store" sluice_bench)" |
+    tee -a "$log"
+done
+(cd bench/peers && SLUICE_BENCH_WORKFLOW=${WORKFLOW_WIDTH:-10000} "$node" flow.mjs "$redis") |
+  tee -a "$log"
 
 # What the runs kept (a day's succeeded jobs) would otherwise stay on the shared servers.
 for store in sqlite postgres redis; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reads the lines bench/jobs.sh logs and prints its summary: medians per engine and process
-count, each store's ceiling and the fraction of it Sluice reaches, each engine's best, and the
-targets with "met" or "MISSED".
+count, each store's ceiling and the fraction of it Sluice reaches, each engine's best, the
+fan-out/fan-in workflow on each engine, and the targets with "met" or "MISSED".
 
     python3 bench/jobs_summary.py bench/out/jobs.log
 """
@@ -11,11 +11,14 @@ import sys
 
 runs = {}
 ceilings = {}
+workflows = {}
 for line in open(sys.argv[1]):
     f = dict(re.findall(r"(\w+)=(\S+)", line))
     if "variant" not in f:
         continue
-    if f["variant"].startswith("ceiling_"):
+    if f["variant"].startswith("workflow_"):
+        workflows.setdefault(f["variant"].removeprefix("workflow_"), []).append(f)
+    elif f["variant"].startswith("ceiling_"):
         ceilings.setdefault(f["variant"].removeprefix("ceiling_"), []).append(f)
     else:
         runs.setdefault((f["variant"], int(f.get("processes", 1))), []).append(f)
@@ -52,6 +55,13 @@ if ceilings:
         where = f"batch {top['batch']}, {top['clients']} loops"
         print(f"{store:<24} {ceiling:>10,.0f}  {where:<22} {share:>14}")
 
+if workflows:
+    print()
+    print(f"{'workflow 1 -> N -> 1':<24} {'steps':>7} {'enqueue s':>10} {'total s':>8} {'steps/s':>8}")
+    for engine, rows in workflows.items():
+        print(f"{engine:<24} {rows[0]['steps']:>7} {med(rows, 'enqueue_s'):>10.3f} {med(rows, 'total_s'):>8.3f}"
+              f" {med(rows, 'steps_per_s'):>8,.0f}")
+
 
 def verdict(met):
     return "met" if met else "MISSED"
@@ -83,3 +93,9 @@ for ours, peer in (("sluice_postgres", "graphile"), ("sluice_postgres", "pgboss"
     if ours in inserts and peer in inserts:
         ratio = inserts[ours] / inserts[peer]
         print(f"{'inserts/s, ' + ours + ' / ' + peer:<50} {ratio:>7.2f}x  target >= 1: {verdict(ratio >= 1)}")
+if "bullmq" in workflows:
+    theirs = med(workflows["bullmq"], "steps_per_s")
+    for store in ("sqlite", "postgres", "redis"):
+        if store in workflows:
+            ratio = med(workflows[store], "steps_per_s") / theirs
+            print(f"{'workflow steps/s, sluice_' + store + ' / bullmq flow':<50} {ratio:>7.2f}x  target >= 1: {verdict(ratio >= 1)}")

@@ -17,6 +17,12 @@
 //! defaults keep them (`ceiling_STORE`), or deleted with `SLUICE_BENCH_TUNED=1`
 //! (`ceiling_STORE_tuned`). Each line is `variant=ceiling_… batch=… clients=… items_per_s=…`.
 //!
+//! `SLUICE_BENCH_WORKFLOW=WIDTH` runs instead one workflow that fans out from one step to WIDTH
+//! steps and back into one (as `bench/jobs.sh` compares with a BullMQ flow): enqueued whole,
+//! worked by one worker of CONCURRENCY slots with the defaults, timed from the enqueue to the
+//! last step's end. The line is `variant=workflow_STORE steps=… enqueue_s=… total_s=…
+//! steps_per_s=…`.
+//!
 //! ```text
 //! cargo bench -p sluice-jobs --bench throughput -- sqlite:///tmp/bench.db
 //! SLUICE_BENCH_JOBS=100000 SLUICE_BENCH_CONCURRENCY=100 cargo bench … -- postgres://…?schema=bench
@@ -33,7 +39,8 @@ use std::time::{Duration, Instant};
 
 use harness::{Engine, Error, Settings, Tally};
 use serde_json::json;
-use sluice_jobs::store::{ClaimParams, Completion, Outcome};
+use sluice_jobs::store::{Awaited, ClaimParams, Completion, Outcome};
+use sluice_jobs::workflow::{Workflow, WorkflowStep};
 use sluice_jobs::{
     Action, JobContext, JobState, NewJob, QueueConfig, Retention, Store, Worker, WorkerReport,
 };
@@ -157,6 +164,47 @@ async fn ceiling(engine: &mut Sluice, jobs: usize, name: &str) -> Result<(), Err
     Ok(())
 }
 
+/// One workflow of 1 -> `width` -> 1 steps, worked by one worker with `concurrency` slots.
+async fn workflow(
+    store: Arc<dyn Store>,
+    concurrency: usize,
+    width: usize,
+    name: &str,
+) -> Result<(), Error> {
+    let step = |name: String| WorkflowStep::new(name, NewJob::new("noop", json!(null)));
+    let middle: Vec<String> = (0..width).map(|i| format!("m{i}")).collect();
+    let mut graph = Workflow::new().step(step("first".to_owned()));
+    for name in &middle {
+        graph = graph.step(step(name.clone()).after(["first"]));
+    }
+    let graph = graph.step(step("last".to_owned()).after(middle)).graph()?;
+    let worker = Worker::builder(store.clone())
+        .queue(QueueConfig::new("default").concurrency(concurrency))
+        .handler("noop", |_job: JobContext| async { Ok(Action::Complete) })
+        .build()?;
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(worker.run(stop.clone()));
+    let started = Instant::now();
+    let enqueued = store.enqueue_workflow(graph).await?;
+    let enqueue_s = started.elapsed().as_secs_f64();
+    let ended = store
+        .await_job(enqueued.steps["last"], Duration::from_secs(600))
+        .await?;
+    let total_s = started.elapsed().as_secs_f64();
+    stop.cancel();
+    running.await?;
+    let Awaited::Ended(last) = ended else {
+        return Err(format!("the last step did not end: {ended:?}").into());
+    };
+    let steps = width + 2;
+    println!(
+        "variant=workflow_{name} steps={steps} concurrency={concurrency} state={} enqueue_s={enqueue_s:.3} total_s={total_s:.3} steps_per_s={:.0}",
+        last.state,
+        steps as f64 / total_s
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let url = std::env::args()
@@ -178,6 +226,10 @@ async fn main() -> Result<(), Error> {
             .collect(),
         running: None,
     };
+    let width = harness::setting("SLUICE_BENCH_WORKFLOW", 0);
+    if width > 0 {
+        return workflow(engine.store, settings.concurrency, width, &name).await;
+    }
     if harness::setting("SLUICE_BENCH_CEILING", 0) == 1 {
         return ceiling(&mut engine, settings.jobs, &name).await;
     }

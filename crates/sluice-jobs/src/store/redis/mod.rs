@@ -41,7 +41,8 @@ use rows::{Row, job};
 const CHUNK: usize = 1000;
 
 /// The fields of a job hash that make a [`Job`], in the order the scripts return them (the
-/// Lua helpers receive this list as `FIELDS`).
+/// Lua helpers receive this list as `FIELDS`). A workflow step's come last, from `workflow_id`
+/// on: the scripts read them only for a step, and return a plain job without them.
 const FIELDS: [&str; 23] = [
     "id",
     "queue",

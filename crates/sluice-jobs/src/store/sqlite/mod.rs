@@ -239,18 +239,12 @@ impl Queue for SqliteStore {
         let mut ended = Settlement::default();
         for ((worker, state, run_at, error, discard, result), ids) in groups {
             let ids = Value::from(ids).to_string();
-            let rows: Vec<(String, Option<String>)> = if discard {
+            let statement = if discard {
                 sqlx::query_scalar(include_str!("queries/complete_discard.sql"))
                     .bind(worker)
                     .bind(ids)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(sql::error)?
-                    .into_iter()
-                    .map(|dependents| (state.to_owned(), dependents))
-                    .collect()
             } else {
-                sqlx::query_as(include_str!("queries/complete.sql"))
+                sqlx::query_scalar(include_str!("queries/complete.sql"))
                     .bind(millis(now))
                     .bind(now.to_rfc3339())
                     .bind(state)
@@ -259,13 +253,12 @@ impl Queue for SqliteStore {
                     .bind(worker)
                     .bind(ids)
                     .bind(result)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(sql::error)?
             };
+            let rows: Vec<Option<String>> =
+                statement.fetch_all(&mut *tx).await.map_err(sql::error)?;
             applied += rows.len() as u64;
-            for (state, dependents) in rows {
-                ended.ended(&state, dependents.as_deref())?;
+            for dependents in rows.iter().flatten() {
+                ended.ended(state, Some(dependents))?;
             }
         }
         let woken = ended.settle(&mut tx, now).await?;

@@ -11,7 +11,7 @@ for i = 4, #ARGV do
   if state == 'blocked' or state == 'scheduled' or state == 'available' or state == 'retryable' then
     redis.call('ZREM', key('q', queue, state), m)
     finish(jk, id, queue, m, 'cancelled', now)
-    ended(kids, jk, 'cancelled')
+    ended(kids, redis.call('HGET', jk, 'dependents'), 'cancelled')
     table.insert(out, 'cancelled')
   elseif state == 'running' then
     redis.call('HSET', jk, 'cancel_requested', 1)

@@ -22,7 +22,8 @@ for i = 4, #ARGV, 7 do
   local id, worker, state, discard, run_at, err, result = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2],
     ARGV[i + 3] == '1', ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
   local jk = jkey(id)
-  local cur = redis.call('HMGET', jk, 'state', 'worker', 'queue', 'attempt', 'priority', 'partition_key', 'unique_key')
+  local cur = redis.call('HMGET', jk, 'state', 'worker', 'queue', 'attempt', 'priority', 'partition_key', 'unique_key',
+    'dependents')
   if cur[1] == 'running' and cur[2] == worker then
     applied = applied + 1
     local queue, m, pk, uk = cur[3], pad(id), cur[6], cur[7]
@@ -32,7 +33,7 @@ for i = 4, #ARGV, 7 do
     end
     local final = state == 'succeeded' or state == 'dead' or state == 'cancelled'
     if final then
-      ended(kids, jk, state)
+      ended(kids, cur[8], state)
     end
     if err ~= '' and not discard then
       add_error(jk, cur[4], at, err)

@@ -40,13 +40,21 @@ local function jkey(id)
 end
 
 -- A job's fields as the store reads them, in FIELDS order (FIELDS comes from the Rust side);
--- AT maps a field's name to its position.
+-- AT maps a field's name to its position. FIELDS ends with a workflow step's, from
+-- `workflow_id` on: read only for a step, so a plain job's claim reads no more than it did.
 local AT = {}
 for i, f in ipairs(FIELDS) do
   AT[f] = i
 end
 local function read(jk)
-  return redis.call('HMGET', jk, unpack(FIELDS))
+  local job = redis.call('HMGET', jk, unpack(FIELDS, 1, AT.workflow_id))
+  if job[AT.workflow_id] then
+    local step = redis.call('HMGET', jk, unpack(FIELDS, AT.workflow_id + 1))
+    for i, v in ipairs(step) do
+      job[AT.workflow_id + i] = v
+    end
+  end
+  return job
 end
 
 -- Available jobs sort by priority (clamped to -1000..1000), then due time: exact in a double.
@@ -186,9 +194,8 @@ local function settle(kids, now, at)
   end
 end
 
--- Notes in `kids` the steps waiting on job `jk`, which ended in `state`.
-local function ended(kids, jk, state)
-  local dependents = redis.call('HGET', jk, 'dependents')
+-- Notes in `kids` the steps waiting on a job that ended in `state`: `dependents`, its field.
+local function ended(kids, dependents, state)
   if dependents and dependents ~= '' then
     for _, d in ipairs(cjson.decode(dependents)) do
       kids[#kids + 1] = {d, state ~= 'succeeded'}

@@ -13,7 +13,7 @@ for _, queue in ipairs(redis.call('SMEMBERS', key('queues'))) do
     add_error(jk, cur[1], at, err)
     if tonumber(cur[1]) >= tonumber(cur[2]) then
       finish(jk, id, queue, m, 'dead', now)
-      ended(kids, jk, 'dead')
+      ended(kids, redis.call('HGET', jk, 'dependents'), 'dead')
     else
       redis.call('HSET', jk, 'state', 'retryable', 'run_at', now)
       redis.call('ZADD', key('q', queue, 'retryable'), now, m)

@@ -1,8 +1,7 @@
 -- Applies one kind of completion (state ?3, run time ?4, error ?5, result ?8) to the jobs of
 -- ids ?7 (a JSON array) still running for worker ?6. A snoozed or released job gets its
 -- attempt back; an error is appended to the job's errors; a result (JSON text, given only for
--- a success) is kept. ?1 is now, ?2 its text. Returns each job's new state and the steps
--- waiting on it.
+-- a success) is kept. ?1 is now, ?2 its text. Returns the steps waiting on each job.
 UPDATE sluice_jobs SET
     state = ?3,
     run_at = coalesce(?4, run_at),
@@ -14,4 +13,4 @@ UPDATE sluice_jobs SET
     errors = CASE WHEN ?5 IS NULL THEN errors ELSE json_insert(errors, '$[#]',
         json_object('attempt', attempt, 'at', ?2, 'error', ?5)) END
 WHERE state = 'running' AND worker = ?6 AND id IN (SELECT value FROM json_each(?7))
-RETURNING state, dependents
+RETURNING dependents
