@@ -1,7 +1,9 @@
-//! The crash test of the job engine, on each store: 10,000 jobs, two worker processes, one of
-//! them killed with SIGKILL several times while it works. Every job must succeed at least once;
-//! none may be lost or stuck. Jobs whose worker died after doing the work and before recording
-//! it run twice (delivery is at least once): those duplicates are counted and printed.
+//! The crash test of the job engine, on each store: 10,000 jobs and two workflows of 1 -> 1,000
+//! -> 1 steps, two worker processes, one of them killed with SIGKILL several times while it
+//! works. Every job and every step must succeed at least once; none may be lost or stuck; no
+//! step may start before each of its dependencies has run. Jobs whose worker died after doing
+//! the work and before recording it run twice (delivery is at least once): those duplicates are
+//! counted and printed.
 
 // The count of duplicates is the test's report, on standard error.
 #![allow(clippy::print_stderr)]
@@ -16,6 +18,24 @@ use std::time::{Duration, Instant};
 use common::{Running, SLUICE, enqueue_records, jobs, lines, signal, text};
 
 const JOBS: usize = 10_000;
+
+/// Workflows of one first step, WIDTH steps after it and one last step after them all.
+const WORKFLOWS: usize = 2;
+const WIDTH: usize = 1_000;
+const STEPS: usize = WORKFLOWS * (WIDTH + 2);
+
+/// A workflow file of 1 -> WIDTH -> 1 `record` steps, each recording `wf` and its name.
+fn workflow_file(wf: usize) -> String {
+    let step = |name: &str, after: &[String]| {
+        serde_json::json!({"name": name, "kind": "record", "args": {"wf": wf, "step": name},
+            "depends_on": after})
+    };
+    let middle: Vec<String> = (0..WIDTH).map(|i| format!("m{i}")).collect();
+    let mut steps = vec![step("first", &[])];
+    steps.extend(middle.iter().map(|m| step(m, &["first".to_owned()])));
+    steps.push(step("last", &middle));
+    serde_json::json!({ "steps": steps }).to_string()
+}
 
 fn start_worker(dir: &Path, store: &str) -> Child {
     Command::new(SLUICE)
@@ -48,6 +68,12 @@ fn counts(dir: &Path, store: &str) -> HashMap<String, u64> {
 
 fn crash_test(store: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
+    // The workflows first: claimed oldest first, their steps run while the victim is killed.
+    jobs(dir.path(), store, &["migrate"]);
+    for wf in 0..WORKFLOWS {
+        common::write(dir.path(), "flow.json", &workflow_file(wf));
+        jobs(dir.path(), store, &["workflow", "flow.json"]);
+    }
     enqueue_records(
         dir.path(),
         store,
@@ -69,7 +95,7 @@ fn crash_test(store: &str) {
     let started = Instant::now();
     let final_counts = loop {
         let counts = counts(dir.path(), store);
-        if counts.get("succeeded").copied().unwrap_or(0) == JOBS as u64 {
+        if counts.get("succeeded").copied().unwrap_or(0) == (JOBS + STEPS) as u64 {
             break counts;
         }
         assert!(
@@ -88,16 +114,44 @@ fn crash_test(store: &str) {
         "every job succeeded, none in another state: {final_counts:?}"
     );
     let mut runs: HashMap<u64, u32> = HashMap::new();
-    for run in lines(&dir.path().join("runs.jsonl")) {
-        *runs.entry(run["n"].as_u64().expect("n")).or_default() += 1;
+    // Each step's first run, by its place among the lines (a line is written before its job is
+    // recorded as done, so before the steps after it are released).
+    let mut first_run: HashMap<(u64, String), usize> = HashMap::new();
+    let mut step_runs = 0;
+    for (line, run) in lines(&dir.path().join("runs.jsonl"))
+        .into_iter()
+        .enumerate()
+    {
+        match (run["wf"].as_u64(), run["step"].as_str()) {
+            (Some(wf), Some(step)) => {
+                step_runs += 1;
+                first_run.entry((wf, step.to_owned())).or_insert(line);
+            }
+            _ => *runs.entry(run["n"].as_u64().expect("n")).or_default() += 1,
+        }
+    }
+    assert_eq!(first_run.len(), STEPS, "every step ran");
+    for wf in 0..WORKFLOWS as u64 {
+        let at = |step: &str| first_run[&(wf, step.to_owned())];
+        for i in 0..WIDTH {
+            assert!(
+                at(&format!("m{i}")) > at("first"),
+                "workflow {wf}: m{i} before first"
+            );
+            assert!(
+                at("last") > at(&format!("m{i}")),
+                "workflow {wf}: last before m{i}"
+            );
+        }
     }
     let missing: Vec<usize> = (0..JOBS)
         .filter(|n| !runs.contains_key(&(*n as u64)))
         .collect();
     assert!(missing.is_empty(), "jobs never ran: {missing:?}");
-    let duplicates: u32 = runs.values().map(|n| n - 1).sum();
+    let duplicates: u32 = runs.values().map(|n| n - 1).sum::<u32>() + step_runs - STEPS as u32;
     eprintln!(
-        "{}: {JOBS} jobs, {kills} SIGKILLs: all succeeded; {duplicates} ran twice (at least once delivery)",
+        "{}: {JOBS} jobs and {STEPS} workflow steps, {kills} SIGKILLs: all succeeded, no step \
+         before its dependencies; {duplicates} ran twice (at least once delivery)",
         store.split("://").next().unwrap_or(store)
     );
     // Only what a killed worker held runs twice: a worker holds at most twice its concurrency
