@@ -189,6 +189,9 @@ pub struct Job {
     /// Its place in a workflow, if it is a step of one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<Step>,
+    /// The batch it belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<crate::batch::BatchId>,
 }
 
 /// What a workflow step does when one of its dependencies ends dead or cancelled.

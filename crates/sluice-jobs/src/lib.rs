@@ -27,6 +27,7 @@
 //! # }
 //! ```
 
+pub mod batch;
 pub mod clock;
 pub mod handlers;
 pub mod job;

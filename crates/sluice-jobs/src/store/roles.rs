@@ -12,6 +12,7 @@ use super::params::{
     ListParams, PruneParams, QueueStats, RetryParams,
 };
 use super::registry::{MinuteStats, Paused, WorkerBeat, WorkerInfo};
+use crate::batch::{Batch, BatchId, BatchStatus, EnqueuedBatch, check_members};
 use crate::job::{Job, JobId, JobState, NewJob};
 use crate::workflow::{EnqueuedWorkflow, Graph};
 use crate::{metrics, trace};
@@ -25,12 +26,7 @@ pub trait Queue: Send + Sync {
     async fn enqueue(&self, mut jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
         let producing = trace::produce(&mut jobs);
         let results = self.insert(&jobs).await;
-        if let Some(producing) = producing {
-            producing.finish(results.as_deref());
-        }
-        let results = results?;
-        metrics::enqueued(&jobs, &results);
-        Ok(results)
+        produced(producing, &jobs, results)
     }
 
     /// Adds jobs, in order, as [`enqueue`](Self::enqueue) does, without counting them.
@@ -42,15 +38,8 @@ pub trait Queue: Send + Sync {
     /// [`insert_workflow`](Self::insert_workflow).)
     async fn enqueue_workflow(&self, mut graph: Graph) -> Result<EnqueuedWorkflow, StoreError> {
         let producing = trace::produce(&mut graph.jobs);
-        let results = self
-            .insert_workflow(&graph)
-            .await
-            .map(|ids| ids.into_iter().map(Enqueued::Inserted).collect::<Vec<_>>());
-        if let Some(producing) = producing {
-            producing.finish(results.as_deref());
-        }
-        let results = results?;
-        metrics::enqueued(&graph.jobs, &results);
+        let results = self.insert_workflow(&graph).await.map(inserted);
+        let results = produced(producing, &graph.jobs, results)?;
         Ok(EnqueuedWorkflow {
             id: results.first().map_or(0, |r| r.id()),
             steps: graph
@@ -64,6 +53,53 @@ pub trait Queue: Send + Sync {
     /// Adds a workflow's steps as [`enqueue_workflow`](Self::enqueue_workflow) does, without
     /// counting them; returns their ids, in the graph's order (increasing).
     async fn insert_workflow(&self, graph: &Graph) -> Result<Vec<JobId>, StoreError>;
+
+    /// Adds a batch: its jobs, counted as they end, and its callbacks, enqueued once when it is
+    /// closed and every job has ended (see [`batch`](crate::batch)). Counts and traces its jobs
+    /// as [`enqueue`](Self::enqueue) does. A batch [`Batch::check`] refuses is not added.
+    /// (Stores implement [`insert_batch`](Self::insert_batch).)
+    async fn enqueue_batch(&self, mut batch: Batch) -> Result<EnqueuedBatch, StoreError> {
+        batch.check().map_err(StoreError::Rejected)?;
+        let producing = trace::produce(&mut batch.jobs);
+        let results = self.insert_batch(&batch).await;
+        let id = results.as_ref().map_or(0, |b| b.id);
+        let results = results.map(|b| inserted(b.jobs));
+        let jobs = produced(producing, &batch.jobs, results)?;
+        Ok(EnqueuedBatch {
+            id,
+            jobs: jobs.into_iter().map(Enqueued::id).collect(),
+        })
+    }
+
+    /// Adds a batch as [`enqueue_batch`](Self::enqueue_batch) does, without checking or
+    /// counting it.
+    async fn insert_batch(&self, batch: &Batch) -> Result<EnqueuedBatch, StoreError>;
+
+    /// Adds jobs to open batch `batch`; refused (and nothing added) if it is closed or unknown.
+    /// Counts and traces them as [`enqueue`](Self::enqueue) does.
+    async fn add_to_batch(
+        &self,
+        batch: BatchId,
+        mut jobs: Vec<NewJob>,
+    ) -> Result<Vec<JobId>, StoreError> {
+        check_members(&jobs).map_err(StoreError::Rejected)?;
+        let producing = trace::produce(&mut jobs);
+        let results = self.insert_into_batch(batch, &jobs).await.map(inserted);
+        let results = produced(producing, &jobs, results)?;
+        Ok(results.into_iter().map(Enqueued::id).collect())
+    }
+
+    /// Adds jobs to an open batch as [`add_to_batch`](Self::add_to_batch) does, without
+    /// checking or counting them.
+    async fn insert_into_batch(
+        &self,
+        batch: BatchId,
+        jobs: &[NewJob],
+    ) -> Result<Vec<JobId>, StoreError>;
+
+    /// Closes batch `batch`: it takes no more jobs, and its callbacks are enqueued now if
+    /// every job has ended already. Returns whether it was open.
+    async fn close_batch(&self, batch: BatchId) -> Result<bool, StoreError>;
 
     /// Moves up to `limit` runnable jobs of a queue (available, or scheduled and retryable jobs
     /// that are due) to running for `worker`, highest priority first, then oldest; none while
@@ -114,6 +150,9 @@ pub trait Admin: Send + Sync {
 
     /// Jobs matching `params`, newest first.
     async fn list(&self, params: ListParams) -> Result<Vec<Job>, StoreError>;
+
+    /// How far batch `id` is: its counts, whether it is open, its callbacks.
+    async fn batch(&self, id: BatchId) -> Result<Option<BatchStatus>, StoreError>;
 
     /// Job counts per queue and state.
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError>;
@@ -235,6 +274,25 @@ pub trait Store: Queue + Maintenance + Admin + Registry + 'static {
             self.paused().await?,
         ))
     }
+}
+
+/// Ends the producer spans of an enqueue of `jobs` and counts the jobs inserted.
+fn produced(
+    producing: Option<trace::Producing>,
+    jobs: &[NewJob],
+    results: Result<Vec<Enqueued>, StoreError>,
+) -> Result<Vec<Enqueued>, StoreError> {
+    if let Some(producing) = producing {
+        producing.finish(results.as_deref());
+    }
+    let results = results?;
+    metrics::enqueued(jobs, &results);
+    Ok(results)
+}
+
+/// New jobs' ids as the results of an enqueue.
+fn inserted(ids: Vec<JobId>) -> Vec<Enqueued> {
+    ids.into_iter().map(Enqueued::Inserted).collect()
 }
 
 /// `stats` with each queue's pause, paused queues without jobs included, by queue.

@@ -2,9 +2,15 @@
 //! clock the test moves by hand. `tests/sqlite.rs`, `tests/postgres.rs` and `tests/redis.rs`
 //! run it on their store through [`conformance!`].
 
+mod batches;
 mod registry;
 mod workflows;
 
+pub(crate) use batches::{
+    batch_callbacks_fire_once_under_concurrent_completion,
+    batch_callbacks_fire_once_when_every_job_ended, cancelled_and_expired_batch_jobs_count,
+    open_batches_fire_only_once_closed,
+};
 pub(crate) use registry::{
     listings_filter_by_keys_and_args_and_page, paused_queues_claim_nothing_until_resumed,
     schedule_ticks_are_read_back, workers_report_with_their_minute_counts,
@@ -85,7 +91,10 @@ macro_rules! conformance {
             workflow_steps_wait_for_their_dependencies,
             a_failed_dependency_cancels_its_dependents_down_the_graph,
             cancelled_and_expired_steps_settle_their_dependents,
-            dependencies_ending_at_once_release_a_step_once);
+            dependencies_ending_at_once_release_a_step_once,
+            batch_callbacks_fire_once_when_every_job_ended, open_batches_fire_only_once_closed,
+            cancelled_and_expired_batch_jobs_count,
+            batch_callbacks_fire_once_under_concurrent_completion);
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
         $(

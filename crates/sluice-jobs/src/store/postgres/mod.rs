@@ -17,8 +17,10 @@
 
 mod listen;
 
+mod batches;
 mod registry;
 mod rows;
+mod workflow;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +28,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Postgres};
@@ -40,6 +41,7 @@ use super::params::{
 use super::params::{LEASE_EXPIRED, completion_rows};
 use super::roles::{Admin, Maintenance, Queue, Store};
 use super::sql::{self, migrate};
+use crate::batch::{Batch, BatchId, BatchStatus, EnqueuedBatch};
 use crate::clock::{Clock, SystemClock, after};
 use crate::job::{Job, JobId, NewJob};
 use crate::metrics;
@@ -132,16 +134,18 @@ impl PostgresStore {
         conn: &mut PgConnection,
         jobs: &[NewJob],
     ) -> Result<Vec<Enqueued>, StoreError> {
-        let results = self.insert_in(conn, jobs).await?;
+        let results = self.insert_in(conn, jobs, None).await?;
         metrics::enqueued(jobs, &results);
         Ok(results)
     }
 
-    /// [`enqueue_in`](Self::enqueue_in) without counting the jobs (the callers count them).
+    /// [`enqueue_in`](Self::enqueue_in) without counting the jobs (the callers count them),
+    /// as members of `batch` if given.
     async fn insert_in(
         &self,
         conn: &mut PgConnection,
         jobs: &[NewJob],
+        batch: Option<BatchId>,
     ) -> Result<Vec<Enqueued>, StoreError> {
         let now = self.now();
         self.notify(conn, jobs.iter().map(|j| j.queue.as_str()))
@@ -186,6 +190,7 @@ impl PostgresStore {
                         .collect::<Vec<Option<String>>>(),
                 )
                 .bind(now)
+                .bind(batch)
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(sql::error)?;
@@ -267,64 +272,29 @@ impl PostgresStore {
 impl Queue for PostgresStore {
     async fn insert(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(sql::error)?;
-        let results = self.insert_in(&mut tx, jobs).await?;
+        let results = self.insert_in(&mut tx, jobs, None).await?;
         tx.commit().await.map_err(sql::error)?;
         Ok(results)
     }
 
     async fn insert_workflow(&self, graph: &Graph) -> Result<Vec<JobId>, StoreError> {
-        let now = self.now();
-        let mut tx = self.pool.begin().await.map_err(sql::error)?;
-        let ids: Vec<i64> = sqlx::query_scalar(include_str!("queries/take_ids.sql"))
-            .bind(i64::try_from(graph.len()).unwrap_or(i64::MAX))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(sql::error)?;
-        let jobs = &graph.jobs;
-        let texts = |f: &dyn Fn(usize) -> String| (0..jobs.len()).map(f).collect::<Vec<String>>();
-        let optional = |f: &dyn Fn(&NewJob) -> Option<String>| {
-            jobs.iter().map(f).collect::<Vec<Option<String>>>()
-        };
-        let id_list = |steps: &[usize]| Value::from(Graph::ids(steps, &ids)).to_string();
-        sqlx::query(include_str!("queries/insert_workflow.sql"))
-            .bind(&ids)
-            .bind(texts(&|i| jobs[i].queue.clone()))
-            .bind(texts(&|i| jobs[i].kind.clone()))
-            .bind(jobs.iter().map(|j| Json(&j.args)).collect::<Vec<_>>())
-            .bind(jobs.iter().map(|j| j.priority).collect::<Vec<i16>>())
-            .bind(texts(&|i| graph.initial_state(i, now).as_str().to_owned()))
-            .bind(
-                jobs.iter()
-                    .map(|j| attempts(j.max_attempts))
-                    .collect::<Vec<i32>>(),
-            )
-            .bind(
-                jobs.iter()
-                    .map(|j| j.run_at.unwrap_or(now))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(optional(&|j| j.partition_key.clone()))
-            .bind(optional(&|j| j.traceparent.clone()))
-            .bind(&graph.names)
-            .bind(texts(&|i| id_list(&graph.depends_on[i])))
-            .bind(texts(&|i| id_list(&graph.dependents[i])))
-            .bind(
-                graph
-                    .depends_on
-                    .iter()
-                    .map(|d| attempts(u32::try_from(d.len()).unwrap_or(u32::MAX)))
-                    .collect::<Vec<i32>>(),
-            )
-            .bind(texts(&|i| graph.on_failure[i].as_str().to_owned()))
-            .bind(now)
-            .bind(ids.first().copied())
-            .execute(&mut *tx)
-            .await
-            .map_err(sql::error)?;
-        self.notify(&mut tx, jobs.iter().map(|j| j.queue.as_str()))
-            .await?;
-        tx.commit().await.map_err(sql::error)?;
-        Ok(ids)
+        workflow::insert(self, graph).await
+    }
+
+    async fn insert_batch(&self, batch: &Batch) -> Result<EnqueuedBatch, StoreError> {
+        batches::insert(self, batch).await
+    }
+
+    async fn insert_into_batch(
+        &self,
+        batch: BatchId,
+        jobs: &[NewJob],
+    ) -> Result<Vec<JobId>, StoreError> {
+        batches::add(self, batch, jobs).await
+    }
+
+    async fn close_batch(&self, batch: BatchId) -> Result<bool, StoreError> {
+        batches::close(self, batch).await
     }
 
     async fn claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
@@ -368,7 +338,7 @@ impl Queue for PostgresStore {
     async fn complete(&self, completions: Vec<Completion>) -> Result<u64, StoreError> {
         let now = self.now();
         let rows = completion_rows(completions);
-        let (applied, _settled): (i64, Option<i32>) =
+        let (applied, _settled, _fired): (i64, Option<i32>, Option<i32>) =
             sqlx::query_as(include_str!("queries/complete.sql"))
                 .bind(now)
                 .bind(now.to_rfc3339())
@@ -412,15 +382,16 @@ impl Queue for PostgresStore {
 impl Maintenance for PostgresStore {
     async fn rescue(&self) -> Result<Vec<JobId>, StoreError> {
         let now = self.now();
-        let rows: Vec<(i64, Option<i32>)> = sqlx::query_as(include_str!("queries/rescue.sql"))
-            .bind(now)
-            .bind(now.to_rfc3339())
-            .bind(LEASE_EXPIRED)
-            .bind(&self.prefix)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(sql::error)?;
-        let mut ids: Vec<i64> = rows.into_iter().map(|(id, _)| id).collect();
+        let rows: Vec<(i64, Option<i32>, Option<i32>)> =
+            sqlx::query_as(include_str!("queries/rescue.sql"))
+                .bind(now)
+                .bind(now.to_rfc3339())
+                .bind(LEASE_EXPIRED)
+                .bind(&self.prefix)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(sql::error)?;
+        let mut ids: Vec<i64> = rows.into_iter().map(|(id, _, _)| id).collect();
         ids.sort_unstable();
         Ok(ids)
     }
@@ -437,7 +408,7 @@ impl Maintenance for PostgresStore {
         if advanced.rows_affected() == 0 {
             return Ok(None);
         }
-        let mut enqueued = self.insert_in(&mut tx, &[job]).await?;
+        let mut enqueued = self.insert_in(&mut tx, &[job], None).await?;
         tx.commit().await.map_err(sql::error)?;
         Ok(enqueued.pop())
     }
@@ -494,6 +465,10 @@ impl Admin for PostgresStore {
 
     async fn list(&self, params: ListParams) -> Result<Vec<Job>, StoreError> {
         sql::read::list(&self.pool, &ARGS_FILTER, params, job).await
+    }
+
+    async fn batch(&self, id: BatchId) -> Result<Option<BatchStatus>, StoreError> {
+        batches::get(self, id).await
     }
 
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {

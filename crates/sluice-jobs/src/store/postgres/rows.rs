@@ -43,6 +43,7 @@ pub(super) fn job(row: &PgRow) -> Result<Job, StoreError> {
                 .try_get::<Option<Json<Value>>, _>("result")?
                 .map(|Json(result)| result),
             step: step(row)?,
+            batch: row.try_get("batch_id")?,
         })
     };
     decode().map_err(sql::error)

@@ -13,6 +13,7 @@
 //! The address may name a key prefix: `redis://host:6379/0?prefix=jobs` keeps the keys under
 //! `{jobs}:` (default `{sluice}:`).
 
+mod batches;
 mod registry;
 mod rows;
 
@@ -32,6 +33,7 @@ use super::params::{
 };
 use super::params::{LEASE_EXPIRED, completion_rows, group_stats};
 use super::roles::{Admin, Maintenance, Queue, Store};
+use crate::batch::{Batch, BatchId, BatchStatus, EnqueuedBatch};
 use crate::clock::{Clock, SystemClock, after, millis};
 use crate::job::{Job, JobId, NewJob};
 use crate::workflow::Graph;
@@ -43,7 +45,7 @@ const CHUNK: usize = 1000;
 /// The fields of a job hash that make a [`Job`], in the order the scripts return them (the
 /// Lua helpers receive this list as `FIELDS`). A workflow step's come last, from `workflow_id`
 /// on: the scripts read them only for a step, and return a plain job without them.
-const FIELDS: [&str; 23] = [
+const FIELDS: [&str; 24] = [
     "id",
     "queue",
     "kind",
@@ -62,6 +64,7 @@ const FIELDS: [&str; 23] = [
     "finished_at",
     "traceparent",
     "result",
+    "batch_id",
     "workflow_id",
     "step",
     "depends_on",
@@ -86,6 +89,9 @@ struct Scripts {
     beat: Script,
     minutes: Script,
     workflow: Script,
+    batch: Script,
+    batch_add: Script,
+    batch_close: Script,
 }
 
 impl Scripts {
@@ -113,6 +119,9 @@ impl Scripts {
             beat: script(include_str!("lua/beat.lua")),
             minutes: script(include_str!("lua/minutes.lua")),
             workflow: script(include_str!("lua/workflow.lua")),
+            batch: script(include_str!("lua/batch.lua")),
+            batch_add: script(include_str!("lua/batch_add.lua")),
+            batch_close: script(include_str!("lua/batch_close.lua")),
         }
     }
 }
@@ -225,6 +234,22 @@ impl Queue for RedisStore {
         }
         let first: i64 = self.run(&self.scripts.workflow, args).await?;
         Ok((first..).take(graph.len()).collect())
+    }
+
+    async fn insert_batch(&self, batch: &Batch) -> Result<EnqueuedBatch, StoreError> {
+        batches::insert(self, batch).await
+    }
+
+    async fn insert_into_batch(
+        &self,
+        batch: BatchId,
+        jobs: &[NewJob],
+    ) -> Result<Vec<JobId>, StoreError> {
+        batches::add(self, batch, jobs).await
+    }
+
+    async fn close_batch(&self, batch: BatchId) -> Result<bool, StoreError> {
+        batches::close(self, batch).await
     }
 
     async fn claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
@@ -410,6 +435,10 @@ impl Admin for RedisStore {
             )
             .await?;
         rows.into_iter().map(job).collect()
+    }
+
+    async fn batch(&self, id: BatchId) -> Result<Option<BatchStatus>, StoreError> {
+        batches::get(self, id).await
     }
 
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {

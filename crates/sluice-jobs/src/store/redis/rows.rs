@@ -69,6 +69,7 @@ pub(super) fn job(row: Row) -> Result<Job, StoreError> {
         finished_at,
         traceparent,
         result,
+        batch_id,
         workflow_id,
         step,
         depends_on,
@@ -97,6 +98,10 @@ pub(super) fn job(row: Row) -> Result<Job, StoreError> {
             .map(|r| serde_json::from_str(&r))
             .transpose()
             .map_err(|e| StoreError::Schema(format!("field result: {e}")))?,
+        batch: optional(batch_id)
+            .map(|b| b.parse())
+            .transpose()
+            .map_err(|e| StoreError::Schema(format!("job field `batch_id`: {e}")))?,
         step: match optional(workflow_id) {
             None => None,
             Some(workflow) => Some(Step {

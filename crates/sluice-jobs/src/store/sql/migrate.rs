@@ -34,6 +34,10 @@ pub(crate) const SQLITE: &[Migration] = &[
         version: 5,
         sql: include_str!("../../../migrations/sqlite/0005_workflows.sql"),
     },
+    Migration {
+        version: 6,
+        sql: include_str!("../../../migrations/sqlite/0006_batches.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations.
@@ -62,6 +66,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration {
         version: 6,
         sql: include_str!("../../../migrations/postgres/0006_workflows.sql"),
+    },
+    Migration {
+        version: 7,
+        sql: include_str!("../../../migrations/postgres/0007_batches.sql"),
     },
 ];
 

@@ -7,6 +7,7 @@
 //! Waiting workers learn of other processes' commits from `PRAGMA data_version`, and of their
 //! own process's at once.
 
+mod batches;
 mod registry;
 mod rows;
 mod settle;
@@ -33,6 +34,7 @@ use super::params::{
 use super::params::{LEASE_EXPIRED, completion_rows};
 use super::roles::{Admin, Maintenance, Queue, Store};
 use super::sql::{self, migrate};
+use crate::batch::{Batch, BatchId, BatchStatus, EnqueuedBatch};
 use crate::clock::{Clock, SystemClock, after, millis};
 use crate::job::{Job, JobId, JobState, NewJob};
 use crate::workflow::Graph;
@@ -141,7 +143,7 @@ impl Queue for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(sql::error)?;
-        let results = insert(&mut tx, jobs, self.now()).await?;
+        let results = insert(&mut tx, jobs, self.now(), None).await?;
         tx.commit().await.map_err(sql::error)?;
         self.enqueued.notify_waiters();
         Ok(results)
@@ -158,6 +160,30 @@ impl Queue for SqliteStore {
         tx.commit().await.map_err(sql::error)?;
         self.enqueued.notify_waiters();
         Ok(ids)
+    }
+
+    async fn insert_batch(&self, batch: &Batch) -> Result<EnqueuedBatch, StoreError> {
+        let enqueued = batches::insert(&self.pool, batch, self.now()).await?;
+        self.enqueued.notify_waiters();
+        Ok(enqueued)
+    }
+
+    async fn insert_into_batch(
+        &self,
+        batch: BatchId,
+        jobs: &[NewJob],
+    ) -> Result<Vec<JobId>, StoreError> {
+        let added = batches::add(&self.pool, batch, jobs, self.now()).await?;
+        self.enqueued.notify_waiters();
+        Ok(added)
+    }
+
+    async fn close_batch(&self, batch: BatchId) -> Result<bool, StoreError> {
+        let (closed, fired) = batches::close(&self.pool, batch, self.now()).await?;
+        if fired {
+            self.enqueued.notify_waiters();
+        }
+        Ok(closed)
     }
 
     async fn claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
@@ -240,11 +266,11 @@ impl Queue for SqliteStore {
         for ((worker, state, run_at, error, discard, result), ids) in groups {
             let ids = Value::from(ids).to_string();
             let statement = if discard {
-                sqlx::query_scalar(include_str!("queries/complete_discard.sql"))
+                sqlx::query_as(include_str!("queries/complete_discard.sql"))
                     .bind(worker)
                     .bind(ids)
             } else {
-                sqlx::query_scalar(include_str!("queries/complete.sql"))
+                sqlx::query_as(include_str!("queries/complete.sql"))
                     .bind(millis(now))
                     .bind(now.to_rfc3339())
                     .bind(state)
@@ -254,11 +280,11 @@ impl Queue for SqliteStore {
                     .bind(ids)
                     .bind(result)
             };
-            let rows: Vec<Option<String>> =
+            let rows: Vec<(Option<String>, Option<BatchId>)> =
                 statement.fetch_all(&mut *tx).await.map_err(sql::error)?;
             applied += rows.len() as u64;
-            for dependents in rows.iter().flatten() {
-                ended.ended(state, Some(dependents))?;
+            for (dependents, batch) in rows {
+                ended.ended(state, dependents.as_deref(), batch)?;
             }
         }
         let woken = ended.settle(&mut tx, now).await?;
@@ -315,7 +341,7 @@ impl Maintenance for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(sql::error)?;
-        let rows: Vec<(i64, String, Option<String>)> =
+        let rows: Vec<(i64, String, Option<String>, Option<BatchId>)> =
             sqlx::query_as(include_str!("queries/rescue.sql"))
                 .bind(millis(now))
                 .bind(now.to_rfc3339())
@@ -325,8 +351,8 @@ impl Maintenance for SqliteStore {
                 .map_err(sql::error)?;
         let mut ended = Settlement::default();
         let mut ids = Vec::with_capacity(rows.len());
-        for (id, state, dependents) in rows {
-            ended.ended(&state, dependents.as_deref())?;
+        for (id, state, dependents, batch) in rows {
+            ended.ended(&state, dependents.as_deref(), batch)?;
             ids.push(id);
         }
         let woken = ended.settle(&mut tx, now).await?;
@@ -354,7 +380,7 @@ impl Maintenance for SqliteStore {
         if advanced.rows_affected() == 0 {
             return Ok(None);
         }
-        let enqueued = insert(&mut tx, &[job], self.now()).await?;
+        let enqueued = insert(&mut tx, &[job], self.now(), None).await?;
         tx.commit().await.map_err(sql::error)?;
         self.enqueued.notify_waiters();
         Ok(enqueued.first().copied())
@@ -382,6 +408,10 @@ impl Admin for SqliteStore {
 
     async fn list(&self, params: ListParams) -> Result<Vec<Job>, StoreError> {
         sql::read::list(&self.pool, &ARGS_FILTER, params, job).await
+    }
+
+    async fn batch(&self, id: BatchId) -> Result<Option<BatchStatus>, StoreError> {
+        batches::get(&self.pool, id).await
     }
 
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {
@@ -421,15 +451,15 @@ impl Admin for SqliteStore {
         let mut results = Vec::with_capacity(ids.len());
         let mut ended = Settlement::default();
         for &id in ids {
-            let cancelled: Option<Option<String>> =
-                sqlx::query_scalar(include_str!("queries/cancel.sql"))
+            let cancelled: Option<(Option<String>, Option<BatchId>)> =
+                sqlx::query_as(include_str!("queries/cancel.sql"))
                     .bind(millis(now))
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(sql::error)?;
-            let outcome = if let Some(dependents) = cancelled {
-                ended.ended(JobState::Cancelled.as_str(), dependents.as_deref())?;
+            let outcome = if let Some((dependents, batch)) = cancelled {
+                ended.ended(JobState::Cancelled.as_str(), dependents.as_deref(), batch)?;
                 Cancelled::Cancelled
             } else {
                 let requested = sqlx::query(include_str!("queries/cancel_running.sql"))

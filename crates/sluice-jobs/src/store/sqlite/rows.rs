@@ -8,16 +8,18 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use super::super::error::StoreError;
 use super::super::params::Enqueued;
 use super::super::sql;
+use crate::batch::BatchId;
 use crate::clock::{from_millis, millis};
 use crate::job::{Job, JobId, NewJob, Step};
 use crate::workflow::Graph;
 
 /// Inserts `jobs` in order on `conn` (in its transaction), all but the pending duplicates of a
-/// unique key in one statement.
+/// unique key in one statement, as members of `batch` if given.
 pub(super) async fn insert(
     conn: &mut SqliteConnection,
     jobs: &[NewJob],
     now: DateTime<Utc>,
+    batch: Option<BatchId>,
 ) -> Result<Vec<Enqueued>, StoreError> {
     let mut results = vec![Enqueued::Inserted(0); jobs.len()];
     let (unique, plain): (Vec<_>, Vec<_>) = jobs
@@ -29,6 +31,7 @@ pub(super) async fn insert(
         let mut ids: Vec<i64> = sqlx::query_scalar(include_str!("queries/insert.sql"))
             .bind(millis(now))
             .bind(Value::Array(rows).to_string())
+            .bind(batch)
             .fetch_all(&mut *conn)
             .await
             .map_err(sql::error)?;
@@ -181,6 +184,7 @@ pub(super) fn job(row: &SqliteRow) -> Result<Job, StoreError> {
             .transpose()
             .map_err(|e| StoreError::Schema(format!("column result: {e}")))?,
         step: step(row)?,
+        batch: row.try_get("batch_id").map_err(sql::error)?,
     })
 }
 

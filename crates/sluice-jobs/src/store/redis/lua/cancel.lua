@@ -1,8 +1,9 @@
 -- ARGV: prefix, now, now as text, ids... Returns per id: 'cancelled', 'requested' or
--- 'not_pending'. The workflow steps waiting on jobs cancelled are settled.
+-- 'not_pending'. The workflow steps waiting on jobs cancelled are settled, and their batches
+-- counted.
 local now, at = tonumber(ARGV[2]), ARGV[3]
 local out = {}
-local kids = {}
+local kids, batches = {}, {}
 for i = 4, #ARGV do
   local id = tonumber(ARGV[i])
   local jk = jkey(id)
@@ -12,6 +13,7 @@ for i = 4, #ARGV do
     redis.call('ZREM', key('q', queue, state), m)
     finish(jk, id, queue, m, 'cancelled', now)
     ended(kids, redis.call('HGET', jk, 'dependents'), 'cancelled')
+    batch_ended(batches, redis.call('HGET', jk, 'batch_id'), 'cancelled')
     table.insert(out, 'cancelled')
   elseif state == 'running' then
     redis.call('HSET', jk, 'cancel_requested', 1)
@@ -21,4 +23,5 @@ for i = 4, #ARGV do
   end
 end
 settle(kids, now, at)
+batches_ended(batches, now)
 return out

@@ -1,6 +1,7 @@
 -- ARGV: prefix, now, now as text, then per completion: id, worker, new state, '1' to delete the
 -- job (a final state its queue keeps none of) or '', run at or '', error or '', result (JSON
--- text, for a success) or ''. The workflow steps waiting on jobs that ended are settled. Returns
+-- text, for a success) or ''. The workflow steps waiting on jobs that ended are settled, and their
+-- batches counted. Returns
 -- how many were applied.
 local now, at = tonumber(ARGV[2]), ARGV[3]
 local applied = 0
@@ -17,13 +18,13 @@ local function later(t, k, a, b)
     list[#list + 1] = b
   end
 end
-local kids = {}
+local kids, batches = {}, {}
 for i = 4, #ARGV, 7 do
   local id, worker, state, discard, run_at, err, result = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2],
     ARGV[i + 3] == '1', ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
   local jk = jkey(id)
   local cur = redis.call('HMGET', jk, 'state', 'worker', 'queue', 'attempt', 'priority', 'partition_key', 'unique_key',
-    'dependents')
+    'dependents', 'batch_id')
   if cur[1] == 'running' and cur[2] == worker then
     applied = applied + 1
     local queue, m, pk, uk = cur[3], pad(id), cur[6], cur[7]
@@ -34,6 +35,7 @@ for i = 4, #ARGV, 7 do
     local final = state == 'succeeded' or state == 'dead' or state == 'cancelled'
     if final then
       ended(kids, cur[8], state)
+      batch_ended(batches, cur[9], state)
     end
     if err ~= '' and not discard then
       add_error(jk, cur[4], at, err)
@@ -69,4 +71,5 @@ for k, pairs_ in pairs(added) do
   redis.call('ZADD', k, unpack(pairs_))
 end
 settle(kids, now, at)
+batches_ended(batches, now)
 return applied

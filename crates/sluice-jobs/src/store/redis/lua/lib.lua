@@ -18,6 +18,11 @@
 --   P:worker_beats              worker names by time of last report (sorted set)
 --   P:minutes                   MINUTE|QUEUE|WORKER -> that minute's counts (hash of JSON)
 --   P:minute_fields             the fields of P:minutes by minute (sorted set)
+--   P:batch_seq                 batch ids (INCR)
+--   P:batch:ID                  a batch (hash): description, total, ended, succeeded, open
+--                               ('1' or '0'), on_success and on_complete (the callbacks' job
+--                               arguments as a JSON array, or ''), callbacks (the ids enqueued,
+--                               a JSON array), created_at, finished_at
 local P = ARGV[1]
 
 local function key(a, b, c)
@@ -191,6 +196,58 @@ local function settle(kids, now, at)
         end
       end
     end
+  end
+end
+
+-- Enqueues batch `id`'s callbacks if it is closed, every job has ended and it has not fired:
+-- `on_complete`, and `on_success` if every job succeeded, each with the batch's id in its args
+-- as `batch`. Returns whether it fired.
+local function batch_fire(id, now)
+  local bk = key('batch', id)
+  local b = redis.call('HMGET', bk, 'open', 'ended', 'total', 'finished_at', 'succeeded', 'on_complete',
+    'on_success')
+  if b[1] ~= '0' or tonumber(b[2]) < tonumber(b[3]) or b[4] ~= '' then
+    return false
+  end
+  redis.call('HSET', bk, 'finished_at', now)
+  local ids = {}
+  for i, spec in ipairs({b[6], b[7]}) do
+    if spec and spec ~= '' and (i == 1 or tonumber(b[5]) >= tonumber(b[3])) then
+      local c = cjson.decode(spec)
+      local args = '{"batch":' .. id .. '}'
+      if c[3] ~= 'null' and c[3] ~= '{}' then
+        args = '{"batch":' .. id .. ',' .. string.sub(c[3], 2)
+      end
+      local added = insert(now, c[1], c[2], args, c[4], c[5], now, '', c[6], c[7])
+      ids[#ids + 1] = added[2]
+      redis.call('SADD', key('queues'), c[1])
+      wake(c[1])
+    end
+  end
+  redis.call('HSET', bk, 'callbacks', '[' .. table.concat(ids, ',') .. ']')
+  return true
+end
+
+-- Counts the jobs of batches that ended (`batches` maps a batch's id to {ended, succeeded}) and
+-- fires those done.
+local function batches_ended(batches, now)
+  for id, n in pairs(batches) do
+    local bk = key('batch', id)
+    redis.call('HINCRBY', bk, 'ended', n[1])
+    redis.call('HINCRBY', bk, 'succeeded', n[2])
+    batch_fire(id, now)
+  end
+end
+
+-- Notes in `batches` that a job of batch `id` (its field, '' or false for none) ended in `state`.
+local function batch_ended(batches, id, state)
+  if id and id ~= '' then
+    local n = batches[id] or {0, 0}
+    n[1] = n[1] + 1
+    if state == 'succeeded' then
+      n[2] = n[2] + 1
+    end
+    batches[id] = n
   end
 end
 

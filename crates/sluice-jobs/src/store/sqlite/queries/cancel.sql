@@ -1,4 +1,4 @@
 -- Cancels job ?2 at ?1 if it is waiting; returns the steps waiting on it.
 UPDATE sluice_jobs SET state = 'cancelled', finished_at = ?1
 WHERE id = ?2 AND state IN ('blocked', 'scheduled', 'available', 'retryable')
-RETURNING dependents
+RETURNING dependents, batch_id

@@ -13,4 +13,4 @@ UPDATE sluice_jobs SET
     errors = CASE WHEN ?5 IS NULL THEN errors ELSE json_insert(errors, '$[#]',
         json_object('attempt', attempt, 'at', ?2, 'error', ?5)) END
 WHERE state = 'running' AND worker = ?6 AND id IN (SELECT value FROM json_each(?7))
-RETURNING dependents
+RETURNING dependents, batch_id

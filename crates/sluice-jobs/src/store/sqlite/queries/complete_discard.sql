@@ -2,4 +2,4 @@
 -- queue keeps none of. Returns the steps waiting on each.
 DELETE FROM sluice_jobs WHERE state = 'running' AND worker = ?1
     AND id IN (SELECT value FROM json_each(?2))
-RETURNING dependents
+RETURNING dependents, batch_id

@@ -7,4 +7,4 @@ UPDATE sluice_jobs SET
     run_at = ?1, lease_until = NULL,
     errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?2, 'error', ?3))
 WHERE state = 'running' AND lease_until < ?1
-RETURNING id, state, dependents
+RETURNING id, state, dependents, batch_id

@@ -1,0 +1,3 @@
+-- Closes batch $1 if it is open; returns its id if so.
+UPDATE sluice_batches SET open = FALSE WHERE id = $1 AND open
+RETURNING id

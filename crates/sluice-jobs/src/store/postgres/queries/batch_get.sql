@@ -1,0 +1,1 @@
+SELECT * FROM sluice_batches WHERE id = $1
