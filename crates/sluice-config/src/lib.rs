@@ -5,7 +5,7 @@
 //! every problem at once, with what to write instead), and builds it on the
 //! [`sluice_core`] engine with the components of [`sluice_connect`]. It also runs the tests
 //! written beside a pipeline ([`testing`]), draws its graph ([`draw`]), and reads the worker
-//! files of durable jobs ([`worker`]) and their workflow files ([`workflow`]).
+//! files of durable jobs ([`worker`]) and their workflow and batch files ([`jobfile`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -29,6 +29,7 @@ pub mod diagnostic;
 pub mod draw;
 mod graph;
 pub mod interpolate;
+pub mod jobfile;
 mod load;
 pub mod node;
 pub mod replay;
@@ -36,7 +37,6 @@ mod settings;
 pub mod spec;
 pub mod testing;
 pub mod worker;
-pub mod workflow;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Loc};
 pub use graph::{Built, Graph};

@@ -419,3 +419,96 @@ fn a_succeeded_jobs_result_is_shown() {
         serde_json::from_str(&ok(dir.path(), &["jobs", "show", &id, "--json"])).expect("JSON");
     assert_eq!(job["result"], serde_json::json!({"rows": 3}));
 }
+
+#[test]
+fn workflows_and_batches_run_from_their_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path();
+    write(
+        path,
+        "worker.yaml",
+        "kinds:\n  ok: { handler: { type: exec, command: 'true' } }\n",
+    );
+    write(
+        path,
+        "bad.yaml",
+        "steps:\n  - { name: a, kind: ok }\n  - { name: b, kind: ok, depends_on: [z] }\n",
+    );
+    let refused = sluice(path, &["jobs", "workflow", "bad.yaml"]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("bad.yaml:3:") && text(&refused.stderr).contains("`z`"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(
+        jobs(path).is_empty(),
+        "nothing of a refused workflow is enqueued"
+    );
+
+    write(
+        path,
+        "flow.yaml",
+        "steps:\n  - { name: a, kind: ok }\n  - { name: b, kind: ok, depends_on: [a] }\n  - { name: c, kind: ok, depends_on: [a, b] }\n",
+    );
+    let flow: Value = serde_json::from_str(&ok(path, &["jobs", "workflow", "flow.yaml", "--json"]))
+        .expect("JSON");
+    let shown = ok(path, &["jobs", "show", &flow["steps"]["c"].to_string()]);
+    assert!(
+        shown.contains("(step `c`)") && shown.contains("2 not ended"),
+        "{shown}"
+    );
+
+    write(
+        path,
+        "batch.yaml",
+        "jobs:\n  - { kind: ok }\n  - { kind: ok }\non_complete: { kind: ok, queue: after, args: { campaign: 7 } }\nopen: true\n",
+    );
+    let batch: Value = serde_json::from_str(&ok(
+        path,
+        &["jobs", "batch", "enqueue", "batch.yaml", "--json"],
+    ))
+    .expect("JSON");
+    let id = batch["id"].to_string();
+    write(path, "more.jsonl", "{\"kind\": \"ok\"}\n");
+    ok(path, &["jobs", "batch", "add", &id, "--file", "more.jsonl"]);
+    ok(
+        path,
+        &["worker", "--config", "worker.yaml", "--exit-when-idle"],
+    );
+    let steps = ok(
+        path,
+        &[
+            "jobs",
+            "list",
+            "--workflow",
+            &flow["id"].to_string(),
+            "--json",
+        ],
+    );
+    assert_eq!(
+        steps.matches("\"state\":\"succeeded\"").count(),
+        3,
+        "every step ran: {steps}"
+    );
+    let shown = ok(path, &["jobs", "batch", "show", &id]);
+    assert!(
+        shown.contains("ended:         3 of 3 (3 succeeded)") && shown.contains("open"),
+        "{shown}"
+    );
+    ok(path, &["jobs", "batch", "close", &id]);
+    let closed_again = sluice(path, &["jobs", "batch", "close", &id]);
+    assert!(!closed_again.status.success(), "closed already");
+    let status: Value =
+        serde_json::from_str(&ok(path, &["jobs", "batch", "show", &id, "--json"])).expect("JSON");
+    let callback = status["callbacks"]["enqueued"][0].to_string();
+    let job: Value =
+        serde_json::from_str(&ok(path, &["jobs", "show", &callback, "--json"])).expect("JSON");
+    assert_eq!(
+        (job["queue"].as_str(), &job["args"]),
+        (
+            Some("after"),
+            &serde_json::json!({"campaign": 7, "batch": batch["id"]})
+        )
+    );
+}

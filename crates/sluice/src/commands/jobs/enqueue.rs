@@ -115,7 +115,7 @@ fn one_job(args: &EnqueueArgs) -> anyhow::Result<NewJob> {
 
 /// Reads jobs from a JSON-lines file, taking `kind` for lines without one; the first bad line
 /// stops it, with its number and what is expected.
-fn read_jobs(path: &Path, kind: Option<&str>) -> anyhow::Result<Vec<NewJob>> {
+pub(super) fn read_jobs(path: &Path, kind: Option<&str>) -> anyhow::Result<Vec<NewJob>> {
     let reader: Box<dyn BufRead> = if path == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {

@@ -1,5 +1,6 @@
 //! `sluice jobs …`: enqueue, inspect and manage jobs and queues.
 
+mod batch;
 mod enqueue;
 mod print;
 
@@ -38,6 +39,9 @@ enum JobsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Enqueue a batch, add jobs to an open one, close it, or see how far it is.
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
     /// List jobs, newest first.
     List {
         #[command(flatten)]
@@ -209,7 +213,7 @@ pub(crate) async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
             enqueued?;
         }
         JobsCommand::Workflow { file, json } => {
-            let graph = match sluice_config::workflow::read(&file) {
+            let graph = match sluice_config::jobfile::read_workflow(&file) {
                 Ok(graph) => graph,
                 Err(problems) => return Ok(report(&problems)),
             };
@@ -220,6 +224,7 @@ pub(crate) async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
                 print::workflow(&enqueued);
             }
         }
+        JobsCommand::Batch(command) => return batch::batch(store.as_ref(), command).await,
         JobsCommand::List {
             filter,
             before,

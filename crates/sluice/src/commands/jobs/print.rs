@@ -66,6 +66,9 @@ pub(super) fn job(job: &Job, workers: &[WorkerInfo]) {
         "trace:         {}",
         job.traceparent.as_deref().unwrap_or("-")
     );
+    if let Some(batch) = job.batch {
+        println!("batch:         {batch} (sluice jobs batch show {batch})");
+    }
     if let Some(step) = &job.step {
         println!("workflow:      {} (step `{}`)", step.workflow, step.name);
         let ids: Vec<String> = step.depends_on.iter().map(ToString::to_string).collect();
