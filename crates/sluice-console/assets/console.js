@@ -260,6 +260,7 @@ async function job(id) {
     h('pre', { id: 'args' }, JSON.stringify(j.args, null, 2)),
     ...(j.result === undefined ? [] : [h('h2', {}, 'Result'), h('pre', { id: 'result' }, JSON.stringify(j.result, null, 2))]),
     ...(j.step ? await workflowSteps(j) : []),
+    ...(data.batch ? batchProgress(data.batch) : []),
     h('h2', {}, 'Attempts that failed'),
     j.errors.length
       ? h('table', { id: 'errors' }, h('thead', {}, h('tr', {}, h('th', { class: 'num' }, 'attempt'), h('th', {}, 'at'), h('th', {}, 'error'))),
@@ -287,6 +288,25 @@ async function workflowSteps(j) {
         .map((t) => h('th', {}, t)))),
       h('tbody', {}, rows)),
     ...(page.next_before ? [h('p', { class: 'muted' }, 'Only the last 500 steps are shown.')] : []),
+  ];
+}
+
+// How far the batch of a job is: its jobs ended of all, and its callbacks.
+function batchProgress(b) {
+  const field = (name, value) => h('tr', {}, h('th', { scope: 'row' }, name), h('td', {}, value));
+  const state = b.open ? 'open: takes more jobs until closed' : (b.finished_at ? `done at ${when(b.finished_at)}` : 'closed, jobs running');
+  const callbacks = [b.callbacks.on_success ? 'on_success' : null, b.callbacks.on_complete ? 'on_complete' : null].filter(Boolean);
+  return [
+    h('h2', {}, `Batch ${b.id}`),
+    h('table', { class: 'fields', id: 'batch' }, h('tbody', {},
+      ...(b.description ? [field('description', b.description)] : []),
+      field('progress', h('span', {}, h('progress', { max: String(b.total || 1), value: String(b.ended) }),
+        ` ${b.ended} of ${b.total} ended, ${b.succeeded} succeeded`)),
+      field('state', state),
+      field('callbacks', callbacks.length ? callbacks.join(', ') : '-'),
+      field('enqueued', b.callbacks.enqueued.length
+        ? h('span', {}, b.callbacks.enqueued.map((id) => h('a', { href: '#/jobs/' + id }, ` ${id}`)))
+        : '-'))),
   ];
 }
 

@@ -135,6 +135,7 @@ pub(crate) fn check_members(jobs: &[NewJob]) -> Result<(), String> {
 }
 
 /// Why jobs cannot be added to batch `batch`: it is closed, or unknown.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 pub(crate) fn not_open(batch: BatchId) -> String {
     format!("batch {batch} is closed or does not exist: jobs are added only to an open batch")
 }

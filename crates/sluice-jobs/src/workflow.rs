@@ -24,12 +24,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::job::{DependencyFailure, JobId, JobState, NewJob};
+use crate::job::{DependencyFailure, JobId, NewJob};
 
 /// A workflow to enqueue: its steps, in any order.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -276,11 +275,15 @@ impl Graph {
 
     /// The state step `i` starts in at `now`: blocked while it has dependencies.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub(crate) fn initial_state(&self, i: usize, now: DateTime<Utc>) -> JobState {
+    pub(crate) fn initial_state(
+        &self,
+        i: usize,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> crate::job::JobState {
         if self.depends_on[i].is_empty() {
             self.jobs[i].initial_state(now)
         } else {
-            JobState::Blocked
+            crate::job::JobState::Blocked
         }
     }
 
@@ -302,9 +305,11 @@ pub struct EnqueuedWorkflow {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
     use serde_json::json;
 
     use super::*;
+    use crate::job::JobState;
 
     fn step(name: &str, after: &[&str]) -> WorkflowStep {
         WorkflowStep::new(name, NewJob::new("k", Value::Null)).after(after.iter().copied())

@@ -199,10 +199,15 @@ async fn show(
         .collect();
     schedules.sort_unstable();
     schedules.dedup();
+    let batch = match job.batch {
+        Some(batch) => console.jobs()?.store.batch(batch).await?,
+        None => None,
+    };
     Ok(Json(json!({
         "job": JobView::new(&job, &workers),
         "ran_on": ran_on,
         "schedules": schedules,
+        "batch": batch,
     })))
 }
 

@@ -2,8 +2,9 @@
 // running worker whose store `crates/sluice/tests/console.rs` seeded: the overview's counts
 // match the store, a dead job is retried from its page and succeeds, a paused queue claims
 // nothing and drains on resume, a bulk discard by filter removes exactly the matching jobs, a
-// workflow's page shows which step waits on which and a cancel moves them, and without the
-// token every action is refused. Screenshots go to $SHOTS.
+// workflow's page shows which step waits on which and a cancel moves them, a batch's job shows
+// the batch's progress, and without the token every action is refused. Screenshots go to
+// $SHOTS.
 //
 // Environment: CONSOLE_URL, TOKEN, SLUICE (the binary), STORE (its URL), WORKDIR (where the
 // worker runs: the `flaky` kind succeeds once WORKDIR/flag exists), SHOTS, NAME (the store's).
@@ -159,6 +160,28 @@ await step('a workflow shows which step waits on which, and a cancel settles it'
   await until('parse is cancelled, report runs anyway', async () =>
     (await badge('parse')) === 'cancelled' && (await badge('report')) === 'available');
   await shot('workflow-cancelled');
+});
+
+await step('a batch job shows how far its batch is', async () => {
+  writeFileSync(join(env('WORKDIR'), 'batch.yaml'), [
+    'description: nightly exports',
+    'jobs:',
+    '  - { kind: ok, queue: held }',
+    '  - { kind: ok, queue: held }',
+    'on_complete: { kind: ok, queue: held }',
+    '',
+  ].join('\n'));
+  const batch = JSON.parse(jobs('batch', 'enqueue', 'batch.yaml', '--json'));
+  await page.goto(URL_ + '/#/jobs/' + batch.jobs[0]);
+  await page.locator('#batch').waitFor();
+  const text = await page.locator('#batch').textContent();
+  assert.match(text, /0 of 2 ended, 0 succeeded/);
+  assert.match(text, /nightly exports/);
+  assert.match(text, /on_complete/);
+  await confirmClick(page, page.locator('.actions button', { hasText: /^Cancel$/ }));
+  await until('the batch counts the cancelled job', async () =>
+    /1 of 2 ended, 0 succeeded/.test(await page.locator('#batch').textContent()));
+  await shot('batch');
 });
 
 await finish();
