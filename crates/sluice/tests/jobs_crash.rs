@@ -1,7 +1,8 @@
-//! The crash test of the job engine, on each store: 10,000 jobs and two workflows of 1 -> 1,000
-//! -> 1 steps, two worker processes, one of them killed with SIGKILL several times while it
-//! works. Every job and every step must succeed at least once; none may be lost or stuck; no
-//! step may start before each of its dependencies has run. Jobs whose worker died after doing
+//! The crash test of the job engine, on each store: 10,000 jobs, two workflows of 1 -> 1,000
+//! -> 1 steps and a batch of 1,000 jobs with a callback, two worker processes, one of them
+//! killed with SIGKILL several times while it works. Every job and every step must succeed at
+//! least once; none may be lost or stuck; no step may start before each of its dependencies has
+//! run; the batch's callback is enqueued exactly once. Jobs whose worker died after doing
 //! the work and before recording it run twice (delivery is at least once): those duplicates are
 //! counted and printed.
 
@@ -23,6 +24,17 @@ const JOBS: usize = 10_000;
 const WORKFLOWS: usize = 2;
 const WIDTH: usize = 1_000;
 const STEPS: usize = WORKFLOWS * (WIDTH + 2);
+
+/// A batch of BATCH `record` jobs whose callback records `{"callback": true, "batch": ID}`.
+const BATCH: usize = 1_000;
+
+fn batch_file() -> String {
+    let jobs: Vec<serde_json::Value> = (0..BATCH)
+        .map(|n| serde_json::json!({"kind": "record", "args": {"member": n}}))
+        .collect();
+    serde_json::json!({"jobs": jobs, "on_complete": {"kind": "record", "args": {"callback": true}}})
+        .to_string()
+}
 
 /// A workflow file of 1 -> WIDTH -> 1 `record` steps, each recording `wf` and its name.
 fn workflow_file(wf: usize) -> String {
@@ -74,6 +86,8 @@ fn crash_test(store: &str) {
         common::write(dir.path(), "flow.json", &workflow_file(wf));
         jobs(dir.path(), store, &["workflow", "flow.json"]);
     }
+    common::write(dir.path(), "batch.json", &batch_file());
+    jobs(dir.path(), store, &["batch", "enqueue", "batch.json"]);
     enqueue_records(
         dir.path(),
         store,
@@ -95,7 +109,7 @@ fn crash_test(store: &str) {
     let started = Instant::now();
     let final_counts = loop {
         let counts = counts(dir.path(), store);
-        if counts.get("succeeded").copied().unwrap_or(0) == (JOBS + STEPS) as u64 {
+        if counts.get("succeeded").copied().unwrap_or(0) == (JOBS + STEPS + BATCH + 1) as u64 {
             break counts;
         }
         assert!(
@@ -118,6 +132,8 @@ fn crash_test(store: &str) {
     // recorded as done, so before the steps after it are released).
     let mut first_run: HashMap<(u64, String), usize> = HashMap::new();
     let mut step_runs = 0;
+    let mut members: HashMap<u64, u32> = HashMap::new();
+    let mut callbacks = 0;
     for (line, run) in lines(&dir.path().join("runs.jsonl"))
         .into_iter()
         .enumerate()
@@ -127,9 +143,20 @@ fn crash_test(store: &str) {
                 step_runs += 1;
                 first_run.entry((wf, step.to_owned())).or_insert(line);
             }
-            _ => *runs.entry(run["n"].as_u64().expect("n")).or_default() += 1,
+            _ if run["callback"] == true => callbacks += 1,
+            _ => match run["member"].as_u64() {
+                Some(member) => *members.entry(member).or_default() += 1,
+                None => *runs.entry(run["n"].as_u64().expect("n")).or_default() += 1,
+            },
         }
     }
+    assert_eq!(members.len(), BATCH, "every batch job ran");
+    assert_eq!(
+        counts(dir.path(), store).get("succeeded").copied(),
+        Some((JOBS + STEPS + BATCH + 1) as u64),
+        "the batch's callback was enqueued once"
+    );
+    assert!(callbacks >= 1, "the batch's callback ran");
     assert_eq!(first_run.len(), STEPS, "every step ran");
     for wf in 0..WORKFLOWS as u64 {
         let at = |step: &str| first_run[&(wf, step.to_owned())];
@@ -148,10 +175,19 @@ fn crash_test(store: &str) {
         .filter(|n| !runs.contains_key(&(*n as u64)))
         .collect();
     assert!(missing.is_empty(), "jobs never ran: {missing:?}");
-    let duplicates: u32 = runs.values().map(|n| n - 1).sum::<u32>() + step_runs - STEPS as u32;
+    let duplicates: u32 = runs
+        .values()
+        .chain(members.values())
+        .map(|n| n - 1)
+        .sum::<u32>()
+        + step_runs
+        - STEPS as u32
+        + callbacks
+        - 1;
     eprintln!(
-        "{}: {JOBS} jobs and {STEPS} workflow steps, {kills} SIGKILLs: all succeeded, no step \
-         before its dependencies; {duplicates} ran twice (at least once delivery)",
+        "{}: {JOBS} jobs, {STEPS} workflow steps and a batch of {BATCH}, {kills} SIGKILLs: all \
+         succeeded, no step before its dependencies, the batch's callback enqueued once; \
+         {duplicates} ran twice (at least once delivery)",
         store.split("://").next().unwrap_or(store)
     );
     // Only what a killed worker held runs twice: a worker holds at most twice its concurrency
