@@ -77,6 +77,8 @@ pub const TYPES: &[Registration] = &[
     #[cfg(feature = "postgres")]
     source::<crate::postgres::PostgresSource>("postgres"),
     sink::<StdoutSink>("stdout"),
+    #[cfg(feature = "jobs")]
+    sink::<crate::jobs::JobsSink>("jobs"),
     sink::<FileSink>("file"),
     sink::<BlackholeSink>("blackhole"),
     #[cfg(feature = "http")]

@@ -512,3 +512,95 @@ fn workflows_and_batches_run_from_their_files() {
         )
     );
 }
+
+/// A pipeline whose `jobs` sink enqueues each event as a job on `store`, one event refused
+/// (its key expression fails) to the dead letters; then a worker runs the jobs.
+fn pipeline_enqueues_jobs(store: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path();
+    write(
+        path,
+        "enqueue.yaml",
+        &format!(
+            "sources:\n  numbers: {{ type: generator, count: 5 }}\n\
+             sinks:\n  enqueue:\n    type: jobs\n    inputs: [numbers]\n    store: \"{store}\"\n    \
+             kind: ok\n    queue: piped\n    \
+             unique_key: 'if .seq == 3 then error(\"no key for 3\") else \"n\" + (.seq | tostring) end'\n  \
+             dead:\n    type: file\n    inputs: [enqueue.errors]\n    path: dead.jsonl\n"
+        ),
+    );
+    write(
+        path,
+        "worker.yaml",
+        "queues:\n  piped: { concurrency: 2 }\nkinds:\n  ok: { handler: { type: exec, command: 'true' } }\n",
+    );
+    ok(path, &["jobs", "--store", store, "migrate"]);
+    ok(path, &["run", "enqueue.yaml"]);
+    let listed: Vec<Value> = ok(
+        path,
+        &[
+            "jobs", "--store", store, "list", "--queue", "piped", "--json",
+        ],
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).expect("JSON job"))
+    .collect();
+    let mut keys: Vec<&str> = listed
+        .iter()
+        .filter_map(|j| j["unique_key"].as_str())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, vec!["n0", "n1", "n2", "n4"], "{listed:?}");
+    assert!(
+        listed
+            .iter()
+            .all(|j| j["kind"] == "ok" && j["args"]["seq"].is_u64())
+    );
+    let dead = lines(&path.join("dead.jsonl"));
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0].to_string().contains("no key for 3"),
+        "the reason is kept: {}",
+        dead[0]
+    );
+    ok(
+        path,
+        &[
+            "worker",
+            "--store",
+            store,
+            "--config",
+            "worker.yaml",
+            "--exit-when-idle",
+        ],
+    );
+    let stats: Value =
+        serde_json::from_str(&ok(path, &["jobs", "--store", store, "stats", "--json"]))
+            .expect("JSON");
+    let piped = stats
+        .as_array()
+        .and_then(|queues| queues.iter().find(|q| q["queue"] == "piped"))
+        .expect("the piped queue");
+    assert_eq!(piped["counts"], serde_json::json!({"succeeded": 4}));
+}
+
+#[test]
+fn a_pipeline_enqueues_jobs_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    pipeline_enqueues_jobs(&format!(
+        "sqlite://{}",
+        dir.path().join("jobs.db").display()
+    ));
+}
+
+#[test]
+fn a_pipeline_enqueues_jobs_on_postgres() {
+    let server = std::env::var("SLUICE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let reset = Command::new("psql")
+        .args([&server, "-qc", "DROP SCHEMA IF EXISTS sluice_piped CASCADE"])
+        .output()
+        .expect("psql runs");
+    assert!(reset.status.success(), "{}", text(&reset.stderr));
+    pipeline_enqueues_jobs(&format!("{server}?schema=sluice_piped"));
+}

@@ -61,21 +61,38 @@ pub use sqlite::SqliteStore;
 
 use std::sync::Arc;
 
-/// Opens the store at `url`: `sqlite://PATH` (created if missing), `postgres://…`,
-/// `redis://…`.
-pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+/// Which store `url` names: `sqlite`, `postgres` or `redis`, read from its scheme without
+/// opening it; an error says what is expected.
+pub fn kind_of(url: &str) -> Result<&'static str, StoreError> {
     let scheme = url.split_once("://").map_or(url, |(s, _)| s);
     match scheme {
         #[cfg(feature = "sqlite")]
-        "sqlite" => Ok(Arc::new(SqliteStore::open(url).await?)),
+        "sqlite" => Ok("sqlite"),
         #[cfg(feature = "postgres")]
-        "postgres" | "postgresql" => Ok(Arc::new(PostgresStore::connect(url).await?)),
+        "postgres" | "postgresql" => Ok("postgres"),
         #[cfg(feature = "redis")]
-        "redis" | "rediss" => Ok(Arc::new(RedisStore::connect(url).await?)),
+        "redis" | "rediss" => Ok("redis"),
         _ => Err(StoreError::Address {
             url: url.to_owned(),
             reason: "expected sqlite://PATH, postgres://USER@HOST/DB or redis://HOST:PORT"
                 .to_owned(),
+        }),
+    }
+}
+
+/// Opens the store at `url`: `sqlite://PATH` (created if missing), `postgres://…`,
+/// `redis://…`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    match kind_of(url)? {
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Ok(Arc::new(SqliteStore::open(url).await?)),
+        #[cfg(feature = "postgres")]
+        "postgres" => Ok(Arc::new(PostgresStore::connect(url).await?)),
+        #[cfg(feature = "redis")]
+        "redis" => Ok(Arc::new(RedisStore::connect(url).await?)),
+        kind => Err(StoreError::Address {
+            url: url.to_owned(),
+            reason: format!("no {kind} store in this build"),
         }),
     }
 }
