@@ -76,6 +76,8 @@ pub const TYPES: &[Registration] = &[
     source::<crate::redis::RedisStreamSource>("redis_stream"),
     #[cfg(feature = "postgres")]
     source::<crate::postgres::PostgresSource>("postgres"),
+    #[cfg(feature = "jobs")]
+    source::<crate::jobs::JobsSource>("jobs"),
     sink::<StdoutSink>("stdout"),
     #[cfg(feature = "jobs")]
     sink::<crate::jobs::JobsSink>("jobs"),

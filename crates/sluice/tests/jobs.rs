@@ -604,3 +604,100 @@ fn a_pipeline_enqueues_jobs_on_postgres() {
     assert!(reset.status.success(), "{}", text(&reset.stderr));
     pipeline_enqueues_jobs(&format!("{server}?schema=sluice_piped"));
 }
+
+/// A pipeline drains queue `piped` of `store` through its `jobs` source: each job ends with its
+/// event, succeeded when it was written and dead when it was dead-lettered.
+fn pipeline_consumes_jobs(store: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path();
+    let queued: String = (0..6)
+        .map(|n| {
+            format!("{{\"kind\": \"export\", \"queue\": \"piped\", \"args\": {{\"n\": {n}}}}}\n")
+        })
+        .collect();
+    write(path, "queued.jsonl", &queued);
+    ok(path, &["jobs", "--store", store, "migrate"]);
+    ok(
+        path,
+        &[
+            "jobs",
+            "--store",
+            store,
+            "enqueue",
+            "--file",
+            "queued.jsonl",
+        ],
+    );
+    write(
+        path,
+        "drain.yaml",
+        &format!(
+            "sources:\n  work:\n    type: jobs\n    store: \"{store}\"\n    queue: piped\n    \
+             batch: 4\n    until_empty: true\n\
+             transforms:\n  check:\n    type: jq\n    inputs: [work]\n    \
+             program: 'if .n == 3 then error(\"three is refused\") else . end'\n\
+             sinks:\n  out:\n    type: file\n    inputs: [check]\n    path: out.jsonl\n  \
+             dead:\n    type: file\n    inputs: [check.errors]\n    path: dead.jsonl\n"
+        ),
+    );
+    ok(path, &["run", "drain.yaml"]);
+    let mut written: Vec<u64> = lines(&path.join("out.jsonl"))
+        .iter()
+        .filter_map(|e| e["n"].as_u64())
+        .collect();
+    written.sort_unstable();
+    assert_eq!(written, vec![0, 1, 2, 4, 5]);
+    assert_eq!(lines(&path.join("dead.jsonl")).len(), 1);
+    let stats: Value =
+        serde_json::from_str(&ok(path, &["jobs", "--store", store, "stats", "--json"]))
+            .expect("JSON");
+    let piped = stats
+        .as_array()
+        .and_then(|queues| queues.iter().find(|q| q["queue"] == "piped"))
+        .expect("the piped queue");
+    assert_eq!(
+        piped["counts"],
+        serde_json::json!({"succeeded": 5, "dead": 1})
+    );
+    let dead: Vec<Value> = ok(
+        path,
+        &[
+            "jobs", "--store", store, "list", "--state", "dead", "--json",
+        ],
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).expect("JSON job"))
+    .collect();
+    assert_eq!(dead[0]["args"], serde_json::json!({"n": 3}));
+    assert!(
+        dead[0]["errors"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("dead-lettered")),
+        "{}",
+        dead[0]
+    );
+}
+
+#[test]
+fn a_pipeline_consumes_jobs_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    pipeline_consumes_jobs(&format!(
+        "sqlite://{}",
+        dir.path().join("jobs.db").display()
+    ));
+}
+
+#[test]
+fn a_pipeline_consumes_jobs_on_redis() {
+    let server =
+        std::env::var("SLUICE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let prefix = format!("sluice-piped-{}", std::process::id());
+    pipeline_consumes_jobs(&format!("{server}?prefix={prefix}"));
+    let keys = Command::new("redis-cli")
+        .args(["--scan", "--pattern", &format!("{{{prefix}}}:*")])
+        .output()
+        .expect("redis-cli runs");
+    for key in text(&keys.stdout).lines() {
+        let _ = Command::new("redis-cli").args(["DEL", key]).output();
+    }
+}

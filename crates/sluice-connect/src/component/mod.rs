@@ -12,7 +12,8 @@
     feature = "redis",
     feature = "nats",
     feature = "amqp",
-    feature = "postgres"
+    feature = "postgres",
+    feature = "jobs"
 ))]
 pub(crate) mod connection;
 pub(crate) mod sink;

@@ -16,7 +16,8 @@ use tokio::sync::mpsc;
     feature = "redis",
     feature = "nats",
     feature = "amqp",
-    feature = "postgres"
+    feature = "postgres",
+    feature = "jobs"
 ))]
 use tokio_util::sync::CancellationToken;
 use tokio_util::sync::DropGuard;
@@ -174,7 +175,8 @@ pub(crate) fn decoded(
     feature = "redis",
     feature = "nats",
     feature = "amqp",
-    feature = "postgres"
+    feature = "postgres",
+    feature = "jobs"
 ))]
 pub(crate) fn from_reader<Fut>(
     ctx: &SourceContext,
@@ -248,7 +250,8 @@ impl Acknowledger {
     feature = "kafka",
     feature = "redis",
     feature = "nats",
-    feature = "amqp"
+    feature = "amqp",
+    feature = "jobs"
 ))]
 pub(crate) fn received(
     source: &str,
