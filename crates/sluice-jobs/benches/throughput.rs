@@ -77,6 +77,7 @@ impl Engine for Sluice {
             .retention(Retention {
                 state: JobState::Succeeded,
                 queue: None,
+                kind: None,
                 keep: if tuned {
                     Duration::ZERO
                 } else {

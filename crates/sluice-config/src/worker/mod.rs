@@ -25,6 +25,9 @@
 //!     job: { kind: nightly_etl, queue: reports }
 //! retention: { succeeded: 1d, dead: 30d }
 //! ```
+//!
+//! A kind may keep its jobs for a time of its own, in every queue: `kinds: { report: {
+//! handler: …, retention: { succeeded: 90d } } }`.
 
 mod handler;
 
@@ -138,6 +141,8 @@ pub struct KindSpec {
     max_attempts: Option<u32>,
     #[serde(default)]
     backoff: Option<BackoffSpec>,
+    #[serde(default)]
+    retention: Option<RetentionSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,7 +206,7 @@ struct RetentionSpec {
 }
 
 impl RetentionSpec {
-    fn rules(&self, queue: Option<&str>) -> Vec<Retention> {
+    fn rules(&self, queue: Option<&str>, kind: Option<&str>) -> Vec<Retention> {
         [
             (JobState::Succeeded, self.succeeded),
             (JobState::Dead, self.dead),
@@ -212,6 +217,7 @@ impl RetentionSpec {
             keep.map(|keep| Retention {
                 state,
                 queue: queue.map(str::to_owned),
+                kind: kind.map(str::to_owned),
                 keep,
             })
         })
@@ -344,7 +350,7 @@ pub fn parse(
     let mut retention = worker
         .retention
         .as_ref()
-        .map(|r| r.rules(None))
+        .map(|r| r.rules(None, None))
         .unwrap_or_default();
     for (name, spec) in &worker.queues {
         let mut queue = QueueConfig::new(name.clone());
@@ -371,7 +377,7 @@ pub fn parse(
             queue = queue.poll_interval(interval);
         }
         if let Some(rules) = &spec.retention {
-            retention.extend(rules.rules(Some(name)));
+            retention.extend(rules.rules(Some(name), None));
         }
         queues.push(queue);
     }
@@ -392,6 +398,11 @@ pub fn parse(
             (kind.clone(), config)
         })
         .collect();
+    for (kind, spec) in &worker.kinds {
+        if let Some(rules) = &spec.retention {
+            retention.extend(rules.rules(None, Some(kind)));
+        }
+    }
     let mut schedules = Vec::new();
     for (name, spec) in &worker.schedules {
         let schedule = Schedule::new(name.clone(), &spec.cron, spec.job.clone()).map_err(|e| {
@@ -443,7 +454,7 @@ mod tests {
     fn a_full_file_reads() {
         let settings = read(
             "store: sqlite://jobs.db\nqueues:\n  default: { concurrency: 4, prefetch: 8, partition_limit: 2, rate_limit: { rate: 5 } }\n\
-             kinds:\n  mail:\n    handler: { type: http, url: 'http://x' }\n    timeout: 3s\n    backoff: { initial: 2s }\n  \
+             kinds:\n  mail:\n    handler: { type: http, url: 'http://x' }\n    timeout: 3s\n    backoff: { initial: 2s }\n    retention: { dead: 90d }\n  \
              sh:\n    handler: { type: exec, command: 'cat' }\n\
              schedules:\n  nightly:\n    cron: '0 3 * * *'\n    timezone: Europe/Paris\n    job: { kind: sh }\n\
              retention: { succeeded: 1h }\n",
@@ -459,6 +470,16 @@ mod tests {
             (4, 8, Some(2))
         );
         assert_eq!(settings.kinds["mail"].timeout, Some(Duration::from_secs(3)));
+        assert!(
+            settings
+                .retention
+                .iter()
+                .any(|r| r.kind.as_deref() == Some("mail")
+                    && r.state == JobState::Dead
+                    && r.keep == Duration::from_secs(90 * 24 * 3600)),
+            "{:?}",
+            settings.retention
+        );
         assert_eq!(
             settings.kinds["mail"].backoff.initial,
             Duration::from_secs(2)

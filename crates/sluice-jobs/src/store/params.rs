@@ -244,8 +244,12 @@ pub struct PruneParams {
     pub states: Vec<JobState>,
     /// ...that ended before this...
     pub finished_before: DateTime<Utc>,
-    /// ...of this queue, or of all.
+    /// ...of this queue, or of all...
     pub queue: Option<String>,
+    /// ...of this kind, or of all...
+    pub kind: Option<String>,
+    /// ...but none of these kinds (those with a retention of their own).
+    pub except_kinds: Vec<String>,
     /// At most this many (prune in batches to keep transactions short).
     pub limit: u32,
 }

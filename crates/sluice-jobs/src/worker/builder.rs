@@ -29,16 +29,19 @@ impl Worker {
                 Retention {
                     state: JobState::Succeeded,
                     queue: None,
+                    kind: None,
                     keep: day,
                 },
                 Retention {
                     state: JobState::Cancelled,
                     queue: None,
+                    kind: None,
                     keep: day,
                 },
                 Retention {
                     state: JobState::Dead,
                     queue: None,
+                    kind: None,
                     keep: 7 * day,
                 },
             ],
@@ -200,6 +203,18 @@ impl WorkerBuilder {
             return Err(WorkerError::Invalid(format!(
                 "a lease of {:?} is too short; it must be at least 300 ms (30 s is usual)",
                 self.lease
+            )));
+        }
+        if let Some(rule) = self
+            .retention
+            .iter()
+            .find(|r| r.queue.is_some() && r.kind.is_some())
+        {
+            return Err(WorkerError::Invalid(format!(
+                "a retention rule names both queue `{}` and kind `{}`; a kind's retention applies \
+                 in every queue, so give one or the other",
+                rule.queue.as_deref().unwrap_or_default(),
+                rule.kind.as_deref().unwrap_or_default()
             )));
         }
         if self.queues.is_empty() {

@@ -71,13 +71,16 @@ impl QueueConfig {
     }
 }
 
-/// How long finished jobs are kept before the pruner deletes them.
+/// How long finished jobs are kept before the pruner deletes them. The rule of a job's kind
+/// comes first (it applies in every queue), then its queue's, then the one for every queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retention {
     /// Jobs in this final state...
     pub state: JobState,
     /// ...of this queue, or of every queue...
     pub queue: Option<String>,
+    /// ...or of this kind, in every queue (a rule names a queue or a kind, not both)...
+    pub kind: Option<String>,
     /// ...are deleted this long after they ended.
     pub keep: Duration,
 }

@@ -145,7 +145,7 @@ pub(super) async fn execute(
     let Some(outcome) = outcome else {
         return;
     };
-    let discard = inner.keeps_none(&job.queue, outcome.state());
+    let discard = inner.keeps_none(&job.queue, &job.kind, outcome.state());
     let completion = Completion {
         id: job.id,
         worker: inner.name.clone(),

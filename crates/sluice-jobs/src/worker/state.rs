@@ -75,17 +75,25 @@ impl Inner {
         result
     }
 
-    /// The retention rule for `state` in `queue`: the queue's own, else the general one.
-    pub(crate) fn retention_for(&self, queue: &str, state: JobState) -> Option<&Retention> {
+    /// The retention rule for jobs of `kind` in `queue` in `state`: the kind's own, else the
+    /// queue's, else the general one.
+    pub(crate) fn retention_for(
+        &self,
+        queue: &str,
+        kind: &str,
+        state: JobState,
+    ) -> Option<&Retention> {
         let rules = || self.retention.iter().filter(move |r| r.state == state);
         rules()
-            .find(|r| r.queue.as_deref() == Some(queue))
-            .or_else(|| rules().find(|r| r.queue.is_none()))
+            .find(|r| r.kind.as_deref() == Some(kind))
+            .or_else(|| rules().find(|r| r.kind.is_none() && r.queue.as_deref() == Some(queue)))
+            .or_else(|| rules().find(|r| r.kind.is_none() && r.queue.is_none()))
     }
 
-    /// Whether `queue` keeps no jobs in `state`, so that they are deleted as they end.
-    pub(crate) fn keeps_none(&self, queue: &str, state: JobState) -> bool {
-        self.retention_for(queue, state)
+    /// Whether jobs of `kind` in `queue` are kept in `state` for no time, so that they are
+    /// deleted as they end.
+    pub(crate) fn keeps_none(&self, queue: &str, kind: &str, state: JobState) -> bool {
+        self.retention_for(queue, kind, state)
             .is_some_and(|r| r.keep.is_zero())
     }
 }

@@ -813,6 +813,8 @@ pub(crate) async fn prune_deletes_old_final_jobs_in_batches(h: Harness) {
         states: vec![JobState::Succeeded, JobState::Running],
         finished_before: h.clock_now() - chrono::Duration::seconds(60),
         queue: None,
+        kind: None,
+        except_kinds: Vec::new(),
         limit,
     };
     assert_eq!(store.prune(params(3)).await.expect("prune"), 3);
@@ -828,6 +830,43 @@ pub(crate) async fn prune_deletes_old_final_jobs_in_batches(h: Harness) {
         ..params(10)
     };
     assert_eq!(store.prune(recent).await.expect("prune"), 0);
+
+    // By kind: a kind's own prune, and the others' leaving it alone.
+    let kinds: Vec<JobId> = store
+        .enqueue(vec![
+            NewJob::new("report", json!(1)),
+            NewJob::new("email", json!(2)),
+            NewJob::new("email", json!(3)),
+        ])
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(Enqueued::id)
+        .collect();
+    store.claim(claim("default", 3, "w")).await.expect("claim");
+    let ends = kinds
+        .iter()
+        .map(|&id| done(id, "w", Outcome::Succeeded))
+        .collect();
+    store.complete(ends).await.expect("complete");
+    h.clock.advance(Duration::from_secs(3600));
+    let others = PruneParams {
+        except_kinds: vec!["report".to_owned()],
+        ..params(1)
+    };
+    assert_eq!(store.prune(others.clone()).await.expect("prune"), 1);
+    assert_eq!(store.prune(others.clone()).await.expect("prune"), 1);
+    assert_eq!(
+        store.prune(others).await.expect("prune"),
+        0,
+        "the report is kept apart"
+    );
+    let reports = PruneParams {
+        kind: Some("report".to_owned()),
+        ..params(10)
+    };
+    assert_eq!(store.prune(reports).await.expect("prune"), 1);
+    assert!(store.get(kinds[0]).await.expect("get").is_none());
 }
 
 pub(crate) async fn schedules_fire_once_per_tick(h: Harness) {

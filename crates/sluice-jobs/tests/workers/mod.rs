@@ -482,6 +482,7 @@ pub(crate) async fn prefetched_jobs_wait_for_a_slot(open: Open) {
             .retention(Retention {
                 state: JobState::Succeeded,
                 queue: None,
+                kind: None,
                 keep: Duration::ZERO,
             })
             .handler("step", move |_job: JobContext| {

@@ -420,6 +420,8 @@ impl Maintenance for PostgresStore {
             .bind(params.finished_before)
             .bind(params.queue)
             .bind(i64::from(params.limit))
+            .bind(params.kind)
+            .bind(params.except_kinds)
             .execute(&self.pool)
             .await
             .map_err(sql::error)?;

@@ -385,6 +385,8 @@ impl Maintenance for RedisStore {
             millis(params.finished_before).to_string(),
             params.queue.clone().unwrap_or_default(),
             params.limit.to_string(),
+            params.kind.clone().unwrap_or_default(),
+            Value::from(params.except_kinds.clone()).to_string(),
         ];
         args.extend(params.final_states().into_iter().map(str::to_owned));
         self.run(&self.scripts.prune, args).await

@@ -393,6 +393,8 @@ impl Maintenance for SqliteStore {
             .bind(millis(params.finished_before))
             .bind(params.queue)
             .bind(i64::from(params.limit))
+            .bind(params.kind)
+            .bind(serde_json::to_string(&params.except_kinds).unwrap_or_default())
             .execute(&self.pool)
             .await
             .map_err(sql::error)?;

@@ -119,6 +119,9 @@ enum JobsCommand {
         /// Only this queue.
         #[arg(long)]
         queue: Option<String>,
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<String>,
     },
 }
 
@@ -327,6 +330,7 @@ pub(crate) async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
             older_than,
             state,
             queue,
+            kind,
         } => {
             let states = if state.is_empty() {
                 vec![JobState::Succeeded, JobState::Dead, JobState::Cancelled]
@@ -347,6 +351,8 @@ pub(crate) async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
                         states: states.clone(),
                         finished_before: before,
                         queue: queue.clone(),
+                        kind: kind.clone(),
+                        except_kinds: Vec::new(),
                         limit: 5000,
                     })
                     .await?;
