@@ -63,6 +63,12 @@ pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+/// A period in milliseconds, as stores keep periods (saturating).
+pub(crate) fn period_millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// `t` plus `d`, saturating.
 pub(crate) fn after(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     t + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)

@@ -170,6 +170,9 @@ pub struct Job {
     pub errors: Vec<AttemptError>,
     /// At most one pending job per unique key.
     pub unique_key: Option<String>,
+    /// How long the unique key stays held after the job succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "humane")]
+    pub unique_for: Option<Duration>,
     /// Jobs with the same partition key share a concurrency limit (a tenant, say).
     pub partition_key: Option<String>,
     /// When it was enqueued.
@@ -270,6 +273,11 @@ pub struct NewJob {
     /// none.
     #[serde(default)]
     pub unique_key: Option<String>,
+    /// How long the unique key stays held after the job succeeded, so that an enqueue within
+    /// that time returns the succeeded job (`"1h"`, `"30s"`). Defaults to none: the key is free
+    /// once the job ended.
+    #[serde(default, with = "humane")]
+    pub unique_for: Option<Duration>,
     /// A key whose jobs share a concurrency limit set on the worker. Defaults to none.
     #[serde(default)]
     pub partition_key: Option<String>,
@@ -299,6 +307,7 @@ impl NewJob {
             max_attempts: default_attempts(),
             run_at: None,
             unique_key: None,
+            unique_for: None,
             partition_key: None,
             traceparent: None,
         }
@@ -340,6 +349,13 @@ impl NewJob {
         self
     }
 
+    /// Keeps its unique key held for `period` after it succeeded: an enqueue with the key
+    /// within that time returns it instead of adding a job.
+    pub fn unique_for(mut self, period: Duration) -> NewJob {
+        self.unique_for = Some(period);
+        self
+    }
+
     /// Puts it in a concurrency partition.
     pub fn partition_key(mut self, key: impl Into<String>) -> NewJob {
         self.partition_key = Some(key.into());
@@ -358,6 +374,37 @@ impl NewJob {
             Some(at) if at > now => JobState::Scheduled,
             _ => JobState::Available,
         }
+    }
+}
+
+/// Durations as people write them (`90s`, `1h`), for `unique_for`.
+mod humane {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => serializer.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| {
+                humantime::parse_duration(&text).map_err(|e| {
+                    serde::de::Error::custom(format!(
+                        "`{text}` is not a duration ({e}); write one such as `90s` or `1h`"
+                    ))
+                })
+            })
+            .transpose()
     }
 }
 

@@ -94,7 +94,8 @@ macro_rules! conformance {
             dependencies_ending_at_once_release_a_step_once,
             batch_callbacks_fire_once_when_every_job_ended, open_batches_fire_only_once_closed,
             cancelled_and_expired_batch_jobs_count,
-            batch_callbacks_fire_once_under_concurrent_completion);
+            batch_callbacks_fire_once_under_concurrent_completion,
+            unique_keys_can_hold_for_a_period_after_success);
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
         $(
@@ -1316,4 +1317,64 @@ pub(crate) async fn results_are_kept_with_succeeded_jobs(h: Harness) {
             .any(|j| j.result == Some(json!({"total": 3, "items": ["a", "b"]}))),
         "listings carry results too"
     );
+}
+
+pub(crate) async fn unique_keys_can_hold_for_a_period_after_success(h: Harness) {
+    let store = h.store.as_ref();
+    let job = || {
+        NewJob::new("sync", json!(null))
+            .unique_key("account-7")
+            .unique_for(Duration::from_secs(60))
+    };
+    let first = enqueue_one(store, job()).await;
+    assert_eq!(
+        fetch(store, first).await.unique_for,
+        Some(Duration::from_secs(60))
+    );
+    store.claim(claim("default", 1, "w")).await.expect("claim");
+    store
+        .complete(vec![done(first, "w", Outcome::Succeeded)])
+        .await
+        .expect("complete");
+    h.clock.advance(Duration::from_secs(59));
+    assert_eq!(
+        store.enqueue(vec![job()]).await.expect("enqueue"),
+        vec![Enqueued::Duplicate(first)],
+        "held for a minute after it succeeded"
+    );
+    h.clock.advance(Duration::from_secs(2));
+    let second = store.enqueue(vec![job()]).await.expect("enqueue")[0];
+    assert!(
+        matches!(second, Enqueued::Inserted(id) if id > first),
+        "{second:?}"
+    );
+
+    // A job that dies holds nothing, nor does a key without a period.
+    store.claim(claim("default", 1, "w")).await.expect("claim");
+    store
+        .complete(vec![done(
+            second.id(),
+            "w",
+            Outcome::Failed {
+                error: "no".into(),
+                retry_at: None,
+            },
+        )])
+        .await
+        .expect("complete");
+    assert!(matches!(
+        store.enqueue(vec![job()]).await.expect("enqueue")[0],
+        Enqueued::Inserted(_)
+    ));
+    let plain = || NewJob::new("sync", json!(null)).unique_key("plain");
+    let once = enqueue_one(store, plain()).await;
+    store.claim(claim("default", 10, "w")).await.expect("claim");
+    store
+        .complete(vec![done(once, "w", Outcome::Succeeded)])
+        .await
+        .expect("complete");
+    assert!(matches!(
+        store.enqueue(vec![plain()]).await.expect("enqueue")[0],
+        Enqueued::Inserted(_)
+    ));
 }

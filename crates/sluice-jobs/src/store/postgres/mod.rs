@@ -42,7 +42,7 @@ use super::params::{LEASE_EXPIRED, completion_rows};
 use super::roles::{Admin, Maintenance, Queue, Store};
 use super::sql::{self, migrate};
 use crate::batch::{Batch, BatchId, BatchStatus, EnqueuedBatch};
-use crate::clock::{Clock, SystemClock, after};
+use crate::clock::{Clock, SystemClock, after, period_millis};
 use crate::job::{Job, JobId, NewJob};
 use crate::metrics;
 use crate::workflow::Graph;
@@ -200,6 +200,16 @@ impl PostgresStore {
             }
         }
         for (index, job) in unique {
+            let held: Option<i64> = sqlx::query_scalar(include_str!("queries/held.sql"))
+                .bind(&job.unique_key)
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(sql::error)?;
+            if let Some(id) = held {
+                results[index] = Enqueued::Duplicate(id);
+                continue;
+            }
             let inserted: Option<i64> =
                 sqlx::query_scalar(include_str!("queries/insert_unique.sql"))
                     .bind(&job.queue)
@@ -213,6 +223,7 @@ impl PostgresStore {
                     .bind(&job.partition_key)
                     .bind(&job.traceparent)
                     .bind(now)
+                    .bind(job.unique_for.map(period_millis))
                     .fetch_optional(&mut *conn)
                     .await
                     .map_err(sql::error)?;

@@ -44,6 +44,9 @@ pub(super) fn job(row: &PgRow) -> Result<Job, StoreError> {
                 .map(|Json(result)| result),
             step: step(row)?,
             batch: row.try_get("batch_id")?,
+            unique_for: row
+                .try_get::<Option<i64>, _>("unique_for_ms")?
+                .map(|ms| std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
         })
     };
     decode().map_err(sql::error)

@@ -34,7 +34,7 @@ use super::params::{
 use super::params::{LEASE_EXPIRED, completion_rows, group_stats};
 use super::roles::{Admin, Maintenance, Queue, Store};
 use crate::batch::{Batch, BatchId, BatchStatus, EnqueuedBatch};
-use crate::clock::{Clock, SystemClock, after, millis};
+use crate::clock::{Clock, SystemClock, after, millis, period_millis};
 use crate::job::{Job, JobId, NewJob};
 use crate::workflow::Graph;
 use rows::{Row, job};
@@ -45,7 +45,7 @@ const CHUNK: usize = 1000;
 /// The fields of a job hash that make a [`Job`], in the order the scripts return them (the
 /// Lua helpers receive this list as `FIELDS`). A workflow step's come last, from `workflow_id`
 /// on: the scripts read them only for a step, and return a plain job without them.
-const FIELDS: [&str; 24] = [
+const FIELDS: [&str; 25] = [
     "id",
     "queue",
     "kind",
@@ -64,6 +64,7 @@ const FIELDS: [&str; 24] = [
     "finished_at",
     "traceparent",
     "result",
+    "unique_for",
     "batch_id",
     "workflow_id",
     "step",
@@ -516,7 +517,7 @@ impl Store for RedisStore {
 }
 
 /// One job's arguments to the enqueue and fire scripts.
-fn job_args(job: &NewJob, now: DateTime<Utc>) -> [String; 9] {
+fn job_args(job: &NewJob, now: DateTime<Utc>) -> [String; 10] {
     [
         job.queue.clone(),
         job.kind.clone(),
@@ -527,6 +528,9 @@ fn job_args(job: &NewJob, now: DateTime<Utc>) -> [String; 9] {
         job.unique_key.clone().unwrap_or_default(),
         job.partition_key.clone().unwrap_or_default(),
         job.traceparent.clone().unwrap_or_default(),
+        job.unique_for
+            .map(|d| period_millis(d).to_string())
+            .unwrap_or_default(),
     ]
 }
 

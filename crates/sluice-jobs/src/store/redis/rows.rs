@@ -69,6 +69,7 @@ pub(super) fn job(row: Row) -> Result<Job, StoreError> {
         finished_at,
         traceparent,
         result,
+        unique_for,
         batch_id,
         workflow_id,
         step,
@@ -98,6 +99,10 @@ pub(super) fn job(row: Row) -> Result<Job, StoreError> {
             .map(|r| serde_json::from_str(&r))
             .transpose()
             .map_err(|e| StoreError::Schema(format!("field result: {e}")))?,
+        unique_for: optional(unique_for)
+            .map(|ms| ms.parse().map(std::time::Duration::from_millis))
+            .transpose()
+            .map_err(|e| StoreError::Schema(format!("job field `unique_for`: {e}")))?,
         batch: optional(batch_id)
             .map(|b| b.parse())
             .transpose()

@@ -38,6 +38,10 @@ pub(crate) const SQLITE: &[Migration] = &[
         version: 6,
         sql: include_str!("../../../migrations/sqlite/0006_batches.sql"),
     },
+    Migration {
+        version: 7,
+        sql: include_str!("../../../migrations/sqlite/0007_unique_for.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations.
@@ -70,6 +74,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration {
         version: 7,
         sql: include_str!("../../../migrations/postgres/0007_batches.sql"),
+    },
+    Migration {
+        version: 8,
+        sql: include_str!("../../../migrations/postgres/0008_unique_for.sql"),
     },
 ];
 

@@ -1,5 +1,7 @@
 //! How jobs are written to rows and read back from them.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::Row;
@@ -9,7 +11,7 @@ use super::super::error::StoreError;
 use super::super::params::Enqueued;
 use super::super::sql;
 use crate::batch::BatchId;
-use crate::clock::{from_millis, millis};
+use crate::clock::{from_millis, millis, period_millis};
 use crate::job::{Job, JobId, NewJob, Step};
 use crate::workflow::Graph;
 
@@ -41,6 +43,16 @@ pub(super) async fn insert(
         }
     }
     for (index, job) in unique {
+        let held: Option<i64> = sqlx::query_scalar(include_str!("queries/held.sql"))
+            .bind(&job.unique_key)
+            .bind(millis(now))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(sql::error)?;
+        if let Some(id) = held {
+            results[index] = Enqueued::Duplicate(id);
+            continue;
+        }
         let inserted: Option<i64> = sqlx::query_scalar(include_str!("queries/insert_unique.sql"))
             .bind(&job.queue)
             .bind(&job.kind)
@@ -53,6 +65,7 @@ pub(super) async fn insert(
             .bind(&job.partition_key)
             .bind(&job.traceparent)
             .bind(millis(now))
+            .bind(job.unique_for.map(period_millis))
             .fetch_optional(&mut *conn)
             .await
             .map_err(sql::error)?;
@@ -185,6 +198,10 @@ pub(super) fn job(row: &SqliteRow) -> Result<Job, StoreError> {
             .map_err(|e| StoreError::Schema(format!("column result: {e}")))?,
         step: step(row)?,
         batch: row.try_get("batch_id").map_err(sql::error)?,
+        unique_for: row
+            .try_get::<Option<i64>, _>("unique_for_ms")
+            .map_err(sql::error)?
+            .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
     })
 }
 

@@ -20,7 +20,7 @@ pub(super) struct EnqueueArgs {
     args: Option<String>,
     /// Read jobs from this JSON-lines file (`-` for standard input): one object per line, with
     /// `kind` and optionally `args`, `queue`, `priority`, `max_attempts`, `run_at`,
-    /// `unique_key`, `partition_key`, `traceparent`.
+    /// `unique_key`, `unique_for`, `partition_key`, `traceparent`.
     #[arg(long)]
     file: Option<PathBuf>,
     /// The queue.
@@ -46,6 +46,10 @@ pub(super) struct EnqueueArgs {
     /// At most one pending job with this key.
     #[arg(long)]
     unique_key: Option<String>,
+    /// Keep the unique key held this long after the job succeeded (`1h`): an enqueue with the
+    /// key meanwhile returns this job.
+    #[arg(long, value_parser = sluice_event::duration::parse, requires = "unique_key")]
+    unique_for: Option<Duration>,
     /// Jobs with the same partition key share the queue's partition limit.
     #[arg(long)]
     partition_key: Option<String>,
@@ -106,6 +110,9 @@ fn one_job(args: &EnqueueArgs) -> anyhow::Result<NewJob> {
     }
     if let Some(key) = &args.unique_key {
         job = job.unique_key(key.clone());
+    }
+    if let Some(period) = args.unique_for {
+        job = job.unique_for(period);
     }
     if let Some(key) = &args.partition_key {
         job = job.partition_key(key.clone());

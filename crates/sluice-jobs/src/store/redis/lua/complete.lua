@@ -40,6 +40,9 @@ for i = 4, #ARGV, 7 do
     if err ~= '' and not discard then
       add_error(jk, cur[4], at, err)
     end
+    if state == 'succeeded' then
+      hold_unique(jk, uk, id, now)
+    end
     if discard then
       release_unique(uk, id)
       redis.call('DEL', jk)

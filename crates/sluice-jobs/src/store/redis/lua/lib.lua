@@ -11,6 +11,8 @@
 --                               blocked workflow steps by id
 --   P:q:QUEUE:wake              a token that wakes one waiting worker (list of at most one)
 --   P:unique                    unique key -> id of its pending job (hash)
+--   P:unique_held               unique key -> ID:UNTIL, a succeeded job holding it until UNTIL
+--                               (hash; entries past their time are dropped when next read)
 --   P:partitions                partition key -> running jobs (hash)
 --   P:schedules                 schedule name -> last tick fired (hash)
 --   P:paused                    paused queue -> since when (hash)
@@ -140,20 +142,44 @@ local function initial_state(run_at, now)
   return 'available'
 end
 
--- Inserts one job; the caller wakes the queue and records it in P:queues.
-local function insert(now, queue, kind, args, priority, max_attempts, run_at, uk, pk, tp)
+-- Inserts one job, holding its unique key `uk` for `uf` milliseconds after it succeeds (or
+-- '' for none); the caller wakes the queue and records it in P:queues.
+local function insert(now, queue, kind, args, priority, max_attempts, run_at, uk, pk, tp, uf)
   if uk ~= '' then
     local existing = redis.call('HGET', key('unique'), uk)
     if existing then
       return {0, tonumber(existing)}
     end
+    local held = redis.call('HGET', key('unique_held'), uk)
+    if held then
+      local id, til = string.match(held, '^(%d+):(%d+)$')
+      if id and tonumber(til) > now then
+        return {0, tonumber(id)}
+      end
+      redis.call('HDEL', key('unique_held'), uk)
+    end
   end
   local id = redis.call('INCR', key('seq'))
-  write(id, initial_state(run_at, now), now, queue, kind, args, priority, max_attempts, run_at, uk, pk, tp)
+  local jk = write(id, initial_state(run_at, now), now, queue, kind, args, priority, max_attempts, run_at, uk, pk, tp)
   if uk ~= '' then
     redis.call('HSET', key('unique'), uk, id)
+    if uf and uf ~= '' then
+      redis.call('HSET', jk, 'unique_for', uf)
+    end
   end
   return {1, id}
+end
+
+-- Keeps unique key `uk` held by job `id` (hash `jk`), which just succeeded, for its
+-- `unique_for`, if it has one.
+local function hold_unique(jk, uk, id, now)
+  if uk == '' then
+    return
+  end
+  local uf = redis.call('HGET', jk, 'unique_for')
+  if uf and uf ~= '' then
+    redis.call('HSET', key('unique_held'), uk, id .. ':' .. (now + tonumber(uf)))
+  end
 end
 
 -- Settles the workflow steps waiting on jobs that just ended: `kids` lists {step id, whether the
@@ -218,7 +244,7 @@ local function batch_fire(id, now)
       if c[3] ~= 'null' and c[3] ~= '{}' then
         args = '{"batch":' .. id .. ',' .. string.sub(c[3], 2)
       end
-      local added = insert(now, c[1], c[2], args, c[4], c[5], now, '', c[6], c[7])
+      local added = insert(now, c[1], c[2], args, c[4], c[5], now, '', c[6], c[7], '')
       ids[#ids + 1] = added[2]
       redis.call('SADD', key('queues'), c[1])
       wake(c[1])

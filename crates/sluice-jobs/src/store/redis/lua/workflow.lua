@@ -1,10 +1,10 @@
 -- ARGV: prefix, now, then per step: queue, kind, args, priority, max_attempts, run_at, unique
--- key (always ''), partition key or '', traceparent or '', name, the positions (from 1) of the
+-- key (always ''), partition key or '', traceparent or '', unique_for (always ''), name, the positions (from 1) of the
 -- steps it depends on and of those depending on it (JSON arrays), what it does when a
 -- dependency fails. Takes one id per step, in order, and writes them all: a step without
 -- dependencies ready to run, the others blocked. Returns the first id.
 local now = tonumber(ARGV[2])
-local n = (#ARGV - 2) / 13
+local n = (#ARGV - 2) / 14
 local first = redis.call('INCRBY', key('seq'), n) - n + 1
 local function ids(positions)
   local out = {}
@@ -15,9 +15,9 @@ local function ids(positions)
 end
 local queues = {}
 for s = 0, n - 1 do
-  local i = 3 + s * 13
+  local i = 3 + s * 14
   local id = first + s
-  local depends_on, dependents = ids(ARGV[i + 10]), ids(ARGV[i + 11])
+  local depends_on, dependents = ids(ARGV[i + 11]), ids(ARGV[i + 12])
   local state = 'blocked'
   if #depends_on == 0 then
     state = initial_state(ARGV[i + 5], now)
@@ -28,9 +28,9 @@ for s = 0, n - 1 do
   if #dependents > 0 then
     dependents_text = '[' .. table.concat(dependents, ',') .. ']'
   end
-  redis.call('HSET', jk, 'workflow_id', first, 'step', ARGV[i + 9], 'depends_on',
+  redis.call('HSET', jk, 'workflow_id', first, 'step', ARGV[i + 10], 'depends_on',
     '[' .. table.concat(depends_on, ',') .. ']', 'dependents', dependents_text,
-    'waiting_on', #depends_on, 'on_dependency_failure', ARGV[i + 12])
+    'waiting_on', #depends_on, 'on_dependency_failure', ARGV[i + 13])
   queues[ARGV[i]] = true
 end
 for queue in pairs(queues) do
