@@ -701,3 +701,33 @@ fn a_pipeline_consumes_jobs_on_redis() {
         let _ = Command::new("redis-cli").args(["DEL", key]).output();
     }
 }
+
+#[test]
+fn an_exec_handler_that_prints_json_returns_a_result() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path();
+    write(
+        path,
+        "worker.yaml",
+        "kinds:\n  sum:\n    handler: { type: exec, command: 'cat >/dev/null; echo \"{\\\"total\\\": 6}\"' }\n  \
+         log:\n    handler: { type: exec, command: 'echo done' }\n",
+    );
+    let sum = ok(path, &["jobs", "enqueue", "sum", "[1, 2, 3]"])
+        .trim()
+        .to_owned();
+    let log = ok(path, &["jobs", "enqueue", "log"]).trim().to_owned();
+    ok(
+        path,
+        &["worker", "--config", "worker.yaml", "--exit-when-idle"],
+    );
+    let job: Value =
+        serde_json::from_str(&ok(path, &["jobs", "show", &sum, "--json"])).expect("JSON");
+    assert_eq!(job["result"], serde_json::json!({"total": 6}), "{job}");
+    let job: Value =
+        serde_json::from_str(&ok(path, &["jobs", "show", &log, "--json"])).expect("JSON");
+    assert_eq!(
+        (job["state"].as_str(), job.get("result")),
+        (Some("succeeded"), None),
+        "output that is not JSON is no result"
+    );
+}

@@ -1,8 +1,9 @@
 //! The `exec` handler: runs a command with the job's arguments (JSON) on its standard input;
 //! exit status 0 is success. The command sees the job in `SLUICE_JOB_ID`, `SLUICE_JOB_KIND`,
 //! `SLUICE_JOB_QUEUE` and `SLUICE_JOB_ATTEMPT`, and, with tracing on, the attempt's span in
-//! `TRACEPARENT`; the tail of its standard error is the error of a failed attempt. A cancelled
-//! job's command is killed.
+//! `TRACEPARENT`; the tail of its standard error is the error of a failed attempt. A command
+//! that succeeds and prints one JSON value returns it as the job's result. A cancelled job's
+//! command is killed.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -12,7 +13,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
-use super::tail;
+use super::{succeeded, tail};
 use crate::worker::{Action, Handler, HandlerError, JobContext};
 
 /// A command: one string for the shell, or a program and its arguments.
@@ -94,7 +95,7 @@ async fn exec(
         () = job.cancelled() => return Err("stopped".into()),
     };
     if output.status.success() {
-        return Ok(Action::Complete);
+        return Ok(succeeded(&output.stdout));
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let status = output.status.code().map_or_else(

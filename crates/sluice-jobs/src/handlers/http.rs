@@ -1,4 +1,5 @@
-//! The `http` handler: POSTs the job's arguments (JSON) to a URL; a `2xx` answer is success. The
+//! The `http` handler: POSTs the job's arguments (JSON) to a URL; a `2xx` answer is success, and
+//! its body, when it is one JSON value, the job's result. The
 //! request carries the job in `x-sluice-job-id`, `x-sluice-job-kind` and `x-sluice-job-attempt`,
 //! and, with tracing on, the attempt's span in `traceparent`.
 //! A `429` or `503` answer with `Retry-After` retries the job after that delay; any other
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::tail;
+use super::{succeeded, tail};
 use crate::worker::{Action, Handler, HandlerError, JobContext};
 
 /// POSTs each job to a URL. See the [module docs](self).
@@ -73,7 +74,7 @@ impl Request {
         let response = request.send().await?;
         let status = response.status();
         if status.is_success() {
-            return Ok(Action::Complete);
+            return Ok(succeeded(&response.bytes().await?));
         }
         let retry_after = response
             .headers()
