@@ -132,6 +132,7 @@ async fn ceiling(engine: &mut Sluice, jobs: usize, name: &str) -> Result<(), Err
                                 worker: worker.clone(),
                                 lease: Duration::from_secs(30),
                                 partition_limit: None,
+                                rate: None,
                             })
                             .await?;
                         if claimed.is_empty() {

@@ -15,6 +15,7 @@
 //! | `sluice_jobs_rescued_total` | counter | | jobs taken back from workers whose lease expired |
 //! | `sluice_jobs_store_errors_total` | counter | op | failed store calls (the worker backs off) |
 //! | `sluice_jobs_store_tidied_total` | counter | | times this worker tidied the store (PostgreSQL: vacuumed the jobs table) |
+//! | `sluice_jobs_rate_limited_total` | counter | queue | claims a queue's shared rate limit cut short: its window's starts were used up, and the jobs wait for the next |
 //! | `sluice_jobs_running` | gauge | queue | jobs this worker runs now |
 //! | `sluice_jobs` | gauge | queue, state | jobs in the store per state that can still run: available, scheduled, retryable, running (sampled) |
 //! | `sluice_jobs_oldest_available_age_seconds` | gauge | queue | how long the oldest available job has been due (sampled) |
@@ -90,6 +91,11 @@ pub(crate) fn job_event(queue: &str, kind: &str, event: Event) {
 /// Counts rescued jobs.
 pub(crate) fn rescued(n: usize) {
     counter!("sluice_jobs_rescued_total").increment(n as u64);
+}
+
+/// Counts a claim that a queue's shared rate limit cut short.
+pub(crate) fn rate_limited(queue: &str) {
+    counter!("sluice_jobs_rate_limited_total", "queue" => queue.to_owned()).increment(1);
 }
 
 /// Counts a tidying of the store.

@@ -96,6 +96,7 @@ mod tidy {
                     worker: "w".to_owned(),
                     lease: Duration::from_secs(60),
                     partition_limit: None,
+                    rate: None,
                 })
                 .await
                 .expect("claim");

@@ -396,6 +396,7 @@ fn a_succeeded_jobs_result_is_shown() {
                     worker: "w".to_owned(),
                     lease: Duration::from_secs(30),
                     partition_limit: None,
+                    rate: None,
                 })
                 .await
                 .expect("claim");

@@ -96,6 +96,8 @@ struct QueueSpec {
     partition_limit: Option<u32>,
     #[serde(default)]
     rate_limit: Option<RateSpec>,
+    #[serde(default)]
+    shared_rate: Option<SharedRateSpec>,
     #[serde(
         default,
         deserialize_with = "sluice_event::duration::deserialize_option"
@@ -103,6 +105,15 @@ struct QueueSpec {
     poll_interval: Option<Duration>,
     #[serde(default)]
     retention: Option<RetentionSpec>,
+}
+
+/// A queue's rate shared by every worker: `{ limit: 100, per: 1m }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SharedRateSpec {
+    limit: u32,
+    #[serde(deserialize_with = "sluice_event::duration::deserialize")]
+    per: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -373,6 +384,9 @@ pub fn parse(
         if let Some(rate) = &spec.rate_limit {
             queue = queue.rate_limit(RateLimit::new(rate.rate.max(1), rate.per).burst(rate.burst));
         }
+        if let Some(rate) = &spec.shared_rate {
+            queue = queue.shared_rate(rate.limit, rate.per);
+        }
         if let Some(interval) = spec.poll_interval {
             queue = queue.poll_interval(interval);
         }
@@ -453,7 +467,7 @@ mod tests {
     #[test]
     fn a_full_file_reads() {
         let settings = read(
-            "store: sqlite://jobs.db\nqueues:\n  default: { concurrency: 4, prefetch: 8, partition_limit: 2, rate_limit: { rate: 5 } }\n\
+            "store: sqlite://jobs.db\nqueues:\n  default: { concurrency: 4, prefetch: 8, partition_limit: 2, rate_limit: { rate: 5 }, shared_rate: { limit: 100, per: 1m } }\n\
              kinds:\n  mail:\n    handler: { type: http, url: 'http://x' }\n    timeout: 3s\n    backoff: { initial: 2s }\n    retention: { dead: 90d }\n  \
              sh:\n    handler: { type: exec, command: 'cat' }\n\
              schedules:\n  nightly:\n    cron: '0 3 * * *'\n    timezone: Europe/Paris\n    job: { kind: sh }\n\
@@ -470,6 +484,10 @@ mod tests {
             (4, 8, Some(2))
         );
         assert_eq!(settings.kinds["mail"].timeout, Some(Duration::from_secs(3)));
+        assert_eq!(
+            settings.queues[0].shared_rate.map(|r| (r.limit, r.per)),
+            Some((100, Duration::from_secs(60)))
+        );
         assert!(
             settings
                 .retention

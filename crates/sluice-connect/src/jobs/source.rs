@@ -160,6 +160,7 @@ impl Reader {
                     worker: held.worker.clone(),
                     lease: self.config.lease,
                     partition_limit: None,
+                    rate: None,
                 })
                 .await;
             let jobs = match claimed {

@@ -49,7 +49,7 @@ mod sqlite;
 pub use error::StoreError;
 pub use params::{
     ArgsMatch, Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat,
-    HeartbeatParams, ListParams, Outcome, PruneParams, QueueStats, RetryParams,
+    HeartbeatParams, ListParams, Outcome, PruneParams, QueueStats, RetryParams, SharedRate,
 };
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;

@@ -84,6 +84,7 @@ pub(super) async fn claim_loop(
             worker: inner.name.clone(),
             lease: inner.lease,
             partition_limit: queue.partition_limit,
+            rate: queue.shared_rate,
         };
         match inner.call("claim", inner.store.claim(params)).await {
             Err(e) => {
@@ -98,6 +99,15 @@ pub(super) async fn claim_loop(
                 backoff.reset();
                 let idle = jobs.is_empty();
                 backlog = jobs.len() == held.len();
+                // Under a shared rate, a short claim may mean the window is used up: look
+                // again when the next one opens, or when woken, whichever comes first.
+                let wait = match queue.shared_rate {
+                    Some(rate) if !backlog => {
+                        let next = rate.next_window(inner.clock.now()) - inner.clock.now();
+                        next.to_std().unwrap_or_default().min(queue.poll_interval)
+                    }
+                    _ => queue.poll_interval,
+                };
                 for (job, permit) in jobs.into_iter().zip(held) {
                     let inner = inner.clone();
                     let done = done.clone();
@@ -110,7 +120,7 @@ pub(super) async fn claim_loop(
                 if idle {
                     tokio::select! {
                         () = stop.cancelled() => return,
-                        () = inner.store.wait(&queue.name, queue.poll_interval) => {}
+                        () = inner.store.wait(&queue.name, wait) => {}
                     }
                 }
             }

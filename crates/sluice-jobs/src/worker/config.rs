@@ -6,6 +6,7 @@ use std::time::Duration;
 use sluice_core::policy::RateLimit;
 
 use crate::job::JobState;
+use crate::store::SharedRate;
 
 /// How one queue is served.
 #[derive(Debug, Clone)]
@@ -22,6 +23,9 @@ pub struct QueueConfig {
     pub partition_limit: Option<u32>,
     /// Jobs started per unit of time, at most (for this worker). Defaults to no limit.
     pub rate_limit: Option<RateLimit>,
+    /// Jobs started per window, at most, by every worker together, counted by the store in the
+    /// claim. Defaults to no limit.
+    pub shared_rate: Option<SharedRate>,
     /// How long an idle worker waits before looking again when the store cannot tell it of
     /// new jobs (and for scheduled jobs coming due). Defaults to 1 s.
     pub poll_interval: Duration,
@@ -36,6 +40,7 @@ impl QueueConfig {
             prefetch: 0,
             partition_limit: None,
             rate_limit: None,
+            shared_rate: None,
             poll_interval: Duration::from_secs(1),
         }
     }
@@ -61,6 +66,17 @@ impl QueueConfig {
     /// Starts at most as many jobs as `limit` allows.
     pub fn rate_limit(mut self, limit: RateLimit) -> QueueConfig {
         self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Starts at most `limit` jobs of the queue in each window of `per`, by every worker of the
+    /// store together ("100 a minute across every worker"): the store counts them in the
+    /// claim, so workers claiming at once cannot pass it.
+    pub fn shared_rate(mut self, limit: u32, per: Duration) -> QueueConfig {
+        self.shared_rate = Some(SharedRate {
+            limit,
+            per: per.max(Duration::from_millis(1)),
+        });
         self
     }
 

@@ -32,7 +32,8 @@ macro_rules! workers {
                 shutdown_releases_unfinished_jobs, partition_limits_hold_across_workers,
                 cron_ticks_fire_once_with_two_workers, idle_workers_wake_on_enqueue,
                 prefetched_jobs_wait_for_a_slot, results_are_kept_and_awaited,
-                workflow_steps_read_their_dependencies_results);
+                workflow_steps_read_their_dependencies_results,
+                a_shared_rate_holds_across_workers);
         }
     };
     (@cases $open:ident; $($case:ident),* $(,)?) => {
@@ -675,4 +676,42 @@ pub(crate) async fn workflow_steps_read_their_dependencies_results(open: Open) {
     );
     stop.cancel();
     handle.await.expect("worker");
+}
+
+pub(crate) async fn a_shared_rate_holds_across_workers(open: Open) {
+    let store = open("w_shared_rate".into(), system(), true).await;
+    enqueue(
+        store.as_ref(),
+        (0..40).map(|i| NewJob::new("tick", json!(i))).collect(),
+    )
+    .await;
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let ran = ran.clone();
+        let worker = Worker::builder(open("w_shared_rate".into(), system(), false).await)
+            .queue(
+                QueueConfig::new("default")
+                    .concurrency(8)
+                    .shared_rate(4, Duration::from_millis(500)),
+            )
+            .handler("tick", move |_job: JobContext| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                async { Ok(Action::Complete) }
+            })
+            .build()
+            .expect("worker");
+        workers.push(spawn(worker));
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let started = ran.load(Ordering::SeqCst);
+    for (stop, handle) in workers {
+        stop.cancel();
+        handle.await.expect("worker");
+    }
+    // 1.2 s touches at most 4 windows of 500 ms: 16 starts of 40, whatever the two workers do.
+    assert!(
+        (1..=16).contains(&started),
+        "{started} jobs started in 1.2 s under 4 per 500 ms"
+    );
 }

@@ -18,6 +18,7 @@
 mod listen;
 
 mod batches;
+mod claim;
 mod registry;
 mod rows;
 mod workflow;
@@ -312,34 +313,20 @@ impl Queue for PostgresStore {
         let now = self.now();
         self.promote(&params.queue, now).await?;
         let lease_until = after(now, params.lease);
-        let rows = match params.partition_limit {
-            None => sqlx::query(include_str!("queries/claim.sql"))
+        let rows = if params.partition_limit.is_none() && params.rate.is_none() {
+            sqlx::query(include_str!("queries/claim.sql"))
                 .bind(&params.queue)
                 .bind(i64::from(params.limit))
                 .bind(&params.worker)
                 .bind(lease_until)
                 .fetch_all(&self.pool)
                 .await
-                .map_err(sql::error)?,
-            Some(per_partition) => {
-                let mut tx = self.pool.begin().await.map_err(sql::error)?;
-                sqlx::query(include_str!("queries/lock_partitions.sql"))
-                    .bind(&params.queue)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(sql::error)?;
-                let rows = sqlx::query(include_str!("queries/claim_partitioned.sql"))
-                    .bind(&params.queue)
-                    .bind(i64::from(params.limit))
-                    .bind(&params.worker)
-                    .bind(lease_until)
-                    .bind(i64::from(per_partition))
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(sql::error)?;
-                tx.commit().await.map_err(sql::error)?;
-                rows
-            }
+                .map_err(sql::error)?
+        } else {
+            let mut tx = self.pool.begin().await.map_err(sql::error)?;
+            let rows = claim::claim_in(&mut tx, &params, now, lease_until).await?;
+            tx.commit().await.map_err(sql::error)?;
+            rows
         };
         let mut jobs = rows.iter().map(job).collect::<Result<Vec<_>, _>>()?;
         sql::claim_order(&mut jobs);

@@ -36,6 +36,7 @@ use super::roles::{Admin, Maintenance, Queue, Store};
 use crate::batch::{Batch, BatchId, BatchStatus, EnqueuedBatch};
 use crate::clock::{Clock, SystemClock, after, millis, period_millis};
 use crate::job::{Job, JobId, NewJob};
+use crate::metrics;
 use crate::workflow::Graph;
 use rows::{Row, job};
 
@@ -255,11 +256,11 @@ impl Queue for RedisStore {
 
     async fn claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
         let now = self.now();
-        let rows: Vec<Row> = self
+        let (capped, rows): (i64, Vec<Row>) = self
             .run(
                 &self.scripts.claim,
                 vec![
-                    params.queue,
+                    params.queue.clone(),
                     millis(now).to_string(),
                     params.limit.to_string(),
                     params.worker,
@@ -267,9 +268,19 @@ impl Queue for RedisStore {
                     params
                         .partition_limit
                         .map_or_else(|| "-1".to_owned(), |n| n.to_string()),
+                    params
+                        .rate
+                        .map_or_else(|| "-1".to_owned(), |r| r.limit.to_string()),
+                    params
+                        .rate
+                        .map(|r| r.window(now).to_string())
+                        .unwrap_or_default(),
                 ],
             )
             .await?;
+        if capped == 1 {
+            metrics::rate_limited(&params.queue);
+        }
         rows.into_iter().map(job).collect()
     }
 

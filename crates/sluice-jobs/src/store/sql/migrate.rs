@@ -42,6 +42,10 @@ pub(crate) const SQLITE: &[Migration] = &[
         version: 7,
         sql: include_str!("../../../migrations/sqlite/0007_unique_for.sql"),
     },
+    Migration {
+        version: 8,
+        sql: include_str!("../../../migrations/sqlite/0008_rates.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations.
@@ -78,6 +82,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration {
         version: 8,
         sql: include_str!("../../../migrations/postgres/0008_unique_for.sql"),
+    },
+    Migration {
+        version: 9,
+        sql: include_str!("../../../migrations/postgres/0009_rates.sql"),
     },
 ];
 

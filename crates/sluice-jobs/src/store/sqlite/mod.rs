@@ -37,6 +37,7 @@ use super::sql::{self, migrate};
 use crate::batch::{Batch, BatchId, BatchStatus, EnqueuedBatch};
 use crate::clock::{Clock, SystemClock, after, millis};
 use crate::job::{Job, JobId, JobState, NewJob};
+use crate::metrics;
 use crate::workflow::Graph;
 use rows::{insert, job};
 use settle::Settlement;
@@ -202,16 +203,32 @@ impl Queue for SqliteStore {
                 .map_err(sql::error)?;
         }
         let lease_until = millis(after(now, params.lease));
+        let mut limit = params.limit;
+        if let Some(rate) = params.rate {
+            let used: i64 = sqlx::query_scalar(include_str!("queries/rate_take.sql"))
+                .bind(&params.queue)
+                .bind(rate.window(now))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(sql::error)?;
+            limit = rate.allows(used, params.limit);
+            if limit < params.limit {
+                metrics::rate_limited(&params.queue);
+            }
+            if limit == 0 {
+                tx.rollback().await.map_err(sql::error)?;
+                return Ok(Vec::new());
+            }
+        }
         let rows = match params.partition_limit {
             None => sqlx::query(include_str!("queries/claim.sql"))
                 .bind(&params.worker)
                 .bind(lease_until)
                 .bind(&params.queue)
-                .bind(i64::from(params.limit)),
+                .bind(i64::from(limit)),
             Some(per_partition) => {
                 let ids =
-                    partitioned_candidates(&mut tx, &params.queue, params.limit, per_partition)
-                        .await?;
+                    partitioned_candidates(&mut tx, &params.queue, limit, per_partition).await?;
                 sqlx::query(include_str!("queries/claim_ids.sql"))
                     .bind(&params.worker)
                     .bind(lease_until)
@@ -224,6 +241,14 @@ impl Queue for SqliteStore {
         if rows.is_empty() {
             tx.rollback().await.map_err(sql::error)?;
             return Ok(Vec::new());
+        }
+        if params.rate.is_some() {
+            sqlx::query(include_str!("queries/rate_used.sql"))
+                .bind(&params.queue)
+                .bind(i64::try_from(rows.len()).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await
+                .map_err(sql::error)?;
         }
         tx.commit().await.map_err(sql::error)?;
         let mut jobs = rows.iter().map(job).collect::<Result<Vec<_>, _>>()?;

@@ -1,9 +1,27 @@
--- ARGV: prefix, queue, now, limit, worker, lease until, partition limit (-1 for none).
--- Returns the claimed jobs as arrays of their FIELDS; none while the queue is paused.
+-- ARGV: prefix, queue, now, limit, worker, lease until, partition limit (-1 for none), shared
+-- rate limit (-1 for none) and the start of its current window (ms). Returns {1 if the shared
+-- rate cut the claim short else 0, the claimed jobs as arrays of their FIELDS}; no job while
+-- the queue is paused.
 local queue, now, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local worker, lease_until, plimit = ARGV[5], ARGV[6], tonumber(ARGV[7])
+local rlimit, window = tonumber(ARGV[8]), ARGV[9]
 if redis.call('HEXISTS', key('paused'), queue) == 1 then
-  return {}
+  return {0, {}}
+end
+-- The queue's window: the jobs it started so far, by every worker.
+local capped, rk, used = 0, key('rate', queue), 0
+if rlimit >= 0 then
+  local r = redis.call('HMGET', rk, 'window', 'used')
+  if r[1] == window then
+    used = tonumber(r[2])
+  end
+  local left = math.max(rlimit - used, 0)
+  if left < limit then
+    capped, limit = 1, left
+  end
+  if limit == 0 then
+    return {capped, {}}
+  end
 end
 promote(queue, now)
 local avail = key('q', queue, 'available')
@@ -39,7 +57,10 @@ else
   end
 end
 if #chosen == 0 then
-  return {}
+  return {capped, {}}
+end
+if rlimit >= 0 then
+  redis.call('HSET', rk, 'window', window, 'used', used + #chosen)
 end
 redis.call('ZREM', avail, unpack(chosen))
 local leases = {}
@@ -66,4 +87,4 @@ redis.call('ZADD', key('q', queue, 'running'), unpack(leases))
 if #chosen == limit and redis.call('ZCARD', avail) > 0 then
   wake(queue)
 end
-return jobs
+return {capped, jobs}

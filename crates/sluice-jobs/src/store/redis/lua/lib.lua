@@ -14,6 +14,7 @@
 --   P:unique_held               unique key -> ID:UNTIL, a succeeded job holding it until UNTIL
 --                               (hash; entries past their time are dropped when next read)
 --   P:partitions                partition key -> running jobs (hash)
+--   P:rate:QUEUE                a queue's shared rate window: its start, jobs started (hash)
 --   P:schedules                 schedule name -> last tick fired (hash)
 --   P:paused                    paused queue -> since when (hash)
 --   P:workers                   worker name -> its last report (hash of JSON)
