@@ -596,14 +596,7 @@ fn a_pipeline_enqueues_jobs_on_sqlite() {
 
 #[test]
 fn a_pipeline_enqueues_jobs_on_postgres() {
-    let server = std::env::var("SLUICE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let reset = Command::new("psql")
-        .args([&server, "-qc", "DROP SCHEMA IF EXISTS sluice_piped CASCADE"])
-        .output()
-        .expect("psql runs");
-    assert!(reset.status.success(), "{}", text(&reset.stderr));
-    pipeline_enqueues_jobs(&format!("{server}?schema=sluice_piped"));
+    pipeline_enqueues_jobs(&common::fresh_postgres_store("sluice_piped"));
 }
 
 /// A pipeline drains queue `piped` of `store` through its `jobs` source: each job ends with its
@@ -690,17 +683,7 @@ fn a_pipeline_consumes_jobs_on_sqlite() {
 
 #[test]
 fn a_pipeline_consumes_jobs_on_redis() {
-    let server =
-        std::env::var("SLUICE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let prefix = format!("sluice-piped-{}", std::process::id());
-    pipeline_consumes_jobs(&format!("{server}?prefix={prefix}"));
-    let keys = Command::new("redis-cli")
-        .args(["--scan", "--pattern", &format!("{{{prefix}}}:*")])
-        .output()
-        .expect("redis-cli runs");
-    for key in text(&keys.stdout).lines() {
-        let _ = Command::new("redis-cli").args(["DEL", key]).output();
-    }
+    common::on_redis_store("sluice-piped", pipeline_consumes_jobs);
 }
 
 #[test]

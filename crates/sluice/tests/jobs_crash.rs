@@ -209,27 +209,10 @@ fn crash_test_on_sqlite() {
 
 #[test]
 fn crash_test_on_postgres() {
-    let server = std::env::var("SLUICE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let reset = Command::new("psql")
-        .args([&server, "-qc", "DROP SCHEMA IF EXISTS sluice_crash CASCADE"])
-        .output()
-        .expect("psql runs");
-    assert!(reset.status.success(), "{}", text(&reset.stderr));
-    crash_test(&format!("{server}?schema=sluice_crash"));
+    crash_test(&common::fresh_postgres_store("sluice_crash"));
 }
 
 #[test]
 fn crash_test_on_redis() {
-    let server =
-        std::env::var("SLUICE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let prefix = format!("sluice-crash-{}", std::process::id());
-    crash_test(&format!("{server}?prefix={prefix}"));
-    let keys = Command::new("redis-cli")
-        .args(["--scan", "--pattern", &format!("{{{prefix}}}:*")])
-        .output()
-        .expect("redis-cli runs");
-    for key in text(&keys.stdout).lines() {
-        let _ = Command::new("redis-cli").args(["DEL", key]).output();
-    }
+    common::on_redis_store("sluice-crash", crash_test);
 }

@@ -34,6 +34,40 @@ pub fn redis_cli(args: &[&str]) -> String {
     text(&out.stdout)
 }
 
+/// The address of an empty job store in schema `schema` of the test PostgreSQL
+/// (`SLUICE_TEST_POSTGRES`, by default the machine's): the schema is dropped first.
+pub fn fresh_postgres_store(schema: &str) -> String {
+    let server = std::env::var("SLUICE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let reset = Command::new("psql")
+        .args([
+            &server,
+            "-qc",
+            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(reset.status.success(), "{}", text(&reset.stderr));
+    format!("{server}?schema={schema}")
+}
+
+/// Runs `test` on a job store of its own on the test Redis (`SLUICE_TEST_REDIS`, by default
+/// the machine's), under a key prefix named after `name` and this process, then deletes what
+/// it left there.
+pub fn on_redis_store(name: &str, test: impl FnOnce(&str)) {
+    let server =
+        std::env::var("SLUICE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let prefix = format!("{name}-{}", std::process::id());
+    test(&format!("{server}?prefix={prefix}"));
+    let keys = Command::new("redis-cli")
+        .args(["--scan", "--pattern", &format!("{{{prefix}}}:*")])
+        .output()
+        .expect("redis-cli runs");
+    for key in text(&keys.stdout).lines() {
+        let _ = Command::new("redis-cli").args(["DEL", key]).output();
+    }
+}
+
 /// Bytes as text, for messages.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

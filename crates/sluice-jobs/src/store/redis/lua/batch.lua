@@ -12,17 +12,4 @@ end
 redis.call('HSET', key('batch', id), 'description', ARGV[3], 'total', (#ARGV - 6) / 10, 'ended', 0,
   'succeeded', 0, 'open', open, 'on_success', ARGV[5], 'on_complete', ARGV[6], 'callbacks', '[]',
   'created_at', now, 'finished_at', '')
-local out = {id}
-local queues = {}
-for i = 7, #ARGV, 10 do
-  local added = insert(now, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5],
-    '', ARGV[i + 7], ARGV[i + 8], '')
-  redis.call('HSET', jkey(added[2]), 'batch_id', id)
-  out[#out + 1] = added[2]
-  queues[ARGV[i]] = true
-end
-for queue in pairs(queues) do
-  redis.call('SADD', key('queues'), queue)
-  wake(queue)
-end
-return out
+return add_members({id}, now, id, 7)

@@ -226,6 +226,25 @@ local function settle(kids, now, at)
   end
 end
 
+-- Inserts the jobs of ARGV from position `from` on (10 arguments each, as enqueue.lua takes
+-- them; a member has no unique key) as members of batch `id`, and wakes their queues. Returns
+-- `out` with their ids added.
+local function add_members(out, now, id, from)
+  local queues = {}
+  for i = from, #ARGV, 10 do
+    local added = insert(now, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5],
+      '', ARGV[i + 7], ARGV[i + 8], '')
+    redis.call('HSET', jkey(added[2]), 'batch_id', id)
+    out[#out + 1] = added[2]
+    queues[ARGV[i]] = true
+  end
+  for queue in pairs(queues) do
+    redis.call('SADD', key('queues'), queue)
+    wake(queue)
+  end
+  return out
+end
+
 -- Enqueues batch `id`'s callbacks if it is closed, every job has ended and it has not fired:
 -- `on_complete`, and `on_success` if every job succeeded, each with the batch's id in its args
 -- as `batch`. Returns whether it fired.
