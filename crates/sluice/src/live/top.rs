@@ -199,6 +199,7 @@ fn draw(frame: &mut Frame<'_>, view: &View) {
 
 /// The job states shown for each queue, in a job's order.
 const STATES: &[&str] = &[
+    "blocked",
     "available",
     "scheduled",
     "running",
