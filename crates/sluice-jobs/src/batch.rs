@@ -29,10 +29,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::job::BatchId;
 use crate::job::{JobId, NewJob};
-
-/// A batch's id.
-pub type BatchId = i64;
 
 /// A batch to enqueue: its jobs and callbacks.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

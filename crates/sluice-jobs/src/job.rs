@@ -11,6 +11,9 @@ use serde_json::Value;
 /// A job's id: increasing in the order jobs were enqueued in one store.
 pub type JobId = i64;
 
+/// A [batch](crate::batch)'s id.
+pub type BatchId = i64;
+
 /// Where a job is in its life.
 ///
 /// ```text
@@ -194,7 +197,7 @@ pub struct Job {
     pub step: Option<Step>,
     /// The batch it belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch: Option<crate::batch::BatchId>,
+    pub batch: Option<BatchId>,
 }
 
 /// What a workflow step does when one of its dependencies ends dead or cancelled.
