@@ -291,22 +291,49 @@ async function workflowSteps(j) {
   ];
 }
 
+// A batch's state and progress, as the batch pages show them.
+function batchState(b) {
+  return b.open ? 'open: takes more jobs until closed' : (b.finished_at ? `done at ${when(b.finished_at)}` : 'closed, jobs running');
+}
+
+function batchBar(b) {
+  return h('span', {}, h('progress', { max: String(b.total || 1), value: String(b.ended) }),
+    ` ${b.ended} of ${b.total} ended, ${b.succeeded} succeeded`);
+}
+
+function callbackLinks(b) {
+  return b.callbacks.enqueued.length
+    ? h('span', {}, b.callbacks.enqueued.map((id) => h('a', { href: '#/jobs/' + id }, ` ${id}`)))
+    : '-';
+}
+
 // How far the batch of a job is: its jobs ended of all, and its callbacks.
 function batchProgress(b) {
   const field = (name, value) => h('tr', {}, h('th', { scope: 'row' }, name), h('td', {}, value));
-  const state = b.open ? 'open: takes more jobs until closed' : (b.finished_at ? `done at ${when(b.finished_at)}` : 'closed, jobs running');
   const callbacks = [b.callbacks.on_success ? 'on_success' : null, b.callbacks.on_complete ? 'on_complete' : null].filter(Boolean);
   return [
     h('h2', {}, `Batch ${b.id}`),
     h('table', { class: 'fields', id: 'batch' }, h('tbody', {},
       ...(b.description ? [field('description', b.description)] : []),
-      field('progress', h('span', {}, h('progress', { max: String(b.total || 1), value: String(b.ended) }),
-        ` ${b.ended} of ${b.total} ended, ${b.succeeded} succeeded`)),
-      field('state', state),
+      field('progress', batchBar(b)),
+      field('state', batchState(b)),
       field('callbacks', callbacks.length ? callbacks.join(', ') : '-'),
-      field('enqueued', b.callbacks.enqueued.length
-        ? h('span', {}, b.callbacks.enqueued.map((id) => h('a', { href: '#/jobs/' + id }, ` ${id}`)))
-        : '-'))),
+      field('enqueued', callbackLinks(b)))),
+  ];
+}
+
+// The latest batches, each with its progress.
+async function batchesPage() {
+  const data = await api('batches?limit=100');
+  const rows = data.batches.map((b) => h('tr', { 'data-batch': b.id },
+    h('th', { scope: 'row', class: 'num' }, b.id), h('td', {}, b.description || '-'),
+    h('td', {}, batchBar(b)), h('td', {}, batchState(b)), h('td', {}, callbackLinks(b)),
+    h('td', {}, when(b.created_at))));
+  return [
+    h('h1', {}, 'Batches'),
+    h('table', { id: 'batches' },
+      h('thead', {}, h('tr', {}, ['id', 'description', 'progress', 'state', 'callbacks enqueued', 'created'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 6 }, 'No batch yet.')))),
   ];
 }
 
@@ -364,6 +391,7 @@ async function route() {
     else if (name === 'overview') content = await overview(params);
     else if (name === 'jobs' && parts[1]) content = await job(parts[1]);
     else if (name === 'jobs') content = await jobs(params);
+    else if (name === 'batches') content = await batchesPage();
     else if (name === 'schedules') content = await schedules();
     else if (name === 'workers') content = await workers();
     else content = [h('h1', {}, 'Not found'), h('p', {}, 'There is no such page.')];

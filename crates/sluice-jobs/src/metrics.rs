@@ -94,6 +94,7 @@ pub(crate) fn rescued(n: usize) {
 }
 
 /// Counts a claim that a queue's shared rate limit cut short.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 pub(crate) fn rate_limited(queue: &str) {
     counter!("sluice_jobs_rate_limited_total", "queue" => queue.to_owned()).increment(1);
 }

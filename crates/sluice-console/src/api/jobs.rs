@@ -32,6 +32,7 @@ pub(super) fn routes() -> Router<Console> {
         .route("/api/v1/jobs", get(list))
         .route("/api/v1/jobs/{id}", get(show))
         .route("/api/v1/jobs/actions/{action}", post(act))
+        .route("/api/v1/batches", get(batches))
 }
 
 /// Which jobs: those matching every field given.
@@ -86,6 +87,29 @@ struct ListQuery {
     args: Option<String>,
     before: Option<JobId>,
     limit: Option<u32>,
+}
+
+/// The query of the batches listing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchesQuery {
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/batches`: the latest batches, newest first, each with its progress.
+async fn batches(
+    State(console): State<Console>,
+    query: Result<Query<BatchesQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(rejected)?;
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::BadRequest(format!(
+            "limit {limit} is out of range: ask for 1 to {MAX_PAGE} batches"
+        )));
+    }
+    let batches = console.jobs()?.store.batches(limit).await?;
+    Ok(Json(json!({ "batches": batches })))
 }
 
 /// A job with what the console adds: the attempt limit that applies and its trace id.

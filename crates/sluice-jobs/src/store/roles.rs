@@ -154,6 +154,9 @@ pub trait Admin: Send + Sync {
     /// How far batch `id` is: its counts, whether it is open, its callbacks.
     async fn batch(&self, id: BatchId) -> Result<Option<BatchStatus>, StoreError>;
 
+    /// The latest `limit` batches, newest first.
+    async fn batches(&self, limit: u32) -> Result<Vec<BatchStatus>, StoreError>;
+
     /// Job counts per queue and state.
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError>;
 

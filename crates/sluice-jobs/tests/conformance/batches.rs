@@ -139,6 +139,18 @@ pub(crate) async fn batch_callbacks_fire_once_when_every_job_ended(h: Harness) {
     let kinds: Vec<String> = callbacks(store).await.into_iter().map(|j| j.kind).collect();
     assert_eq!(kinds, vec!["report", "report", "celebrate"]);
     assert!(store.batch(second.id + 100).await.expect("batch").is_none());
+    let listed: Vec<(BatchId, u64)> = store
+        .batches(10)
+        .await
+        .expect("batches")
+        .into_iter()
+        .map(|b| (b.id, b.ended))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![(second.id, 2), (enqueued.id, 3)],
+        "newest first"
+    );
 }
 
 pub(crate) async fn open_batches_fire_only_once_closed(h: Harness) {

@@ -182,6 +182,11 @@ await step('a batch job shows how far its batch is', async () => {
   await until('the batch counts the cancelled job', async () =>
     /1 of 2 ended, 0 succeeded/.test(await page.locator('#batch').textContent()));
   await shot('batch');
+  await page.goto(URL_ + '/#/batches');
+  const row = page.locator(`#batches tr[data-batch="${batch.id}"]`);
+  await row.waitFor();
+  assert.match(await row.textContent(), /nightly exports.*1 of 2 ended/);
+  await shot('batches');
 });
 
 await finish();

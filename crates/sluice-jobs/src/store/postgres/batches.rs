@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 
 use super::PostgresStore;
@@ -88,7 +89,26 @@ pub(super) async fn get(
         .fetch_optional(&store.pool)
         .await
         .map_err(sql::error)?;
-    let Some(row) = row else { return Ok(None) };
+    row.as_ref().map(status).transpose()
+}
+
+/// The latest `limit` batches, newest first.
+pub(super) async fn list(
+    store: &PostgresStore,
+    limit: u32,
+) -> Result<Vec<BatchStatus>, StoreError> {
+    sqlx::query(include_str!("queries/batch_list.sql"))
+        .bind(i64::from(limit))
+        .fetch_all(&store.pool)
+        .await
+        .map_err(sql::error)?
+        .iter()
+        .map(status)
+        .collect()
+}
+
+/// A row of `sluice_batches`, as a batch's status.
+fn status(row: &PgRow) -> Result<BatchStatus, StoreError> {
     let decode = || -> Result<BatchStatus, sqlx::Error> {
         let number = |name: &str| {
             row.try_get::<i32, _>(name)
@@ -114,7 +134,7 @@ pub(super) async fn get(
             finished_at: row.try_get("finished_at")?,
         })
     };
-    decode().map(Some).map_err(sql::error)
+    decode().map_err(sql::error)
 }
 
 /// A count of jobs as stored.

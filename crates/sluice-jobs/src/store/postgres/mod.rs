@@ -471,6 +471,10 @@ impl Admin for PostgresStore {
         batches::get(self, id).await
     }
 
+    async fn batches(&self, limit: u32) -> Result<Vec<BatchStatus>, StoreError> {
+        batches::list(self, limit).await
+    }
+
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {
         sql::read::stats(&self.pool, include_str!("queries/stats.sql")).await
     }

@@ -113,3 +113,21 @@ pub(super) async fn get(
         finished_at: time("finished_at"),
     }))
 }
+
+/// The latest `limit` batches, newest first: read down from the last id taken.
+pub(super) async fn list(store: &RedisStore, limit: u32) -> Result<Vec<BatchStatus>, StoreError> {
+    let mut conn = store.conn.clone();
+    let last: Option<i64> = conn
+        .get(format!("{}:batch_seq", store.prefix))
+        .await
+        .map_err(error)?;
+    let mut out = Vec::new();
+    let mut id = last.unwrap_or(0);
+    while id > 0 && out.len() < limit as usize {
+        if let Some(status) = get(store, id).await? {
+            out.push(status);
+        }
+        id -= 1;
+    }
+    Ok(out)
+}

@@ -455,6 +455,10 @@ impl Admin for RedisStore {
         batches::get(self, id).await
     }
 
+    async fn batches(&self, limit: u32) -> Result<Vec<BatchStatus>, StoreError> {
+        batches::list(self, limit).await
+    }
+
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {
         let rows: Vec<(String, String, u64, i64)> =
             self.run(&self.scripts.stats, Vec::new()).await?;

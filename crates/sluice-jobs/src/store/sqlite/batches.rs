@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 
 use super::rows::insert as insert_jobs;
 use crate::batch::{
@@ -151,7 +151,23 @@ pub(super) async fn get(
         .fetch_optional(pool)
         .await
         .map_err(sql::error)?;
-    let Some(row) = row else { return Ok(None) };
+    row.as_ref().map(status).transpose()
+}
+
+/// The latest `limit` batches, newest first.
+pub(super) async fn list(pool: &SqlitePool, limit: u32) -> Result<Vec<BatchStatus>, StoreError> {
+    sqlx::query(include_str!("queries/batch_list.sql"))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(sql::error)?
+        .iter()
+        .map(status)
+        .collect()
+}
+
+/// A row of `sluice_batches`, as a batch's status.
+fn status(row: &SqliteRow) -> Result<BatchStatus, StoreError> {
     let number = |name: &str| {
         row.try_get::<i64, _>(name)
             .map(|n| u64::try_from(n).unwrap_or(0))
@@ -163,7 +179,7 @@ pub(super) async fn get(
             .map_err(sql::error)
     };
     let callbacks: String = row.try_get("callbacks").map_err(sql::error)?;
-    Ok(Some(BatchStatus {
+    Ok(BatchStatus {
         id: row.try_get("id").map_err(sql::error)?,
         description: row.try_get("description").map_err(sql::error)?,
         total: number("total")?,
@@ -176,10 +192,10 @@ pub(super) async fn get(
             enqueued: serde_json::from_str(&callbacks)
                 .map_err(|e| StoreError::Schema(format!("column callbacks: {e}")))?,
         },
-        created_at: from_millis(number("created_at")? as i64),
+        created_at: from_millis(row.try_get("created_at").map_err(sql::error)?),
         finished_at: row
             .try_get::<Option<i64>, _>("finished_at")
             .map_err(sql::error)?
             .map(from_millis),
-    }))
+    })
 }

@@ -441,6 +441,10 @@ impl Admin for SqliteStore {
         batches::get(&self.pool, id).await
     }
 
+    async fn batches(&self, limit: u32) -> Result<Vec<BatchStatus>, StoreError> {
+        batches::list(&self.pool, limit).await
+    }
+
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {
         sql::read::stats(&self.pool, include_str!("queries/stats.sql")).await
     }

@@ -1,0 +1,1 @@
+SELECT * FROM sluice_batches ORDER BY id DESC LIMIT ?
