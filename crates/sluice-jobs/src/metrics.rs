@@ -17,7 +17,7 @@
 //! | `sluice_jobs_store_tidied_total` | counter | | times this worker tidied the store (PostgreSQL: vacuumed the jobs table) |
 //! | `sluice_jobs_rate_limited_total` | counter | queue | claims a queue's shared rate limit cut short: its window's starts were used up, and the jobs wait for the next |
 //! | `sluice_jobs_running` | gauge | queue | jobs this worker runs now |
-//! | `sluice_jobs` | gauge | queue, state | jobs in the store per state that can still run: available, scheduled, retryable, running (sampled) |
+//! | `sluice_jobs` | gauge | queue, state | jobs in the store per state that can still run: blocked, available, scheduled, retryable, running (sampled) |
 //! | `sluice_jobs_oldest_available_age_seconds` | gauge | queue | how long the oldest available job has been due (sampled) |
 //! | `sluice_jobs_queue_paused` | gauge | queue | 1 while the queue is paused (sampled) |
 //! | `sluice_worker_slots` | gauge | queue | jobs this worker may run at once |

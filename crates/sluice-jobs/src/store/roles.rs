@@ -160,7 +160,7 @@ pub trait Admin: Send + Sync {
     /// Job counts per queue and state.
     async fn stats(&self) -> Result<Vec<QueueStats>, StoreError>;
 
-    /// Job counts per queue of the states that can still run (available, scheduled,
+    /// Job counts per queue of the states that can still run (blocked, available, scheduled,
     /// retryable, running): what a worker samples for its gauges. Unlike [`stats`](Self::stats),
     /// it reads only the indexes of those states, however many finished jobs are kept.
     async fn pending_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
