@@ -133,6 +133,14 @@ pub trait Maintenance: Send + Sync {
     /// Deletes ended jobs matching `params`; returns how many.
     async fn prune(&self, params: PruneParams) -> Result<u64, StoreError>;
 
+    /// Deletes up to `limit` batches done before `finished_before` (their jobs are pruned
+    /// under their own retention); returns how many.
+    async fn prune_batches(
+        &self,
+        finished_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+
     /// Keeps the store fast while jobs churn through it; returns whether there was work.
     /// PostgreSQL vacuums its jobs table once enough rows died (each claimed or ended job
     /// leaves one, and claims would read past them until a vacuum); the other stores have

@@ -151,6 +151,27 @@ pub(crate) async fn batch_callbacks_fire_once_when_every_job_ended(h: Harness) {
         vec![(second.id, 2), (enqueued.id, 3)],
         "newest first"
     );
+
+    // Done batches are pruned once their time is past; open or running ones never.
+    let open = store
+        .enqueue_batch(Batch::default().open())
+        .await
+        .expect("enqueue batch");
+    assert_eq!(
+        store.prune_batches(h.clock_now(), 10).await.expect("prune"),
+        0
+    );
+    h.clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        store.prune_batches(h.clock_now(), 1).await.expect("prune"),
+        1
+    );
+    assert_eq!(
+        store.prune_batches(h.clock_now(), 10).await.expect("prune"),
+        1
+    );
+    assert!(store.batch(enqueued.id).await.expect("batch").is_none());
+    assert!(store.batch(open.id).await.expect("batch").is_some());
 }
 
 pub(crate) async fn open_batches_fire_only_once_closed(h: Harness) {

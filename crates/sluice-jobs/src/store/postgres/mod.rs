@@ -426,6 +426,20 @@ impl Maintenance for PostgresStore {
         Ok(result.rows_affected())
     }
 
+    async fn prune_batches(
+        &self,
+        finished_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query(include_str!("queries/batch_prune.sql"))
+            .bind(finished_before)
+            .bind(i64::from(limit))
+            .execute(&self.pool)
+            .await
+            .map_err(sql::error)?;
+        Ok(result.rows_affected())
+    }
+
     async fn tidy(&self) -> Result<bool, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(sql::error)?;
         let due: bool = sqlx::query_scalar(include_str!("queries/vacuum_due.sql"))

@@ -94,6 +94,7 @@ struct Scripts {
     batch: Script,
     batch_add: Script,
     batch_close: Script,
+    batch_prune: Script,
 }
 
 impl Scripts {
@@ -124,6 +125,7 @@ impl Scripts {
             batch: script(include_str!("lua/batch.lua")),
             batch_add: script(include_str!("lua/batch_add.lua")),
             batch_close: script(include_str!("lua/batch_close.lua")),
+            batch_prune: script(include_str!("lua/batch_prune.lua")),
         }
     }
 }
@@ -402,6 +404,15 @@ impl Maintenance for RedisStore {
         ];
         args.extend(params.final_states().into_iter().map(str::to_owned));
         self.run(&self.scripts.prune, args).await
+    }
+
+    async fn prune_batches(
+        &self,
+        finished_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let args = vec![millis(finished_before).to_string(), limit.to_string()];
+        self.run(&self.scripts.batch_prune, args).await
     }
 }
 

@@ -46,6 +46,10 @@ pub(crate) const SQLITE: &[Migration] = &[
         version: 8,
         sql: include_str!("../../../migrations/sqlite/0008_rates.sql"),
     },
+    Migration {
+        version: 9,
+        sql: include_str!("../../../migrations/sqlite/0009_batches_done.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations.
@@ -86,6 +90,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration {
         version: 9,
         sql: include_str!("../../../migrations/postgres/0009_rates.sql"),
+    },
+    Migration {
+        version: 10,
+        sql: include_str!("../../../migrations/postgres/0010_batches_done.sql"),
     },
 ];
 

@@ -425,6 +425,20 @@ impl Maintenance for SqliteStore {
             .map_err(sql::error)?;
         Ok(result.rows_affected())
     }
+
+    async fn prune_batches(
+        &self,
+        finished_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query(include_str!("queries/batch_prune.sql"))
+            .bind(millis(finished_before))
+            .bind(i64::from(limit))
+            .execute(&self.pool)
+            .await
+            .map_err(sql::error)?;
+        Ok(result.rows_affected())
+    }
 }
 
 #[async_trait]

@@ -26,25 +26,44 @@ pub(crate) async fn prune_loop(inner: Arc<Inner>, stop: CancellationToken) {
                 continue;
             }
         };
+        let ago = |keep: Duration| {
+            inner.clock.now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX)
+        };
         for target in targets {
             let params = PruneParams {
                 states: vec![target.state],
-                finished_before: inner.clock.now()
-                    - chrono::Duration::from_std(target.keep).unwrap_or(chrono::Duration::MAX),
+                finished_before: ago(target.keep),
                 queue: target.queue,
                 kind: target.kind,
                 except_kinds: target.except_kinds,
                 limit: PRUNE_BATCH,
             };
-            loop {
-                match inner.call("prune", inner.store.prune(params.clone())).await {
-                    Ok(n) if n >= u64::from(PRUNE_BATCH) && !stop.is_cancelled() => {}
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot prune finished jobs");
-                        break;
-                    }
-                }
+            in_batches(&inner, &stop, "jobs", || inner.store.prune(params.clone())).await;
+        }
+        // A batch is kept as long as the longest kept of its jobs could be.
+        if let Some(keep) = inner.retention.iter().map(|r| r.keep).max() {
+            let before = ago(keep);
+            in_batches(&inner, &stop, "batches", || {
+                inner.store.prune_batches(before, PRUNE_BATCH)
+            })
+            .await;
+        }
+    }
+}
+
+/// Calls `prune` until it deletes less than a batch, the worker stops, or it fails.
+async fn in_batches<F, Fut>(inner: &Inner, stop: &CancellationToken, what: &str, mut prune: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, crate::store::StoreError>>,
+{
+    loop {
+        match inner.call("prune", prune()).await {
+            Ok(n) if n >= u64::from(PRUNE_BATCH) && !stop.is_cancelled() => {}
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot prune finished {what}");
+                break;
             }
         }
     }

@@ -26,6 +26,7 @@
 --                               ('1' or '0'), on_success and on_complete (the callbacks' job
 --                               arguments as a JSON array, or ''), callbacks (the ids enqueued,
 --                               a JSON array), created_at, finished_at
+--   P:batches_done              batch ids by when they were done (sorted set), for the pruner
 local P = ARGV[1]
 
 local function key(a, b, c)
@@ -256,6 +257,7 @@ local function batch_fire(id, now)
     return false
   end
   redis.call('HSET', bk, 'finished_at', now)
+  redis.call('ZADD', key('batches_done'), now, id)
   local ids = {}
   for i, spec in ipairs({b[6], b[7]}) do
     if spec and spec ~= '' and (i == 1 or tonumber(b[5]) >= tonumber(b[3])) then
