@@ -703,15 +703,18 @@ pub(crate) async fn a_shared_rate_holds_across_workers(open: Open) {
             .expect("worker");
         workers.push(spawn(worker));
     }
+    let since = Instant::now();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let started = ran.load(Ordering::SeqCst);
+    // The windows the run touched, however late a loaded machine woke it: 4 starts each.
+    let windows = since.elapsed().as_millis() as usize / 500 + 2;
     for (stop, handle) in workers {
         stop.cancel();
         handle.await.expect("worker");
     }
     // 1.2 s touches at most 4 windows of 500 ms: 16 starts of 40, whatever the two workers do.
     assert!(
-        (1..=16).contains(&started),
-        "{started} jobs started in 1.2 s under 4 per 500 ms"
+        (1..=4 * windows).contains(&started),
+        "{started} jobs started in {windows} windows under 4 per 500 ms"
     );
 }
