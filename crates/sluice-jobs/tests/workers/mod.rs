@@ -712,7 +712,6 @@ pub(crate) async fn a_shared_rate_holds_across_workers(open: Open) {
         stop.cancel();
         handle.await.expect("worker");
     }
-    // 1.2 s touches at most 4 windows of 500 ms: 16 starts of 40, whatever the two workers do.
     assert!(
         (1..=4 * windows).contains(&started),
         "{started} jobs started in {windows} windows under 4 per 500 ms"
