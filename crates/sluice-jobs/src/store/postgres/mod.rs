@@ -201,42 +201,37 @@ impl PostgresStore {
             }
         }
         for (index, job) in unique {
-            let held: Option<i64> = sqlx::query_scalar(include_str!("queries/held.sql"))
-                .bind(&job.unique_key)
-                .bind(now)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(sql::error)?;
-            if let Some(id) = held {
-                results[index] = Enqueued::Duplicate(id);
-                continue;
-            }
-            let inserted: Option<i64> =
-                sqlx::query_scalar(include_str!("queries/insert_unique.sql"))
-                    .bind(&job.queue)
-                    .bind(&job.kind)
-                    .bind(Json(&job.args))
-                    .bind(job.priority)
-                    .bind(job.initial_state(now).as_str())
-                    .bind(attempts(job.max_attempts))
-                    .bind(job.run_at.unwrap_or(now))
+            // A key's holder may end between the two statements; then the insert is tried again.
+            results[index] = loop {
+                let holder: Option<i64> = sqlx::query_scalar(include_str!("queries/holder.sql"))
                     .bind(&job.unique_key)
-                    .bind(&job.partition_key)
-                    .bind(&job.traceparent)
                     .bind(now)
-                    .bind(job.unique_for.map(period_millis))
                     .fetch_optional(&mut *conn)
                     .await
                     .map_err(sql::error)?;
-            results[index] = match inserted {
-                Some(id) => Enqueued::Inserted(id),
-                None => Enqueued::Duplicate(
-                    sqlx::query_scalar(include_str!("queries/holder.sql"))
+                if let Some(id) = holder {
+                    break Enqueued::Duplicate(id);
+                }
+                let inserted: Option<i64> =
+                    sqlx::query_scalar(include_str!("queries/insert_unique.sql"))
+                        .bind(&job.queue)
+                        .bind(&job.kind)
+                        .bind(Json(&job.args))
+                        .bind(job.priority)
+                        .bind(job.initial_state(now).as_str())
+                        .bind(attempts(job.max_attempts))
+                        .bind(job.run_at.unwrap_or(now))
                         .bind(&job.unique_key)
-                        .fetch_one(&mut *conn)
+                        .bind(&job.partition_key)
+                        .bind(&job.traceparent)
+                        .bind(now)
+                        .bind(job.unique_for.map(period_millis))
+                        .fetch_optional(&mut *conn)
                         .await
-                        .map_err(sql::error)?,
-                ),
+                        .map_err(sql::error)?;
+                if let Some(id) = inserted {
+                    break Enqueued::Inserted(id);
+                }
             };
         }
         Ok(results)

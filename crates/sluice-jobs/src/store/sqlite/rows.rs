@@ -43,41 +43,37 @@ pub(super) async fn insert(
         }
     }
     for (index, job) in unique {
-        let held: Option<i64> = sqlx::query_scalar(include_str!("queries/held.sql"))
-            .bind(&job.unique_key)
-            .bind(millis(now))
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(sql::error)?;
-        if let Some(id) = held {
-            results[index] = Enqueued::Duplicate(id);
-            continue;
-        }
-        let inserted: Option<i64> = sqlx::query_scalar(include_str!("queries/insert_unique.sql"))
-            .bind(&job.queue)
-            .bind(&job.kind)
-            .bind(job.args.to_string())
-            .bind(job.priority)
-            .bind(job.initial_state(now).as_str())
-            .bind(i64::from(job.max_attempts))
-            .bind(millis(job.run_at.unwrap_or(now)))
-            .bind(&job.unique_key)
-            .bind(&job.partition_key)
-            .bind(&job.traceparent)
-            .bind(millis(now))
-            .bind(job.unique_for.map(period_millis))
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(sql::error)?;
-        results[index] = match inserted {
-            Some(id) => Enqueued::Inserted(id),
-            None => Enqueued::Duplicate(
-                sqlx::query_scalar(include_str!("queries/holder.sql"))
+        // A key's holder may end between the two statements; then the insert is tried again.
+        results[index] = loop {
+            let holder: Option<i64> = sqlx::query_scalar(include_str!("queries/holder.sql"))
+                .bind(&job.unique_key)
+                .bind(millis(now))
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(sql::error)?;
+            if let Some(id) = holder {
+                break Enqueued::Duplicate(id);
+            }
+            let inserted: Option<i64> =
+                sqlx::query_scalar(include_str!("queries/insert_unique.sql"))
+                    .bind(&job.queue)
+                    .bind(&job.kind)
+                    .bind(job.args.to_string())
+                    .bind(job.priority)
+                    .bind(job.initial_state(now).as_str())
+                    .bind(i64::from(job.max_attempts))
+                    .bind(millis(job.run_at.unwrap_or(now)))
                     .bind(&job.unique_key)
-                    .fetch_one(&mut *conn)
+                    .bind(&job.partition_key)
+                    .bind(&job.traceparent)
+                    .bind(millis(now))
+                    .bind(job.unique_for.map(period_millis))
+                    .fetch_optional(&mut *conn)
                     .await
-                    .map_err(sql::error)?,
-            ),
+                    .map_err(sql::error)?;
+            if let Some(id) = inserted {
+                break Enqueued::Inserted(id);
+            }
         };
     }
     Ok(results)

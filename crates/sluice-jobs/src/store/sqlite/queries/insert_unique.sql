@@ -1,4 +1,4 @@
--- Inserts a job with a unique key unless a pending job holds the key; returns its id if so.
+-- Inserts a job with a unique key unless a pending job holds the key; returns the new id if so.
 -- The condition is the partial unique index's.
 INSERT INTO sluice_jobs (queue, kind, args, priority, state, max_attempts, run_at, unique_key,
     partition_key, traceparent, created_at, unique_for_ms)
