@@ -9,8 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{DATABASE, free_port, psql, run_to_end, start_in, text, wait_until, write};
-use serde_json::Value;
+use common::{DATABASE, free_port, jobs, psql, run_to_end, start_in, text, wait_until, write};
 
 const WORKER: &str = "\
 queues:
@@ -37,24 +36,9 @@ fn browser_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"))
 }
 
-/// `sluice jobs --store STORE ARGS` in `dir`; its standard output.
-fn jobs(dir: &Path, store: &str, args: &[&str]) -> String {
-    let out = Command::new(common::SLUICE)
-        .args(["jobs", "--store", store])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("sluice runs");
-    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
-    text(&out.stdout)
-}
-
 fn count(dir: &Path, store: &str, queue: &str, state: &str) -> u64 {
-    let stats: Value = serde_json::from_str(&jobs(dir, store, &["stats", "--json"])).expect("JSON");
-    stats
-        .as_array()
-        .and_then(|queues| queues.iter().find(|q| q["queue"] == queue))
-        .and_then(|q| q["counts"][state].as_u64())
+    common::queue_counts(dir, store, queue)[state]
+        .as_u64()
         .unwrap_or(0)
 }
 

@@ -575,14 +575,10 @@ fn pipeline_enqueues_jobs(store: &str) {
             "--exit-when-idle",
         ],
     );
-    let stats: Value =
-        serde_json::from_str(&ok(path, &["jobs", "--store", store, "stats", "--json"]))
-            .expect("JSON");
-    let piped = stats
-        .as_array()
-        .and_then(|queues| queues.iter().find(|q| q["queue"] == "piped"))
-        .expect("the piped queue");
-    assert_eq!(piped["counts"], serde_json::json!({"succeeded": 4}));
+    assert_eq!(
+        common::queue_counts(path, store, "piped"),
+        serde_json::json!({"succeeded": 4})
+    );
 }
 
 #[test]
@@ -642,15 +638,8 @@ fn pipeline_consumes_jobs(store: &str) {
     written.sort_unstable();
     assert_eq!(written, vec![0, 1, 2, 4, 5]);
     assert_eq!(lines(&path.join("dead.jsonl")).len(), 1);
-    let stats: Value =
-        serde_json::from_str(&ok(path, &["jobs", "--store", store, "stats", "--json"]))
-            .expect("JSON");
-    let piped = stats
-        .as_array()
-        .and_then(|queues| queues.iter().find(|q| q["queue"] == "piped"))
-        .expect("the piped queue");
     assert_eq!(
-        piped["counts"],
+        common::queue_counts(path, store, "piped"),
         serde_json::json!({"succeeded": 5, "dead": 1})
     );
     let dead: Vec<Value> = ok(

@@ -17,8 +17,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    PrivatePostgres, PrivateServer, Running, SLUICE, enqueue_records, free_port, jobs, lines,
-    request, text, wait_until, write,
+    PrivatePostgres, PrivateServer, Running, SLUICE, enqueue_records, free_port, lines,
+    queue_counts, request, text, wait_until, write,
 };
 
 /// A server a test can stop and start again.
@@ -392,19 +392,10 @@ fn worker_rides_out(service: &dyn Service, name: &str, store: &str) {
     wait_down(&addr, "job store");
     ride_out(&mut worker);
     service.resume();
-    let counts = || -> serde_json::Map<String, serde_json::Value> {
-        let stats: serde_json::Value =
-            serde_json::from_str(&jobs(dir.path(), store, &["stats", "--json"])).expect("JSON");
-        stats[0]["counts"].as_object().cloned().unwrap_or_default()
-    };
+    let counts = || queue_counts(dir.path(), store, "default");
     wait_until(
         Duration::from_secs(120),
-        || {
-            counts()
-                .get("succeeded")
-                .and_then(serde_json::Value::as_u64)
-                == Some(JOBS as u64)
-        },
+        || counts()["succeeded"].as_u64() == Some(JOBS as u64),
         || format!("jobs by state: {:?}", counts()),
     );
     let done = lines(&runs);

@@ -1034,3 +1034,14 @@ pub fn jobs(dir: &Path, store: &str, args: &[&str]) -> String {
     assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     text(&out.stdout)
 }
+
+/// The counts by state of `queue` in `store`, as `sluice jobs stats --json` prints them: an
+/// object, or null when the queue holds no job.
+pub fn queue_counts(dir: &Path, store: &str, queue: &str) -> serde_json::Value {
+    let stats: serde_json::Value =
+        serde_json::from_str(&jobs(dir, store, &["stats", "--json"])).expect("JSON");
+    stats
+        .as_array()
+        .and_then(|queues| queues.iter().find(|q| q["queue"] == queue))
+        .map_or(serde_json::Value::Null, |q| q["counts"].clone())
+}
