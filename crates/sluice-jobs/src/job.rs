@@ -291,11 +291,13 @@ pub struct NewJob {
     pub traceparent: Option<String>,
 }
 
-fn default_queue() -> String {
+/// The queue a job goes to when none is named: `default`.
+pub fn default_queue() -> String {
     "default".to_owned()
 }
 
-fn default_attempts() -> u32 {
+/// The attempts a job is allowed in all when none are set: 25.
+pub fn default_attempts() -> u32 {
     25
 }
 

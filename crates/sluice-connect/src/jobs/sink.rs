@@ -31,13 +31,13 @@ pub struct JobsSink {
     /// The kind of job each event becomes (which handler runs it).
     pub kind: String,
     /// The queue. Defaults to `default`.
-    #[serde(default = "default_queue")]
+    #[serde(default = "sluice_jobs::job::default_queue")]
     pub queue: String,
     /// Higher runs first. Defaults to 0.
     #[serde(default)]
     pub priority: i16,
     /// Attempts allowed in all. Defaults to 25.
-    #[serde(default = "default_attempts")]
+    #[serde(default = "sluice_jobs::job::default_attempts")]
     pub max_attempts: u32,
     /// A jq expression giving the job's unique key, such as `.order_id`: an event whose key a
     /// pending job holds adds no job (and is acknowledged). Defaults to none.
@@ -47,14 +47,6 @@ pub struct JobsSink {
     /// queue's partition limit. Defaults to none.
     #[serde(default)]
     pub partition_key: Option<Program>,
-}
-
-fn default_queue() -> String {
-    "default".to_owned()
-}
-
-fn default_attempts() -> u32 {
-    25
 }
 
 impl JobsSink {

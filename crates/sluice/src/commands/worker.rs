@@ -60,7 +60,7 @@ pub(crate) async fn prepare(
         Err(problems) => return Ok(Err(report(&problems))),
     };
     let queues: Vec<String> = if settings.queues.is_empty() {
-        vec!["default".to_owned()]
+        vec![sluice_jobs::job::default_queue()]
     } else {
         settings.queues.iter().map(|q| q.name.clone()).collect()
     };
