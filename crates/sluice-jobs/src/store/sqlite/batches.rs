@@ -28,10 +28,7 @@ pub(super) async fn insert(
             .transpose()
             .map_err(|e| StoreError::Rejected(e.to_string()))
     };
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(sql::error)?;
+    let mut tx = super::write(pool).await?;
     let id: i64 = sqlx::query_scalar(include_str!("queries/batch_insert.sql"))
         .bind(&batch.description)
         .bind(i64::try_from(batch.jobs.len()).unwrap_or(i64::MAX))
@@ -57,10 +54,7 @@ pub(super) async fn add(
     jobs: &[NewJob],
     now: DateTime<Utc>,
 ) -> Result<Vec<JobId>, StoreError> {
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(sql::error)?;
+    let mut tx = super::write(pool).await?;
     let open: Option<i64> = sqlx::query_scalar(include_str!("queries/batch_add.sql"))
         .bind(batch)
         .bind(i64::try_from(jobs.len()).unwrap_or(i64::MAX))
@@ -82,10 +76,7 @@ pub(super) async fn close(
     batch: BatchId,
     now: DateTime<Utc>,
 ) -> Result<(bool, bool), StoreError> {
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(sql::error)?;
+    let mut tx = super::write(pool).await?;
     let closed: Option<i64> = sqlx::query_scalar(include_str!("queries/batch_close.sql"))
         .bind(batch)
         .fetch_optional(&mut *tx)

@@ -139,11 +139,7 @@ impl SqliteStore {
 #[async_trait]
 impl Queue for SqliteStore {
     async fn insert(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(sql::error)?;
+        let mut tx = write(&self.pool).await?;
         let results = insert(&mut tx, jobs, self.now(), None).await?;
         tx.commit().await.map_err(sql::error)?;
         self.enqueued.notify_waiters();
@@ -152,11 +148,7 @@ impl Queue for SqliteStore {
 
     async fn insert_workflow(&self, graph: &Graph) -> Result<Vec<JobId>, StoreError> {
         let now = self.now();
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(sql::error)?;
+        let mut tx = write(&self.pool).await?;
         let ids = rows::insert_workflow(&mut tx, graph, now).await?;
         tx.commit().await.map_err(sql::error)?;
         self.enqueued.notify_waiters();
@@ -189,11 +181,7 @@ impl Queue for SqliteStore {
 
     async fn claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
         let now = self.now();
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(sql::error)?;
+        let mut tx = write(&self.pool).await?;
         if self.promotions.due(&params.queue, now) {
             sqlx::query(include_str!("queries/promote.sql"))
                 .bind(&params.queue)
@@ -281,11 +269,7 @@ impl Queue for SqliteStore {
             );
             groups.entry(key).or_default().push(row.id);
         }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(sql::error)?;
+        let mut tx = write(&self.pool).await?;
         let mut applied = 0;
         let mut ended = Settlement::default();
         for ((worker, state, run_at, error, discard, result), ids) in groups {
@@ -361,11 +345,7 @@ impl Queue for SqliteStore {
 impl Maintenance for SqliteStore {
     async fn rescue(&self) -> Result<Vec<JobId>, StoreError> {
         let now = self.now();
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(sql::error)?;
+        let mut tx = write(&self.pool).await?;
         let rows: Vec<(i64, String, Option<String>, Option<BatchId>)> =
             sqlx::query_as(include_str!("queries/rescue.sql"))
                 .bind(millis(now))
@@ -391,11 +371,7 @@ impl Maintenance for SqliteStore {
 
     async fn fire(&self, params: FireParams) -> Result<Option<Enqueued>, StoreError> {
         let FireParams { name, tick, job } = params;
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(sql::error)?;
+        let mut tx = write(&self.pool).await?;
         let advanced = sqlx::query(include_str!("queries/fire.sql"))
             .bind(&name)
             .bind(millis(tick))
@@ -488,11 +464,7 @@ impl Admin for SqliteStore {
 
     async fn cancel(&self, ids: &[JobId]) -> Result<Vec<(JobId, Cancelled)>, StoreError> {
         let now = self.now();
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(sql::error)?;
+        let mut tx = write(&self.pool).await?;
         let mut results = Vec::with_capacity(ids.len());
         let mut ended = Settlement::default();
         for &id in ids {
@@ -550,14 +522,16 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(sql::error)?;
+        let mut tx = write(&self.pool).await?;
         migrate::apply::<Sqlite>(&mut tx, migrate::SQLITE).await?;
         tx.commit().await.map_err(sql::error)
     }
+}
+
+/// Begins a write transaction that takes the file's write lock at once (`BEGIN IMMEDIATE`), so
+/// that it never fails later on upgrading a read lock another writer holds.
+async fn write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+    pool.begin_with("BEGIN IMMEDIATE").await.map_err(sql::error)
 }
 
 /// Up to `limit` available jobs of `queue`, at most `per_partition` running per partition key
