@@ -1,6 +1,6 @@
 -- ARGV: prefix, now, then per job: queue, kind, args, priority, max_attempts, run_at,
--- unique key or '', partition key or '', traceparent or '', unique_for (ms) or ''. Returns {inserted (1) or duplicate
--- (0), id} per job.
+-- unique key or '', partition key or '', traceparent or '', unique_for (ms) or ''.
+-- Returns {inserted (1) or duplicate (0), id} per job.
 local now = tonumber(ARGV[2])
 local out = {}
 local queues = {}
@@ -9,8 +9,5 @@ for i = 3, #ARGV, 10 do
     ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], ARGV[i + 9]))
   queues[ARGV[i]] = true
 end
-for queue in pairs(queues) do
-  redis.call('SADD', key('queues'), queue)
-  wake(queue)
-end
+announce(queues)
 return out

@@ -6,8 +6,7 @@ if last and tonumber(last) >= tick then
   return {}
 end
 redis.call('HSET', key('schedules'), name, ARGV[4])
-redis.call('SADD', key('queues'), ARGV[5])
 local result = insert(now, ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12],
   ARGV[13], ARGV[14])
-wake(ARGV[5])
+announce({[ARGV[5]] = true})
 return result

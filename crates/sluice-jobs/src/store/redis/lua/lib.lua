@@ -79,6 +79,14 @@ local function wake(queue)
   redis.call('LTRIM', w, -1, -1)
 end
 
+-- Registers the queues of set `queues` (a queue's name -> true) and wakes their workers.
+local function announce(queues)
+  for queue in pairs(queues) do
+    redis.call('SADD', key('queues'), queue)
+    wake(queue)
+  end
+end
+
 local function make_available(jk, queue, m, priority, run_at)
   redis.call('HSET', jk, 'state', 'available')
   redis.call('ZADD', key('q', queue, 'available'), avail_score(priority, run_at), m)
@@ -239,10 +247,7 @@ local function add_members(out, now, id, from)
     out[#out + 1] = added[2]
     queues[ARGV[i]] = true
   end
-  for queue in pairs(queues) do
-    redis.call('SADD', key('queues'), queue)
-    wake(queue)
-  end
+  announce(queues)
   return out
 end
 
@@ -268,8 +273,7 @@ local function batch_fire(id, now)
       end
       local added = insert(now, c[1], c[2], args, c[4], c[5], now, '', c[6], c[7], '')
       ids[#ids + 1] = added[2]
-      redis.call('SADD', key('queues'), c[1])
-      wake(c[1])
+      announce({[c[1]] = true})
     end
   end
   redis.call('HSET', bk, 'callbacks', '[' .. table.concat(ids, ',') .. ']')

@@ -33,8 +33,5 @@ for s = 0, n - 1 do
     'waiting_on', #depends_on, 'on_dependency_failure', ARGV[i + 13])
   queues[ARGV[i]] = true
 end
-for queue in pairs(queues) do
-  redis.call('SADD', key('queues'), queue)
-  wake(queue)
-end
+announce(queues)
 return first
