@@ -130,19 +130,24 @@ pub(crate) fn done(id: JobId, worker: &str, outcome: Outcome) -> Completion {
 
 /// Enqueues `n` jobs of kind `k` and claims them all for worker `w`; returns their ids.
 async fn running(store: &dyn Store, n: u32) -> Vec<JobId> {
-    let ids = store
-        .enqueue((0..n).map(|i| NewJob::new("k", json!(i))).collect())
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(Enqueued::id)
-        .collect();
+    let ids = enqueue_all(store, (0..n).map(|i| NewJob::new("k", json!(i))).collect()).await;
     store.claim(claim("default", n, "w")).await.expect("claim");
     ids
 }
 
 pub(crate) async fn enqueue_one(store: &dyn Store, job: NewJob) -> JobId {
-    store.enqueue(vec![job]).await.expect("enqueue")[0].id()
+    enqueue_all(store, vec![job]).await[0]
+}
+
+/// Enqueues `jobs`; their ids (or their holders'), in order.
+pub(crate) async fn enqueue_all(store: &dyn Store, jobs: Vec<NewJob>) -> Vec<JobId> {
+    store
+        .enqueue(jobs)
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(Enqueued::id)
+        .collect()
 }
 
 /// The job `id`, which must exist.
@@ -243,17 +248,13 @@ pub(crate) async fn scheduled_jobs_wait_until_due(h: Harness) {
 
 pub(crate) async fn outcomes_move_jobs_to_their_states(h: Harness) {
     let store = h.store.as_ref();
-    let ids: Vec<JobId> = store
-        .enqueue(
-            (0..6)
-                .map(|i| NewJob::new("k", json!(i)).max_attempts(3))
-                .collect(),
-        )
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(Enqueued::id)
-        .collect();
+    let ids = enqueue_all(
+        store,
+        (0..6)
+            .map(|i| NewJob::new("k", json!(i)).max_attempts(3))
+            .collect(),
+    )
+    .await;
     assert_eq!(
         store
             .claim(claim("default", 6, "w"))
@@ -386,13 +387,11 @@ pub(crate) async fn completions_from_other_workers_are_ignored(h: Harness) {
 
 pub(crate) async fn heartbeats_renew_leases_and_carry_cancellation(h: Harness) {
     let store = h.store.as_ref();
-    let ids: Vec<JobId> = store
-        .enqueue(vec![NewJob::new("k", json!(1)), NewJob::new("k", json!(2))])
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(Enqueued::id)
-        .collect();
+    let ids = enqueue_all(
+        store,
+        vec![NewJob::new("k", json!(1)), NewJob::new("k", json!(2))],
+    )
+    .await;
     store.claim(claim("default", 2, "w")).await.expect("claim");
     h.clock.advance(Duration::from_secs(20));
     let beat = store
@@ -546,13 +545,7 @@ pub(crate) async fn partition_limits_cap_running_jobs_per_key(h: Harness) {
         .collect();
     jobs.push(NewJob::new("k", json!("b")).partition_key("tenant-b"));
     jobs.push(NewJob::new("k", json!("free")));
-    let ids: Vec<JobId> = store
-        .enqueue(jobs)
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(Enqueued::id)
-        .collect();
+    let ids = enqueue_all(store, jobs).await;
     let limited = |worker: &str| ClaimParams {
         partition_limit: Some(2),
         ..claim("default", 10, worker)
@@ -650,17 +643,13 @@ pub(crate) async fn cancel_waiting_and_running_jobs(h: Harness) {
 
 pub(crate) async fn retry_and_discard_by_hand(h: Harness) {
     let store = h.store.as_ref();
-    let ids: Vec<JobId> = store
-        .enqueue(
-            (0..3)
-                .map(|i| NewJob::new("k", json!(i)).max_attempts(1).queue("q"))
-                .collect(),
-        )
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(Enqueued::id)
-        .collect();
+    let ids = enqueue_all(
+        store,
+        (0..3)
+            .map(|i| NewJob::new("k", json!(i)).max_attempts(1).queue("q"))
+            .collect(),
+    )
+    .await;
     store.claim(claim("q", 3, "w")).await.expect("claim");
     let fail = |id| {
         done(
@@ -834,17 +823,15 @@ pub(crate) async fn prune_deletes_old_final_jobs_in_batches(h: Harness) {
     assert_eq!(store.prune(recent).await.expect("prune"), 0);
 
     // By kind: a kind's own prune, and the others' leaving it alone.
-    let kinds: Vec<JobId> = store
-        .enqueue(vec![
+    let kinds = enqueue_all(
+        store,
+        vec![
             NewJob::new("report", json!(1)),
             NewJob::new("email", json!(2)),
             NewJob::new("email", json!(3)),
-        ])
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(Enqueued::id)
-        .collect();
+        ],
+    )
+    .await;
     store.claim(claim("default", 3, "w")).await.expect("claim");
     let ends = kinds
         .iter()
@@ -1027,17 +1014,15 @@ impl Harness {
 
 pub(crate) async fn discarding_completions_delete_final_jobs(h: Harness) {
     let store = h.store.as_ref();
-    let ids: Vec<JobId> = store
-        .enqueue(vec![
+    let ids = enqueue_all(
+        store,
+        vec![
             NewJob::new("a", json!(1)).unique_key("only-one"),
             NewJob::new("a", json!(2)).partition_key("tenant"),
             NewJob::new("a", json!(3)),
-        ])
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(Enqueued::id)
-        .collect();
+        ],
+    )
+    .await;
     store.claim(claim("default", 3, "w")).await.expect("claim");
     let discard = |id, outcome| Completion {
         discard: true,
@@ -1189,13 +1174,7 @@ pub(crate) async fn pending_stats_count_the_states_that_can_run(h: Harness) {
     let later = h.clock_now() + chrono::Duration::seconds(60);
     enqueue_one(store, NewJob::new("k", json!("later")).run_at(later)).await;
     enqueue_one(store, NewJob::new("k", json!("other")).queue("other")).await;
-    let ids: Vec<JobId> = store
-        .enqueue((0..6).map(|i| NewJob::new("k", json!(i))).collect())
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(Enqueued::id)
-        .collect();
+    let ids = enqueue_all(store, (0..6).map(|i| NewJob::new("k", json!(i))).collect()).await;
     store.claim(claim("default", 4, "w")).await.expect("claim");
     let failed = |retry_at| Outcome::Failed {
         error: "boom".into(),
