@@ -89,6 +89,17 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
+/// A page's size: `limit`, 50 by default, refused outside 1 to [`MAX_PAGE`] with what to ask
+/// for (`what`: "jobs", say).
+fn page_limit(limit: Option<u32>, what: &str) -> Result<u32, ApiError> {
+    match limit.unwrap_or(50) {
+        limit @ 1..=MAX_PAGE => Ok(limit),
+        limit => Err(ApiError::BadRequest(format!(
+            "limit {limit} is out of range: ask for 1 to {MAX_PAGE} {what}"
+        ))),
+    }
+}
+
 /// The query of the batches listing.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,12 +113,7 @@ async fn batches(
     query: Result<Query<BatchesQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(rejected)?;
-    let limit = q.limit.unwrap_or(50);
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::BadRequest(format!(
-            "limit {limit} is out of range: ask for 1 to {MAX_PAGE} batches"
-        )));
-    }
+    let limit = page_limit(q.limit, "batches")?;
     let batches = console.jobs()?.store.batches(limit).await?;
     Ok(Json(json!({ "batches": batches })))
 }
@@ -141,12 +147,7 @@ async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(rejected)?;
-    let limit = q.limit.unwrap_or(50);
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::BadRequest(format!(
-            "limit {limit} is out of range: ask for 1 to {MAX_PAGE} jobs, and page with `before`"
-        )));
-    }
+    let limit = page_limit(q.limit, "jobs, and page with `before`")?;
     let filter = Filter {
         queue: q.queue,
         state: q.state,
@@ -336,4 +337,21 @@ async fn due_now(
         ids.extend(select::matching(store, &params).await?);
     }
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_limit_is_50_by_default_and_refused_outside_its_range() {
+        assert_eq!(page_limit(None, "jobs").ok(), Some(50));
+        assert_eq!(page_limit(Some(MAX_PAGE), "jobs").ok(), Some(MAX_PAGE));
+        for wrong in [0, MAX_PAGE + 1] {
+            let Err(ApiError::BadRequest(message)) = page_limit(Some(wrong), "batches") else {
+                panic!("{wrong} is refused");
+            };
+            assert!(message.contains("ask for 1 to 500 batches"), "{message}");
+        }
+    }
 }
