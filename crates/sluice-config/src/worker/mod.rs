@@ -40,6 +40,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sluice_core::policy::{Backoff, RateLimit};
+use sluice_jobs::store::{RateScope, SharedRate};
 use sluice_jobs::worker::{KindConfig, Retention};
 use sluice_jobs::{JobState, NewJob, QueueConfig, Schedule, Store, Worker, WorkerBuilder};
 
@@ -107,13 +108,16 @@ struct QueueSpec {
     retention: Option<RetentionSpec>,
 }
 
-/// A queue's rate shared by every worker: `{ limit: 100, per: 1m }`.
+/// A queue's rate shared by every worker: `{ limit: 100, per: 1m }`, counted for the whole
+/// queue or `by: kind` or `by: partition_key`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SharedRateSpec {
     limit: u32,
     #[serde(deserialize_with = "sluice_event::duration::deserialize")]
     per: Duration,
+    #[serde(default)]
+    by: RateScope,
 }
 
 #[derive(Debug, Deserialize)]
@@ -385,7 +389,7 @@ pub fn parse(
             queue = queue.rate_limit(RateLimit::new(rate.rate.max(1), rate.per).burst(rate.burst));
         }
         if let Some(rate) = &spec.shared_rate {
-            queue = queue.shared_rate(rate.limit, rate.per);
+            queue = queue.shared_rate(SharedRate::new(rate.limit, rate.per).by(rate.by));
         }
         if let Some(interval) = spec.poll_interval {
             queue = queue.poll_interval(interval);
@@ -467,7 +471,7 @@ mod tests {
     #[test]
     fn a_full_file_reads() {
         let settings = read(
-            "store: sqlite://jobs.db\nqueues:\n  default: { concurrency: 4, prefetch: 8, partition_limit: 2, rate_limit: { rate: 5 }, shared_rate: { limit: 100, per: 1m } }\n\
+            "store: sqlite://jobs.db\nqueues:\n  default: { concurrency: 4, prefetch: 8, partition_limit: 2, rate_limit: { rate: 5 }, shared_rate: { limit: 100, per: 1m, by: kind } }\n\
              kinds:\n  mail:\n    handler: { type: http, url: 'http://x' }\n    timeout: 3s\n    backoff: { initial: 2s }\n    retention: { dead: 90d }\n  \
              sh:\n    handler: { type: exec, command: 'cat' }\n\
              schedules:\n  nightly:\n    cron: '0 3 * * *'\n    timezone: Europe/Paris\n    job: { kind: sh }\n\
@@ -485,8 +489,8 @@ mod tests {
         );
         assert_eq!(settings.kinds["mail"].timeout, Some(Duration::from_secs(3)));
         assert_eq!(
-            settings.queues[0].shared_rate.map(|r| (r.limit, r.per)),
-            Some((100, Duration::from_secs(60)))
+            settings.queues[0].shared_rate,
+            Some(SharedRate::new(100, Duration::from_secs(60)).by(RateScope::Kind))
         );
         assert!(
             settings

@@ -36,6 +36,7 @@ mod error;
 pub mod params;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub mod rate;
 #[cfg(feature = "redis")]
 mod redis;
 pub mod registry;
@@ -49,10 +50,11 @@ mod sqlite;
 pub use error::StoreError;
 pub use params::{
     ArgsMatch, Cancelled, ClaimParams, Completion, Enqueued, FireParams, Heartbeat,
-    HeartbeatParams, ListParams, Outcome, PruneParams, QueueStats, RetryParams, SharedRate,
+    HeartbeatParams, ListParams, Outcome, PruneParams, QueueStats, RetryParams,
 };
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+pub use rate::{RateScope, SharedRate};
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 pub use roles::{Admin, Awaited, Maintenance, Queue, Registry, Store};

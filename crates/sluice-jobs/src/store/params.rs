@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::rate::SharedRate;
 use crate::job::{JobId, JobState, NewJob};
 
 /// What became of one job given to [`Store::enqueue`].
@@ -44,44 +45,9 @@ pub struct ClaimParams {
     /// At most this many running jobs per partition key, counting those already running
     /// anywhere. Defaults to no limit.
     pub partition_limit: Option<u32>,
-    /// A limit on the jobs of the queue started per window, shared by every worker. Defaults
-    /// to none.
+    /// A limit on the jobs of the queue started per window (of the whole queue, or of each
+    /// kind or partition key in it), shared by every worker. Defaults to none.
     pub rate: Option<SharedRate>,
-}
-
-/// At most `limit` jobs of a queue started in each window of `per`, by all workers together:
-/// counted by the store in the claim itself, so that claims at once cannot pass it. Windows are
-/// fixed, aligned on the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SharedRate {
-    /// Jobs started per window.
-    pub limit: u32,
-    /// The window.
-    pub per: Duration,
-}
-
-impl SharedRate {
-    /// The start of the window `now` falls in, in milliseconds since the epoch.
-    pub fn window(&self, now: DateTime<Utc>) -> i64 {
-        let per = i64::try_from(self.per.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1);
-        now.timestamp_millis().div_euclid(per) * per
-    }
-
-    /// When the window after the one `now` falls in begins.
-    pub fn next_window(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let per = i64::try_from(self.per.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1);
-        DateTime::from_timestamp_millis(self.window(now).saturating_add(per)).unwrap_or(now)
-    }
-
-    /// How many of `wanted` jobs a claim may start when `used` were started in the window.
-    pub fn allows(&self, used: i64, wanted: u32) -> u32 {
-        let left = i64::from(self.limit).saturating_sub(used).max(0);
-        u32::try_from(left).unwrap_or(u32::MAX).min(wanted)
-    }
 }
 
 /// How a running job ended, as its worker reports it.

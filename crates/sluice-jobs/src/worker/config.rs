@@ -69,14 +69,12 @@ impl QueueConfig {
         self
     }
 
-    /// Starts at most `limit` jobs of the queue in each window of `per`, by every worker of the
-    /// store together ("100 a minute across every worker"): the store counts them in the
-    /// claim, so workers claiming at once cannot pass it.
-    pub fn shared_rate(mut self, limit: u32, per: Duration) -> QueueConfig {
-        self.shared_rate = Some(SharedRate {
-            limit,
-            per: per.max(Duration::from_millis(1)),
-        });
+    /// Starts at most `rate.limit` jobs of the queue (or of each kind or partition key in it,
+    /// `rate.by`) in each window of `rate.per`, by every worker of the store together ("100 a
+    /// minute across every worker"): the store counts them in the claim, so workers claiming at
+    /// once cannot pass it.
+    pub fn shared_rate(mut self, rate: SharedRate) -> QueueConfig {
+        self.shared_rate = Some(rate);
         self
     }
 

@@ -3,6 +3,7 @@
 //! run it on their store through [`conformance!`].
 
 mod batches;
+mod rates;
 mod registry;
 mod workflows;
 
@@ -10,6 +11,10 @@ pub(crate) use batches::{
     batch_callbacks_fire_once_under_concurrent_completion,
     batch_callbacks_fire_once_when_every_job_ended, cancelled_and_expired_batch_jobs_count,
     open_batches_fire_only_once_closed,
+};
+pub(crate) use rates::{
+    rates_per_key_leave_other_keys_alone, rates_per_kind_hold_across_claimers,
+    shared_rates_hold_across_claimers,
 };
 pub(crate) use registry::{
     listings_filter_by_keys_and_args_and_page, paused_queues_claim_nothing_until_resumed,
@@ -30,7 +35,7 @@ use futures::future::BoxFuture;
 use serde_json::json;
 use sluice_jobs::store::{
     Cancelled, ClaimParams, Completion, Enqueued, FireParams, HeartbeatParams, ListParams, Outcome,
-    PruneParams, QueueStats, RetryParams, SharedRate,
+    PruneParams, QueueStats, RetryParams,
 };
 use sluice_jobs::{Clock, Job, JobId, JobState, ManualClock, NewJob, Store};
 
@@ -95,7 +100,8 @@ macro_rules! conformance {
             batch_callbacks_fire_once_when_every_job_ended, open_batches_fire_only_once_closed,
             cancelled_and_expired_batch_jobs_count,
             batch_callbacks_fire_once_under_concurrent_completion,
-            unique_keys_can_hold_for_a_period_after_success, shared_rates_hold_across_claimers);
+            unique_keys_can_hold_for_a_period_after_success, shared_rates_hold_across_claimers,
+            rates_per_kind_hold_across_claimers, rates_per_key_leave_other_keys_alone);
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
         $(
@@ -1357,59 +1363,4 @@ pub(crate) async fn unique_keys_can_hold_for_a_period_after_success(h: Harness) 
         store.enqueue(vec![plain()]).await.expect("enqueue")[0],
         Enqueued::Inserted(_)
     ));
-}
-
-/// Four handles claim at once under a shared rate of 10 a minute: together they start 10 jobs
-/// in the window, however they race, and 10 more in the next.
-pub(crate) async fn shared_rates_hold_across_claimers(h: Harness) {
-    h.store
-        .enqueue((0..100).map(|i| NewJob::new("k", json!(i))).collect())
-        .await
-        .expect("enqueue");
-    let rated = |worker: &str| ClaimParams {
-        rate: Some(SharedRate {
-            limit: 10,
-            per: Duration::from_secs(60),
-        }),
-        ..claim("default", 3, worker)
-    };
-    let window = |h: &Harness| {
-        let handles: Vec<_> = (0..4).map(|_| (h.reopen)()).collect();
-        async move {
-            let mut tasks = Vec::new();
-            for (w, handle) in handles.into_iter().enumerate() {
-                let store = handle.await;
-                let params = rated(&format!("w{w}"));
-                tasks.push(tokio::spawn(async move {
-                    let mut claimed = 0;
-                    for _ in 0..6 {
-                        claimed += store.claim(params.clone()).await.expect("claim").len();
-                    }
-                    claimed
-                }));
-            }
-            let mut total = 0;
-            for task in tasks {
-                total += task.await.expect("task");
-            }
-            total
-        }
-    };
-    assert_eq!(
-        window(&h).await,
-        10,
-        "10 in the first window, across every claimer"
-    );
-    h.clock.advance(Duration::from_secs(60));
-    assert_eq!(window(&h).await, 10, "10 more in the next");
-    let unrated = h
-        .store
-        .claim(claim("default", 5, "w"))
-        .await
-        .expect("claim");
-    assert_eq!(
-        unrated.len(),
-        5,
-        "a claim without the rate is not held back"
-    );
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sluice_core::policy::Backoff;
 use sluice_jobs::schedule::Schedule;
-use sluice_jobs::store::{Awaited, Cancelled, ListParams};
+use sluice_jobs::store::{Awaited, Cancelled, ListParams, SharedRate};
 use sluice_jobs::worker::{KindConfig, WorkerReport};
 use sluice_jobs::workflow::{Workflow, WorkflowStep};
 use sluice_jobs::{
@@ -693,7 +693,7 @@ pub(crate) async fn a_shared_rate_holds_across_workers(open: Open) {
             .queue(
                 QueueConfig::new("default")
                     .concurrency(8)
-                    .shared_rate(4, Duration::from_millis(500)),
+                    .shared_rate(SharedRate::new(4, Duration::from_millis(500))),
             )
             .handler("tick", move |_job: JobContext| {
                 ran.fetch_add(1, Ordering::SeqCst);

@@ -32,6 +32,7 @@ use super::params::{
     HeartbeatParams, ListParams, PruneParams, QueueStats, RetryParams,
 };
 use super::params::{LEASE_EXPIRED, completion_rows, group_stats};
+use super::rate::RateScope;
 use super::roles::{Admin, Maintenance, Queue, Store};
 use crate::batch::{Batch, BatchId, BatchStatus, EnqueuedBatch};
 use crate::clock::{Clock, SystemClock, after, millis, period_millis};
@@ -277,6 +278,12 @@ impl Queue for RedisStore {
                         .rate
                         .map(|r| r.window(now).to_string())
                         .unwrap_or_default(),
+                    params
+                        .rate
+                        .map_or(RateScope::Queue, |r| r.by)
+                        .as_str()
+                        .to_owned(),
+                    params.rate.map_or(0, |r| period_millis(r.per)).to_string(),
                 ],
             )
             .await?;

@@ -50,6 +50,10 @@ pub(crate) const SQLITE: &[Migration] = &[
         version: 9,
         sql: include_str!("../../../migrations/sqlite/0009_batches_done.sql"),
     },
+    Migration {
+        version: 10,
+        sql: include_str!("../../../migrations/sqlite/0010_rate_scopes.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations.
@@ -94,6 +98,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration {
         version: 10,
         sql: include_str!("../../../migrations/postgres/0010_batches_done.sql"),
+    },
+    Migration {
+        version: 11,
+        sql: include_str!("../../../migrations/postgres/0011_rate_scopes.sql"),
     },
 ];
 

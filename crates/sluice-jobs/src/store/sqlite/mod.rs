@@ -8,6 +8,7 @@
 //! own process's at once.
 
 mod batches;
+mod claim;
 mod registry;
 mod rows;
 mod settle;
@@ -37,7 +38,6 @@ use super::sql::{self, migrate};
 use crate::batch::{Batch, BatchId, BatchStatus, EnqueuedBatch};
 use crate::clock::{Clock, SystemClock, after, millis};
 use crate::job::{Job, JobId, JobState, NewJob};
-use crate::metrics;
 use crate::workflow::Graph;
 use rows::{insert, job};
 use settle::Settlement;
@@ -190,53 +190,10 @@ impl Queue for SqliteStore {
                 .await
                 .map_err(sql::error)?;
         }
-        let lease_until = millis(after(now, params.lease));
-        let mut limit = params.limit;
-        if let Some(rate) = params.rate {
-            let used: i64 = sqlx::query_scalar(include_str!("queries/rate_take.sql"))
-                .bind(&params.queue)
-                .bind(rate.window(now))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(sql::error)?;
-            limit = rate.allows(used, params.limit);
-            if limit < params.limit {
-                metrics::rate_limited(&params.queue);
-            }
-            if limit == 0 {
-                tx.rollback().await.map_err(sql::error)?;
-                return Ok(Vec::new());
-            }
-        }
-        let rows = match params.partition_limit {
-            None => sqlx::query(include_str!("queries/claim.sql"))
-                .bind(&params.worker)
-                .bind(lease_until)
-                .bind(&params.queue)
-                .bind(i64::from(limit)),
-            Some(per_partition) => {
-                let ids =
-                    partitioned_candidates(&mut tx, &params.queue, limit, per_partition).await?;
-                sqlx::query(include_str!("queries/claim_ids.sql"))
-                    .bind(&params.worker)
-                    .bind(lease_until)
-                    .bind(Value::from(ids).to_string())
-            }
-        }
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(sql::error)?;
+        let rows = claim::claim_in(&mut tx, &params, now).await?;
         if rows.is_empty() {
             tx.rollback().await.map_err(sql::error)?;
             return Ok(Vec::new());
-        }
-        if params.rate.is_some() {
-            sqlx::query(include_str!("queries/rate_used.sql"))
-                .bind(&params.queue)
-                .bind(i64::try_from(rows.len()).unwrap_or(i64::MAX))
-                .execute(&mut *tx)
-                .await
-                .map_err(sql::error)?;
         }
         tx.commit().await.map_err(sql::error)?;
         let mut jobs = rows.iter().map(job).collect::<Result<Vec<_>, _>>()?;
@@ -532,24 +489,4 @@ impl Store for SqliteStore {
 /// that it never fails later on upgrading a read lock another writer holds.
 async fn write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
     pool.begin_with("BEGIN IMMEDIATE").await.map_err(sql::error)
-}
-
-/// Up to `limit` available jobs of `queue`, at most `per_partition` running per partition key
-/// (counting those running already), in claim order: each partition's first jobs, found by a
-/// skip scan over the partition index, so a partition with a long backlog never hides others.
-async fn partitioned_candidates(
-    tx: &mut SqliteConnection,
-    queue: &str,
-    limit: u32,
-    per_partition: u32,
-) -> Result<Vec<i64>, StoreError> {
-    let rows: Vec<(i64, i64, i64)> =
-        sqlx::query_as(include_str!("queries/partition_candidates.sql"))
-            .bind(queue)
-            .bind(i64::from(per_partition))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(sql::error)?;
-    Ok(rows.into_iter().map(|(id, _, _)| id).collect())
 }

@@ -1,16 +1,18 @@
 -- ARGV: prefix, queue, now, limit, worker, lease until, partition limit (-1 for none), shared
--- rate limit (-1 for none) and the start of its current window (ms). Returns {1 if the shared
+-- rate limit (-1 for none), the start of its current window (ms), what it counts apart
+-- ('queue', 'kind' or 'partition_key') and its window's length (ms). Returns {1 if the shared
 -- rate cut the claim short else 0, the claimed jobs as arrays of their FIELDS}; no job while
 -- the queue is paused.
 local queue, now, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local worker, lease_until, plimit = ARGV[5], ARGV[6], tonumber(ARGV[7])
-local rlimit, window = tonumber(ARGV[8]), ARGV[9]
+local rlimit, window, rby, rper = tonumber(ARGV[8]), ARGV[9], ARGV[10], tonumber(ARGV[11])
+local scoped = rlimit >= 0 and rby ~= 'queue'
 if redis.call('HEXISTS', key('paused'), queue) == 1 then
   return {0, {}}
 end
 -- The queue's window: the jobs it started so far, by every worker.
 local capped, rk, used = 0, key('rate', queue), 0
-if rlimit >= 0 then
+if rlimit >= 0 and not scoped then
   local r = redis.call('HMGET', rk, 'window', 'used')
   if r[1] == window then
     used = tonumber(r[2])
@@ -26,11 +28,15 @@ end
 promote(queue, now)
 local avail = key('q', queue, 'available')
 local chosen = {}
-if plimit < 0 then
+-- The starts so far in this window of each kind or key, under a rate that counts them apart.
+local sk = key('rate', queue, rby .. ':' .. window)
+local counted = {}
+if plimit < 0 and not scoped then
   chosen = redis.call('ZRANGE', avail, 0, limit - 1)
 else
-  -- Look past partitions at their limit, up to a bound, for jobs of others.
-  local busy = {}
+  -- Look past partitions at their limit, and kinds or keys whose window is used up, up to a
+  -- bound, for other jobs.
+  local busy, started = {}, {}
   local offset = 0
   while #chosen < limit and offset < 20000 do
     local page = redis.call('ZRANGE', avail, offset, offset + 499)
@@ -38,16 +44,33 @@ else
       break
     end
     for _, m in ipairs(page) do
-      local pk = redis.call('HGET', jkey(tonumber(m)), 'partition_key')
-      if pk == '' then
-        table.insert(chosen, m)
-      else
-        local n = busy[pk] or tonumber(redis.call('HGET', key('partitions'), pk) or '0')
-        if n < plimit then
-          table.insert(chosen, m)
-          n = n + 1
+      local f = redis.call('HMGET', jkey(tonumber(m)), 'partition_key', 'kind')
+      local pk, scope = f[1], nil
+      if scoped and rby == 'kind' then
+        scope = f[2]
+      elseif scoped and pk ~= '' then
+        scope = pk
+      end
+      local ok = true
+      if scope then
+        started[scope] = started[scope] or tonumber(redis.call('HGET', sk, scope) or '0')
+        if started[scope] >= rlimit then
+          ok, capped = false, 1
         end
-        busy[pk] = n
+      end
+      if ok and plimit >= 0 and pk ~= '' then
+        busy[pk] = busy[pk] or tonumber(redis.call('HGET', key('partitions'), pk) or '0')
+        ok = busy[pk] < plimit
+      end
+      if ok then
+        table.insert(chosen, m)
+        if scope then
+          started[scope] = started[scope] + 1
+          counted[scope] = (counted[scope] or 0) + 1
+        end
+        if plimit >= 0 and pk ~= '' then
+          busy[pk] = busy[pk] + 1
+        end
       end
       if #chosen >= limit then
         break
@@ -59,8 +82,14 @@ end
 if #chosen == 0 then
   return {capped, {}}
 end
-if rlimit >= 0 then
+if rlimit >= 0 and not scoped then
   redis.call('HSET', rk, 'window', window, 'used', used + #chosen)
+end
+if next(counted) then
+  for scope, n in pairs(counted) do
+    redis.call('HINCRBY', sk, scope, n)
+  end
+  redis.call('PEXPIREAT', sk, tonumber(window) + 2 * rper)
 end
 redis.call('ZREM', avail, unpack(chosen))
 local leases = {}

@@ -15,6 +15,9 @@
 --                               (hash; entries past their time are dropped when next read)
 --   P:partitions                partition key -> running jobs (hash)
 --   P:rate:QUEUE                a queue's shared rate window: its start, jobs started (hash)
+--   P:rate:QUEUE:BY:WINDOW      jobs started in a window of a rate per kind or key (BY is
+--                               'kind' or 'partition_key'): kind or key -> count (hash that
+--                               expires a window after its own)
 --   P:schedules                 schedule name -> last tick fired (hash)
 --   P:paused                    paused queue -> since when (hash)
 --   P:workers                   worker name -> its last report (hash of JSON)
