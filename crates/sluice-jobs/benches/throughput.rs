@@ -23,6 +23,11 @@
 //! last step's end. The line is `variant=workflow_STORE steps=… enqueue_s=… total_s=…
 //! steps_per_s=…`.
 //!
+//! `SLUICE_BENCH_RATE=queue|kind|partition_key` gives the queue a shared rate too high to hold
+//! anything back (a billion a second), counted as named: what counting costs the claims.
+//! `SLUICE_BENCH_TENANTS=N` gives the enqueued jobs N partition keys in turn (`bench/jobs_rates.sh`
+//! runs both, against the same jobs without a rate).
+//!
 //! ```text
 //! cargo bench -p sluice-jobs --bench throughput -- sqlite:///tmp/bench.db
 //! SLUICE_BENCH_JOBS=100000 SLUICE_BENCH_CONCURRENCY=100 cargo bench … -- postgres://…?schema=bench
@@ -39,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use harness::{Engine, Error, Settings, Tally};
 use serde_json::json;
-use sluice_jobs::store::{Awaited, ClaimParams, Completion, Outcome};
+use sluice_jobs::store::{Awaited, ClaimParams, Completion, Outcome, RateScope, SharedRate};
 use sluice_jobs::workflow::{Workflow, WorkflowStep};
 use sluice_jobs::{
     Action, JobContext, JobState, NewJob, QueueConfig, Retention, Store, Worker, WorkerReport,
@@ -52,6 +57,7 @@ struct Sluice {
     store: Arc<dyn Store>,
     concurrency: usize,
     tuned: bool,
+    rate: Option<SharedRate>,
     batch: Vec<NewJob>,
     running: Option<(CancellationToken, JoinHandle<WorkerReport>)>,
 }
@@ -64,16 +70,18 @@ impl Engine for Sluice {
 
     async fn start(&mut self, tally: Tally) -> Result<(), Error> {
         let tuned = self.tuned;
+        let mut queue = QueueConfig::new("default")
+            .concurrency(self.concurrency)
+            .prefetch(harness::setting(
+                "SLUICE_BENCH_PREFETCH",
+                if tuned { 4 * self.concurrency } else { 0 },
+            ))
+            .poll_interval(Duration::from_secs(1));
+        if let Some(rate) = self.rate {
+            queue = queue.shared_rate(rate);
+        }
         let worker = Worker::builder(self.store.clone())
-            .queue(
-                QueueConfig::new("default")
-                    .concurrency(self.concurrency)
-                    .prefetch(harness::setting(
-                        "SLUICE_BENCH_PREFETCH",
-                        if tuned { 4 * self.concurrency } else { 0 },
-                    ))
-                    .poll_interval(Duration::from_secs(1)),
-            )
+            .queue(queue)
             .retention(Retention {
                 state: JobState::Succeeded,
                 queue: None,
@@ -207,6 +215,26 @@ async fn workflow(
     Ok(())
 }
 
+/// The shared rate `SLUICE_BENCH_RATE` names, too high to hold anything back.
+fn rate_setting() -> Result<Option<SharedRate>, Error> {
+    let Ok(by) = std::env::var("SLUICE_BENCH_RATE") else {
+        return Ok(None);
+    };
+    let by = match by.as_str() {
+        "queue" => RateScope::Queue,
+        "kind" => RateScope::Kind,
+        "partition_key" => RateScope::PartitionKey,
+        other => {
+            return Err(
+                format!("SLUICE_BENCH_RATE={other}: write queue, kind or partition_key").into(),
+            );
+        }
+    };
+    Ok(Some(
+        SharedRate::new(1_000_000_000, Duration::from_secs(1)).by(by),
+    ))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let url = std::env::args()
@@ -215,6 +243,7 @@ async fn main() -> Result<(), Error> {
         .unwrap_or_else(|| "sqlite:///tmp/sluice-bench-jobs.db".to_owned());
     let settings = Settings::from_env();
     let tuned = harness::setting("SLUICE_BENCH_TUNED", 0) == 1;
+    let tenants = harness::setting("SLUICE_BENCH_TENANTS", 0);
     let store = sluice_jobs::store::open(&url).await?;
     store.migrate().await?;
     // `STORE` or `STORE_tuned`: what the run's lines are named after.
@@ -223,8 +252,15 @@ async fn main() -> Result<(), Error> {
         store,
         concurrency: settings.concurrency,
         tuned,
+        rate: rate_setting()?,
         batch: (0..1000)
-            .map(|i| NewJob::new("noop", json!({"i": i})))
+            .map(|i| {
+                let job = NewJob::new("noop", json!({"i": i}));
+                match tenants {
+                    0 => job,
+                    n => job.partition_key(format!("tenant{}", i % n)),
+                }
+            })
             .collect(),
         running: None,
     };
