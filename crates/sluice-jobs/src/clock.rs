@@ -51,19 +51,18 @@ impl Clock for ManualClock {
     }
 }
 
-#[cfg(any(feature = "sqlite", feature = "redis"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 /// Milliseconds since the epoch, as stores keep times.
 pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-#[cfg(any(feature = "sqlite", feature = "redis"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 /// The time `ms` milliseconds after the epoch.
 pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 /// A period in milliseconds, as stores keep periods (saturating).
 pub(crate) fn period_millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)

@@ -1,20 +1,17 @@
 //! Claims that need a transaction on PostgreSQL: under a partition limit or a shared rate.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::postgres::{PgConnection, PgPool, PgRow};
 
 use crate::metrics;
 use crate::store::error::StoreError;
 use crate::store::params::ClaimParams;
-use crate::store::rate::{self, Candidate, RateScope, SharedRate};
+use crate::store::rate::SharedRate;
 use crate::store::sql;
 
 /// A claim under a partition limit or a shared rate, in transaction `conn`: the queue's window
 /// row taken first (so claims at once wait for each other's count), the claim capped by what
-/// the window has left, and the window counted. Under a rate per kind or per key, see
-/// [`claim_scoped`].
+/// the window has left, and the window counted.
 pub(super) async fn claim_in(
     conn: &mut PgConnection,
     params: &ClaimParams,
@@ -29,9 +26,6 @@ pub(super) async fn claim_in(
             .fetch_one(&mut *conn)
             .await
             .map_err(sql::error)?;
-        if rate.by != RateScope::Queue {
-            return claim_scoped(conn, params, &rate, now, lease_until).await;
-        }
         limit = rate.cap(&params.queue, i64::from(used), params.limit);
         if limit == 0 {
             return Ok(Vec::new());
@@ -74,91 +68,41 @@ pub(super) async fn claim_in(
     Ok(rows)
 }
 
-/// A claim under a rate per kind or per partition key, in transaction `conn` holding the
-/// queue's window row: candidates in claim order without the kinds or keys whose window is used
-/// up (nor, with a partition limit, the keys running their most), those their windows still
-/// allow started, and their windows counted.
-async fn claim_scoped(
-    conn: &mut PgConnection,
+/// A claim under a rate per kind or per partition key: one call of the function
+/// `sluice_claim_scoped` (migration 11), which starts what the windows allow and counts them,
+/// then the rows of the jobs it started.
+pub(super) async fn claim_scoped(
+    pool: &PgPool,
     params: &ClaimParams,
     rate: &SharedRate,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<PgRow>, StoreError> {
-    let window = rate.window(now);
-    let used: HashMap<String, i64> = sqlx::query_as(include_str!("queries/rate_scopes.sql"))
+    let (ids, capped): (Vec<i64>, bool) = sqlx::query_as(include_str!("queries/claim_scoped.sql"))
         .bind(&params.queue)
-        .bind(window)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(sql::error)?
-        .into_iter()
-        .collect();
-    let mut running = HashMap::new();
-    if params.partition_limit.is_some() {
-        sqlx::query(include_str!("queries/lock_partitions.sql"))
-            .bind(&params.queue)
-            .execute(&mut *conn)
-            .await
-            .map_err(sql::error)?;
-        running = sqlx::query_as(include_str!("queries/running_partitions.sql"))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(sql::error)?
-            .into_iter()
-            .collect();
-    }
-    let (kinds, keys) = rate::excluded(rate, &used, params.partition_limit, &running);
-    let candidates: Vec<(i64, String, Option<String>)> =
-        sqlx::query_as(include_str!("queries/rate_candidates.sql"))
-            .bind(&params.queue)
-            .bind(&kinds)
-            .bind(&keys)
-            .bind(i64::from(params.limit))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(sql::error)?;
-    let candidates: Vec<Candidate> = candidates
-        .into_iter()
-        .map(|(id, kind, partition_key)| Candidate {
-            id,
-            kind,
-            partition_key,
-        })
-        .collect();
-    let chosen = rate::choose(
-        rate,
-        &candidates,
-        &used,
-        params.partition_limit,
-        &running,
-        params.limit,
-    );
-    if chosen.capped {
-        metrics::rate_limited(&params.queue);
-    }
-    if chosen.ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = sqlx::query(include_str!("queries/claim_ids.sql"))
-        .bind(&chosen.ids)
+        .bind(i32::try_from(params.limit).unwrap_or(i32::MAX))
         .bind(&params.worker)
         .bind(lease_until)
-        .fetch_all(&mut *conn)
+        .bind(
+            params
+                .partition_limit
+                .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+        )
+        .bind(i32::try_from(rate.limit).unwrap_or(i32::MAX))
+        .bind(rate.by.as_str())
+        .bind(rate.window(now))
+        .fetch_one(pool)
         .await
         .map_err(sql::error)?;
-    let (scopes, counts): (Vec<String>, Vec<i32>) = chosen
-        .counted
-        .into_iter()
-        .map(|(scope, n)| (scope, i32::try_from(n).unwrap_or(i32::MAX)))
-        .unzip();
-    sqlx::query(include_str!("queries/rate_scopes_used.sql"))
-        .bind(&params.queue)
-        .bind(window)
-        .bind(&scopes)
-        .bind(&counts)
-        .execute(&mut *conn)
+    if capped {
+        metrics::rate_limited(&params.queue);
+    }
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query(include_str!("queries/get_many.sql"))
+        .bind(&ids)
+        .fetch_all(pool)
         .await
-        .map_err(sql::error)?;
-    Ok(rows)
+        .map_err(sql::error)
 }

@@ -40,6 +40,7 @@ use super::params::{
     HeartbeatParams, ListParams, PruneParams, QueueStats, RetryParams,
 };
 use super::params::{LEASE_EXPIRED, completion_rows};
+use super::rate::RateScope;
 use super::roles::{Admin, Maintenance, Queue, Store};
 use super::sql::{self, migrate};
 use crate::batch::{Batch, BatchId, BatchStatus, EnqueuedBatch};
@@ -308,7 +309,9 @@ impl Queue for PostgresStore {
         let now = self.now();
         self.promote(&params.queue, now).await?;
         let lease_until = after(now, params.lease);
-        let rows = if params.partition_limit.is_none() && params.rate.is_none() {
+        let rows = if let Some(rate) = params.rate.filter(|r| r.by != RateScope::Queue) {
+            claim::claim_scoped(&self.pool, &params, &rate, now, lease_until).await?
+        } else if params.partition_limit.is_none() && params.rate.is_none() {
             sqlx::query(include_str!("queries/claim.sql"))
                 .bind(&params.queue)
                 .bind(i64::from(params.limit))

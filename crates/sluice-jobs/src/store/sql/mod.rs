@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::error::StoreError;
-use crate::job::{Job, JobState};
+use crate::job::Job;
 
 /// How often claims promote a queue's due scheduled and retryable jobs, at most, per process.
 const PROMOTE_EVERY: chrono::Duration = chrono::Duration::milliseconds(50);
@@ -64,7 +64,8 @@ fn is_busy(message: &str) -> bool {
 }
 
 /// Parses a stored state.
-pub(super) fn state(text: &str) -> Result<JobState, StoreError> {
+#[cfg(feature = "sqlite")]
+pub(super) fn state(text: &str) -> Result<crate::job::JobState, StoreError> {
     text.parse().map_err(StoreError::Schema)
 }
 

@@ -1,7 +1,7 @@
 //! Claims on SQLite, inside the claim's write transaction (which makes them one at a time):
 //! plain, under a partition limit, and under a shared rate of the queue or of each kind or key.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -11,7 +11,7 @@ use crate::clock::{after, millis};
 use crate::metrics;
 use crate::store::error::StoreError;
 use crate::store::params::ClaimParams;
-use crate::store::rate::{self, Candidate, RateScope, SharedRate};
+use crate::store::rate::{RateScope, SharedRate};
 use crate::store::sql;
 
 /// The rows of the jobs `params` claims, moved to running in transaction `tx`: under a rate of
@@ -100,7 +100,7 @@ async fn claim_scoped(
             .into_iter()
             .collect(),
     };
-    let (kinds, keys) = rate::excluded(rate, &used, params.partition_limit, &running);
+    let (kinds, keys) = excluded(rate, &used, params.partition_limit, &running);
     let candidates: Vec<(i64, String, Option<String>)> =
         sqlx::query_as(include_str!("queries/rate_candidates.sql"))
             .bind(&params.queue)
@@ -118,7 +118,7 @@ async fn claim_scoped(
             partition_key,
         })
         .collect();
-    let chosen = rate::choose(
+    let chosen = choose(
         rate,
         &candidates,
         &used,
@@ -172,4 +172,166 @@ async fn partitioned_candidates(
             .await
             .map_err(sql::error)?;
     Ok(rows.into_iter().map(|(id, _, _)| id).collect())
+}
+
+/// An available job a claim under a rate per kind or per key may start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Candidate {
+    id: i64,
+    kind: String,
+    partition_key: Option<String>,
+}
+
+/// What a claim under a rate per kind or per key starts.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Chosen {
+    /// The jobs, in claim order.
+    ids: Vec<i64>,
+    /// The starts to count, per kind or key, in sorted order (the order windows are locked in).
+    counted: BTreeMap<String, i64>,
+    /// Whether the rate held a candidate back.
+    capped: bool,
+}
+
+/// What a claim under a rate per kind or per key leaves out of its candidates: the kinds, and the
+/// partition keys, whose window is used up (`used` holds the starts so far in the current
+/// window) or, with a partition limit, that run `partition_limit` jobs already (`running`).
+fn excluded<'a>(
+    rate: &SharedRate,
+    used: &'a HashMap<String, i64>,
+    partition_limit: Option<u32>,
+    running: &'a HashMap<String, i64>,
+) -> (Vec<&'a str>, Vec<&'a str>) {
+    let used_up = used
+        .iter()
+        .filter(|(_, n)| **n >= i64::from(rate.limit))
+        .map(|(scope, _)| scope.as_str());
+    let (mut kinds, mut keys) = (Vec::new(), Vec::new());
+    match rate.by {
+        RateScope::Queue => {}
+        RateScope::Kind => kinds.extend(used_up),
+        RateScope::PartitionKey => keys.extend(used_up),
+    }
+    if let Some(most) = partition_limit {
+        keys.extend(
+            running
+                .iter()
+                .filter(|(_, n)| **n >= i64::from(most))
+                .map(|(key, _)| key.as_str()),
+        );
+    }
+    (kinds, keys)
+}
+
+/// Picks from `candidates` (in claim order) at most `limit` jobs: each kind or key of `rate` no
+/// more than its window has left (`used` holds its starts so far), and with a partition limit,
+/// each key no more than `partition_limit` running (`running` holds those running now).
+fn choose(
+    rate: &SharedRate,
+    candidates: &[Candidate],
+    used: &HashMap<String, i64>,
+    partition_limit: Option<u32>,
+    running: &HashMap<String, i64>,
+    limit: u32,
+) -> Chosen {
+    let mut chosen = Chosen::default();
+    let mut busy: HashMap<&str, i64> = HashMap::new();
+    for c in candidates {
+        if chosen.ids.len() >= limit as usize {
+            break;
+        }
+        let scope = rate.scope_of(&c.kind, c.partition_key.as_deref());
+        if let Some(scope) = scope {
+            let started = used.get(scope).copied().unwrap_or(0)
+                + chosen.counted.get(scope).copied().unwrap_or(0);
+            if started >= i64::from(rate.limit) {
+                chosen.capped = true;
+                continue;
+            }
+        }
+        if let (Some(most), Some(key)) = (partition_limit, c.partition_key.as_deref()) {
+            let n = busy
+                .entry(key)
+                .or_insert_with(|| running.get(key).copied().unwrap_or(0));
+            if *n >= i64::from(most) {
+                continue;
+            }
+            *n += 1;
+        }
+        if let Some(scope) = scope {
+            *chosen.counted.entry(scope.to_owned()).or_insert(0) += 1;
+        }
+        chosen.ids.push(c.id);
+    }
+    chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::rate::RateScope;
+
+    fn job(id: i64, kind: &str, key: Option<&str>) -> Candidate {
+        Candidate {
+            id,
+            kind: kind.to_owned(),
+            partition_key: key.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn each_kind_starts_no_more_than_its_window_has_left() {
+        let rate = SharedRate::new(2, Duration::from_secs(60)).by(RateScope::Kind);
+        let used = HashMap::from([("sms".to_owned(), 1)]);
+        let candidates = vec![
+            job(1, "sms", None),
+            job(2, "sms", None),
+            job(3, "mail", None),
+            job(4, "mail", None),
+            job(5, "mail", None),
+        ];
+        let chosen = choose(&rate, &candidates, &used, None, &HashMap::new(), 10);
+        assert_eq!(chosen.ids, vec![1, 3, 4]);
+        assert_eq!(
+            chosen.counted,
+            BTreeMap::from([("mail".to_owned(), 2), ("sms".to_owned(), 1)])
+        );
+        assert!(chosen.capped);
+        let used_up = HashMap::from([("sms".to_owned(), 2), ("mail".to_owned(), 1)]);
+        assert_eq!(
+            excluded(&rate, &used_up, None, &HashMap::new()),
+            (vec!["sms"], vec![])
+        );
+    }
+
+    #[test]
+    fn jobs_without_a_key_pass_a_rate_per_key_and_partition_limits_still_hold() {
+        let rate = SharedRate::new(5, Duration::from_secs(1)).by(RateScope::PartitionKey);
+        let running = HashMap::from([("acme".to_owned(), 1)]);
+        let candidates = vec![
+            job(1, "k", Some("acme")),
+            job(2, "k", Some("acme")),
+            job(3, "k", None),
+            job(4, "k", Some("umbrella")),
+        ];
+        let chosen = choose(&rate, &candidates, &HashMap::new(), Some(2), &running, 10);
+        assert_eq!(chosen.ids, vec![1, 3, 4]);
+        assert!(!chosen.capped);
+        let used = HashMap::from([("initech".to_owned(), 5)]);
+        let full = HashMap::from([("acme".to_owned(), 2)]);
+        let (kinds, mut keys) = excluded(&rate, &used, Some(2), &full);
+        keys.sort_unstable();
+        assert_eq!((kinds, keys), (vec![], vec!["acme", "initech"]));
+        let limited = choose(
+            &rate,
+            &[job(1, "k", None), job(2, "k", None)],
+            &HashMap::new(),
+            None,
+            &HashMap::new(),
+            1,
+        );
+        assert_eq!(limited.ids, vec![1], "the claim's own limit holds");
+    }
 }

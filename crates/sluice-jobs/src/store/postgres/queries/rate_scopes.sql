@@ -1,4 +1,0 @@
--- The starts so far of each kind or key of queue $1 in the window that starts at $2 (ms);
--- windows of earlier ones are deleted.
-WITH gone AS (DELETE FROM sluice_rate_scopes WHERE queue = $1 AND window_start < $2)
-SELECT scope, used::bigint FROM sluice_rate_scopes WHERE queue = $1 AND window_start = $2
