@@ -1,6 +1,7 @@
--- The jobs started in the current window of each kind, or each partition key, of a queue whose
--- shared rate counts them apart (`by: kind`, `by: partition_key`). A claim of the queue takes
--- its row in sluice_rates first, so that claims count one at a time.
+-- The jobs started in the current window of each queue with a shared rate: of the whole queue
+-- (scope ''), or of each kind or partition key when the rate counts them apart (`by: kind`,
+-- `by: partition_key`). A claim of the queue takes its row in sluice_rates first, so that claims
+-- count one at a time: that table is now only this lock, and its counts are not read.
 CREATE TABLE IF NOT EXISTS sluice_rate_scopes (
     queue TEXT NOT NULL,
     scope TEXT NOT NULL,
@@ -11,15 +12,16 @@ CREATE TABLE IF NOT EXISTS sluice_rate_scopes (
 
 -- Claims up to `p_limit` available jobs of queue `p_queue` for worker `p_worker`, leased until
 -- `p_lease_until`, under a rate of `p_rate` starts per window (window `p_window`, its start in
--- ms) for each kind (`p_by` = 'kind') or each partition key ('partition_key': jobs without a key
--- are not counted), and with `p_partition_limit` (or NULL) running jobs per key at most. In one
+-- ms) of the whole queue (`p_by` = 'queue'), of each kind ('kind') or of each partition key
+-- ('partition_key': jobs without a key are not counted), and with `p_partition_limit` (or NULL)
+-- running jobs per key at most. In one
 -- statement, so one round trip: the queue's row in sluice_rates is taken first, so claims of
 -- the queue count one at a time (each statement of the function reads what the one before it
 -- committed); the kinds or keys whose window is used up, and the keys running their most, are
 -- left out of the candidates; the candidates are taken in claim order while their windows and
 -- partitions allow, moved to running, and counted. Returns the ids started and whether a window
 -- held a candidate back; nothing while the queue is paused.
-CREATE OR REPLACE FUNCTION sluice_claim_scoped(p_queue TEXT, p_limit INTEGER, p_worker TEXT,
+CREATE OR REPLACE FUNCTION sluice_claim_rated(p_queue TEXT, p_limit INTEGER, p_worker TEXT,
     p_lease_until TIMESTAMPTZ, p_partition_limit INTEGER, p_rate INTEGER, p_by TEXT,
     p_window BIGINT) RETURNS TABLE (ids BIGINT[], capped BOOLEAN) LANGUAGE plpgsql AS $$
 DECLARE
@@ -50,14 +52,15 @@ BEGIN
     FOR c IN
         SELECT j.id, j.kind, j.partition_key FROM sluice_jobs AS j
         WHERE j.queue = p_queue AND j.state = 'available'
-            AND NOT coalesce((v_used -> (CASE WHEN p_by = 'kind' THEN j.kind
-                ELSE j.partition_key END))::integer >= p_rate, false)
+            AND NOT coalesce((v_used -> (CASE p_by WHEN 'kind' THEN j.kind
+                WHEN 'partition_key' THEN j.partition_key ELSE '' END))::integer >= p_rate, false)
             AND NOT coalesce((v_running -> j.partition_key)::integer >= p_partition_limit, false)
         ORDER BY j.priority DESC, j.run_at, j.id
         LIMIT p_limit
         FOR UPDATE OF j SKIP LOCKED
     LOOP
-        v_scope := CASE WHEN p_by = 'kind' THEN c.kind ELSE c.partition_key END;
+        v_scope := CASE p_by WHEN 'kind' THEN c.kind WHEN 'partition_key' THEN c.partition_key
+            ELSE '' END;
         IF v_scope IS NOT NULL AND coalesce((v_used ->> v_scope)::integer, 0)
                 + coalesce((v_counted ->> v_scope)::integer, 0) >= p_rate THEN
             v_capped := true;

@@ -1,6 +1,7 @@
--- The jobs started in the current window of each kind, or each partition key, of a queue whose
--- shared rate counts them apart (`by: kind`, `by: partition_key`). A claim of the queue takes
--- its row in sluice_rates first, so that claims count one at a time.
+-- The jobs started in the current window of each queue with a shared rate: of the whole queue
+-- (scope ''), or of each kind or partition key when the rate counts them apart (`by: kind`,
+-- `by: partition_key`). Claims count in their write transaction, one at a time. It replaces
+-- sluice_rates, which counted only whole queues.
 CREATE TABLE IF NOT EXISTS sluice_rate_scopes (
     queue TEXT NOT NULL,
     scope TEXT NOT NULL,
@@ -8,3 +9,5 @@ CREATE TABLE IF NOT EXISTS sluice_rate_scopes (
     used INTEGER NOT NULL,
     PRIMARY KEY (queue, scope)
 );
+
+DROP TABLE IF EXISTS sluice_rates;

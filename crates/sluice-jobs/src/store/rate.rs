@@ -76,30 +76,13 @@ impl SharedRate {
             .unwrap_or(now)
     }
 
-    /// How many of `wanted` jobs a claim may start when `used` were started in the window.
-    pub fn allows(&self, used: i64, wanted: u32) -> u32 {
-        let left = i64::from(self.limit).saturating_sub(used).max(0);
-        u32::try_from(left).unwrap_or(u32::MAX).min(wanted)
-    }
-
-    /// The window a job of `kind` with `partition_key` counts in under a rate per kind or per
-    /// key: its kind or its key; none for a job without a key, or under a rate of the queue.
+    /// The window a job of `kind` with `partition_key` counts in: `""` (the queue's) under a rate
+    /// of the queue, else its kind or its key; none for a job without a key under a rate per key.
     pub fn scope_of<'a>(&self, kind: &'a str, partition_key: Option<&'a str>) -> Option<&'a str> {
         match self.by {
-            RateScope::Queue => None,
+            RateScope::Queue => Some(""),
             RateScope::Kind => Some(kind),
             RateScope::PartitionKey => partition_key,
         }
-    }
-
-    /// How many of `wanted` jobs a claim under a rate of the whole queue may start, when `used`
-    /// were started in the window; counts a claim cut short in `queue`'s metrics.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub(crate) fn cap(&self, queue: &str, used: i64, wanted: u32) -> u32 {
-        let allowed = self.allows(used, wanted);
-        if allowed < wanted {
-            crate::metrics::rate_limited(queue);
-        }
-        allowed
     }
 }

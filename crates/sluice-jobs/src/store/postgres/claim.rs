@@ -1,4 +1,4 @@
-//! Claims that need a transaction on PostgreSQL: under a partition limit or a shared rate.
+//! Claims on PostgreSQL under a partition limit or a shared rate.
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
@@ -9,76 +9,41 @@ use crate::store::params::ClaimParams;
 use crate::store::rate::SharedRate;
 use crate::store::sql;
 
-/// A claim under a partition limit or a shared rate, in transaction `conn`: the queue's window
-/// row taken first (so claims at once wait for each other's count), the claim capped by what
-/// the window has left, and the window counted.
-pub(super) async fn claim_in(
+/// A claim under a partition limit, in transaction `conn`: partition-limited claims of the
+/// queue one at a time, each key's first jobs up to its limit.
+pub(super) async fn claim_partitioned(
     conn: &mut PgConnection,
     params: &ClaimParams,
-    now: DateTime<Utc>,
+    per_partition: u32,
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<PgRow>, StoreError> {
-    let mut limit = params.limit;
-    if let Some(rate) = params.rate {
-        let used: i32 = sqlx::query_scalar(include_str!("queries/rate_take.sql"))
-            .bind(&params.queue)
-            .bind(rate.window(now))
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(sql::error)?;
-        limit = rate.cap(&params.queue, i64::from(used), params.limit);
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-    }
-    let rows = match params.partition_limit {
-        None => sqlx::query(include_str!("queries/claim.sql"))
-            .bind(&params.queue)
-            .bind(i64::from(limit))
-            .bind(&params.worker)
-            .bind(lease_until)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(sql::error)?,
-        Some(per_partition) => {
-            sqlx::query(include_str!("queries/lock_partitions.sql"))
-                .bind(&params.queue)
-                .execute(&mut *conn)
-                .await
-                .map_err(sql::error)?;
-            sqlx::query(include_str!("queries/claim_partitioned.sql"))
-                .bind(&params.queue)
-                .bind(i64::from(limit))
-                .bind(&params.worker)
-                .bind(lease_until)
-                .bind(i64::from(per_partition))
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(sql::error)?
-        }
-    };
-    if params.rate.is_some() && !rows.is_empty() {
-        sqlx::query(include_str!("queries/rate_used.sql"))
-            .bind(&params.queue)
-            .bind(i32::try_from(rows.len()).unwrap_or(i32::MAX))
-            .execute(&mut *conn)
-            .await
-            .map_err(sql::error)?;
-    }
-    Ok(rows)
+    sqlx::query(include_str!("queries/lock_partitions.sql"))
+        .bind(&params.queue)
+        .execute(&mut *conn)
+        .await
+        .map_err(sql::error)?;
+    sqlx::query(include_str!("queries/claim_partitioned.sql"))
+        .bind(&params.queue)
+        .bind(i64::from(params.limit))
+        .bind(&params.worker)
+        .bind(lease_until)
+        .bind(i64::from(per_partition))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql::error)
 }
 
-/// A claim under a rate per kind or per partition key: one call of the function
-/// `sluice_claim_scoped` (migration 11), which starts what the windows allow and counts them,
+/// A claim under a shared rate (of the queue, or per kind or per key): one call of the function
+/// `sluice_claim_rated` (migration 11), which starts what the windows allow and counts them,
 /// then the rows of the jobs it started.
-pub(super) async fn claim_scoped(
+pub(super) async fn claim_rated(
     pool: &PgPool,
     params: &ClaimParams,
     rate: &SharedRate,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<PgRow>, StoreError> {
-    let (ids, capped): (Vec<i64>, bool) = sqlx::query_as(include_str!("queries/claim_scoped.sql"))
+    let (ids, capped): (Vec<i64>, bool) = sqlx::query_as(include_str!("queries/claim_rated.sql"))
         .bind(&params.queue)
         .bind(i32::try_from(params.limit).unwrap_or(i32::MAX))
         .bind(&params.worker)

@@ -12,6 +12,8 @@
 //!   breaks, waits fall back to polling until it is back.
 //! - Claims with a partition limit take a transaction-scoped advisory lock per queue, so two
 //!   claimers never both see a partition below its limit.
+//! - Claims under a shared rate are one call of a PL/pgSQL function that takes the queue's rate
+//!   row, reads its windows, starts what they allow and counts it.
 //!
 //! The address may name a schema: `postgres://host/db?schema=jobs` keeps the tables there.
 
@@ -40,7 +42,6 @@ use super::params::{
     HeartbeatParams, ListParams, PruneParams, QueueStats, RetryParams,
 };
 use super::params::{LEASE_EXPIRED, completion_rows};
-use super::rate::RateScope;
 use super::roles::{Admin, Maintenance, Queue, Store};
 use super::sql::{self, migrate};
 use crate::batch::{Batch, BatchId, BatchStatus, EnqueuedBatch};
@@ -309,22 +310,25 @@ impl Queue for PostgresStore {
         let now = self.now();
         self.promote(&params.queue, now).await?;
         let lease_until = after(now, params.lease);
-        let rows = if let Some(rate) = params.rate.filter(|r| r.by != RateScope::Queue) {
-            claim::claim_scoped(&self.pool, &params, &rate, now, lease_until).await?
-        } else if params.partition_limit.is_none() && params.rate.is_none() {
-            sqlx::query(include_str!("queries/claim.sql"))
+        let rows = match (params.rate, params.partition_limit) {
+            (Some(rate), _) => {
+                claim::claim_rated(&self.pool, &params, &rate, now, lease_until).await?
+            }
+            (None, Some(per_partition)) => {
+                let mut tx = self.pool.begin().await.map_err(sql::error)?;
+                let rows =
+                    claim::claim_partitioned(&mut tx, &params, per_partition, lease_until).await?;
+                tx.commit().await.map_err(sql::error)?;
+                rows
+            }
+            (None, None) => sqlx::query(include_str!("queries/claim.sql"))
                 .bind(&params.queue)
                 .bind(i64::from(params.limit))
                 .bind(&params.worker)
                 .bind(lease_until)
                 .fetch_all(&self.pool)
                 .await
-                .map_err(sql::error)?
-        } else {
-            let mut tx = self.pool.begin().await.map_err(sql::error)?;
-            let rows = claim::claim_in(&mut tx, &params, now, lease_until).await?;
-            tx.commit().await.map_err(sql::error)?;
-            rows
+                .map_err(sql::error)?,
         };
         let mut jobs = rows.iter().map(job).collect::<Result<Vec<_>, _>>()?;
         sql::claim_order(&mut jobs);

@@ -14,38 +14,25 @@ use crate::store::params::ClaimParams;
 use crate::store::rate::{RateScope, SharedRate};
 use crate::store::sql;
 
-/// The rows of the jobs `params` claims, moved to running in transaction `tx`: under a rate of
-/// the queue, capped by what its window has left and counted in it.
+/// The rows of the jobs `params` claims, moved to running in transaction `tx`.
 pub(super) async fn claim_in(
     tx: &mut SqliteConnection,
     params: &ClaimParams,
     now: DateTime<Utc>,
 ) -> Result<Vec<SqliteRow>, StoreError> {
     let lease_until = millis(after(now, params.lease));
-    let mut limit = params.limit;
     if let Some(rate) = params.rate {
-        if rate.by != RateScope::Queue {
-            return claim_scoped(tx, params, &rate, now, lease_until).await;
-        }
-        let used: i64 = sqlx::query_scalar(include_str!("queries/rate_take.sql"))
-            .bind(&params.queue)
-            .bind(rate.window(now))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(sql::error)?;
-        limit = rate.cap(&params.queue, used, params.limit);
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
+        return claim_rated(tx, params, &rate, now, lease_until).await;
     }
-    let rows = match params.partition_limit {
+    match params.partition_limit {
         None => sqlx::query(include_str!("queries/claim.sql"))
             .bind(&params.worker)
             .bind(lease_until)
             .bind(&params.queue)
-            .bind(i64::from(limit)),
+            .bind(i64::from(params.limit)),
         Some(per_partition) => {
-            let ids = partitioned_candidates(tx, &params.queue, limit, per_partition).await?;
+            let ids =
+                partitioned_candidates(tx, &params.queue, params.limit, per_partition).await?;
             sqlx::query(include_str!("queries/claim_ids.sql"))
                 .bind(&params.worker)
                 .bind(lease_until)
@@ -54,22 +41,13 @@ pub(super) async fn claim_in(
     }
     .fetch_all(&mut *tx)
     .await
-    .map_err(sql::error)?;
-    if params.rate.is_some() && !rows.is_empty() {
-        sqlx::query(include_str!("queries/rate_used.sql"))
-            .bind(&params.queue)
-            .bind(i64::try_from(rows.len()).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await
-            .map_err(sql::error)?;
-    }
-    Ok(rows)
+    .map_err(sql::error)
 }
 
-/// A claim under a rate per kind or per partition key: candidates in claim order without the
-/// kinds or keys whose window is used up (nor, with a partition limit, the keys running their
-/// most), those their windows still allow started, and their windows counted.
-async fn claim_scoped(
+/// A claim under a shared rate (of the queue, or per kind or per key): candidates in claim order
+/// without the kinds or keys whose window is used up (nor, with a partition limit, the keys
+/// running their most), those their windows still allow started, and their windows counted.
+async fn claim_rated(
     tx: &mut SqliteConnection,
     params: &ClaimParams,
     rate: &SharedRate,
