@@ -532,5 +532,14 @@ mod tests {
         );
         let err = read("lease: soon\n").expect_err("bad duration");
         assert!(err.contains("`soon` is not a duration"), "{err}");
+        let err =
+            read("queues:\n  default:\n    shared_rate: { limit: 10, per: 1s, by: tenant }\n")
+                .expect_err("bad scope");
+        assert!(
+            err.contains("worker.yaml:3:")
+                && err.contains("`kind`")
+                && err.contains("`partition_key`"),
+            "{err}"
+        );
     }
 }
