@@ -281,6 +281,10 @@ pub struct NewJob {
     /// once the job ended.
     #[serde(default, with = "humane")]
     pub unique_for: Option<Duration>,
+    /// Until when the unique key is held: until the job ends (`end`, the default) or only until
+    /// it starts (`start`: a job enqueued while it runs is added).
+    #[serde(default, skip_serializing_if = "UniqueUntil::is_end")]
+    pub unique_until: UniqueUntil,
     /// A key whose jobs share a concurrency limit set on the worker. Defaults to none.
     #[serde(default)]
     pub partition_key: Option<String>,
@@ -289,6 +293,23 @@ pub struct NewJob {
     /// that span's context instead. Defaults to none.
     #[serde(default)]
     pub traceparent: Option<String>,
+}
+
+/// Until when a job's unique key is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UniqueUntil {
+    /// Until the job ends (while it is scheduled, available, running or retryable).
+    #[default]
+    End,
+    /// Until the job starts: while it waits to run, not while it runs or waits to retry.
+    Start,
+}
+
+impl UniqueUntil {
+    fn is_end(&self) -> bool {
+        *self == UniqueUntil::End
+    }
 }
 
 /// The queue a job goes to when none is named: `default`.
@@ -313,9 +334,23 @@ impl NewJob {
             run_at: None,
             unique_key: None,
             unique_for: None,
+            unique_until: UniqueUntil::End,
             partition_key: None,
             traceparent: None,
         }
+    }
+
+    /// Why a store would refuse it, if it would: a key released when the job starts cannot also
+    /// be held after it succeeded.
+    pub fn check(&self) -> Result<(), String> {
+        if self.unique_until == UniqueUntil::Start && self.unique_for.is_some() {
+            return Err(format!(
+                "a `{}` job's unique key is held until it starts (unique_until: start), so it \
+                 cannot be held after it succeeded too: drop unique_for or unique_until",
+                self.kind
+            ));
+        }
+        Ok(())
     }
 
     /// Puts it in `queue`.
@@ -358,6 +393,13 @@ impl NewJob {
     /// within that time returns it instead of adding a job.
     pub fn unique_for(mut self, period: Duration) -> NewJob {
         self.unique_for = Some(period);
+        self
+    }
+
+    /// Holds its unique key only until it starts, not until it ends: an enqueue with the key
+    /// while it runs adds a job.
+    pub fn unique_until(mut self, until: UniqueUntil) -> NewJob {
+        self.unique_until = until;
         self
     }
 

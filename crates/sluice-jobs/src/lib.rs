@@ -39,7 +39,7 @@ pub mod worker;
 pub mod workflow;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use job::{AttemptError, DependencyFailure, Job, JobId, JobState, NewJob, Step};
+pub use job::{AttemptError, DependencyFailure, Job, JobId, JobState, NewJob, Step, UniqueUntil};
 pub use schedule::Schedule;
 pub use store::{Enqueued, Store, StoreError};
 pub use worker::{

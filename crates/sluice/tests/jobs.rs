@@ -202,7 +202,7 @@ fn bad_input_is_refused_with_what_to_write() {
     );
     assert_eq!(
         ok(dir.path(), &["jobs", "enqueue", "--file", &file]).trim(),
-        "2500 jobs enqueued, 0 duplicates of pending unique keys"
+        "2500 jobs enqueued, 0 duplicates of held unique keys"
     );
     write(
         dir.path(),
@@ -249,14 +249,30 @@ fn unique_jobs_are_enqueued_once_while_pending() {
     );
     assert!(out.status.success());
     assert!(
-        text(&out.stderr).contains(&format!(
-            "job {} with the same unique key is pending",
-            first.trim()
-        )),
+        text(&out.stderr).contains(&format!("job {} holds the same unique key", first.trim())),
         "{}",
         text(&out.stderr)
     );
     assert_eq!(jobs(dir.path()).len(), 1);
+    let both = sluice(
+        dir.path(),
+        &[
+            "jobs",
+            "enqueue",
+            "report",
+            "--unique-key",
+            "k",
+            "--unique-until",
+            "start",
+            "--unique-for",
+            "1h",
+        ],
+    );
+    assert!(
+        !both.status.success() && text(&both.stderr).contains("cannot be used with"),
+        "{}",
+        text(&both.stderr)
+    );
 }
 
 #[test]
@@ -278,7 +294,7 @@ fn a_paused_queue_claims_nothing_until_it_is_resumed() {
             &["jobs", "enqueue", "ok", "--file", "jobs.jsonl"]
         )
         .trim(),
-        "3 jobs enqueued, 0 duplicates of pending unique keys",
+        "3 jobs enqueued, 0 duplicates of held unique keys",
         "lines without a kind take the one on the command line"
     );
     assert!(ok(dir.path(), &["jobs", "pause", "default"]).contains("paused"));

@@ -78,7 +78,8 @@ BEGIN
         v_ids := v_ids || c.id;
     END LOOP;
     UPDATE sluice_jobs SET state = 'running', attempt = attempt + 1, worker = p_worker,
-        lease_until = p_lease_until
+        lease_until = p_lease_until,
+        unique_key = CASE WHEN unique_until = 'start' THEN NULL ELSE unique_key END
     WHERE id = ANY(v_ids);
     INSERT INTO sluice_rate_scopes (queue, scope, window_start, used)
     SELECT p_queue, k.key, p_window, k.value::integer
@@ -90,3 +91,7 @@ BEGIN
     RETURN QUERY SELECT v_ids, v_capped;
 END
 $$;
+
+-- Jobs whose unique key is held only until they start (`unique_until: start`): claims clear
+-- their key.
+ALTER TABLE sluice_jobs ADD COLUMN IF NOT EXISTS unique_until TEXT;

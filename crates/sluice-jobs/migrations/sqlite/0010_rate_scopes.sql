@@ -11,3 +11,7 @@ CREATE TABLE IF NOT EXISTS sluice_rate_scopes (
 );
 
 DROP TABLE IF EXISTS sluice_rates;
+
+-- Jobs whose unique key is held only until they start (`unique_until: start`): claims clear
+-- their key.
+ALTER TABLE sluice_jobs ADD COLUMN unique_until TEXT;

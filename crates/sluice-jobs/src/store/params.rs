@@ -18,7 +18,8 @@ use crate::job::{JobId, JobState, NewJob};
 pub enum Enqueued {
     /// A new job.
     Inserted(JobId),
-    /// A job with the same unique key is pending; this is its id.
+    /// A job holds the same unique key (pending, or succeeded within its `unique_for`); this is
+    /// its id.
     Duplicate(JobId),
 }
 

@@ -20,10 +20,14 @@ use crate::{metrics, trace};
 /// A job's life as producers and workers drive it.
 #[async_trait]
 pub trait Queue: Send + Sync {
-    /// Adds jobs, in order; a job whose unique key is pending is not added. Counts them in
+    /// Adds jobs, in order; a job whose unique key is held is not added, and none is if one is
+    /// refused ([`NewJob::check`]). Counts them in
     /// `sluice_jobs_enqueued_total` and, with tracing on, starts a producer span for each
     /// (docs/observability.md). (Stores implement [`insert`](Self::insert).)
     async fn enqueue(&self, mut jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
+        for job in &jobs {
+            job.check().map_err(StoreError::Rejected)?;
+        }
         let producing = trace::produce(&mut jobs);
         let results = self.insert(&jobs).await;
         produced(producing, &jobs, results)

@@ -35,9 +35,9 @@ use futures::future::BoxFuture;
 use serde_json::json;
 use sluice_jobs::store::{
     Cancelled, ClaimParams, Completion, Enqueued, FireParams, HeartbeatParams, ListParams, Outcome,
-    PruneParams, QueueStats, RetryParams,
+    PruneParams, QueueStats, RetryParams, StoreError,
 };
-use sluice_jobs::{Clock, Job, JobId, JobState, ManualClock, NewJob, Store};
+use sluice_jobs::{Clock, Job, JobId, JobState, ManualClock, NewJob, Store, UniqueUntil};
 
 /// A store under test and the clock it reads.
 pub(crate) struct Harness {
@@ -101,7 +101,8 @@ macro_rules! conformance {
             cancelled_and_expired_batch_jobs_count,
             batch_callbacks_fire_once_under_concurrent_completion,
             unique_keys_can_hold_for_a_period_after_success, shared_rates_hold_across_claimers,
-            rates_per_kind_hold_across_claimers, rates_per_key_leave_other_keys_alone);
+            rates_per_kind_hold_across_claimers, rates_per_key_leave_other_keys_alone,
+            unique_keys_can_be_held_until_the_job_starts);
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
         $(
@@ -1302,6 +1303,50 @@ pub(crate) async fn results_are_kept_with_succeeded_jobs(h: Harness) {
             .iter()
             .any(|j| j.result == Some(json!({"total": 3, "items": ["a", "b"]}))),
         "listings carry results too"
+    );
+}
+
+/// A key held until its job starts: duplicates are refused while it waits, added once it runs
+/// (then held by the new job), and a job asking for both this and a period is refused.
+pub(crate) async fn unique_keys_can_be_held_until_the_job_starts(h: Harness) {
+    let store = h.store.as_ref();
+    let job = |n: i64| {
+        NewJob::new("refresh", json!(n))
+            .unique_key("cache-9")
+            .unique_until(UniqueUntil::Start)
+    };
+    let first = enqueue_one(store, job(1)).await;
+    assert_eq!(
+        store.enqueue(vec![job(2)]).await.expect("enqueue"),
+        vec![Enqueued::Duplicate(first)],
+        "held while it waits"
+    );
+    let claimed = store.claim(claim("default", 1, "w")).await.expect("claim");
+    assert_eq!(claimed[0].id, first);
+    assert_eq!(claimed[0].unique_key, None, "let go of when it started");
+    let second = store.enqueue(vec![job(3)]).await.expect("enqueue")[0];
+    assert!(
+        matches!(second, Enqueued::Inserted(id) if id > first),
+        "added while the first runs: {second:?}"
+    );
+    assert_eq!(
+        store.enqueue(vec![job(4)]).await.expect("enqueue"),
+        vec![Enqueued::Duplicate(second.id())],
+        "now held by the new job"
+    );
+    store
+        .complete(vec![done(first, "w", Outcome::Succeeded)])
+        .await
+        .expect("complete");
+    assert_eq!(
+        store.enqueue(vec![job(5)]).await.expect("enqueue"),
+        vec![Enqueued::Duplicate(second.id())],
+        "the first's end does not free the second's key"
+    );
+    let both = job(6).unique_for(Duration::from_secs(60));
+    assert!(
+        matches!(store.enqueue(vec![both]).await, Err(StoreError::Rejected(e)) if e.contains("unique_for")),
+        "held until start and after success at once is refused"
     );
 }
 

@@ -46,7 +46,7 @@ use super::roles::{Admin, Maintenance, Queue, Store};
 use super::sql::{self, migrate};
 use crate::batch::{Batch, BatchId, BatchStatus, EnqueuedBatch};
 use crate::clock::{Clock, SystemClock, after, period_millis};
-use crate::job::{Job, JobId, NewJob};
+use crate::job::{Job, JobId, NewJob, UniqueUntil};
 use crate::metrics;
 use crate::workflow::Graph;
 use rows::job;
@@ -228,6 +228,7 @@ impl PostgresStore {
                         .bind(&job.traceparent)
                         .bind(now)
                         .bind(job.unique_for.map(period_millis))
+                        .bind((job.unique_until == UniqueUntil::Start).then_some("start"))
                         .fetch_optional(&mut *conn)
                         .await
                         .map_err(sql::error)?;

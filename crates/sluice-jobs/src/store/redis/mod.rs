@@ -36,7 +36,7 @@ use super::rate::RateScope;
 use super::roles::{Admin, Maintenance, Queue, Store};
 use crate::batch::{Batch, BatchId, BatchStatus, EnqueuedBatch};
 use crate::clock::{Clock, SystemClock, after, millis, period_millis};
-use crate::job::{Job, JobId, NewJob};
+use crate::job::{Job, JobId, NewJob, UniqueUntil};
 use crate::metrics;
 use crate::workflow::Graph;
 use rows::{Row, job};
@@ -561,9 +561,11 @@ fn job_args(job: &NewJob, now: DateTime<Utc>) -> [String; 10] {
         job.unique_key.clone().unwrap_or_default(),
         job.partition_key.clone().unwrap_or_default(),
         job.traceparent.clone().unwrap_or_default(),
-        job.unique_for
-            .map(|d| period_millis(d).to_string())
-            .unwrap_or_default(),
+        match (job.unique_until, job.unique_for) {
+            (UniqueUntil::Start, _) => "start".to_owned(),
+            (UniqueUntil::End, Some(d)) => period_millis(d).to_string(),
+            (UniqueUntil::End, None) => String::new(),
+        },
     ]
 }
 

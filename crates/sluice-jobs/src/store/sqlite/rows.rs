@@ -12,7 +12,7 @@ use super::super::params::Enqueued;
 use super::super::sql;
 use crate::batch::BatchId;
 use crate::clock::{from_millis, millis, period_millis};
-use crate::job::{Job, JobId, NewJob, Step};
+use crate::job::{Job, JobId, NewJob, Step, UniqueUntil};
 use crate::workflow::Graph;
 
 /// Inserts `jobs` in order on `conn` (in its transaction), all but the pending duplicates of a
@@ -68,6 +68,7 @@ pub(super) async fn insert(
                     .bind(&job.traceparent)
                     .bind(millis(now))
                     .bind(job.unique_for.map(period_millis))
+                    .bind((job.unique_until == UniqueUntil::Start).then_some("start"))
                     .fetch_optional(&mut *conn)
                     .await
                     .map_err(sql::error)?;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args as ClapArgs;
 use serde_json::Value;
-use sluice_jobs::{NewJob, Store};
+use sluice_jobs::{NewJob, Store, UniqueUntil};
 
 #[derive(Debug, ClapArgs)]
 pub(super) struct EnqueueArgs {
@@ -20,7 +20,7 @@ pub(super) struct EnqueueArgs {
     args: Option<String>,
     /// Read jobs from this JSON-lines file (`-` for standard input): one object per line, with
     /// `kind` and optionally `args`, `queue`, `priority`, `max_attempts`, `run_at`,
-    /// `unique_key`, `unique_for`, `partition_key`, `traceparent`.
+    /// `unique_key`, `unique_for`, `unique_until`, `partition_key`, `traceparent`.
     #[arg(long)]
     file: Option<PathBuf>,
     /// The queue.
@@ -50,6 +50,10 @@ pub(super) struct EnqueueArgs {
     /// key meanwhile returns this job.
     #[arg(long, value_parser = sluice_event::duration::parse, requires = "unique_key")]
     unique_for: Option<Duration>,
+    /// Hold the unique key until the job `end`s (the default) or only until it `start`s, so
+    /// that an enqueue while it runs adds a job.
+    #[arg(long, value_parser = ["start", "end"], requires = "unique_key", conflicts_with = "unique_for")]
+    unique_until: Option<String>,
     /// Jobs with the same partition key share the queue's partition limit.
     #[arg(long)]
     partition_key: Option<String>,
@@ -79,13 +83,13 @@ pub(super) async fn enqueue_jobs(store: &dyn Store, enqueue: &EnqueueArgs) -> an
                 }
                 sluice_jobs::Enqueued::Duplicate(id) => {
                     duplicates += 1;
-                    eprintln!("job {id} with the same unique key is pending; nothing added");
+                    eprintln!("job {id} holds the same unique key; nothing added");
                 }
             }
         }
     }
     if enqueue.file.is_some() {
-        println!("{inserted} jobs enqueued, {duplicates} duplicates of pending unique keys");
+        println!("{inserted} jobs enqueued, {duplicates} duplicates of held unique keys");
     }
     Ok(())
 }
@@ -113,6 +117,9 @@ fn one_job(args: &EnqueueArgs) -> anyhow::Result<NewJob> {
     }
     if let Some(period) = args.unique_for {
         job = job.unique_for(period);
+    }
+    if args.unique_until.as_deref() == Some("start") {
+        job = job.unique_until(UniqueUntil::Start);
     }
     if let Some(key) = &args.partition_key {
         job = job.partition_key(key.clone());

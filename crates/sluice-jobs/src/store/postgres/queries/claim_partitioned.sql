@@ -23,7 +23,8 @@ candidates AS (
     (SELECT id, priority, run_at FROM sluice_jobs
         WHERE queue = $1 AND state = 'available' AND partition_key IS NULL
         ORDER BY priority DESC, run_at, id LIMIT $2))
-UPDATE sluice_jobs SET state = 'running', attempt = attempt + 1, worker = $3, lease_until = $4
+UPDATE sluice_jobs SET state = 'running', attempt = attempt + 1, worker = $3, lease_until = $4,
+    unique_key = CASE WHEN unique_until = 'start' THEN NULL ELSE unique_key END
 WHERE state = 'available' AND NOT EXISTS (SELECT 1 FROM sluice_paused WHERE queue = $1)
     AND id = ANY(ARRAY(
     SELECT id FROM candidates ORDER BY priority DESC, run_at, id LIMIT $2))

@@ -108,6 +108,12 @@ for _, m in ipairs(chosen) do
   if pk ~= '' then
     redis.call('HINCRBY', key('partitions'), pk, 1)
   end
+  local uk = job[AT.unique_key]
+  if uk ~= '' and redis.call('HGET', jk, 'unique_until') == 'start' then
+    release_unique(uk, tonumber(m))
+    redis.call('HSET', jk, 'unique_key', '')
+    job[AT.unique_key] = ''
+  end
   redis.call('HSET', jk, 'state', 'running', 'worker', worker, 'lease_until', lease_until, 'attempt', attempt)
   table.insert(jobs, job)
 end

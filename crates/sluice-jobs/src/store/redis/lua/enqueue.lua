@@ -1,5 +1,7 @@
 -- ARGV: prefix, now, then per job: queue, kind, args, priority, max_attempts, run_at,
--- unique key or '', partition key or '', traceparent or '', unique_for (ms) or ''.
+-- unique key or '', partition key or '', traceparent or '', how long the unique key is held:
+-- '' (until the job ends), unique_for in ms (and that long after it succeeded), or 'start'
+-- (until it starts).
 -- Returns {inserted (1) or duplicate (0), id} per job.
 local now = tonumber(ARGV[2])
 local out = {}

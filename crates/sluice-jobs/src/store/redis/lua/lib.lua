@@ -10,7 +10,9 @@
 --                               by due time, running by lease expiry, final states by end time,
 --                               blocked workflow steps by id
 --   P:q:QUEUE:wake              a token that wakes one waiting worker (list of at most one)
---   P:unique                    unique key -> id of its pending job (hash)
+--   P:unique                    unique key -> id of its pending job (hash; a job whose key
+--                               is held until it starts, unique_until = 'start', lets go of
+--                               it when claimed)
 --   P:unique_held               unique key -> ID:UNTIL, a succeeded job holding it until UNTIL
 --                               (hash; entries past their time are dropped when next read)
 --   P:partitions                partition key -> running jobs (hash)
@@ -155,8 +157,9 @@ local function initial_state(run_at, now)
   return 'available'
 end
 
--- Inserts one job, holding its unique key `uk` for `uf` milliseconds after it succeeds (or
--- '' for none); the caller wakes the queue and records it in P:queues.
+-- Inserts one job, holding its unique key `uk` for `uf` milliseconds after it succeeds ('' for
+-- none; 'start' holds it only until the job starts); the caller wakes the queue and records it
+-- in P:queues.
 local function insert(now, queue, kind, args, priority, max_attempts, run_at, uk, pk, tp, uf)
   if uk ~= '' then
     local existing = redis.call('HGET', key('unique'), uk)
@@ -176,7 +179,9 @@ local function insert(now, queue, kind, args, priority, max_attempts, run_at, uk
   local jk = write(id, initial_state(run_at, now), now, queue, kind, args, priority, max_attempts, run_at, uk, pk, tp)
   if uk ~= '' then
     redis.call('HSET', key('unique'), uk, id)
-    if uf and uf ~= '' then
+    if uf == 'start' then
+      redis.call('HSET', jk, 'unique_until', 'start')
+    elseif uf and uf ~= '' then
       redis.call('HSET', jk, 'unique_for', uf)
     end
   end
