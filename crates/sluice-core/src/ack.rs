@@ -16,13 +16,18 @@
 //! `Rejected`, `Unfinished`. A broadcast item that one branch filters and another delivers is
 //! `Delivered`; one that any branch leaves unfinished is `Unfinished`.
 //!
+//! # Reasons
+//! A failed item's token carries why it failed (its stage and error) to its origin: an origin
+//! made with [`AckToken::with_reason`] learns the reason of a `DeadLettered` or `Rejected`
+//! outcome (the first recorded, when several holders failed).
+//!
 //! # Cost
 //! An untracked token is a null pointer: items from sources that do not ack carry no tokens at
 //! all (the batch's token vector stays empty), so the common path pays nothing.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// The final outcome of one item, as its origin learns it.
 ///
@@ -74,18 +79,24 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// What an origin is told: the outcome, and why the item failed when it did.
+type Report = Box<dyn FnOnce(Outcome, Option<Arc<str>>) + Send + Sync>;
+
 /// What a node does with its outcome once its last holder is gone.
 enum Finalizer {
     /// Report to the origin.
-    Origin(Box<dyn FnOnce(Outcome) + Send + Sync>),
+    Origin(Report),
     /// Complete every parent holder with this node's outcome (a join).
     Parents(Vec<AckToken>),
-    /// A failure record: a sink delivering it means the item was dead-lettered.
-    Failure(AckToken),
+    /// A failure record, and why the item failed: a sink delivering it means the item was
+    /// dead-lettered.
+    Failure(AckToken, Arc<str>),
 }
 
 struct AckNode {
     worst: AtomicU8,
+    /// Why the item failed, as the first holder to fail it said.
+    reason: OnceLock<Arc<str>>,
     finalizer: Option<Finalizer>,
 }
 
@@ -93,6 +104,7 @@ impl AckNode {
     fn new(finalizer: Finalizer) -> Arc<AckNode> {
         Arc::new(AckNode {
             worst: AtomicU8::new(Outcome::Filtered as u8),
+            reason: OnceLock::new(),
             finalizer: Some(finalizer),
         })
     }
@@ -101,17 +113,21 @@ impl AckNode {
 impl Drop for AckNode {
     fn drop(&mut self) {
         let outcome = Outcome::from_u8(*self.worst.get_mut());
+        let reason = self.reason.take();
         match self.finalizer.take() {
-            Some(Finalizer::Origin(report)) => report(outcome),
+            Some(Finalizer::Origin(report)) => report(outcome, reason),
             Some(Finalizer::Parents(parents)) => {
                 for parent in parents {
-                    parent.complete(outcome);
+                    parent.record(outcome, reason.clone());
                 }
             }
-            Some(Finalizer::Failure(parent)) => parent.complete(match outcome {
-                Outcome::Delivered => Outcome::DeadLettered,
-                other => other,
-            }),
+            Some(Finalizer::Failure(parent, why)) => parent.record(
+                match outcome {
+                    Outcome::Delivered => Outcome::DeadLettered,
+                    other => other,
+                },
+                Some(why),
+            ),
             None => {}
         }
     }
@@ -135,6 +151,14 @@ impl AckToken {
     /// `report` runs on whichever task completes the last holder: keep it short (send on a
     /// channel, bump an atomic).
     pub fn new(report: impl FnOnce(Outcome) + Send + Sync + 'static) -> AckToken {
+        AckToken::with_reason(move |outcome, _| report(outcome))
+    }
+
+    /// A token whose final outcome is passed to `report` as [`new`](Self::new) does, with why
+    /// the item failed when it was dead-lettered or rejected (`None` otherwise).
+    pub fn with_reason(
+        report: impl FnOnce(Outcome, Option<Arc<str>>) + Send + Sync + 'static,
+    ) -> AckToken {
         AckToken(Some(AckNode::new(Finalizer::Origin(Box::new(report)))))
     }
 
@@ -155,18 +179,37 @@ impl AckToken {
     }
 
     /// Records this holder's outcome and releases it.
-    pub fn complete(mut self, outcome: Outcome) {
+    pub fn complete(self, outcome: Outcome) {
+        self.record(outcome, None);
+    }
+
+    /// Records this holder's outcome, and why the item failed if it did, and releases it.
+    fn record(mut self, outcome: Outcome, reason: Option<Arc<str>>) {
         if let Some(node) = self.0.take() {
+            if let Some(reason) = reason {
+                let _ = node.reason.set(reason);
+            }
             node.worst.fetch_max(outcome as u8, Ordering::AcqRel);
         }
     }
 
-    /// Turns the token of a failed item into the token of its failure record: when a
-    /// dead-letter sink delivers the record, the origin learns `DeadLettered`.
-    pub(crate) fn into_failure(mut self) -> AckToken {
+    /// Records that the item failed for `reason` (asked only of a tracked token), with no
+    /// dead-letter output to take it: the origin learns `Rejected`.
+    pub(crate) fn reject(self, reason: impl FnOnce() -> String) {
+        let reason = self.is_tracked().then(|| Arc::from(reason()));
+        self.record(Outcome::Rejected, reason);
+    }
+
+    /// Turns the token of an item that failed for `reason` (asked only of a tracked token) into
+    /// the token of its failure record: when a dead-letter sink delivers the record, the origin
+    /// learns `DeadLettered`, and why.
+    pub(crate) fn into_failure(mut self, reason: impl FnOnce() -> String) -> AckToken {
         match self.0.take() {
             None => AckToken::none(),
-            Some(node) => AckToken(Some(AckNode::new(Finalizer::Failure(AckToken(Some(node)))))),
+            Some(node) => AckToken(Some(AckNode::new(Finalizer::Failure(
+                AckToken(Some(node)),
+                Arc::from(reason()),
+            )))),
         }
     }
 }
@@ -274,14 +317,61 @@ mod tests {
     #[test]
     fn delivered_failure_record_is_dead_lettered() {
         let (seen, token) = recorder();
-        token.into_failure().complete(Outcome::Delivered);
+        token
+            .into_failure(|| "bad".to_owned())
+            .complete(Outcome::Delivered);
         assert_eq!(outcomes(&seen), vec![Outcome::DeadLettered]);
     }
 
     #[test]
     fn dropped_failure_record_is_unfinished() {
         let (seen, token) = recorder();
-        drop(token.into_failure());
+        drop(token.into_failure(|| "bad".to_owned()));
         assert_eq!(outcomes(&seen), vec![Outcome::Unfinished]);
+    }
+
+    /// A token whose origin records what it is told, reason and all.
+    fn reasoned() -> (Arc<Mutex<Vec<(Outcome, Option<String>)>>>, AckToken) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let token = AckToken::with_reason(move |o, why| {
+            sink.lock()
+                .expect("lock")
+                .push((o, why.map(|w| w.to_string())));
+        });
+        (seen, token)
+    }
+
+    #[test]
+    fn the_origin_learns_why_its_item_failed_through_joins() {
+        let (seen, token) = reasoned();
+        let other = token.clone();
+        let joined = AckToken::join([token, AckToken::none()]);
+        let (_, second) = recorder();
+        let joined = AckToken::join([joined, second]);
+        joined
+            .into_failure(|| "check: three is refused".to_owned())
+            .complete(Outcome::Delivered);
+        other.complete(Outcome::Delivered);
+        let seen = seen.lock().expect("lock").clone();
+        assert_eq!(
+            seen,
+            vec![(
+                Outcome::DeadLettered,
+                Some("check: three is refused".to_owned())
+            )]
+        );
+        let (seen, token) = reasoned();
+        token.reject(|| "parse: not JSON".to_owned());
+        assert_eq!(
+            seen.lock().expect("lock").clone(),
+            vec![(Outcome::Rejected, Some("parse: not JSON".to_owned()))]
+        );
+        let (seen, token) = reasoned();
+        token.complete(Outcome::Delivered);
+        assert_eq!(
+            seen.lock().expect("lock").clone(),
+            vec![(Outcome::Delivered, None)]
+        );
     }
 }

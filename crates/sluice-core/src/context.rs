@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::ack::{AckToken, Outcome};
+use crate::ack::AckToken;
 use crate::batch::Batch;
 use crate::channel::Sender;
 use crate::error::{Failed, ItemError};
@@ -61,7 +61,8 @@ impl<T: Send + 'static> StageCtx<T> {
         self.metrics.failed(1);
         let failed = Failed::new(item, self.metrics.name(), error, attempts);
         if self.errors.is_some() {
-            self.failures.push(failed, ack.into_failure());
+            let ack = ack.into_failure(|| why(&failed));
+            self.failures.push(failed, ack);
         } else {
             self.reject(&failed, ack);
         }
@@ -75,14 +76,14 @@ impl<T: Send + 'static> StageCtx<T> {
         if self.log.allow() {
             tracing::error!(%stage, %error, suppressed = self.log.take_suppressed(), "item failed and was consumed by the panicking function");
         }
-        ack.complete(Outcome::Rejected);
+        ack.reject(|| format!("{stage}: {error}"));
     }
 
     fn reject(&mut self, failed: &Failed<T>, ack: AckToken) {
         if self.log.allow() {
             tracing::warn!(stage = %failed.stage, error = %failed.reason(), attempts = failed.attempts, suppressed = self.log.take_suppressed(), "item failed (no error output wired)");
         }
-        ack.complete(Outcome::Rejected);
+        ack.reject(|| why(failed));
     }
 
     /// Sends the failures recorded so far to the error output.
@@ -127,4 +128,9 @@ impl LogThrottle {
     fn take_suppressed(&mut self) -> u64 {
         std::mem::take(&mut self.suppressed)
     }
+}
+
+/// Why `failed` failed, as its origin learns it: the stage, then the error's chain.
+fn why<T>(failed: &Failed<T>) -> String {
+    format!("{}: {}", failed.stage, failed.reason())
 }

@@ -612,7 +612,8 @@ fn a_pipeline_enqueues_jobs_on_postgres() {
 }
 
 /// A pipeline drains queue `piped` of `store` through its `jobs` source: each job ends with its
-/// event, succeeded when it was written and dead when it was dead-lettered.
+/// event, succeeded when it was written and dead, with the pipeline's reason, when it was
+/// dead-lettered.
 fn pipeline_consumes_jobs(store: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path();
@@ -671,7 +672,7 @@ fn pipeline_consumes_jobs(store: &str) {
     assert!(
         dead[0]["errors"][0]["error"]
             .as_str()
-            .is_some_and(|e| e.contains("dead-lettered")),
+            .is_some_and(|e| e.contains("dead-lettered") && e.contains("three is refused")),
         "{}",
         dead[0]
     );

@@ -2,8 +2,8 @@
 //!
 //! The source claims jobs as a worker does, under leases it renews while their events are in
 //! the pipeline, at most `max_in_flight` at once. A job ends with its event: succeeded when the
-//! event was delivered or filtered, dead when it was dead-lettered or rejected (with that as its
-//! error; the dead-letter record holds the pipeline's reason), and available again, its attempt
+//! event was delivered or filtered, dead when it was dead-lettered or rejected (with that and the
+//! pipeline's reason, its stage and error, as the job's error), and available again, its attempt
 //! not counted, when it never finished (shutdown). A process that dies leaves its jobs to the
 //! rescue of any worker once their leases expire. Several `sluice run` processes consuming one
 //! queue share its jobs.
@@ -193,11 +193,11 @@ impl Reader {
     }
 
     /// The record of `job`: its args, with a token that ends the job with its event.
-    fn record(&self, job: &Job, settle: &mpsc::UnboundedSender<(JobId, Outcome)>) -> Acked<Record> {
+    fn record(&self, job: &Job, settle: &mpsc::UnboundedSender<Ended>) -> Acked<Record> {
         let settle = settle.clone();
         let id = job.id;
-        let token = AckToken::new(move |outcome: Outcome| {
-            let _ = settle.send((id, outcome));
+        let token = AckToken::with_reason(move |outcome, reason| {
+            let _ = settle.send((id, outcome, reason));
         });
         let origin = Arc::new(Origin {
             source: self.source.clone(),
@@ -221,6 +221,9 @@ impl Reader {
     }
 }
 
+/// A job whose event became final: its id, the outcome, and why the event failed if it did.
+type Ended = (JobId, Outcome, Option<Arc<str>>);
+
 /// Waits for room for a job, then takes what more there is, up to `batch`; returns how many.
 async fn room(room: &Semaphore, batch: u32) -> u32 {
     let Ok(first) = room.acquire().await else {
@@ -242,17 +245,17 @@ async fn room(room: &Semaphore, batch: u32) -> u32 {
 
 /// A task that ends jobs as their events become final, up to 100 a store call. A call that
 /// fails leaves its jobs to be rescued when their leases expire (at least once).
-fn settler(held: Arc<Held>) -> mpsc::UnboundedSender<(JobId, Outcome)> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(JobId, Outcome)>();
+fn settler(held: Arc<Held>) -> mpsc::UnboundedSender<Ended> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Ended>();
     tokio::spawn(async move {
         let mut ended = Vec::new();
         while rx.recv_many(&mut ended, 100).await > 0 {
             let completions: Vec<Completion> = ended
                 .iter()
-                .map(|&(id, outcome)| Completion {
-                    id,
+                .map(|(id, outcome, reason)| Completion {
+                    id: *id,
                     worker: held.worker.clone(),
-                    outcome: job_outcome(outcome),
+                    outcome: job_outcome(*outcome, reason.as_deref()),
                     discard: false,
                     result: None,
                 })
@@ -261,7 +264,7 @@ fn settler(held: Arc<Held>) -> mpsc::UnboundedSender<(JobId, Outcome)> {
                 tracing::warn!(%err, jobs = ended.len(), "cannot record the end of jobs; they run again once their leases expire");
             }
             if let Ok(mut ids) = held.ids.lock() {
-                for (id, _) in &ended {
+                for (id, _, _) in &ended {
                     ids.remove(id);
                 }
             }
@@ -272,17 +275,15 @@ fn settler(held: Arc<Held>) -> mpsc::UnboundedSender<(JobId, Outcome)> {
     tx
 }
 
-/// How a job ends with its event.
-fn job_outcome(outcome: Outcome) -> JobOutcome {
-    let failed = |error: &str| JobOutcome::Failed {
-        error: error.to_owned(),
+/// How a job ends with its event, failed with the pipeline's `reason` when it failed.
+fn job_outcome(outcome: Outcome, reason: Option<&str>) -> JobOutcome {
+    let failed = |what: &str| JobOutcome::Failed {
+        error: format!("{what}: {}", reason.unwrap_or("no reason given")),
         retry_at: None,
     };
     match outcome {
         Outcome::Delivered | Outcome::Filtered => JobOutcome::Succeeded,
-        Outcome::DeadLettered => {
-            failed("the pipeline dead-lettered its event: its dead-letter record holds the reason")
-        }
+        Outcome::DeadLettered => failed("the pipeline dead-lettered its event"),
         Outcome::Rejected => {
             failed("the pipeline failed its event, and no dead-letter output took it")
         }
