@@ -28,22 +28,32 @@ end
 promote(queue, now)
 local avail = key('q', queue, 'available')
 local chosen = {}
--- The starts so far in this window of each kind or key, under a rate that counts them apart.
+-- The starts so far in this window of each kind or key, under a rate that counts them apart,
+-- and the new counts of those this claim starts.
 local sk = key('rate', queue, rby .. ':' .. window)
 local counted = {}
 if plimit < 0 and not scoped then
   chosen = redis.call('ZRANGE', avail, 0, limit - 1)
 else
   -- Look past partitions at their limit, and kinds or keys whose window is used up, up to a
-  -- bound, for other jobs.
+  -- bound, for other jobs: a page at a time, reading the counts its jobs need in one call each.
   local busy, started = {}, {}
-  local offset = 0
+  local function fetch(hash, names, into)
+    if #names > 0 then
+      local got = redis.call('HMGET', hash, unpack(names))
+      for n, name in ipairs(names) do
+        into[name] = tonumber(got[n] or '0')
+      end
+    end
+  end
+  local offset, size = 0, math.min(math.max(limit, 50), 500)
   while #chosen < limit and offset < 20000 do
-    local page = redis.call('ZRANGE', avail, offset, offset + 499)
+    local page = redis.call('ZRANGE', avail, offset, offset + size - 1)
     if #page == 0 then
       break
     end
-    for _, m in ipairs(page) do
+    local of, scopes, keys, seen = {}, {}, {}, {}
+    for n, m in ipairs(page) do
       local f = redis.call('HMGET', jkey(tonumber(m)), 'partition_key', 'kind')
       local pk, scope = f[1], nil
       if scoped and rby == 'kind' then
@@ -51,22 +61,32 @@ else
       elseif scoped and pk ~= '' then
         scope = pk
       end
+      of[n] = {pk, scope}
+      if scope and started[scope] == nil and not seen['s' .. scope] then
+        seen['s' .. scope] = true
+        scopes[#scopes + 1] = scope
+      end
+      if plimit >= 0 and pk ~= '' and busy[pk] == nil and not seen['p' .. pk] then
+        seen['p' .. pk] = true
+        keys[#keys + 1] = pk
+      end
+    end
+    fetch(sk, scopes, started)
+    fetch(key('partitions'), keys, busy)
+    for n, m in ipairs(page) do
+      local pk, scope = of[n][1], of[n][2]
       local ok = true
-      if scope then
-        started[scope] = started[scope] or tonumber(redis.call('HGET', sk, scope) or '0')
-        if started[scope] >= rlimit then
-          ok, capped = false, 1
-        end
+      if scope and started[scope] >= rlimit then
+        ok, capped = false, 1
       end
       if ok and plimit >= 0 and pk ~= '' then
-        busy[pk] = busy[pk] or tonumber(redis.call('HGET', key('partitions'), pk) or '0')
         ok = busy[pk] < plimit
       end
       if ok then
         table.insert(chosen, m)
         if scope then
           started[scope] = started[scope] + 1
-          counted[scope] = (counted[scope] or 0) + 1
+          counted[scope] = started[scope]
         end
         if plimit >= 0 and pk ~= '' then
           busy[pk] = busy[pk] + 1
@@ -76,7 +96,7 @@ else
         break
       end
     end
-    offset = offset + 500
+    offset = offset + size
   end
 end
 if #chosen == 0 then
@@ -86,9 +106,12 @@ if rlimit >= 0 and not scoped then
   redis.call('HSET', rk, 'window', window, 'used', used + #chosen)
 end
 if next(counted) then
+  local counts = {}
   for scope, n in pairs(counted) do
-    redis.call('HINCRBY', sk, scope, n)
+    counts[#counts + 1] = scope
+    counts[#counts + 1] = n
   end
+  redis.call('HSET', sk, unpack(counts))
   redis.call('PEXPIREAT', sk, tonumber(window) + 2 * rper)
 end
 redis.call('ZREM', avail, unpack(chosen))
