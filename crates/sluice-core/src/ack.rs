@@ -330,8 +330,11 @@ mod tests {
         assert_eq!(outcomes(&seen), vec![Outcome::Unfinished]);
     }
 
+    /// What an origin was told: outcomes and reasons.
+    type Told = Arc<Mutex<Vec<(Outcome, Option<String>)>>>;
+
     /// A token whose origin records what it is told, reason and all.
-    fn reasoned() -> (Arc<Mutex<Vec<(Outcome, Option<String>)>>>, AckToken) {
+    fn reasoned() -> (Told, AckToken) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&seen);
         let token = AckToken::with_reason(move |o, why| {
