@@ -19,6 +19,7 @@ use sluice_event::{Origin, Position};
 use sluice_jobs::store::{self, ClaimParams, Completion, HeartbeatParams, Outcome as JobOutcome};
 use sluice_jobs::{Job, JobId, Store};
 use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::component::connection::{SourceConnection, reconnecting};
@@ -98,6 +99,7 @@ impl Source for JobsSource {
                 queue: Arc::from(self.queue.as_str()),
                 cancel,
                 tx,
+                settlers: Mutex::new(Vec::new()),
             }
             .run()
         }))
@@ -111,6 +113,8 @@ struct Reader {
     queue: Arc<str>,
     cancel: CancellationToken,
     tx: mpsc::Sender<Vec<Acked<Record>>>,
+    /// The tasks that end jobs as their events become final, one per connection to the store.
+    settlers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// What the reader shares with the tasks that settle and renew its jobs.
@@ -126,6 +130,17 @@ struct Held {
 impl Reader {
     async fn run(self) {
         reconnecting(&self.health, &self.cancel, || self.read()).await;
+        // The run ends once every job whose event was in the pipeline has ended: with the
+        // reader gone (its channel closed) the pipeline drains, and each settler stops once
+        // the last token that can send to it is gone.
+        let settlers = match self.settlers.lock() {
+            Ok(mut settlers) => std::mem::take(&mut *settlers),
+            Err(_) => Vec::new(),
+        };
+        drop(self);
+        for settler in settlers {
+            let _ = settler.await;
+        }
     }
 
     /// Claims until shutdown, or until the queue is empty with `until_empty` (`Ok`), or an
@@ -145,7 +160,10 @@ impl Reader {
             ids: Mutex::new(HashSet::new()),
             room: Semaphore::new(self.config.max_in_flight),
         });
-        let settle = settler(held.clone());
+        let (settle, settling) = settler(held.clone());
+        if let Ok(mut settlers) = self.settlers.lock() {
+            settlers.push(settling);
+        }
         tokio::spawn(renew(held.clone(), self.config.lease, self.cancel.clone()));
         loop {
             let wanted = tokio::select! {
@@ -243,11 +261,12 @@ async fn room(room: &Semaphore, batch: u32) -> u32 {
     taken
 }
 
-/// A task that ends jobs as their events become final, up to 100 a store call. A call that
-/// fails leaves its jobs to be rescued when their leases expire (at least once).
-fn settler(held: Arc<Held>) -> mpsc::UnboundedSender<Ended> {
+/// A task that ends jobs as their events become final, up to 100 a store call, until every
+/// sender is gone. A call that fails leaves its jobs to be rescued when their leases expire (at
+/// least once).
+fn settler(held: Arc<Held>) -> (mpsc::UnboundedSender<Ended>, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Ended>();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut ended = Vec::new();
         while rx.recv_many(&mut ended, 100).await > 0 {
             let completions: Vec<Completion> = ended
@@ -272,7 +291,7 @@ fn settler(held: Arc<Held>) -> mpsc::UnboundedSender<Ended> {
             ended.clear();
         }
     });
-    tx
+    (tx, task)
 }
 
 /// How a job ends with its event, failed with the pipeline's `reason` when it failed.
