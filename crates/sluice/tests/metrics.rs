@@ -178,6 +178,53 @@ fn worker_exports_what_is_listed(store: &str) {
     );
 }
 
+/// A worker file's shared rate per kind holds back what is over it, and the scrape says so:
+/// 2 of 5 `ok` jobs start in the hour, the one `bad` job is not held back by them.
+#[test]
+fn a_worker_under_a_shared_rate_per_kind_counts_the_claims_it_held_back() {
+    let spec = specification();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}/jobs.db", dir.path().display());
+    write(
+        dir.path(),
+        "worker.yaml",
+        &format!(
+            "queues:\n  default:\n    shared_rate: {{ limit: 2, per: 1h, by: kind }}\n{OK_AND_BAD_KINDS}"
+        ),
+    );
+    jobs_in(dir.path(), &store, &["migrate"]);
+    for _ in 0..5 {
+        jobs_in(dir.path(), &store, &["enqueue", "ok"]);
+    }
+    jobs_in(dir.path(), &store, &["enqueue", "bad"]);
+    let admin = format!("127.0.0.1:{}", free_port());
+    let scraped = scrape_once(
+        dir.path(),
+        &[
+            "worker",
+            "--store",
+            &store,
+            "--config",
+            "worker.yaml",
+            "--admin-addr",
+            &admin,
+        ],
+        &admin,
+        |text| {
+            text.contains("sluice_jobs_rate_limited_total{queue=\"default\"}")
+                && text.contains("sluice_jobs_dead_total{")
+        },
+    );
+    check(
+        &scraped,
+        &spec,
+        &["always", "shared rate"],
+        &["sluice_jobs"],
+    );
+    let succeeded = common::queue_counts(dir.path(), &store, "default")["succeeded"].as_u64();
+    assert_eq!(succeeded, Some(2), "2 `ok` jobs an hour");
+}
+
 #[test]
 fn a_worker_on_sqlite_exports_exactly_what_the_specification_lists() {
     let dir = tempfile::tempdir().expect("tempdir");

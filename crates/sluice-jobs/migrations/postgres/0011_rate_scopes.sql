@@ -14,34 +14,33 @@ CREATE TABLE IF NOT EXISTS sluice_rate_scopes (
 -- `p_lease_until`, under a rate of `p_rate` starts per window (window `p_window`, its start in
 -- ms) of the whole queue (`p_by` = 'queue'), of each kind ('kind') or of each partition key
 -- ('partition_key': jobs without a key are not counted), and with `p_partition_limit` (or NULL)
--- running jobs per key at most. In one
--- statement, so one round trip: the queue's row in sluice_rates is taken first, so claims of
--- the queue count one at a time (each statement of the function reads what the one before it
--- committed); the kinds or keys whose window is used up, and the keys running their most, are
--- left out of the candidates; the candidates are taken in claim order while their windows and
--- partitions allow, moved to running, and counted. Returns the ids started and whether a window
--- held a candidate back; nothing while the queue is paused.
+-- running jobs per key at most. One call, so one round trip. The queue's row in sluice_rates
+-- is taken first, so claims of the queue count one at a time (each statement of the function
+-- reads what the one before it committed). The kinds or keys whose window is used up, and the
+-- keys running their most, are left out of the candidates; of the candidates, in claim order,
+-- those their window and their key still allow start (ranked by window and by key, so that a
+-- claim may start fewer than it could, never more), and are counted. Returns the ids started
+-- and whether the rate held back an available job; nothing while the queue is paused.
 CREATE OR REPLACE FUNCTION sluice_claim_rated(p_queue TEXT, p_limit INTEGER, p_worker TEXT,
     p_lease_until TIMESTAMPTZ, p_partition_limit INTEGER, p_rate INTEGER, p_by TEXT,
     p_window BIGINT) RETURNS TABLE (ids BIGINT[], capped BOOLEAN) LANGUAGE plpgsql AS $$
 DECLARE
     v_used JSONB;
     v_running JSONB := '{}';
-    v_counted JSONB := '{}';
-    v_ids BIGINT[] := '{}';
-    v_capped BOOLEAN := false;
-    v_scope TEXT;
-    v_n INTEGER;
-    c RECORD;
+    v_used_up TEXT[];
+    v_ids BIGINT[];
+    v_capped BOOLEAN;
 BEGIN
     INSERT INTO sluice_rates (queue, window_start, used) VALUES (p_queue, p_window, 0)
     ON CONFLICT (queue) DO UPDATE SET queue = EXCLUDED.queue;
     IF EXISTS (SELECT 1 FROM sluice_paused WHERE queue = p_queue) THEN
-        RETURN QUERY SELECT v_ids, v_capped;
+        RETURN QUERY SELECT '{}'::BIGINT[], false;
         RETURN;
     END IF;
     DELETE FROM sluice_rate_scopes WHERE queue = p_queue AND window_start < p_window;
-    SELECT coalesce(jsonb_object_agg(r.scope, r.used), '{}') INTO v_used
+    SELECT coalesce(jsonb_object_agg(r.scope, r.used), '{}'),
+        coalesce(array_agg(r.scope) FILTER (WHERE r.used >= p_rate), '{}')
+    INTO v_used, v_used_up
     FROM sluice_rate_scopes AS r WHERE r.queue = p_queue AND r.window_start = p_window;
     IF p_partition_limit IS NOT NULL THEN
         PERFORM pg_advisory_xact_lock(hashtextextended('sluice.partitions.' || p_queue, 0));
@@ -49,45 +48,51 @@ BEGIN
         FROM (SELECT partition_key, count(*) AS n FROM sluice_jobs
             WHERE state = 'running' AND partition_key IS NOT NULL GROUP BY partition_key) AS b;
     END IF;
-    FOR c IN
-        SELECT j.id, j.kind, j.partition_key FROM sluice_jobs AS j
-        WHERE j.queue = p_queue AND j.state = 'available'
-            AND NOT coalesce((v_used -> (CASE p_by WHEN 'kind' THEN j.kind
-                WHEN 'partition_key' THEN j.partition_key ELSE '' END))::integer >= p_rate, false)
-            AND NOT coalesce((v_running -> j.partition_key)::integer >= p_partition_limit, false)
-        ORDER BY j.priority DESC, j.run_at, j.id
-        LIMIT p_limit
-        FOR UPDATE OF j SKIP LOCKED
-    LOOP
-        v_scope := CASE p_by WHEN 'kind' THEN c.kind WHEN 'partition_key' THEN c.partition_key
-            ELSE '' END;
-        IF v_scope IS NOT NULL AND coalesce((v_used ->> v_scope)::integer, 0)
-                + coalesce((v_counted ->> v_scope)::integer, 0) >= p_rate THEN
-            v_capped := true;
-            CONTINUE;
-        END IF;
-        IF p_partition_limit IS NOT NULL AND c.partition_key IS NOT NULL THEN
-            v_n := coalesce((v_running ->> c.partition_key)::integer, 0);
-            CONTINUE WHEN v_n >= p_partition_limit;
-            v_running := jsonb_set(v_running, ARRAY[c.partition_key], to_jsonb(v_n + 1));
-        END IF;
-        IF v_scope IS NOT NULL THEN
-            v_counted := jsonb_set(v_counted, ARRAY[v_scope],
-                to_jsonb(coalesce((v_counted ->> v_scope)::integer, 0) + 1));
-        END IF;
-        v_ids := v_ids || c.id;
-    END LOOP;
-    UPDATE sluice_jobs SET state = 'running', attempt = attempt + 1, worker = p_worker,
-        lease_until = p_lease_until,
-        unique_key = CASE WHEN unique_until = 'start' THEN NULL ELSE unique_key END
-    WHERE id = ANY(v_ids);
-    INSERT INTO sluice_rate_scopes (queue, scope, window_start, used)
-    SELECT p_queue, k.key, p_window, k.value::integer
-    FROM jsonb_each_text(v_counted) AS k ORDER BY k.key
-    ON CONFLICT (queue, scope) DO UPDATE SET
-        used = CASE WHEN sluice_rate_scopes.window_start = EXCLUDED.window_start
-            THEN sluice_rate_scopes.used + EXCLUDED.used ELSE EXCLUDED.used END,
-        window_start = EXCLUDED.window_start;
+    WITH candidates AS (
+        SELECT j.id, j.partition_key AS key,
+            CASE p_by WHEN 'kind' THEN j.kind WHEN 'partition_key' THEN j.partition_key
+                ELSE '' END AS scope,
+            row_number() OVER (ORDER BY j.priority DESC, j.run_at, j.id) AS pos
+        FROM (SELECT * FROM sluice_jobs AS j
+            WHERE j.queue = p_queue AND j.state = 'available'
+                AND NOT coalesce(CASE p_by WHEN 'kind' THEN j.kind
+                    WHEN 'partition_key' THEN j.partition_key ELSE '' END = ANY(v_used_up), false)
+                AND NOT coalesce((v_running -> j.partition_key)::integer >= p_partition_limit,
+                    false)
+            ORDER BY j.priority DESC, j.run_at, j.id
+            LIMIT p_limit
+            FOR UPDATE SKIP LOCKED) AS j),
+    ranked AS (
+        SELECT c.*,
+            scope IS NOT NULL AND row_number() OVER (PARTITION BY scope ORDER BY pos)
+                + coalesce((v_used ->> scope)::integer, 0) > p_rate AS rate_full,
+            key IS NOT NULL AND row_number() OVER (PARTITION BY key ORDER BY pos)
+                + coalesce((v_running ->> key)::integer, 0) > p_partition_limit AS key_full
+        FROM candidates AS c),
+    chosen AS (
+        SELECT id, scope, pos FROM ranked WHERE NOT rate_full AND NOT coalesce(key_full, false)),
+    started AS (
+        UPDATE sluice_jobs AS j SET state = 'running', attempt = j.attempt + 1, worker = p_worker,
+            lease_until = p_lease_until,
+            unique_key = CASE WHEN j.unique_until = 'start' THEN NULL ELSE j.unique_key END
+        FROM chosen WHERE j.id = chosen.id),
+    counted AS (
+        INSERT INTO sluice_rate_scopes AS r (queue, scope, window_start, used)
+        SELECT p_queue, scope, p_window, count(*) FROM chosen WHERE scope IS NOT NULL
+        GROUP BY scope ORDER BY scope
+        ON CONFLICT (queue, scope) DO UPDATE SET
+            used = CASE WHEN r.window_start = EXCLUDED.window_start
+                THEN r.used + EXCLUDED.used ELSE EXCLUDED.used END,
+            window_start = EXCLUDED.window_start)
+    SELECT coalesce((SELECT array_agg(id ORDER BY pos) FROM chosen), '{}'),
+        coalesce((SELECT bool_or(rate_full) FROM ranked), false)
+    INTO v_ids, v_capped;
+    IF NOT v_capped AND cardinality(v_ids) < p_limit AND cardinality(v_used_up) > 0 THEN
+        v_capped := EXISTS (SELECT 1 FROM sluice_jobs AS j
+            WHERE j.queue = p_queue AND j.state = 'available'
+                AND CASE p_by WHEN 'kind' THEN j.kind WHEN 'partition_key' THEN j.partition_key
+                    ELSE '' END = ANY(v_used_up));
+    END IF;
     RETURN QUERY SELECT v_ids, v_capped;
 END
 $$;

@@ -78,7 +78,12 @@ async fn claim_rated(
             .into_iter()
             .collect(),
     };
-    let (kinds, keys) = excluded(rate, &used, params.partition_limit, &running);
+    let used_up: Vec<&str> = used
+        .iter()
+        .filter(|(_, n)| **n >= i64::from(rate.limit))
+        .map(|(scope, _)| scope.as_str())
+        .collect();
+    let (kinds, keys) = excluded(rate, &used_up, params.partition_limit, &running);
     let candidates: Vec<(i64, String, Option<String>)> =
         sqlx::query_as(include_str!("queries/rate_candidates.sql"))
             .bind(&params.queue)
@@ -104,7 +109,18 @@ async fn claim_rated(
         &running,
         params.limit,
     );
-    if chosen.capped {
+    // Held back: a candidate passed over, or, the claim short, a job left out with its window.
+    let held_back = chosen.capped
+        || (chosen.ids.len() < params.limit as usize
+            && !used_up.is_empty()
+            && sqlx::query_scalar(include_str!("queries/rate_held.sql"))
+                .bind(&params.queue)
+                .bind(rate.by.as_str())
+                .bind(Value::from(used_up).to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(sql::error)?);
+    if held_back {
         metrics::rate_limited(&params.queue);
     }
     if chosen.ids.is_empty() {
@@ -172,18 +188,14 @@ struct Chosen {
 }
 
 /// What a claim under a rate per kind or per key leaves out of its candidates: the kinds, and the
-/// partition keys, whose window is used up (`used` holds the starts so far in the current
-/// window) or, with a partition limit, that run `partition_limit` jobs already (`running`).
+/// partition keys, whose window is used up (`used_up`) or, with a partition limit, that run
+/// `partition_limit` jobs already (`running`).
 fn excluded<'a>(
     rate: &SharedRate,
-    used: &'a HashMap<String, i64>,
+    used_up: &[&'a str],
     partition_limit: Option<u32>,
     running: &'a HashMap<String, i64>,
 ) -> (Vec<&'a str>, Vec<&'a str>) {
-    let used_up = used
-        .iter()
-        .filter(|(_, n)| **n >= i64::from(rate.limit))
-        .map(|(scope, _)| scope.as_str());
     let (mut kinds, mut keys) = (Vec::new(), Vec::new());
     match rate.by {
         RateScope::Queue => {}
@@ -277,9 +289,8 @@ mod tests {
             BTreeMap::from([("mail".to_owned(), 2), ("sms".to_owned(), 1)])
         );
         assert!(chosen.capped);
-        let used_up = HashMap::from([("sms".to_owned(), 2), ("mail".to_owned(), 1)]);
         assert_eq!(
-            excluded(&rate, &used_up, None, &HashMap::new()),
+            excluded(&rate, &["sms"], None, &HashMap::new()),
             (vec!["sms"], vec![])
         );
     }
@@ -297,9 +308,8 @@ mod tests {
         let chosen = choose(&rate, &candidates, &HashMap::new(), Some(2), &running, 10);
         assert_eq!(chosen.ids, vec![1, 3, 4]);
         assert!(!chosen.capped);
-        let used = HashMap::from([("initech".to_owned(), 5)]);
         let full = HashMap::from([("acme".to_owned(), 2)]);
-        let (kinds, mut keys) = excluded(&rate, &used, Some(2), &full);
+        let (kinds, mut keys) = excluded(&rate, &["initech"], Some(2), &full);
         keys.sort_unstable();
         assert_eq!((kinds, keys), (vec![], vec!["acme", "initech"]));
         let limited = choose(
