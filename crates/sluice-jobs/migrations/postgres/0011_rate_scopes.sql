@@ -1,7 +1,8 @@
 -- The jobs started in the current window of each queue with a shared rate: of the whole queue
 -- (scope ''), or of each kind or partition key when the rate counts them apart (`by: kind`,
 -- `by: partition_key`). A claim of the queue takes its row in sluice_rates first, so that claims
--- count one at a time: that table is now only this lock, and its counts are not read.
+-- count one at a time; that row now holds only the newest window a claim counted in (its
+-- `used` is no longer read).
 CREATE TABLE IF NOT EXISTS sluice_rate_scopes (
     queue TEXT NOT NULL,
     scope TEXT NOT NULL,
@@ -31,8 +32,11 @@ DECLARE
     v_ids BIGINT[];
     v_capped BOOLEAN;
 BEGIN
-    INSERT INTO sluice_rates (queue, window_start, used) VALUES (p_queue, p_window, 0)
-    ON CONFLICT (queue) DO UPDATE SET queue = EXCLUDED.queue;
+    -- The newest window any claim counted in: a claim whose time was read before another's
+    -- (it waited for this lock) counts in the other's window, so that a window never returns.
+    INSERT INTO sluice_rates AS r (queue, window_start, used) VALUES (p_queue, p_window, 0)
+    ON CONFLICT (queue) DO UPDATE SET window_start = greatest(r.window_start, EXCLUDED.window_start)
+    RETURNING r.window_start INTO p_window;
     IF EXISTS (SELECT 1 FROM sluice_paused WHERE queue = p_queue) THEN
         RETURN QUERY SELECT '{}'::BIGINT[], false;
         RETURN;

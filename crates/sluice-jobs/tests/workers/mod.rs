@@ -687,6 +687,8 @@ pub(crate) async fn a_shared_rate_holds_across_workers(open: Open) {
     .await;
     let ran = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
+    // The first worker starts jobs while the second opens its store: the count begins here.
+    let since = Instant::now();
     for _ in 0..2 {
         let ran = ran.clone();
         let worker = Worker::builder(open("w_shared_rate".into(), system(), false).await)
@@ -703,7 +705,6 @@ pub(crate) async fn a_shared_rate_holds_across_workers(open: Open) {
             .expect("worker");
         workers.push(spawn(worker));
     }
-    let since = Instant::now();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let started = ran.load(Ordering::SeqCst);
     // The windows the run touched, however late a loaded machine woke it: 4 starts each.

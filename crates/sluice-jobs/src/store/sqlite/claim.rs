@@ -54,7 +54,12 @@ async fn claim_rated(
     now: DateTime<Utc>,
     lease_until: i64,
 ) -> Result<Vec<SqliteRow>, StoreError> {
-    let window = rate.window(now);
+    let window: i64 = sqlx::query_scalar(include_str!("queries/rate_window.sql"))
+        .bind(&params.queue)
+        .bind(rate.window(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(sql::error)?;
     sqlx::query(include_str!("queries/rate_scopes_gone.sql"))
         .bind(&params.queue)
         .bind(window)

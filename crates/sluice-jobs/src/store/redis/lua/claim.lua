@@ -10,8 +10,15 @@ local scoped = rlimit >= 0 and rby ~= 'queue'
 if redis.call('HEXISTS', key('paused'), queue) == 1 then
   return {0, {}}
 end
--- The queue's window: the jobs it started so far, by every worker.
+-- The queue's window: the jobs it started so far, by every worker. A claim whose time was read
+-- before another's counts in the other's window, so that a window never returns.
 local capped, rk, used = 0, key('rate', queue), 0
+if rlimit >= 0 then
+  local newest = redis.call('HGET', rk, 'window')
+  if newest and tonumber(newest) > tonumber(window) then
+    window = newest
+  end
+end
 if rlimit >= 0 and not scoped then
   local r = redis.call('HMGET', rk, 'window', 'used')
   if r[1] == window then
@@ -113,6 +120,7 @@ if next(counted) then
   end
   redis.call('HSET', sk, unpack(counts))
   redis.call('PEXPIREAT', sk, tonumber(window) + 2 * rper)
+  redis.call('HSET', rk, 'window', window)
 end
 redis.call('ZREM', avail, unpack(chosen))
 local leases = {}
