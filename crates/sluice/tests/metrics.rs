@@ -178,13 +178,12 @@ fn worker_exports_what_is_listed(store: &str) {
     );
 }
 
-/// A worker file's shared rate per kind holds back what is over it, and the scrape says so:
-/// 2 of 5 `ok` jobs start in the hour, the one `bad` job is not held back by them.
-#[test]
-fn a_worker_under_a_shared_rate_per_kind_counts_the_claims_it_held_back() {
+/// A worker file's shared rate per kind holds back what is over it, and the scrape of a worker
+/// on `store` says so: 2 of 5 `ok` jobs start in the hour, the one `bad` job is not held back
+/// by them.
+fn worker_counts_the_claims_a_rate_held_back(store: &str) {
     let spec = specification();
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = format!("sqlite://{}/jobs.db", dir.path().display());
     write(
         dir.path(),
         "worker.yaml",
@@ -192,18 +191,18 @@ fn a_worker_under_a_shared_rate_per_kind_counts_the_claims_it_held_back() {
             "queues:\n  default:\n    shared_rate: {{ limit: 2, per: 1h, by: kind }}\n{OK_AND_BAD_KINDS}"
         ),
     );
-    jobs_in(dir.path(), &store, &["migrate"]);
+    jobs_in(dir.path(), store, &["migrate"]);
     for _ in 0..5 {
-        jobs_in(dir.path(), &store, &["enqueue", "ok"]);
+        jobs_in(dir.path(), store, &["enqueue", "ok"]);
     }
-    jobs_in(dir.path(), &store, &["enqueue", "bad"]);
+    jobs_in(dir.path(), store, &["enqueue", "bad"]);
     let admin = format!("127.0.0.1:{}", free_port());
     let scraped = scrape_once(
         dir.path(),
         &[
             "worker",
             "--store",
-            &store,
+            store,
             "--config",
             "worker.yaml",
             "--admin-addr",
@@ -221,8 +220,25 @@ fn a_worker_under_a_shared_rate_per_kind_counts_the_claims_it_held_back() {
         &["always", "shared rate"],
         &["sluice_jobs"],
     );
-    let succeeded = common::queue_counts(dir.path(), &store, "default")["succeeded"].as_u64();
+    let succeeded = common::queue_counts(dir.path(), store, "default")["succeeded"].as_u64();
     assert_eq!(succeeded, Some(2), "2 `ok` jobs an hour");
+}
+
+#[test]
+fn a_worker_on_sqlite_counts_the_claims_a_rate_held_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    worker_counts_the_claims_a_rate_held_back(&format!(
+        "sqlite://{}/jobs.db",
+        dir.path().display()
+    ));
+}
+
+#[test]
+fn a_worker_on_postgresql_counts_the_claims_a_rate_held_back() {
+    let schema = "sluice_metrics_rate";
+    psql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+    worker_counts_the_claims_a_rate_held_back(&format!("{DATABASE}?schema={schema}"));
+    psql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
 }
 
 #[test]

@@ -20,17 +20,15 @@ CREATE TABLE IF NOT EXISTS sluice_rate_scopes (
 -- reads what the one before it committed). The kinds or keys whose window is used up, and the
 -- keys running their most, are left out of the candidates; of the candidates, in claim order,
 -- those their window and their key still allow start (ranked by window and by key, so that a
--- claim may start fewer than it could, never more), and are counted. Returns the ids started
--- and whether the rate held back an available job; nothing while the queue is paused.
+-- claim may start fewer than it could, never more), and are counted. Returns the jobs started;
+-- none while the queue is paused.
 CREATE OR REPLACE FUNCTION sluice_claim_rated(p_queue TEXT, p_limit INTEGER, p_worker TEXT,
     p_lease_until TIMESTAMPTZ, p_partition_limit INTEGER, p_rate INTEGER, p_by TEXT,
-    p_window BIGINT) RETURNS TABLE (ids BIGINT[], capped BOOLEAN) LANGUAGE plpgsql AS $$
+    p_window BIGINT) RETURNS SETOF sluice_jobs LANGUAGE plpgsql AS $$
 DECLARE
     v_used JSONB;
     v_running JSONB := '{}';
     v_used_up TEXT[];
-    v_ids BIGINT[];
-    v_capped BOOLEAN;
 BEGIN
     -- The newest window any claim counted in: a claim whose time was read before another's
     -- (it waited for this lock) counts in the other's window, so that a window never returns.
@@ -38,7 +36,6 @@ BEGIN
     ON CONFLICT (queue) DO UPDATE SET window_start = greatest(r.window_start, EXCLUDED.window_start)
     RETURNING r.window_start INTO p_window;
     IF EXISTS (SELECT 1 FROM sluice_paused WHERE queue = p_queue) THEN
-        RETURN QUERY SELECT '{}'::BIGINT[], false;
         RETURN;
     END IF;
     DELETE FROM sluice_rate_scopes WHERE queue = p_queue AND window_start < p_window;
@@ -52,7 +49,7 @@ BEGIN
         FROM (SELECT partition_key, count(*) AS n FROM sluice_jobs
             WHERE state = 'running' AND partition_key IS NOT NULL GROUP BY partition_key) AS b;
     END IF;
-    WITH candidates AS (
+    RETURN QUERY WITH candidates AS (
         SELECT j.id, j.partition_key AS key,
             CASE p_by WHEN 'kind' THEN j.kind WHEN 'partition_key' THEN j.partition_key
                 ELSE '' END AS scope,
@@ -79,7 +76,8 @@ BEGIN
         UPDATE sluice_jobs AS j SET state = 'running', attempt = j.attempt + 1, worker = p_worker,
             lease_until = p_lease_until,
             unique_key = CASE WHEN j.unique_until = 'start' THEN NULL ELSE j.unique_key END
-        FROM chosen WHERE j.id = chosen.id),
+        FROM chosen WHERE j.id = chosen.id
+        RETURNING j.*),
     counted AS (
         INSERT INTO sluice_rate_scopes AS r (queue, scope, window_start, used)
         SELECT p_queue, scope, p_window, count(*) FROM chosen WHERE scope IS NOT NULL
@@ -88,16 +86,7 @@ BEGIN
             used = CASE WHEN r.window_start = EXCLUDED.window_start
                 THEN r.used + EXCLUDED.used ELSE EXCLUDED.used END,
             window_start = EXCLUDED.window_start)
-    SELECT coalesce((SELECT array_agg(id ORDER BY pos) FROM chosen), '{}'),
-        coalesce((SELECT bool_or(rate_full) FROM ranked), false)
-    INTO v_ids, v_capped;
-    IF NOT v_capped AND cardinality(v_ids) < p_limit AND cardinality(v_used_up) > 0 THEN
-        v_capped := EXISTS (SELECT 1 FROM sluice_jobs AS j
-            WHERE j.queue = p_queue AND j.state = 'available'
-                AND CASE p_by WHEN 'kind' THEN j.kind WHEN 'partition_key' THEN j.partition_key
-                    ELSE '' END = ANY(v_used_up));
-    END IF;
-    RETURN QUERY SELECT v_ids, v_capped;
+    SELECT * FROM started;
 END
 $$;
 

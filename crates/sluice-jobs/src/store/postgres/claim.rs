@@ -34,8 +34,8 @@ pub(super) async fn claim_partitioned(
 }
 
 /// A claim under a shared rate (of the queue, or per kind or per key): one call of the function
-/// `sluice_claim_rated` (migration 11), which starts what the windows allow and counts them,
-/// then the rows of the jobs it started.
+/// `sluice_claim_rated` (migration 11), which starts what the windows allow and counts them.
+/// A claim that comes back short counts as held back if a job waits in a used-up window.
 pub(super) async fn claim_rated(
     pool: &PgPool,
     params: &ClaimParams,
@@ -43,7 +43,7 @@ pub(super) async fn claim_rated(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<PgRow>, StoreError> {
-    let (ids, capped): (Vec<i64>, bool) = sqlx::query_as(include_str!("queries/claim_rated.sql"))
+    let rows = sqlx::query(include_str!("queries/claim_rated.sql"))
         .bind(&params.queue)
         .bind(i32::try_from(params.limit).unwrap_or(i32::MAX))
         .bind(&params.worker)
@@ -56,18 +56,20 @@ pub(super) async fn claim_rated(
         .bind(i32::try_from(rate.limit).unwrap_or(i32::MAX))
         .bind(rate.by.as_str())
         .bind(rate.window(now))
-        .fetch_one(pool)
-        .await
-        .map_err(sql::error)?;
-    if capped {
-        metrics::rate_limited(&params.queue);
-    }
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    sqlx::query(include_str!("queries/get_many.sql"))
-        .bind(&ids)
         .fetch_all(pool)
         .await
-        .map_err(sql::error)
+        .map_err(sql::error)?;
+    if rows.len() < params.limit as usize {
+        let held: bool = sqlx::query_scalar(include_str!("queries/rate_held.sql"))
+            .bind(&params.queue)
+            .bind(rate.by.as_str())
+            .bind(i32::try_from(rate.limit).unwrap_or(i32::MAX))
+            .fetch_one(pool)
+            .await
+            .map_err(sql::error)?;
+        if held {
+            metrics::rate_limited(&params.queue);
+        }
+    }
+    Ok(rows)
 }

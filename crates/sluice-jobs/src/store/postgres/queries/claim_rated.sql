@@ -1,2 +1,2 @@
 -- A claim under a shared rate, in one call (see migration 11).
-SELECT ids, capped FROM sluice_claim_rated($1, $2, $3, $4, $5, $6, $7, $8)
+SELECT * FROM sluice_claim_rated($1, $2, $3, $4, $5, $6, $7, $8)

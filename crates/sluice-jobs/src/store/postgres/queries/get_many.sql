@@ -1,2 +1,0 @@
--- The jobs of ids $1.
-SELECT * FROM sluice_jobs WHERE id = ANY($1)
