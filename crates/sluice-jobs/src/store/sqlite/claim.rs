@@ -54,12 +54,7 @@ async fn claim_rated(
     now: DateTime<Utc>,
     lease_until: i64,
 ) -> Result<Vec<SqliteRow>, StoreError> {
-    let window: i64 = sqlx::query_scalar(include_str!("queries/rate_window.sql"))
-        .bind(&params.queue)
-        .bind(rate.window(now))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(sql::error)?;
+    let window = rate.window(now);
     sqlx::query(include_str!("queries/rate_scopes_gone.sql"))
         .bind(&params.queue)
         .bind(window)
@@ -186,7 +181,7 @@ struct Candidate {
 struct Chosen {
     /// The jobs, in claim order.
     ids: Vec<i64>,
-    /// The starts to count, per kind or key, in sorted order (the order windows are locked in).
+    /// The starts to count, per kind or key.
     counted: BTreeMap<String, i64>,
     /// Whether the rate held a candidate back.
     capped: bool,

@@ -180,8 +180,10 @@ impl Queue for SqliteStore {
     }
 
     async fn claim(&self, params: ClaimParams) -> Result<Vec<Job>, StoreError> {
-        let now = self.now();
         let mut tx = write(&self.pool).await?;
+        // Read under the write lock: claims count in windows in the order they commit, so a
+        // shared rate's window never returns.
+        let now = self.now();
         if self.promotions.due(&params.queue, now) {
             sqlx::query(include_str!("queries/promote.sql"))
                 .bind(&params.queue)
