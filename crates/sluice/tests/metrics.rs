@@ -117,6 +117,26 @@ fn scrape_once(dir: &Path, args: &[&str], admin: &str, ready: impl Fn(&str) -> b
     scraped
 }
 
+/// Runs `sluice worker` on `store` with `dir`'s `worker.yaml` until its `/metrics` shows what
+/// `ready` looks for; returns that scrape and stops the worker.
+fn scrape_worker(dir: &Path, store: &str, ready: impl Fn(&str) -> bool) -> String {
+    let admin = format!("127.0.0.1:{}", free_port());
+    scrape_once(
+        dir,
+        &[
+            "worker",
+            "--store",
+            store,
+            "--config",
+            "worker.yaml",
+            "--admin-addr",
+            &admin,
+        ],
+        &admin,
+        ready,
+    )
+}
+
 #[test]
 fn a_pipeline_exports_exactly_what_the_specification_lists() {
     let spec = specification();
@@ -150,21 +170,9 @@ fn worker_exports_what_is_listed(store: &str) {
     for args in [&["migrate"][..], &["enqueue", "ok"], &["enqueue", "bad"]] {
         jobs_in(dir.path(), store, args);
     }
-    let admin = format!("127.0.0.1:{}", free_port());
-    let scraped = scrape_once(
-        dir.path(),
-        &[
-            "worker",
-            "--store",
-            store,
-            "--config",
-            "worker.yaml",
-            "--admin-addr",
-            &admin,
-        ],
-        &admin,
-        |text| text.contains("sluice_jobs_dead_total{") && text.contains("sluice_jobs{"),
-    );
+    let scraped = scrape_worker(dir.path(), store, |text| {
+        text.contains("sluice_jobs_dead_total{") && text.contains("sluice_jobs{")
+    });
     check(
         &scraped,
         &spec,
@@ -196,24 +204,10 @@ fn worker_counts_the_claims_a_rate_held_back(store: &str) {
         jobs_in(dir.path(), store, &["enqueue", "ok"]);
     }
     jobs_in(dir.path(), store, &["enqueue", "bad"]);
-    let admin = format!("127.0.0.1:{}", free_port());
-    let scraped = scrape_once(
-        dir.path(),
-        &[
-            "worker",
-            "--store",
-            store,
-            "--config",
-            "worker.yaml",
-            "--admin-addr",
-            &admin,
-        ],
-        &admin,
-        |text| {
-            text.contains("sluice_jobs_rate_limited_total{queue=\"default\"}")
-                && text.contains("sluice_jobs_dead_total{")
-        },
-    );
+    let scraped = scrape_worker(dir.path(), store, |text| {
+        text.contains("sluice_jobs_rate_limited_total{queue=\"default\"}")
+            && text.contains("sluice_jobs_dead_total{")
+    });
     check(
         &scraped,
         &spec,
