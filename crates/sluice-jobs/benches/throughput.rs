@@ -220,16 +220,8 @@ fn rate_setting() -> Result<Option<SharedRate>, Error> {
     let Ok(by) = std::env::var("SLUICE_BENCH_RATE") else {
         return Ok(None);
     };
-    let by = match by.as_str() {
-        "queue" => RateScope::Queue,
-        "kind" => RateScope::Kind,
-        "partition_key" => RateScope::PartitionKey,
-        other => {
-            return Err(
-                format!("SLUICE_BENCH_RATE={other}: write queue, kind or partition_key").into(),
-            );
-        }
-    };
+    let by: RateScope =
+        serde_json::from_value(json!(by)).map_err(|e| format!("SLUICE_BENCH_RATE: {e}"))?;
     Ok(Some(
         SharedRate::new(1_000_000_000, Duration::from_secs(1)).by(by),
     ))
