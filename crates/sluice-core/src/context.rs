@@ -61,7 +61,7 @@ impl<T: Send + 'static> StageCtx<T> {
         self.metrics.failed(1);
         let failed = Failed::new(item, self.metrics.name(), error, attempts);
         if self.errors.is_some() {
-            let ack = ack.into_failure(|| why(&failed));
+            let ack = ack.into_failure(|| why(&failed.stage, &failed.error));
             self.failures.push(failed, ack);
         } else {
             self.reject(&failed, ack);
@@ -76,14 +76,14 @@ impl<T: Send + 'static> StageCtx<T> {
         if self.log.allow() {
             tracing::error!(%stage, %error, suppressed = self.log.take_suppressed(), "item failed and was consumed by the panicking function");
         }
-        ack.reject(|| format!("{stage}: {error}"));
+        ack.reject(|| why(&stage, error));
     }
 
     fn reject(&mut self, failed: &Failed<T>, ack: AckToken) {
         if self.log.allow() {
             tracing::warn!(stage = %failed.stage, error = %failed.reason(), attempts = failed.attempts, suppressed = self.log.take_suppressed(), "item failed (no error output wired)");
         }
-        ack.reject(|| why(failed));
+        ack.reject(|| why(&failed.stage, &failed.error));
     }
 
     /// Sends the failures recorded so far to the error output.
@@ -130,7 +130,7 @@ impl LogThrottle {
     }
 }
 
-/// Why `failed` failed, as its origin learns it: the stage, then the error's chain.
-fn why<T>(failed: &Failed<T>) -> String {
-    format!("{}: {}", failed.stage, failed.reason())
+/// Why an item failed, as its origin learns it: the stage, then the error's chain.
+fn why(stage: &str, error: &ItemError) -> String {
+    format!("{stage}: {}", error.chain().join(": "))
 }
